@@ -1,0 +1,201 @@
+"""Settings: one validated object, built once at start and handed out in pieces.
+
+Sources, highest priority first: ``NEWSBOT_*`` environment variables (nested
+groups joined with ``__``, e.g. ``NEWSBOT_FEEDS__ITEMS=20``), secret files in
+the secrets folder (container secrets, e.g. ``/run/secrets/newsbot_state__database_url``),
+the TOML file given with ``--config`` (or ``NEWSBOT_CONFIG``), then the
+embedded defaults, which run the sample store on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from newsbot.errors import SettingsError
+
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteSettings(_Group):
+    """The site the articles belong to: names, addresses and the rules for ids and links."""
+
+    title: str = "newsbot sample newsroom"
+    description: str = "The latest articles from the newsroom."
+    base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8080/")
+    language: str = "en"
+    timezone: str = "UTC"
+    permalink: str = "articles/{slug}/"
+    id_authority: str | None = None
+    author: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Paris')") from exc
+        return value
+
+    @field_validator("permalink")
+    @classmethod
+    def _permalink_has_slug(cls, value: str) -> str:
+        if "{slug}" not in value and "{id}" not in value:
+            raise ValueError("must contain {slug} or {id}, or every article would share one link")
+        if value.startswith("/") or "://" in value:
+            raise ValueError("must be relative to site.base_url")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _ends_with_slash(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        text = str(value)
+        return value if text.endswith("/") else AnyHttpUrl(text + "/")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def id_prefix(self) -> str:
+        """The prefix of every item id: a tag URI (RFC 4151) that survives a move of the site."""
+        if self.id_authority:
+            return f"tag:{self.id_authority}:"
+        host = self.base_url.host or "localhost"
+        return f"tag:{host},2015:"
+
+
+class StoreSettings(_Group):
+    """Where the articles are and how much of a file newsbot will read."""
+
+    content_dir: Path = Path("content")
+    max_file_bytes: int = Field(default=2_000_000, gt=0)
+
+
+class FeedSettings(_Group):
+    """What the build writes: which feeds, how many items, where."""
+
+    output_dir: Path = Path("public")
+    items: int = Field(default=50, ge=1, le=10_000)
+    per_tag: bool = True
+    per_section: bool = True
+    pages: bool = True
+    hub: AnyHttpUrl | None = None
+
+
+class StateSettings(_Group):
+    """The state database: SQLite by default, PostgreSQL by URL."""
+
+    data_dir: Path = Path("data")
+    database_url: SecretStr | None = None
+
+    def url(self) -> str:
+        """The SQLAlchemy URL; the default is a SQLite file in the data folder."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'newsbot.db'}"
+
+
+class LogSettings(_Group):
+    """How newsbot talks to operators."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "text", "json"] = "auto"
+
+
+class Settings(BaseSettings):
+    """Every setting of newsbot, validated at the door."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSBOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    site: SiteSettings = SiteSettings()
+    store: StoreSettings = StoreSettings()
+    feeds: FeedSettings = FeedSettings()
+    state: StateSettings = StateSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, file_secret_settings]
+        toml_file = settings_cls.model_config.get("toml_file")
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets replaced by ``**********``."""
+        return json.loads(self.model_dump_json())  # type: ignore[no-any-return]
+
+
+def load_settings(config: Path | None = None, secrets_dir: Path | None = None) -> Settings:
+    """Read and validate the settings, or raise one `SettingsError` naming every bad key."""
+    if config is None and os.environ.get("NEWSBOT_CONFIG"):
+        config = Path(os.environ["NEWSBOT_CONFIG"])
+    if config is not None and not config.is_file():
+        raise SettingsError(f"config file {config} does not exist or is not a file")
+    secrets = secrets_dir if secrets_dir is not None else DEFAULT_SECRETS_DIR
+    overrides: dict[str, Any] = {}
+    if config is not None:
+        overrides["toml_file"] = config
+    if secrets.is_dir():
+        overrides["secrets_dir"] = secrets
+    cls: type[Settings] = type(
+        "Settings", (Settings,), {"model_config": {**Settings.model_config, **overrides}}
+    )
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise SettingsError(f"config file {config}: {exc}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per bad key: ``feeds.items: Input should be greater than 0 (got -1)``."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or "settings"
+        message = re.sub(r"^Value error, ", "", error["msg"])
+        got = error.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        if "secret" in key or "token" in key or "database_url" in key:
+            shown = ""
+        lines.append(f"{key}: {message}{shown}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

@@ -1,0 +1,253 @@
+"""Front-matter fields to an `Article`: types checked, dates zoned, links made absolute.
+
+Both readers (Markdown and scraped pages) end here, so an article means the
+same whatever file it came from. Every error names its field and line.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+from newsbot.articles import Article, Image, id_from_path, permalink
+from newsbot.errors import ArticleError, Problem
+from newsbot.store.text import forbidden_characters, strip_forbidden
+
+FIELDS = (
+    "id", "title", "date", "updated", "author", "summary", "tags", "section", "lang",
+    "image", "related", "draft", "withdrawn", "url", "content_warning",
+)  # fmt: skip
+ALIASES = {"published": "date", "authors": "author", "categories": "tags", "cw": "content_warning"}
+_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_ID = re.compile(r"^[^\s/][^\s]{0,199}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What the readers need to know of the site: where links point and which zone dates are in."""
+
+    base_url: str
+    permalink: str
+    zone: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an article came from: its path in the store and a way to stat its neighbours."""
+
+    path: str
+    asset_size: Callable[[str], int | None]
+
+
+def build(
+    fields: Mapping[str, Any],
+    lines: Mapping[str, int],
+    body: str,
+    source: Source,
+    site: Site,
+) -> tuple[Article, list[Problem]]:
+    """The article described by ``fields``, and the problems that did not stop it."""
+    values = {ALIASES.get(key, key): value for key, value in fields.items()}
+    line_of = {ALIASES.get(key, key): line for key, line in lines.items()}
+    warnings: list[Problem] = []
+
+    def fail(field: str, message: str) -> ArticleError:
+        return ArticleError(message, line=line_of.get(field), field=field)
+
+    title = _text(values, "title", fail, required=True)
+    published = _when(values, "date", fail, site.zone, required=True)
+    updated = _when(values, "updated", fail, site.zone) or published
+    if updated < published:
+        warnings.append(source_problem(source, line_of, "updated", "is before date; using date"))
+        updated = published
+    article_id = _text(values, "id", fail) or id_from_path(source.path)
+    if not _ID.match(article_id):
+        raise fail("id", "must be 1 to 200 characters without spaces, not starting with '/'")
+    url = _text(values, "url", fail)
+    if url and not _is_absolute(url):
+        raise fail("url", f"must be an absolute http(s) URL, got {url!r}")
+    lang = _text(values, "lang", fail)
+    if lang and not _LANG.match(lang):
+        raise fail("lang", f"must be a language tag like 'en' or 'pt-BR', got {lang!r}")
+    for name in ("title", "summary"):
+        if name in values and isinstance(values[name], str) and forbidden_characters(values[name]):
+            warnings.append(source_problem(source, line_of, name, "control characters removed"))
+    body_lines = forbidden_characters(body)
+    if body_lines:
+        warnings.append(
+            Problem(source.path, "control characters removed from the body", line=None, field="body")
+        )
+    article = Article(
+        id=article_id,
+        path=source.path,
+        title=strip_forbidden(title).strip(),
+        published=published,
+        updated=updated,
+        body=strip_forbidden(body),
+        url=url or permalink(site.base_url, site.permalink, article_id, published),
+        authors=_texts(values, "author", fail),
+        summary=strip_forbidden(_text(values, "summary", fail)).strip(),
+        tags=tuple(dict.fromkeys(t.strip() for t in _texts(values, "tags", fail) if t.strip())),
+        section=_text(values, "section", fail).strip() or None,
+        lang=lang or None,
+        image=_image(values, fail, source, site),
+        related=_texts(values, "related", fail),
+        draft=_flag(values, "draft", fail),
+        withdrawn=_flag(values, "withdrawn", fail),
+        content_warning=_text(values, "content_warning", fail).strip() or None,
+    )
+    if not article.title:
+        raise fail("title", "must not be empty")
+    return article, warnings
+
+
+def source_problem(source: Source, line_of: Mapping[str, int], field: str, message: str) -> Problem:
+    return Problem(source.path, message, line=line_of.get(field), field=field)
+
+
+Fail = Callable[[str, str], ArticleError]
+
+
+def _text(values: Mapping[str, Any], name: str, fail: Fail, required: bool = False) -> str:
+    value = values.get(name)
+    if value is None:
+        if required:
+            raise fail(name, "is required")
+        return ""
+    if not isinstance(value, str):
+        raise fail(name, f"must be text, got {_kind(value)}")
+    if required and not value.strip():
+        raise fail(name, "must not be empty")
+    return value
+
+
+def _texts(values: Mapping[str, Any], name: str, fail: Fail) -> tuple[str, ...]:
+    value = values.get(name)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items = value.split(",") if name == "tags" else [value]
+        return tuple(item.strip() for item in items if item.strip())
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(strip_forbidden(item).strip() for item in value if item.strip())
+    raise fail(name, f"must be text or a list of text, got {_kind(value)}")
+
+
+def _flag(values: Mapping[str, Any], name: str, fail: Fail) -> bool:
+    value = values.get(name, False)
+    if not isinstance(value, bool):
+        raise fail(name, f"must be true or false, got {_kind(value)}")
+    return value
+
+
+def _when(
+    values: Mapping[str, Any], name: str, fail: Fail, zone: ZoneInfo, required: bool = False
+) -> datetime:
+    value = values.get(name)
+    if value is None or value == "":
+        if required:
+            raise fail(name, "is required (e.g. 2015-08-20 or 2015-08-20T14:30:00+02:00)")
+        return None  # type: ignore[return-value]
+    try:
+        return parse_date(value, zone)
+    except ValueError as exc:
+        raise fail(name, str(exc)) from None
+
+
+def parse_date(value: Any, zone: ZoneInfo) -> datetime:
+    """A UTC datetime from ISO 8601, RFC 2822 or a YAML date; zoneless values are in ``zone``."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime.combine(value, time())
+    elif isinstance(value, str):
+        parsed = _parse_date_text(value.strip())
+    else:
+        raise ValueError(f"must be a date, got {_kind(value)}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    if not 1900 <= parsed.year <= 9998:
+        raise ValueError(f"year {parsed.year} is out of range")
+    return parsed.astimezone(UTC)
+
+
+def _parse_date_text(text: str) -> datetime:
+    candidate = text.replace("Z", "+00:00") if text.endswith("Z") else text
+    try:
+        return datetime.fromisoformat(candidate)
+    except ValueError as iso_error:
+        if re.match(r"^\d{4}-\d{1,2}-\d{1,2}", text):
+            raise ValueError(f"impossible date {text!r}: {iso_error}") from None
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"cannot read {text!r} as a date (use 2015-08-20 or 2015-08-20T14:30:00+02:00)"
+        ) from None
+
+
+def _image(values: Mapping[str, Any], fail: Fail, source: Source, site: Site) -> Image | None:
+    value = values.get("image")
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        value = {"url": value}
+    if not isinstance(value, dict):
+        raise fail("image", f"must be a URL or a mapping with url, alt, credit; got {_kind(value)}")
+    unknown = set(value) - {"url", "alt", "credit", "caption", "type", "length"}
+    if unknown:
+        raise fail("image", f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    parts = {key: value.get(key) for key in ("url", "alt", "credit", "caption", "type")}
+    for key, part in parts.items():
+        if part is not None and not isinstance(part, str):
+            raise fail("image", f"{key} must be text, got {_kind(part)}")
+    length = value.get("length")
+    if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 0):
+        raise fail("image", "length must be a whole number of bytes")
+    url = (parts["url"] or "").strip()
+    kind = parts["type"]
+    if url and not _is_absolute(url):
+        local = _local_asset(source.path, url)
+        size = source.asset_size(local) if local else None
+        if local is None or size is None:
+            raise fail("image", f"url {url!r} is neither an absolute URL nor a file in the store")
+        url, length = urljoin(site.base_url, "media/" + local), length or size
+    if url and kind is None:
+        kind = mimetypes.guess_type(urlsplit(url).path)[0]
+    alt = (parts["alt"] or parts["caption"] or "").strip()
+    return Image(
+        url=url, alt=alt, credit=(parts["credit"] or "").strip(), type=kind, length=length
+    )
+
+
+def _local_asset(article_path: str, ref: str) -> str | None:
+    """The store path of an image given relative to its article, if it stays inside the store."""
+    parts = article_path.split("/")[:-1] + ref.split("/")
+    resolved: list[str] = []
+    for part in parts:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not resolved:
+                return None
+            resolved.pop()
+        else:
+            resolved.append(part)
+    return "/".join(resolved) or None
+
+
+def _is_absolute(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _kind(value: Any) -> str:
+    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    return names.get(type(value), type(value).__name__)

@@ -94,3 +94,12 @@ def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime")
     return value.astimezone(UTC)
+
+
+def tag_slug(name: str) -> str:
+    """The folder name of a tag or section feed: lower case, word characters joined by ``-``.
+
+    Unlike `slugify` it keeps non-Latin letters, so a tag written in Cyrillic still
+    gets a feed of its own.
+    """
+    return re.sub(r"[\W_]+", "-", name.casefold()).strip("-") or "-"

@@ -1,0 +1,348 @@
+"""One build: the store scanned, changed files parsed, affected feeds and pages rewritten.
+
+The work is proportional to what changed: unchanged files are recognised by
+their size and modification time (then by a content hash) and never opened;
+only the feeds an added, changed or removed article belongs to are rendered
+again. A change of the settings that shape the output rebuilds everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy import Connection, select
+
+from newsbot import __version__, feeds, html
+from newsbot.articles import Article, tag_slug
+from newsbot.errors import Problem
+from newsbot.layout import FeedPlace, page_file
+from newsbot.output import Output
+from newsbot.pages import ListPage, Pages
+from newsbot.settings import Settings
+from newsbot.state.index import SITE, FeedKey, Known, StoreIndex, Stored, decode_article
+from newsbot.state.schema import articles as articles_table
+from newsbot.store.fields import Site
+from newsbot.store.reader import Parsed, read
+from newsbot.store.scan import FileStat, walk
+
+BATCH = 500
+PARALLEL_FROM = 400
+"""Below this many files to read, starting worker processes costs more than it saves."""
+
+Progress = Callable[[int, int], None]
+"""Called with (done, total) while files are read."""
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for logs, metrics and the command line."""
+
+    files: int = 0
+    read: int = 0
+    removed: int = 0
+    feeds_written: int = 0
+    pages_written: int = 0
+    changed_feeds: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Builder:
+    """Builds the output folder from the store, remembering what it did in the index."""
+
+    def __init__(self, settings: Settings, index: StoreIndex, output: Output) -> None:
+        self.settings = settings
+        self.index = index
+        self.output = output
+        self.root = settings.store.content_dir
+        self.base_url = str(settings.site.base_url)
+        self.pages = Pages()
+        self.site = Site(self.base_url, settings.site.permalink, settings.site.zone)
+
+    def build(self, now: datetime, progress: Progress | None = None) -> BuildReport:
+        """Bring the output up to date with the store as it is ``now``."""
+        started = time.perf_counter()
+        report = BuildReport()
+        full = self._fingerprint() != self.index.get_meta("fingerprint")
+        if full:
+            self.index.forget_all()
+        files, walk_problems = walk(self.root)
+        report.files = len(files)
+        known = self.index.known()
+        present = {f.path for f in files}
+        to_read = [f for f in files if _changed(known.get(f.path), f)]
+        removed = sorted(set(known) - present)
+        report.read, report.removed = len(to_read), len(removed)
+        generation = int(self.index.get_meta("generation") or "0") + 1
+        affected, touched_pages, gone_pages = self._update_index(
+            to_read, removed, known, generation, progress
+        )
+        last = self.index.get_meta("last_build")
+        if last is not None:
+            due = self.index.due_between(datetime.fromisoformat(last), now)
+            affected |= self._keys_of(due)
+            touched_pages |= set(due)
+        if full or not self.output.exists(FeedPlace("site", "").index):
+            affected = self.index.feed_keys() | affected
+            touched_pages = {a.path for a in self.index.articles()}
+        report.pages_written = self._write_pages(touched_pages, gone_pages, now)
+        report.feeds_written, report.changed_feeds = self._write_feeds(affected, now)
+        with self.index.engine.begin() as conn:
+            self.index.set_meta(conn, "fingerprint", self._fingerprint())
+            self.index.set_meta(conn, "generation", str(generation))
+            self.index.set_meta(conn, "last_build", now.astimezone(UTC).isoformat())
+        report.problems = sorted(walk_problems + self.index.problems(), key=lambda p: p.path)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # -- the index --------------------------------------------------------------
+
+    def _update_index(
+        self,
+        to_read: Sequence[FileStat],
+        removed: Sequence[str],
+        known: dict[str, Known],
+        generation: int,
+        progress: Progress | None,
+    ) -> tuple[set[FeedKey], set[str], set[str]]:
+        """Parse ``to_read``, drop ``removed``; return affected feeds, pages to write and to delete."""
+        affected: set[FeedKey] = set()
+        pages: set[str] = set()
+        gone: set[str] = set()
+        ids: set[str] = set()
+        done = 0
+        for batch in self._parse(to_read):
+            fresh = [p for p in batch if p.digest != known.get(p.stat.path, _NONE).digest]
+            same = [p.stat for p in batch if p.digest == known.get(p.stat.path, _NONE).digest]
+            paths = [p.stat.path for p in fresh]
+            with self.index.engine.begin() as conn:
+                self.index.touch(conn, same)
+                affected |= self.index.affected_by(conn, paths)
+                ids |= self.index.ids_of(conn, paths)
+                gone |= self._page_files(conn, paths)
+                self.index.remove(conn, paths)
+                self.index.store(conn, fresh, generation)
+            for parsed in fresh:
+                if parsed.article is not None:
+                    affected |= _keys(parsed.article)
+                    ids.add(parsed.article.id)
+                    pages.add(parsed.stat.path)
+            done += len(batch)
+            if progress:
+                progress(done, len(to_read))
+        with self.index.engine.begin() as conn:
+            affected |= self.index.affected_by(conn, removed)
+            ids |= self.index.ids_of(conn, removed)
+            gone |= self._page_files(conn, removed)
+            self.index.remove(conn, removed)
+            flipped = self.index.settle_ids(conn, ids)
+        affected |= self._keys_of(flipped)
+        pages |= flipped
+        return affected, pages, gone
+
+    def _parse(self, stats: Sequence[FileStat]) -> Iterator[list[Parsed]]:
+        """Parsed files in batches; several processes when there are many."""
+        work = partial(read, self.root, site=self.site, max_bytes=self.settings.store.max_file_bytes)
+        workers = min(os.cpu_count() or 1, 8)
+        if len(stats) < PARALLEL_FROM or workers < 2:
+            for start in range(0, len(stats), BATCH):
+                yield [work(stat) for stat in stats[start : start + BATCH]]
+            return
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for start in range(0, len(stats), BATCH * workers):
+                chunk = stats[start : start + BATCH * workers]
+                results = list(pool.map(work, chunk, chunksize=64))
+                for offset in range(0, len(results), BATCH):
+                    yield results[offset : offset + BATCH]
+
+    def _keys_of(self, paths: Iterable[str]) -> set[FeedKey]:
+        with self.index.engine.connect() as conn:
+            return self.index.affected_by(conn, sorted(paths))
+
+    def _page_files(self, conn: Connection, paths: Sequence[str]) -> set[str]:
+        """Output files of the pages of ``paths`` as stored now (before they change)."""
+        found: set[str] = set()
+        for start in range(0, len(paths), BATCH):
+            rows = conn.execute(
+                select(articles_table.c.data).where(
+                    articles_table.c.path.in_(paths[start : start + BATCH])
+                )
+            ).scalars()
+            for data in rows:
+                name = page_file(self.base_url, json.loads(data)["url"])
+                if name:
+                    found.add(name)
+        return found
+
+    # -- the output -------------------------------------------------------------
+
+    def _write_pages(self, paths: set[str], gone: set[str], now: datetime) -> int:
+        """Write the page of each live article in ``paths``; delete pages no longer backed."""
+        if not self.settings.feeds.pages:
+            return 0
+        written: set[str] = set()
+        count = 0
+        feeds_links = self._feed_links(FeedPlace("site", ""))
+        for stored in self._stored(paths):
+            article = stored.article
+            name = page_file(self.base_url, article.url)
+            if name is None or not article.is_live(now):
+                continue
+            written.add(name)
+            data = self.pages.article_page(
+                article,
+                stored.html,
+                summary=article.summary or excerpt(stored.html),
+                site_title=self.settings.site.title,
+                home=self.base_url,
+                language=self.settings.site.language,
+                feeds=feeds_links,
+            )
+            count += self.output.write(name, data)
+            self._copy_media(article)
+        for name in gone - written:
+            self.output.remove(name)
+        return count
+
+    def _stored(self, paths: set[str]) -> Iterator[Stored]:
+        ordered = sorted(paths)
+        with self.index.engine.connect() as conn:
+            for start in range(0, len(ordered), BATCH):
+                query = select(articles_table.c.data, articles_table.c.html).where(
+                    articles_table.c.path.in_(ordered[start : start + BATCH]),
+                    articles_table.c.visible,
+                    ~articles_table.c.shadowed,
+                )
+                for row in conn.execute(query):
+                    yield Stored(decode_article(row.data), row.html)
+
+    def _copy_media(self, article: Article) -> None:
+        prefix = self.base_url + "media/"
+        if article.image is None or not article.image.url.startswith(prefix):
+            return
+        rel = article.image.url[len(prefix) :]
+        source = self.root / rel
+        target = self.output.root / "media" / rel
+        if source.is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+
+    def _write_feeds(self, keys: set[FeedKey], now: datetime) -> tuple[int, list[str]]:
+        """Render every feed in ``keys``; returns how many files changed and the changed feed URLs."""
+        count = 0
+        changed: list[str] = []
+        limit = self.settings.feeds.items
+        for key in sorted(keys):
+            if not self._wanted(key):
+                continue
+            place = FeedPlace(*key)
+            stored = self.index.newest(key, now, limit)
+            if not stored and key != SITE:
+                for fmt in feeds.RENDERERS:
+                    self.output.remove(place.file(fmt))
+                self.output.remove(place.index)
+                continue
+            info = self._feed_info(place, stored)
+            entries = [
+                feeds.Entry(s.article, self.settings.site.id_prefix + s.article.id, s.html)
+                for s in stored
+            ]
+            for fmt, render in feeds.RENDERERS.items():
+                if self.output.write(place.file(fmt), render(info, entries)):
+                    count += 1
+                    changed.append(place.url(self.base_url, fmt))
+            page = ListPage(
+                title=info.title,
+                description=info.description,
+                language=info.language,
+                feeds=self._feed_links(place),
+                items=[s.article for s in stored],
+                hub=info.hub,
+            )
+            count += self.output.write(place.index, self.pages.list_page(page))
+        return count, changed
+
+    def _wanted(self, key: FeedKey) -> bool:
+        kind = key[0]
+        return (
+            kind == "site"
+            or (kind == "tag" and self.settings.feeds.per_tag)
+            or (kind == "section" and self.settings.feeds.per_section)
+        )
+
+    def _feed_info(self, place: FeedPlace, stored: Sequence[Stored]) -> feeds.FeedInfo:
+        site = self.settings.site
+        title, description = site.title, site.description
+        if place.kind != "site":
+            name = _display_name(place, stored)
+            label = "Tag" if place.kind == "tag" else "Section"
+            title = f"{site.title}: {name}"
+            description = f"{label} “{name}” of {site.title}."
+        return feeds.FeedInfo(
+            title=title,
+            description=description,
+            home_url=place.url(self.base_url),
+            language=site.language,
+            id=f"{site.id_prefix}feeds/{place.folder or 'site'}",
+            urls={fmt: place.url(self.base_url, fmt) for fmt in feeds.RENDERERS},
+            hub=str(self.settings.feeds.hub) if self.settings.feeds.hub else None,
+            author=site.author,
+        )
+
+    def _feed_links(self, place: FeedPlace) -> dict[str, tuple[str, str]]:
+        return {
+            fmt: (place.url(self.base_url, fmt), feeds.MEDIA_TYPES[fmt]) for fmt in feeds.RENDERERS
+        }
+
+    def _fingerprint(self) -> str:
+        """What the output depends on besides the articles: any change means a full rebuild."""
+        shape = {
+            "version": __version__,
+            "site": self.settings.site.model_dump(mode="json"),
+            "feeds": self.settings.feeds.model_dump(mode="json", exclude={"output_dir"}),
+            "max_file_bytes": self.settings.store.max_file_bytes,
+            "root": str(self.root.resolve()),
+        }
+        return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+
+
+def excerpt(body_html: str, limit: int = 280) -> str:
+    """A plain-text teaser of a body, cut on a word boundary."""
+    text = html.to_text(body_html)
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+_NONE = Known(-1, -1, "")
+
+
+def _changed(known: Known | None, stat: FileStat) -> bool:
+    return known is None or (known.size, known.mtime_ns) != (stat.size, stat.mtime_ns)
+
+
+def _keys(article: Article) -> set[FeedKey]:
+    keys: set[FeedKey] = {SITE}
+    if article.section:
+        keys.add(("section", tag_slug(article.section)))
+    keys.update(("tag", tag_slug(tag)) for tag in article.tags)
+    return keys
+
+
+def _display_name(place: FeedPlace, stored: Sequence[Stored]) -> str:
+    for item in stored:
+        names = item.article.tags if place.kind == "tag" else (item.article.section or "",)
+        for name in names:
+            if tag_slug(name) == place.slug:
+                return name
+    return place.slug

@@ -1,0 +1,219 @@
+"""The command line: ``newsbot build | check | import | config show | serve``.
+
+Library errors become messages and exit codes here, and only here:
+
+    0  success
+    1  the store has problems (``check``), or some articles could not be read
+       (``build`` still writes everything else)
+    2  bad usage or invalid settings
+    3  the store, the output folder or the state database cannot be used
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from newsbot import __version__
+from newsbot.errors import NewsbotError, Problem, SettingsError
+from newsbot.settings import Settings, load_settings
+
+EXIT_PROBLEMS = 1
+EXIT_SETTINGS = 2
+EXIT_UNUSABLE = 3
+
+if TYPE_CHECKING:
+    from newsbot.app import App
+
+log = logging.getLogger("newsbot")
+
+
+class Context:
+    """What the group hands its commands: the config file given, settings loaded lazily."""
+
+    def __init__(self, config: Path | None) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config)
+            except SettingsError as exc:
+                _fail(str(exc), EXIT_SETTINGS)
+        return self._settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="NEWSBOT_CONFIG",
+    help="TOML settings file (default: embedded defaults; env NEWSBOT_CONFIG).",
+)
+@click.version_option(__version__, prog_name="newsbot")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """newsbot turns an article store into feeds and Mastodon posts.
+
+    Exit codes: 0 success, 1 problems in the store, 2 bad usage or settings,
+    3 store, output folder or database unusable.
+    """
+    ctx.obj = Context(config)
+
+
+@main.command()
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.pass_obj
+def build(obj: Context, quiet: bool) -> None:
+    """Read the store and write the feeds and pages into the output folder.
+
+    Only files changed since the last build are read, and only the feeds they
+    belong to are written again.
+    """
+    with _app(obj.settings) as app:
+        app.output.check_writable()
+        with _progress("Reading articles", quiet) as progress:
+            report = app.builder.build(datetime.now(UTC), progress)
+    for problem in report.problems:
+        click.echo(f"problem: {problem}", err=True)
+    if not quiet:
+        click.echo(
+            f"{report.files} articles in the store, {report.read} read, {report.removed} removed; "
+            f"{report.feeds_written} feed files and {report.pages_written} pages written "
+            f"in {report.seconds:.2f} s -> {app.settings.feeds.output_dir}/"
+        )
+    if report.problems:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per problem.")
+@click.pass_obj
+def check(obj: Context, as_json: bool) -> None:
+    """List every problem of the store; exit 1 if there is one.
+
+    Broken files (with line and field), ids used twice, links outside the store,
+    and related headlines that match no article.
+    """
+    from newsbot.check import check_store
+
+    with _app(obj.settings) as app:
+        problems = check_store(app.settings, app.index)
+    for problem in problems:
+        click.echo(json.dumps(_problem_dict(problem)) if as_json else str(problem))
+    if not as_json:
+        click.echo(f"{len(problems)} problem(s)", err=True)
+    if problems:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@main.command(name="import")
+@click.argument("pages", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--into", type=click.Path(path_type=Path, file_okay=False), help="Folder in the store (default: the store's root).")
+@click.option("--force", is_flag=True, help="Overwrite existing Markdown files.")
+@click.pass_obj
+def import_(obj: Context, pages: tuple[Path, ...], into: Path | None, force: bool) -> None:
+    """Convert scraped news pages into Markdown articles in the store.
+
+    The Markdown keeps the page's id, so feeds and posts see the same article;
+    editors can then correct it like any other.
+    """
+    from newsbot.importer import import_page
+
+    settings = obj.settings
+    target = into or settings.store.content_dir
+    failed = 0
+    for page in pages:
+        try:
+            written = import_page(page, target, settings, overwrite=force)
+        except NewsbotError as exc:
+            failed += 1
+            click.echo(f"problem: {exc}", err=True)
+            continue
+        click.echo(f"{page} -> {written}")
+    if failed:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@main.group()
+def config() -> None:
+    """Inspect the settings."""
+
+
+@config.command("show")
+@click.pass_obj
+def config_show(obj: Context) -> None:
+    """Print the effective settings (secrets masked) as JSON."""
+    click.echo(json.dumps(obj.settings.masked(), indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.pass_obj
+def serve(obj: Context, host: str, port: int) -> None:
+    """Build, then serve the output folder over HTTP until interrupted."""
+    from newsbot.static import serve_folder
+
+    with _app(obj.settings) as app:
+        app.output.check_writable()
+        report = app.builder.build(datetime.now(UTC))
+    for problem in report.problems:
+        click.echo(f"problem: {problem}", err=True)
+    click.echo(f"{report.files} articles; feeds at http://{host}:{port}/ (Ctrl-C to stop)")
+    serve_folder(obj.settings.feeds.output_dir, host, port)
+
+
+def _problem_dict(problem: Problem) -> dict[str, object]:
+    return {"path": problem.path, "line": problem.line, "field": problem.field, "message": problem.message}
+
+
+@contextmanager
+def _app(settings: Settings) -> Iterator[App]:
+    from newsbot.app import create_app  # imported late: `config show` needs none of it
+
+    try:
+        app = create_app(settings)
+    except NewsbotError as exc:
+        _fail(str(exc), EXIT_UNUSABLE)
+    try:
+        yield app
+    except SettingsError as exc:
+        _fail(str(exc), EXIT_SETTINGS)
+    except NewsbotError as exc:
+        _fail(str(exc), EXIT_UNUSABLE)
+    finally:
+        app.close()
+
+
+@contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[object]:
+    """A progress bar on a terminal; nothing when quiet or when output is not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"newsbot: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,67 @@
+"""Opening the state database and bringing its schema up to date.
+
+SQLite files get WAL journaling (readers never block the writer) and a busy
+timeout; PostgreSQL is used as it is. Migrations run at every start, under
+Alembic's version table, so an old database upgrades itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from newsbot.errors import NewsbotError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class DatabaseError(NewsbotError):
+    """The state database cannot be opened or upgraded."""
+
+
+def open_database(url: str) -> Engine:
+    """An engine on ``url`` with the schema at the newest version."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError("state.database_url is not a valid database URL") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        engine = create_engine(parsed, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise DatabaseError(f"cannot use the state database: {type(exc).__name__}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        migrate(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        where = parsed.render_as_string(hide_password=True)
+        raise DatabaseError(f"cannot open the state database {where}: {exc.orig or exc}") from None
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest revision (a no-op when it is there)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

@@ -1,0 +1,265 @@
+"""The store index: what the last scan saw, and the parsed articles, in the database.
+
+A build asks it which files changed since last time, hands it the freshly
+parsed ones, and asks it for the newest articles of each feed. Rows are keyed
+by path; an article id used by two files belongs to the file seen first, the
+other is reported and kept out of the feeds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+
+from newsbot.articles import Article, Image, tag_slug
+from newsbot.errors import Problem
+from newsbot.state.schema import article_tags, articles, meta, sources
+from newsbot.store.reader import Parsed
+from newsbot.store.scan import FileStat
+
+FeedKey = tuple[str, str]
+"""Which feed: ``("site", "")``, ``("tag", slug)`` or ``("section", slug)``."""
+
+SITE: FeedKey = ("site", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the index remembers of one file."""
+
+    size: int
+    mtime_ns: int
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """An article as stored, with its rendered body."""
+
+    article: Article
+    html: str
+
+
+class StoreIndex:
+    """Queries and updates of the store index over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def known(self) -> dict[str, Known]:
+        """Every file the last scan saw."""
+        query = select(sources.c.path, sources.c.size, sources.c.mtime_ns, sources.c.digest)
+        with self.engine.connect() as conn:
+            return {row.path: Known(row.size, row.mtime_ns, row.digest) for row in conn.execute(query)}
+
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
+
+    def set_meta(self, conn: Connection, key: str, value: str) -> None:
+        conn.execute(delete(meta).where(meta.c.key == key))
+        conn.execute(insert(meta).values(key=key, value=value))
+
+    def touch(self, conn: Connection, stats: Iterable[FileStat]) -> None:
+        """Remember new stat values of files whose contents did not change."""
+        for stat in stats:
+            conn.execute(
+                update(sources)
+                .where(sources.c.path == stat.path)
+                .values(size=stat.size, mtime_ns=stat.mtime_ns)
+            )
+
+    def forget_all(self) -> None:
+        """Drop everything, so that the next build reads every file again."""
+        with self.engine.begin() as conn:
+            for table in (article_tags, articles, sources):
+                conn.execute(delete(table))
+
+    def affected_by(self, conn: Connection, paths: Sequence[str]) -> set[FeedKey]:
+        """The feeds the stored versions of ``paths`` belong to (before they change)."""
+        keys: set[FeedKey] = set()
+        for chunk in _chunks(paths, 500):
+            rows = conn.execute(
+                select(articles.c.section).where(articles.c.path.in_(chunk))
+            ).scalars()
+            keys.update(("section", s) for s in rows if s)
+            tags = conn.execute(
+                select(article_tags.c.tag).where(article_tags.c.path.in_(chunk))
+            ).scalars()
+            keys.update(("tag", t) for t in tags)
+            if chunk:
+                keys.add(SITE)
+        return keys
+
+    def ids_of(self, conn: Connection, paths: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(paths, 500):
+            found.update(conn.execute(select(articles.c.id).where(articles.c.path.in_(chunk))).scalars())
+        return found
+
+    def remove(self, conn: Connection, paths: Sequence[str]) -> None:
+        for chunk in _chunks(paths, 500):
+            conn.execute(delete(article_tags).where(article_tags.c.path.in_(chunk)))
+            conn.execute(delete(articles).where(articles.c.path.in_(chunk)))
+            conn.execute(delete(sources).where(sources.c.path.in_(chunk)))
+
+    def store(self, conn: Connection, batch: Sequence[Parsed], generation: int) -> None:
+        """Insert freshly parsed files (their old rows must have been removed)."""
+        conn.execute(
+            insert(sources),
+            [
+                {
+                    "path": p.stat.path,
+                    "size": p.stat.size,
+                    "mtime_ns": p.stat.mtime_ns,
+                    "digest": p.digest,
+                    "problems": json.dumps([asdict(problem) for problem in p.problems]),
+                }
+                for p in batch
+            ],
+        )
+        rows = [_article_row(p, generation) for p in batch if p.article is not None]
+        if rows:
+            conn.execute(insert(articles), rows)
+        tags = [
+            {"tag": slug, "path": p.stat.path}
+            for p in batch
+            if p.article is not None
+            for slug in dict.fromkeys(tag_slug(t) for t in p.article.tags)
+        ]
+        if tags:
+            conn.execute(insert(article_tags), tags)
+
+    def settle_ids(self, conn: Connection, ids: Iterable[str]) -> set[str]:
+        """Decide who owns each of ``ids``: the file seen first; returns the paths now shadowed."""
+        shadowed: set[str] = set()
+        for chunk in _chunks(sorted(set(ids)), 500):
+            rows = conn.execute(
+                select(articles.c.path, articles.c.id, articles.c.shadowed)
+                .where(articles.c.id.in_(chunk))
+                .order_by(articles.c.id, articles.c.added, articles.c.path)
+            ).all()
+            owner: dict[str, str] = {}
+            for row in rows:
+                first = owner.setdefault(row.id, row.path)
+                is_shadowed = first != row.path
+                if is_shadowed:
+                    shadowed.add(row.path)
+                if is_shadowed != row.shadowed:
+                    conn.execute(
+                        update(articles).where(articles.c.path == row.path).values(shadowed=is_shadowed)
+                    )
+        return shadowed
+
+    def newest(self, key: FeedKey, now: datetime, limit: int) -> list[Stored]:
+        """The newest live articles of a feed, newest first."""
+        query = (
+            select(articles.c.data, articles.c.html)
+            .where(articles.c.visible, ~articles.c.shadowed, articles.c.published <= _ts(now))
+            .order_by(articles.c.published.desc(), articles.c.id)
+            .limit(limit)
+        )
+        kind, slug = key
+        if kind == "section":
+            query = query.where(articles.c.section == slug)
+        elif kind == "tag":
+            query = query.join(
+                article_tags, and_(article_tags.c.path == articles.c.path, article_tags.c.tag == slug)
+            )
+        with self.engine.connect() as conn:
+            return [Stored(decode_article(row.data), row.html) for row in conn.execute(query)]
+
+    def feed_keys(self) -> set[FeedKey]:
+        """Every feed that has at least one article behind it."""
+        with self.engine.connect() as conn:
+            sections = conn.execute(
+                select(articles.c.section).where(articles.c.section.is_not(None)).distinct()
+            ).scalars()
+            keys: set[FeedKey] = {("section", s) for s in sections}
+            keys.update(("tag", t) for t in conn.execute(select(article_tags.c.tag).distinct()).scalars())
+        return keys | {SITE}
+
+    def due_between(self, start: datetime, end: datetime) -> list[str]:
+        """Paths of articles scheduled for a moment in ``(start, end]``: their feeds change now."""
+        query = select(articles.c.path).where(
+            articles.c.published > _ts(start), articles.c.published <= _ts(end)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def problems(self) -> list[Problem]:
+        """Every problem recorded by the last scan, plus duplicate ids."""
+        found: list[Problem] = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(sources.c.problems).where(sources.c.problems != "[]")):
+                found.extend(Problem(**item) for item in json.loads(row.problems))
+            shadowed = conn.execute(
+                select(articles.c.path, articles.c.id).where(articles.c.shadowed)
+            ).all()
+            for row in shadowed:
+                owner = conn.execute(
+                    select(articles.c.path)
+                    .where(articles.c.id == row.id, ~articles.c.shadowed)
+                    .limit(1)
+                ).scalar_one_or_none()
+                found.append(
+                    Problem(row.path, f"id {row.id!r} is already used by {owner}; left out", field="id")
+                )
+        return sorted(found, key=lambda p: (p.path, p.line or 0))
+
+    def articles(self) -> Iterator[Article]:
+        """Every article of the store that owns its id (drafts included)."""
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(articles.c.data).where(~articles.c.shadowed)):
+                yield decode_article(row.data)
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
+
+
+def _article_row(parsed: Parsed, generation: int) -> dict[str, Any]:
+    article = parsed.article
+    assert article is not None
+    return {
+        "path": parsed.stat.path,
+        "id": article.id,
+        "added": generation,
+        "shadowed": False,
+        "published": _ts(article.published),
+        "section": tag_slug(article.section) if article.section else None,
+        "visible": not article.draft and not article.withdrawn,
+        "data": encode_article(article),
+        "html": parsed.html,
+    }
+
+
+def encode_article(article: Article) -> str:
+    data = asdict(article)
+    data["published"] = article.published.isoformat()
+    data["updated"] = article.updated.isoformat()
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_article(text: str) -> Article:
+    data = json.loads(text)
+    data["published"] = datetime.fromisoformat(data["published"])
+    data["updated"] = datetime.fromisoformat(data["updated"])
+    data["image"] = Image(**data["image"]) if data["image"] else None
+    for name in ("authors", "tags", "related"):
+        data[name] = tuple(data[name])
+    return Article(**data)
+
+
+def _ts(moment: datetime) -> int:
+    return int(moment.astimezone(UTC).timestamp())
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

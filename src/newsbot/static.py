@@ -1,0 +1,38 @@
+"""A minimal static server for the output folder (the quick start's ``serve``)."""
+
+from __future__ import annotations
+
+import functools
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from newsbot.feeds import MEDIA_TYPES
+from newsbot.layout import FILES
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    extensions_map = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".xml": "application/xml",
+        ".json": "application/json",
+    }
+
+    def guess_type(self, path: str | Path) -> str:
+        name = Path(path).name
+        for fmt, file in FILES.items():
+            if name == file:
+                return f"{MEDIA_TYPES[fmt]}; charset=utf-8"
+        return super().guess_type(path)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def serve_folder(folder: Path, host: str, port: int) -> None:
+    """Serve ``folder`` until interrupted."""
+    handler = functools.partial(_Handler, directory=str(folder))
+    with ThreadingHTTPServer((host, port), handler) as server:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass

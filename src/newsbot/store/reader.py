@@ -1,0 +1,62 @@
+"""One store file in, one parsed article (or the reason there is none) out.
+
+This is the unit of work of a build: it is pure apart from reading the file,
+so a cold build can run it in several processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from newsbot import html
+from newsbot.articles import Article
+from newsbot.errors import ArticleError, Problem
+from newsbot.store import markdown, scraped
+from newsbot.store.fields import Site, Source
+from newsbot.store.scan import FileStat, asset_size
+from newsbot.store.text import decode
+
+_PARSERS = {suffix: markdown.parse for suffix in markdown.SUFFIXES} | {
+    suffix: scraped.parse for suffix in scraped.SUFFIXES
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What reading one file gave: its identity, the article if any, and its problems."""
+
+    stat: FileStat
+    digest: str
+    article: Article | None
+    html: str
+    problems: tuple[Problem, ...]
+
+
+def read(root: Path, stat: FileStat, site: Site, max_bytes: int) -> Parsed:
+    """Read and parse the file ``stat`` describes; a broken file gives problems, never raises."""
+    if stat.size > max_bytes:
+        problem = Problem(stat.path, f"file is {stat.size:,} bytes, over the {max_bytes:,} limit")
+        return Parsed(stat, "", None, "", (problem,))
+    try:
+        data = (root / stat.path).read_bytes()
+    except OSError as exc:
+        return Parsed(stat, "", None, "", (Problem(stat.path, f"cannot read: {exc.strerror}"),))
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    return parse_bytes(root, stat, digest, data, site)
+
+
+def parse_bytes(root: Path, stat: FileStat, digest: str, data: bytes, site: Site) -> Parsed:
+    """Parse file contents already read; ``digest`` identifies the contents."""
+    source = Source(path=stat.path, asset_size=partial(asset_size, root))
+    parser = _PARSERS[Path(stat.path).suffix.lower()]
+    try:
+        article, warnings = parser(decode(data), source, site)
+    except ArticleError as exc:
+        return Parsed(stat, digest, None, "", (exc.at(stat.path),))
+    except RecursionError:
+        problem = Problem(stat.path, "nested too deeply to read")
+        return Parsed(stat, digest, None, "", (problem,))
+    return Parsed(stat, digest, article, html.render(article.body, article.url), tuple(warnings))

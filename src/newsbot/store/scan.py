@@ -1,0 +1,79 @@
+"""Walking the store: which article files exist, how big, how recent.
+
+Only metadata is read here (one ``stat`` per file), which is what lets a
+rebuild with nothing changed finish without opening a single article.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsbot.errors import Problem, StoreError
+from newsbot.store import markdown, scraped
+
+SUFFIXES = markdown.SUFFIXES + scraped.SUFFIXES
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """A file of the store as ``stat`` sees it; ``path`` is relative, with ``/``."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def walk(root: Path) -> tuple[list[FileStat], list[Problem]]:
+    """Every article file under ``root`` (hidden files skipped), and the ones refused."""
+    if not root.is_dir():
+        raise StoreError(f"the article store {root} does not exist or is not a folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise StoreError(f"the article store {root} is not readable")
+    real_root = root.resolve()
+    files: list[FileStat] = []
+    problems: list[Problem] = []
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            problems.append(Problem(prefix.rstrip("/") or ".", f"cannot read folder: {exc.strerror}"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = prefix + entry.name
+            if entry.is_symlink() and not _inside(Path(entry.path), real_root):
+                problems.append(Problem(rel, "symbolic link pointing outside the store; ignored"))
+                continue
+            try:
+                if entry.is_dir():
+                    stack.append((Path(entry.path), rel + "/"))
+                elif entry.name.lower().endswith(SUFFIXES) and entry.is_file():
+                    info = entry.stat()
+                    files.append(FileStat(rel, info.st_size, info.st_mtime_ns))
+            except OSError as exc:
+                problems.append(Problem(rel, f"cannot read: {exc.strerror}"))
+    files.sort(key=lambda f: f.path)
+    return files, problems
+
+
+def asset_size(root: Path, path: str) -> int | None:
+    """Size of a non-article file of the store (an image), or None if it is not there."""
+    candidate = root / path
+    try:
+        if not _inside(candidate, root.resolve()) or not candidate.is_file():
+            return None
+        return candidate.stat().st_size
+    except OSError:
+        return None
+
+
+def _inside(path: Path, real_root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(real_root)
+    except (OSError, RuntimeError):  # a loop of links
+        return False

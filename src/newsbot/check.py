@@ -85,6 +85,6 @@ def _unresolved(found: list[Article]) -> Iterator[Problem]:
             if resolution.article_id is None:
                 yield Problem(
                     article.path,
-                    f"related {resolution.ref!r} matches no article of the store",
+                    f"{resolution.ref!r} matches no article of the store",
                     field="related",
                 )

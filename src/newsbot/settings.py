@@ -121,6 +121,46 @@ class StateSettings(_Group):
         return f"sqlite:///{self.data_dir / 'newsbot.db'}"
 
 
+class TargetSettings(_Group):
+    """One account that articles are posted to."""
+
+    server: AnyHttpUrl
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    visibility: Literal["public", "unlisted", "private", "direct"] = "public"
+    language: str | None = None
+    include_tags: tuple[str, ...] = ()
+    exclude_tags: tuple[str, ...] = ()
+    include_sections: tuple[str, ...] = ()
+    exclude_sections: tuple[str, ...] = ()
+    hashtags: bool = True
+    max_hashtags: int = Field(default=4, ge=0, le=20)
+    related: int = Field(default=3, ge=0, le=10)
+    related_in: Literal["post", "reply"] = "post"
+    template: str = "{headline}\n\n{summary}\n\n{link}{related}{hashtags}"
+    edit_on_update: bool = True
+    delete_on_withdraw: bool = True
+    media: bool = True
+    posts_per_hour: int = Field(default=20, ge=1, le=600)
+    backlog_max_age_hours: float = Field(default=48.0, gt=0)
+    enabled: bool = True
+
+    @field_validator("token_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"token file {value} does not exist")
+        return value
+
+    def access_token(self) -> SecretStr | None:
+        """The token, from the setting or from its file (a container secret)."""
+        if self.token is not None:
+            return self.token
+        if self.token_file is not None:
+            return SecretStr(self.token_file.read_text(encoding="utf-8").strip())
+        return None
+
+
 class LogSettings(_Group):
     """How newsbot talks to operators."""
 
@@ -143,6 +183,15 @@ class Settings(BaseSettings):
     feeds: FeedSettings = FeedSettings()
     state: StateSettings = StateSettings()
     log: LogSettings = LogSettings()
+    targets: dict[str, TargetSettings] = Field(default_factory=dict)
+
+    @field_validator("targets")
+    @classmethod
+    def _target_names(cls, value: dict[str, TargetSettings]) -> dict[str, TargetSettings]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,50}", name):
+                raise ValueError(f"target name {name!r}: use letters, digits, '-' and '_'")
+        return value
 
     @classmethod
     def settings_customise_sources(

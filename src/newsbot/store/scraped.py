@@ -24,6 +24,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any, Literal
 
 from newsbot.articles import Article
@@ -88,19 +89,22 @@ _DATE_TIME = re.compile(
     r"(?:\s*(?:[-,T]|at|à)?\s*(?P<hour>\d{1,2})[:hH](?P<minute>\d{2})(?::(?P<second>\d{2}))?)?$",
     re.IGNORECASE,
 )
-_INLINE = re.compile(r"[\\`*_\[\]<>~|#]|&(?=#?\w+;)")
+# Every character that can start emphasis, code, a link, raw HTML, strikethrough, a
+# table cell or a heading; an "&" that would read as an entity; and the ":" of "://"
+# and the "." of "www." that would make GFM turn a bare address into a link.
+_INLINE = re.compile(r"[\\`*_\[\]<>~|#]|&(?=#?\w+;)|:(?=//)|(?<=[Ww]{3})\.")
 _LIST_NUMBER = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")
 _CREDIT_LINE = re.compile(r"^\(.+\)$")
 _PHOTO_CREDIT = re.compile(r"^(?:©|\(c\)\s)", re.IGNORECASE)
 
-Kind = Literal["promo", "read_more", "updated", "created"]
+_Kind = Literal["promo", "read_more", "updated", "created"]
 
 
 @dataclass(frozen=True, slots=True)
 class _Mark:
     """A landmark line: what it is, the language of its words, and its value (for dates)."""
 
-    kind: Kind
+    kind: _Kind
     lang: str
     value: str = ""
 
@@ -201,17 +205,24 @@ def _key(text: str) -> str:
 
 
 def _is_phrase(text: str, phrases: tuple[str, ...]) -> bool:
-    return _key(text).strip(DECORATION) in {_key(phrase) for phrase in phrases}
+    return _key(text).strip(DECORATION) in _keys(phrases)
+
+
+@cache
+def _keys(phrases: tuple[str, ...]) -> frozenset[str]:
+    """The phrases of a `Landmarks` table as `_key` makes them (cached: every line asks)."""
+    return frozenset(_key(phrase) for phrase in phrases)
 
 
 def _mark(line: str) -> _Mark | None:
     """The landmark ``line`` is (promo title, "Read more", a dated line), if any."""
     if len(line) > MAX_LANDMARK:
         return None
+    key = _key(line).strip(DECORATION)
     for table in LANDMARKS:
-        if _is_phrase(line, table.promo):
+        if key in _keys(table.promo):
             return _Mark("promo", table.lang)
-        if _is_phrase(line, table.read_more):
+        if key in _keys(table.read_more):
             return _Mark("read_more", table.lang)
     return _dated(line)
 
@@ -508,9 +519,10 @@ def _is_credit(block: _Block) -> bool:
 def escape(text: str) -> str:
     """``text`` as Markdown that renders as exactly ``text``, on one line of a paragraph.
 
-    Backslashes go before every character that could start emphasis, code,
-    links, raw HTML, strikethrough, tables or headings, before an ``&`` that
-    would read as an entity, and before what would open a list.
+    A backslash goes before each character Markdown could read as markup
+    (see `_INLINE`) and before what would open a list. Bare web addresses
+    therefore stay text, not links: the page showed them as text, and a link
+    made by GFM from the raw text would swallow the escapes next to it.
     """
     escaped = _INLINE.sub(lambda match: "\\" + match.group(), text)
     escaped = _LIST_NUMBER.sub(r"\1\\\2", escaped)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -82,14 +83,14 @@ _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # validator reports as bad characters.
 _UNSAFE_CHARACTERS = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffc\U00010000-\U0010ffff]")
 # Characters a URL may keep as they are; the rest is percent-encoded.
-_URL_SAFE = ";/?:@&=+$!*'()%,#~[]"
+_URL_SAFE = ";/?:@&=+$!*'()%,#~"
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 _END_TAG = re.compile(r"</\w+>")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+")
 # Plain-text elements as lxml writes them; Atom ones with a type attribute hold HTML.
 _RSS_PLAIN_TEXT = re.compile(rb"<(title|category)(?:\s[^>]*)?>(?P<text>[^<]*)</\1>")
 _RSS_CHANNEL_DESCRIPTION = re.compile(rb"<description>(?P<text>[^<]*)</description>")
-_ATOM_PLAIN_TEXT = re.compile(rb"<(title|subtitle|summary)>(?P<text>[^<]*)</\1>")
+_ATOM_PLAIN_TEXT = re.compile(rb"<(title|subtitle|summary|name)>(?P<text>[^<]*)</\1>")
 _BLOCK_TAGS = frozenset(
     "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 "
     "h6 header hr li main nav ol p pre section table td th tr ul".split()
@@ -240,6 +241,16 @@ def _enclosure(image: Image | None) -> _Enclosure | None:
     return _Enclosure(url=_url(image.url), type=image.type or "", length=image.length)
 
 
+def _guid(entry: Entry) -> str:
+    """The entry's id as a URI, the same in all three formats.
+
+    Atom ids must be URIs in canonical form: an id holding non-ASCII letters
+    (an IRI) is percent-encoded from its NFC form, and stray whitespace is
+    dropped. ASCII ids pass unchanged, so the mapping never moves an id twice.
+    """
+    return _url(unicodedata.normalize("NFC", _clean(entry.guid).strip()))
+
+
 def _content(entry: Entry) -> str:
     """The full body HTML, cleaned of characters XML cannot carry."""
     return _clean(entry.content_html).strip()
@@ -273,7 +284,7 @@ def _add_rss_item(generator: Any, entry: Entry) -> None:
     """One RSS item; the summary is HTML in RSS, so it is escaped."""
     article = entry.article
     item = generator.add_entry(order="append")
-    item.guid(_clean(entry.guid), permalink=False)
+    item.guid(_guid(entry), permalink=False)
     item.title(_line(article.title))
     item.link(href=_url(article.url))
     item.description(html.escape(_summary(entry), quote=False))
@@ -292,7 +303,7 @@ def _add_atom_entry(generator: Any, entry: Entry, updated: datetime) -> None:
     """One Atom entry; its links are placeholders that ``_repair_atom`` replaces."""
     article = entry.article
     item = generator.add_entry(order="append")
-    item.id(_clean(entry.guid))
+    item.id(_guid(entry))
     item.title(_line(article.title))
     item.updated(updated)
     item.published(_utc(article.published))
@@ -350,7 +361,7 @@ def _rss_plain_text(document: bytes) -> bytes:
 
 
 def _atom_plain_text(document: bytes) -> bytes:
-    """Atom text constructs of type text in the same encoding as RSS plain text."""
+    """Atom plain text (untyped text constructs, names) encoded as RSS plain text is."""
     return _ATOM_PLAIN_TEXT.sub(_hex_references, document)
 
 
@@ -481,7 +492,7 @@ def _json_item(entry: Entry) -> _JsonItem:
     article = entry.article
     image = article.image.url.strip() if article.image else ""
     return _JsonItem(
-        id=_clean(entry.guid),
+        id=_guid(entry),
         url=_url(article.url),
         title=_line(article.title),
         content_html=_content(entry),

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the feed tests need beyond the Python packages, so that a fresh
+# machine (a developer's or CI's) gets the same tools: the real readers sfeed
+# and Newsboat (Debian packages) and the JSON Feed 1.1 schema (npm package
+# jsonfeed-schema@0.5.0, ISC) in the project-local .cache/npm. Safe to re-run:
+# each step is skipped when its result is already there. .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  as_root=(sudo)
+fi
+
+if ! command -v sfeed >/dev/null || ! command -v newsboat >/dev/null; then
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y sfeed newsboat
+fi
+
+schema_package=.cache/npm/node_modules/jsonfeed-schema/package.json
+if ! grep -q '"version": "0.5.0"' "$schema_package" 2>/dev/null; then
+  npm install --prefix .cache/npm --no-audit --no-fund --save-exact jsonfeed-schema@0.5.0
+fi
+test -f .cache/npm/node_modules/jsonfeed-schema/schema-v1.1.json

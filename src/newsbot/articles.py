@@ -6,6 +6,8 @@ the site settings, dates are timezone-aware UTC.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -103,3 +105,18 @@ def tag_slug(name: str) -> str:
     gets a feed of its own.
     """
     return re.sub(r"[\W_]+", "-", name.casefold()).strip("-") or "-"
+
+
+def revision_of(article: Article) -> str:
+    """A fingerprint of what readers and followers see of an article.
+
+    It changes when the article is revised (text, headline, link, tags, image),
+    not when only its file is touched or moved, so a post is edited only for a
+    real revision.
+    """
+    image = None if article.image is None else [article.image.url, article.image.alt]
+    seen = [
+        article.title, article.summary, article.body, article.url, list(article.tags),
+        article.lang, article.content_warning, image,
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(seen, ensure_ascii=False).encode()).hexdigest()[:32]

@@ -130,8 +130,9 @@ class Builder:
                 affected |= self.index.affected_by(conn, paths)
                 ids |= self.index.ids_of(conn, paths)
                 gone |= self._page_files(conn, paths)
+                added = self.index.added_of(conn, paths)
                 self.index.remove(conn, paths)
-                self.index.store(conn, fresh, generation)
+                self.index.store(conn, fresh, generation, added)
             for parsed in fresh:
                 if parsed.article is not None:
                     affected |= _keys(parsed.article)

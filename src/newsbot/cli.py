@@ -146,6 +146,111 @@ def import_(obj: Context, pages: tuple[Path, ...], into: Path | None, force: boo
         sys.exit(EXIT_PROBLEMS)
 
 
+@main.command()
+@click.option("--target", "-t", "only", multiple=True, help="Only this target (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Print every status as it would be sent; send nothing.")
+@click.option("--no-build", is_flag=True, help="Do not read the store first.")
+@click.pass_obj
+def publish(obj: Context, only: tuple[str, ...], dry_run: bool, no_build: bool) -> None:
+    """Post new articles to the configured targets (one pass).
+
+    Each article goes to each target once; revised articles edit their post and
+    withdrawn ones delete it, where the target wants that.
+    """
+    from newsbot.posts import format_dry_run
+    from newsbot.publishing import publishers, targets
+
+    settings = obj.settings
+    chosen = targets(settings, only)
+    if not chosen:
+        _fail(_NO_TARGET, EXIT_SETTINGS)
+    failed = False
+    with _app(settings) as app:
+        if not no_build:
+            app.builder.build(datetime.now(UTC))
+        for target in chosen:
+            if target.problem:
+                click.echo(f"{target.name}: {target.problem}", err=True)
+                failed = True
+        with publishers(settings, app.engine, chosen) as runners:
+            for runner in runners:
+                report = runner.run(dry_run=dry_run)
+                for article, composed in report.dry_run:
+                    click.echo(f"--- {runner.name} · {article.id}")
+                    click.echo(format_dry_run(composed))
+                if not dry_run:
+                    click.echo(
+                        f"{runner.name}: {report.posted} posted, {report.edited} edited, "
+                        f"{report.deleted} deleted, {report.skipped} skipped, "
+                        f"{report.failed} failed, {report.retries} to retry, "
+                        f"{report.waiting} waiting for pacing"
+                    )
+                if report.stopped:
+                    click.echo(f"{runner.name}: stopped: {report.stopped}", err=True)
+                    failed = True
+    if failed:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@main.command(name="catch-up")
+@click.option("--target", "-t", "only", multiple=True, help="Only this target (repeatable).")
+@click.pass_obj
+def catch_up(obj: Context, only: tuple[str, ...]) -> None:
+    """Mark every article not yet posted as seen, without posting it.
+
+    For a new account, or after a long pause: followers get what comes next,
+    not a flood of old news.
+    """
+    from newsbot.publishing import targets
+    from newsbot.state.deliveries import DeliveryStore
+
+    settings = obj.settings
+    chosen = targets(settings, only)
+    if not chosen:
+        _fail(_NO_TARGET, EXIT_SETTINGS)
+    with _app(settings) as app:
+        now = datetime.now(UTC)
+        app.builder.build(now)
+        store = DeliveryStore(app.engine)
+        for target in chosen:
+            total = 0
+            while batch := store.new_articles(target.name, now, 1000):
+                total += store.skip(target.name, batch, "catch-up", now)
+            click.echo(f"{target.name}: {total} article(s) marked as seen")
+
+
+@main.command()
+@click.option("--target", "-t", "only", multiple=True, help="Only this target (repeatable).")
+@click.option("--limit", default=20, show_default=True, help="Rows shown per list.")
+@click.pass_obj
+def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
+    """Show per target what was posted, and what is pending or failed and why."""
+    from newsbot.publishing import targets
+    from newsbot.state.deliveries import DeliveryStore
+
+    settings = obj.settings
+    with _app(settings) as app:
+        store = DeliveryStore(app.engine)
+        for target in targets(settings, only):
+            counts = store.report(target.name)
+            summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing yet"
+            click.echo(f"{target.name} ({target.settings.server}): {summary}")
+            for title, states in (
+                ("pending", ("sending", "retry")),
+                ("failed", ("failed",)),
+                ("posted", ("posted",)),
+            ):
+                for row in store.listing(target.name, states, limit):
+                    detail = row.status_url if title == "posted" else (row.last_error or "")
+                    click.echo(f"  {title:8} {row.article_id}  {detail}")
+
+
+_NO_TARGET = (
+    "no target configured: add a [targets.NAME] table with server and token to the "
+    "config file, or set NEWSBOT_TARGETS__NAME__SERVER and NEWSBOT_TARGETS__NAME__TOKEN"
+)
+
+
 @main.group()
 def config() -> None:
     """Inspect the settings."""

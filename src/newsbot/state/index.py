@@ -9,16 +9,18 @@ other is reported and kept out of the feeds.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
-from newsbot.articles import Article, Image, tag_slug
+from newsbot.articles import Article, Image, revision_of, tag_slug
 from newsbot.errors import Problem
-from newsbot.state.schema import article_tags, articles, meta, sources
+from newsbot.state import terms
+from newsbot.state.schema import article_tags, article_terms, articles, meta, sources, term_stats
+from newsbot.state.titles import title_key, url_key
 from newsbot.store.reader import Parsed
 from newsbot.store.scan import FileStat
 
@@ -77,7 +79,7 @@ class StoreIndex:
     def forget_all(self) -> None:
         """Drop everything, so that the next build reads every file again."""
         with self.engine.begin() as conn:
-            for table in (article_tags, articles, sources):
+            for table in (article_terms, term_stats, article_tags, articles, sources):
                 conn.execute(delete(table))
 
     def affected_by(self, conn: Connection, paths: Sequence[str]) -> set[FeedKey]:
@@ -102,14 +104,34 @@ class StoreIndex:
             found.update(conn.execute(select(articles.c.id).where(articles.c.path.in_(chunk))).scalars())
         return found
 
+    def added_of(self, conn: Connection, paths: Sequence[str]) -> dict[str, int]:
+        """The build that first stored each of ``paths`` (kept when a file is stored again)."""
+        found: dict[str, int] = {}
+        for chunk in _chunks(paths, 500):
+            query = select(articles.c.path, articles.c.added).where(articles.c.path.in_(chunk))
+            found.update({row.path: row.added for row in conn.execute(query)})
+        return found
+
     def remove(self, conn: Connection, paths: Sequence[str]) -> None:
         for chunk in _chunks(paths, 500):
+            terms.unindex(conn, chunk)
             conn.execute(delete(article_tags).where(article_tags.c.path.in_(chunk)))
             conn.execute(delete(articles).where(articles.c.path.in_(chunk)))
             conn.execute(delete(sources).where(sources.c.path.in_(chunk)))
 
-    def store(self, conn: Connection, batch: Sequence[Parsed], generation: int) -> None:
-        """Insert freshly parsed files (their old rows must have been removed)."""
+    def store(
+        self,
+        conn: Connection,
+        batch: Sequence[Parsed],
+        generation: int,
+        added: Mapping[str, int] | None = None,
+    ) -> None:
+        """Insert freshly parsed files (their old rows must have been removed).
+
+        ``added`` gives the generation of files stored before (see `added_of`): an
+        edited file stays as old as it was, so it keeps an id a newer file also uses.
+        """
+        first = added or {}
         conn.execute(
             insert(sources),
             [
@@ -123,7 +145,11 @@ class StoreIndex:
                 for p in batch
             ],
         )
-        rows = [_article_row(p, generation) for p in batch if p.article is not None]
+        rows = [
+            _article_row(p, first.get(p.stat.path, generation))
+            for p in batch
+            if p.article is not None
+        ]
         if rows:
             conn.execute(insert(articles), rows)
         tags = [
@@ -134,10 +160,15 @@ class StoreIndex:
         ]
         if tags:
             conn.execute(insert(article_tags), tags)
+        terms.index(conn, [(p.stat.path, p.article) for p in batch if p.article is not None])
 
     def settle_ids(self, conn: Connection, ids: Iterable[str]) -> set[str]:
-        """Decide who owns each of ``ids``: the file seen first; returns the paths now shadowed."""
-        shadowed: set[str] = set()
+        """Decide who owns each of ``ids``: the file seen first; returns the paths that changed.
+
+        A changed path was shadowed and now owns its id (its page must be written), or
+        the reverse (its page belongs to another file now).
+        """
+        flipped: set[str] = set()
         for chunk in _chunks(sorted(set(ids)), 500):
             rows = conn.execute(
                 select(articles.c.path, articles.c.id, articles.c.shadowed)
@@ -148,13 +179,12 @@ class StoreIndex:
             for row in rows:
                 first = owner.setdefault(row.id, row.path)
                 is_shadowed = first != row.path
-                if is_shadowed:
-                    shadowed.add(row.path)
                 if is_shadowed != row.shadowed:
+                    flipped.add(row.path)
                     conn.execute(
                         update(articles).where(articles.c.path == row.path).values(shadowed=is_shadowed)
                     )
-        return shadowed
+        return flipped
 
     def newest(self, key: FeedKey, now: datetime, limit: int) -> list[Stored]:
         """The newest live articles of a feed, newest first."""
@@ -236,6 +266,9 @@ def _article_row(parsed: Parsed, generation: int) -> dict[str, Any]:
         "visible": not article.draft and not article.withdrawn,
         "data": encode_article(article),
         "html": parsed.html,
+        "title_key": title_key(article.title),
+        "url_key": url_key(article.url),
+        "revision": revision_of(article),
     }
 
 

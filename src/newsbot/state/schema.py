@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -45,8 +46,31 @@ articles = Table(
     Column("visible", Boolean, nullable=False),
     Column("data", Text, nullable=False),
     Column("html", Text, nullable=False),
+    Column("revision", String(64), nullable=False, default=""),
+    Column("title_key", String(200)),
+    Column("url_key", String(500)),
     Index("articles_id", "id"),
     Index("articles_published", "published"),
+    Index("articles_title_key", "title_key"),
+    Index("articles_url_key", "url_key"),
+)
+
+# The term index of related articles: each article's strongest terms with their
+# tf weights, and each term's document frequency ("" counts the articles).
+article_terms = Table(
+    "article_terms",
+    metadata,
+    Column("path", String(1024), primary_key=True),
+    Column("term", String(64), primary_key=True),
+    Column("weight", Float, nullable=False),
+    Index("article_terms_term", "term"),
+)
+
+term_stats = Table(
+    "term_stats",
+    metadata,
+    Column("term", String(64), primary_key=True),
+    Column("df", Integer, nullable=False),
 )
 
 article_tags = Table(
@@ -62,4 +86,52 @@ meta = Table(
     metadata,
     Column("key", String(100), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# One row per (target, article): what was done about the article on that account.
+# The attempt is written (state "sending", with its idempotency key) before the
+# request leaves, and the outcome after it; a row still "sending" after a crash
+# means the outcome is unknown and must be reconciled before posting again.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("target", String(50), primary_key=True),
+    Column("article_id", String(200), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("revision", String(64), nullable=False),
+    Column("idempotency_key", String(64), nullable=False),
+    Column("uncertain", Boolean, nullable=False, default=False),
+    Column("status_id", String(100)),
+    Column("status_url", Text),
+    Column("reply_id", String(100)),
+    Column("article_url", Text, nullable=False),
+    Column("tries", Integer, nullable=False, default=0),
+    Column("next_try", BigInteger, nullable=False, default=0),
+    Column("first_attempt", BigInteger),
+    Column("last_attempt", BigInteger),
+    Column("posted_at", BigInteger),
+    Column("last_error", Text),
+    Index("deliveries_due", "target", "state", "next_try"),
+    Index("deliveries_posted", "target", "posted_at"),
+)
+
+# What newsbot knows of each target account between passes.
+targets = Table(
+    "targets",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("account_id", String(100)),
+    Column("last_pass", BigInteger),
+    Column("last_success", BigInteger),
+    Column("last_error", Text),
+)
+
+# Named leases: one holder at a time across every process sharing the database.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("owner", String(100), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
 )

@@ -52,8 +52,13 @@ def build(
     body: str,
     source: Source,
     site: Site,
+    body_line: int | None = None,
 ) -> tuple[Article, list[Problem]]:
-    """The article described by ``fields``, and the problems that did not stop it."""
+    """The article described by ``fields``, and the problems that did not stop it.
+
+    ``body_line`` is the line of the file where ``body`` starts, when the body
+    is the file's own text rather than one made from it.
+    """
     values = {ALIASES.get(key, key): value for key, value in fields.items()}
     line_of = {ALIASES.get(key, key): line for key, line in lines.items()}
     warnings: list[Problem] = []
@@ -76,13 +81,16 @@ def build(
     lang = _text(values, "lang", fail)
     if lang and not _LANG.match(lang):
         raise fail("lang", f"must be a language tag like 'en' or 'pt-BR', got {lang!r}")
-    for name in ("title", "summary"):
-        if name in values and isinstance(values[name], str) and forbidden_characters(values[name]):
+    for name in FIELDS:
+        if _has_forbidden(values.get(name)):
             warnings.append(source_problem(source, line_of, name, "control characters removed"))
     body_lines = forbidden_characters(body)
     if body_lines:
+        line = None if body_line is None else body_line + body_lines[0] - 1
         warnings.append(
-            Problem(source.path, "control characters removed from the body", line=None, field="body")
+            Problem(
+                source.path, "control characters removed from the body", line=line, field="body"
+            )
         )
     article = Article(
         id=article_id,
@@ -125,7 +133,7 @@ def _text(values: Mapping[str, Any], name: str, fail: Fail, required: bool = Fal
         raise fail(name, f"must be text, got {_kind(value)}")
     if required and not value.strip():
         raise fail(name, "must not be empty")
-    return value
+    return strip_forbidden(value)
 
 
 def _texts(values: Mapping[str, Any], name: str, fail: Fail) -> tuple[str, ...]:
@@ -134,10 +142,12 @@ def _texts(values: Mapping[str, Any], name: str, fail: Fail) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         items = value.split(",") if name == "tags" else [value]
-        return tuple(item.strip() for item in items if item.strip())
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return tuple(strip_forbidden(item).strip() for item in value if item.strip())
-    raise fail(name, f"must be text or a list of text, got {_kind(value)}")
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = value
+    else:
+        raise fail(name, f"must be text or a list of text, got {_kind(value)}")
+    cleaned = (strip_forbidden(item).strip() for item in items)
+    return tuple(item for item in cleaned if item)
 
 
 def _flag(values: Mapping[str, Any], name: str, fail: Fail) -> bool:
@@ -201,6 +211,9 @@ def _image(values: Mapping[str, Any], fail: Fail, source: Source, site: Site) ->
         value = {"url": value}
     if not isinstance(value, dict):
         raise fail("image", f"must be a URL or a mapping with url, alt, credit; got {_kind(value)}")
+    value = {
+        key: strip_forbidden(part) if isinstance(part, str) else part for key, part in value.items()
+    }
     unknown = set(value) - {"url", "alt", "credit", "caption", "type", "length"}
     if unknown:
         raise fail("image", f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
@@ -209,7 +222,9 @@ def _image(values: Mapping[str, Any], fail: Fail, source: Source, site: Site) ->
         if part is not None and not isinstance(part, str):
             raise fail("image", f"{key} must be text, got {_kind(part)}")
     length = value.get("length")
-    if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 0):
+    if length is not None and (
+        not isinstance(length, int) or isinstance(length, bool) or length < 0
+    ):
         raise fail("image", "length must be a whole number of bytes")
     url = (parts["url"] or "").strip()
     kind = parts["type"]
@@ -222,9 +237,7 @@ def _image(values: Mapping[str, Any], fail: Fail, source: Source, site: Site) ->
     if url and kind is None:
         kind = mimetypes.guess_type(urlsplit(url).path)[0]
     alt = (parts["alt"] or parts["caption"] or "").strip()
-    return Image(
-        url=url, alt=alt, credit=(parts["credit"] or "").strip(), type=kind, length=length
-    )
+    return Image(url=url, alt=alt, credit=(parts["credit"] or "").strip(), type=kind, length=length)
 
 
 def _local_asset(article_path: str, ref: str) -> str | None:
@@ -248,6 +261,24 @@ def _is_absolute(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def _has_forbidden(value: Any) -> bool:
+    """Whether a field's text, or any text in its list or mapping, holds forbidden characters."""
+    if isinstance(value, str):
+        return bool(forbidden_characters(value))
+    if isinstance(value, list):
+        return any(_has_forbidden(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_forbidden(item) for item in value.values())
+    return False
+
+
 def _kind(value: Any) -> str:
-    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    names = {
+        str: "text",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "a mapping",
+    }
     return names.get(type(value), type(value).__name__)

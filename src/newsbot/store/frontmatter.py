@@ -50,8 +50,10 @@ def split(text: str) -> FrontMatter:
         raise ArticleError("front matter is not closed: no second '---' line", line=1)
     source = "\n".join(lines[1:index])
     fields, key_lines = load(source, first_line=2)
-    body = "\n".join(lines[index + 1 :]).strip("\n")
-    return FrontMatter(fields=fields, lines=key_lines, body=body, body_line=index + 2)
+    rest = lines[index + 1 :]
+    blank = next((n for n, line in enumerate(rest) if line), len(rest))
+    body = "\n".join(rest[blank:]).rstrip("\n")
+    return FrontMatter(fields=fields, lines=key_lines, body=body, body_line=index + 2 + blank)
 
 
 def load(source: str, first_line: int = 1) -> tuple[dict[str, Any], dict[str, int]]:
@@ -66,13 +68,18 @@ def load(source: str, first_line: int = 1) -> tuple[dict[str, Any], dict[str, in
                 "front matter must be a mapping of 'field: value' lines",
                 line=node.start_mark.line + first_line,
             )
-        _check_size(node)
+        _check_size(node, first_line)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = None if mark is None else mark.line + first_line
         problem = exc.problem or exc.context or "invalid YAML"
         raise ArticleError(f"invalid YAML: {problem}", line=line) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, such as a control
+        line = source.count("\n", 0, exc.position) + first_line
+        raise ArticleError(
+            f"invalid YAML: character U+{exc.character:04X} is not allowed", line=line
+        ) from None
     except yaml.YAMLError as exc:
         raise ArticleError(f"invalid YAML: {exc}") from None
     except RecursionError:
@@ -87,7 +94,7 @@ def load(source: str, first_line: int = 1) -> tuple[dict[str, Any], dict[str, in
     return {str(key): value for key, value in data.items()}, key_lines
 
 
-def _check_size(root: yaml.Node) -> None:
+def _check_size(root: yaml.Node, first_line: int) -> None:
     """Refuse documents whose aliases would expand past `MAX_NODES` nodes."""
     seen = 0
     stack = [root]
@@ -97,7 +104,7 @@ def _check_size(root: yaml.Node) -> None:
         if seen > MAX_NODES:
             raise ArticleError(
                 f"front matter too large once aliases are expanded (over {MAX_NODES} values)",
-                line=root.start_mark.line + 1,
+                line=root.start_mark.line + first_line,
             )
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:

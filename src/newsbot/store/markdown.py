@@ -13,4 +13,4 @@ SUFFIXES = (".md", ".markdown")
 def parse(text: str, source: Source, site: Site) -> tuple[Article, list[Problem]]:
     """The article in a Markdown file; raises `ArticleError` for a broken one."""
     matter = frontmatter.split(text)
-    return build(matter.fields, matter.lines, matter.body, source, site)
+    return build(matter.fields, matter.lines, matter.body, source, site, matter.body_line)

@@ -37,13 +37,16 @@ class Parsed:
 
 def read(root: Path, stat: FileStat, site: Site, max_bytes: int) -> Parsed:
     """Read and parse the file ``stat`` describes; a broken file gives problems, never raises."""
+    # A file left unread still needs a digest: an empty one would read as "not indexed yet"
+    # and its problem would never be recorded.
+    unread = f"unread-{stat.size}-{stat.mtime_ns}"
     if stat.size > max_bytes:
         problem = Problem(stat.path, f"file is {stat.size:,} bytes, over the {max_bytes:,} limit")
-        return Parsed(stat, "", None, "", (problem,))
+        return Parsed(stat, unread, None, "", (problem,))
     try:
         data = (root / stat.path).read_bytes()
     except OSError as exc:
-        return Parsed(stat, "", None, "", (Problem(stat.path, f"cannot read: {exc.strerror}"),))
+        return Parsed(stat, unread, None, "", (Problem(stat.path, f"cannot read: {exc.strerror}"),))
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     return parse_bytes(root, stat, digest, data, site)
 

@@ -34,13 +34,26 @@ def walk(root: Path) -> tuple[list[FileStat], list[Problem]]:
     real_root = root.resolve()
     files: list[FileStat] = []
     problems: list[Problem] = []
+    # Real folders first, linked ones after, each real folder once: a link to a folder
+    # already read (its parent, say) would list its files again, or loop.
     stack = [(root, "")]
-    while stack:
-        folder, prefix = stack.pop()
+    links: list[tuple[Path, str]] = []
+    seen: set[Path] = set()
+    while stack or links:
+        folder, prefix = stack.pop() if stack else links.pop(0)
+        real = folder.resolve()
+        if real in seen:
+            problems.append(
+                Problem(prefix.rstrip("/"), "symbolic link to a folder already read; ignored")
+            )
+            continue
+        seen.add(real)
         try:
-            entries = list(os.scandir(folder))
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         except OSError as exc:
-            problems.append(Problem(prefix.rstrip("/") or ".", f"cannot read folder: {exc.strerror}"))
+            problems.append(
+                Problem(prefix.rstrip("/") or ".", f"cannot read folder: {exc.strerror}")
+            )
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -51,7 +64,7 @@ def walk(root: Path) -> tuple[list[FileStat], list[Problem]]:
                 continue
             try:
                 if entry.is_dir():
-                    stack.append((Path(entry.path), rel + "/"))
+                    (links if entry.is_symlink() else stack).append((Path(entry.path), rel + "/"))
                 elif entry.name.lower().endswith(SUFFIXES) and entry.is_file():
                     info = entry.stat()
                     files.append(FileStat(rel, info.st_size, info.st_mtime_ns))

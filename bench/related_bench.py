@@ -1,0 +1,203 @@
+"""Related articles at size: what the term index costs a build, and what a query costs.
+
+The store is generated like ``bench/build.py``'s (same recipe, in memory, no
+files): article ``n`` takes 3-5 paragraphs of one Wikinews article (and its
+headline) and 2-4 paragraphs of others, a date in 2019-2020 and a credit line
+(Wikinews, CC BY 2.5). Articles go into a fresh SQLite state database through
+`StoreIndex.store` in batches of 500, as the build's main process stores them
+(parsing happens before, in worker processes, and is not measured here).
+
+Measured, per size:
+
+- ``store``: seconds per article in `StoreIndex.store`, and the part of it
+  spent in `terms.index` (tokenising, document frequencies, vector rows): that
+  part is what related articles add to a cold build, since the build stores
+  every batch in its main process;
+- the database file size and the rows of ``article_terms`` / ``term_stats``;
+- ``query``: wall time of `RelatedFinder.related` (k=3) for 200 articles spread
+  over the store (median, 95th percentile, max), the SQL statements per query,
+  and the peak of Python allocations during the queries (``tracemalloc``).
+
+Usage::
+
+    .venv/bin/python bench/related_bench.py --sizes 20000,100000 [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, func, select
+
+from newsbot.articles import Article
+from newsbot.state import terms
+from newsbot.state.database import open_database
+from newsbot.state.index import StoreIndex
+from newsbot.state.related import RelatedFinder
+from newsbot.state.schema import article_terms, term_stats
+from newsbot.store.reader import Parsed
+from newsbot.store.scan import FileStat
+
+CORPUS = Path("/work/shared/corpus/wikinews_en_2019_2020.jsonl")
+START = datetime(2019, 1, 1, tzinfo=UTC)
+SPAN_SECONDS = int((datetime(2021, 1, 1, tzinfo=UTC) - START).total_seconds())
+NOW = datetime(2021, 6, 1, tzinfo=UTC)
+BATCH = 500
+QUERIES = 200
+
+
+def load_sources(path: Path) -> list[tuple[str, list[str]]]:
+    sources = []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            paragraphs = [p.strip() for p in row["text"].split("\n\n") if p.strip()]
+            if paragraphs:
+                sources.append((row["title"], paragraphs))
+    return sources
+
+
+def generate(count: int, seed: int = 1) -> Iterator[Article]:
+    """Article ``n`` of a store of ``count``; the same for a given seed."""
+    sources = load_sources(CORPUS)
+    rng = random.Random(seed)
+    for n in range(count):
+        when = START + timedelta(seconds=rng.randrange(SPAN_SECONDS))
+        title, lead = sources[rng.randrange(len(sources))]
+        body = lead[: rng.randint(3, 5)]
+        for _ in range(rng.randint(2, 4)):
+            other = sources[rng.randrange(len(sources))][1]
+            body.append(other[rng.randrange(len(other))])
+        body.append("*Text recombined from Wikinews, licensed under CC BY 2.5.*")
+        yield Article(
+            id=f"bench-{n:06d}",
+            path=f"bench/{n:06d}.md",
+            title=title,
+            published=when,
+            updated=when,
+            body="\n\n".join(body),
+            url=f"https://news.example/bench-{n:06d}/",
+            lang="en",
+        )
+
+
+class Timer:
+    """Adds up the time spent in one function while it is installed."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, function: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        return timed
+
+
+def fill(engine: Engine, count: int) -> dict[str, float]:
+    """Store ``count`` generated articles; returns seconds per article, in all and in terms."""
+    index = StoreIndex(engine)
+    timer = Timer()
+    original = terms.index
+    terms.index = timer.wrap(original)  # StoreIndex.store calls it as terms.index
+    total = 0.0
+    try:
+        batch: list[Parsed] = []
+        for article in generate(count):
+            batch.append(Parsed(FileStat(article.path, len(article.body), 1), article.id, article, "", ()))
+            if len(batch) == BATCH:
+                total += _store(index, batch)
+                batch = []
+        if batch:
+            total += _store(index, batch)
+    finally:
+        terms.index = original
+    return {"store_ms": total / count * 1000, "terms_ms": timer.seconds / count * 1000}
+
+
+def _store(index: StoreIndex, batch: list[Parsed]) -> float:
+    started = time.perf_counter()
+    with index.engine.begin() as conn:
+        index.store(conn, batch, 1)
+    return time.perf_counter() - started
+
+
+def query(engine: Engine, count: int) -> dict[str, float]:
+    """Time `RelatedFinder.related` on articles spread over the store."""
+    finder = RelatedFinder(engine)
+    wanted = {f"bench-{n:06d}" for n in range(0, count, max(count // QUERIES, 1))}
+    articles = [a for a in generate(count) if a.id in wanted]
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    finder.related(articles[0], 3, NOW)  # warm the connection pool and statement cache
+    statements.clear()
+    timings = []
+    tracemalloc.start()
+    for article in articles:
+        started = time.perf_counter()
+        found = finder.related(article, 3, NOW)
+        timings.append(time.perf_counter() - started)
+        assert len(found) == 3 and article.id not in {a.id for a in found}
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    timings.sort()
+    return {
+        "query_median_ms": statistics.median(timings) * 1000,
+        "query_p95_ms": timings[int(len(timings) * 0.95)] * 1000,
+        "query_max_ms": timings[-1] * 1000,
+        "statements_per_query": len(statements) / len(articles),
+        "peak_python_mb": peak / 1e6,
+    }
+
+
+def sizes(engine: Engine, path: Path) -> dict[str, float]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(article_terms)).scalar_one()
+        stats = conn.execute(select(func.count()).select_from(term_stats)).scalar_one()
+    return {"article_terms_rows": rows, "term_stats_rows": stats, "db_mb": path.stat().st_size / 1e6}
+
+
+def bench(count: int, folder: Path) -> dict[str, Any]:
+    path = folder / f"related-{count}.db"
+    path.unlink(missing_ok=True)
+    engine = open_database(f"sqlite:///{path}")
+    result: dict[str, Any] = {"articles": count}
+    result |= fill(engine, count)
+    result |= sizes(engine, path)
+    result |= query(engine, count)
+    engine.dispose()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="20000,100000")
+    parser.add_argument("--keep", type=Path, help="folder for the databases (kept afterwards)")
+    args = parser.parse_args(argv)
+    counts = [int(size) for size in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="newsbot-related-bench-") as work:
+        folder = args.keep or Path(work)
+        folder.mkdir(parents=True, exist_ok=True)
+        for count in counts:
+            result = bench(count, folder)
+            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,534 @@
+"""One publish pass for one target: due work -> send -> record.
+
+Order of work: rows left unfinished (a crash, or a retry whose time came),
+then deletions of withdrawn articles, edits of revised ones, and last new
+articles, oldest first, as pacing allows. Every request is recorded before it
+is sent and its outcome after; an unknown outcome (timeout, dropped
+connection, crash) is reconciled against the account's own recent statuses
+before anything is sent again, because some servers ignore Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from html import escape
+from pathlib import Path
+
+from newsbot import html
+from newsbot.articles import Article, revision_of, tag_slug
+from newsbot.mastodon import (
+    AuthError,
+    Gone,
+    Limits,
+    MastodonClient,
+    MastodonError,
+    PermanentError,
+    PostedStatus,
+    RateLimited,
+    StatusRequest,
+    TooLong,
+    TransientError,
+    backoff,
+)
+from newsbot.posts import Composed, PostPolicy, RelatedLink, compose, idempotency_key
+from newsbot.settings import TargetSettings
+from newsbot.state.deliveries import Attempt, Delivery, DeliveryStore
+from newsbot.state.index import Stored
+
+log = logging.getLogger(__name__)
+
+IN_PASS_TRIES = 3
+"""Quick retries of a transient failure within one pass, before leaving it to a later pass."""
+MAX_TRIES = 12
+"""After this many failed tries a delivery is given up on and recorded as failed."""
+MAX_WAIT_IN_PASS = 30.0
+"""A rate limit that lifts sooner than this is waited out; a longer one ends the pass."""
+RECONCILE_PAGES = 5
+NEW_PER_PASS = 200
+
+Related = Callable[[Article, int, datetime], Sequence[Article]]
+"""Finds up to k related articles (editors' first) for an article, as of a moment."""
+
+
+@dataclass
+class PassReport:
+    """What one pass did for one target."""
+
+    target: str
+    posted: int = 0
+    edited: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retries: int = 0
+    waiting: int = 0
+    stopped: str | None = None
+    dry_run: list[tuple[Article, Composed]] = field(default_factory=list)
+
+
+class _StopTarget(Exception):
+    """The target cannot go on in this pass (token, rate limit, server down)."""
+
+
+@dataclass
+class Publisher:
+    """Publishes the store to one target; the clock, sleep and randomness are injected."""
+
+    name: str
+    target: TargetSettings
+    client: MastodonClient
+    store: DeliveryStore
+    related: Related
+    media_root: Path | None = None
+    media_prefix: str = ""
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    sleep: Callable[[float], None] = lambda seconds: None
+    rng: random.Random = field(default_factory=random.Random)
+    pacing: bool = True
+
+    def __post_init__(self) -> None:
+        self.limits = Limits()
+        self.account_id: str | None = None
+        self.policy = PostPolicy(
+            template=self.target.template,
+            hashtags=self.target.hashtags,
+            max_hashtags=self.target.max_hashtags,
+            related_in=self.target.related_in,
+            language=self.target.language,
+        )
+
+    # -- the pass ---------------------------------------------------------------
+
+    def run(self, dry_run: bool = False) -> PassReport:
+        """One pass; never raises for server trouble, it is in the report."""
+        report = PassReport(self.name)
+        try:
+            self._connect()
+            if dry_run:
+                self._dry_run(report)
+                return report
+            self._finish_unfinished(report)
+            self._delete_withdrawn(report)
+            self._edit_revised(report)
+            self._post_new(report)
+        except _StopTarget as stop:
+            report.stopped = str(stop)
+        except MastodonError as exc:
+            report.stopped = str(exc)
+        if not dry_run:
+            self.store.record_pass(
+                self.name, self.clock(), account_id=self.account_id, error=report.stopped
+            )
+        return report
+
+    def _connect(self) -> None:
+        """Read the server's limits and check the token before sending anything."""
+        try:
+            self.limits = self.client.instance_limits()
+            account = self.client.verify_credentials()
+        except AuthError as exc:
+            raise _StopTarget(f"the access token was refused: {exc}") from None
+        except TransientError as exc:
+            raise _StopTarget(f"server unavailable: {exc}") from None
+        self.account_id = account.id
+
+    # -- new articles -----------------------------------------------------------
+
+    def _post_new(self, report: PassReport) -> None:
+        now = self.clock()
+        candidates = self.store.new_articles(self.name, now, NEW_PER_PASS)
+        wanted = [s for s in candidates if self._wants(s.article)]
+        unwanted = [s for s in candidates if not self._wants(s.article)]
+        report.skipped += self.store.skip(self.name, unwanted, "not for this target", now)
+        horizon = now - timedelta(hours=self.target.backlog_max_age_hours)
+        old = [s for s in wanted if s.article.published < horizon]
+        report.skipped += self.store.skip(
+            self.name, old, "backlog: older than the target's max age", now
+        )
+        for stored in (s for s in wanted if s.article.published >= horizon):
+            if not self._may_post_now():
+                report.waiting += 1
+                continue
+            self._create(stored.article, stored.html, report, delivery=None)
+
+    def _wants(self, article: Article) -> bool:
+        tags = {tag_slug(t) for t in article.tags}
+        section = tag_slug(article.section) if article.section else None
+        t = self.target
+        if t.include_tags and not tags & {tag_slug(x) for x in t.include_tags}:
+            return False
+        if t.include_sections and section not in {tag_slug(x) for x in t.include_sections}:
+            return False
+        if tags & {tag_slug(x) for x in t.exclude_tags}:
+            return False
+        return section not in {tag_slug(x) for x in t.exclude_sections}
+
+    def _may_post_now(self) -> bool:
+        """Pacing: at most ``posts_per_hour``, spread evenly, never a burst."""
+        if not self.pacing:
+            return True
+        now = self.clock()
+        if (
+            self.store.posted_since(self.name, now - timedelta(hours=1))
+            >= self.target.posts_per_hour
+        ):
+            return False
+        last = self.store.last_posted(self.name)
+        spacing = timedelta(seconds=3600 / self.target.posts_per_hour)
+        return last is None or now - last >= spacing
+
+    def _create(
+        self, article: Article, body_html: str, report: PassReport, delivery: Delivery | None
+    ) -> None:
+        """Post ``article`` once: reconcile an unknown outcome first, retry transient failures."""
+        revision = revision_of(article)
+        key = idempotency_key(self.name, article.id, revision)
+        uncertain = delivery is not None and delivery.uncertain
+        tries = 0 if delivery is None else delivery.tries
+        composed = self._compose(
+            article, body_html, url_length=self.limits.characters_reserved_per_url
+        )
+        media_ids = self._media(article)
+        shortened = False
+        for _ in range(IN_PASS_TRIES):
+            if uncertain:
+                found = self._find_posted(article.url, delivery)
+                if found is not None:
+                    self._posted(article, revision, found, report, composed)
+                    return
+            self.store.begin(
+                Attempt(self.name, article.id, "create", revision, key, article.url), self.clock()
+            )
+            tries += 1
+            try:
+                status = self.client.post_status(self._request(composed, media_ids), key)
+            except TooLong as exc:
+                if shortened:
+                    self._give_up(article.id, f"too long even counting URLs in full: {exc}", report)
+                    return
+                # Some servers count every character of a URL: recompose that way, once.
+                composed = self._compose(article, body_html, url_length=None)
+                shortened = True
+                continue
+            except TransientError as exc:
+                uncertain = uncertain or exc.outcome_unknown
+                if not self._transient(article.id, exc, tries, uncertain, report):
+                    return
+                continue
+            except AuthError as exc:
+                self.store.failed(
+                    self.name, article.id, error=str(exc), retry_at=self.clock(), uncertain=False
+                )
+                raise _StopTarget(f"the access token was refused: {exc}") from None
+            except PermanentError as exc:
+                self._give_up(article.id, str(exc), report)
+                return
+            self._posted(article, revision, status, report, composed)
+            return
+        report.retries += 1
+
+    def _posted(
+        self,
+        article: Article,
+        revision: str,
+        status: PostedStatus,
+        report: PassReport,
+        composed: Composed,
+    ) -> None:
+        self.store.succeeded(
+            self.name,
+            article.id,
+            state="posted",
+            revision=revision,
+            now=self.clock(),
+            status_id=status.id,
+            status_url=status.url or status.uri,
+        )
+        report.posted += 1
+        log.info(
+            "posted", extra={"target": self.name, "article": article.id, "status_url": status.url}
+        )
+        if composed.reply_text:
+            self._reply(article, status, composed.reply_text, revision)
+
+    def _reply(self, article: Article, parent: PostedStatus, text: str, revision: str) -> None:
+        """Related links in a reply under the post; a failure here never unposts the post."""
+        request = StatusRequest(
+            status=text,
+            visibility="unlisted" if self.target.visibility == "public" else self.target.visibility,
+            language=article.lang or self.target.language,
+            in_reply_to_id=parent.id,
+        )
+        key = idempotency_key(self.name, article.id, revision + ":reply")
+        try:
+            reply = self.client.post_status(request, key)
+        except MastodonError as exc:
+            log.warning(
+                "reply with related links failed: %s",
+                exc,
+                extra={"target": self.name, "article": article.id},
+            )
+            return
+        self.store.succeeded(
+            self.name,
+            article.id,
+            state="posted",
+            revision=revision,
+            now=self.clock(),
+            reply_id=reply.id,
+        )
+
+    def _transient(
+        self, article_id: str, exc: TransientError, tries: int, uncertain: bool, report: PassReport
+    ) -> bool:
+        """Handle a transient failure; returns whether to try again within this pass."""
+        now = self.clock()
+        if tries >= MAX_TRIES:
+            self._give_up(article_id, f"gave up after {tries} tries: {exc}", report)
+            return False
+        if isinstance(exc, RateLimited):
+            wait = (exc.retry_at - now).total_seconds()
+            self.store.failed(
+                self.name, article_id, error=str(exc), retry_at=exc.retry_at, uncertain=uncertain
+            )
+            if wait > MAX_WAIT_IN_PASS:
+                raise _StopTarget(f"rate limited until {exc.retry_at.isoformat()}")
+            self.sleep(max(wait, 0) + self.rng.uniform(0, 1))
+            return True
+        delay = backoff(tries, self.rng)
+        self.store.failed(
+            self.name,
+            article_id,
+            error=str(exc),
+            retry_at=now + timedelta(seconds=delay),
+            uncertain=uncertain,
+        )
+        self.sleep(min(delay, MAX_WAIT_IN_PASS))
+        return True
+
+    def _give_up(self, article_id: str, reason: str, report: PassReport) -> None:
+        self.store.failed(self.name, article_id, error=reason, retry_at=None, uncertain=False)
+        report.failed += 1
+        log.warning("not posted: %s", reason, extra={"target": self.name, "article": article_id})
+
+    def _find_posted(self, url: str, delivery: Delivery | None) -> PostedStatus | None:
+        """The account's own status linking to ``url``, if an earlier attempt did get through."""
+        if self.account_id is None:
+            return None
+        since = (
+            None if delivery is None or delivery.first_attempt is None else delivery.first_attempt
+        )
+        needles = (url, escape(url, quote=True))
+        max_id: str | None = None
+        for _ in range(RECONCILE_PAGES):
+            page = self.client.account_statuses(self.account_id, limit=40, max_id=max_id)
+            for status in page:
+                if any(needle in status.content for needle in needles):
+                    return status
+            if not page or (since is not None and _older_than(page[-1], since - 600)):
+                return None
+            max_id = page[-1].id
+        return None
+
+    # -- unfinished, revised, withdrawn -------------------------------------------
+
+    def _finish_unfinished(self, report: PassReport) -> None:
+        for delivery in self.store.unfinished(self.name, self.clock()):
+            if delivery.action == "create":
+                stored = self.store.article(delivery.article_id)
+                if stored is None:
+                    self._abandon_create(delivery, report)
+                    continue
+                if not self._may_post_now():
+                    report.waiting += 1
+                    continue
+                self._create(stored.article, stored.html, report, delivery)
+            elif delivery.action == "edit":
+                stored = self.store.article(delivery.article_id)
+                if stored is not None:
+                    self._edit(delivery, stored, report)
+            elif delivery.action == "delete":
+                self._delete(delivery, report)
+
+    def _abandon_create(self, delivery: Delivery, report: PassReport) -> None:
+        """The article left the store before its post was confirmed."""
+        found = self._find_posted(delivery.article_url, delivery) if delivery.uncertain else None
+        if found is not None:
+            self.store.succeeded(
+                self.name, delivery.article_id, state="posted", revision=delivery.revision,
+                now=self.clock(), status_id=found.id, status_url=found.url or found.uri,
+            )  # fmt: skip
+            return
+        self.store.failed(
+            self.name, delivery.article_id, error="withdrawn before it was posted",
+            retry_at=None, uncertain=False, back_to="skipped",
+        )  # fmt: skip
+        report.skipped += 1
+
+    def _edit_revised(self, report: PassReport) -> None:
+        if not self.target.edit_on_update:
+            return
+        for delivery, stored in self.store.revised(self.name, NEW_PER_PASS):
+            self._edit(delivery, stored, report)
+
+    def _edit(self, delivery: Delivery, stored: Stored, report: PassReport) -> None:
+        article = stored.article
+        revision = revision_of(article)
+        if delivery.status_id is None:
+            return
+        self.store.begin(
+            Attempt(
+                self.name,
+                article.id,
+                "edit",
+                delivery.revision,
+                delivery.idempotency_key,
+                article.url,
+            ),
+            self.clock(),
+        )
+        composed = self._compose(
+            article, stored.html, url_length=self.limits.characters_reserved_per_url
+        )
+        try:
+            self.client.edit_status(delivery.status_id, self._request(composed, ()))
+        except Gone:
+            self.store.succeeded(
+                self.name, article.id, state="gone", revision=revision, now=self.clock()
+            )
+            return
+        except TransientError as exc:
+            self.store.failed(
+                self.name, article.id, error=str(exc),
+                retry_at=self.clock() + timedelta(seconds=backoff(delivery.tries + 1, self.rng)),
+                uncertain=False,
+            )  # fmt: skip
+            report.retries += 1
+            return
+        except (PermanentError, TooLong) as exc:
+            # The post stays as it was; remember the revision so the edit is not retried forever.
+            self.store.succeeded(
+                self.name, article.id, state="posted", revision=revision, now=self.clock()
+            )
+            self.store.failed(self.name, article.id, error=f"edit failed: {exc}", retry_at=None,
+                              uncertain=False, back_to="posted")  # fmt: skip
+            report.failed += 1
+            return
+        self.store.succeeded(
+            self.name, article.id, state="posted", revision=revision, now=self.clock()
+        )
+        report.edited += 1
+
+    def _delete_withdrawn(self, report: PassReport) -> None:
+        if not self.target.delete_on_withdraw:
+            return
+        for delivery in self.store.withdrawn(self.name, NEW_PER_PASS):
+            self._delete(delivery, report)
+
+    def _delete(self, delivery: Delivery, report: PassReport) -> None:
+        if delivery.status_id is None:
+            return
+        self.store.begin(
+            Attempt(self.name, delivery.article_id, "delete", delivery.revision,
+                    delivery.idempotency_key, delivery.article_url),
+            self.clock(),
+        )  # fmt: skip
+        try:
+            self.client.delete_status(delivery.status_id)
+            if delivery.reply_id:
+                self.client.delete_status(delivery.reply_id)
+        except Gone:
+            pass
+        except TransientError as exc:
+            self.store.failed(
+                self.name, delivery.article_id, error=str(exc),
+                retry_at=self.clock() + timedelta(seconds=backoff(delivery.tries + 1, self.rng)),
+                uncertain=False,
+            )  # fmt: skip
+            report.retries += 1
+            return
+        except PermanentError as exc:
+            self.store.failed(self.name, delivery.article_id, error=f"delete failed: {exc}",
+                              retry_at=None, uncertain=False, back_to="posted")  # fmt: skip
+            report.failed += 1
+            return
+        self.store.succeeded(
+            self.name,
+            delivery.article_id,
+            state="deleted",
+            revision=delivery.revision,
+            now=self.clock(),
+        )
+        report.deleted += 1
+
+    # -- composing ----------------------------------------------------------------
+
+    def _dry_run(self, report: PassReport) -> None:
+        now = self.clock()
+        horizon = now - timedelta(hours=self.target.backlog_max_age_hours)
+        for stored in self.store.new_articles(self.name, now, NEW_PER_PASS):
+            if self._wants(stored.article) and stored.article.published >= horizon:
+                composed = self._compose(
+                    stored.article, stored.html, url_length=self.limits.characters_reserved_per_url
+                )
+                report.dry_run.append((stored.article, composed))
+
+    def _compose(self, article: Article, body_html: str, url_length: int | None) -> Composed:
+        links = [
+            RelatedLink(other.title, other.url)
+            for other in self.related(article, self.target.related, self.clock())
+        ] if self.target.related else []  # fmt: skip
+        return compose(
+            article,
+            html.to_text(body_html),
+            links,
+            self.policy,
+            self.limits.max_characters,
+            url_length,
+        )
+
+    def _request(self, composed: Composed, media_ids: Sequence[str]) -> StatusRequest:
+        return StatusRequest(
+            status=composed.text,
+            visibility=self.target.visibility,
+            language=composed.language,
+            spoiler_text=composed.spoiler_text,
+            sensitive=bool(composed.spoiler_text),
+            media_ids=tuple(media_ids),
+        )
+
+    def _media(self, article: Article) -> tuple[str, ...]:
+        """The lead image uploaded with its alt text, or nothing: a post never waits on media."""
+        image = article.image
+        if not self.target.media or image is None or not image.url or self.media_root is None:
+            return ()
+        if not self.media_prefix or not image.url.startswith(self.media_prefix):
+            return ()
+        path = self.media_root / image.url[len(self.media_prefix) :]
+        mime = image.type or "application/octet-stream"
+        supported = self.limits.supported_mime_types
+        if supported and mime not in supported:
+            return ()
+        try:
+            data = path.read_bytes()
+            media_id = self.client.upload_media(data, path.name, mime, image.alt[:1500])
+        except (OSError, MastodonError) as exc:
+            log.warning(
+                "posting without the image: %s",
+                exc,
+                extra={"target": self.name, "article": article.id},
+            )
+            return ()
+        return (media_id,)
+
+
+def _older_than(status: PostedStatus, epoch_seconds: int) -> bool:
+    try:
+        created = datetime.fromisoformat(status.created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return created.timestamp() < epoch_seconds

@@ -1,0 +1,341 @@
+"""Deliveries: what was done about each article on each target, durably.
+
+The publisher writes a row *before* every request (state ``sending``, with the
+idempotency key) and the outcome *after* it. So a crash leaves either no trace
+(nothing was sent), a ``sending`` row (the outcome is unknown: reconcile before
+sending again), or the outcome. States:
+
+    sending   a request is (or was, before a crash) in flight
+    retry     a transient failure; try again at ``next_try``
+    posted    the status exists (``status_id``, ``status_url``)
+    failed    a permanent failure (``last_error`` says why); not retried
+    skipped   seen but deliberately not posted (backlog, catch-up, filters)
+    deleted   the post was deleted after the article was withdrawn
+    gone      the server no longer has the status (deleted by someone else)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, exists, func, insert, select, update
+
+from newsbot.state.index import Stored, decode_article
+from newsbot.state.schema import articles, deliveries, targets
+
+ACTIVE = ("sending", "retry")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One row of the deliveries table."""
+
+    target: str
+    article_id: str
+    state: str
+    action: str
+    revision: str
+    idempotency_key: str
+    uncertain: bool
+    status_id: str | None
+    status_url: str | None
+    reply_id: str | None
+    article_url: str
+    tries: int
+    next_try: int
+    first_attempt: int | None
+    last_attempt: int | None
+    posted_at: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What is about to be sent, recorded before it is."""
+
+    target: str
+    article_id: str
+    action: str  # create | edit | delete
+    revision: str
+    idempotency_key: str
+    article_url: str
+
+
+class DeliveryStore:
+    """Reads and writes of deliveries and target rows over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- what is due --------------------------------------------------------
+
+    def new_articles(self, target: str, now: datetime, limit: int) -> list[Stored]:
+        """Live articles this target has never seen, oldest first."""
+        seen = exists().where(
+            and_(deliveries.c.target == target, deliveries.c.article_id == articles.c.id)
+        )
+        query = (
+            select(articles.c.data, articles.c.html)
+            .where(
+                articles.c.visible,
+                ~articles.c.shadowed,
+                articles.c.published <= ts(now),
+                ~seen,
+            )
+            .order_by(articles.c.published, articles.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [Stored(decode_article(r.data), r.html) for r in conn.execute(query)]
+
+    def revised(self, target: str, limit: int) -> list[tuple[Delivery, Stored]]:
+        """Posted articles whose content changed since (candidates for an edit)."""
+        query = (
+            select(deliveries, articles.c.data, articles.c.html)
+            .join(articles, articles.c.id == deliveries.c.article_id)
+            .where(
+                deliveries.c.target == target,
+                deliveries.c.state == "posted",
+                articles.c.visible,
+                ~articles.c.shadowed,
+                articles.c.revision != deliveries.c.revision,
+            )
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                (_delivery(row._mapping), Stored(decode_article(row.data), row.html))
+                for row in conn.execute(query)
+            ]
+
+    def withdrawn(self, target: str, limit: int) -> list[Delivery]:
+        """Posted articles that are no longer live in the store (candidates for deletion)."""
+        live = exists().where(
+            and_(articles.c.id == deliveries.c.article_id, articles.c.visible, ~articles.c.shadowed)
+        )
+        query = (
+            select(deliveries)
+            .where(deliveries.c.target == target, deliveries.c.state == "posted", ~live)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_delivery(row._mapping) for row in conn.execute(query)]
+
+    def unfinished(self, target: str, now: datetime) -> list[Delivery]:
+        """Rows left ``sending`` (a crash) or ``retry`` rows whose time has come."""
+        query = (
+            select(deliveries)
+            .where(
+                deliveries.c.target == target,
+                deliveries.c.state.in_(ACTIVE),
+                deliveries.c.next_try <= ts(now),
+            )
+            .order_by(deliveries.c.next_try, deliveries.c.article_id)
+        )
+        with self.engine.connect() as conn:
+            return [_delivery(row._mapping) for row in conn.execute(query)]
+
+    def article(self, article_id: str) -> Stored | None:
+        """The live article with this id, if the store still has it."""
+        query = select(articles.c.data, articles.c.html).where(
+            articles.c.id == article_id, articles.c.visible, ~articles.c.shadowed
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else Stored(decode_article(row.data), row.html)
+
+    def get(self, target: str, article_id: str) -> Delivery | None:
+        query = select(deliveries).where(
+            deliveries.c.target == target, deliveries.c.article_id == article_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _delivery(row._mapping)
+
+    # -- pacing -----------------------------------------------------------------
+
+    def posted_since(self, target: str, since: datetime) -> int:
+        query = select(func.count()).where(
+            deliveries.c.target == target, deliveries.c.posted_at > ts(since)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def last_posted(self, target: str) -> datetime | None:
+        query = select(func.max(deliveries.c.posted_at)).where(deliveries.c.target == target)
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar_one_or_none()
+        return None if value is None else datetime.fromtimestamp(value, UTC)
+
+    # -- recording --------------------------------------------------------------
+
+    def begin(self, attempt: Attempt, now: datetime) -> None:
+        """Record an attempt as in flight; committed before the request is sent."""
+        values = {
+            "state": "sending",
+            "action": attempt.action,
+            "idempotency_key": attempt.idempotency_key,
+            "article_url": attempt.article_url,
+            "last_attempt": ts(now),
+            "next_try": ts(now),
+        }
+        key = (deliveries.c.target == attempt.target) & (
+            deliveries.c.article_id == attempt.article_id
+        )
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(deliveries).where(key).values(tries=deliveries.c.tries + 1, **values)
+            )
+            if done.rowcount == 0:
+                conn.execute(
+                    insert(deliveries).values(
+                        target=attempt.target,
+                        article_id=attempt.article_id,
+                        revision=attempt.revision,
+                        uncertain=False,
+                        tries=1,
+                        first_attempt=ts(now),
+                        **values,
+                    )
+                )
+
+    def mark_uncertain(self, target: str, article_id: str) -> None:
+        """Note that a request of this row may have reached the server without an answer."""
+        self._update(target, article_id, uncertain=True)
+
+    def succeeded(
+        self,
+        target: str,
+        article_id: str,
+        *,
+        state: str,
+        revision: str,
+        now: datetime,
+        status_id: str | None = None,
+        status_url: str | None = None,
+        reply_id: str | None = None,
+    ) -> None:
+        """Record the outcome of a successful request."""
+        values: dict[str, Any] = {
+            "state": state,
+            "revision": revision,
+            "uncertain": False,
+            "last_error": None,
+            "tries": 0,
+        }
+        if status_id is not None:
+            values.update(status_id=status_id, status_url=status_url)
+        if reply_id is not None:
+            values["reply_id"] = reply_id
+        if state == "posted" and status_id is not None:
+            values["posted_at"] = ts(now)
+        self._update(target, article_id, **values)
+
+    def failed(
+        self,
+        target: str,
+        article_id: str,
+        *,
+        error: str,
+        retry_at: datetime | None,
+        uncertain: bool,
+        back_to: str | None = None,
+    ) -> None:
+        """Record a failure: ``retry_at`` None means permanent.
+
+        ``back_to`` restores a row's earlier state when an edit or delete of a
+        posted status failed for good: the post itself still exists.
+        """
+        values: dict[str, Any] = {"last_error": error[:1000]}
+        if retry_at is None:
+            values["state"] = back_to or "failed"
+        else:
+            values.update(state="retry", next_try=ts(retry_at))
+        if uncertain:
+            values["uncertain"] = True
+        self._update(target, article_id, **values)
+
+    def skip(self, target: str, items: Iterable[Stored], reason: str, now: datetime) -> int:
+        """Mark articles as seen without posting them (backlog, catch-up, filtered out)."""
+        rows = [
+            {
+                "target": target,
+                "article_id": s.article.id,
+                "state": "skipped",
+                "action": "create",
+                "revision": "",
+                "idempotency_key": "",
+                "uncertain": False,
+                "article_url": s.article.url,
+                "tries": 0,
+                "next_try": ts(now),
+                "last_error": reason,
+            }
+            for s in items
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(deliveries), rows)
+        return len(rows)
+
+    def _update(self, target: str, article_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.target == target, deliveries.c.article_id == article_id)
+                .values(**values)
+            )
+
+    # -- targets ----------------------------------------------------------------
+
+    def account_id(self, target: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(targets.c.account_id).where(targets.c.name == target)
+            ).scalar_one_or_none()
+
+    def record_pass(
+        self, target: str, now: datetime, *, account_id: str | None = None, error: str | None = None
+    ) -> None:
+        """Remember the end of a pass (and the account id once known)."""
+        values: dict[str, Any] = {"last_pass": ts(now), "last_error": error}
+        if error is None:
+            values["last_success"] = ts(now)
+        if account_id is not None:
+            values["account_id"] = account_id
+        with self.engine.begin() as conn:
+            done = conn.execute(update(targets).where(targets.c.name == target).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(targets).values(name=target, **values))
+
+    def report(self, target: str) -> dict[str, int]:
+        """How many deliveries are in each state."""
+        query = (
+            select(deliveries.c.state, func.count())
+            .where(deliveries.c.target == target)
+            .group_by(deliveries.c.state)
+        )
+        with self.engine.connect() as conn:
+            return {state: int(n) for state, n in conn.execute(query).all()}
+
+    def listing(self, target: str, states: Sequence[str], limit: int) -> list[Delivery]:
+        query = (
+            select(deliveries)
+            .where(deliveries.c.target == target, deliveries.c.state.in_(states))
+            .order_by(deliveries.c.last_attempt.desc(), deliveries.c.article_id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_delivery(row._mapping) for row in conn.execute(query)]
+
+
+def ts(moment: datetime) -> int:
+    """Seconds since the epoch: the portable way to store an instant."""
+    return int(moment.astimezone(UTC).timestamp())
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(**{name: row[name] for name in Delivery.__dataclass_fields__})

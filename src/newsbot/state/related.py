@@ -1,0 +1,101 @@
+"""Related articles for a post, from the state database: editors' picks, then computed ones.
+
+The editors' references are resolved with `resolve.TitleIndex` over the few
+articles the database finds for each (see `state.titles`); computed ones come
+from the term index (see `state.terms`) and are ranked by `related.rank`. Only
+articles readers can open are returned: live at ``now`` and with a link. The
+work per call is a handful of indexed queries, whatever the size of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, select
+
+from newsbot import related
+from newsbot.articles import Article
+from newsbot.related import RANKING, WEIGHTING, Candidate, Profile, Ranking, Weighting
+from newsbot.resolve import TitleIndex
+from newsbot.state import terms, titles
+from newsbot.state.index import decode_article
+from newsbot.state.schema import articles
+from newsbot.state.titles import title_key
+
+DUPLICATE_LOOKAHEAD = 3
+"""Candidates compared with each other per link wanted: enough to replace the duplicates."""
+
+
+class RelatedFinder:
+    """Finds related articles over one engine; holds no data between calls."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        weighting: Weighting = WEIGHTING,
+        ranking: Ranking = RANKING,
+    ) -> None:
+        self.engine = engine
+        self.weighting = weighting
+        self.ranking = ranking
+
+    def related(self, article: Article, k: int, now: datetime) -> list[Article]:
+        """Up to ``k`` articles: the editors' picks first, then computed ones, all distinct."""
+        with self.engine.connect() as conn:
+            chosen = self.editors(conn, article, now)
+            computed = self.computed(conn, article, k + len(chosen), now) if len(chosen) < k else []
+            ids = related.pick([a.id for a in chosen], computed, k, exclude=article.id)
+            by_id = {a.id: a for a in chosen} | _by_id(conn, computed, ids)
+        return [by_id[article_id] for article_id in ids if article_id in by_id]
+
+    def editors(self, conn: Connection, article: Article, now: datetime) -> list[Article]:
+        """The live, linked articles the editors' references resolve to, in their order."""
+        found: dict[str, Article] = {}
+        for ref in article.related:
+            target = self._resolve(conn, article, ref)
+            if target is not None and _readable(target, now):
+                found.setdefault(target.id, target)
+        return list(found.values())
+
+    def computed(
+        self, conn: Connection, article: Article, limit: int, now: datetime
+    ) -> list[Candidate]:
+        """The ``limit`` best computed candidates, best first."""
+        query = terms.vector_of(conn, article, self.weighting)
+        found = terms.candidates(conn, query, article, now, self.ranking.pool)
+        key = title_key(article.title)
+        ranked = related.rank(
+            Profile(article.id, article.path, article.published, key), found, self.ranking
+        )
+        head = ranked[: limit * DUPLICATE_LOOKAHEAD]
+        vectors = terms.vectors(conn, [c.path for c in head])
+        return related.distinct(head, vectors, self.ranking, limit)
+
+    def _resolve(self, conn: Connection, article: Article, ref: str) -> Article | None:
+        """The article ``ref`` names, or None; never ``article`` itself."""
+        stored = titles.exact(conn, ref) or titles.similar(conn, ref, article.lang, self.weighting)
+        candidates = [decode_article(data) for data in stored]
+        target = TitleIndex(candidates).resolve(ref, exclude=article.id)
+        return next((c for c in candidates if c.id == target), None)
+
+
+def related_for(engine: Engine, article: Article, k: int, now: datetime) -> list[Article]:
+    """Up to ``k`` related articles of ``article`` for a post made at ``now``."""
+    return RelatedFinder(engine).related(article, k, now)
+
+
+def _by_id(
+    conn: Connection, computed: Sequence[Candidate], ids: Sequence[str]
+) -> dict[str, Article]:
+    """The computed candidates among ``ids``, as articles."""
+    paths = [c.path for c in computed if c.id in ids]
+    if not paths:
+        return {}
+    query = select(articles.c.data).where(articles.c.path.in_(paths))
+    rows: Sequence[str] = conn.execute(query).scalars().all()
+    return {a.id: a for a in map(decode_article, rows)}
+
+
+def _readable(article: Article, now: datetime) -> bool:
+    return article.is_live(now) and bool(article.url)

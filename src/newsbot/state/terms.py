@@ -1,0 +1,203 @@
+"""The term index: each article's term vector and the store's document frequencies.
+
+``article_terms`` holds, per article, the unit tf-idf vector `related.vector`
+makes (a few dozen terms). ``term_stats`` holds each term's document
+frequency over every term of every indexed article, and under the empty term
+(which no tokeniser produces) the number of indexed articles. Both change
+incrementally, in the transaction that stores or removes the articles: adding
+then removing an article leaves them as they were. Removal reads the article's
+stored text back to know which frequencies to lower. A vector keeps the idf of
+the moment it was stored; idf moves slowly once a store has a few hundred
+articles, and a full rebuild recomputes everything.
+
+A query never loads the store: the database sums, per candidate, the products
+of its weights with the query's over the query's terms only (an inverted
+index scan), which is the cosine of the two vectors, and returns the best few
+dozen live candidates already scored.
+
+SQLAlchemy Core only, so SQLite and PostgreSQL behave the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, Connection, case, delete, func, insert, select, update
+
+from newsbot import related
+from newsbot.articles import Article
+from newsbot.related import WEIGHTING, Candidate, Counts, Weighting
+from newsbot.state.schema import article_terms, articles, term_stats
+
+DOCUMENTS = ""
+"""The ``term_stats`` row whose ``df`` counts the indexed articles."""
+
+CHUNK = 900
+"""Bound parameters per ``IN`` list: under SQLite's oldest limit (999), fine for PostgreSQL."""
+
+
+def index(
+    conn: Connection, items: Sequence[tuple[str, Article]], weighting: Weighting = WEIGHTING
+) -> None:
+    """Index freshly stored articles, given as (path, article); their paths must be unindexed."""
+    if not items:
+        return
+    counted = [(path, _count(article, weighting)) for path, article in items]
+    df = _shift(conn, _frequency_changes((counts for _, counts in counted), +1))
+    idf_of = _idf(df)
+    rows = [
+        {"path": path, "term": term, "weight": weight}
+        for path, counts in counted
+        for term, weight in related.vector(counts, idf_of, weighting).items()
+    ]
+    if rows:
+        conn.execute(insert(article_terms), rows)
+
+
+def unindex(conn: Connection, paths: Sequence[str], weighting: Weighting = WEIGHTING) -> None:
+    """Forget the terms of ``paths``; call it while their ``articles`` rows still exist."""
+    for chunk in _chunks(paths):
+        query = select(articles.c.data).where(articles.c.path.in_(chunk))
+        stored: Sequence[str] = conn.execute(query).scalars().all()
+        counted = [_count_stored(data, weighting) for data in stored]
+        if counted:
+            _shift(conn, _frequency_changes(counted, -1))
+        conn.execute(delete(article_terms).where(article_terms.c.path.in_(chunk)))
+
+
+def vector_of(
+    conn: Connection, article: Article, weighting: Weighting = WEIGHTING
+) -> dict[str, float]:
+    """The vector of ``article`` against the store as it is now (indexed or not)."""
+    counts = _count(article, weighting)
+    return related.vector(counts, idf_of(conn, counts.distinct()), weighting)
+
+
+def idf_of(conn: Connection, terms: Iterable[str]) -> dict[str, float]:
+    """The idf of each of ``terms`` in the store now (unknown terms count as seen once)."""
+    wanted = set(terms) | {DOCUMENTS}
+    df = dict.fromkeys(wanted, 0) | frequencies(conn, wanted)
+    return _idf(df)
+
+
+def frequencies(conn: Connection, terms: Iterable[str]) -> dict[str, int]:
+    """Document frequencies of the known ones among ``terms``."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(terms))):
+        rows = conn.execute(
+            select(term_stats.c.term, term_stats.c.df).where(term_stats.c.term.in_(chunk))
+        )
+        found.update((row.term, row.df) for row in rows)
+    return found
+
+
+def candidates(
+    conn: Connection, query: Mapping[str, float], exclude: Article, now: datetime, limit: int
+) -> list[Candidate]:
+    """The live, linked articles most similar to the vector ``query``, most similar first."""
+    if not query:
+        return []
+    factor = case(dict(query), value=article_terms.c.term, else_=0.0)
+    summed = (
+        select(article_terms.c.path, func.sum(article_terms.c.weight * factor).label("cosine"))
+        .where(article_terms.c.term.in_(sorted(query)))
+        .group_by(article_terms.c.path)
+        .subquery()
+    )
+    best = (
+        select(summed.c.cosine, articles.c.path, articles.c.id, articles.c.published)
+        .add_columns(articles.c.title_key)
+        .join(articles, articles.c.path == summed.c.path)
+        .where(*live(now), articles.c.path != exclude.path, articles.c.id != exclude.id)
+        .order_by(summed.c.cosine.desc(), summed.c.path)
+        .limit(limit)
+    )
+    return [
+        Candidate(row.id, row.path, _moment(row.published), row.title_key or "", row.cosine)
+        for row in conn.execute(best)
+    ]
+
+
+def vectors(conn: Connection, paths: Sequence[str]) -> dict[str, dict[str, float]]:
+    """The stored vectors of ``paths``."""
+    found: dict[str, dict[str, float]] = {}
+    for chunk in _chunks(paths):
+        query = select(article_terms.c.path, article_terms.c.term, article_terms.c.weight)
+        for row in conn.execute(query.where(article_terms.c.path.in_(chunk))):
+            found.setdefault(row.path, {})[row.term] = row.weight
+    return found
+
+
+def live(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Conditions on ``articles`` for what readers may see now and can follow a link to."""
+    return (
+        articles.c.visible,
+        ~articles.c.shadowed,
+        articles.c.published <= int(now.timestamp()),
+        articles.c.url_key != "",
+    )
+
+
+def _count(article: Article, weighting: Weighting) -> Counts:
+    return related.count(article.title, article.body, article.lang, weighting)
+
+
+def _count_stored(data: str, weighting: Weighting) -> Counts:
+    """Counts of an article from its stored JSON (the fields `index.encode_article` writes)."""
+    fields = json.loads(data)
+    return related.count(fields["title"], fields["body"], fields.get("lang"), weighting)
+
+
+def _frequency_changes(counted: Iterable[Counts], sign: int) -> Counter[str]:
+    """How each term's document frequency changes when ``counted`` come (+1) or go (-1)."""
+    changes: Counter[str] = Counter()
+    for counts in counted:
+        changes.update(counts.distinct())
+        changes[DOCUMENTS] += 1
+    return Counter({term: sign * n for term, n in changes.items()})
+
+
+def _shift(conn: Connection, changes: Mapping[str, int]) -> dict[str, int]:
+    """Apply frequency changes; returns each changed term's new frequency.
+
+    Terms are grouped by the size of their change so that one ``UPDATE ... IN``
+    moves many rows; a term whose frequency drops to zero loses its row.
+    """
+    before = frequencies(conn, changes)
+    after = {term: before.get(term, 0) + change for term, change in changes.items()}
+    by_change: dict[int, list[str]] = {}
+    for term in before:
+        if after[term] > 0:
+            by_change.setdefault(changes[term], []).append(term)
+    for change, terms in by_change.items():
+        for chunk in _chunks(terms):
+            conn.execute(
+                update(term_stats)
+                .where(term_stats.c.term.in_(chunk))
+                .values(df=term_stats.c.df + change)
+            )
+    gone = [term for term in before if after[term] <= 0]
+    for chunk in _chunks(gone):
+        conn.execute(delete(term_stats).where(term_stats.c.term.in_(chunk)))
+    new = [{"term": t, "df": n} for t, n in after.items() if t not in before and n > 0]
+    if new:
+        conn.execute(insert(term_stats), new)
+    return after
+
+
+def _idf(df: Mapping[str, int]) -> dict[str, float]:
+    documents = df.get(DOCUMENTS, 0)
+    return {term: related.idf(n, documents) for term, n in df.items() if term != DOCUMENTS}
+
+
+def _moment(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _chunks(items: Sequence[str] | Iterable[str]) -> Iterator[list[str]]:
+    ordered = list(items)
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]

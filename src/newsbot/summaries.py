@@ -1,0 +1,245 @@
+"""Summary text within a length budget: sentences, leads and word-boundary shortening.
+
+A status is measured in grapheme clusters (what a reader sees as one character:
+a flag or an emoji with a skin tone is one), so every budget here is too.
+
+Sentences come from pysbd, which knows the abbreviations, initials, decimals,
+currencies and numbered lists of news text in many languages. It has blind
+spots and, in rare cases, drops text from its output; both are handled around
+it rather than by a splitter of our own:
+
+* pysbd's pieces are used only to find *where* sentences start; the sentences
+  themselves are always cut from the original paragraph, so no text is lost;
+* a few typographic cases it misses (see `_extra_cuts`, `_is_false_cut`) are
+  added or undone by a small post-pass.
+
+A quotation of several sentences stays one sentence, as pysbd has it: it is
+one reported-speech sentence (``"It exploded. I mean, a ball of flames," he
+said.``), and cutting it would leave a quote without its speaker.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Protocol
+
+import pysbd  # type: ignore[import-untyped]
+import regex  # type: ignore[import-untyped]
+
+ELLIPSIS = "…"
+FALLBACK_LANGUAGE = "en"
+
+_GRAPHEME = regex.compile(r"\X")
+_PARAGRAPH_BREAK = regex.compile(r"\n[ \t\r\f\v]*\n")
+# Only ASCII whitespace is collapsed: the no-break spaces of French typography
+# ("fini !") must keep the punctuation on the same line.
+_SPACES = regex.compile(r"[ \t\r\n\f\v]+")
+
+# A closing quotation mark after the sentence's last punctuation. pysbd knows
+# ” and ", but not the French » (often after a no-break space) nor ’.
+_CLOSER_CUT = regex.compile(r"(?<=[.!?…][ \u00a0\u202f]?[»’])\s+(?=[^\p{Ll}\s])")
+# German closes quotations with “ and «: „Es ist vorbei.“ / »Es ist vorbei.«
+_GERMAN_CLOSER_CUT = regex.compile(r"(?<=[.!?…][“«])\s+(?=[^\p{Ll}\s])")
+# A straight double quote after the last punctuation, when it closes (an even
+# number of them so far): pysbd misses it in German.
+_STRAIGHT_CLOSER_CUT = regex.compile(r'(?<=[.!?…]")\s+(?=[^\p{Ll}\s])')
+# pysbd ends a sentence after "..." followed by a capital, but not after the
+# single character "…"; treat both alike.
+_ELLIPSIS_CUT = regex.compile(r"(?<=\S…)\s+(?=[«“‘\"„(\[]?\p{Lu})")
+# A sentence that is only the marker of a list item ("i.", "2)", "(b)").
+_LIST_MARKER = regex.compile(r"\(?(?:\d{1,3}|[ivxlcdm]{1,6}|\p{L})[.)]", regex.IGNORECASE)
+# A single initial, possibly hyphenated as in French (J.-P.): pysbd keeps
+# "J. R. R. Tolkien" together in English but cuts after "J.-P." in French.
+_INITIAL_END = regex.compile(r"(?:^|\s)\p{Lu}\.(?:-\p{Lu}\.)?$")
+_QUOTE_PAIRS = {
+    "de": (("„", "“"), ("»", "«")),
+}
+_DEFAULT_QUOTE_PAIRS = (("“", "”"), ("«", "»"))
+# Characters that read badly right before an ellipsis: "the deal, …", "said: …".
+_DANGLING = " \t\n,;:.–—-/([{“‘«„\"'\u00a0\u202f"
+
+
+class _Segmenter(Protocol):
+    def segment(self, text: str) -> list[str]: ...
+
+
+def grapheme_length(text: str) -> int:
+    """The number of grapheme clusters of ``text``: its length as Mastodon counts it."""
+    return len(_graphemes(text))
+
+
+def sentences(text: str, language: str | None) -> list[str]:
+    """The sentences of ``text``, each stripped, with runs of whitespace made one space.
+
+    Paragraphs (separated by a blank line) always end a sentence; a single line
+    break is a soft wrap, as in Markdown. ``language`` is an ISO 639-1 code or a
+    tag such as ``fr-CA``; languages pysbd does not know are split as English.
+    """
+    return list(_iter_sentences(text, segmenter_language(language)))
+
+
+def lead(article_text: str, budget: int, language: str | None) -> str:
+    """The opening sentences of ``article_text`` that fit ``budget`` grapheme clusters.
+
+    Whole sentences only; when even the first one is too long it is shortened on
+    a word boundary and ends with an ellipsis. A lead of whole sentences has no
+    ellipsis: it is a complete thought, not a cut one.
+    """
+    if budget <= 0:
+        return ""
+    # Lazily: pysbd is slow (~1 ms a sentence), and a lead needs the first few only.
+    found = _iter_sentences(article_text, segmenter_language(language))
+    first = next(found, "")
+    if grapheme_length(first) > budget:
+        return shorten(first, budget)
+    return " ".join(_whole_sentences(first, found, budget))
+
+
+def shorten(text: str, budget: int) -> str:
+    """``text`` if it fits ``budget`` grapheme clusters, else a word-boundary prefix and "…".
+
+    The ellipsis counts toward the budget. Only a first word longer than the
+    whole budget is cut inside (there is no boundary to cut at, and some text
+    says more than none); the result is empty only when ``budget`` < 1.
+    """
+    if grapheme_length(text) <= budget:
+        return text
+    if budget < 1:
+        return ""
+    clusters = _graphemes(text)
+    room = budget - 1
+    prefix = _word_prefix(clusters, room)
+    if not prefix:
+        prefix = "".join(clusters[:room]).rstrip(_DANGLING)
+    return prefix + ELLIPSIS
+
+
+def segmenter_language(language: str | None) -> str:
+    """The pysbd language for an ISO 639-1 code or language tag (``fr-CA`` -> ``fr``)."""
+    code = (language or "").replace("_", "-").split("-")[0].strip().lower()
+    return code if code in pysbd.languages.LANGUAGE_CODES else FALLBACK_LANGUAGE
+
+
+def _graphemes(text: str) -> list[str]:
+    clusters: list[str] = _GRAPHEME.findall(text)
+    return clusters
+
+
+def _whole_sentences(first: str, rest: Iterator[str], budget: int) -> list[str]:
+    """``first`` and the sentences after it while, one space apart, they fit ``budget``.
+
+    The sum of lengths is an upper bound of the joined length (joining can only
+    merge clusters), so the joined lead always fits.
+    """
+    chosen = [first] if first else []
+    used = grapheme_length(first)
+    for sentence in rest:
+        used += 1 + grapheme_length(sentence)
+        if used > budget:
+            break
+        chosen.append(sentence)
+    return chosen
+
+
+def _word_prefix(clusters: list[str], room: int) -> str:
+    """The longest prefix of at most ``room`` clusters that ends before a space, tidied."""
+    for end in range(min(room, len(clusters) - 1), 0, -1):
+        if clusters[end].isspace():
+            prefix = "".join(clusters[:end]).rstrip(_DANGLING)
+            if prefix:
+                return prefix
+    return ""
+
+
+def _iter_sentences(text: str, language: str) -> Iterator[str]:
+    for paragraph in _paragraphs(text):
+        yield from _paragraph_sentences(paragraph, language)
+
+
+def _paragraphs(text: str) -> Iterator[str]:
+    for part in _PARAGRAPH_BREAK.split(text):
+        paragraph = _SPACES.sub(" ", part).strip()
+        if paragraph:
+            yield paragraph
+
+
+def _paragraph_sentences(paragraph: str, language: str) -> list[str]:
+    cuts = sorted(_pysbd_cuts(paragraph, language) | _extra_cuts(paragraph, language))
+    starts = [0]
+    for cut in cuts:
+        if 0 < cut < len(paragraph) and not _is_false_cut(paragraph, starts[-1], cut):
+            starts.append(cut)
+    ends = [*starts[1:], len(paragraph)]
+    return [paragraph[start:end].strip() for start, end in zip(starts, ends, strict=True)]
+
+
+@functools.lru_cache(maxsize=32)
+def _segmenter(language: str) -> _Segmenter:
+    segmenter: _Segmenter = pysbd.Segmenter(language=language, clean=False)
+    return segmenter
+
+
+def _pysbd_cuts(paragraph: str, language: str) -> set[int]:
+    """Offsets in ``paragraph`` where pysbd starts (or ends) a sentence.
+
+    Each piece pysbd returns is looked up in the original text from where the
+    previous one ended: pysbd sometimes drops or rewrites text (e.g. it returns
+    "." for "The inner star has a mass of 6.3 ± 0.7 M☉."), and a piece it
+    changed simply gives no cut. The end of a piece is a cut too, so the
+    sentence before a rewritten one still ends where it should.
+    """
+    cuts: set[int] = set()
+    cursor = 0
+    for segment in _segmenter(language).segment(paragraph):
+        piece = segment.strip()
+        start = paragraph.find(piece, cursor) if piece else -1
+        if start < 0:
+            continue
+        cursor = start + len(piece)
+        cuts |= {start, cursor + len(paragraph[cursor:]) - len(paragraph[cursor:].lstrip())}
+    return cuts
+
+
+def _extra_cuts(paragraph: str, language: str) -> set[int]:
+    """Sentence starts pysbd misses: after closing quotes it does not know, after "…"."""
+    cuts = {match.end() for match in _CLOSER_CUT.finditer(paragraph)}
+    if language == "de":
+        cuts |= {match.end() for match in _GERMAN_CLOSER_CUT.finditer(paragraph)}
+    for pattern in (_STRAIGHT_CLOSER_CUT, _ELLIPSIS_CUT):
+        for match in pattern.finditer(paragraph):
+            if not _inside_quotation(paragraph[: match.start()], language):
+                cuts.add(match.end())
+    return cuts
+
+
+def _is_false_cut(paragraph: str, previous: int, cut: int) -> bool:
+    """Whether a sentence start found by pysbd is wrong.
+
+    * not after whitespace: pysbd cut inside a token (``J.`` | ``-P. Sartre``,
+      a closing quote split from its sentence);
+    * before a lowercase letter: no sentence starts so, but abbreviations pysbd
+      does not know are followed so (``approx. five``, ``b.c.e. to``); a
+      list marker (``ii.``) is the exception;
+    * after a single initial: ``J.-P.`` | ``Sartre``;
+    * after a lone list marker: ``i.`` | ``First item.`` is one item.
+    """
+    sentence = paragraph[previous:cut].strip()
+    if not paragraph[cut - 1].isspace():
+        return True
+    if paragraph[cut].islower() and not _starts_list_item(paragraph, cut):
+        return True
+    return bool(_INITIAL_END.search(sentence) or _LIST_MARKER.fullmatch(sentence))
+
+
+def _starts_list_item(paragraph: str, start: int) -> bool:
+    marker = _LIST_MARKER.match(paragraph, start)
+    return bool(marker) and paragraph[marker.end() : marker.end() + 1].isspace()
+
+
+def _inside_quotation(prefix: str, language: str) -> bool:
+    """Whether a quotation opened in ``prefix`` is still open at its end."""
+    if prefix.count('"') % 2:
+        return True
+    pairs = _QUOTE_PAIRS.get(language, _DEFAULT_QUOTE_PAIRS)
+    return any(prefix.count(opener) > prefix.count(closer) for opener, closer in pairs)

@@ -641,30 +641,9 @@ def main(argv: list[str] | None = None) -> int:
     base = args.workdir or Path(tempfile.mkdtemp(prefix="newsbot-bench-", dir="/tmp"))
     base.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    results = []
-    try:
-        for size in args.sizes:
-            work = base / f"store-{size}"
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            try:
-                results.append(bench_size(size, work, args.seed, hugo))
-            finally:
-                if not args.keep:
-                    shutil.rmtree(work, ignore_errors=True)
-    finally:
-        if not args.keep and args.workdir is None:
-            shutil.rmtree(base, ignore_errors=True)
-        elif args.keep:
-            print(f"stores and outputs kept in {base}", file=sys.stderr)
-
-    checks = goals(results)
-    print(table(results, checks))
-    info["src_changed_during_run"] = src_digest() != info["src_digest"]
-    if info["src_changed_during_run"]:
-        print("WARNING: newsbot's sources changed during the run; figures may mix versions")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    report = {
+    target = OUT_DIR / f"build-{stamp}.json"
+    report: dict[str, Any] = {
         "timestamp": stamp,
         "machine": info,
         "seed": args.seed,
@@ -674,12 +653,37 @@ def main(argv: list[str] | None = None) -> int:
             "sections": len(SECTIONS),
             "tags": TAG_COUNT,
         },
-        "results": results,
-        "goals": checks,
+        "results": [],
+        "goals": [],
     }
-    target = OUT_DIR / f"build-{stamp}.json"
-    target.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nresults written to {target.relative_to(ROOT)}")
+    results: list[dict[str, Any]] = report["results"]
+    done: list[Path] = []
+    try:
+        for size in args.sizes:
+            if done and not args.keep:
+                shutil.rmtree(done[-1], ignore_errors=True)  # free the disk for the next size
+            work = base / f"store-{size}"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            done.append(work)
+            results.append(bench_size(size, work, args.seed, hugo))
+            report["goals"] = goals(results)
+            target.write_text(json.dumps(report, indent=2) + "\n")  # saved after every size
+
+        info["src_changed_during_run"] = src_digest() != info["src_digest"]
+        target.write_text(json.dumps(report, indent=2) + "\n")
+        print(table(results, report["goals"]))
+        if info["src_changed_during_run"]:
+            print("WARNING: newsbot's sources changed during the run; figures may mix versions")
+        print(f"\nresults written to {target.relative_to(ROOT)}", flush=True)
+    finally:
+        if args.keep:
+            print(f"stores and outputs kept in {base}", file=sys.stderr)
+        else:
+            for work in done:
+                shutil.rmtree(work, ignore_errors=True)
+            if args.workdir is None:
+                shutil.rmtree(base, ignore_errors=True)
     failed = any(
         run["returncode"]
         for result in results

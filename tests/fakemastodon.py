@@ -37,8 +37,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import contextlib
-import email.parser
-import email.policy
+import hashlib
 import html
 import json
 import random
@@ -574,6 +573,9 @@ class FakeMastodon:
         with self._lock:
             if key is not None and not self.config.ignore_idempotency_key:
                 original = self._remembered(key)
+                if original is not None and original["deleted"]:
+                    # Mastodon looks the original up among the account's statuses.
+                    raise _ApiError(404, "Record not found")
                 if original is not None:
                     return _Reply(200, self._status_json(original))
             self._count_status_write()
@@ -619,7 +621,7 @@ class FakeMastodon:
         if request.params["id"] != ACCOUNT_ID:
             raise _ApiError(404, "Record not found")
         query = request.query
-        limit = min(max(_int(query.get("limit"), 20), 1), 40)
+        limit = min(max(_int(query.get("limit"), None) or 20, 1), 40)
         max_id = _int(query.get("max_id"), None)
         floor = _int(query.get("min_id") or query.get("since_id"), None)
         with self._lock:
@@ -671,6 +673,7 @@ class FakeMastodon:
                 "filename": filename,
                 "mime_type": mime_type,
                 "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
                 "description": description,
                 "url": f"{self.base_url}/system/media_attachments/{media_id}/{filename}",
                 "processing_left": config.media_processing_polls if asynchronous else 0,
@@ -730,9 +733,12 @@ class FakeMastodon:
         """
         config = self.config
         edit = current is not None
-        text = _field(form, "status") if "status" in form or not edit else current["text"]
-        keeps_spoiler = edit and "spoiler_text" not in form
-        spoiler = current["spoiler_text"] if keeps_spoiler else _field(form, "spoiler_text")
+        text = _field(form, "status")
+        spoiler = _field(form, "spoiler_text")
+        if current is not None and "status" not in form:
+            text = current["text"]
+        if current is not None and "spoiler_text" not in form:
+            spoiler = current["spoiler_text"]
         media_ids = [str(item) for item in _list_field(form, "media_ids")]
         if len(media_ids) > config.max_media_attachments:
             raise _ApiError(422, f"Cannot attach more than {config.max_media_attachments} files")
@@ -974,6 +980,11 @@ _ROUTES = (
 )
 
 
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+_DISPOSITION_NAME = re.compile(r'(?:^|;)\s*name="([^"]*)"')
+_DISPOSITION_FILENAME = re.compile(r'(?:^|;)\s*filename="([^"]*)"')
+
+
 @dataclass
 class _Request:
     method: str
@@ -1012,25 +1023,35 @@ class _Request:
         content_type = self.headers.get("content-type", "")
         if not content_type.startswith("multipart/form-data"):
             raise _ApiError(422, "Validation failed: File can't be blank")
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            f"Content-Type: {content_type}\r\n\r\n".encode() + self.body
-        )
+        boundary = _BOUNDARY.search(content_type)
+        if boundary is None:
+            raise _ApiError(400, "Multipart body without a boundary")
+        delimiter = b"--" + boundary.group(1).encode()
         parts: dict[str, str | list[str] | tuple[str, str, bytes]] = {}
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if not isinstance(name, str):
+        for section in self.body.split(delimiter)[1:]:
+            if section.startswith(b"--"):
+                break
+            head, _, data = section.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+            data = data.removesuffix(b"\r\n")
+            lines = head.decode("utf-8", "replace").split("\r\n")
+            headers = {
+                key.strip().lower(): value.strip()
+                for key, _, value in (line.partition(":") for line in lines)
+            }
+            disposition = headers.get("content-disposition", "")
+            name = _DISPOSITION_NAME.search(disposition)
+            if name is None:
                 continue
-            payload = part.get_payload(decode=True)
-            data = payload if isinstance(payload, bytes) else b""
-            filename = part.get_filename()
+            filename = _DISPOSITION_FILENAME.search(disposition)
             if filename is not None:
-                parts[name] = (filename, part.get_content_type(), data)
-            elif name.endswith("[]"):
-                existing = parts.setdefault(name, [])
+                mime_type = headers.get("content-type", "application/octet-stream")
+                parts[name.group(1)] = (filename.group(1), mime_type.split(";")[0].strip(), data)
+            elif name.group(1).endswith("[]"):
+                existing = parts.setdefault(name.group(1), [])
                 if isinstance(existing, list):
                     existing.append(data.decode("utf-8", "replace"))
             else:
-                parts[name] = data.decode("utf-8", "replace")
+                parts[name.group(1)] = data.decode("utf-8", "replace")
         return parts
 
 
@@ -1154,7 +1175,7 @@ class _Handler(BaseHTTPRequestHandler):
         return _Request(self.command, parts.path, query, headers, body)
 
     def _read_chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
@@ -1249,8 +1270,10 @@ def _truthy(value: Any) -> bool:
 
 
 def _int(value: str | None, default: int | None) -> int | None:
+    if not value:
+        return default
     try:
-        return int(value) if value not in (None, "") else default
+        return int(value)
     except ValueError:
         return default
 

@@ -10,6 +10,7 @@ tested at the end, since other tests and the benchmark rely on them.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import logging
@@ -60,8 +61,9 @@ REPO = Path(__file__).resolve().parent.parent
 # -- fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def http() -> Iterator[httpx.Client]:
+    """One client for the module: building its TLS context is the slow part of a fixture."""
     with make_http_client(timeout=5) as client:
         yield client
 
@@ -84,9 +86,10 @@ def client(fake_mastodon: FakeMastodon, http: httpx.Client, sleeps: list[float])
 
 @pytest.fixture
 def impatient(fake_mastodon: FakeMastodon) -> Iterator[MastodonClient]:
-    """A client that waits 0.3 s for an answer, against a server that takes 1 s on 'timeout'."""
-    fake_mastodon.configure(timeout_delay=1.0)
-    with make_http_client(timeout=0.3) as http:
+    """A client that waits 0.5 s for an answer, against a server that takes 2 s on 'timeout'."""
+    fake_mastodon.configure(timeout_delay=2.0)
+    timeout = httpx.Timeout(5.0, read=0.5)
+    with httpx.Client(timeout=timeout) as http:
         yield MastodonClient(fake_mastodon.base_url, SecretStr(fake_mastodon.token), http)
 
 
@@ -325,6 +328,16 @@ def test_the_key_is_forgotten_after_its_hour(
     assert post(client, "Hello", "key-1").id != first.id
 
 
+def test_the_key_of_a_deleted_status_finds_nothing(
+    fake_mastodon: FakeMastodon, client: MastodonClient
+) -> None:
+    client.delete_status(post(client, "Hello", "key-1").id)
+    with pytest.raises(PermanentError) as caught:
+        post(client, "Hello", "key-1")
+    assert caught.value.status_code == 404
+    assert len(fake_mastodon.statuses) == 1
+
+
 def test_a_failed_request_leaves_no_key_behind(
     fake_mastodon: FakeMastodon, client: MastodonClient
 ) -> None:
@@ -526,7 +539,7 @@ def test_server_errors_are_transient(
 
 @pytest.mark.parametrize("fault", ["timeout", "drop", "reset"])
 def test_no_answer_after_the_status_was_created(
-    fake_mastodon: FakeMastodon, impatient: MastodonClient, fault: str
+    fake_mastodon: FakeMastodon, impatient: MastodonClient, client: MastodonClient, fault: str
 ) -> None:
     fake_mastodon.inject("post_status", fault)
     with pytest.raises(TransientError) as caught:
@@ -535,7 +548,7 @@ def test_no_answer_after_the_status_was_created(
     assert caught.value.outcome_unknown is True
     assert caught.value.status_code is None
     assert len(fake_mastodon.statuses) == 1  # it was created all the same
-    assert post(impatient, "Maybe", "key-1").id == fake_mastodon.statuses[0]["id"]
+    assert post(client, "Maybe", "key-1").id == fake_mastodon.statuses[0]["id"]
     assert len(fake_mastodon.statuses) == 1
 
 
@@ -793,10 +806,13 @@ def test_non_json_error_bodies_over_http(
 def test_media_processed_at_once(
     fake_mastodon: FakeMastodon, client: MastodonClient, sleeps: list[float]
 ) -> None:
-    media_id = client.upload_media(b"\x89PNG\r\n", "calais.png", "image/png", "Two ministers")
+    data = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64 + b"\r\n--\r\n"
+    alt = "Bernard Cazeneuve and Theresa May in Calais,\nAugust 2015 — © AFP"
+    media_id = client.upload_media(data, "calais-é.png", "image/png", alt)
     media = fake_mastodon.media[media_id]
-    assert (media["filename"], media["mime_type"], media["size"]) == ("calais.png", "image/png", 6)
-    assert media["description"] == "Two ministers"
+    assert (media["filename"], media["mime_type"]) == ("calais-é.png", "image/png")
+    assert (media["size"], media["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    assert media["description"] == alt
     assert sleeps == []
     posted = client.post_status(StatusRequest("With a picture", media_ids=(media_id,)), "key-1")
     assert fake_mastodon.status(posted.id)["media_ids"] == [media_id]  # type: ignore[index]
@@ -820,12 +836,12 @@ def test_media_still_processing_after_max_wait(
     with pytest.raises(MediaNotReady) as caught:
         client.upload_media(b"GIF89a", "a.gif", "image/gif", "alt", poll_interval=1, max_wait=3)
     media_id = caught.value.media_id
-    assert media_id in fake_mastodon.media
+    assert media_id is not None and media_id in fake_mastodon.media
     assert sleeps == [1, 1, 1]
     with pytest.raises(MediaNotReady):  # attaching it now fails on the server
-        client.post_status(StatusRequest("Too soon", media_ids=(media_id,)), "key-1")  # type: ignore[arg-type]
-    client.wait_for_media(media_id, poll_interval=1, max_wait=10)  # type: ignore[arg-type]
-    client.post_status(StatusRequest("Now", media_ids=(media_id,)), "key-1")  # type: ignore[arg-type]
+        client.post_status(StatusRequest("Too soon", media_ids=(media_id,)), "key-1")
+    client.wait_for_media(media_id, poll_interval=1, max_wait=10)
+    client.post_status(StatusRequest("Now", media_ids=(media_id,)), "key-1")
     assert len(fake_mastodon.statuses) == 1
 
 

@@ -306,6 +306,13 @@ def test_reply_is_within_the_limit_too() -> None:
     assert RELATED[-1].url not in composed.reply_text
 
 
+def test_related_link_to_the_article_itself_is_skipped() -> None:
+    itself = RelatedLink("Same article", LINK)
+    composed = compose(make_article(), "", [itself, RELATED[0]], PostPolicy(), 500, 23)
+    assert composed.text.count(LINK) == 1
+    assert RELATED[0].url in composed.text
+
+
 def test_reply_mode_without_related_links() -> None:
     policy = PostPolicy(related_in="reply")
     assert compose(make_article(), "", [], policy, 500, 23).reply_text is None

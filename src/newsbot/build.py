@@ -18,7 +18,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 from sqlalchemy import Connection, select
 
@@ -29,7 +28,7 @@ from newsbot.layout import FeedPlace, page_file
 from newsbot.output import Output
 from newsbot.pages import ListPage, Pages
 from newsbot.settings import Settings
-from newsbot.state.index import SITE, FeedKey, Known, StoreIndex, Stored, decode_article
+from newsbot.state.index import SITE, FeedKey, Known, Stored, StoreIndex, decode_article
 from newsbot.state.schema import articles as articles_table
 from newsbot.store.fields import Site
 from newsbot.store.reader import Parsed, read
@@ -115,7 +114,7 @@ class Builder:
         generation: int,
         progress: Progress | None,
     ) -> tuple[set[FeedKey], set[str], set[str]]:
-        """Parse ``to_read``, drop ``removed``; return affected feeds, pages to write and to delete."""
+        """Parse ``to_read``, drop ``removed``; return affected feeds, pages to write, to delete."""
         affected: set[FeedKey] = set()
         pages: set[str] = set()
         gone: set[str] = set()
@@ -153,7 +152,9 @@ class Builder:
 
     def _parse(self, stats: Sequence[FileStat]) -> Iterator[list[Parsed]]:
         """Parsed files in batches; several processes when there are many."""
-        work = partial(read, self.root, site=self.site, max_bytes=self.settings.store.max_file_bytes)
+        work = partial(
+            read, self.root, site=self.site, max_bytes=self.settings.store.max_file_bytes
+        )
         workers = min(os.cpu_count() or 1, 8)
         if len(stats) < PARALLEL_FROM or workers < 2:
             for start in range(0, len(stats), BATCH):
@@ -174,7 +175,7 @@ class Builder:
         """Output files of the pages of ``paths`` as stored now (before they change)."""
         found: set[str] = set()
         for start in range(0, len(paths), BATCH):
-            rows = conn.execute(
+            rows: Iterable[str] = conn.execute(
                 select(articles_table.c.data).where(
                     articles_table.c.path.in_(paths[start : start + BATCH])
                 )
@@ -239,7 +240,7 @@ class Builder:
             shutil.copyfile(source, target)
 
     def _write_feeds(self, keys: set[FeedKey], now: datetime) -> tuple[int, list[str]]:
-        """Render every feed in ``keys``; returns how many files changed and the changed feed URLs."""
+        """Render every feed in ``keys``; returns how many files changed, and their feed URLs."""
         count = 0
         changed: list[str] = []
         limit = self.settings.feeds.items

@@ -43,9 +43,24 @@ def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
         problems.extend(parsed.problems)
         if parsed.article is not None:
             found.append(parsed.article)
+    # Who owns an id is decided as the build decides it: the file stored first, edits
+    # included, then new files by path.
+    first = _first_stored(index)
+    found.sort(key=lambda article: (first.get(article.path, _NEW), article.path))
     problems.extend(_duplicates(found))
     problems.extend(_unresolved(found))
     return sorted(problems, key=lambda p: (p.path, p.line or 0, p.field or ""))
+
+
+_NEW = 2**63
+"""Sorts files the index has no article of after every stored one."""
+
+
+def _first_stored(index: StoreIndex) -> dict[str, int]:
+    """The build that first stored each article of the index."""
+    with index.engine.connect() as conn:
+        rows = conn.execute(select(articles.c.path, articles.c.added))
+        return {row.path: row.added for row in rows}
 
 
 def _same(known: Known | None, stat: FileStat) -> bool:

@@ -16,9 +16,9 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -32,6 +32,7 @@ EXIT_UNUSABLE = 3
 
 if TYPE_CHECKING:
     from newsbot.app import App
+    from newsbot.build import Progress
 
 log = logging.getLogger("newsbot")
 
@@ -50,6 +51,7 @@ class Context:
                 self._settings = load_settings(self.config)
             except SettingsError as exc:
                 _fail(str(exc), EXIT_SETTINGS)
+        assert self._settings is not None
         return self._settings
 
 
@@ -120,7 +122,11 @@ def check(obj: Context, as_json: bool) -> None:
 
 @main.command(name="import")
 @click.argument("pages", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--into", type=click.Path(path_type=Path, file_okay=False), help="Folder in the store (default: the store's root).")
+@click.option(
+    "--into",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder in the store (default: the store's root).",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing Markdown files.")
 @click.pass_obj
 def import_(obj: Context, pages: tuple[Path, ...], into: Path | None, force: bool) -> None:
@@ -148,7 +154,9 @@ def import_(obj: Context, pages: tuple[Path, ...], into: Path | None, force: boo
 
 @main.command()
 @click.option("--target", "-t", "only", multiple=True, help="Only this target (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Print every status as it would be sent; send nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print every status as it would be sent; send nothing."
+)
 @click.option("--no-build", is_flag=True, help="Do not read the store first.")
 @click.pass_obj
 def publish(obj: Context, only: tuple[str, ...], dry_run: bool, no_build: bool) -> None:
@@ -281,7 +289,12 @@ def serve(obj: Context, host: str, port: int) -> None:
 
 
 def _problem_dict(problem: Problem) -> dict[str, object]:
-    return {"path": problem.path, "line": problem.line, "field": problem.field, "message": problem.message}
+    return {
+        "path": problem.path,
+        "line": problem.line,
+        "field": problem.field,
+        "message": problem.message,
+    }
 
 
 @contextmanager
@@ -303,14 +316,14 @@ def _app(settings: Settings) -> Iterator[App]:
 
 
 @contextmanager
-def _progress(label: str, quiet: bool) -> Iterator[object]:
+def _progress(label: str, quiet: bool) -> Iterator[Progress | None]:
     """A progress bar on a terminal; nothing when quiet or when output is not a terminal."""
     if quiet or not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import Progress
+    from rich.progress import Progress as Bar
 
-    with Progress(transient=True) as bar:
+    with Bar(transient=True) as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
@@ -319,6 +332,6 @@ def _progress(label: str, quiet: bool) -> Iterator[object]:
         yield update
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"newsbot: {message}", err=True)
     sys.exit(code)

@@ -34,6 +34,8 @@ _URL_ATTRIBUTES = {"href", "src"}
 _SCHEMES = {"http", "https", "mailto"}
 _EXTENSIONS = ["table", "strikethrough", "autolink"]
 _TAG = re.compile(r"<[^>]+>")
+_BREAK = re.compile(r"<br\s*/?>|</(?:p|h[1-6]|li|td|th|div|blockquote|figcaption)>", re.IGNORECASE)
+_PARAGRAPH = re.compile(r"<p(?:\s[^>]*)?>(.*?)</p>", re.DOTALL)
 
 
 def render(markdown: str, base_url: str) -> str:
@@ -66,6 +68,17 @@ def sanitise(html: str, base_url: str) -> str:
     ).strip()
 
 
+def paragraphs(html: str) -> list[str]:
+    """Plain text of each paragraph of sanitised HTML (headings and lists left out).
+
+    Leads and summaries are made of paragraphs: a subheading without a full stop
+    would otherwise run into the sentence after it.
+    """
+    return [text for match in _PARAGRAPH.finditer(html) if (text := to_text(match.group(1)))]
+
+
 def to_text(html: str) -> str:
     """Plain text of sanitised HTML: tags dropped, entities decoded, spaces collapsed."""
-    return " ".join(unescape(_TAG.sub(" ", html)).split())
+    # Inline tags vanish without a trace ("<em>a</em>." stays "a."); line breaks and
+    # block boundaries (newlines in the rendered HTML) become spaces.
+    return " ".join(unescape(_TAG.sub("", _BREAK.sub(" ", html))).split())

@@ -21,7 +21,7 @@ from newsbot.store.text import decode
 from newsbot.store.writer import to_markdown
 
 
-class ImportError_(NewsbotError):  # noqa: N801 - "ImportError" is a builtin
+class ImportError_(NewsbotError):
     """A page could not be imported; the message names it."""
 
 

@@ -411,7 +411,7 @@ class MastodonClient:
         path = "/api/v1/accounts/verify_credentials"
         data = self._json_object(self._send("GET", path, _PLAIN), "GET", path)
         try:
-            return Account(id=str(data["id"]), acct=str(data["acct"]), url=str(data.get("url", "")))
+            return Account(id=str(data["id"]), acct=str(data["acct"]), url=_text(data, "url"))
         except KeyError as missing:
             raise self._unexpected("GET", path, f"no {missing} in the account") from None
 

@@ -28,7 +28,9 @@ class Output:
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe-"):
                 pass
         except OSError as exc:
-            raise OutputError(f"the output folder {self.root} is not writable: {exc.strerror}") from None
+            raise OutputError(
+                f"the output folder {self.root} is not writable: {exc.strerror}"
+            ) from None
 
     def write(self, rel: str, data: bytes) -> bool:
         """Replace ``rel`` with ``data``; returns whether anything changed."""
@@ -44,8 +46,8 @@ class Output:
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
-                os.chmod(temp, 0o644)
-                os.replace(temp, target)
+                Path(temp).chmod(0o644)
+                Path(temp).replace(target)
             except BaseException:
                 Path(temp).unlink(missing_ok=True)
                 raise

@@ -64,7 +64,7 @@ class Pages:
         template = self.env.get_template("article.html")
         return template.render(
             article=article,
-            body=Markup(body_html),  # noqa: S704 - sanitised by newsbot.html
+            body=Markup(body_html),
             summary=summary,
             site_title=site_title,
             home=home,

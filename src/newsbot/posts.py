@@ -107,7 +107,9 @@ _HASHTAG_START = regex.compile(rf"#(?=[{_WORD}\u00b7\u30fb\u200c]*\p{{Alphabetic
 
 _TAG_WORD = regex.compile(rf"[{_WORD}]+")
 _ALPHABETIC = regex.compile(r"\p{Alphabetic}")
-_LINE_SPACE = regex.compile(r"[\s\u2028\u2029]+")  # all of it: a headline is one line
+# Line breaks and ASCII spaces: a headline is one line. No-break spaces stay, so
+# that French "fini !" keeps its "!" on the same line.
+_LINE_SPACE = regex.compile(r"[ \t\r\n\f\v\x85\u2028\u2029]+")
 _TRAILING_SPACE = regex.compile(r"[ \t]+(?=\n|$)")
 _SPACE_RUN = regex.compile(r" {2,}")
 _BLANK_LINES = regex.compile(r"\n{3,}")
@@ -158,9 +160,9 @@ class Composed:
     """A status ready to send, with its length counted as the server counts it.
 
     ``reply_text`` holds the related links when they go in a reply under the
-    post; the reply is meant to be sent with the same ``spoiler_text`` and
-    ``language``, and is counted so. ``url_length`` is the length URLs were
-    counted as (``None``: in full).
+    post; it is counted with ``spoiler_text``, so it fits whether or not the
+    reply repeats the warning, and should be sent with ``language``.
+    ``url_length`` is the length URLs were counted as (``None``: in full).
     """
 
     text: str
@@ -254,7 +256,9 @@ def compose(
         limit=max_characters,
         url_length=url_length,
     )
-    links = tuple(_quiet_link(link) for link in related if link.url.strip())
+    links = tuple(
+        _quiet_link(link) for link in related if link.url.strip() not in ("", article.url.strip())
+    )
     draft = _Draft(
         headline=_quiet(_one_line(article.title)),
         summary=_quiet(_summary(article, lead_text, policy, language)),
@@ -280,14 +284,15 @@ def hashtags(tags: Sequence[str], limit: int) -> list[str]:
     Mastodon accepts only word characters in a hashtag and needs a letter in
     it, so "COVID-19" becomes ``#COVID19``, "climate change" ``#ClimateChange``,
     and "2020" is skipped (a middle dot, which Mastodon allows inside, is
-    dropped too: one rule for every tag). Duplicates are found ignoring case, as Mastodon does.
+    dropped too: one rule for every tag). Duplicates are found ignoring case,
+    as Mastodon does.
     """
     found: list[str] = []
     seen: set[str] = set()
     for tag in tags:
-        name = _hashtag_name(tag)
         if len(found) >= limit:
             break
+        name = _hashtag_name(tag)
         if _ALPHABETIC.search(name) and name.casefold() not in seen:
             seen.add(name.casefold())
             found.append("#" + name)
@@ -297,8 +302,8 @@ def hashtags(tags: Sequence[str], limit: int) -> list[str]:
 def idempotency_key(target: str, article_id: str, revision: str) -> str:
     """The ``Idempotency-Key`` of one article revision on one target: 64 hex digits.
 
-    The three values are JSON-encoded as a list before hashing so that no two
-    different triples ("a", "b/c") and ("a/b", "c") can give the same key.
+    The three values are JSON-encoded as a list before hashing, so that two
+    triples such as ("a", "b/c") and ("a/b", "c") never give the same key.
     """
     payload = json.dumps([target, article_id, revision], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -497,19 +502,17 @@ def _url_entities(text: str, url_length: int | None) -> Iterator[tuple[int, int,
 
 def _url_end(text: str, position: int) -> int:
     """Where a URL whose host ends at ``position`` ends, trailing punctuation left out."""
-    path_end = _URL_PATH.match(text, position).end()
+    path_end: int = _URL_PATH.match(text, position).end()
     end = path_end
     while end > position and text[end - 1] in _PATH_TAIL:
         end -= 1
-    if end < path_end:  # a path that had to be cut ends the URL: no query after it
-        return int(end)
     query = _URL_QUERY.match(text, end)
-    if query is None:
-        return int(end)
-    query_end = int(query.end())
+    if end < path_end or query is None:  # a path that had to be cut takes no query
+        return end
+    query_end: int = query.end()
     while query_end > end + 1 and not _QUERY_END.fullmatch(text[query_end - 1]):
         query_end -= 1
-    return query_end if query_end > end + 1 else int(end)
+    return query_end if query_end > end + 1 else end
 
 
 def _mention_entities(text: str) -> Iterator[tuple[int, int, str]]:

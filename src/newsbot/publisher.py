@@ -189,9 +189,13 @@ class Publisher:
         key = idempotency_key(self.name, article.id, revision)
         uncertain = delivery is not None and delivery.uncertain
         tries = 0 if delivery is None else delivery.tries
-        composed = self._compose(
-            article, body_html, url_length=self.limits.characters_reserved_per_url
-        )
+        try:
+            composed = self._compose(
+                article, body_html, url_length=self.limits.characters_reserved_per_url
+            )
+        except ValueError as exc:
+            self._give_up(article.id, f"cannot compose a status: {exc}", report)
+            return
         media_ids = self._media(article)
         shortened = False
         for _ in range(IN_PASS_TRIES):
@@ -211,7 +215,11 @@ class Publisher:
                     self._give_up(article.id, f"too long even counting URLs in full: {exc}", report)
                     return
                 # Some servers count every character of a URL: recompose that way, once.
-                composed = self._compose(article, body_html, url_length=None)
+                try:
+                    composed = self._compose(article, body_html, url_length=None)
+                except ValueError:
+                    self._give_up(article.id, f"too long for this server: {exc}", report)
+                    return
                 shortened = True
                 continue
             except TransientError as exc:
@@ -253,14 +261,21 @@ class Publisher:
             "posted", extra={"target": self.name, "article": article.id, "status_url": status.url}
         )
         if composed.reply_text:
-            self._reply(article, status, composed.reply_text, revision)
+            self._reply(article, status, composed.reply_text, composed.language, revision)
 
-    def _reply(self, article: Article, parent: PostedStatus, text: str, revision: str) -> None:
+    def _reply(
+        self,
+        article: Article,
+        parent: PostedStatus,
+        text: str,
+        language: str | None,
+        revision: str,
+    ) -> None:
         """Related links in a reply under the post; a failure here never unposts the post."""
         request = StatusRequest(
             status=text,
             visibility="unlisted" if self.target.visibility == "public" else self.target.visibility,
-            language=article.lang or self.target.language,
+            language=language,
             in_reply_to_id=parent.id,
         )
         key = idempotency_key(self.name, article.id, revision + ":reply")
@@ -391,10 +406,10 @@ class Publisher:
             ),
             self.clock(),
         )
-        composed = self._compose(
-            article, stored.html, url_length=self.limits.characters_reserved_per_url
-        )
         try:
+            composed = self._compose(
+                article, stored.html, url_length=self.limits.characters_reserved_per_url
+            )
             self.client.edit_status(delivery.status_id, self._request(composed, ()))
         except Gone:
             self.store.succeeded(
@@ -409,7 +424,7 @@ class Publisher:
             )  # fmt: skip
             report.retries += 1
             return
-        except (PermanentError, TooLong) as exc:
+        except (PermanentError, ValueError) as exc:
             # The post stays as it was; remember the revision so the edit is not retried forever.
             self.store.succeeded(
                 self.name, article.id, state="posted", revision=revision, now=self.clock()
@@ -472,9 +487,13 @@ class Publisher:
         horizon = now - timedelta(hours=self.target.backlog_max_age_hours)
         for stored in self.store.new_articles(self.name, now, NEW_PER_PASS):
             if self._wants(stored.article) and stored.article.published >= horizon:
-                composed = self._compose(
-                    stored.article, stored.html, url_length=self.limits.characters_reserved_per_url
-                )
+                try:
+                    composed = self._compose(
+                        stored.article, stored.html, self.limits.characters_reserved_per_url
+                    )
+                except ValueError as exc:
+                    log.warning("cannot compose %s: %s", stored.article.id, exc)
+                    continue
                 report.dry_run.append((stored.article, composed))
 
     def _compose(self, article: Article, body_html: str, url_length: int | None) -> Composed:
@@ -484,7 +503,7 @@ class Publisher:
         ] if self.target.related else []  # fmt: skip
         return compose(
             article,
-            html.to_text(body_html),
+            "\n\n".join(html.paragraphs(body_html)),
             links,
             self.policy,
             self.limits.max_characters,

@@ -73,15 +73,13 @@ def publishers(
             Publisher(
                 name=target.name,
                 target=target.settings,
-                client=MastodonClient(
-                    str(target.settings.server), _token(target.settings), http
-                ),
+                client=MastodonClient(str(target.settings.server), _token(target.settings), http),
                 store=store,
                 related=related,
                 media_root=settings.store.content_dir,
                 media_prefix=base_url + "media/",
                 sleep=time.sleep,
-                rng=random.Random(),
+                rng=random.Random(),  # noqa: S311 - jitter, not secrets
                 pacing=pacing,
             )
             for target in chosen

@@ -23,6 +23,8 @@ Everything here is pure: no database, no clock (dates are passed in).
 
 from __future__ import annotations
 
+import functools
+import heapq
 import math
 import re
 import unicodedata
@@ -74,6 +76,8 @@ _WORD = re.compile(r"[^\W_]+")
 _NOISE = re.compile(r"https?://\S+|\]\([^)]*\)|<[^>]+>")
 _COMBINING = re.compile(r"[\u0300-\u036f]")
 _MIN_STEM_LENGTH = 5
+TERM_CACHE = 1 << 16
+"""Distinct words whose term is remembered: bounded, a few megabytes at most."""
 MAX_WORD_LENGTH = 40
 """Longer runs of letters are markup or garbage, not words (terms are stored in 64 characters)."""
 SECONDS_PER_DAY = 86_400.0
@@ -86,6 +90,7 @@ class Weighting:
     max_terms: int = 30
     title_boost: float = 3.0
     stem: bool = True
+    body_chars: int = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,20 +150,17 @@ class Candidate:
 
 def words(text: str, lang: str | None, stem: bool = True) -> list[str]:
     """The terms of ``text`` in order: folded, without stop words or bare numbers."""
-    stop = _stop_words(lang)
-    folded = _fold(_NOISE.sub(" ", text))
-    found = []
-    for word in _WORD.findall(folded):
-        if not 2 <= len(word) <= MAX_WORD_LENGTH or word.isdigit() or word in stop:
-            continue
-        found.append(_stem(word, lang) if stem else word)
-    return found
+    language = _language(lang)
+    found = (_term(word, language, stem) for word in _WORD.findall(_fold(_plain(text))))
+    return [term for term in found if term]
 
 
 def count(title: str, body: str, lang: str | None, weighting: Weighting) -> Counts:
-    """The term counts of one article."""
+    """The term counts of one article (of the first ``body_chars`` of its body)."""
+    language = _language(lang)
+    lead = body[: weighting.body_chars]
     return Counts(
-        Counter(words(title, lang, weighting.stem)), Counter(words(body, lang, weighting.stem))
+        _counted(title, language, weighting.stem), _counted(lead, language, weighting.stem)
     )
 
 
@@ -169,12 +171,11 @@ def idf(df: int, documents: int) -> float:
 
 def vector(counts: Counts, idf_of: Mapping[str, float], weighting: Weighting) -> dict[str, float]:
     """The unit tf-idf vector of the kept terms: every title term, then the strongest others."""
-    tf = _tf(counts, weighting.title_boost)
-    weight = {term: tf[term] * idf_of.get(term, 0.0) for term in tf}
-    order = sorted(weight, key=lambda term: (-weight[term], term))
-    titled = [term for term in order if term in counts.title][: weighting.max_terms]
-    others = [term for term in order if term not in counts.title]
-    kept = titled + others[: max(weighting.max_terms - len(titled), 0)]
+    weight = {term: tf * idf_of.get(term, 0.0) for term, tf in _tf(counts, weighting).items()}
+    titled = heapq.nsmallest(weighting.max_terms, counts.title, key=lambda t: (-weight[t], t))
+    others = (term for term in weight if term not in counts.title)
+    room = max(weighting.max_terms - len(titled), 0)
+    kept = titled + heapq.nsmallest(room, others, key=lambda t: (-weight[t], t))
     norm = math.sqrt(sum(weight[term] ** 2 for term in kept))
     return {term: weight[term] / norm for term in kept if weight[term] > 0} if norm else {}
 
@@ -251,18 +252,44 @@ def _same_story(
     return is_near_duplicate(a.title_key, b.title_key, cosine, ranking)
 
 
-def _tf(counts: Counts, title_boost: float) -> dict[str, float]:
+def _tf(counts: Counts, weighting: Weighting) -> dict[str, float]:
     """Sublinear term frequency, title occurrences boosted."""
-    raw: dict[str, float] = {term: float(n) for term, n in counts.body.items()}
+    raw: dict[str, float] = dict(counts.body)
     for term, n in counts.title.items():
-        raw[term] = raw.get(term, 0.0) + title_boost * n
-    return {term: 1.0 + math.log(value) for term, value in raw.items()}
+        raw[term] = raw.get(term, 0) + weighting.title_boost * n
+    return {term: 1.0 + math.log(n) for term, n in raw.items()}
 
 
-def _stop_words(lang: str | None) -> frozenset[str]:
-    """The list of the article's language; unknown languages get every list (all short words)."""
-    primary = (lang or "").split("-")[0].lower()
-    return STOP_WORDS.get(primary, _ALL_STOP_WORDS)
+def _counted(text: str, language: str, stem: bool) -> Counter[str]:
+    """Term counts of ``text``: each distinct word is looked at once."""
+    counts: Counter[str] = Counter()
+    for word, n in Counter(_WORD.findall(_fold(_plain(text)))).items():
+        term = _term(word, language, stem)
+        if term:
+            counts[term] += n
+    return counts
+
+
+@functools.lru_cache(maxsize=TERM_CACHE)
+def _term(word: str, language: str, stem: bool) -> str:
+    """The term a folded word stands for, or "" when it is left out."""
+    if not 2 <= len(word) <= MAX_WORD_LENGTH or word.isdigit():
+        return ""
+    if word in STOP_WORDS.get(language, _ALL_STOP_WORDS):
+        return ""
+    return _stem(word, language) if stem else word
+
+
+def _plain(text: str) -> str:
+    """``text`` without link targets, addresses and HTML tags (their words are not the story's)."""
+    if "://" in text or "](" in text or "<" in text:
+        return _NOISE.sub(" ", text)
+    return text
+
+
+def _language(lang: str | None) -> str:
+    """The primary subtag of ``lang``, lower case ("" when unknown)."""
+    return (lang or "").split("-")[0].lower()
 
 
 def _fold(text: str) -> str:
@@ -273,11 +300,11 @@ def _fold(text: str) -> str:
     return _COMBINING.sub("", unicodedata.normalize("NFKD", folded))
 
 
-def _stem(word: str, lang: str | None) -> str:
+def _stem(word: str, language: str) -> str:
     """Plural endings only (Harman's S-stemmer for English, final s/x for French)."""
     if len(word) < _MIN_STEM_LENGTH:
         return word
-    if (lang or "").lower().startswith("fr"):
+    if language == "fr":
         return word[:-1] if word[-1] in "sx" and word[-2] != "s" else word
     if word.endswith("ies") and not word.endswith(("eies", "aies")):
         return word[:-3] + "y"

@@ -30,7 +30,7 @@ def backoff(
         raise ValueError(f"attempt must be 0 or more, not {attempt}")
     if base <= 0 or cap <= 0:
         raise ValueError("base and cap must be positive")
-    ceiling = base * 2.0**min(attempt, 1000)
+    ceiling = cap if attempt >= _MAX_EXPONENT else min(cap, base * 2.0**attempt)
     return rng.uniform(0.0, ceiling)
 
 

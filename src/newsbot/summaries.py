@@ -214,7 +214,7 @@ def _extra_cuts(paragraph: str, language: str) -> set[int]:
 
 
 def _is_false_cut(paragraph: str, previous: int, cut: int) -> bool:
-    """Whether a sentence start found by pysbd is wrong.
+    """Whether a sentence start (pysbd's or ours) is wrong.
 
     * not after whitespace: pysbd cut inside a token (``J.`` | ``-P. Sartre``,
       a closing quote split from its sentence);

@@ -46,7 +46,8 @@ def open_database(url: str) -> Engine:
     except SQLAlchemyError as exc:
         engine.dispose()
         where = parsed.render_as_string(hide_password=True)
-        raise DatabaseError(f"cannot open the state database {where}: {exc.orig or exc}") from None
+        reason = getattr(exc, "orig", None) or exc
+        raise DatabaseError(f"cannot open the state database {where}: {reason}") from None
     return engine
 
 

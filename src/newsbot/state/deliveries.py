@@ -167,7 +167,7 @@ class DeliveryStore:
     def last_posted(self, target: str) -> datetime | None:
         query = select(func.max(deliveries.c.posted_at)).where(deliveries.c.target == target)
         with self.engine.connect() as conn:
-            value = conn.execute(query).scalar_one_or_none()
+            value: int | None = conn.execute(query).scalar_one_or_none()
         return None if value is None else datetime.fromtimestamp(value, UTC)
 
     # -- recording --------------------------------------------------------------
@@ -319,7 +319,7 @@ class DeliveryStore:
             .group_by(deliveries.c.state)
         )
         with self.engine.connect() as conn:
-            return {state: int(n) for state, n in conn.execute(query).all()}
+            return {str(row[0]): int(row[1]) for row in conn.execute(query).all()}
 
     def listing(self, target: str, states: Sequence[str], limit: int) -> list[Delivery]:
         query = (

@@ -57,7 +57,9 @@ class StoreIndex:
         """Every file the last scan saw."""
         query = select(sources.c.path, sources.c.size, sources.c.mtime_ns, sources.c.digest)
         with self.engine.connect() as conn:
-            return {row.path: Known(row.size, row.mtime_ns, row.digest) for row in conn.execute(query)}
+            return {
+                row.path: Known(row.size, row.mtime_ns, row.digest) for row in conn.execute(query)
+            }
 
     def get_meta(self, key: str) -> str | None:
         with self.engine.connect() as conn:
@@ -86,11 +88,11 @@ class StoreIndex:
         """The feeds the stored versions of ``paths`` belong to (before they change)."""
         keys: set[FeedKey] = set()
         for chunk in _chunks(paths, 500):
-            rows = conn.execute(
+            rows: Iterable[str | None] = conn.execute(
                 select(articles.c.section).where(articles.c.path.in_(chunk))
             ).scalars()
             keys.update(("section", s) for s in rows if s)
-            tags = conn.execute(
+            tags: Iterable[str] = conn.execute(
                 select(article_tags.c.tag).where(article_tags.c.path.in_(chunk))
             ).scalars()
             keys.update(("tag", t) for t in tags)
@@ -101,7 +103,9 @@ class StoreIndex:
     def ids_of(self, conn: Connection, paths: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for chunk in _chunks(paths, 500):
-            found.update(conn.execute(select(articles.c.id).where(articles.c.path.in_(chunk))).scalars())
+            found.update(
+                conn.execute(select(articles.c.id).where(articles.c.path.in_(chunk))).scalars()
+            )
         return found
 
     def added_of(self, conn: Connection, paths: Sequence[str]) -> dict[str, int]:
@@ -131,6 +135,8 @@ class StoreIndex:
         ``added`` gives the generation of files stored before (see `added_of`): an
         edited file stays as old as it was, so it keeps an id a newer file also uses.
         """
+        if not batch:  # executemany with no rows would insert one row of defaults
+            return
         first = added or {}
         conn.execute(
             insert(sources),
@@ -182,7 +188,9 @@ class StoreIndex:
                 if is_shadowed != row.shadowed:
                     flipped.add(row.path)
                     conn.execute(
-                        update(articles).where(articles.c.path == row.path).values(shadowed=is_shadowed)
+                        update(articles)
+                        .where(articles.c.path == row.path)
+                        .values(shadowed=is_shadowed)
                     )
         return flipped
 
@@ -199,7 +207,8 @@ class StoreIndex:
             query = query.where(articles.c.section == slug)
         elif kind == "tag":
             query = query.join(
-                article_tags, and_(article_tags.c.path == articles.c.path, article_tags.c.tag == slug)
+                article_tags,
+                and_(article_tags.c.path == articles.c.path, article_tags.c.tag == slug),
             )
         with self.engine.connect() as conn:
             return [Stored(decode_article(row.data), row.html) for row in conn.execute(query)]
@@ -207,11 +216,12 @@ class StoreIndex:
     def feed_keys(self) -> set[FeedKey]:
         """Every feed that has at least one article behind it."""
         with self.engine.connect() as conn:
-            sections = conn.execute(
+            sections: Iterable[str] = conn.execute(
                 select(articles.c.section).where(articles.c.section.is_not(None)).distinct()
             ).scalars()
             keys: set[FeedKey] = {("section", s) for s in sections}
-            keys.update(("tag", t) for t in conn.execute(select(article_tags.c.tag).distinct()).scalars())
+            tags: Iterable[str] = conn.execute(select(article_tags.c.tag).distinct()).scalars()
+            keys.update(("tag", t) for t in tags)
         return keys | {SITE}
 
     def due_between(self, start: datetime, end: datetime) -> list[str]:
@@ -238,7 +248,9 @@ class StoreIndex:
                     .limit(1)
                 ).scalar_one_or_none()
                 found.append(
-                    Problem(row.path, f"id {row.id!r} is already used by {owner}; left out", field="id")
+                    Problem(
+                        row.path, f"id {row.id!r} is already used by {owner}; left out", field="id"
+                    )
                 )
         return sorted(found, key=lambda p: (p.path, p.line or 0))
 

@@ -63,11 +63,9 @@ class RelatedFinder:
     ) -> list[Candidate]:
         """The ``limit`` best computed candidates, best first."""
         query = terms.vector_of(conn, article, self.weighting)
-        found = terms.candidates(conn, query, article, now, self.ranking.pool)
-        key = title_key(article.title)
-        ranked = related.rank(
-            Profile(article.id, article.path, article.published, key), found, self.ranking
-        )
+        profile = Profile(article.id, article.path, article.published, title_key(article.title))
+        found = terms.candidates(conn, query, profile, now, self.ranking)
+        ranked = related.rank(profile, found, self.ranking)
         head = ranked[: limit * DUPLICATE_LOOKAHEAD]
         vectors = terms.vectors(conn, [c.path for c in head])
         return related.distinct(head, vectors, self.ranking, limit)

@@ -25,11 +25,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, Connection, case, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, case, delete, func, insert, select, update
 
 from newsbot import related
 from newsbot.articles import Article
-from newsbot.related import WEIGHTING, Candidate, Counts, Weighting
+from newsbot.related import WEIGHTING, Candidate, Counts, Profile, Ranking, Weighting
 from newsbot.state.schema import article_terms, articles, term_stats
 
 DOCUMENTS = ""
@@ -95,30 +95,53 @@ def frequencies(conn: Connection, terms: Iterable[str]) -> dict[str, int]:
 
 
 def candidates(
-    conn: Connection, query: Mapping[str, float], exclude: Article, now: datetime, limit: int
+    conn: Connection,
+    query: Mapping[str, float],
+    profile: Profile,
+    now: datetime,
+    ranking: Ranking,
 ) -> list[Candidate]:
-    """The live, linked articles most similar to the vector ``query``, most similar first."""
+    """The live, linked articles most similar to the vector ``query``, most similar first.
+
+    The near-duplicate rules are applied here already, so that copies do not
+    fill the pool: nothing with the article's headline or a cosine over the
+    threshold, and one article per headline (the most similar).
+    """
     if not query:
         return []
-    factor = case(dict(query), value=article_terms.c.term, else_=0.0)
-    summed = (
-        select(article_terms.c.path, func.sum(article_terms.c.weight * factor).label("cosine"))
-        .where(article_terms.c.term.in_(sorted(query)))
-        .group_by(article_terms.c.path)
+    summed = _cosines(query).subquery()
+    per_headline = func.row_number().over(
+        partition_by=articles.c.title_key, order_by=(summed.c.cosine.desc(), summed.c.path)
+    )
+    ranked = (
+        select(summed.c.cosine, articles.c.path, articles.c.id, articles.c.published)
+        .add_columns(articles.c.title_key, per_headline.label("nth"))
+        .join(articles, articles.c.path == summed.c.path)
+        .where(*live(now), articles.c.path != profile.path, articles.c.id != profile.id)
+        .where(articles.c.title_key != profile.title_key)
+        .where(summed.c.cosine <= ranking.duplicate_similarity)
         .subquery()
     )
     best = (
-        select(summed.c.cosine, articles.c.path, articles.c.id, articles.c.published)
-        .add_columns(articles.c.title_key)
-        .join(articles, articles.c.path == summed.c.path)
-        .where(*live(now), articles.c.path != exclude.path, articles.c.id != exclude.id)
-        .order_by(summed.c.cosine.desc(), summed.c.path)
-        .limit(limit)
+        select(ranked)
+        .where(ranked.c.nth == 1)
+        .order_by(ranked.c.cosine.desc(), ranked.c.path)
+        .limit(ranking.pool)
     )
     return [
-        Candidate(row.id, row.path, _moment(row.published), row.title_key or "", row.cosine)
+        Candidate(row.id, row.path, _moment(row.published), row.title_key, row.cosine)
         for row in conn.execute(best)
     ]
+
+
+def _cosines(query: Mapping[str, float]) -> Select[str, float]:
+    """Per indexed article sharing a term with ``query``: the cosine of the two vectors."""
+    factor = case(dict(query), value=article_terms.c.term, else_=0.0)
+    return (
+        select(article_terms.c.path, func.sum(article_terms.c.weight * factor).label("cosine"))
+        .where(article_terms.c.term.in_(sorted(query)))
+        .group_by(article_terms.c.path)
+    )
 
 
 def vectors(conn: Connection, paths: Sequence[str]) -> dict[str, dict[str, float]]:

@@ -22,7 +22,8 @@ _FENCE = "---"
 class _Loader(yaml.CSafeLoader):
     """Safe loader without implicit timestamps; dates are parsed with field-level errors."""
 
-    yaml_implicit_resolvers = {
+    # Replaces PyYAML's class-level table (an instance attribute in its stubs, so no ClassVar).
+    yaml_implicit_resolvers = {  # noqa: RUF012
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
     }
@@ -69,7 +70,7 @@ def load(source: str, first_line: int = 1) -> tuple[dict[str, Any], dict[str, in
                 line=node.start_mark.line + first_line,
             )
         _check_size(node, first_line)
-        data = loader.construct_document(node)
+        data = loader.construct_document(node)  # type: ignore[no-untyped-call]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = None if mark is None else mark.line + first_line

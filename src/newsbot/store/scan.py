@@ -59,6 +59,10 @@ def walk(root: Path) -> tuple[list[FileStat], list[Problem]]:
             if entry.name.startswith("."):
                 continue
             rel = prefix + entry.name
+            if not _is_utf8(entry.name):  # the path could not be stored, printed or linked to
+                if entry.name.lower().endswith(SUFFIXES) or entry.is_dir():
+                    problems.append(Problem(_printable(rel), "name is not UTF-8; rename it"))
+                continue
             if entry.is_symlink() and not _inside(Path(entry.path), real_root):
                 problems.append(Problem(rel, "symbolic link pointing outside the store; ignored"))
                 continue
@@ -83,6 +87,19 @@ def asset_size(root: Path, path: str) -> int | None:
         return candidate.stat().st_size
     except OSError:
         return None
+
+
+def _is_utf8(name: str) -> bool:
+    """Whether a name from the file system was valid UTF-8 (undecodable bytes become surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _inside(path: Path, real_root: Path) -> bool:

@@ -22,7 +22,8 @@ def decode(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ArticleError(
-            f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}; save the file as UTF-8",
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}; "
+            "save the file as UTF-8",
             line=line,
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")

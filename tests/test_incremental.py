@@ -1,0 +1,319 @@
+"""Incremental builds: a build reads and writes what changed, and nothing else.
+
+Each test builds a small store with the real `Builder` on a real SQLite file,
+changes the store, builds again and compares. That no article file is opened
+is proven by a spy on `Path.open` (what `Path.read_bytes` uses; running as
+root, permissions would prove nothing) and one on the reader itself.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import newsbot.build
+from newsbot.build import BuildReport
+from newsbot.check import check_store
+from newsbot.settings import Settings
+from newsbot.store.reader import Parsed
+from stores import (
+    ID_PREFIX,
+    Written,
+    changed,
+    make_settings,
+    opened,
+    rss_items,
+    snapshot,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+FEED_FILES = ("rss.xml", "atom.xml", "feed.json", "index.html")
+
+
+def _article(
+    id: str, title: str, date: str, tags: str = "", section: str = "", body: str = "Body."
+) -> str:
+    lines = ["---", f"id: {id}", f"title: {title}", f"date: {date}"]
+    lines += [f"tags: {tags}"] if tags else []
+    lines += [f"section: {section}"] if section else []
+    return "\n".join([*lines, "---", "", body, ""])
+
+
+STORE = {
+    "2015/calais.md": _article(
+        "calais", "Calais agreement signed", "2015-08-20", "France, Migration", "Europe"
+    ),
+    "2016/budget.md": _article(
+        "budget", "Parliament passes the budget", "2016-03-01", "Politics, Economy", "Politics"
+    ),
+    "2017/election.md": _article(
+        "election", "Election called", "2017-05-07", "Politics", "Politics"
+    ),
+    "2018/storm.md": _article("storm", "Storm hits the coast", "2018-01-03", "Weather", "Europe"),
+    "page.txt": """\
+france 24 Europe
+
+Scraped page headline
+
+Text by FRANCE 24
+
+The scraped page has a body paragraph.
+
+Date created : 2015-09-01
+""",
+}
+IDS = {"calais", "budget", "election", "storm", "page"}
+
+
+class Newsroom:
+    """A store in a temporary folder, its settings, and the build of it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.content = tmp / "content"
+        self.settings = make_settings(tmp, self.content)
+        self.out = self.settings.feeds.output_dir
+        for rel, text in STORE.items():
+            self.write(rel, text)
+
+    def write(self, rel: str, text: str) -> None:
+        """Write a store file and move its mtime a few seconds past any earlier one."""
+        path = self.content / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        before = path.stat().st_mtime_ns if path.exists() else 0
+        path.write_text(text, encoding="utf-8")
+        _later(path, than=before)
+
+    def build(self, now: datetime = NOW, settings: Settings | None = None) -> BuildReport:
+        with opened(settings or self.settings) as app:
+            return app.builder.build(now)
+
+    def titles(self, feed: str = "rss.xml") -> dict[str, str]:
+        """Item titles of a feed by article id."""
+        return {
+            item.guid.removeprefix(ID_PREFIX): item.title for item in rss_items(self.out / feed)
+        }
+
+    def snapshot(self) -> dict[str, Written]:
+        return snapshot(self.out)
+
+
+def _later(path: Path, than: int) -> None:
+    moment = max(path.stat().st_mtime_ns, than) + 5_000_000_000
+    os.utime(path, ns=(moment, moment))
+
+
+@pytest.fixture
+def newsroom(tmp_path: Path) -> Newsroom:
+    return Newsroom(tmp_path)
+
+
+class Spy:
+    """Counts the store files opened, by any code, and the calls of the reader."""
+
+    def __init__(self, content: Path) -> None:
+        self.content = str(content.resolve())
+        self.opened: list[str] = []
+        self.reads: list[str] = []
+
+    def reset(self) -> None:
+        self.opened.clear()
+        self.reads.clear()
+
+
+@pytest.fixture
+def spy(newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch) -> Spy:
+    found = Spy(newsroom.content)
+    real_open = Path.open
+    real_read = newsbot.build.read
+
+    def open_spy(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if str(self.resolve()).startswith(found.content):
+            found.opened.append(self.relative_to(newsroom.content).as_posix())
+        return real_open(self, *args, **kwargs)
+
+    def read_spy(root: Path, stat: Any, *args: Any, **kwargs: Any) -> Parsed:
+        found.reads.append(stat.path)
+        return real_read(root, stat, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_spy)
+    monkeypatch.setattr(newsbot.build, "read", read_spy)
+    return found
+
+
+def _feed_set(folder: str) -> set[str]:
+    return {folder + name for name in FEED_FILES}
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def test_a_cold_build_reads_every_file(newsroom: Newsroom, spy: Spy) -> None:
+    report = newsroom.build()
+    assert (report.files, report.read, report.removed) == (5, 5, 0)
+    assert sorted(spy.opened) == sorted(STORE)
+    assert sorted(spy.reads) == sorted(STORE)
+    assert set(newsroom.titles()) == IDS
+    assert report.problems == []
+
+
+def test_a_rebuild_with_nothing_changed_reads_and_writes_nothing(
+    newsroom: Newsroom, spy: Spy
+) -> None:
+    newsroom.build()
+    before = newsroom.snapshot()
+    spy.reset()
+    report = newsroom.build()
+    assert (report.files, report.read, report.removed) == (5, 0, 0)
+    assert spy.opened == []
+    assert spy.reads == []
+    assert (report.feeds_written, report.pages_written, report.changed_feeds) == (0, 0, [])
+    assert changed(before, newsroom.snapshot()) == set()
+
+
+def test_a_changed_file_costs_only_itself(newsroom: Newsroom, spy: Spy) -> None:
+    newsroom.build()
+    before = newsroom.snapshot()
+    newsroom.write(
+        "2016/budget.md",
+        STORE["2016/budget.md"].replace("Body.", "The vote was close: 301 to 299."),
+    )
+    spy.reset()
+    report = newsroom.build()
+    assert report.read == 1
+    assert spy.opened == spy.reads == ["2016/budget.md"]
+    its_feeds = _feed_set("") | _feed_set("tags/politics/") | _feed_set("tags/economy/")
+    its_feeds |= _feed_set("sections/politics/")
+    rewritten = changed(before, newsroom.snapshot())
+    assert rewritten <= its_feeds | {"articles/budget/index.html"}
+    assert {"rss.xml", "tags/economy/rss.xml", "articles/budget/index.html"} <= rewritten
+    assert "tags/france/rss.xml" in before  # a feed the change must leave alone
+
+
+def test_a_touched_but_identical_file_changes_no_output(newsroom: Newsroom, spy: Spy) -> None:
+    newsroom.build()
+    before = newsroom.snapshot()
+    path = newsroom.content / "2016/budget.md"
+    _later(path, than=path.stat().st_mtime_ns)
+    spy.reset()
+    report = newsroom.build()
+    assert report.read == 1  # the stat changed: it is hashed, found identical
+    assert (report.feeds_written, report.pages_written, report.changed_feeds) == (0, 0, [])
+    assert changed(before, newsroom.snapshot()) == set()
+    spy.reset()
+    assert newsroom.build().read == 0  # the new stat was remembered
+    assert spy.opened == []
+
+
+def test_a_removed_file_leaves_the_feeds_and_its_page_is_deleted(newsroom: Newsroom) -> None:
+    newsroom.build()
+    assert (newsroom.out / "articles/budget/index.html").is_file()
+    (newsroom.content / "2016/budget.md").unlink()
+    report = newsroom.build()
+    assert (report.files, report.read, report.removed) == (4, 0, 1)
+    assert "budget" not in newsroom.titles()
+    assert "budget" not in newsroom.titles("tags/politics/rss.xml")
+    assert not (newsroom.out / "articles/budget/index.html").exists()
+    assert not (newsroom.out / "tags/economy/rss.xml").exists()  # its only article is gone
+    assert set(newsroom.titles()) == IDS - {"budget"}
+
+
+# -- ids used twice -----------------------------------------------------------------------
+
+COPY = _article("calais", "A copy that wants the Calais id", "2019-01-01")
+
+
+def _page_title(newsroom: Newsroom, article_id: str) -> str:
+    page = (newsroom.out / "articles" / article_id / "index.html").read_text(encoding="utf-8")
+    return page.split("<title>", 1)[1].split("</title>", 1)[0]
+
+
+def _dup_problems(report_or_list: BuildReport | list[Any]) -> list[tuple[str, str]]:
+    problems = (
+        report_or_list.problems if isinstance(report_or_list, BuildReport) else report_or_list
+    )
+    return [(p.path, p.message) for p in problems if p.field == "id"]
+
+
+def test_a_new_file_does_not_steal_the_id_of_an_older_one(newsroom: Newsroom) -> None:
+    newsroom.build()
+    newsroom.write("0000-copy.md", COPY)  # sorts before the owner: age decides, not the path
+    report = newsroom.build()
+    assert newsroom.titles()["calais"] == "Calais agreement signed"
+    assert "Calais agreement signed" in _page_title(newsroom, "calais")
+    assert _dup_problems(report) == [
+        ("0000-copy.md", "id 'calais' is already used by 2015/calais.md; left out")
+    ]
+
+
+def test_an_edited_owner_keeps_its_id(newsroom: Newsroom) -> None:
+    newsroom.build()
+    newsroom.write("0000-copy.md", COPY)
+    newsroom.build()
+    newsroom.write("2015/calais.md", STORE["2015/calais.md"].replace("signed", "signed at last"))
+    report = newsroom.build()
+    assert newsroom.titles()["calais"] == "Calais agreement signed at last"
+    assert "signed at last" in _page_title(newsroom, "calais")
+    assert _dup_problems(report) == [
+        ("0000-copy.md", "id 'calais' is already used by 2015/calais.md; left out")
+    ]
+    with opened(newsroom.settings) as app:  # `check` agrees with the build
+        assert _dup_problems(check_store(newsroom.settings, app.index)) == _dup_problems(report)
+
+
+def test_check_before_the_build_names_the_same_owner(newsroom: Newsroom) -> None:
+    newsroom.build()
+    newsroom.write("0000-copy.md", COPY)
+    newsroom.build()
+    newsroom.write("2015/calais.md", STORE["2015/calais.md"].replace("signed", "signed at last"))
+    with opened(newsroom.settings) as app:  # the edit is not built yet: check reads it
+        before = _dup_problems(check_store(newsroom.settings, app.index))
+    assert before == _dup_problems(newsroom.build())
+    assert before == [("0000-copy.md", "id 'calais' is already used by 2015/calais.md; left out")]
+
+
+def test_the_copy_takes_the_id_and_the_page_when_the_owner_goes(newsroom: Newsroom) -> None:
+    newsroom.build()
+    newsroom.write("0000-copy.md", COPY)
+    newsroom.build()
+    (newsroom.content / "2015/calais.md").unlink()
+    report = newsroom.build()
+    assert newsroom.titles()["calais"] == "A copy that wants the Calais id"
+    assert "A copy that wants the Calais id" in _page_title(newsroom, "calais")
+    assert _dup_problems(report) == []
+
+
+# -- settings and time --------------------------------------------------------------------
+
+
+def test_a_new_base_url_rebuilds_everything(newsroom: Newsroom, tmp_path: Path) -> None:
+    newsroom.build()
+    before = newsroom.snapshot()
+    moved = make_settings(tmp_path, newsroom.content, base_url="https://moved.example.net/news/")
+    report = newsroom.build(settings=moved)
+    assert report.read == report.files == 5
+    links = [item.link for item in rss_items(newsroom.out / "rss.xml")]
+    assert len(links) == 5
+    assert all(link.startswith("https://moved.example.net/news/") for link in links)
+    after = newsroom.snapshot()
+    feeds_and_pages = {name for name in before if name.endswith((".xml", ".json", ".html"))}
+    assert feeds_and_pages <= changed(before, after)
+
+
+def test_a_future_article_appears_once_its_date_has_passed(newsroom: Newsroom, spy: Spy) -> None:
+    newsroom.write(
+        "2030/future.md", _article("future", "News from the future", "2030-01-01T08:00:00Z")
+    )
+    report = newsroom.build(now=datetime(2029, 12, 31, tzinfo=UTC))
+    assert report.read == 6
+    assert "future" not in newsroom.titles()
+    assert not (newsroom.out / "articles/future/index.html").exists()
+    spy.reset()
+    report = newsroom.build(now=datetime(2030, 1, 1, 8, 0, 1, tzinfo=UTC))
+    assert report.read == 0
+    assert spy.opened == []
+    assert "future" in newsroom.titles()
+    assert (newsroom.out / "articles/future/index.html").is_file()

@@ -1,0 +1,168 @@
+"""Settings: the example file, environment overrides, bad values, secrets, and masking.
+
+Every test starts from an environment without ``NEWSBOT_*`` variables (the
+autouse fixture in ``conftest.py``) and passes its own secrets folder, so
+nothing of the machine running the tests leaks in.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsbot.cli import main
+from newsbot.errors import SettingsError
+from newsbot.settings import Settings, load_settings
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "newsbot.toml"
+DATABASE_URL = "postgresql://newsbot:s3cr3t-pw@db.example.org/newsbot"
+
+
+@pytest.fixture
+def no_secrets(tmp_path: Path) -> Path:
+    """An empty secrets folder."""
+    folder = tmp_path / "secrets"
+    folder.mkdir()
+    return folder
+
+
+def _toml(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "newsbot.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# -- sources ------------------------------------------------------------------------------
+
+
+def test_the_example_config_loads_and_states_the_defaults(no_secrets: Path) -> None:
+    settings = load_settings(EXAMPLE, secrets_dir=no_secrets)
+    assert settings.model_dump() == Settings().model_dump()  # its header: "with its default"
+    assert settings.feeds.items == 50
+
+
+def test_the_environment_overrides_nested_values(
+    tmp_path: Path, no_secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _toml(tmp_path, "[feeds]\nitems = 20\nper_tag = false\n")
+    assert load_settings(config, secrets_dir=no_secrets).feeds.items == 20
+    monkeypatch.setenv("NEWSBOT_FEEDS__ITEMS", "7")
+    settings = load_settings(config, secrets_dir=no_secrets)
+    assert settings.feeds.items == 7
+    assert settings.feeds.per_tag is False  # the rest of the group still comes from the file
+
+
+def test_the_config_file_can_come_from_the_environment(
+    tmp_path: Path, no_secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSBOT_CONFIG", str(_toml(tmp_path, "[site]\ntitle = 'Elsewhere'\n")))
+    assert load_settings(secrets_dir=no_secrets).site.title == "Elsewhere"
+
+
+# -- bad values ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("NEWSBOT_FEEDS__ITEMS", "0", "feeds.items"),
+        ("NEWSBOT_FEEDS__ITEMS", "many", "feeds.items"),
+        ("NEWSBOT_STORE__MAX_FILE_BYTES", "-1", "store.max_file_bytes"),
+        ("NEWSBOT_SITE__TIMEZONE", "Mars/Olympus_Mons", "site.timezone"),
+        ("NEWSBOT_SITE__BASE_URL", "not a url", "site.base_url"),
+        ("NEWSBOT_SITE__PERMALINK", "articles/", "site.permalink"),
+    ],
+)
+def test_a_bad_value_in_the_environment_names_its_key(
+    no_secrets: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, key: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(secrets_dir=no_secrets)
+    assert f"{key}: " in str(caught.value)
+
+
+def test_a_bad_value_in_the_file_names_its_key(tmp_path: Path, no_secrets: Path) -> None:
+    config = _toml(tmp_path, "[feeds]\nitems = 0\n\n[site]\nlanguage = 'en'\n")
+    with pytest.raises(SettingsError, match=r"feeds\.items: .*greater than or equal to 1"):
+        load_settings(config, secrets_dir=no_secrets)
+
+
+def test_an_unknown_key_is_refused_by_name(tmp_path: Path, no_secrets: Path) -> None:
+    config = _toml(tmp_path, "[feeds]\nitem = 7\n")
+    with pytest.raises(SettingsError, match=r"feeds\.item: "):
+        load_settings(config, secrets_dir=no_secrets)
+
+
+def test_the_command_line_exits_2_with_one_clear_message() -> None:
+    result = CliRunner().invoke(main, ["config", "show"], env={"NEWSBOT_FEEDS__ITEMS": "-1"})
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    assert result.stderr.startswith("newsbot: invalid settings")
+    assert "feeds.items: " in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_the_installed_command_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    newsbot = Path(sys.executable).parent / "newsbot"
+    env = {"PATH": "/usr/bin:/bin", "NEWSBOT_FEEDS__ITEMS": "-1", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [str(newsbot), "check"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("newsbot: invalid settings")
+    assert "feeds.items" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+
+def test_a_secret_group_comes_from_its_file(no_secrets: Path) -> None:
+    (no_secrets / "newsbot_state").write_text(
+        json.dumps({"database_url": DATABASE_URL}), encoding="utf-8"
+    )
+    assert load_settings(secrets_dir=no_secrets).state.url() == DATABASE_URL
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pydantic-settings' default secrets source reads one file per top-level field "
+    "(newsbot_state, as JSON); nested names need NestedSecretsSettingsSource "
+    "with secrets_nested_delimiter='__' (reported to the lead)",
+)
+def test_a_nested_secret_comes_from_its_file(no_secrets: Path) -> None:
+    # The name settings.py and config/newsbot.toml document.
+    (no_secrets / "newsbot_state__database_url").write_text(DATABASE_URL + "\n", encoding="utf-8")
+    assert load_settings(secrets_dir=no_secrets).state.url() == DATABASE_URL
+
+
+def test_the_environment_beats_a_secret_file(
+    no_secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (no_secrets / "newsbot_state").write_text(
+        json.dumps({"database_url": "sqlite:///from-file.db"}), encoding="utf-8"
+    )
+    monkeypatch.setenv("NEWSBOT_STATE__DATABASE_URL", DATABASE_URL)
+    assert load_settings(secrets_dir=no_secrets).state.url() == DATABASE_URL
+
+
+def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSBOT_STATE__DATABASE_URL", DATABASE_URL)
+    monkeypatch.setenv("NEWSBOT_TARGETS__MAIN__SERVER", "https://social.example.org/")
+    monkeypatch.setenv("NEWSBOT_TARGETS__MAIN__TOKEN", "t0ken-value")
+    result = CliRunner().invoke(main, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["state"]["database_url"] == "**********"
+    assert shown["targets"]["main"]["token"] == "**********"
+    assert shown["targets"]["main"]["server"] == "https://social.example.org/"
+    for secret in ("pw", "s3cr3t", "newsbot:", "t0ken"):
+        assert secret not in result.output

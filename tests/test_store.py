@@ -1,0 +1,308 @@
+"""The store full of broken files: each one reported exactly, the good articles unharmed.
+
+The store is written by ``tests/fixtures/make_broken.py`` into a temporary
+folder, built once with the real `Builder` on a real SQLite file and checked
+with `check_store`; the command line is run on it through click's runner.
+Line numbers below count the lines of the texts in ``make_broken``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fixtures.make_broken import (
+    GOOD,
+    GOOD_IDS,
+    MAX_FILE_BYTES,
+    OUTSIDE_MARKER,
+    Store,
+    alias_bomb,
+    deep_nesting,
+    make_store,
+)
+from newsbot.build import BuildReport
+from newsbot.check import check_store
+from newsbot.cli import main
+from newsbot.errors import ArticleError, Problem
+from newsbot.settings import Settings
+from newsbot.store import frontmatter
+from newsbot.store.fields import Site
+from newsbot.store.reader import read
+from newsbot.store.scan import FileStat
+from stores import (
+    BASE_URL,
+    ESCAPED_FORBIDDEN,
+    FORBIDDEN,
+    ID_PREFIX,
+    make_settings,
+    opened,
+    rss_items,
+    settings_env,
+    without_newsbot_environment,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Expect:
+    """A problem the store must report: where, and a fragment of what."""
+
+    path: str
+    line: int | None
+    field: str | None
+    fragment: str
+    build: bool = True  # False: only `check` sees it (it needs the whole store)
+
+    def matches(self, problem: Problem) -> bool:
+        return (problem.path, problem.line, problem.field) == (
+            self.path,
+            self.line,
+            self.field,
+        ) and self.fragment in problem.message
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.field}"
+
+
+CONTROL = "control characters removed"
+EXPECTED = [
+    Expect("invalid-yaml.md", 4, None, "invalid YAML: mapping values are not allowed"),
+    Expect("unclosed.md", 1, None, "front matter is not closed"),
+    Expect("no-front-matter.md", 1, None, "no front matter"),
+    Expect("missing-title.md", None, "title", "is required"),
+    Expect("title-number.md", 2, "title", "must be text, got a number"),
+    Expect("title-list.md", 2, "title", "must be text, got a list"),
+    Expect("title-empty.md", 2, "title", "must not be empty"),
+    Expect("date-feb-30.md", 3, "date", "impossible date '2015-02-30'"),
+    Expect("date-month-13.md", 3, "date", "impossible date '2015-13-01'"),
+    Expect("date-yesterday.md", 3, "date", "cannot read 'yesterday' as a date"),
+    Expect("date-number.md", 3, "date", "must be a date, got a number"),
+    Expect("binary.md", None, None, "binary file"),
+    Expect("latin1.md", 2, None, "not UTF-8: byte 0xe9"),
+    Expect("caf\ufffd.md", None, None, "name is not UTF-8"),
+    Expect("empty.md", None, None, "the file is empty"),
+    Expect("whitespace.md", None, None, "the file is empty"),
+    Expect("huge.md", None, None, f"over the {MAX_FILE_BYTES:,} limit"),
+    Expect("python-tag.md", 4, None, "could not determine a constructor"),
+    Expect("alias-bomb.md", 2, None, "too large once aliases are expanded"),
+    Expect("deep-nesting.md", 4, None, "nesting depth"),
+    Expect("dup-b.md", None, "id", "'shared-id' is already used by dup-a.md"),
+    Expect("outside-link.md", None, None, "symbolic link pointing outside the store"),
+    Expect("2015/up", None, None, "symbolic link to a folder already read"),
+    Expect("again", None, None, "symbolic link to a folder already read"),
+    Expect("control-raw-title.md", 2, None, "character U+001B is not allowed"),
+    Expect("control-escaped.md", 2, "title", CONTROL),
+    Expect("control-escaped.md", 4, "summary", CONTROL),
+    Expect("control-escaped.md", 5, "author", CONTROL),
+    Expect("control-escaped.md", 6, "section", CONTROL),
+    Expect("control-escaped.md", 7, "tags", CONTROL),
+    Expect("control-escaped.md", 8, "image", CONTROL),
+    Expect("control-escaped.md", 9, "content_warning", CONTROL),
+    Expect("control-escaped.md", 13, "body", "control characters removed from the body"),
+    Expect("bad-lang.md", 4, "lang", "must be a language tag"),
+    Expect("relative-url.md", 4, "url", "must be an absolute http(s) URL"),
+    Expect("bad-image.md", 4, "image", "unknown key(s) size"),
+    Expect("related-nothing.md", None, "related", "matches no article", build=False),
+    Expect("tags-number.md", 4, "tags", "must be text or a list of text, got a number"),
+    Expect("draft-yes.md", 4, "draft", "must be true or false, got text"),
+    Expect("scraped-no-headline.txt", 7, "title", "no headline"),
+]
+
+
+def _where(problem: Problem | Expect) -> tuple[str, int | None, str | None]:
+    return (problem.path, problem.line, problem.field)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The broken store, built once and checked once."""
+
+    store: Store
+    settings: Settings
+    report: BuildReport
+    checked: list[Problem]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    tmp = tmp_path_factory.mktemp("broken")
+    store = make_store(tmp / "content")
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            without_newsbot_environment(monkeypatch)  # module scope: before the autouse one
+            settings = make_settings(tmp, store.root, max_file_bytes=MAX_FILE_BYTES)
+            with opened(settings) as app:
+                report = app.builder.build(NOW)
+                checked = check_store(settings, app.index)
+            yield Run(store, settings, report, checked)
+    finally:
+        store.pwned.unlink(missing_ok=True)
+
+
+# -- every problem, exactly ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("expected", EXPECTED, ids=str)
+def test_check_reports_the_problem_of_each_broken_file(run: Run, expected: Expect) -> None:
+    of_file = [p for p in run.checked if p.path == expected.path]
+    assert any(expected.matches(p) for p in of_file), of_file
+
+
+@pytest.mark.parametrize("expected", [e for e in EXPECTED if e.build], ids=str)
+def test_build_reports_the_problem_of_each_broken_file(run: Run, expected: Expect) -> None:
+    of_file = [p for p in run.report.problems if p.path == expected.path]
+    assert any(expected.matches(p) for p in of_file), of_file
+
+
+def test_check_reports_nothing_else(run: Run) -> None:
+    assert sorted(map(_where, run.checked), key=str) == sorted(map(_where, EXPECTED), key=str)
+
+
+def test_build_reports_nothing_else(run: Run) -> None:
+    wanted = [e for e in EXPECTED if e.build]
+    assert sorted(map(_where, run.report.problems), key=str) == sorted(map(_where, wanted), key=str)
+
+
+# -- the good articles come through, and nothing bad does ---------------------------------
+
+
+def test_every_good_article_is_in_the_feed(run: Run) -> None:
+    items = rss_items(run.settings.feeds.output_dir / "rss.xml")
+    assert sorted(item.guid for item in items) == sorted(ID_PREFIX + i for i in GOOD_IDS)
+    titles = {item.guid: item.title for item in items}
+    assert titles[ID_PREFIX + "shared-id"] == "First article using the shared id"
+    assert " ".join(titles[ID_PREFIX + "control-escaped"].split()) == "Control characters"
+
+
+def test_every_good_article_has_its_page(run: Run) -> None:
+    out = run.settings.feeds.output_dir
+    pages = sorted(p.parent.name for p in (out / "articles").glob("*/index.html"))
+    assert pages == sorted(GOOD_IDS)
+
+
+def test_no_control_character_reaches_any_output_file(run: Run) -> None:
+    files = [p for p in run.settings.feeds.output_dir.rglob("*") if p.is_file()]
+    assert len(files) > 10
+    dirty = {
+        str(path): FORBIDDEN.findall(data) + ESCAPED_FORBIDDEN.findall(data)
+        for path in files
+        if FORBIDDEN.search(data := path.read_bytes()) or ESCAPED_FORBIDDEN.search(data)
+    }
+    assert dirty == {}
+
+
+def test_the_file_behind_an_outside_link_is_never_read(run: Run) -> None:
+    files = [p for p in run.settings.feeds.output_dir.rglob("*") if p.is_file()]
+    assert not [p for p in files if OUTSIDE_MARKER.encode() in p.read_bytes()]
+    with opened(run.settings) as app:
+        assert not [a for a in app.index.articles() if OUTSIDE_MARKER in a.title]
+
+
+def test_yaml_tags_never_run_code(run: Run) -> None:
+    assert "touch" in (run.store.root / "python-tag.md").read_text()
+    assert not run.store.pwned.exists()
+
+
+# -- hostile YAML, read alone -------------------------------------------------------------
+
+DANGEROUS_TAGS = [
+    '!!python/object/apply:os.system ["touch {marker}"]',
+    '!!python/object/new:os.system ["touch {marker}"]',
+    "!!python/name:os.system",
+    "!!python/module:os",
+    '!!python/object/apply:subprocess.check_call [["touch", "{marker}"]]',
+]
+
+
+@pytest.mark.parametrize("tag", DANGEROUS_TAGS)
+def test_python_tags_are_refused_not_constructed(tmp_path: Path, tag: str) -> None:
+    marker = tmp_path / "PWNED"
+    with pytest.raises(ArticleError, match="could not determine a constructor") as caught:
+        frontmatter.load("title: T\nx: " + tag.format(marker=marker), first_line=2)
+    assert caught.value.line == 3
+    assert not marker.exists()
+
+
+def _read_alone(tmp_path: Path, text: str) -> Problem:
+    path = tmp_path / "hostile.md"
+    path.write_text(text, encoding="utf-8")
+    site = Site(BASE_URL, "articles/{slug}/", make_settings(tmp_path, tmp_path).site.zone)
+    info = path.stat()
+    parsed = read(tmp_path, FileStat("hostile.md", info.st_size, info.st_mtime_ns), site, 10**8)
+    assert parsed.article is None
+    [problem] = parsed.problems
+    return problem
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("levels", [9, 30])
+def test_an_alias_bomb_is_refused_quickly(tmp_path: Path, levels: int) -> None:
+    problem = _read_alone(tmp_path, alias_bomb(levels=levels))
+    assert "too large once aliases are expanded" in problem.message
+    assert problem.line == 2
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("levels", [10_000, 1_000_000])
+def test_deep_nesting_is_refused_quickly(tmp_path: Path, levels: int) -> None:
+    problem = _read_alone(tmp_path, deep_nesting(levels))
+    assert "nest" in problem.message
+    assert problem.line == 4
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+def _shown(expected: Expect) -> str:
+    """How ``newsbot check`` starts the line of a problem: ``path:line: field: ``."""
+    where = expected.path if expected.line is None else f"{expected.path}:{expected.line}"
+    return f"{where}: " + (f"{expected.field}: " if expected.field else "")
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["after-build", "cold"])
+def test_check_command_lists_every_problem_and_exits_1(
+    run: Run, tmp_path: Path, indexed: bool
+) -> None:
+    env = settings_env(run.settings)
+    if not indexed:  # a state database of its own: every file is read by the check
+        env["NEWSBOT_STATE__DATA_DIR"] = str(tmp_path / "data")
+    result = CliRunner().invoke(main, ["check"], env=env)
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(EXPECTED)
+    for expected in EXPECTED:
+        assert any(
+            line.startswith(_shown(expected)) and expected.fragment in line for line in lines
+        ), expected
+    assert f"{len(EXPECTED)} problem(s)" in result.stderr
+    assert not run.store.pwned.exists()
+
+
+def test_check_command_json_gives_path_line_and_field(run: Run) -> None:
+    result = CliRunner().invoke(main, ["check", "--json"], env=settings_env(run.settings))
+    assert result.exit_code == 1, result.output
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(((f["path"], f["line"], f["field"]) for f in found), key=str) == sorted(
+        map(_where, EXPECTED), key=str
+    )
+    assert all(set(f) == {"path", "line", "field", "message"} for f in found)
+
+
+def test_check_command_exits_0_on_a_clean_store(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    for rel in ("2015/good-calais.md", "2016/good-budget.md", "good-page.txt"):
+        (content / rel).parent.mkdir(parents=True, exist_ok=True)
+        (content / rel).write_text(GOOD[rel], encoding="utf-8")
+    settings = make_settings(tmp_path, content)
+    result = CliRunner().invoke(main, ["check"], env=settings_env(settings))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "0 problem(s)" in result.stderr

@@ -90,10 +90,6 @@ def rss_items(path: Path) -> list[Item]:
     ]
 
 
-def rss_guids(path: Path) -> set[str]:
-    return {item.guid for item in rss_items(path)}
-
-
 @dataclass(frozen=True)
 class Written:
     """A file of the output as a build left it: which inode, when, and its bytes."""
@@ -118,14 +114,3 @@ def snapshot(root: Path) -> dict[str, Written]:
 def changed(before: dict[str, Written], after: dict[str, Written]) -> set[str]:
     """Files added, removed, rewritten or touched between two snapshots."""
     return {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
-
-
-def write_article(path: Path, text: str, *, later_by: int = 0) -> None:
-    """Write an article file; ``later_by`` seconds moves its mtime forward so a change shows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    previous = path.stat().st_mtime_ns if path.exists() else None
-    path.write_text(text, encoding="utf-8")
-    if later_by:
-        base = previous if previous is not None else path.stat().st_mtime_ns
-        moment = base + later_by * 1_000_000_000
-        os.utime(path, ns=(moment, moment))

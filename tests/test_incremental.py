@@ -303,6 +303,16 @@ def test_a_new_base_url_rebuilds_everything(newsroom: Newsroom, tmp_path: Path) 
     assert feeds_and_pages <= changed(before, after)
 
 
+def test_check_does_not_trust_an_index_built_with_other_settings(
+    newsroom: Newsroom, tmp_path: Path
+) -> None:
+    newsroom.build()
+    stricter = make_settings(tmp_path, newsroom.content, max_file_bytes=50)
+    with opened(stricter) as app:
+        problems = check_store(stricter, app.index)
+    assert sorted(p.path for p in problems if "over the 50 limit" in p.message) == sorted(STORE)
+
+
 def test_a_future_article_appears_once_its_date_has_passed(newsroom: Newsroom, spy: Spy) -> None:
     newsroom.write(
         "2030/future.md", _article("future", "News from the future", "2030-01-01T08:00:00Z")

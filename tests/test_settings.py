@@ -132,16 +132,20 @@ def test_a_secret_group_comes_from_its_file(no_secrets: Path) -> None:
     assert load_settings(secrets_dir=no_secrets).state.url() == DATABASE_URL
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pydantic-settings' default secrets source reads one file per top-level field "
-    "(newsbot_state, as JSON); nested names need NestedSecretsSettingsSource "
-    "with secrets_nested_delimiter='__' (reported to the lead)",
-)
 def test_a_nested_secret_comes_from_its_file(no_secrets: Path) -> None:
     # The name settings.py and config/newsbot.toml document.
     (no_secrets / "newsbot_state__database_url").write_text(DATABASE_URL + "\n", encoding="utf-8")
     assert load_settings(secrets_dir=no_secrets).state.url() == DATABASE_URL
+
+
+def test_a_target_token_comes_from_its_file(
+    no_secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSBOT_TARGETS__MAIN__SERVER", "https://social.example.org/")
+    (no_secrets / "newsbot_targets__main__token").write_text("t0ken-from-file\n", "utf-8")
+    token = load_settings(secrets_dir=no_secrets).targets["main"].access_token()
+    assert token is not None
+    assert token.get_secret_value() == "t0ken-from-file"
 
 
 def test_the_environment_beats_a_secret_file(

@@ -307,15 +307,19 @@ class Builder:
         }
 
     def _fingerprint(self) -> str:
-        """What the output depends on besides the articles: any change means a full rebuild."""
-        shape = {
-            "version": __version__,
-            "site": self.settings.site.model_dump(mode="json"),
-            "feeds": self.settings.feeds.model_dump(mode="json", exclude={"output_dir"}),
-            "max_file_bytes": self.settings.store.max_file_bytes,
-            "root": str(self.root.resolve()),
-        }
-        return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+        return fingerprint(self.settings)
+
+
+def fingerprint(settings: Settings) -> str:
+    """What the output depends on besides the articles: any change means a full rebuild."""
+    shape = {
+        "version": __version__,
+        "site": settings.site.model_dump(mode="json"),
+        "feeds": settings.feeds.model_dump(mode="json", exclude={"output_dir"}),
+        "max_file_bytes": settings.store.max_file_bytes,
+        "root": str(settings.store.content_dir.resolve()),
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
 
 
 def excerpt(body_html: str, limit: int = 280) -> str:

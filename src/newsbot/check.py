@@ -2,8 +2,9 @@
 
 Files unchanged since the last build are taken from the index (their
 problems were recorded when they were read); changed and new files are read
-now. On top of per-file problems it reports ids used twice and related
-references that match no article.
+now, and every file when the index was built with other settings. On top of
+per-file problems it reports ids used twice and related references that match
+no article.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from sqlalchemy import select
 
 from newsbot.articles import Article
+from newsbot.build import fingerprint
 from newsbot.errors import Problem
 from newsbot.resolve import TitleIndex, resolve_all
 from newsbot.settings import Settings
@@ -29,7 +31,10 @@ def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
     root = settings.store.content_dir
     site = Site(str(settings.site.base_url), settings.site.permalink, settings.site.zone)
     files, problems = walk(root)
-    known = index.known()
+    # An index built with other settings (a lower size limit, another site) is stale
+    # as a whole: the next build forgets it, and so does the check.
+    fresh = index.get_meta("fingerprint") == fingerprint(settings)
+    known = index.known() if fresh else {}
     stale = [f for f in files if not _same(known.get(f.path), f)]
     stale_paths = {f.path for f in stale}
     current = {f.path for f in files} - stale_paths
@@ -45,7 +50,7 @@ def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
             found.append(parsed.article)
     # Who owns an id is decided as the build decides it: the file stored first, edits
     # included, then new files by path.
-    first = _first_stored(index)
+    first = _first_stored(index) if fresh else {}
     found.sort(key=lambda article: (first.get(article.path, _NEW), article.path))
     problems.extend(_duplicates(found))
     problems.extend(_unresolved(found))

@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -163,6 +164,32 @@ class TargetSettings(_Group):
         return None
 
 
+class ServiceSettings(_Group):
+    """``newsbot run``: the schedule, the HTTP listener and how long shutting down may take."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    build_every_seconds: float = Field(default=300.0, gt=0)
+    build_cron: str | None = None
+    publish_every_seconds: float = Field(default=60.0, gt=0)
+    publish_cron: str | None = None
+    jitter_seconds: float = Field(default=5.0, ge=0)
+    watch: bool = True
+    shutdown_timeout_seconds: float = Field(default=20.0, gt=0)
+
+    @field_validator("build_cron", "publish_cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"not a crontab expression ({exc})") from None
+        return value
+
+
 class LogSettings(_Group):
     """How newsbot talks to operators."""
 
@@ -185,6 +212,7 @@ class Settings(BaseSettings):
     feeds: FeedSettings = FeedSettings()
     state: StateSettings = StateSettings()
     log: LogSettings = LogSettings()
+    service: ServiceSettings = ServiceSettings()
     targets: dict[str, TargetSettings] = Field(default_factory=dict)
 
     @field_validator("targets")
@@ -204,11 +232,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [
-            init_settings,
-            env_settings,
-            file_secret_settings,
-        ]
+        # Container secrets are one file per value: /run/secrets/newsbot_state__database_url.
+        secrets = NestedSecretsSettingsSource(
+            file_secret_settings, secrets_nested_delimiter="__", secrets_dir_missing="ok"
+        )
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, secrets]
         toml_file = settings_cls.model_config.get("toml_file")
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls))

@@ -55,15 +55,18 @@ articles = Table(
     Index("articles_url_key", "url_key"),
 )
 
-# The term index of related articles: each article's strongest terms with their
-# tf weights, and each term's document frequency ("" counts the articles).
+# The term index of related articles: each article's term vector (its strongest
+# terms, unit tf-idf weights), clustered by term so that a query reads each of its
+# terms' postings in one range (on SQLite without a rowid, which makes the table
+# its own covering index); and each term's document frequency ("" counts articles).
 article_terms = Table(
     "article_terms",
     metadata,
-    Column("path", String(1024), primary_key=True),
     Column("term", String(64), primary_key=True),
+    Column("path", String(1024), primary_key=True),
     Column("weight", Float, nullable=False),
-    Index("article_terms_term", "term"),
+    Index("article_terms_path", "path"),
+    sqlite_with_rowid=False,
 )
 
 term_stats = Table(

@@ -24,8 +24,20 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, case, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 
 from newsbot import related
 from newsbot.articles import Article
@@ -36,6 +48,8 @@ DOCUMENTS = ""
 """The ``term_stats`` row whose ``df`` counts the indexed articles."""
 
 CHUNK = 900
+PRESELECT = 5
+"""Candidates taken by cosine alone per place in the pool, before the live and headline filters."""
 """Bound parameters per ``IN`` list: under SQLite's oldest limit (999), fine for PostgreSQL."""
 
 
@@ -105,21 +119,22 @@ def candidates(
 
     The near-duplicate rules are applied here already, so that copies do not
     fill the pool: nothing with the article's headline or a cosine over the
-    threshold, and one article per headline (the most similar).
+    threshold, and one article per headline (the most similar). Only the
+    ``PRESELECT`` times ``pool`` most similar are looked up in ``articles``, which
+    bounds that part of the work whatever the size of the store.
     """
     if not query:
         return []
-    summed = _cosines(query).subquery()
+    similar = _most_similar(query, profile, ranking).subquery()
     per_headline = func.row_number().over(
-        partition_by=articles.c.title_key, order_by=(summed.c.cosine.desc(), summed.c.path)
+        partition_by=articles.c.title_key, order_by=(similar.c.cosine.desc(), similar.c.path)
     )
     ranked = (
-        select(summed.c.cosine, articles.c.path, articles.c.id, articles.c.published)
+        select(similar.c.cosine, articles.c.path, articles.c.id, articles.c.published)
         .add_columns(articles.c.title_key, per_headline.label("nth"))
-        .join(articles, articles.c.path == summed.c.path)
-        .where(*live(now), articles.c.path != profile.path, articles.c.id != profile.id)
+        .join(articles, articles.c.path == similar.c.path)
+        .where(*live(now), articles.c.id != profile.id)
         .where(articles.c.title_key != profile.title_key)
-        .where(summed.c.cosine <= ranking.duplicate_similarity)
         .subquery()
     )
     best = (
@@ -134,13 +149,24 @@ def candidates(
     ]
 
 
-def _cosines(query: Mapping[str, float]) -> Select[str, float]:
-    """Per indexed article sharing a term with ``query``: the cosine of the two vectors."""
-    factor = case(dict(query), value=article_terms.c.term, else_=0.0)
+def _most_similar(query: Mapping[str, float], profile: Profile, ranking: Ranking) -> Select[Any]:
+    """Paths and cosines of the indexed articles closest to ``query`` (not near-duplicates).
+
+    The query's weights come as a small table joined on the term, so the
+    database reads the postings of those terms only, in index order.
+    """
+    weights = union_all(
+        *(select(literal(t).label("term"), literal(w).label("factor")) for t, w in query.items())
+    ).subquery()
+    cosine = func.sum(article_terms.c.weight * weights.c.factor)
     return (
-        select(article_terms.c.path, func.sum(article_terms.c.weight * factor).label("cosine"))
-        .where(article_terms.c.term.in_(sorted(query)))
+        select(article_terms.c.path, cosine.label("cosine"))
+        .join(weights, weights.c.term == article_terms.c.term)
+        .where(article_terms.c.path != profile.path)
         .group_by(article_terms.c.path)
+        .having(cosine <= ranking.duplicate_similarity)
+        .order_by(cosine.desc(), article_terms.c.path)
+        .limit(ranking.pool * PRESELECT)
     )
 
 

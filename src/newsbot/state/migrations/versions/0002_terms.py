@@ -28,11 +28,12 @@ def upgrade() -> None:
     op.create_index("articles_url_key", "articles", ["url_key"])
     op.create_table(
         "article_terms",
-        sa.Column("path", sa.String(1024), primary_key=True),
         sa.Column("term", sa.String(64), primary_key=True),
+        sa.Column("path", sa.String(1024), primary_key=True),
         sa.Column("weight", sa.Float, nullable=False),
+        sqlite_with_rowid=False,
     )
-    op.create_index("article_terms_term", "article_terms", ["term"])
+    op.create_index("article_terms_path", "article_terms", ["path"])
     op.create_table(
         "term_stats",
         sa.Column("term", sa.String(64), primary_key=True),

@@ -48,14 +48,17 @@ tools start with the store in the page cache; outputs are written into the
 page cache as usual. Both tools read the very same files: the store sits in
 the Hugo site's ``content/`` and newsbot is pointed at it. Order per size:
 newsbot cold, newsbot unchanged, Hugo cold, Hugo unchanged, add one article,
-newsbot one-new, Hugo one-new. Each figure is a single run.
+newsbot one-new, Hugo one-new. Each figure is a single run unless ``--repeat N``
+is given: then each measurement runs N times (N cold builds from scratch, N
+rebuilds, N times one more article) and the median time and the highest memory
+are reported; the store then ends with N added articles.
 
 Results are printed as a table with the ratios newsbot/Hugo and the goals
 (PASS/MISS), and written as JSON to ``bench/out/build-<timestamp>.json``.
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/build.py --sizes 1000,10000 [--workdir DIR] [--keep] [--seed N]
+    .venv/bin/python bench/build.py --sizes 1000,10000 [--repeat 3] [--workdir DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -68,13 +71,14 @@ import platform
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -338,6 +342,7 @@ class Run:
     returncode: int
     stderr: str = ""
     output_files: int = 0
+    all_seconds: list[float] = field(default_factory=list)
 
 
 def _proc_table() -> dict[int, tuple[int, int]]:
@@ -452,7 +457,9 @@ class Hugo:
         return run
 
 
-def bench_size(size: int, work: Path, seed: int, hugo_executable: str) -> dict[str, Any]:
+def bench_size(
+    size: int, work: Path, seed: int, hugo_executable: str, repeat: int = 1
+) -> dict[str, Any]:
     """Generate a store of ``size`` articles and measure both tools on it."""
     site = work / "site"
     content = site / "content"
@@ -468,11 +475,11 @@ def bench_size(size: int, work: Path, seed: int, hugo_executable: str) -> dict[s
     warm_up(site)
     load_before = round(os.getloadavg()[0], 2)
     tools = {"newsbot": Newsbot(work, content), "hugo": Hugo(work, site, hugo_executable)}
-    runs: dict[str, dict[str, Run]] = {name: {} for name in tools}
+    runs: dict[str, dict[str, list[Run]]] = {name: {p: [] for p in PHASES} for name in tools}
 
     def step(name: str, phase: str) -> None:
         run = tools[name].build()
-        runs[name][phase] = run
+        runs[name][phase].append(run)
         status = "" if run.returncode == 0 else f"  EXIT {run.returncode}: {run.stderr[-300:]}"
         print(
             f"[{size:,}] {name:8} {phase:10} {run.seconds:8.2f} s {run.peak_mb:8.0f} MB "
@@ -481,26 +488,48 @@ def bench_size(size: int, work: Path, seed: int, hugo_executable: str) -> dict[s
         )
 
     for name in ("newsbot", "hugo"):
-        tools[name].clean()
-        step(name, "cold")
-        step(name, "unchanged")
-    added = writer.add(size)
-    print(f"[{size:,}] added {added.relative_to(content)}", file=sys.stderr)
-    for name in ("newsbot", "hugo"):
-        step(name, "one_new")
+        for _ in range(repeat):
+            tools[name].clean()
+            step(name, "cold")
+        for _ in range(repeat):
+            step(name, "unchanged")
+    for n in range(size, size + repeat):
+        added = writer.add(n)
+        print(f"[{size:,}] added {added.relative_to(content)}", file=sys.stderr)
+        for name in ("newsbot", "hugo"):
+            step(name, "one_new")
 
+    summary = {
+        name: {phase: combine(phase_runs) for phase, phase_runs in phases.items()}
+        for name, phases in runs.items()
+    }
     result: dict[str, Any] = {
         "articles": size,
         "load_before": load_before,
         "store_mb": round(store_bytes / 2**20, 1),
         "generate_seconds": round(generate_seconds, 2),
     }
-    for name, phases in runs.items():
+    for name, phases in summary.items():
         result[name] = {phase: asdict(run) for phase, run in phases.items()}
     result["ratios"] = {
-        phase: _ratio(runs["newsbot"][phase], runs["hugo"][phase]) for phase in PHASES
+        phase: _ratio(summary["newsbot"][phase], summary["hugo"][phase]) for phase in PHASES
     }
     return result
+
+
+def combine(runs: list[Run]) -> Run:
+    """Several runs of one measurement: the median time, the highest memory, any failure."""
+    failed = [run for run in runs if run.returncode]
+    last = failed[-1] if failed else runs[-1]
+    return Run(
+        seconds=statistics.median(run.seconds for run in runs),
+        peak_mb=max(run.peak_mb for run in runs),
+        tree_mb=max(run.tree_mb for run in runs),
+        returncode=last.returncode,
+        stderr=last.stderr,
+        output_files=last.output_files,
+        all_seconds=[run.seconds for run in runs],
+    )
 
 
 def _ratio(ours: Run, theirs: Run) -> float | None:
@@ -533,7 +562,7 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
-def table(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
+def table(results: list[dict[str, Any]], checks: list[dict[str, Any]], repeat: int = 1) -> str:
     head = (
         f"{'articles':>9}  {'tool':8} {'cold s':>9} {'unchanged s':>12} {'one new s':>10} "
         f"{'peak MB':>8} {'tree MB':>8} {'files out':>10}"
@@ -575,7 +604,8 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
         "HTML page per article (feeds.pages on, as Hugo renders a page per article too); Hugo",
         "writes a page per article, list pages and RSS (50 items) for home/sections/tags.",
         "peak MB: largest process of the build (ru_maxrss via wait4); tree MB: sampled sum of",
-        "the whole process tree. Ratios are newsbot/Hugo wall-clock seconds; single runs.",
+        "the whole process tree. Ratios are newsbot/Hugo wall-clock seconds"
+        + (f" (median of {repeat} runs)." if repeat > 1 else "; single runs."),
     ]
     return "\n".join(lines)
 
@@ -630,7 +660,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep stores and outputs afterwards")
     parser.add_argument("--seed", type=int, default=2015, help="seed of the store generator")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per measurement; the median is reported"
+    )
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     if not NEWSBOT.exists():
         raise SystemExit(f"{NEWSBOT} not found: create the venv first (./dev test)")
@@ -647,6 +682,7 @@ def main(argv: list[str] | None = None) -> int:
         "timestamp": stamp,
         "machine": info,
         "seed": args.seed,
+        "repeat": args.repeat,
         "settings": {
             "feed_items": FEED_ITEMS,
             "pages": True,
@@ -666,13 +702,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir()
             done.append(work)
-            results.append(bench_size(size, work, args.seed, hugo))
+            results.append(bench_size(size, work, args.seed, hugo, args.repeat))
             report["goals"] = goals(results)
             target.write_text(json.dumps(report, indent=2) + "\n")  # saved after every size
 
         info["src_changed_during_run"] = src_digest() != info["src_digest"]
         target.write_text(json.dumps(report, indent=2) + "\n")
-        print(table(results, report["goals"]))
+        print(table(results, report["goals"], args.repeat))
         if info["src_changed_during_run"]:
             print("WARNING: newsbot's sources changed during the run; figures may mix versions")
         print(f"\nresults written to {target.relative_to(ROOT)}", flush=True)

@@ -1,18 +1,29 @@
 """Related articles at size: what the term index costs a build, and what a query costs.
 
-The store is generated like ``bench/build.py``'s (same recipe, in memory, no
-files): article ``n`` takes 3-5 paragraphs of one Wikinews article (and its
-headline) and 2-4 paragraphs of others, a date in 2019-2020 and a credit line
-(Wikinews, CC BY 2.5). Articles go into a fresh SQLite state database through
-`StoreIndex.store` in batches of 500, as the build's main process stores them
-(parsing happens before, in worker processes, and is not measured here).
+The store is generated from the Wikinews corpus (CC BY 2.5), in memory, as
+*stories*: article ``n`` belongs to story ``n // 20`` (20 articles a story,
+5,000 stories in 100,000 articles), which follows one corpus article. Each
+article takes 3-5 of its story's paragraphs and 2-4 paragraphs of other
+stories, a date in 2019-2020 and a credit line; follow-ups get headlines of
+their own. Proper nouns (capitalised words) are respelt per story
+("Soleimani" becomes "Soleimanibq" in story 42), so that distinct stories
+have distinct names, as in a real newsroom, while common words stay common:
+term postings then have realistic lengths (a name in tens of articles, an
+everyday word in thousands). ``bench/build.py`` instead reuses the 294
+corpus headlines about 340 times each, which is fine for timing a build but
+makes every article a near-duplicate of hundreds of others, which no real
+store is; ``--copies`` generates that kind of store to show the worst case.
+
+Articles go into a fresh SQLite state database through `StoreIndex.store` in
+batches of 500, as the build's main process stores them (parsing happens
+before, in worker processes, and is not measured here).
 
 Measured, per size:
 
-- ``store``: seconds per article in `StoreIndex.store`, and the part of it
-  spent in `terms.index` (tokenising, document frequencies, vector rows): that
-  part is what related articles add to a cold build, since the build stores
-  every batch in its main process;
+- ``store``: milliseconds per article in `StoreIndex.store`, and the part of
+  it spent in `terms.index` (tokenising, document frequencies, vector rows):
+  that part is what related articles add to a cold build, since the build
+  stores every batch in its main process;
 - the database file size and the rows of ``article_terms`` / ``term_stats``;
 - ``query``: wall time of `RelatedFinder.related` (k=3) for 200 articles spread
   over the store (median, 95th percentile, max), the SQL statements per query,
@@ -20,7 +31,7 @@ Measured, per size:
 
 Usage::
 
-    .venv/bin/python bench/related_bench.py --sizes 20000,100000 [--keep DIR]
+    .venv/bin/python bench/related_bench.py --sizes 20000,100000 [--keep DIR] [--copies]
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -68,28 +80,54 @@ def load_sources(path: Path) -> list[tuple[str, list[str]]]:
     return sources
 
 
-def generate(count: int, seed: int = 1) -> Iterator[Article]:
+STORY = 20
+FOLLOW_UPS = ("", "Update: ", "Analysis: ", "Reactions: ", "Latest: ", "Explainer: ")
+_NAME = re.compile(r"\b[A-Z][a-z]{3,}\b")
+_NOT_NAMES = frozenset(
+    """Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April
+    June July August September October November December The This That There They These Those
+    When While With According During After Before Since However Also Some Many Most Other Both
+    About Under Over From Into Last First Several Such What Which Where Their Here Following
+    Officials Police President Minister Government Reports Text""".split()
+)
+
+
+def generate(count: int, seed: int = 1, copies: bool = False) -> Iterator[Article]:
     """Article ``n`` of a store of ``count``; the same for a given seed."""
     sources = load_sources(CORPUS)
     rng = random.Random(seed)
     for n in range(count):
         when = START + timedelta(seconds=rng.randrange(SPAN_SECONDS))
-        title, lead = sources[rng.randrange(len(sources))]
-        body = lead[: rng.randint(3, 5)]
+        story = rng.randrange(len(sources)) if copies else n // STORY
+        title, lead = sources[story % len(sources)]
+        body = [_respell(p, story, copies) for p in lead[: rng.randint(3, 5)]]
         for _ in range(rng.randint(2, 4)):
-            other = sources[rng.randrange(len(sources))][1]
-            body.append(other[rng.randrange(len(other))])
+            other = rng.randrange(count // STORY + 1)
+            paragraphs = sources[other % len(sources)][1]
+            body.append(_respell(paragraphs[rng.randrange(len(paragraphs))], other, copies))
         body.append("*Text recombined from Wikinews, licensed under CC BY 2.5.*")
+        follow_up = "" if copies else FOLLOW_UPS[n % STORY % len(FOLLOW_UPS)]
+        part = "" if copies or n % STORY < len(FOLLOW_UPS) else f" ({n % STORY})"
         yield Article(
             id=f"bench-{n:06d}",
             path=f"bench/{n:06d}.md",
-            title=title,
+            title=follow_up + _respell(title, story, copies) + part,
             published=when,
             updated=when,
             body="\n\n".join(body),
             url=f"https://news.example/bench-{n:06d}/",
             lang="en",
         )
+
+
+def _respell(text: str, story: int, copies: bool) -> str:
+    """``text`` with its proper nouns spelt the way story ``story`` spells them."""
+    if copies:
+        return text
+    suffix = "".join(chr(ord("a") + int(d)) for d in str(story))
+    return _NAME.sub(
+        lambda m: m.group(0) if m.group(0) in _NOT_NAMES else m.group(0) + suffix, text
+    )
 
 
 class Timer:
@@ -109,7 +147,7 @@ class Timer:
         return timed
 
 
-def fill(engine: Engine, count: int) -> dict[str, float]:
+def fill(engine: Engine, count: int, copies: bool) -> dict[str, float]:
     """Store ``count`` generated articles; returns seconds per article, in all and in terms."""
     index = StoreIndex(engine)
     timer = Timer()
@@ -118,8 +156,10 @@ def fill(engine: Engine, count: int) -> dict[str, float]:
     total = 0.0
     try:
         batch: list[Parsed] = []
-        for article in generate(count):
-            batch.append(Parsed(FileStat(article.path, len(article.body), 1), article.id, article, "", ()))
+        for article in generate(count, copies=copies):
+            batch.append(
+                Parsed(FileStat(article.path, len(article.body), 1), article.id, article, "", ())
+            )
             if len(batch) == BATCH:
                 total += _store(index, batch)
                 batch = []
@@ -137,11 +177,11 @@ def _store(index: StoreIndex, batch: list[Parsed]) -> float:
     return time.perf_counter() - started
 
 
-def query(engine: Engine, count: int) -> dict[str, float]:
+def query(engine: Engine, count: int, copies: bool) -> dict[str, float]:
     """Time `RelatedFinder.related` on articles spread over the store."""
     finder = RelatedFinder(engine)
     wanted = {f"bench-{n:06d}" for n in range(0, count, max(count // QUERIES, 1))}
-    articles = [a for a in generate(count) if a.id in wanted]
+    articles = [a for a in generate(count, copies=copies) if a.id in wanted]
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     finder.related(articles[0], 3, NOW)  # warm the connection pool and statement cache
@@ -169,17 +209,21 @@ def sizes(engine: Engine, path: Path) -> dict[str, float]:
     with engine.connect() as conn:
         rows = conn.execute(select(func.count()).select_from(article_terms)).scalar_one()
         stats = conn.execute(select(func.count()).select_from(term_stats)).scalar_one()
-    return {"article_terms_rows": rows, "term_stats_rows": stats, "db_mb": path.stat().st_size / 1e6}
+    return {
+        "article_terms_rows": rows,
+        "term_stats_rows": stats,
+        "db_mb": path.stat().st_size / 1e6,
+    }
 
 
-def bench(count: int, folder: Path) -> dict[str, Any]:
+def bench(count: int, folder: Path, copies: bool) -> dict[str, Any]:
     path = folder / f"related-{count}.db"
     path.unlink(missing_ok=True)
     engine = open_database(f"sqlite:///{path}")
-    result: dict[str, Any] = {"articles": count}
-    result |= fill(engine, count)
+    result: dict[str, Any] = {"articles": count, "copies": copies}
+    result |= fill(engine, count, copies)
     result |= sizes(engine, path)
-    result |= query(engine, count)
+    result |= query(engine, count, copies)
     engine.dispose()
     return result
 
@@ -188,14 +232,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="20000,100000")
     parser.add_argument("--keep", type=Path, help="folder for the databases (kept afterwards)")
+    parser.add_argument("--copies", action="store_true", help="reuse corpus headlines (worst case)")
     args = parser.parse_args(argv)
     counts = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="newsbot-related-bench-") as work:
         folder = args.keep or Path(work)
         folder.mkdir(parents=True, exist_ok=True)
         for count in counts:
-            result = bench(count, folder)
-            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
+            result = bench(count, folder, args.copies)
+            print(
+                json.dumps(
+                    {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+                )
+            )
     return 0
 
 

@@ -78,6 +78,8 @@ LABELS = Path(__file__).with_name("related_labels.yaml")
 K = 3
 NOW = datetime(2022, 1, 1, tzinfo=UTC)
 MIN_GROUP = 3
+MAIN = "newsbot (tf-idf cosine x recency)"
+BASELINE = "baseline: title overlap"
 
 Method = Callable[[Article], list[str]]
 """Gives the ids of the related articles of an article."""
@@ -250,7 +252,9 @@ def print_groups(
     print(f"\n{'group':<28} {'n':>3} {'P@3':>6} {'attainable':>11} {'title overlap P@3':>18}")
     for name, members in by_group(scores, groups).items():
         precision, attained = summary(members)
-        print(f"{name:<28} {len(members):>3} {precision:>6.3f} {attained:>11.3f} {base[name]:>18.3f}")
+        print(
+            f"{name:<28} {len(members):>3} {precision:>6.3f} {attained:>11.3f} {base[name]:>18.3f}"
+        )
 
 
 def print_failures(
@@ -268,6 +272,39 @@ def print_failures(
             print(f"    {mark}{by_id[link].title}  [{where}]")
 
 
+def evaluate(
+    engine: Engine,
+    articles: Sequence[Article],
+    labelled: Sequence[Article],
+    groups: dict[str, set[str]],
+    timings: list[float],
+) -> dict[str, list[Score]]:
+    """Every method and variant on the labelled articles (newsbot's query times to ``timings``)."""
+    results = {MAIN: score(computed(RelatedFinder(engine), timings), labelled, groups)}
+    no_recency = replace(RANKING, recency_floor=1.0)
+    results["  variant: no recency factor"] = score(
+        computed(RelatedFinder(engine, ranking=no_recency)), labelled, groups
+    )
+    results["baseline: nearest in time"] = score(nearest_in_time(articles), labelled, groups)
+    results[BASELINE] = score(title_overlap(articles), labelled, groups)
+    for label, weighting in weighting_variants():
+        reindex(engine, articles, weighting)
+        finder = RelatedFinder(engine, weighting=weighting)
+        results[label] = score(computed(finder), labelled, groups)
+    return results
+
+
+def weighting_variants() -> list[tuple[str, Weighting]]:
+    """Other ways to index the same articles, each against the default."""
+    half, double = WEIGHTING.max_terms // 2, WEIGHTING.max_terms * 2
+    return [
+        ("  variant: no plural folding", replace(WEIGHTING, stem=False)),
+        ("  variant: no title boost", replace(WEIGHTING, title_boost=1.0)),
+        (f"  variant: {half} terms kept", replace(WEIGHTING, max_terms=half)),
+        (f"  variant: {double} terms kept", replace(WEIGHTING, max_terms=double)),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
@@ -277,41 +314,26 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = load_corpus(args.corpus)
     groups = load_labels(args.labels, {row["id"] for row in rows})
+    timings: list[float] = []
     with tempfile.TemporaryDirectory(prefix="newsbot-related-eval-") as work:
         root = Path(work) / "content"
         write_store(rows, root)
         engine, articles, seconds = build(root, Path(work))
         by_id = {a.id: a for a in articles}
         labelled = sorted((by_id[i] for i in groups), key=lambda a: (a.published, a.id))
-        print(f"{len(articles)} articles built in {seconds:.2f} s; {len(labelled)} labelled "
-              f"in {len({g for names in groups.values() for g in names})} groups; k={K}")
-
-        timings: list[float] = []
-        results = {"newsbot (tf-idf cosine x recency)": score(
-            computed(RelatedFinder(engine), timings), labelled, groups)}
-        no_recency = replace(RANKING, recency_floor=1.0)
-        results["  variant: no recency factor"] = score(
-            computed(RelatedFinder(engine, ranking=no_recency)), labelled, groups)
-        results["baseline: nearest in time"] = score(nearest_in_time(articles), labelled, groups)
-        results["baseline: title overlap"] = score(title_overlap(articles), labelled, groups)
-        for label, weighting in (
-            ("  variant: no plural folding", replace(WEIGHTING, stem=False)),
-            ("  variant: no title boost", replace(WEIGHTING, title_boost=1.0)),
-            (f"  variant: {WEIGHTING.max_terms // 2} terms kept", replace(WEIGHTING, max_terms=WEIGHTING.max_terms // 2)),
-            (f"  variant: {WEIGHTING.max_terms * 2} terms kept", replace(WEIGHTING, max_terms=WEIGHTING.max_terms * 2)),
-        ):
-            reindex(engine, articles, weighting)
-            finder = RelatedFinder(engine, weighting=weighting)
-            results[label] = score(computed(finder), labelled, groups)
+        names = {name for names in groups.values() for name in names}
+        print(f"{len(articles)} articles built in {seconds:.2f} s; ", end="")
+        print(f"{len(labelled)} labelled in {len(names)} groups; k={K}")
+        results = evaluate(engine, articles, labelled, groups, timings)
         engine.dispose()
 
-    main_scores = results["newsbot (tf-idf cosine x recency)"]
     print_methods(results)
-    print_groups(main_scores, results["baseline: title overlap"], groups)
-    print_failures(main_scores, groups, by_id, args.failures)
-    timings.sort()
-    print(f"\nquery time (computed links, 294 articles): median {statistics.median(timings) * 1000:.1f} ms, "
-          f"max {timings[-1] * 1000:.1f} ms")
+    print_groups(results[MAIN], results[BASELINE], groups)
+    print_failures(results[MAIN], groups, by_id, args.failures)
+    median, worst = statistics.median(timings) * 1000, max(timings) * 1000
+    print(
+        f"\nquery time (computed links, 294 articles): median {median:.1f} ms, max {worst:.1f} ms"
+    )
     return 0
 
 

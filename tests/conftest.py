@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from databases import fresh_postgres_database, postgres_server
 from fakemastodon import FakeMastodon
 from stores import without_newsbot_environment
 
@@ -21,3 +23,17 @@ def fake_mastodon() -> Iterator[FakeMastodon]:
 def _no_newsbot_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see no ``NEWSBOT_*`` setting of the machine they run on."""
     without_newsbot_environment(monkeypatch)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A state database URL: a SQLite file, then a fresh PostgreSQL database (dropped after).
+
+    The PostgreSQL case is skipped without ``NEWSBOT_TEST_POSTGRES_URL``, and
+    fails instead when ``CI`` is set.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    with fresh_postgres_database(postgres_server()) as url:
+        yield url

@@ -10,7 +10,7 @@ background). Everything lives in memory and is open to the test:
 
 Servers differ, and so can this one (``server.configure(...)`` or the
 attributes of ``server.config``): ``ignore_idempotency_key``,
-``count_urls_in_full`` (says 23 per URL, counts them in full, answers 400),
+``count_urls_in_full`` (says 23 per URL, counts them in full, answers 400), ``latency``,
 ``error_body`` ("json", "text", "html"), ``rate_reset_format`` ("iso",
 "unix"), ``retry_after``, ``media_async``, ``media_fail``, the limits, which
 instance endpoints exist, the token's ``scopes``.
@@ -75,10 +75,14 @@ KINDS = (
 )
 """Request kinds that faults can be aimed at; "any" aims at all of them."""
 
-FAULTS = ("500", "502", "503", "504", "429", "timeout", "drop", "drop_before", "reset", "slow")
+FAULTS = (
+    "500", "502", "503", "504", "429", "422",
+    "timeout", "drop", "drop_before", "reset", "slow",
+)  # fmt: skip
 """What can go wrong with one request.
 
 - "500" … "504": that error, before anything is done (no status is created);
+- "422": refused as invalid ("Unprocessable Entity"), nothing is done: a permanent refusal;
 - "429": rate limited (X-RateLimit-* headers, Retry-After if configured);
 - "timeout": the request is carried out, then the answer comes only after
   ``timeout_delay`` seconds (longer than the client waits) on a closed connection;
@@ -145,6 +149,9 @@ class FakeConfig:
     """Processing fails: 422 on upload (synchronous) or when polled (asynchronous)."""
     timeout_delay: float = 2.0
     slow_delay: float = 0.2
+    latency: float = 0.0
+    """Every answer leaves this many seconds after its request was carried out (a slow
+    network): a client that dies meanwhile has made its post without hearing of it."""
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply ``changes``, refusing unknown names and bad choices."""
@@ -1123,6 +1130,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "slow":
             fake._stopping.wait(fake.config.slow_delay)
         reply = self._answer(request, route, fault)
+        if fake.config.latency and kind is not None:
+            fake._stopping.wait(fake.config.latency)
         if fault == "timeout":
             fake._stopping.wait(fake.config.timeout_delay)
             self.close_connection = True

@@ -244,6 +244,24 @@ def test_near_duplicates_are_left_out(store: Store) -> None:
     assert len({"copy-1", "copy-2", original.id} & set(others)) == 1
 
 
+def test_a_headline_the_store_has_hundreds_of_times_does_not_crowd_out_the_others(
+    store: Store,
+) -> None:
+    """A column's issues share one headline: none of them is offered, other stories are."""
+    template = "observatory bulletin tremor plume lava level alert colour summit " * 4
+    issues = [
+        make(
+            f"watch-{n}", "Volcano watch", template + story("volcano", 100 + n)[1], days_ago=n / 10
+        )
+        for n in range(300)
+    ]
+    others = corpus()
+    store.add(*issues, *others)
+    found = store.related(issues[0], k=3)
+    assert len(found) == 3
+    assert all(topic_of(i) == "volcano" and not i.startswith("watch") for i in found)
+
+
 def test_only_live_articles_with_a_link(store: Store) -> None:
     articles = corpus()
     query = articles[0]

@@ -158,12 +158,20 @@ def import_(obj: Context, pages: tuple[Path, ...], into: Path | None, force: boo
     "--dry-run", is_flag=True, help="Print every status as it would be sent; send nothing."
 )
 @click.option("--no-build", is_flag=True, help="Do not read the store first.")
+@click.option(
+    "--no-pacing",
+    is_flag=True,
+    help="Post everything due now, ignoring posts_per_hour (for a first run or tests).",
+)
 @click.pass_obj
-def publish(obj: Context, only: tuple[str, ...], dry_run: bool, no_build: bool) -> None:
+def publish(
+    obj: Context, only: tuple[str, ...], dry_run: bool, no_build: bool, no_pacing: bool
+) -> None:
     """Post new articles to the configured targets (one pass).
 
     Each article goes to each target once; revised articles edit their post and
-    withdrawn ones delete it, where the target wants that.
+    withdrawn ones delete it, where the target wants that. A target that
+    another newsbot process is publishing to right now is skipped.
     """
     from newsbot.posts import format_dry_run
     from newsbot.publishing import publishers, targets
@@ -172,6 +180,7 @@ def publish(obj: Context, only: tuple[str, ...], dry_run: bool, no_build: bool) 
     chosen = targets(settings, only)
     if not chosen:
         _fail(_NO_TARGET, EXIT_SETTINGS)
+    _configure_logging(settings)
     failed = False
     with _app(settings) as app:
         if not no_build:
@@ -180,13 +189,15 @@ def publish(obj: Context, only: tuple[str, ...], dry_run: bool, no_build: bool) 
             if target.problem:
                 click.echo(f"{target.name}: {target.problem}", err=True)
                 failed = True
-        with publishers(settings, app.engine, chosen) as runners:
+        with publishers(settings, app.engine, chosen, pacing=not no_pacing) as runners:
             for runner in runners:
                 report = runner.run(dry_run=dry_run)
                 for article, composed in report.dry_run:
                     click.echo(f"--- {runner.name} · {article.id}")
                     click.echo(format_dry_run(composed))
-                if not dry_run:
+                if report.busy:
+                    click.echo(f"{runner.name}: skipped, another process is publishing to it")
+                elif not dry_run:
                     click.echo(
                         f"{runner.name}: {report.posted} posted, {report.edited} edited, "
                         f"{report.deleted} deleted, {report.skipped} skipped, "
@@ -209,22 +220,35 @@ def catch_up(obj: Context, only: tuple[str, ...]) -> None:
     For a new account, or after a long pause: followers get what comes next,
     not a flood of old news.
     """
-    from newsbot.publishing import targets
+    from newsbot.publishing import pass_lease, targets
     from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.leases import Leases, process_owner
 
     settings = obj.settings
     chosen = targets(settings, only)
     if not chosen:
         _fail(_NO_TARGET, EXIT_SETTINGS)
+    busy = False
     with _app(settings) as app:
         now = datetime.now(UTC)
         app.builder.build(now)
         store = DeliveryStore(app.engine)
+        leases = Leases(app.engine, process_owner())
         for target in chosen:
-            total = 0
-            while batch := store.new_articles(target.name, now, 1000):
-                total += store.skip(target.name, batch, "catch-up", now)
+            lease = pass_lease(leases, target.name)
+            if not lease.acquire():
+                click.echo(f"{target.name}: skipped, another process is publishing to it", err=True)
+                busy = True
+                continue
+            try:
+                total = 0
+                while batch := store.new_articles(target.name, now, 1000):
+                    total += store.skip(target.name, batch, "catch-up", now)
+            finally:
+                lease.release()
             click.echo(f"{target.name}: {total} article(s) marked as seen")
+    if busy:
+        sys.exit(EXIT_PROBLEMS)
 
 
 @main.command()
@@ -243,6 +267,9 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
             counts = store.report(target.name)
             summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing yet"
             click.echo(f"{target.name} ({target.settings.server}): {summary}")
+            last_error = store.last_pass_error(target.name)
+            if last_error:
+                click.echo(f"  last pass stopped: {last_error}")
             for title, states in (
                 ("pending", ("sending", "retry")),
                 ("failed", ("failed",)),
@@ -286,6 +313,23 @@ def serve(obj: Context, host: str, port: int) -> None:
         click.echo(f"problem: {problem}", err=True)
     click.echo(f"{report.files} articles; feeds at http://{host}:{port}/ (Ctrl-C to stop)")
     serve_folder(obj.settings.feeds.output_dir, host, port)
+
+
+def _configure_logging(settings: Settings) -> None:
+    """Log lines on stderr, with every secret of the settings masked should one slip in."""
+    from newsbot.logs import configure
+
+    secrets = []
+    for target in settings.targets.values():
+        try:
+            token = target.access_token()
+        except OSError:
+            continue
+        if token is not None:
+            secrets.append(token.get_secret_value())
+    if settings.state.database_url is not None:
+        secrets.append(settings.state.database_url.get_secret_value())
+    configure(settings.log, secrets)
 
 
 def _problem_dict(problem: Problem) -> dict[str, object]:

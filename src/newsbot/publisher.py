@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import logging
 import random
+import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from html import escape
+from html import unescape
 from pathlib import Path
+from urllib.parse import unquote
 
 from newsbot import html
 from newsbot.articles import Article, revision_of, tag_slug
@@ -34,10 +37,18 @@ from newsbot.mastodon import (
     TransientError,
     backoff,
 )
-from newsbot.posts import Composed, PostPolicy, RelatedLink, compose, idempotency_key
+from newsbot.posts import (
+    RELATED_MARK,
+    Composed,
+    PostPolicy,
+    RelatedLink,
+    compose,
+    idempotency_key,
+)
 from newsbot.settings import TargetSettings
 from newsbot.state.deliveries import Attempt, Delivery, DeliveryStore
 from newsbot.state.index import Stored
+from newsbot.state.leases import Lease
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +59,11 @@ MAX_TRIES = 12
 MAX_WAIT_IN_PASS = 30.0
 """A rate limit that lifts sooner than this is waited out; a longer one ends the pass."""
 RECONCILE_PAGES = 5
+"""Pages of 40 of the account's statuses searched for a post whose first attempt is unknown."""
+RECONCILE_MAX_PAGES = 25
+"""Pages searched back to the first attempt of a post, when its time is known."""
+RECONCILE_SLACK = 600
+"""Seconds of clock difference allowed between us and the server when searching."""
 NEW_PER_PASS = 200
 
 Related = Callable[[Article, int, datetime], Sequence[Article]]
@@ -67,11 +83,19 @@ class PassReport:
     retries: int = 0
     waiting: int = 0
     stopped: str | None = None
+    busy: str | None = None
+    """The pass did not run: this other process holds the target's publish lease."""
+    interrupted: bool = False
+    """The pass ended early because newsbot is shutting down."""
     dry_run: list[tuple[Article, Composed]] = field(default_factory=list)
 
 
 class _StopTarget(Exception):
-    """The target cannot go on in this pass (token, rate limit, server down)."""
+    """The target cannot go on in this pass (token, rate limit, server down, lease lost)."""
+
+
+class _Interrupted(Exception):
+    """newsbot is shutting down: send nothing more."""
 
 
 @dataclass
@@ -89,6 +113,12 @@ class Publisher:
     sleep: Callable[[float], None] = lambda seconds: None
     rng: random.Random = field(default_factory=random.Random)
     pacing: bool = True
+    default_language: str | None = None
+    """The site's language, for articles that have none when the target sets none either."""
+    lease: Lease | None = None
+    """Held around a pass, so that two processes never publish to one target at once."""
+    stop: threading.Event | None = None
+    """Once set, nothing more is sent (the request in flight is finished and recorded)."""
 
     def __post_init__(self) -> None:
         self.limits = Limits()
@@ -98,32 +128,55 @@ class Publisher:
             hashtags=self.target.hashtags,
             max_hashtags=self.target.max_hashtags,
             related_in=self.target.related_in,
-            language=self.target.language,
+            language=self.target.language or self.default_language,
         )
 
     # -- the pass ---------------------------------------------------------------
 
     def run(self, dry_run: bool = False) -> PassReport:
-        """One pass; never raises for server trouble, it is in the report."""
+        """One pass; never raises for server trouble, it is in the report.
+
+        A dry run sends and records nothing, so it needs no lease; a real pass
+        is skipped (``report.busy``) while another process holds the lease.
+        """
         report = PassReport(self.name)
+        if dry_run:
+            try:
+                self._connect()
+                self._dry_run(report)
+            except (_StopTarget, MastodonError) as exc:
+                report.stopped = str(exc)
+            return report
+        if self.lease is not None and not self.lease.acquire():
+            report.busy = self.lease.holder() or "another process"
+            log.info(
+                "pass skipped: another process is publishing to this target",
+                extra={"target": self.name, "holder": report.busy},
+            )
+            return report
+        try:
+            self._pass(report)
+        finally:
+            if self.lease is not None:
+                self.lease.release()
+        return report
+
+    def _pass(self, report: PassReport) -> None:
         try:
             self._connect()
-            if dry_run:
-                self._dry_run(report)
-                return report
             self._finish_unfinished(report)
             self._delete_withdrawn(report)
             self._edit_revised(report)
             self._post_new(report)
+        except _Interrupted:
+            report.interrupted = True
         except _StopTarget as stop:
             report.stopped = str(stop)
         except MastodonError as exc:
             report.stopped = str(exc)
-        if not dry_run:
-            self.store.record_pass(
-                self.name, self.clock(), account_id=self.account_id, error=report.stopped
-            )
-        return report
+        self.store.record_pass(
+            self.name, self.clock(), account_id=self.account_id, error=report.stopped
+        )
 
     def _connect(self) -> None:
         """Read the server's limits and check the token before sending anything."""
@@ -187,7 +240,8 @@ class Publisher:
         """Post ``article`` once: reconcile an unknown outcome first, retry transient failures."""
         revision = revision_of(article)
         key = idempotency_key(self.name, article.id, revision)
-        uncertain = delivery is not None and delivery.uncertain
+        uncertain = delivery is not None and delivery.outcome_unknown
+        since = None if delivery is None else delivery.first_attempt
         tries = 0 if delivery is None else delivery.tries
         try:
             composed = self._compose(
@@ -196,17 +250,15 @@ class Publisher:
         except ValueError as exc:
             self._give_up(article.id, f"cannot compose a status: {exc}", report)
             return
-        media_ids = self._media(article)
+        media_ids: tuple[str, ...] | None = None
         shortened = False
         for _ in range(IN_PASS_TRIES):
-            if uncertain:
-                found = self._find_posted(article.url, delivery)
-                if found is not None:
-                    self._posted(article, revision, found, report, composed)
-                    return
-            self.store.begin(
-                Attempt(self.name, article.id, "create", revision, key, article.url), self.clock()
-            )
+            if uncertain and self._reconciled(article, revision, since, report, composed):
+                return
+            if media_ids is None:
+                media_ids = self._media(article)
+            self._begin(Attempt(self.name, article.id, "create", revision, key, article.url))
+            since = since or int(self.clock().timestamp())
             tries += 1
             try:
                 status = self.client.post_status(self._request(composed, media_ids), key)
@@ -224,8 +276,13 @@ class Publisher:
                 continue
             except TransientError as exc:
                 uncertain = uncertain or exc.outcome_unknown
-                if not self._transient(article.id, exc, tries, uncertain, report):
+                if tries >= MAX_TRIES:
+                    if not (
+                        uncertain and self._reconciled(article, revision, since, report, composed)
+                    ):
+                        self._give_up(article.id, f"gave up after {tries} tries: {exc}", report)
                     return
+                self._transient(article.id, exc, tries, uncertain)
                 continue
             except AuthError as exc:
                 self.store.failed(
@@ -238,6 +295,33 @@ class Publisher:
             self._posted(article, revision, status, report, composed)
             return
         report.retries += 1
+
+    def _reconciled(
+        self,
+        article: Article,
+        revision: str,
+        since: int | None,
+        report: PassReport,
+        composed: Composed,
+    ) -> bool:
+        """Record the post as made if an earlier attempt did get through; whether it did."""
+        found = self._find_posted(article.url, since)
+        if found is None:
+            return False
+        log.info(
+            "an earlier attempt had been posted",
+            extra={"target": self.name, "article": article.id, "status_url": found.url},
+        )
+        self._posted(article, revision, found, report, composed)
+        return True
+
+    def _begin(self, attempt: Attempt) -> None:
+        """Record an attempt before sending it, if this process may still send at all."""
+        if self.stop is not None and self.stop.is_set():
+            raise _Interrupted()
+        if self.lease is not None and not self.lease.keep():
+            raise _StopTarget("lost the publish lease to another process; its pass goes on")
+        self.store.begin(attempt, self.clock())
 
     def _posted(
         self,
@@ -279,6 +363,8 @@ class Publisher:
             in_reply_to_id=parent.id,
         )
         key = idempotency_key(self.name, article.id, revision + ":reply")
+        if self.stop is not None and self.stop.is_set():
+            return
         try:
             reply = self.client.post_status(request, key)
         except MastodonError as exc:
@@ -297,14 +383,9 @@ class Publisher:
             reply_id=reply.id,
         )
 
-    def _transient(
-        self, article_id: str, exc: TransientError, tries: int, uncertain: bool, report: PassReport
-    ) -> bool:
-        """Handle a transient failure; returns whether to try again within this pass."""
+    def _transient(self, article_id: str, exc: TransientError, tries: int, uncertain: bool) -> None:
+        """Record a transient failure and wait before the next try (or end the pass)."""
         now = self.clock()
-        if tries >= MAX_TRIES:
-            self._give_up(article_id, f"gave up after {tries} tries: {exc}", report)
-            return False
         if isinstance(exc, RateLimited):
             wait = (exc.retry_at - now).total_seconds()
             self.store.failed(
@@ -313,7 +394,7 @@ class Publisher:
             if wait > MAX_WAIT_IN_PASS:
                 raise _StopTarget(f"rate limited until {exc.retry_at.isoformat()}")
             self.sleep(max(wait, 0) + self.rng.uniform(0, 1))
-            return True
+            return
         delay = backoff(tries, self.rng)
         self.store.failed(
             self.name,
@@ -323,28 +404,29 @@ class Publisher:
             uncertain=uncertain,
         )
         self.sleep(min(delay, MAX_WAIT_IN_PASS))
-        return True
 
     def _give_up(self, article_id: str, reason: str, report: PassReport) -> None:
         self.store.failed(self.name, article_id, error=reason, retry_at=None, uncertain=False)
         report.failed += 1
         log.warning("not posted: %s", reason, extra={"target": self.name, "article": article_id})
 
-    def _find_posted(self, url: str, delivery: Delivery | None) -> PostedStatus | None:
-        """The account's own status linking to ``url``, if an earlier attempt did get through."""
+    def _find_posted(self, url: str, since: int | None) -> PostedStatus | None:
+        """The account's own post of the article at ``url``, if an earlier attempt got through.
+
+        Searched newest first, back to a while before the first attempt
+        (``since``, seconds since the epoch) when it is known. Statuses that
+        only link to the article as a related one are not its post.
+        """
         if self.account_id is None:
             return None
-        since = (
-            None if delivery is None or delivery.first_attempt is None else delivery.first_attempt
-        )
-        needles = (url, escape(url, quote=True))
+        pages = RECONCILE_PAGES if since is None else RECONCILE_MAX_PAGES
         max_id: str | None = None
-        for _ in range(RECONCILE_PAGES):
+        for _ in range(pages):
             page = self.client.account_statuses(self.account_id, limit=40, max_id=max_id)
             for status in page:
-                if any(needle in status.content for needle in needles):
+                if links_as_its_own(status.content, url):
                     return status
-            if not page or (since is not None and _older_than(page[-1], since - 600)):
+            if not page or (since is not None and _older_than(page[-1], since - RECONCILE_SLACK)):
                 return None
             max_id = page[-1].id
         return None
@@ -366,12 +448,22 @@ class Publisher:
                 stored = self.store.article(delivery.article_id)
                 if stored is not None:
                     self._edit(delivery, stored, report)
+                else:
+                    # Withdrawn before its edit went out: the post stands (and may be deleted next).
+                    self.store.failed(
+                        self.name, delivery.article_id, error="withdrawn before its edit was made",
+                        retry_at=None, uncertain=False, back_to="posted",
+                    )  # fmt: skip
             elif delivery.action == "delete":
                 self._delete(delivery, report)
 
     def _abandon_create(self, delivery: Delivery, report: PassReport) -> None:
         """The article left the store before its post was confirmed."""
-        found = self._find_posted(delivery.article_url, delivery) if delivery.uncertain else None
+        found = (
+            self._find_posted(delivery.article_url, delivery.first_attempt)
+            if delivery.outcome_unknown
+            else None
+        )
         if found is not None:
             self.store.succeeded(
                 self.name, delivery.article_id, state="posted", revision=delivery.revision,
@@ -395,48 +487,63 @@ class Publisher:
         revision = revision_of(article)
         if delivery.status_id is None:
             return
-        self.store.begin(
-            Attempt(
-                self.name,
-                article.id,
-                "edit",
-                delivery.revision,
-                delivery.idempotency_key,
-                article.url,
-            ),
-            self.clock(),
-        )
         try:
             composed = self._compose(
                 article, stored.html, url_length=self.limits.characters_reserved_per_url
             )
-            self.client.edit_status(delivery.status_id, self._request(composed, ()))
+        except ValueError as exc:
+            self._edit_failed(article.id, revision, f"cannot compose a status: {exc}", report)
+            return
+        # An edit keeps only the media it sends: the image goes again (or its new version).
+        media_ids = self._media(article)
+        self._begin(
+            Attempt(self.name, article.id, "edit", delivery.revision,
+                    delivery.idempotency_key, article.url),
+        )  # fmt: skip
+        try:
+            try:
+                self.client.edit_status(delivery.status_id, self._request(composed, media_ids))
+            except TooLong:
+                composed = self._compose(article, stored.html, url_length=None)
+                self.client.edit_status(delivery.status_id, self._request(composed, media_ids))
         except Gone:
             self.store.succeeded(
                 self.name, article.id, state="gone", revision=revision, now=self.clock()
             )
             return
         except TransientError as exc:
-            self.store.failed(
-                self.name, article.id, error=str(exc),
-                retry_at=self.clock() + timedelta(seconds=backoff(delivery.tries + 1, self.rng)),
-                uncertain=False,
-            )  # fmt: skip
-            report.retries += 1
+            self._retry_later(delivery, exc, report)
             return
+        except AuthError as exc:
+            self._retry_later(delivery, exc, report)
+            raise _StopTarget(f"the access token was refused: {exc}") from None
         except (PermanentError, ValueError) as exc:
-            # The post stays as it was; remember the revision so the edit is not retried forever.
-            self.store.succeeded(
-                self.name, article.id, state="posted", revision=revision, now=self.clock()
-            )
-            self.store.failed(self.name, article.id, error=f"edit failed: {exc}", retry_at=None,
-                              uncertain=False, back_to="posted")  # fmt: skip
-            report.failed += 1
+            self._edit_failed(article.id, revision, str(exc), report)
             return
         self.store.succeeded(
             self.name, article.id, state="posted", revision=revision, now=self.clock()
         )
         report.edited += 1
+
+    def _edit_failed(self, article_id: str, revision: str, reason: str, report: PassReport) -> None:
+        """The post stays as it was; the revision is remembered so the edit is not retried."""
+        self.store.succeeded(
+            self.name, article_id, state="posted", revision=revision, now=self.clock()
+        )
+        self.store.failed(self.name, article_id, error=f"edit failed: {reason}", retry_at=None,
+                          uncertain=False, back_to="posted")  # fmt: skip
+        report.failed += 1
+
+    def _retry_later(self, delivery: Delivery, exc: MastodonError, report: PassReport) -> None:
+        """An edit or delete to try again: when a rate limit lifts, or after a backoff."""
+        if isinstance(exc, RateLimited):
+            retry_at = exc.retry_at
+        else:
+            retry_at = self.clock() + timedelta(seconds=backoff(delivery.tries + 1, self.rng))
+        self.store.failed(
+            self.name, delivery.article_id, error=str(exc), retry_at=retry_at, uncertain=False
+        )
+        report.retries += 1
 
     def _delete_withdrawn(self, report: PassReport) -> None:
         if not self.target.delete_on_withdraw:
@@ -447,10 +554,9 @@ class Publisher:
     def _delete(self, delivery: Delivery, report: PassReport) -> None:
         if delivery.status_id is None:
             return
-        self.store.begin(
+        self._begin(
             Attempt(self.name, delivery.article_id, "delete", delivery.revision,
                     delivery.idempotency_key, delivery.article_url),
-            self.clock(),
         )  # fmt: skip
         try:
             self.client.delete_status(delivery.status_id)
@@ -459,13 +565,11 @@ class Publisher:
         except Gone:
             pass
         except TransientError as exc:
-            self.store.failed(
-                self.name, delivery.article_id, error=str(exc),
-                retry_at=self.clock() + timedelta(seconds=backoff(delivery.tries + 1, self.rng)),
-                uncertain=False,
-            )  # fmt: skip
-            report.retries += 1
+            self._retry_later(delivery, exc, report)
             return
+        except AuthError as exc:
+            self._retry_later(delivery, exc, report)
+            raise _StopTarget(f"the access token was refused: {exc}") from None
         except PermanentError as exc:
             self.store.failed(self.name, delivery.article_id, error=f"delete failed: {exc}",
                               retry_at=None, uncertain=False, back_to="posted")  # fmt: skip
@@ -543,6 +647,30 @@ class Publisher:
             )
             return ()
         return (media_id,)
+
+
+_PARAGRAPH_OR_BREAK = re.compile(r"<br\s*/?>|</?p\b[^>]*>", re.IGNORECASE)
+_HREF = re.compile(r"""<a\s[^>]*?\bhref\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def links_as_its_own(content: str, url: str) -> bool:
+    """Whether a status's HTML ``content`` links to ``url`` as its own article.
+
+    A line (paragraph or line break) must link to exactly ``url`` (an ``href``,
+    or the bare URL where a server does not make links) without being one of
+    the ``→ Headline URL`` lines that point to a related article: another
+    article's post, or the reply holding related links, is not this article's.
+    """
+    wanted = unquote(url.strip())
+    for line in _PARAGRAPH_OR_BREAK.split(content):
+        text = unescape(_TAG.sub("", line)).strip()
+        if text.startswith(RELATED_MARK):
+            continue
+        hrefs = [unquote(unescape(href).strip()) for href in _HREF.findall(line)]
+        if wanted in hrefs or (not hrefs and wanted in (unquote(w) for w in text.split())):
+            return True
+    return False
 
 
 def _older_than(status: PostedStatus, epoch_seconds: int) -> bool:

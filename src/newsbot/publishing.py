@@ -1,17 +1,21 @@
-"""Wiring of publish passes: one `Publisher` per configured target, sharing one HTTP client.
+"""Wiring of publish passes: one `Publisher` per configured target, each with its HTTP client.
 
+Each pass holds the target's lease (``publish:<target>``), so that several
+processes sharing one database never publish to one target at the same time.
 Kept apart from ``app`` so that building feeds never imports the posting code.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
+import httpx
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
@@ -20,7 +24,11 @@ from newsbot.mastodon import MastodonClient, make_http_client
 from newsbot.publisher import Publisher
 from newsbot.settings import Settings, TargetSettings
 from newsbot.state.deliveries import DeliveryStore
+from newsbot.state.leases import Lease, Leases, process_owner
 from newsbot.state.related import RelatedFinder
+
+PASS_LEASE_TTL = timedelta(minutes=10)
+"""A pass renews its lease as it goes; a holder that vanished frees it after this long."""
 
 
 class NoToken(Exception):
@@ -57,36 +65,57 @@ def targets(settings: Settings, only: Sequence[str] = ()) -> list[Target]:
 
 @contextmanager
 def publishers(
-    settings: Settings, engine: Engine, chosen: Sequence[Target], pacing: bool = True
+    settings: Settings,
+    engine: Engine,
+    chosen: Sequence[Target],
+    pacing: bool = True,
+    *,
+    stop: threading.Event | None = None,
+    owner: str | None = None,
 ) -> Iterator[list[Publisher]]:
-    """A publisher per usable target; the HTTP client is closed on exit."""
-    http = make_http_client()
+    """A publisher per usable target; the HTTP clients are closed on exit.
+
+    ``stop``, once set, makes every pass end before its next request;
+    ``owner`` names this process in the leases (default: `process_owner`).
+    """
     store = DeliveryStore(engine)
     finder = RelatedFinder(engine)
+    leases = Leases(engine, owner or process_owner())
     base_url = str(settings.site.base_url)
+    clients: list[httpx.Client] = []
 
     def related(article: Article, k: int, now: datetime) -> Sequence[Article]:
         return finder.related(article, k, now)
 
+    def publisher(target: Target) -> Publisher:
+        http = make_http_client(target.settings.timeout)
+        clients.append(http)
+        return Publisher(
+            name=target.name,
+            target=target.settings,
+            client=MastodonClient(str(target.settings.server), _token(target.settings), http),
+            store=store,
+            related=related,
+            media_root=settings.store.content_dir,
+            media_prefix=base_url + "media/",
+            sleep=time.sleep,
+            rng=random.Random(),  # noqa: S311 - jitter, not secrets
+            pacing=pacing,
+            default_language=settings.site.language,
+            lease=pass_lease(leases, target.name),
+            stop=stop,
+        )
+
     try:
-        yield [
-            Publisher(
-                name=target.name,
-                target=target.settings,
-                client=MastodonClient(str(target.settings.server), _token(target.settings), http),
-                store=store,
-                related=related,
-                media_root=settings.store.content_dir,
-                media_prefix=base_url + "media/",
-                sleep=time.sleep,
-                rng=random.Random(),  # noqa: S311 - jitter, not secrets
-                pacing=pacing,
-            )
-            for target in chosen
-            if target.problem is None
-        ]
+        yield [publisher(target) for target in chosen if target.problem is None]
     finally:
-        http.close()
+        for http in clients:
+            http.close()
+
+
+def pass_lease(leases: Leases, target: str) -> Lease:
+    """The lease that a pass (or a catch-up) over ``target`` holds."""
+    return Lease(leases, f"publish:{target}", PASS_LEASE_TTL, lambda: datetime.now(UTC))
 
 
 def _token(target: TargetSettings) -> SecretStr:

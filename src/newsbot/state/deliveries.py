@@ -51,6 +51,15 @@ class Delivery:
     posted_at: int | None
     last_error: str | None
 
+    @property
+    def outcome_unknown(self) -> bool:
+        """A request of this row may have been carried out without its outcome being recorded.
+
+        Either a failure said so (a timeout, a dropped connection, a 5xx) or the
+        row is still ``sending``: the process died with the request in flight.
+        """
+        return self.uncertain or self.state == "sending"
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -310,6 +319,14 @@ class DeliveryStore:
             done = conn.execute(update(targets).where(targets.c.name == target).values(**values))
             if done.rowcount == 0:
                 conn.execute(insert(targets).values(name=target, **values))
+
+    def last_pass_error(self, target: str) -> str | None:
+        """Why the target's last pass stopped, if it did."""
+        with self.engine.connect() as conn:
+            error: str | None = conn.execute(
+                select(targets.c.last_error).where(targets.c.name == target)
+            ).scalar_one_or_none()
+        return error
 
     def report(self, target: str) -> dict[str, int]:
         """How many deliveries are in each state."""

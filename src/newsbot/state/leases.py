@@ -2,20 +2,34 @@
 
 Several copies of newsbot may share one database (two replicas on one
 PostgreSQL); a publish pass for a target must never run twice at once. A
-lease has an owner and an expiry: a crashed holder's lease simply runs out.
-Taking one is a single conditional write, which both SQLite and PostgreSQL
-make atomic.
+lease has an owner and an expiry: a crashed holder's lease simply runs out,
+and the holder renews it while it works (`Lease.keep`). Taking one is a
+single conditional write, which both SQLite and PostgreSQL make atomic.
+
+A holder that died on this very machine need not be waited for: the owner
+name records the process (boot, pid namespace, pid and start time), so a
+process on the same machine can tell that it is gone and take the lease over
+at once (after a crash, a restarted newsbot publishes without waiting for the
+expiry). Owners on other machines are only ever judged by the expiry.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import secrets
+import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import Engine, delete, insert, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsbot.state.deliveries import ts
 from newsbot.state.schema import leases
+
+_PROC = Path("/proc")
 
 
 class Leases:
@@ -26,7 +40,7 @@ class Leases:
         self.owner = owner
 
     def acquire(self, name: str, now: datetime, ttl: timedelta) -> bool:
-        """Take ``name`` if it is free, expired, or already ours; returns whether we hold it."""
+        """Take ``name`` if it is free, expired, ours, or its holder is dead; whether we hold it."""
         expires = ts(now + ttl)
         with self.engine.begin() as conn:
             taken = conn.execute(
@@ -39,6 +53,9 @@ class Leases:
             )
             if taken.rowcount:
                 return True
+        holder = self.holder(name)
+        if holder is not None:
+            return not is_alive(holder) and self._take_from(name, holder, expires)
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(leases).values(name=name, owner=self.owner, expires_at=expires))
@@ -46,6 +63,125 @@ class Leases:
             return False
         return True
 
+    def renew(self, name: str, now: datetime, ttl: timedelta) -> bool:
+        """Push our lease's expiry to ``now + ttl``; False if it is no longer ours."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(leases)
+                .where(leases.c.name == name, leases.c.owner == self.owner)
+                .values(expires_at=ts(now + ttl))
+            )
+        return bool(done.rowcount)
+
+    def holder(self, name: str) -> str | None:
+        """Who holds ``name`` (expired or not), if anyone."""
+        with self.engine.connect() as conn:
+            owner: str | None = conn.execute(
+                select(leases.c.owner).where(leases.c.name == name)
+            ).scalar_one_or_none()
+        return owner
+
     def release(self, name: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(leases).where(leases.c.name == name, leases.c.owner == self.owner))
+
+    def _take_from(self, name: str, dead: str, expires: int) -> bool:
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(leases)
+                .where(leases.c.name == name, leases.c.owner == dead)
+                .values(owner=self.owner, expires_at=expires)
+            )
+        return bool(taken.rowcount)
+
+
+class Lease:
+    """One named lease for one job: acquired, kept while the job runs, released at its end."""
+
+    def __init__(
+        self, leases: Leases, name: str, ttl: timedelta, clock: Callable[[], datetime]
+    ) -> None:
+        self.leases = leases
+        self.name = name
+        self.ttl = ttl
+        self.clock = clock
+        self._renewed: datetime | None = None
+
+    def acquire(self) -> bool:
+        now = self.clock()
+        if not self.leases.acquire(self.name, now, self.ttl):
+            return False
+        self._renewed = now
+        return True
+
+    def keep(self) -> bool:
+        """Whether we still hold the lease, renewing it when a tenth of its time has passed."""
+        if self._renewed is None:
+            return False
+        now = self.clock()
+        if now - self._renewed < self.ttl / 10:
+            return True
+        if not self.leases.renew(self.name, now, self.ttl):
+            self._renewed = None
+            return False
+        self._renewed = now
+        return True
+
+    def holder(self) -> str | None:
+        return self.leases.holder(self.name)
+
+    def release(self) -> None:
+        if self._renewed is not None:
+            self.leases.release(self.name)
+            self._renewed = None
+
+
+def process_owner() -> str:
+    """A unique owner name for this process: ``host/pid/start/machine/random``.
+
+    ``machine`` (a digest of the boot id and the pid namespace) and ``start``
+    (the process's start time) let another process on the same machine tell
+    whether the owner still runs; elsewhere they are just part of the name.
+    """
+    host = socket.gethostname().replace("/", "-")[:40] or "host"
+    pid = os.getpid()
+    start = _start_time(pid) or 0
+    return f"{host}/{pid}/{start}/{_machine()}/{secrets.token_hex(4)}"
+
+
+def is_alive(owner: str) -> bool:
+    """False only if ``owner`` ran on this machine and is certainly gone; True otherwise."""
+    parts = owner.split("/")
+    machine = _machine()
+    if len(parts) != 5 or not machine or parts[3] != machine:
+        return True
+    try:
+        pid, start = int(parts[1]), int(parts[2])
+    except ValueError:
+        return True
+    return start != 0 and _start_time(pid) == start
+
+
+def _machine() -> str:
+    """This boot of this kernel, in this pid namespace; "" where /proc does not tell."""
+    try:
+        boot = (_PROC / "sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        namespace = str((_PROC / "self/ns/pid").readlink())
+    except OSError:
+        return ""
+    return hashlib.sha256(f"{boot} {namespace}".encode()).hexdigest()[:12]
+
+
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot); None if it is gone or a zombie."""
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    try:
+        return int(fields[19])
+    except ValueError:
+        return None

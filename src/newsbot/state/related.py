@@ -64,7 +64,7 @@ class RelatedFinder:
         """The ``limit`` best computed candidates, best first."""
         query = terms.vector_of(conn, article, self.weighting)
         profile = Profile(article.id, article.path, article.published, title_key(article.title))
-        found = terms.candidates(conn, query, profile, now, self.ranking)
+        found = terms.candidates(conn, query, profile, now, self.ranking, limit)
         ranked = related.rank(profile, found, self.ranking)
         head = ranked[: limit * DUPLICATE_LOOKAHEAD]
         vectors = terms.vectors(conn, [c.path for c in head])

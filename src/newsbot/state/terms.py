@@ -49,6 +49,8 @@ DOCUMENTS = ""
 
 CHUNK = 900
 PRESELECT = 5
+WIDENING = 8
+WIDENINGS = 2
 """Candidates taken by cosine alone per place in the pool, before the live and headline filters."""
 """Bound parameters per ``IN`` list: under SQLite's oldest limit (999), fine for PostgreSQL."""
 
@@ -114,18 +116,40 @@ def candidates(
     profile: Profile,
     now: datetime,
     ranking: Ranking,
+    wanted: int,
 ) -> list[Candidate]:
-    """The live, linked articles most similar to the vector ``query``, most similar first.
+    """Up to ``pool`` live, linked articles most similar to the vector ``query``, best first.
 
     The near-duplicate rules are applied here already, so that copies do not
     fill the pool: nothing with the article's headline or a cosine over the
     threshold, and one article per headline (the most similar). Only the
-    ``PRESELECT`` times ``pool`` most similar are looked up in ``articles``, which
-    bounds that part of the work whatever the size of the store.
+    ``PRESELECT`` times ``pool`` most similar by cosine are looked up in
+    ``articles``, which bounds the work whatever the size of the store; when
+    that leaves fewer than ``wanted`` (a headline the store has hundreds of
+    times, a flood of drafts), the preselection widens, at most ``WIDENINGS`` times.
     """
     if not query:
         return []
-    similar = _most_similar(query, profile, ranking).subquery()
+    preselect = ranking.pool * PRESELECT
+    found = _candidates(conn, query, profile, now, ranking, preselect)
+    for _ in range(WIDENINGS):
+        if len(found) >= wanted:
+            break
+        preselect *= WIDENING
+        found = _candidates(conn, query, profile, now, ranking, preselect)
+    return found
+
+
+def _candidates(
+    conn: Connection,
+    query: Mapping[str, float],
+    profile: Profile,
+    now: datetime,
+    ranking: Ranking,
+    preselect: int,
+) -> list[Candidate]:
+    """One try of `candidates`, looking up the ``preselect`` most similar articles."""
+    similar = _most_similar(query, profile, ranking, preselect).subquery()
     per_headline = func.row_number().over(
         partition_by=articles.c.title_key, order_by=(similar.c.cosine.desc(), similar.c.path)
     )
@@ -149,7 +173,9 @@ def candidates(
     ]
 
 
-def _most_similar(query: Mapping[str, float], profile: Profile, ranking: Ranking) -> Select[Any]:
+def _most_similar(
+    query: Mapping[str, float], profile: Profile, ranking: Ranking, preselect: int
+) -> Select[Any]:
     """Paths and cosines of the indexed articles closest to ``query`` (not near-duplicates).
 
     The query's weights come as a small table joined on the term, so the
@@ -166,7 +192,7 @@ def _most_similar(query: Mapping[str, float], profile: Profile, ranking: Ranking
         .group_by(article_terms.c.path)
         .having(cosine <= ranking.duplicate_similarity)
         .order_by(cosine.desc(), article_terms.c.path)
-        .limit(ranking.pool * PRESELECT)
+        .limit(preselect)
     )
 
 

@@ -1,0 +1,184 @@
+"""What the service has done lately, for ``/readyz``: the last build and each target's last pass.
+
+The service's jobs write it (from their own threads) and the web app reads it
+(from the server's), so every update replaces one frozen record under a lock
+and readers get a consistent :class:`Snapshot`. Readiness is a plain function
+of the snapshot: a first build that succeeded, and no target stopped by a
+fatal error such as a refused token. A target that stopped for a transient
+reason (server down, rate limit) does not make the process unready, since the
+next pass retries by itself and an orchestrator restart would not help.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from newsbot.build import BuildReport
+    from newsbot.publisher import PassReport
+
+Clock = Callable[[], datetime]
+"""Returns the current time as an aware UTC datetime."""
+
+FATAL_STOPS = ("the access token was refused",)
+"""How the publisher words the stops that need a person (``PassReport.stopped`` is text)."""
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC: the default clock of :class:`Status` and the metrics."""
+    return datetime.now(UTC)
+
+
+def fatal_stop(stopped: str | None) -> bool:
+    """Whether a pass stopped for a reason no retry will cure (a refused token)."""
+    return stopped is not None and stopped.startswith(FATAL_STOPS)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRecord:
+    """The last build: when it ended, how long it took, and why it failed if it did."""
+
+    at: datetime
+    seconds: float | None
+    error: str | None
+    files: int = 0
+    problems: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "seconds": self.seconds,
+            "error": self.error,
+            "files": self.files,
+            "problems": self.problems,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PassRecord:
+    """One target's last publish pass, with its counts.
+
+    ``busy`` names the process that held the target's publish lease when the
+    pass was skipped for that reason: it did nothing, and failed in nothing.
+    """
+
+    at: datetime
+    error: str | None
+    fatal: bool
+    posted: int
+    edited: int
+    deleted: int
+    skipped: int
+    failed: int
+    retries: int
+    pending: int
+    busy: str | None = None
+
+    @classmethod
+    def of(cls, report: PassReport, at: datetime, fatal: bool) -> PassRecord:
+        return cls(
+            at=at,
+            error=report.stopped,
+            fatal=fatal,
+            posted=report.posted,
+            edited=report.edited,
+            deleted=report.deleted,
+            skipped=report.skipped,
+            failed=report.failed,
+            retries=report.retries,
+            pending=report.waiting,
+            busy=report.busy,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "error": self.error,
+            "fatal": self.fatal,
+            "posted": self.posted,
+            "edited": self.edited,
+            "deleted": self.deleted,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "retries": self.retries,
+            "pending": self.pending,
+            "busy": self.busy,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The status at one moment; immutable, so a response never mixes two moments."""
+
+    started_at: datetime
+    build: BuildRecord | None
+    passes: Mapping[str, PassRecord]
+
+    def reasons(self) -> list[str]:
+        """Why the service is not ready; empty when it is."""
+        reasons = []
+        if self.build is None:
+            reasons.append("no build yet")
+        elif self.build.error is not None:
+            reasons.append(f"the last build failed: {self.build.error}")
+        reasons += [
+            f"target {name} stopped: {record.error}"
+            for name, record in sorted(self.passes.items())
+            if record.fatal
+        ]
+        return reasons
+
+    @property
+    def ready(self) -> bool:
+        return not self.reasons()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready,
+            "reasons": self.reasons(),
+            "started_at": self.started_at.isoformat(),
+            "build": None if self.build is None else self.build.to_json(),
+            "targets": {name: record.to_json() for name, record in sorted(self.passes.items())},
+        }
+
+
+class Status:
+    """The service's recent outcomes; the service records, the web app takes snapshots."""
+
+    def __init__(self, clock: Clock = utc_now) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._snapshot = Snapshot(clock(), None, MappingProxyType({}))
+
+    def record_build(self, report: BuildReport | None, error: str | None = None) -> None:
+        """Remember a build that ended now; ``report`` is None when the build raised."""
+        if report is None and error is None:
+            error = "the build did not finish"
+        record = BuildRecord(
+            at=self._clock(),
+            seconds=None if report is None else report.seconds,
+            error=error,
+            files=0 if report is None else report.files,
+            problems=0 if report is None else len(report.problems),
+        )
+        with self._lock:
+            self._snapshot = Snapshot(self._snapshot.started_at, record, self._snapshot.passes)
+
+    def record_pass(self, report: PassReport, *, fatal: bool | None = None) -> None:
+        """Remember a target's pass that ended now; ``fatal`` overrides :func:`fatal_stop`."""
+        is_fatal = fatal_stop(report.stopped) if fatal is None else fatal
+        record = PassRecord.of(report, self._clock(), is_fatal)
+        with self._lock:
+            passes = {**self._snapshot.passes, report.target: record}
+            self._snapshot = Snapshot(
+                self._snapshot.started_at, self._snapshot.build, MappingProxyType(passes)
+            )
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot

@@ -1,0 +1,146 @@
+"""The service's Prometheus metrics: one object that owns them, fed by build and pass reports.
+
+The metrics live in a registry of their own, never prometheus_client's global
+one, so that two services (or two tests) in one process do not collide and
+nothing is registered at import time. The service calls
+:meth:`Metrics.observe_build` and :meth:`Metrics.observe_pass` after each job;
+``/metrics`` only renders :attr:`Metrics.registry`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from newsbot.health import Clock, utc_now
+
+if TYPE_CHECKING:
+    from newsbot.build import BuildReport
+    from newsbot.publisher import PassReport
+
+BUILD_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+"""From an incremental build of a few changed files to a full rebuild of a large store."""
+
+POST_OUTCOMES = ("sent", "edited", "deleted", "skipped", "failed")
+"""The ``outcome`` label of ``newsbot_posts_total``; every one is exported from the first pass."""
+
+
+class Metrics:
+    """Every metric of the service, registered in one registry owned by this object."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, clock: Clock = utc_now) -> None:
+        self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
+        self._clock = clock
+        self._define_build_metrics()
+        self._define_publish_metrics()
+
+    def _define_build_metrics(self) -> None:
+        r = self.registry
+        self.articles = Gauge("newsbot_store_articles", "Articles in the store.", registry=r)
+        self.store_files = Gauge(
+            "newsbot_store_files", "Files found in the store by the last build.", registry=r
+        )
+        self.build_problems = Gauge(
+            "newsbot_build_problems", "Store files the last build could not use.", registry=r
+        )
+        self.build_seconds = Histogram(
+            "newsbot_build_duration_seconds",
+            "How long a successful build took.",
+            buckets=BUILD_SECONDS_BUCKETS,
+            registry=r,
+        )
+        self.builds = Counter("newsbot_builds", "Builds run, failed or not.", registry=r)
+        self.build_failures = Counter(
+            "newsbot_build_failures", "Builds that raised instead of finishing.", registry=r
+        )
+        self.feeds_written = Counter(
+            "newsbot_feeds_written", "Feed files rewritten because they changed.", registry=r
+        )
+        self.pages_written = Counter(
+            "newsbot_pages_written", "HTML pages rewritten because they changed.", registry=r
+        )
+        self.build_last_success = Gauge(
+            "newsbot_build_last_success_timestamp_seconds",
+            "When the last successful build ended (UNIX time).",
+            registry=r,
+        )
+
+    def _define_publish_metrics(self) -> None:
+        r = self.registry
+        self.posts = Counter(
+            "newsbot_posts",
+            "Deliveries to a target by outcome (sent, edited, deleted, skipped, failed).",
+            ["target", "outcome"],
+            registry=r,
+        )
+        self.pending = Gauge(
+            "newsbot_posts_pending",
+            "Posts left waiting by the last pass (pacing, or a retry not yet due).",
+            ["target"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "newsbot_publish_retries",
+            "Requests sent again after a failure.",
+            ["target"],
+            registry=r,
+        )
+        self.passes = Counter(
+            "newsbot_publish_passes", "Publish passes run.", ["target"], registry=r
+        )
+        self.busy = Counter(
+            "newsbot_publish_busy_passes",
+            "Passes skipped because another process held the target's publish lease.",
+            ["target"],
+            registry=r,
+        )
+        self.stopped = Gauge(
+            "newsbot_publish_stopped",
+            "1 when the target's last pass stopped early (token, server, rate limit).",
+            ["target"],
+            registry=r,
+        )
+        self.pass_last_success = Gauge(
+            "newsbot_publish_last_success_timestamp_seconds",
+            "When the target's last pass that did not stop ended (UNIX time).",
+            ["target"],
+            registry=r,
+        )
+
+    def observe_build(
+        self, report: BuildReport | None, error: str | None = None, *, articles: int | None = None
+    ) -> None:
+        """Count a build that ended now; ``report`` is None when it raised.
+
+        ``articles`` is the store's article count after the build, when the
+        service knows it (the report counts files, not articles).
+        """
+        self.builds.inc()
+        if articles is not None:
+            self.articles.set(articles)
+        if report is None or error is not None:
+            self.build_failures.inc()
+            return
+        self.store_files.set(report.files)
+        self.build_problems.set(len(report.problems))
+        self.build_seconds.observe(report.seconds)
+        self.feeds_written.inc(report.feeds_written)
+        self.pages_written.inc(report.pages_written)
+        self.build_last_success.set(self._clock().timestamp())
+
+    def observe_pass(self, report: PassReport) -> None:
+        """Count one target's pass that ended now (a pass skipped as busy counts only as such)."""
+        target = report.target
+        if report.busy is not None:
+            self.busy.labels(target).inc()
+            return
+        counts = (report.posted, report.edited, report.deleted, report.skipped, report.failed)
+        for outcome, count in zip(POST_OUTCOMES, counts, strict=True):
+            self.posts.labels(target, outcome).inc(count)
+        self.pending.labels(target).set(report.waiting)
+        self.retries.labels(target).inc(report.retries)
+        self.passes.labels(target).inc()
+        self.stopped.labels(target).set(0 if report.stopped is None else 1)
+        if report.stopped is None:
+            self.pass_last_success.labels(target).set(self._clock().timestamp())

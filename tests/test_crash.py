@@ -1,0 +1,218 @@
+"""Exactly once under SIGKILL, faults, forgetful servers and two publishers at once.
+
+The publisher runs in subprocesses against fake servers in this process; the
+store is a few hundred generated articles (recent, so no backlog protection
+applies) and pacing is off.
+
+- Crash test: ``tests/publish_loop.py`` is killed with SIGKILL at random
+  moments (seeded), at least ``MIN_KILLS`` times, and started again until it
+  says it is done; it publishes to two targets at once, one on a server that
+  honours Idempotency-Key and one on a server that ignores it; a second run
+  adds 20 % faults on posting (5xx, timeout, answer dropped after the post was
+  made, 429). Afterwards each server holds exactly one status per article and
+  the state says posted, with that status's id.
+- Two ``newsbot publish`` processes at once on one database (SQLite file and
+  PostgreSQL): the publish lease lets one of them post, and every article is
+  posted once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+from sqlalchemy import select
+
+from fakemastodon import FakeMastodon
+from newsbot.settings import Settings
+from newsbot.state.database import open_database
+from newsbot.state.schema import deliveries
+from posting import TOKEN, environment, generate_store, own_urls, posts_by_url, settings_for
+from posting import target as target_settings
+from stores import opened
+
+TESTS = Path(__file__).resolve().parent
+DRIVER = TESTS / "publish_loop.py"
+NEWSBOT = Path(sys.executable).parent / "newsbot"
+
+ARTICLES = 220
+MIN_KILLS = 50
+SEED = 20_261_128
+KILL_AFTER = (0.005, 0.3)
+"""A life lasts this long (seconds, uniform) after the victim said it is ready."""
+FAULT_RATES = {"503": 0.05, "timeout": 0.05, "drop": 0.05, "429": 0.05}
+CLIENT_TIMEOUT = 0.4
+"""The targets' timeout; the fake's "timeout" fault answers only after TIMEOUT_DELAY."""
+TIMEOUT_DELAY = 0.7
+LATENCY = 0.01
+"""Each answer lags behind what the server did: the window where a death loses an answer."""
+TIME_LIMIT = 120.0
+"""Seconds one crash run may take before the test gives up on it."""
+
+
+def _subprocess_env(settings: Settings) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    return {**base, **environment(settings), "PYTHONPATH": str(TESTS)}
+
+
+def _build(settings: Settings) -> None:
+    with opened(settings) as app:
+        report = app.builder.build(datetime.now(UTC))
+    assert not report.problems, report.problems
+
+
+def _rows(settings: Settings) -> dict[tuple[str, str], dict[str, Any]]:
+    engine = open_database(settings.state.url())
+    try:
+        with engine.connect() as conn:
+            return {
+                (row.target, row.article_id): dict(row._mapping)
+                for row in conn.execute(select(deliveries))
+            }
+    finally:
+        engine.dispose()
+
+
+def _assert_posted_once(
+    settings: Settings, servers: dict[str, FakeMastodon], ids: list[str]
+) -> Counter[str]:
+    """Each server holds one status per article, and the state names that status."""
+    rows = _rows(settings)
+    totals: Counter[str] = Counter()
+    for name, server in servers.items():
+        statuses = server.live_statuses()
+        counts = posts_by_url(statuses)
+        repeated = {url: n for url, n in counts.items() if n != 1}
+        assert not repeated, f"{name}: posted more than once: {repeated}"
+        by_url = {url: s for s in statuses for url in own_urls(s["text"])}
+        for article_id in ids:
+            row = rows[(name, article_id)]
+            assert row["state"] == "posted", (name, article_id, row)
+            status = by_url.get(row["article_url"])
+            assert status is not None, f"{name}: {article_id} is not on the server"
+            assert row["status_id"] == status["id"], (name, article_id)
+        assert len(counts) == len(ids), f"{name}: {len(counts)} articles posted of {len(ids)}"
+        totals[name] = len(statuses)
+    return totals
+
+
+def _kill_until_done(settings: Settings, rng: random.Random, stderr: IO[str]) -> tuple[int, int]:
+    """Lives of the victim, each killed after a random while, until one finishes: (kills, lives)."""
+    server = subprocess.Popen(
+        [sys.executable, str(DRIVER), "--fork-server"],
+        env=_subprocess_env(settings),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        kills = lives = 0
+        started = time.monotonic()
+        while time.monotonic() - started < TIME_LIMIT:
+            lives += 1
+            server.stdin.write(f"life {rng.uniform(*KILL_AFTER):.4f}\n")
+            server.stdin.flush()
+            outcome = server.stdout.readline().strip()
+            if outcome == "killed":
+                kills += 1
+                continue
+            assert outcome == "exited 0", f"the victim failed ({outcome!r}), see its log"
+            return kills, lives
+        pytest.fail(f"not done after {kills} kills in {TIME_LIMIT:.0f} s")
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("faults", [False, True], ids=["no-faults", "faults-20pc"])
+def test_sigkill_at_random_moments_never_loses_or_doubles_a_post(
+    tmp_path: Path, faults: bool
+) -> None:
+    rng = random.Random(SEED + faults)
+    content = tmp_path / "content"
+    paths = generate_store(content, ARTICLES, datetime.now(UTC))
+    ids = [path.removesuffix(".md") for path in paths]
+    with (
+        FakeMastodon(token=TOKEN, seed=SEED) as honest,
+        FakeMastodon(token=TOKEN, seed=SEED + 1, ignore_idempotency_key=True) as forgetful,
+    ):
+        servers = {"honest": honest, "forgetful": forgetful}
+        for server in servers.values():
+            server.configure(timeout_delay=TIMEOUT_DELAY, rate_reset_after=0.2, latency=LATENCY)
+            if faults:
+                server.set_fault_rates("post_status", FAULT_RATES)
+        settings = settings_for(
+            tmp_path,
+            content,
+            {
+                name: target_settings(server.base_url, timeout=CLIENT_TIMEOUT)
+                for name, server in servers.items()
+            },
+        )
+        _build(settings)
+        errors = tmp_path / "victim.log"
+        started = time.monotonic()
+        with errors.open("w") as stderr:
+            kills, lives = _kill_until_done(settings, rng, stderr)
+        seconds = time.monotonic() - started
+        faulted = {
+            name: Counter(r["fault"] for r in server.requests if r["fault"])
+            for name, server in servers.items()
+        }
+        lookups = {
+            name: sum(r["kind"] == "account_statuses" for r in server.requests)
+            for name, server in servers.items()
+        }
+        totals = _assert_posted_once(settings, servers, ids)
+    print(
+        f"\ncrash run (faults={faults}): {ARTICLES} articles x {len(servers)} targets, "
+        f"{kills} kills in {lives} lives, {seconds:.1f} s; statuses {dict(totals)}; "
+        f"reconciliation lookups {lookups}; faults {faulted}"
+    )
+    assert kills >= MIN_KILLS, f"only {kills} kills: the store is too small to test anything"
+
+
+@pytest.mark.slow
+def test_two_publishers_at_once_post_each_article_once(tmp_path: Path, database_url: str) -> None:
+    content = tmp_path / "content"
+    paths = generate_store(content, 60, datetime.now(UTC))
+    ids = [path.removesuffix(".md") for path in paths]
+    with FakeMastodon(token=TOKEN, ignore_idempotency_key=True) as server:
+        # Every post takes a while, so that the two passes surely overlap.
+        server.configure(slow_delay=0.03)
+        server.set_fault_rates("post_status", {"slow": 1.0})
+        settings = settings_for(
+            tmp_path, content, {"main": target_settings(server.base_url)}, database_url
+        )
+        _build(settings)
+        env = _subprocess_env(settings)
+        command = [str(NEWSBOT), "publish", "--no-build", "--no-pacing"]
+        outputs = []
+        for _ in range(3):
+            both = [
+                subprocess.Popen(
+                    command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                )
+                for _ in range(2)
+            ]
+            for process in both:
+                out, err = process.communicate(timeout=120)
+                assert process.returncode == 0, err
+                outputs.append(out)
+            if all(row["state"] == "posted" for row in _rows(settings).values()):
+                break
+        _assert_posted_once(settings, {"main": server}, ids)
+    skipped = sum("skipped, another process is publishing" in out for out in outputs)
+    assert skipped >= 1, f"the two passes never overlapped: {outputs}"

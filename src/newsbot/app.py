@@ -1,4 +1,8 @@
-"""The composition root: the long-lived parts, built once from the settings."""
+"""The composition root: the long-lived parts, built once from the settings.
+
+Only what every command needs lives here; the service adds the web server,
+health and metrics itself, so that one-shot commands never import them.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from newsbot.output import Output
 from newsbot.settings import Settings
 from newsbot.state.database import open_database
 from newsbot.state.index import StoreIndex
+from newsbot.store.scan import walk
 
 
 @dataclass
@@ -22,6 +27,11 @@ class App:
     index: StoreIndex
     output: Output
     builder: Builder
+
+    def check_startup(self) -> None:
+        """Fail at once, with one clear error, on what would make every later job fail."""
+        walk(self.settings.store.content_dir)  # StoreError when missing or unreadable
+        self.output.check_writable()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
+from pydantic import SecretStr
 
 from newsbot import __version__
 from newsbot.errors import NewsbotError, Problem, SettingsError
-from newsbot.settings import Settings, load_settings
+from newsbot.settings import Settings, TargetSettings, load_settings
 
 EXIT_PROBLEMS = 1
 EXIT_SETTINGS = 2
@@ -284,6 +285,58 @@ _NO_TARGET = (
     "no target configured: add a [targets.NAME] table with server and token to the "
     "config file, or set NEWSBOT_TARGETS__NAME__SERVER and NEWSBOT_TARGETS__NAME__TOKEN"
 )
+
+
+@main.command()
+@click.pass_obj
+def run(obj: Context) -> None:
+    """Run the service: build on change and on schedule, serve, publish.
+
+    Stops cleanly on SIGTERM or SIGINT (exit 0); a restart continues where it
+    stopped. Without a target it logs exactly what it would post.
+    """
+    from newsbot import logs
+    from newsbot.service import Service
+
+    settings = obj.settings
+    secrets = [
+        token.get_secret_value()
+        for target in settings.targets.values()
+        if (token := _quiet_token(target)) is not None
+    ]
+    if settings.state.database_url is not None:
+        secrets.append(settings.state.database_url.get_secret_value())
+    logs.configure(settings.log, secrets)
+    with _app(settings) as app:
+        app.check_startup()
+        code = Service(app).run()
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--timeout", default=4.0, show_default=True, help="Seconds to wait for an answer.")
+@click.pass_obj
+def healthcheck(obj: Context, timeout: float) -> None:
+    """Exit 0 if the running service answers /healthz (for container HEALTHCHECK)."""
+    import urllib.request
+
+    service = obj.settings.service
+    host = "127.0.0.1" if service.host in ("0.0.0.0", "::", "") else service.host  # noqa: S104
+    url = f"http://{host}:{service.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - our own URL
+            healthy = answer.status == 200
+    except OSError as exc:
+        _fail(f"{url}: {exc}", EXIT_PROBLEMS)
+    if not healthy:
+        _fail(f"{url}: not healthy", EXIT_PROBLEMS)
+
+
+def _quiet_token(target: TargetSettings) -> SecretStr | None:
+    try:
+        return target.access_token()
+    except OSError:
+        return None
 
 
 @main.group()

@@ -25,12 +25,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from newsbot.app import App
 from newsbot.build import BuildReport
-from newsbot.errors import NewsbotError
+from newsbot.errors import NewsbotError, OutputError
+from newsbot.health import Status
+from newsbot.metrics import Metrics
 from newsbot.mastodon import make_http_client
 from newsbot.publisher import PassReport, Publisher
 from newsbot.publishing import Target, publishers, targets
 from newsbot.settings import Settings
 from newsbot.watch import Watcher
+from newsbot.web import create_app
+from newsbot.web_server import WebServer
 from newsbot.websub import ping
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,8 @@ class Service:
         self.targets: list[Target] = targets(self.settings)
         self.publishers: dict[str, Publisher] = {}
         self.http = make_http_client()
+        self.status = Status()
+        self.metrics = Metrics()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -68,7 +74,7 @@ class Service:
             self.publishers = {runner.name: runner for runner in runners}
             self._announce_targets()
             self.build()
-            web = self.app.start_web(self.stopping)
+            web = self._start_web()
             stack.callback(web.stop)
             self._schedule()
             self.scheduler.start()
@@ -91,6 +97,22 @@ class Service:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _start_web(self) -> WebServer:
+        service = self.settings.service
+        app = create_app(self.settings.feeds.output_dir, self.status, self.metrics.registry)
+        try:
+            server = WebServer(app, service.host, service.port)
+        except OSError as exc:
+            where = f"{service.host}:{service.port}"
+            raise OutputError(f"cannot listen on {where}: {exc.strerror}") from None
+        server.start()
+        return server
+
+    def _observe_build(self, report: BuildReport | None, error: str | None) -> None:
+        self.status.record_build(report, error)
+        articles = self.app.index.count() if report is not None else None
+        self.metrics.observe_build(report, error, articles=articles)
 
     def _install_signals(self) -> None:
         def handle(signum: int, _frame: FrameType | None) -> None:
@@ -127,7 +149,11 @@ class Service:
             id=BUILD_JOB,
             name="build the feeds",
         )
-        publish_trigger = (service.publish_cron, service.publish_every_seconds, service.jitter_seconds)
+        publish_trigger = (
+            service.publish_cron,
+            service.publish_every_seconds,
+            service.jitter_seconds,
+        )
         if self.publishers:
             for name in self.publishers:
                 self.scheduler.add_job(
@@ -151,15 +177,21 @@ class Service:
             report = self.app.builder.build(self.clock())
         except NewsbotError as exc:
             log.error("build failed: %s", exc)
-            self.app.observe_build(None, str(exc))
+            self._observe_build(None, str(exc))
             return None
-        self.app.observe_build(report, None)
+        self._observe_build(report, None)
         for problem in report.problems[:20]:
-            log.warning("problem: %s", problem.message, extra={"path": problem.path, "line": problem.line})
+            log.warning(
+                "problem: %s", problem.message, extra={"path": problem.path, "line": problem.line}
+            )
         if report.read or report.removed:
             log.info(
                 "feeds rebuilt",
-                extra={"read": report.read, "removed": report.removed, "seconds": round(report.seconds, 3)},
+                extra={
+                    "read": report.read,
+                    "removed": report.removed,
+                    "seconds": round(report.seconds, 3),
+                },
             )
             self._publish_soon()
         if report.changed_feeds and self.settings.feeds.hub:
@@ -172,7 +204,8 @@ class Service:
             return None
         runner = self.publishers[name]
         report = runner.run()
-        self.app.observe_pass(report)
+        self.status.record_pass(report)
+        self.metrics.observe_pass(report)
         if report.stopped:
             log.error("target stopped: %s", report.stopped, extra={"target": name})
         return report
@@ -216,5 +249,3 @@ def _trigger(cron: str | None, every: float, jitter: float) -> BaseTrigger:
 
 def _publish_job(name: str) -> str:
     return f"publish:{name}"
-
-

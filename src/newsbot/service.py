@@ -27,8 +27,8 @@ from newsbot.app import App
 from newsbot.build import BuildReport
 from newsbot.errors import NewsbotError, OutputError
 from newsbot.health import Status
-from newsbot.metrics import Metrics
 from newsbot.mastodon import make_http_client
+from newsbot.metrics import Metrics
 from newsbot.publisher import PassReport, Publisher
 from newsbot.publishing import Target, publishers, targets
 from newsbot.settings import Settings
@@ -125,18 +125,13 @@ class Service:
 
     def _stop_scheduler(self) -> None:
         """Stop taking jobs; wait (bounded) for the running ones to finish their request."""
-        self.scheduler.shutdown(wait=False)
         deadline = self.settings.service.shutdown_timeout_seconds
-        done = threading.Event()
-
-        def wait_jobs() -> None:
-            executor = self.scheduler._executors.get("default")  # noqa: SLF001
-            if executor is not None:
-                executor.shutdown(wait=True)
-            done.set()
-
-        threading.Thread(target=wait_jobs, daemon=True).start()
-        if not done.wait(deadline):
+        waiter = threading.Thread(
+            target=self.scheduler.shutdown, kwargs={"wait": True}, name="newsbot-stop", daemon=True
+        )
+        waiter.start()
+        waiter.join(deadline)
+        if waiter.is_alive():
             log.warning("a job did not finish within %.0f s; its request stays recorded", deadline)
 
     # -- jobs ---------------------------------------------------------------------

@@ -65,10 +65,21 @@ class RelatedFinder:
         query = terms.vector_of(conn, article, self.weighting)
         profile = Profile(article.id, article.path, article.published, title_key(article.title))
         found = terms.candidates(conn, query, profile, now, self.ranking, limit)
-        ranked = related.rank(profile, found, self.ranking)
+        return self._distinct(conn, related.rank(profile, found, self.ranking), limit)
+
+    def _distinct(self, conn: Connection, ranked: list[Candidate], limit: int) -> list[Candidate]:
+        """The first ``limit`` of ``ranked`` that are not copies of each other.
+
+        Only the first few candidates' vectors are read, unless they turn out to
+        be copies of one another and the rest of the pool is needed.
+        """
         head = ranked[: limit * DUPLICATE_LOOKAHEAD]
         vectors = terms.vectors(conn, [c.path for c in head])
-        return related.distinct(head, vectors, self.ranking, limit)
+        taken = related.distinct(head, vectors, self.ranking, limit)
+        if len(taken) < limit < len(ranked):
+            vectors |= terms.vectors(conn, [c.path for c in ranked[len(head) :]])
+            taken = related.distinct(ranked, vectors, self.ranking, limit)
+        return taken
 
     def _resolve(self, conn: Connection, article: Article, ref: str) -> Article | None:
         """The article ``ref`` names, or None; never ``article`` itself."""

@@ -20,8 +20,9 @@ For each size (default 1,000, 10,000 and 100,000 articles) the script
    page per feed set, and one HTML page per article, ``feeds.pages``) and with
    Hugo (``hugo --quiet``, a generated theme-less site: one page per article,
    list pages and the embedded RSS template for home, sections, the tags
-   taxonomy and each tag, RSS limited to 50 items like newsbot's feeds; no
-   sitemap and no 404 page, which newsbot does not make either);
+   taxonomy and each tag, RSS limited to 50 items like newsbot's feeds (Hugo's
+   default is every page, which makes its feeds, and it, slower); no sitemap
+   and no 404 page, which newsbot does not make either);
 3. measures, for each tool: a cold build, a rebuild with nothing changed, and a
    rebuild after one new article (dated after all others, so the site feed,
    its section and its tags change).

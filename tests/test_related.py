@@ -262,6 +262,20 @@ def test_a_headline_the_store_has_hundreds_of_times_does_not_crowd_out_the_other
     assert all(topic_of(i) == "volcano" and not i.startswith("watch") for i in found)
 
 
+def test_copies_of_one_story_fill_only_one_place(store: Store) -> None:
+    """A dozen copies of one story rank first; one is offered, then other stories."""
+    shared = story("volcano", 300, words=200)[1]
+    query = make(
+        "query", "Lava flows reach the coast", shared[:600] + " " + story("volcano", 301)[1]
+    )
+    copies = [make(f"copy-{n}", f"Lava update {n}", shared, days_ago=10) for n in range(12)]
+    store.add(*corpus(), query, *copies)
+    found = store.related(query, k=3)
+    assert len(found) == 3
+    assert sum(1 for i in found if i.startswith("copy-")) == 1
+    assert all(topic_of(i) in ("volcano", "copy") for i in found)
+
+
 def test_only_live_articles_with_a_link(store: Store) -> None:
     articles = corpus()
     query = articles[0]

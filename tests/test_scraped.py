@@ -15,11 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import cmarkgfm
 import lxml.html
 import pytest
-from cmarkgfm.cmark import Options
 
+from newsbot import markdown_c
 from newsbot.articles import Article, Image
 from newsbot.errors import ArticleError, Problem
 from newsbot.store import markdown, scraped
@@ -73,10 +72,7 @@ def blocks(body: str) -> list[str]:
 
 def render(body: str) -> lxml.html.HtmlElement:
     """The body as cmark-gfm renders it for newsbot, inside one ``div``."""
-    html = cmarkgfm.markdown_to_html_with_extensions(
-        body, options=Options.CMARK_OPT_UNSAFE, extensions=["table", "strikethrough", "autolink"]
-    )
-    return lxml.html.fragment_fromstring(html, create_parent="div")
+    return lxml.html.fragment_fromstring(markdown_c.to_html(body), create_parent="div")
 
 
 def seed_body_lines() -> list[str]:

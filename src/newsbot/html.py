@@ -12,9 +12,9 @@ import re
 from html import unescape
 from urllib.parse import urljoin, urlsplit
 
-import cmarkgfm
 import nh3
-from cmarkgfm.cmark import Options
+
+from newsbot import markdown_c
 
 _TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl",
@@ -32,7 +32,6 @@ _ATTRIBUTES = {
 }
 _URL_ATTRIBUTES = {"href", "src"}
 _SCHEMES = {"http", "https", "mailto"}
-_EXTENSIONS = ["table", "strikethrough", "autolink"]
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<br\s*/?>|</(?:p|h[1-6]|li|td|th|div|blockquote|figcaption)>", re.IGNORECASE)
 _PARAGRAPH = re.compile(r"<p(?:\s[^>]*)?>(.*?)</p>", re.DOTALL)
@@ -42,9 +41,7 @@ def render(markdown: str, base_url: str) -> str:
     """Sanitised HTML for a Markdown body whose relative links are relative to ``base_url``."""
     # GFM without its tag filter: nh3 removes dangerous elements with their content,
     # where the tag filter would leave "<script>" visible as text.
-    raw = cmarkgfm.markdown_to_html_with_extensions(
-        markdown, options=Options.CMARK_OPT_UNSAFE, extensions=_EXTENSIONS
-    )
+    raw = markdown_c.to_html(markdown)
     return sanitise(raw, base_url)
 
 

@@ -58,7 +58,7 @@ class Delivery:
         Either a failure said so (a timeout, a dropped connection, a 5xx) or the
         row is still ``sending``: the process died with the request in flight.
         """
-        return self.uncertain  # MUTANT
+        return self.uncertain or self.state == "sending"
 
 
 @dataclass(frozen=True, slots=True)

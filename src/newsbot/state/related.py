@@ -76,7 +76,7 @@ class RelatedFinder:
         head = ranked[: limit * DUPLICATE_LOOKAHEAD]
         vectors = terms.vectors(conn, [c.path for c in head])
         taken = related.distinct(head, vectors, self.ranking, limit)
-        if len(taken) < limit < len(ranked):
+        if len(taken) < limit and len(ranked) > len(head):
             vectors |= terms.vectors(conn, [c.path for c in ranked[len(head) :]])
             taken = related.distinct(ranked, vectors, self.ranking, limit)
         return taken

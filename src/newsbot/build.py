@@ -93,7 +93,7 @@ class Builder:
             touched_pages |= set(due)
         if full or not self.output.exists(FeedPlace("site", "").index):
             affected = self.index.feed_keys() | affected
-            touched_pages = {a.path for a in self.index.articles()}
+            touched_pages = self.index.paths()
         report.pages_written = self._write_pages(touched_pages, gone_pages, now)
         report.feeds_written, report.changed_feeds = self._write_feeds(affected, now)
         with self.index.engine.begin() as conn:

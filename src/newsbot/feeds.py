@@ -48,6 +48,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
@@ -197,8 +198,13 @@ def _cut_words(text: str, limit: int) -> str:
     return head.rstrip(" ,;:-–—") + "…"
 
 
+@lru_cache(maxsize=4096)
 def _excerpt(content_html: str, limit: int = EXCERPT_LIMIT) -> str:
-    """The first sentences of the body that fit in ``limit`` characters."""
+    """The first sentences of the body that fit in ``limit`` characters.
+
+    Cached: one article appears in the site feed, its section's and its tags',
+    in three formats each, and a cold build renders all of them.
+    """
     text = _plain_text(_clean(content_html))
     if len(text) <= limit:
         return text

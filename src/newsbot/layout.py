@@ -9,6 +9,7 @@ its articles and points readers to the feeds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 FILES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
 INDEX = "index.html"
@@ -43,7 +44,9 @@ def page_file(base_url: str, url: str) -> str | None:
     """The output file of an article page served at ``url``, or None if it lives elsewhere."""
     if not url.startswith(base_url):
         return None
-    rel = url[len(base_url) :].split("?")[0].split("#")[0]
+    rel = unquote(url[len(base_url) :].split("?")[0].split("#")[0])
+    if any(part in (".", "..") or "\\" in part for part in rel.split("/")) or rel.startswith("/"):
+        return None  # an article's own `url` pointing oddly: no page, rather than a bad path
     if not rel or rel.endswith("/"):
         return rel + INDEX
     return rel

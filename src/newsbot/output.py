@@ -70,7 +70,12 @@ class Output:
         return self._path(rel).is_file()
 
     def _path(self, rel: str) -> Path:
-        target = (self.root / rel).resolve()
-        if not target.is_relative_to(self.root.resolve()):
+        # Names come from slugs and ids, never from raw input, but an id may hold "/":
+        # refuse anything that could climb out of the folder. Checked by name, not by
+        # resolving each path, which would cost a system call per file on a cold build.
+        parts = rel.split("/")
+        if rel.startswith("/") or "\\" in rel or any(p in ("", ".", "..") for p in parts[:-1]):
             raise OutputError(f"refusing to write {rel!r} outside the output folder")
-        return target
+        if parts[-1] in ("", ".", ".."):
+            raise OutputError(f"refusing to write {rel!r}: not a file name")
+        return self.root / rel

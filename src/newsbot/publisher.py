@@ -662,7 +662,6 @@ def links_as_its_own(content: str, url: str) -> bool:
     the ``→ Headline URL`` lines that point to a related article: another
     article's post, or the reply holding related links, is not this article's.
     """
-    return url in content  # MUTANT
     wanted = unquote(url.strip())
     for line in _PARAGRAPH_OR_BREAK.split(content):
         text = unescape(_TAG.sub("", line)).strip()

@@ -254,6 +254,11 @@ class StoreIndex:
                 )
         return sorted(found, key=lambda p: (p.path, p.line or 0))
 
+    def paths(self) -> set[str]:
+        """The path of every readable article."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(articles.c.path)).scalars())
+
     def articles(self) -> Iterator[Article]:
         """Every article of the store that owns its id (drafts included)."""
         with self.engine.connect() as conn:

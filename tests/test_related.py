@@ -2,7 +2,8 @@
 
 Every test runs on a real SQLite file; with ``NEWSBOT_TEST_POSTGRES_URL`` set
 (``tests/start-postgres.sh`` prints one) the same tests also run on
-PostgreSQL, each in a database of its own. Articles go in and out through
+PostgreSQL, each in a database of its own (the ``database_url`` fixture of
+``conftest.py``). Articles go in and out through
 `StoreIndex.store` and `StoreIndex.remove`, as a build does. Texts are made
 of topic words so that which article is related to which is known.
 """
@@ -10,7 +11,6 @@ of topic words so that which article is related to which is known.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import time
 import tracemalloc
@@ -26,7 +26,6 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, select, text
-from sqlalchemy.engine import make_url
 
 from newsbot import related
 from newsbot.articles import Article
@@ -63,34 +62,6 @@ FILLER = (
 
 
 # -- databases ---------------------------------------------------------------------------------
-
-
-def _postgres_url() -> str | None:
-    return os.environ.get("NEWSBOT_TEST_POSTGRES_URL")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a PostgreSQL database of this test's own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
-    base = _postgres_url()
-    if base is None:
-        pytest.skip("NEWSBOT_TEST_POSTGRES_URL is not set")
-    name = f"newsbot_related_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
-    admin = create_engine(
-        make_url(base).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -298,6 +302,7 @@ def run(obj: Context) -> None:
     from newsbot import logs
     from newsbot.service import Service
 
+    stopping = _stop_on_signals()  # a stop asked for while starting up is a clean stop too
     settings = obj.settings
     secrets = [
         token.get_secret_value()
@@ -309,8 +314,27 @@ def run(obj: Context) -> None:
     logs.configure(settings.log, secrets)
     with _app(settings) as app:
         app.check_startup()
-        code = Service(app).run()
+        service = Service(app, stopping=stopping)
+        code = service.run()
+    if service.abandoned:
+        # A job still waits on a server past the shutdown time; the interpreter would
+        # wait for its thread at exit. Its request is recorded, as after a crash.
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT (the service installs its own handlers later)."""
+    stopping = threading.Event()
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stopping
 
 
 @main.command()
@@ -322,11 +346,15 @@ def healthcheck(obj: Context, timeout: float) -> None:
 
     service = obj.settings.service
     host = "127.0.0.1" if service.host in ("0.0.0.0", "::", "") else service.host  # noqa: S104
+    if ":" in host:
+        host = f"[{host}]"
     url = f"http://{host}:{service.port}/healthz"
+    # Straight to our own port: a proxy from the environment (HTTP_PROXY) is not for loopback.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - our own URL
+        with opener.open(url, timeout=timeout) as answer:
             healthy = answer.status == 200
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         _fail(f"{url}: {exc}", EXIT_PROBLEMS)
     if not healthy:
         _fail(f"{url}: not healthy", EXIT_PROBLEMS)
@@ -401,15 +429,22 @@ def _app(settings: Settings) -> Iterator[App]:
     try:
         app = create_app(settings)
     except NewsbotError as exc:
-        _fail(str(exc), EXIT_UNUSABLE)
+        _fail(_one_line(str(exc)), EXIT_UNUSABLE)
+    except OSError as exc:  # the state folder cannot be made (under a file, no permission)
+        _fail(f"cannot use {exc.filename or 'the state folder'}: {exc.strerror}", EXIT_UNUSABLE)
     try:
         yield app
     except SettingsError as exc:
         _fail(str(exc), EXIT_SETTINGS)
     except NewsbotError as exc:
-        _fail(str(exc), EXIT_UNUSABLE)
+        _fail(_one_line(str(exc)), EXIT_UNUSABLE)
     finally:
         app.close()
+
+
+def _one_line(message: str) -> str:
+    """A driver's multi-line message (psycopg's hints) as one line of the log."""
+    return " ".join(message.split())
 
 
 @contextmanager

@@ -10,6 +10,7 @@ before anything is sent again, because some servers ignore Idempotency-Key.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -123,6 +124,7 @@ class Publisher:
     def __post_init__(self) -> None:
         self.limits = Limits()
         self.account_id: str | None = None
+        self._paused_until: datetime | None = None
         self.policy = PostPolicy(
             template=self.target.template,
             hashtags=self.target.hashtags,
@@ -162,6 +164,9 @@ class Publisher:
         return report
 
     def _pass(self, report: PassReport) -> None:
+        if self._paused_until is not None and self.clock() < self._paused_until:
+            report.stopped = _rate_limited(self._paused_until)  # sending now would only be refused
+            return
         try:
             self._connect()
             self._finish_unfinished(report)
@@ -242,6 +247,9 @@ class Publisher:
         key = idempotency_key(self.name, article.id, revision)
         uncertain = delivery is not None and delivery.outcome_unknown
         since = None if delivery is None else delivery.first_attempt
+        # A post found by reconciliation may be of the first attempt's revision: recording
+        # that one makes a later pass edit it to the current text, where the target edits.
+        found_revision = revision if delivery is None else delivery.revision
         tries = 0 if delivery is None else delivery.tries
         try:
             composed = self._compose(
@@ -253,7 +261,7 @@ class Publisher:
         media_ids: tuple[str, ...] | None = None
         shortened = False
         for _ in range(IN_PASS_TRIES):
-            if uncertain and self._reconciled(article, revision, since, report, composed):
+            if uncertain and self._reconciled(article, found_revision, since, report, composed):
                 return
             if media_ids is None:
                 media_ids = self._media(article)
@@ -278,7 +286,8 @@ class Publisher:
                 uncertain = uncertain or exc.outcome_unknown
                 if tries >= MAX_TRIES:
                     if not (
-                        uncertain and self._reconciled(article, revision, since, report, composed)
+                        uncertain
+                        and self._reconciled(article, found_revision, since, report, composed)
                     ):
                         self._give_up(article.id, f"gave up after {tries} tries: {exc}", report)
                     return
@@ -392,7 +401,8 @@ class Publisher:
                 self.name, article_id, error=str(exc), retry_at=exc.retry_at, uncertain=uncertain
             )
             if wait > MAX_WAIT_IN_PASS:
-                raise _StopTarget(f"rate limited until {exc.retry_at.isoformat()}")
+                self._paused_until = exc.retry_at
+                raise _StopTarget(_rate_limited(exc.retry_at))
             self.sleep(max(wait, 0) + self.rng.uniform(0, 1))
             return
         delay = backoff(tries, self.rng)
@@ -559,11 +569,9 @@ class Publisher:
                     delivery.idempotency_key, delivery.article_url),
         )  # fmt: skip
         try:
-            self.client.delete_status(delivery.status_id)
-            if delivery.reply_id:
-                self.client.delete_status(delivery.reply_id)
-        except Gone:
-            pass
+            for status_id in filter(None, (delivery.status_id, delivery.reply_id)):
+                with contextlib.suppress(Gone):  # already deleted: as good
+                    self.client.delete_status(status_id)
         except TransientError as exc:
             self._retry_later(delivery, exc, report)
             return
@@ -571,8 +579,9 @@ class Publisher:
             self._retry_later(delivery, exc, report)
             raise _StopTarget(f"the access token was refused: {exc}") from None
         except PermanentError as exc:
+            # Recorded as failed, not posted: a posted row would be deleted again every pass.
             self.store.failed(self.name, delivery.article_id, error=f"delete failed: {exc}",
-                              retry_at=None, uncertain=False, back_to="posted")  # fmt: skip
+                              retry_at=None, uncertain=False)  # fmt: skip
             report.failed += 1
             return
         self.store.succeeded(
@@ -671,6 +680,10 @@ def links_as_its_own(content: str, url: str) -> bool:
         if wanted in hrefs or (not hrefs and wanted in (unquote(w) for w in text.split())):
             return True
     return False
+
+
+def _rate_limited(until: datetime) -> str:
+    return f"rate limited until {until.isoformat(timespec='seconds')}"
 
 
 def _older_than(status: PostedStatus, epoch_seconds: int) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -98,7 +98,7 @@ def publishers(
             related=related,
             media_root=settings.store.content_dir,
             media_prefix=base_url + "media/",
-            sleep=time.sleep,
+            sleep=_sleeper(stop),
             rng=random.Random(),  # noqa: S311 - jitter, not secrets
             pacing=pacing,
             default_language=settings.site.language,
@@ -116,6 +116,17 @@ def publishers(
 def pass_lease(leases: Leases, target: str) -> Lease:
     """The lease that a pass (or a catch-up) over ``target`` holds."""
     return Lease(leases, f"publish:{target}", PASS_LEASE_TTL, lambda: datetime.now(UTC))
+
+
+def _sleeper(stop: threading.Event | None) -> Callable[[float], None]:
+    """``time.sleep``, or a wait that a shutdown cuts short."""
+    if stop is None:
+        return time.sleep
+
+    def wait(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return wait
 
 
 def _token(target: TargetSettings) -> SecretStr:

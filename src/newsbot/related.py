@@ -102,12 +102,19 @@ class Ranking:
     none other passes 0.62; the same text under a new headline scores about
     0.9 (title terms weigh more). 0.8 lies between. ``pool`` is how many
     candidates the database returns for the recency factor to reorder.
+    ``probe_budget``: how many postings (stored term weights) a query may read
+    to find candidates, the strongest terms first; the pool is then ranked on
+    whole vectors. It bounds the work of a query in any store; in ordinary ones
+    every term fits (a generated 100,000-article store needs 8,000 postings a
+    query in the median). Leaving terms out costs precision: probing with 15
+    terms instead of 30 loses 3 points on the labelled Wikinews stories.
     """
 
     half_life_days: float = 60.0
     recency_floor: float = 0.4
     duplicate_similarity: float = 0.8
     pool: int = 40
+    probe_budget: int = 20_000
 
 
 WEIGHTING = Weighting()
@@ -178,6 +185,33 @@ def vector(counts: Counts, idf_of: Mapping[str, float], weighting: Weighting) ->
     kept = titled + heapq.nsmallest(room, others, key=lambda t: (-weight[t], t))
     norm = math.sqrt(sum(weight[term] ** 2 for term in kept))
     return {term: weight[term] / norm for term in kept if weight[term] > 0} if norm else {}
+
+
+def probe(
+    vector: Mapping[str, float], postings: Mapping[str, int], budget: int
+) -> dict[str, float]:
+    """The terms of ``vector`` to look candidates up by: the heaviest whose postings fit ``budget``.
+
+    A term that does not fit is skipped, not the end: the lighter terms after it
+    may be rarer. ``postings`` gives each term's number of postings (0 if absent).
+    """
+    chosen: dict[str, float] = {}
+    spent = 0
+    for term, weight in sorted(vector.items(), key=lambda item: (-item[1], item[0])):
+        cost = postings.get(term, 0)
+        if spent + cost <= budget:
+            chosen[term] = weight
+            spent += cost
+    return chosen
+
+
+def rescore(
+    found: Iterable[Candidate],
+    query: Mapping[str, float],
+    vectors: Mapping[str, Mapping[str, float]],
+) -> list[Candidate]:
+    """``found`` with their similarity computed on whole vectors (by path)."""
+    return [replace(c, similarity=similarity(query, vectors.get(c.path, {}))) for c in found]
 
 
 def similarity(a: Mapping[str, float], b: Mapping[str, float]) -> float:

@@ -21,7 +21,7 @@ from newsbot.articles import Article
 MIN_SCORE = 88.0
 """Lowest token-sort similarity (0-100) for a headline that is not an exact match."""
 
-_QUOTES = str.maketrans({c: "'" for c in "‘’‚‛′`´«»‹›“”„‟″\""} | {c: "-" for c in "‐‑‒–—―"})
+_QUOTES = str.maketrans({c: "'" for c in '‘’‚‛′`´«»‹›“”„‟″"'} | {c: "-" for c in "‐‑‒–—―"})
 _PUNCT = re.compile(r"[^\w\s]+")
 
 

@@ -23,29 +23,46 @@ class Watcher:
         self.root = root
         self.on_change = on_change
         self.debounce_ms = debounce_ms
+        self._absolute_root = root.absolute()  # watchfiles reports absolute, unresolved paths
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="newsbot-watch", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop watching; waits up to ``timeout`` seconds for the thread to end."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         try:
             for _changes in watch(
                 self.root,
-                watch_filter=_visible,
+                watch_filter=self._visible,
                 debounce=self.debounce_ms,
                 stop_event=self._stop,
                 raise_interrupt=False,
             ):
-                self.on_change()
+                self._notify()
         except (OSError, RuntimeError) as exc:
             log.warning("cannot watch the store (%s); relying on the schedule", exc)
 
+    def _notify(self) -> None:
+        try:
+            self.on_change()
+        except Exception:  # the watcher must outlive a failing callback
+            log.exception("reacting to a change of the store failed")
 
-def _visible(_change: Change, path: str) -> bool:
-    return not any(part.startswith(".") for part in Path(path).parts[-3:])
+    def _visible(self, _change: Change, path: str) -> bool:
+        """Whether ``path`` is outside hidden folders of the store (``.git``) and not hidden.
+
+        Judged from the store's root down: a store that lives in a hidden folder
+        (``/srv/.newsroom/content``) is watched like any other.
+        """
+        try:
+            parts = Path(path).relative_to(self._absolute_root).parts
+        except ValueError:  # a path outside the root (a symbolic link followed)
+            parts = Path(path).parts[-1:]
+        return not any(part.startswith(".") for part in parts)

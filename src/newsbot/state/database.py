@@ -12,13 +12,14 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from newsbot.errors import NewsbotError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x6E657773626F74  # "newsbot": the advisory lock key of schema upgrades
 
 
 class DatabaseError(NewsbotError):
@@ -52,10 +53,17 @@ def open_database(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision (a no-op when it is there)."""
+    """Upgrade the schema to the newest revision (a no-op when it is there).
+
+    On PostgreSQL, processes that start together on one database take turns
+    (an advisory lock held until the upgrade commits): two upgrades at once
+    would both create the same tables, and one of them would fail.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

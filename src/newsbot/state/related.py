@@ -23,9 +23,6 @@ from newsbot.state.index import decode_article
 from newsbot.state.schema import articles
 from newsbot.state.titles import title_key
 
-DUPLICATE_LOOKAHEAD = 3
-"""Candidates compared with each other per link wanted: enough to replace the duplicates."""
-
 
 class RelatedFinder:
     """Finds related articles over one engine; holds no data between calls."""
@@ -63,23 +60,12 @@ class RelatedFinder:
     ) -> list[Candidate]:
         """The ``limit`` best computed candidates, best first."""
         query = terms.vector_of(conn, article, self.weighting)
+        probe = related.probe(query, terms.postings(conn, query), self.ranking.probe_budget)
         profile = Profile(article.id, article.path, article.published, title_key(article.title))
-        found = terms.candidates(conn, query, profile, now, self.ranking, limit)
-        return self._distinct(conn, related.rank(profile, found, self.ranking), limit)
-
-    def _distinct(self, conn: Connection, ranked: list[Candidate], limit: int) -> list[Candidate]:
-        """The first ``limit`` of ``ranked`` that are not copies of each other.
-
-        Only the first few candidates' vectors are read, unless they turn out to
-        be copies of one another and the rest of the pool is needed.
-        """
-        head = ranked[: limit * DUPLICATE_LOOKAHEAD]
-        vectors = terms.vectors(conn, [c.path for c in head])
-        taken = related.distinct(head, vectors, self.ranking, limit)
-        if len(taken) < limit and len(ranked) > len(head):
-            vectors |= terms.vectors(conn, [c.path for c in ranked[len(head) :]])
-            taken = related.distinct(ranked, vectors, self.ranking, limit)
-        return taken
+        found = terms.candidates(conn, probe, profile, now, self.ranking, limit)
+        vectors = terms.vectors(conn, [c.path for c in found])
+        ranked = related.rank(profile, related.rescore(found, query, vectors), self.ranking)
+        return related.distinct(ranked, vectors, self.ranking, limit)
 
     def _resolve(self, conn: Connection, article: Article, ref: str) -> Article | None:
         """The article ``ref`` names, or None; never ``article`` itself."""

@@ -11,9 +11,10 @@ the moment it was stored; idf moves slowly once a store has a few hundred
 articles, and a full rebuild recomputes everything.
 
 A query never loads the store: the database sums, per candidate, the products
-of its weights with the query's over the query's terms only (an inverted
-index scan), which is the cosine of the two vectors, and returns the best few
-dozen live candidates already scored.
+of its weights with the query's over the query's strongest terms only (an
+inverted index scan, in index order), which is the cosine of the two vectors
+or close below it, and returns the best few dozen live candidates; only their
+vectors come back for the final ranking.
 
 SQLAlchemy Core only, so SQLite and PostgreSQL behave the same.
 """
@@ -112,44 +113,46 @@ def frequencies(conn: Connection, terms: Iterable[str]) -> dict[str, int]:
 
 def candidates(
     conn: Connection,
-    query: Mapping[str, float],
+    probe: Mapping[str, float],
     profile: Profile,
     now: datetime,
     ranking: Ranking,
     wanted: int,
 ) -> list[Candidate]:
-    """Up to ``pool`` live, linked articles most similar to the vector ``query``, best first.
+    """Up to ``pool`` live, linked articles sharing most weight with ``probe``, best first.
 
-    The near-duplicate rules are applied here already, so that copies do not
-    fill the pool: nothing with the article's headline or a cosine over the
-    threshold, and one article per headline (the most similar). Only the
-    ``PRESELECT`` times ``pool`` most similar by cosine are looked up in
-    ``articles``, which bounds the work whatever the size of the store; when
-    that leaves fewer than ``wanted`` (a headline the store has hundreds of
-    times, a flood of drafts), the preselection widens, at most ``WIDENINGS`` times.
+    ``probe`` is (part of) a unit vector, so the summed products are the cosine,
+    or a lower bound of it over the whole vectors. The near-duplicate rules are
+    applied here already, so that copies do not fill the pool: nothing with the
+    article's headline or over the cosine threshold (a lower bound over it is
+    enough), and one article per headline (the most similar). Only the
+    ``PRESELECT`` times ``pool`` most similar are looked up in ``articles``,
+    which bounds the work whatever the size of the store; when that leaves
+    fewer than ``wanted`` (a headline the store has hundreds of times, a flood
+    of drafts), the preselection widens, at most ``WIDENINGS`` times.
     """
-    if not query:
+    if not probe:
         return []
     preselect = ranking.pool * PRESELECT
-    found = _candidates(conn, query, profile, now, ranking, preselect)
+    found = _candidates(conn, probe, profile, now, ranking, preselect)
     for _ in range(WIDENINGS):
         if len(found) >= wanted:
             break
         preselect *= WIDENING
-        found = _candidates(conn, query, profile, now, ranking, preselect)
+        found = _candidates(conn, probe, profile, now, ranking, preselect)
     return found
 
 
 def _candidates(
     conn: Connection,
-    query: Mapping[str, float],
+    probe: Mapping[str, float],
     profile: Profile,
     now: datetime,
     ranking: Ranking,
     preselect: int,
 ) -> list[Candidate]:
     """One try of `candidates`, looking up the ``preselect`` most similar articles."""
-    similar = _most_similar(query, profile, ranking, preselect).subquery()
+    similar = _most_similar(probe, profile, ranking, preselect).subquery()
     per_headline = func.row_number().over(
         partition_by=articles.c.title_key, order_by=(similar.c.cosine.desc(), similar.c.path)
     )
@@ -174,15 +177,15 @@ def _candidates(
 
 
 def _most_similar(
-    query: Mapping[str, float], profile: Profile, ranking: Ranking, preselect: int
+    probe: Mapping[str, float], profile: Profile, ranking: Ranking, preselect: int
 ) -> Select[Any]:
-    """Paths and cosines of the indexed articles closest to ``query`` (not near-duplicates).
+    """Paths and cosines of the ``preselect`` indexed articles closest to ``probe``.
 
-    The query's weights come as a small table joined on the term, so the
+    The probe's weights come as a small table joined on the term, so the
     database reads the postings of those terms only, in index order.
     """
     weights = union_all(
-        *(select(literal(t).label("term"), literal(w).label("factor")) for t, w in query.items())
+        *(select(literal(t).label("term"), literal(w).label("factor")) for t, w in probe.items())
     ).subquery()
     cosine = func.sum(article_terms.c.weight * weights.c.factor)
     return (
@@ -194,6 +197,19 @@ def _most_similar(
         .order_by(cosine.desc(), article_terms.c.path)
         .limit(preselect)
     )
+
+
+def postings(conn: Connection, terms: Iterable[str]) -> dict[str, int]:
+    """How many stored vectors hold each of ``terms`` (an index-only count)."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(terms))):
+        query = (
+            select(article_terms.c.term, func.count())
+            .where(article_terms.c.term.in_(chunk))
+            .group_by(article_terms.c.term)
+        )
+        found.update((row[0], row[1]) for row in conn.execute(query))
+    return found
 
 
 def vectors(conn: Connection, paths: Sequence[str]) -> dict[str, dict[str, float]]:

@@ -1,0 +1,1078 @@
+"""Publishing: each article posted once per target, whatever the server does.
+
+Stores are folders of Markdown files (and the seed page) built by the real
+`Builder`; the state is a real SQLite file (and a fresh PostgreSQL database
+for the core tests, through the ``database_url`` fixture); targets are fake
+Mastodon servers on loopback. Passes run through `publishing.publishers`,
+the wiring the command line and the service use, with waits recorded
+instead of slept; the command line itself runs where its output is what is
+tested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from fakemastodon import FakeMastodon, countable_length
+from newsbot.articles import revision_of
+from newsbot.build import BuildReport
+from newsbot.cli import main
+from newsbot.mastodon import MastodonClient, StatusRequest, make_http_client
+from newsbot.posts import RELATED_MARK, idempotency_key
+from newsbot.publisher import PassReport, Publisher, links_as_its_own
+from newsbot.publishing import publishers, targets
+from newsbot.settings import Settings, TargetSettings
+from newsbot.state.database import open_database
+from newsbot.state.deliveries import Attempt, DeliveryStore
+from newsbot.state.leases import Leases, is_alive, process_owner
+from newsbot.state.schema import deliveries
+from posting import (
+    SEED,
+    TOKEN,
+    YEARS,
+    environment,
+    own_urls,
+    posts_by_url,
+    settings_for,
+    target,
+    url_of,
+    write_article,
+)
+from stores import opened
+
+SEED_PATH = "2015/france-uk-calais-agreement.txt"
+SEED_TITLE = "France and UK sign Calais cooperation agreement"
+SEED_LEAD = (
+    "French Interior Minister Bernard Cazeneuve and his British counterpart Theresa May "
+    "signed a deal on Thursday to set up a joint crisis centre aimed at tackling people "
+    "smugglers in Calais."
+)
+SEED_RELATED = (
+    "France and Britain to sign Calais security agreement",
+    "Migrant ‘almost' walks to England through Eurotunnel",
+    "EU offers to help France, Britain tackle Calais migrant crisis",
+)
+# The same headlines as the store has them: other quotes, other case.
+RELATED_FILES = {
+    "2015/calais-security.md": "France and Britain to sign Calais Security Agreement",
+    "2015/eurotunnel-walk.md": "Migrant 'almost' walks to England through Eurotunnel",
+    "2015/eu-offers-help.md": "EU Offers to Help France, Britain Tackle Calais Migrant Crisis",
+}
+BAD_TOKEN = "tok-Bad-9d71-NEVER-SHOWN-EITHER"
+
+
+# -- the newsroom --------------------------------------------------------------------------
+
+
+class Newsroom:
+    """A store, its settings and its state; passes run through `publishers` as the CLI runs them."""
+
+    def __init__(self, tmp: Path, server: FakeMastodon, database_url: str | None = None) -> None:
+        self.tmp = tmp
+        self.content = tmp / "content"
+        self.content.mkdir()
+        self.server = server
+        self.database_url = database_url
+        self.targets: dict[str, TargetSettings] = {"main": target(server.base_url)}
+        self.sleeps: list[float] = []
+
+    @property
+    def settings(self) -> Settings:
+        return settings_for(self.tmp, self.content, self.targets, self.database_url)
+
+    def configure(self, name: str = "main", **fields: Any) -> None:
+        self.targets[name] = self.targets[name].model_copy(update=fields)
+
+    def write(self, path: str, title: str, hours_ago: float = 1.0, **fields: Any) -> str:
+        """Write an article published ``hours_ago``; its link."""
+        published = datetime.now(UTC) - timedelta(hours=hours_ago)
+        write_article(self.content, path, title, published, **fields)
+        return url_of(path)
+
+    def copy_seed(self) -> str:
+        (self.content / "2015").mkdir(exist_ok=True)
+        shutil.copy(SEED, self.content / SEED_PATH)
+        self.configure(backlog_max_age_hours=YEARS)
+        return url_of(SEED_PATH)
+
+    def write_related(self) -> dict[str, str]:
+        """The seed's three related articles, under slightly different headlines; title -> link."""
+        for day, (path, title) in enumerate(RELATED_FILES.items(), start=17):
+            write_article(
+                self.content, path, title, datetime(2015, 8, day, tzinfo=UTC), summary="Earlier."
+            )
+        return {title: url_of(path) for path, title in RELATED_FILES.items()}
+
+    def build(self) -> BuildReport:
+        with opened(self.settings) as app:
+            return app.builder.build(datetime.now(UTC))
+
+    @contextmanager
+    def runners(
+        self, pacing: bool = False, clock: Callable[[], datetime] | None = None
+    ) -> Iterator[dict[str, Publisher]]:
+        settings = self.settings
+        with (
+            opened(settings) as app,
+            publishers(settings, app.engine, targets(settings), pacing=pacing) as runners,
+        ):
+            for runner in runners:
+                runner.sleep = self.sleeps.append
+                if clock is not None:
+                    runner.clock = clock
+            yield {runner.name: runner for runner in runners}
+
+    def publish(
+        self,
+        name: str = "main",
+        *,
+        build: bool = True,
+        pacing: bool = False,
+        clock: Callable[[], datetime] | None = None,
+    ) -> PassReport:
+        if build:
+            self.build()
+        with self.runners(pacing, clock) as runners:
+            return runners[name].run()
+
+    def rows(self, name: str = "main") -> dict[str, dict[str, Any]]:
+        engine = open_database(self.settings.state.url())
+        try:
+            with engine.connect() as conn:
+                query = select(deliveries).where(deliveries.c.target == name)
+                return {row.article_id: dict(row._mapping) for row in conn.execute(query)}
+        finally:
+            engine.dispose()
+
+    def cli(self, *args: str) -> Result:
+        runner = CliRunner()
+        return runner.invoke(main, list(args), env=environment(self.settings))
+
+
+def requests_of(server: FakeMastodon, kind: str) -> list[dict[str, Any]]:
+    return [request for request in server.requests if request["kind"] == kind]
+
+
+def status_of(server: FakeMastodon, url: str) -> dict[str, Any]:
+    found = [s for s in server.live_statuses() if url in own_urls(s["text"])]
+    assert len(found) == 1, f"{len(found)} statuses post {url}"
+    return found[0]
+
+
+def related_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(RELATED_MARK)]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeMastodon]:
+    with FakeMastodon(token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def room(tmp_path: Path, server: FakeMastodon) -> Newsroom:
+    return Newsroom(tmp_path, server)
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """`newsbot publish` configures logging; later tests get it back as it was."""
+    names = ("newsbot", "httpx", "httpcore")
+    saved = {name: logging.getLogger(name) for name in names}
+    state = {name: (lg.handlers[:], lg.level, lg.propagate) for name, lg in saved.items()}
+    yield
+    for name, logger in saved.items():
+        logger.handlers[:], logger.level, logger.propagate = state[name]
+
+
+# -- new articles ----------------------------------------------------------------------------
+
+
+def test_each_new_article_is_posted_once_with_headline_summary_link_language_visibility(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.configure(visibility="unlisted")
+    first = room.write("a.md", "Harbour reopens after the storm", 3, summary="Boats are back.",
+                       tags=["Harbour", "Weather"])  # fmt: skip
+    second = room.write("b.md", "Le port rouvre", 2, summary="Les bateaux reviennent.", lang="fr")
+    body = "The council voted the budget on Monday. It takes effect in May."
+    third = room.write("c.md", "Council votes the budget", 1, body=body)
+
+    report = room.publish()
+
+    assert (report.posted, report.failed, report.stopped) == (3, 0, None)
+    statuses = server.live_statuses()
+    assert [s["text"].splitlines()[0] for s in statuses] == [
+        "Harbour reopens after the storm",
+        "Le port rouvre",
+        "Council votes the budget",
+    ]
+    assert statuses[0]["text"] == (
+        f"Harbour reopens after the storm\n\nBoats are back.\n\n{first}\n\n#Harbour #Weather"
+    )
+    assert statuses[1]["text"] == f"Le port rouvre\n\nLes bateaux reviennent.\n\n{second}"
+    assert statuses[2]["text"].startswith(
+        "Council votes the budget\n\nThe council voted the budget on Monday."
+    )
+    assert own_urls(statuses[2]["text"]) == {third}
+    assert [s["language"] for s in statuses] == ["en", "fr", "en"]  # the site's, or the article's
+    assert {s["visibility"] for s in statuses} == {"unlisted"}
+    rows = room.rows()
+    for status, article_id in zip(statuses, ("a", "b", "c"), strict=True):
+        assert rows[article_id]["state"] == "posted"
+        assert rows[article_id]["status_id"] == status["id"]
+        assert rows[article_id]["status_url"] == status["url"]
+        assert status["idempotency_key"] == rows[article_id]["idempotency_key"]
+
+    posts_before = len(requests_of(server, "post_status"))
+    again = room.publish()
+    assert (again.posted, again.stopped) == (0, None)
+    assert len(requests_of(server, "post_status")) == posts_before == 3
+
+
+def test_the_target_language_serves_articles_without_one(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.configure(language="de")
+    room.write("a.md", "Hafen wieder offen", 2)
+    room.write("b.md", "Le port rouvre", 1, lang="fr-CH")
+    room.publish()
+    assert [s["language"] for s in server.live_statuses()] == ["de", "fr"]
+
+
+# -- the seed article and its related headlines ----------------------------------------------
+
+
+def test_the_seed_article_links_its_three_related_headlines_found_in_the_store(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    server.configure(max_characters=1000)
+    seed_url = room.copy_seed()
+    related = room.write_related()
+
+    report = room.publish()
+
+    assert (report.posted, report.failed) == (4, 0)
+    links = "\n".join(f"→ {title} {url}" for title, url in related.items())
+    expected = f"{SEED_TITLE}\n\n{SEED_LEAD}\n\n{seed_url}\n\nRelated:\n{links}"
+    assert status_of(server, seed_url)["text"] == expected
+
+
+def test_at_mastodon_s_limit_the_last_related_link_goes_first(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    seed_url = room.copy_seed()
+    related = room.write_related()
+    room.publish()
+    text = status_of(server, seed_url)["text"]
+    titles = list(related)
+    assert related_lines(text) == [f"→ {t} {related[t]}" for t in titles[:2]]
+    assert SEED_LEAD in text  # the summary is whole while a related link could go
+    assert countable_length(text, "", 23) <= 500
+
+
+def test_the_seed_article_without_its_related_articles_links_none_and_check_reports_them(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    seed_url = room.copy_seed()
+    harbour = room.write("2015/harbour.md", "Harbour reopens", 0.5, summary="Boats are back.")
+
+    room.publish()
+
+    text = status_of(server, seed_url)["text"]
+    assert text.startswith(f"{SEED_TITLE}\n\n{SEED_LEAD}\n\n{seed_url}")
+    for headline in (*SEED_RELATED, *RELATED_FILES.values()):
+        assert headline.casefold() not in text.casefold()
+    for line in related_lines(text):  # computed ones, if any, are real articles
+        assert line.split()[-1] in {harbour}
+    checked = room.cli("check")
+    assert checked.exit_code == 1
+    reported = [line for line in checked.stdout.splitlines() if SEED_PATH in line]
+    assert len(reported) == 3
+    for headline, line in zip(SEED_RELATED, reported, strict=True):
+        assert headline in line
+        assert "matches no article" in line
+
+
+# -- length ------------------------------------------------------------------------------------
+
+
+def test_a_shorter_limit_drops_related_links_before_the_summary_never_headline_or_link(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    seed_url = room.copy_seed()
+    room.write_related()
+    room.build()
+    seen: list[tuple[int, int, bool]] = []
+    for limit in (1000, 500, 400, 300, 200, 120, 90):
+        server.configure(max_characters=limit)
+        with room.runners() as runners:
+            report = runners["main"].run(dry_run=True)
+        composed = next(c for a, c in report.dry_run if a.url == seed_url)
+        lines = composed.text.split("\n\n")
+        assert lines[0] == SEED_TITLE
+        assert seed_url in lines
+        assert composed.length == countable_length(composed.text, "", 23) <= limit
+        related = len(related_lines(composed.text))
+        summary = lines[1] if len(lines) > 2 and lines[1] != seed_url else ""
+        shortened = summary != SEED_LEAD
+        assert not (shortened and related), f"at {limit} the summary went before the links"
+        if shortened and summary:
+            assert summary.endswith("…")
+            assert SEED_LEAD.startswith(summary[:-1].rstrip())
+        seen.append((limit, related, shortened))
+    assert [related for _, related, _ in seen] == sorted((r for _, r, _ in seen), reverse=True)
+    assert seen[0][1] == 3 and not seen[0][2]
+    assert seen[-1][1] == 0 and seen[-1][2]
+
+    server.configure(max_characters=120)
+    assert room.publish().posted == 4
+    assert countable_length(status_of(server, seed_url)["text"], "", 23) <= 120
+
+
+def test_a_server_counting_urls_in_full_gets_one_recomposed_status(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    server.configure(count_urls_in_full=True, max_characters=300)
+    seed_url = room.copy_seed()
+    room.write_related()
+
+    report = room.publish()
+
+    assert (report.posted, report.failed) == (4, 0)
+    assert len(server.live_statuses()) == 4
+    by_key: dict[str, list[int | None]] = {}
+    for request in requests_of(server, "post_status"):
+        by_key.setdefault(request["headers"]["idempotency-key"], []).append(request["status"])
+    assert all(answers in ([200], [400, 200]) for answers in by_key.values()), by_key
+    seed = status_of(server, seed_url)
+    assert by_key[seed["idempotency_key"]] == [400, 200]  # too long once, then recomposed
+    assert len(seed["text"]) <= 300
+    assert seed["text"].startswith(SEED_TITLE + "\n\n")
+
+
+# -- server trouble ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reset_format", ["iso", "unix"])
+def test_a_short_rate_limit_is_waited_out_then_the_post_goes_once(
+    room: Newsroom, server: FakeMastodon, reset_format: str
+) -> None:
+    server.configure(rate_reset_format=reset_format, rate_reset_after=5)
+    server.inject("post_status", "429")
+    room.write("a.md", "Harbour reopens", 1)
+
+    report = room.publish()
+
+    assert (report.posted, report.stopped) == (1, None)
+    assert [r["status"] for r in requests_of(server, "post_status")] == [429, 200]
+    assert len(room.sleeps) == 1
+    assert 3.5 <= room.sleeps[0] <= 6.5  # until the reset (a Unix one is whole seconds), jittered
+    assert len(server.live_statuses()) == 1
+
+
+@pytest.mark.parametrize("reset_format", ["iso", "unix"])
+def test_a_long_rate_limit_ends_the_pass_and_posting_waits_for_the_reset(
+    room: Newsroom, server: FakeMastodon, reset_format: str
+) -> None:
+    server.configure(rate_reset_format=reset_format, rate_reset_after=1800)
+    server.inject("post_status", "429")
+    room.write("a.md", "Harbour reopens", 1)
+    room.write("b.md", "Council votes", 0.5)
+    room.build()
+    started = datetime.now(UTC)
+    moment = started
+
+    with room.runners(clock=lambda: moment) as runners:
+        first = runners["main"].run()
+        second = runners["main"].run()  # the service's next pass, before the reset
+
+    assert first.posted == second.posted == 0
+    assert first.stopped is not None and "rate limited until" in first.stopped
+    assert second.stopped == first.stopped
+    row = room.rows()["a"]
+    assert row["state"] == "retry" and "429" in row["last_error"]
+    assert abs(row["next_try"] - (started.timestamp() + 1800)) < 10
+    assert room.sleeps == []
+    assert len(requests_of(server, "post_status")) == 1
+
+    later = started + timedelta(minutes=31)
+    after = room.publish(build=False, clock=lambda: later)
+
+    assert after.posted == 2
+    assert posts_by_url(server.live_statuses()) == {url_of("a.md"): 1, url_of("b.md"): 1}
+    assert [r["status"] for r in requests_of(server, "post_status")] == [429, 200, 200]
+
+
+def test_server_errors_are_retried_with_backoff(room: Newsroom, server: FakeMastodon) -> None:
+    server.configure(ignore_idempotency_key=True)
+    server.inject("post_status", "503", "502")
+    room.write("a.md", "Harbour reopens", 1)
+
+    report = room.publish()
+
+    assert (report.posted, report.stopped) == (1, None)
+    assert [r["status"] for r in requests_of(server, "post_status")] == [503, 502, 200]
+    assert len(room.sleeps) == 2
+    assert 0 <= room.sleeps[0] <= 2 and 0 <= room.sleeps[1] <= 4  # full jitter, doubling
+    assert requests_of(server, "account_statuses")  # a 5xx may hide a post: looked for first
+    assert len(server.live_statuses()) == 1
+    assert room.rows()["a"]["tries"] == 0
+
+
+def test_a_server_down_for_a_whole_pass_leaves_the_post_for_a_later_one(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    server.inject("post_status", "503", "503", "503")
+    room.write("a.md", "Harbour reopens", 1)
+
+    report = room.publish()
+
+    assert (report.posted, report.retries) == (0, 1)
+    row = room.rows()["a"]
+    assert row["state"] == "retry" and "503" in row["last_error"]
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    assert room.publish(clock=lambda: later).posted == 1
+    assert len(server.live_statuses()) == 1
+
+
+@pytest.mark.parametrize("fault", ["drop", "timeout", "reset"])
+def test_a_post_whose_answer_was_lost_is_found_not_posted_again(
+    room: Newsroom, server: FakeMastodon, fault: str
+) -> None:
+    server.configure(ignore_idempotency_key=True, timeout_delay=1.0)
+    room.configure(timeout=0.3)
+    server.inject("post_status", fault)
+    url = room.write("a.md", "Harbour reopens", 1)
+
+    report = room.publish()
+
+    assert (report.posted, report.stopped) == (1, None)
+    assert len(requests_of(server, "post_status")) == 1
+    status = status_of(server, url)
+    assert room.rows()["a"]["status_id"] == status["id"]
+
+
+def test_a_related_link_in_another_post_is_not_taken_for_the_post(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    # "a" is posted first and links to "b" as related; b's first request is lost before
+    # reaching the server. Reconciling b must not take a's post for b's.
+    server.configure(ignore_idempotency_key=True)
+    url_b = url_of("b.md")
+    room.write("a.md", "Harbour reopens", 2, related=["Harbour fees go up"])
+    room.write("b.md", "Harbour fees go up", 1)
+    server.inject("post_status", None, "drop_before")
+
+    report = room.publish()
+
+    assert report.posted == 2
+    status_a = status_of(server, url_of("a.md"))
+    assert f"→ Harbour fees go up {url_b}" in status_a["text"]
+    assert room.rows()["b"]["status_id"] == status_of(server, url_b)["id"]
+
+
+def test_a_permanent_refusal_is_recorded_with_its_reason_and_not_retried(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    server.inject("post_status", "422")
+    room.write("a.md", "Harbour reopens", 2)
+    room.write("b.md", "Council votes", 1)
+
+    report = room.publish()
+
+    assert (report.posted, report.failed) == (1, 1)
+    row = room.rows()["a"]
+    assert row["state"] == "failed"
+    assert "422" in row["last_error"] and "Unprocessable" in row["last_error"]
+    for _ in range(2):
+        later = datetime.now(UTC) + timedelta(days=1)
+        assert room.publish(clock=lambda: later).posted == 0  # noqa: B023
+    assert len(requests_of(server, "post_status")) == 2
+
+
+@pytest.mark.parametrize("refusal", ["401", "403"])
+def test_a_refused_token_stops_its_target_with_one_message_while_another_carries_on(
+    room: Newsroom, server: FakeMastodon, refusal: str
+) -> None:
+    room.write("a.md", "Harbour reopens", 2)
+    room.write("b.md", "Council votes", 1)
+    with FakeMastodon(token=TOKEN, scopes=["read"]) as read_only:
+        if refusal == "401":
+            room.targets["other"] = target(server.base_url, token=BAD_TOKEN)
+        else:
+            room.targets["other"] = target(read_only.base_url)
+
+        result = room.cli("publish", "--no-pacing")
+
+        assert result.exit_code == 1
+        assert "main: 2 posted" in result.stdout
+        messages = [line for line in result.stderr.splitlines() if line.startswith("other:")]
+        assert len(messages) == 1, result.stderr
+        assert "access token was refused" in messages[0]
+        assert f"HTTP {refusal}" in messages[0]
+        if refusal == "403":
+            assert "scope" in messages[0]
+            assert room.rows("other")["a"]["state"] == "retry"  # tried again once fixed
+            assert len(requests_of(read_only, "post_status")) == 1
+        assert room.rows("other").keys() <= {"a"}
+        assert read_only.live_statuses() == []
+    assert len(server.live_statuses()) == 2
+
+
+# -- backlog and pacing ------------------------------------------------------------------------
+
+
+def test_articles_older_than_the_backlog_age_are_marked_skipped_not_posted(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.configure(backlog_max_age_hours=24)
+    room.write("old.md", "Old news", 30)
+    recent = room.write("new.md", "Fresh news", 2)
+
+    report = room.publish()
+
+    assert (report.posted, report.skipped) == (1, 1)
+    assert posts_by_url(server.live_statuses()) == {recent: 1}
+    row = room.rows()["old"]
+    assert row["state"] == "skipped" and "backlog" in row["last_error"]
+    assert room.publish().posted == 0
+
+
+def test_catch_up_marks_everything_seen_and_only_later_articles_are_posted(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    for number in range(3):
+        room.write(f"a{number}.md", f"Story {number}", 3 - number)
+
+    caught = room.cli("catch-up")
+
+    assert caught.exit_code == 0, caught.output
+    assert "main: 3 article(s) marked as seen" in caught.stdout
+    assert room.publish().posted == 0
+    later = room.write("b.md", "Later story", 0.1)
+    assert room.publish().posted == 1
+    assert posts_by_url(server.live_statuses()) == {later: 1}
+    assert {row["state"] for row in room.rows().values()} == {"skipped", "posted"}
+
+
+def test_pacing_spreads_posts_at_posts_per_hour(room: Newsroom, server: FakeMastodon) -> None:
+    room.configure(posts_per_hour=4)  # one every 15 minutes
+    for number in range(3):
+        room.write(f"a{number}.md", f"Story {number}", 3 - number)
+    room.build()
+    start = datetime.now(UTC)
+    posted = []
+    for minutes in (0, 1, 14, 15, 20, 31):
+        moment = start + timedelta(minutes=minutes)
+        report = room.publish(build=False, pacing=True, clock=lambda moment=moment: moment)
+        posted.append(report.posted)
+    assert posted == [1, 0, 0, 1, 0, 1]
+    assert len(server.live_statuses()) == 3
+
+
+def test_the_cli_paces_unless_told_not_to(room: Newsroom, server: FakeMastodon) -> None:
+    for number in range(3):
+        room.write(f"a{number}.md", f"Story {number}", 3 - number)
+    paced = room.cli("publish")
+    assert paced.exit_code == 0, paced.output
+    assert "main: 1 posted" in paced.stdout and "2 waiting for pacing" in paced.stdout
+    unpaced = room.cli("publish", "--no-pacing")
+    assert "main: 2 posted" in unpaced.stdout
+    assert len(server.live_statuses()) == 3
+
+
+# -- revisions and withdrawals -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("edit_on_update", [True, False])
+def test_a_revised_article_edits_its_post(
+    room: Newsroom, server: FakeMastodon, edit_on_update: bool
+) -> None:
+    room.configure(edit_on_update=edit_on_update)
+    url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
+    room.publish()
+    room.write("a.md", "Harbour reopens", 1, summary="Boats and ferries are back.")
+
+    report = room.publish()
+
+    status = status_of(server, url)
+    assert len(server.statuses) == 1
+    if edit_on_update:
+        assert report.edited == 1
+        assert "Boats and ferries are back." in status["text"]
+        assert status["edits"] == 1
+        assert room.publish().edited == 0  # once
+    else:
+        assert report.edited == 0
+        assert "Boats are back." in status["text"]
+    assert len(requests_of(server, "edit_status")) == (1 if edit_on_update else 0)
+
+
+@pytest.mark.parametrize("how", ["flag", "file removed"])
+@pytest.mark.parametrize("delete_on_withdraw", [True, False])
+def test_a_withdrawn_article_deletes_its_post(
+    room: Newsroom, server: FakeMastodon, how: str, delete_on_withdraw: bool
+) -> None:
+    room.configure(delete_on_withdraw=delete_on_withdraw)
+    room.write("a.md", "Harbour reopens", 1)
+    room.write("b.md", "Council votes", 0.5)
+    room.publish()
+    if how == "flag":
+        room.write("a.md", "Harbour reopens", 1, withdrawn=True)
+    else:
+        (room.content / "a.md").unlink()
+
+    report = room.publish()
+
+    gone = server.statuses[0]
+    if delete_on_withdraw:
+        assert report.deleted == 1
+        assert gone["deleted"]
+        assert room.rows()["a"]["state"] == "deleted"
+        assert room.publish().deleted == 0
+    else:
+        assert report.deleted == 0
+        assert not gone["deleted"]
+    assert not server.statuses[1]["deleted"]
+
+
+def test_a_withdrawal_deletes_the_reply_too_even_when_the_post_is_already_gone(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.configure(related_in="reply")
+    room.write("a.md", "Harbour reopens", 2, related=["Harbour fees go up"])
+    room.write("b.md", "Harbour fees go up", 1)
+    room.publish()
+    post, reply = server.statuses[0], server.statuses[1]
+    assert reply["in_reply_to_id"] == post["id"]
+    post["deleted"] = True  # deleted by hand on the server
+    (room.content / "a.md").unlink()
+
+    report = room.publish()
+
+    assert report.deleted == 1
+    assert reply["deleted"]
+    assert room.rows()["a"]["state"] == "deleted"
+
+
+def test_a_refused_delete_is_recorded_as_failed_and_not_tried_every_pass(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 1)
+    room.publish()
+    server.inject("delete_status", "422")
+    (room.content / "a.md").unlink()
+
+    assert room.publish().failed == 1
+    assert room.publish().failed == 0
+
+    row = room.rows()["a"]
+    assert row["state"] == "failed" and "delete failed" in row["last_error"]
+    assert len(requests_of(server, "delete_status")) == 1
+
+
+def test_an_edit_left_pending_when_the_article_is_withdrawn_becomes_a_delete(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
+    room.publish()
+    room.write("a.md", "Harbour reopens", 1, summary="Ferries too.")
+    server.inject("edit_status", "503")
+    assert room.publish().retries == 1
+    assert room.rows()["a"]["state"] == "retry"
+    room.write("a.md", "Harbour reopens", 1, withdrawn=True)
+
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    report = room.publish(clock=lambda: later)
+
+    assert report.deleted == 1
+    assert server.statuses[0]["deleted"]
+
+
+# -- media -------------------------------------------------------------------------------------
+
+
+def _png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x80\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("processing", ["sync", "async"])
+def test_the_lead_image_is_uploaded_with_its_alt_text(
+    room: Newsroom, server: FakeMastodon, processing: str
+) -> None:
+    if processing == "async":
+        server.configure(media_async=True, media_processing_polls=1)
+    image = _png()
+    (room.content / "photos").mkdir()
+    (room.content / "photos" / "harbour.png").write_bytes(image)
+    alt = "Fishing boats moored in the harbour at dawn"
+    url = room.write("a.md", "Harbour reopens", 1, image={"url": "photos/harbour.png", "alt": alt})
+
+    assert room.publish().posted == 1
+
+    status = status_of(server, url)
+    assert len(status["media_ids"]) == 1
+    media = server.media[status["media_ids"][0]]
+    assert media["description"] == alt
+    assert media["sha256"] == hashlib.sha256(image).hexdigest()
+    assert media["mime_type"] == "image/png"
+    if processing == "async":
+        polls = [r["status"] for r in requests_of(server, "get_media")]
+        assert polls == [206, 200]
+        assert [r["status"] for r in requests_of(server, "upload_media")] == [202]
+
+    # An edit keeps only the media it sends: the image must go with it.
+    room.write("a.md", "Harbour reopens", 1, summary="Boats are back.",
+               image={"url": "photos/harbour.png", "alt": alt})  # fmt: skip
+    assert room.publish().edited == 1
+    edited = status_of(server, url)
+    assert "Boats are back." in edited["text"]
+    assert len(edited["media_ids"]) == 1
+
+
+def test_a_media_failure_still_posts_without_the_image(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    server.configure(media_fail=True)
+    (room.content / "harbour.png").write_bytes(_png())
+    url = room.write("a.md", "Harbour reopens", 1, image={"url": "harbour.png", "alt": "Boats"})
+
+    report = room.publish()
+
+    assert (report.posted, report.failed) == (1, 0)
+    assert status_of(server, url)["media_ids"] == []
+    assert [r["status"] for r in requests_of(server, "upload_media")] == [422]
+
+
+# -- related links in a reply ------------------------------------------------------------------
+
+
+def test_related_links_can_go_in_a_reply_under_the_post(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.configure(related_in="reply")
+    seed_url = room.copy_seed()
+    related = room.write_related()
+
+    room.publish()
+
+    post = status_of(server, seed_url)
+    assert post["text"] == f"{SEED_TITLE}\n\n{SEED_LEAD}\n\n{seed_url}"
+    replies = [s for s in server.live_statuses() if s["in_reply_to_id"] == post["id"]]
+    assert len(replies) == 1
+    reply = replies[0]
+    links = [f"→ {title} {url}" for title, url in related.items()]
+    assert reply["text"] == "Related:\n" + "\n".join(links)
+    assert reply["visibility"] == "unlisted"
+    assert reply["language"] == "en"
+    rows = room.rows()
+    assert rows["2015/france-uk-calais-agreement"]["reply_id"] == reply["id"]
+    assert sorted(posts_by_url(server.live_statuses()).values()) == [1, 1, 1, 1]
+
+
+def test_a_reply_of_related_links_is_never_taken_for_a_post() -> None:
+    url = "https://news.example.org/articles/b/"
+    reply = (
+        '<p>Related:<br />→ Harbour fees go up <a href="https://news.example.org/articles/b/">'
+        '<span class="invisible">https://</span><span>news.example.org/articles/b/</span></a></p>'
+    )
+    post = '<p>Harbour fees go up</p><p>Dearer.</p><p><a href="https://news.example.org/articles/b/">x</a></p>'
+    similar = '<p>Other</p><p><a href="https://news.example.org/articles/b/c/">x</a></p>'
+    bare = "Harbour fees go up\n\nhttps://news.example.org/articles/b/"
+    assert not links_as_its_own(reply, url)
+    assert links_as_its_own(post, url)
+    assert not links_as_its_own(similar, url)
+    assert links_as_its_own(bare, url)
+    assert links_as_its_own(post.replace("/b/", "/b/?a=1&amp;b=2"), url + "?a=1&b=2")
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_dry_run_prints_each_status_with_its_length_and_the_limit_and_sends_nothing(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 2, summary="Boats are back.", tags=["Harbour"])
+    room.write("b.md", "Council votes", 1, summary="The budget passed.")
+
+    result = room.cli("publish", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "--- main · a" in out and "--- main · b" in out
+    for title in ("Harbour reopens", "Council votes"):
+        block = out.split(title, 1)[1].split("---", 1)[0]
+        text = (title + block).split("\n— ", 1)[0]
+        counted = countable_length(text, "", 23)
+        assert f"— {counted}/500 characters (URLs counted as 23), language en" in block
+    assert {r["method"] for r in server.requests} == {"GET"}
+    assert server.statuses == []
+    assert room.rows() == {}
+
+
+def test_state_shows_posted_urls_failed_reasons_and_a_stopped_pass(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    server.inject("post_status", "422")
+    room.write("a.md", "Harbour reopens", 2)
+    room.write("b.md", "Council votes", 1)
+    room.publish()
+
+    shown = room.cli("state")
+
+    assert shown.exit_code == 0, shown.output
+    status = status_of(server, url_of("b.md"))
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith(f"main ({server.base_url}/): 1 failed, 1 posted")
+    assert f"  posted   b  {status['url']}" in lines
+    failed = [line for line in lines if line.startswith("  failed   a  ")]
+    assert len(failed) == 1 and "422" in failed[0]
+
+    server.configure(scopes=["write"])  # verify_credentials now refused: the pass stops
+    room.publish()
+    assert "last pass stopped: the access token was refused" in room.cli("state").stdout
+
+
+def test_tokens_never_appear_in_any_output_or_log(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.configure(error_body="html", timeout_delay=1.0)
+    room.configure(timeout=0.3)
+    room.targets["other"] = target(server.base_url, token=BAD_TOKEN)
+    room.write("a.md", "Harbour reopens", 3)
+    room.write("b.md", "Council votes", 2)
+    room.write("c.md", "Storm warning", 1)
+    server.inject("post_status", "503", "timeout", "drop", "429", "422")
+    outputs = []
+    for command in (
+        ("publish", "--dry-run"),
+        ("publish", "--no-pacing"),
+        ("publish", "--no-pacing"),
+        ("state",),
+        ("catch-up",),
+        ("config", "show"),
+    ):
+        result = room.cli(*command)
+        outputs += [result.stdout, result.stderr, repr(result.exception)]
+    report = room.publish("other")
+    outputs += [repr(report), report.stopped or "", caplog.text, str(room.rows("other"))]
+    everything = "\n".join(outputs)
+    assert "Harbour reopens" in everything  # the outputs were captured
+    for secret in (TOKEN, BAD_TOKEN, TOKEN[4:20], BAD_TOKEN[4:20]):
+        assert secret not in everything
+    assert all(r["authorization_valid"] for r in requests_of(server, "post_status"))
+
+
+# -- the core, on SQLite and PostgreSQL --------------------------------------------------------
+
+
+@pytest.fixture
+def core(tmp_path: Path, server: FakeMastodon, database_url: str) -> Newsroom:
+    return Newsroom(tmp_path, server, database_url)
+
+
+def test_core_each_article_is_posted_once(core: Newsroom, server: FakeMastodon) -> None:
+    urls = [core.write(f"a{n}.md", f"Story {n}", 3 - n) for n in range(3)]
+    assert core.publish().posted == 3
+    assert core.publish().posted == 0
+    assert posts_by_url(server.live_statuses()) == dict.fromkeys(urls, 1)
+    assert {row["state"] for row in core.rows().values()} == {"posted"}
+
+
+class _Crash(BaseException):
+    """The process dies here (nothing catches it, as nothing catches SIGKILL)."""
+
+
+@pytest.mark.parametrize("reached", [True, False], ids=["post-made", "post-not-made"])
+def test_core_a_sending_row_left_by_a_crash_is_reconciled_not_posted_twice(
+    core: Newsroom, server: FakeMastodon, reached: bool
+) -> None:
+    server.configure(ignore_idempotency_key=True)
+    url = core.write("a.md", "Harbour reopens", 1)
+    core.build()
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise _Crash()
+
+    with core.runners() as runners, pytest.raises(_Crash):
+        runner = runners["main"]
+        if reached:
+            runner.store.succeeded = die  # type: ignore[method-assign]
+        else:
+            runner.client.post_status = die  # type: ignore[method-assign]
+        runner.run()
+    assert core.rows()["a"]["state"] == "sending"
+    assert len(server.live_statuses()) == (1 if reached else 0)
+
+    report = core.publish(build=False)
+
+    assert report.posted == 1
+    assert len(requests_of(server, "post_status")) == 1
+    status = status_of(server, url)
+    row = core.rows()["a"]
+    assert (row["state"], row["status_id"]) == ("posted", status["id"])
+
+
+def test_a_post_found_after_a_crash_is_edited_if_the_article_was_revised_meanwhile(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    server.configure(ignore_idempotency_key=True)
+    url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
+    room.build()
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise _Crash()
+
+    with room.runners() as runners, pytest.raises(_Crash):
+        runners["main"].store.succeeded = die  # type: ignore[method-assign]
+        runners["main"].run()
+    room.write("a.md", "Harbour reopens", 1, summary="Boats and ferries are back.")
+
+    report = room.publish()
+
+    assert (report.posted, report.edited) == (1, 1)
+    assert len(server.statuses) == 1
+    assert "Boats and ferries are back." in status_of(server, url)["text"]
+
+
+def test_a_shutdown_sends_nothing_more(room: Newsroom, server: FakeMastodon) -> None:
+    room.write("a.md", "Harbour reopens", 1)
+    room.build()
+    stop = threading.Event()
+    stop.set()
+    settings = room.settings
+    with (
+        opened(settings) as app,
+        publishers(settings, app.engine, targets(settings), stop=stop) as runners,
+    ):
+        report = runners[0].run()
+    assert report.interrupted and report.stopped is None
+    assert requests_of(server, "post_status") == []
+    assert room.rows() == {}
+
+
+def test_core_a_sending_row_is_found_even_after_many_other_posts(
+    core: Newsroom, server: FakeMastodon
+) -> None:
+    # The row's first attempt is known, so the search goes back past the first pages.
+    server.configure(ignore_idempotency_key=True)
+    url = core.write("a.md", "Harbour reopens", 1)
+    core.build()
+    settings = core.settings
+    with opened(settings) as app:
+        stored = DeliveryStore(app.engine).article("a")
+        assert stored is not None
+        key = idempotency_key("main", "a", revision_of(stored.article))
+        DeliveryStore(app.engine).begin(
+            Attempt("main", "a", "create", revision_of(stored.article), key, url),
+            datetime.now(UTC),
+        )
+    with make_http_client(5) as http:
+        client = MastodonClient(server.base_url, SecretStr(TOKEN), http)
+        client.post_status(StatusRequest(f"Harbour reopens\n\n{url}"), key)
+        for number in range(250):
+            client.post_status(StatusRequest(f"Unrelated {number}"), f"k{number}")
+
+    report = core.publish(build=False)
+
+    assert report.posted == 1
+    assert len(server.live_statuses()) == 251
+    assert core.rows()["a"]["status_id"] == status_of(server, url)["id"]
+
+
+def test_core_the_lease_lets_one_owner_at_a_time(core: Newsroom) -> None:
+    engine = open_database(core.settings.state.url())
+    try:
+        now = datetime.now(UTC)
+        ttl = timedelta(minutes=10)
+        first, second = Leases(engine, "first"), Leases(engine, "second")
+        assert first.acquire("publish:main", now, ttl)
+        assert not second.acquire("publish:main", now, ttl)
+        assert first.acquire("publish:main", now, ttl)  # ours: renewed
+        assert second.acquire("publish:other", now, ttl)  # another name is another lease
+        assert not second.renew("publish:main", now, ttl)
+        assert first.renew("publish:main", now + timedelta(minutes=5), ttl)
+        assert not second.acquire("publish:main", now + timedelta(minutes=12), ttl)
+        assert second.acquire("publish:main", now + timedelta(minutes=16), ttl)  # expired
+        assert not first.renew("publish:main", now + timedelta(minutes=16), ttl)
+        first.release("publish:main")  # not first's any more: stays
+        assert second.holder("publish:main") == "second"
+        second.release("publish:main")
+        assert second.holder("publish:main") is None
+        assert first.acquire("publish:main", now + timedelta(minutes=16), ttl)
+    finally:
+        engine.dispose()
+
+
+def test_core_a_lease_held_by_a_dead_process_is_taken_at_once(core: Newsroom) -> None:
+    code = "from newsbot.state.leases import process_owner; print(process_owner(), flush=True)"
+    dead = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    living = subprocess.Popen(
+        [sys.executable, "-c", code + "; import time; time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    engine = open_database(core.settings.state.url())
+    try:
+        assert living.stdout is not None
+        alive = living.stdout.readline().strip()
+        assert not is_alive(dead) and is_alive(alive) and is_alive(process_owner())
+        now, ttl = datetime.now(UTC), timedelta(minutes=10)
+        assert Leases(engine, dead).acquire("publish:main", now, ttl)
+        assert Leases(engine, alive).acquire("publish:other", now, ttl)
+        ours = Leases(engine, process_owner())
+        assert ours.acquire("publish:main", now, ttl)
+        assert not ours.acquire("publish:other", now, ttl)
+    finally:
+        living.kill()
+        living.wait()
+        engine.dispose()
+
+
+def test_core_a_pass_is_skipped_while_another_process_holds_the_lease(
+    core: Newsroom, server: FakeMastodon
+) -> None:
+    core.write("a.md", "Harbour reopens", 1)
+    core.build()
+    engine = open_database(core.settings.state.url())
+    try:
+        other = Leases(engine, "elsewhere/1/1/x/y")
+        assert other.acquire("publish:main", datetime.now(UTC), timedelta(minutes=10))
+        report = core.publish(build=False)
+        assert report.busy == "elsewhere/1/1/x/y"
+        assert (report.posted, report.stopped) == (0, None)
+        assert requests_of(server, "post_status") == []
+        other.release("publish:main")
+        assert core.publish(build=False).posted == 1
+        assert Leases(engine, "x").holder("publish:main") is None  # released after the pass
+    finally:
+        engine.dispose()

@@ -1,0 +1,829 @@
+"""``newsbot run`` as operators run it: a subprocess on loopback, stopped by signals.
+
+Each test starts the real command (``.venv/bin/newsbot run``) with ``NEWSBOT_*``
+settings on a temporary store, data and output folder, port 0 (the address is
+read back from the log) and a fake Mastodon server in this process. The
+service's stderr and stdout are files, not a terminal, so its log is JSON
+lines; all it writes is searched for the target's token.
+
+- start, probes, a dropped article in the feeds and on the server within
+  seconds, a conditional GET answered 304, ``/readyz`` and ``/metrics``,
+  ``newsbot healthcheck``;
+- SIGTERM while a post is in flight, answered in time or too late for the
+  shutdown time: exit 0 within ``service.shutdown_timeout_seconds``, then a
+  restart posts every article exactly once;
+- startup checks: one line on stderr, a non-zero exit, no traceback;
+- without a target: how to configure one, and the exact text a target gets;
+- two services on one PostgreSQL database, publishing one store to one server;
+- an unprivileged user with a read-only store (what the Dockerfile does).
+
+Pacing cannot be switched off in the service: targets post at most
+``posts_per_hour`` (600 at most, one post every 6 s), so each test keeps to a
+few fresh articles.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from databases import fresh_postgres_database, postgres_server
+from fakemastodon import FakeMastodon
+from newsbot.service import Coalesced
+from newsbot.watch import Watcher
+from posting import TOKEN, environment, posts_by_url, settings_for, url_of, write_article
+from posting import target as target_settings
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+NEWSBOT = VENV_BIN / "newsbot"
+POSTS_PER_HOUR = 600
+"""The most a target allows: a post every 6 s, so fresh articles go out without waiting long."""
+SPACING = 3600 / POSTS_PER_HOUR
+SHUTDOWN_TIMEOUT = 4.0
+EXIT_SLACK = 1.5
+"""What the interpreter may take to exit once the service has stopped."""
+FIRST_BUILD_ARTICLES = 1000
+"""Enough for a first build of a second or so: long enough to ask the probes meanwhile."""
+
+T = TypeVar("T")
+
+
+# -- the service as a process ---------------------------------------------------------------
+
+
+class Service:
+    """One ``newsbot run`` process; its output goes to files in ``folder``."""
+
+    def __init__(self, env: Mapping[str, str], folder: Path, command: list[str] | None = None):
+        self.env = dict(env)
+        self.folder = folder
+        self.command = command or [str(NEWSBOT), "run"]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stderr_path = folder / "stderr.log"
+        self.stdout_path = folder / "stdout.log"
+        self.started_at = 0.0
+
+    def start(self) -> Service:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self.stderr_path.open("ab") as err, self.stdout_path.open("ab") as out:
+            self.started_at = time.monotonic()
+            self.process = subprocess.Popen(
+                self.command, env=self.env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The log so far; every line must be one JSON object."""
+        entries = []
+        for line in self.stderr_path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                pytest.fail(f"a log line is not JSON: {line!r}\n{self.output()}")
+            assert isinstance(entry, dict) and {"time", "level", "message"} <= set(entry), line
+            entries.append(entry)
+        return entries
+
+    def messages(self) -> list[str]:
+        return [entry["message"] for entry in self.lines()]
+
+    def output(self) -> str:
+        return self.stdout_path.read_text(errors="replace") + self.stderr_path.read_text(
+            errors="replace"
+        )
+
+    def url(self, timeout: float = 20) -> str:
+        """The web app's base URL, as the service logs it once it listens."""
+
+        def logged() -> str | None:
+            self.assert_alive()
+            for entry in self.lines():
+                if entry["message"] == "newsbot is running":
+                    return str(entry["url"])
+            return None
+
+        return eventually(logged, timeout, "the service never said it was running")
+
+    def assert_alive(self) -> None:
+        assert self.process is not None
+        code = self.process.poll()
+        assert code is None, f"the service exited with {code}:\n{self.output()}"
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> tuple[int, float]:
+        """Send ``sig``; the exit code and the seconds it took to exit."""
+        assert self.process is not None
+        self.assert_alive()
+        sent = time.monotonic()
+        self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"the service did not exit within {timeout} s of {sig.name}")
+        return code, time.monotonic() - sent
+
+    def kill(self) -> None:
+        """Cleanup: kill this process (only this one) if it still runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def services() -> Iterator[Callable[..., Service]]:
+    """Starts services; whatever a failing test leaves running is killed after it."""
+    started: list[Service] = []
+
+    def start(env: Mapping[str, str], folder: Path, command: list[str] | None = None) -> Service:
+        service = Service(env, folder, command).start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.kill()
+
+
+def eventually(check: Callable[[], T | None], timeout: float, message: str) -> T:
+    """The first truthy result of ``check``, polled until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"{message} (after {timeout} s)")
+        time.sleep(0.05)
+
+
+def service_env(
+    tmp: Path,
+    content: Path,
+    servers: Mapping[str, FakeMastodon] = {},  # read only
+    *,
+    database_url: str | None = None,
+    output: Path | None = None,
+    **service: object,
+) -> dict[str, str]:
+    """The environment of a service on ``content``, state and output under ``tmp``."""
+    targets = {
+        name: target_settings(server.base_url, posts_per_hour=POSTS_PER_HOUR)
+        for name, server in servers.items()
+    }
+    settings = settings_for(tmp, content, targets, database_url)
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("NEWSBOT_") and not name.lower().endswith("_proxy")
+    }
+    env.update(environment(settings))
+    if output is not None:
+        env["NEWSBOT_FEEDS__OUTPUT_DIR"] = str(output)
+    settings_of_service: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "publish_every_seconds": 1,
+        "build_every_seconds": 30,
+        "jitter_seconds": 0,
+        "shutdown_timeout_seconds": SHUTDOWN_TIMEOUT,
+        **service,
+    }
+    for key, value in settings_of_service.items():
+        env[f"NEWSBOT_SERVICE__{key.upper()}"] = str(value)
+    return env
+
+
+def http() -> httpx.Client:
+    return httpx.Client(trust_env=False, timeout=10)
+
+
+def drop(content: Path, path: str, title: str, published: datetime, **fields: Any) -> Path:
+    """Put an article into the store the way a copy tool does: written aside, then renamed."""
+    aside = content.parent / "incoming"
+    aside.mkdir(exist_ok=True)
+    written = write_article(aside, Path(path).name, title, published, **fields)
+    final = content / path
+    final.parent.mkdir(parents=True, exist_ok=True)
+    written.replace(final)
+    return final
+
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """One sample of a Prometheus text exposition, or None."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
+        if match and match[1] == name:
+            found = ",".join(sorted((match[2] or "").split(","))) if match[2] else ""
+            if found == wanted:
+                return float(match[3])
+    return None
+
+
+def posted(server: FakeMastodon) -> dict[str, int]:
+    return dict(posts_by_url(server.live_statuses()))
+
+
+def assert_no_token(service: Service, *folders: Path) -> None:
+    assert TOKEN not in service.output(), "the token appears in the service's output"
+    for folder in folders:
+        for file in folder.rglob("*"):
+            if file.is_file():
+                assert TOKEN.encode() not in file.read_bytes(), f"the token is in {file}"
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- start, a dropped article, probes ---------------------------------------------------------
+
+
+def test_serves_at_once_and_posts_a_dropped_article_within_seconds(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    content = tmp_path / "content"
+    now = datetime.now(UTC)
+    write_article(content, "2020/old-news.md", "Old news from the archive", now - timedelta(days=3))
+    with FakeMastodon(token=TOKEN) as server:
+        env = service_env(tmp_path, content, {"main": server})
+        service = services(env, tmp_path / "run")
+        base = service.url()
+        with http() as client:
+            eventually(lambda: client.get(base + "/healthz").status_code == 200, 5, "/healthz")
+            assert time.monotonic() - service.started_at < 10, "/healthz took too long"
+            ready = eventually(
+                lambda: (r := client.get(base + "/readyz")).status_code == 200 and r.json(),
+                15,
+                "/readyz never said ready",
+            )
+            assert ready["ready"] is True and ready["build"]["error"] is None
+            assert ready["build"]["files"] == 1
+
+            # The old article is backlog: marked as seen, never posted.
+            eventually(
+                lambda: "main" in client.get(base + "/readyz").json()["targets"], 10, "no pass"
+            )
+            assert server.live_statuses() == []
+
+            dropped_at = time.monotonic()
+            drop(content, "2026/harbour-reopens.md", "Harbour reopens after storm", now,
+                 summary="The harbour reopened on Monday.", tags=["Harbour"])  # fmt: skip
+            url = url_of("2026/harbour-reopens.md")
+            eventually(lambda: posted(server).get(url) == 1, 10, "the article was not posted")
+            latency = time.monotonic() - dropped_at
+            rss = client.get(base + "/rss.xml")
+            assert rss.status_code == 200 and "Harbour reopens after storm" in rss.text
+            assert latency < 5, f"the post came {latency:.1f} s after the file"
+
+            # A conditional GET of an unchanged feed is answered 304, without a body.
+            etag = rss.headers["etag"]
+            again = client.get(base + "/rss.xml", headers={"If-None-Match": etag})
+            assert again.status_code == 304 and again.content == b""
+            assert again.headers["etag"] == etag
+            zipped = client.get(base + "/atom.xml", headers={"Accept-Encoding": "gzip"})
+            assert zipped.headers.get("content-encoding") == "gzip"
+
+            # /readyz and /metrics say what happened.
+            ready = client.get(base + "/readyz").json()
+            assert ready["ready"] is True and ready["build"]["files"] == 2
+            assert ready["targets"]["main"]["error"] is None
+            metrics = client.get(base + "/metrics").text
+            assert metric(metrics, "newsbot_posts_total", target="main", outcome="sent") == 1
+            assert metric(metrics, "newsbot_posts_total", target="main", outcome="skipped") == 1
+            assert metric(metrics, "newsbot_posts_total", target="main", outcome="failed") == 0
+            assert metric(metrics, "newsbot_store_articles") == 2
+            assert (metric(metrics, "newsbot_builds_total") or 0) >= 2
+            assert metric(metrics, "newsbot_build_failures_total") == 0
+            assert metric(metrics, "newsbot_publish_stopped", target="main") == 0
+
+        # The container's health check reaches the service even with a proxy in the
+        # environment (there is none on this port).
+        port = base.rsplit(":", 1)[1]
+        check_env = {**env, "NEWSBOT_SERVICE__PORT": port, "HTTP_PROXY": "http://127.0.0.1:9/"}
+        check = subprocess.run([str(NEWSBOT), "healthcheck"], env=check_env, capture_output=True)
+        assert check.returncode == 0, check.stderr
+
+        code, seconds = service.stop(signal.SIGTERM)
+        assert code == 0, service.output()
+        assert seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK
+        check = subprocess.run([str(NEWSBOT), "healthcheck"], env=check_env, capture_output=True)
+        assert check.returncode == 1 and b"Traceback" not in check.stderr
+
+    messages = service.messages()
+    assert "received SIGTERM" in messages and messages[-1] == "stopped"
+    assert not [e for e in service.lines() if e["level"] in ("error", "critical")]
+    assert_no_token(service, tmp_path / "public")
+
+
+def test_probes_answer_while_the_first_build_runs(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    content = tmp_path / "content"
+    archive = datetime(2019, 1, 1, tzinfo=UTC)
+    body = "The council met about the river bridge and the school budget. " * 20
+    for n in range(FIRST_BUILD_ARTICLES):
+        when = archive + timedelta(hours=n)
+        write_article(
+            content, f"2019/{n:05d}.md", f"Story {n}", when, body=body, tags=[f"T{n % 25}"]
+        )
+    service = services(service_env(tmp_path, content), tmp_path / "run")
+    base = service.url()
+    with http() as client:
+        # Listening comes first: alive at once, not ready until the store is built.
+        assert client.get(base + "/healthz").status_code == 200
+        unready = client.get(base + "/readyz")
+        assert unready.status_code == 503, "the first build was over too soon to tell"
+        assert unready.json()["reasons"] == ["no build yet"]
+        ready = eventually(
+            lambda: (r := client.get(base + "/readyz")).status_code == 200 and r.json(),
+            60,
+            "never ready",
+        )
+    assert ready["build"]["files"] == FIRST_BUILD_ARTICLES
+    code, seconds = service.stop()
+    assert code == 0 and seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK
+
+
+# -- SIGTERM in the middle of a pass ----------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fault", "delay", "abandoned"),
+    [("slow", 2.0, False), ("timeout", 3 * SHUTDOWN_TIMEOUT, True), ("429", 10.0, False)],
+    ids=["answered-in-time", "answered-too-late", "waiting-out-a-rate-limit"],
+)
+def test_sigterm_during_a_post_then_restart_posts_each_article_once(
+    tmp_path: Path, services: Callable[..., Service], fault: str, delay: float, abandoned: bool
+) -> None:
+    """The first post takes its time; SIGTERM arrives meanwhile.
+
+    - "slow": the server answers (and posts) before the shutdown time is up: the
+      pass records the post, and the process exits;
+    - "timeout": the server posts at once but answers long after the shutdown
+      time: the process exits on time without the answer (the request stays
+      recorded), and the restart finds the post on the account;
+    - "429": the server asks to wait ``delay`` s before trying again: the wait
+      ends at once, nothing is abandoned, and the restart posts when allowed.
+
+    The server ignores Idempotency-Key, so only the state keeps a post single.
+    """
+    content = tmp_path / "content"
+    now = datetime.now(UTC)
+    paths = [f"2026/story-{n}.md" for n in range(2)]
+    for n, path in enumerate(paths):
+        write_article(content, path, f"Story {n} of the day", now - timedelta(minutes=10 - n))
+    with FakeMastodon(token=TOKEN, ignore_idempotency_key=True) as server:
+        server.configure(slow_delay=delay, timeout_delay=delay, retry_after=delay)
+        server.inject("post_status", fault)
+        env = service_env(tmp_path, content, {"main": server})
+        first = services(env, tmp_path / "first")
+        first.url()
+        eventually(
+            lambda: any(r["kind"] == "post_status" for r in server.requests) or None,
+            15,
+            "no post was sent",
+        )
+        time.sleep(0.2)  # the request is with the server, which takes its time
+        code, seconds = first.stop(signal.SIGTERM)
+        assert code == 0, first.output()
+        assert seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK, f"exit took {seconds:.1f} s"
+        assert any("did not finish within" in m for m in first.messages()) == abandoned
+
+        second = services(env, tmp_path / "second")
+        second.url()
+        urls = {url_of(path) for path in paths}
+        eventually(
+            lambda: set(posted(server)) == urls,
+            len(paths) * SPACING + delay + 15,
+            f"not every article was posted: {posted(server)}",
+        )
+        time.sleep(2)  # a few more passes: nothing more may go out
+        code, _ = second.stop(signal.SIGTERM)
+        assert code == 0, second.output()
+    counts = posted(server)
+    assert counts == dict.fromkeys(urls, 1), counts
+    assert len(server.statuses) == len(paths), "a status was posted (and deleted) twice"
+    assert_no_token(first)
+    assert_no_token(second)
+
+
+# -- startup checks -----------------------------------------------------------------------------
+
+
+def _missing_store(tmp: Path) -> dict[str, str]:
+    return {"NEWSBOT_STORE__CONTENT_DIR": str(tmp / "nowhere")}
+
+
+def _store_is_a_file(tmp: Path) -> dict[str, str]:
+    (tmp / "store.md").write_text("not a folder")
+    return {"NEWSBOT_STORE__CONTENT_DIR": str(tmp / "store.md")}
+
+
+def _output_under_a_file(tmp: Path) -> dict[str, str]:
+    (tmp / "plain-file").write_text("")
+    return {"NEWSBOT_FEEDS__OUTPUT_DIR": str(tmp / "plain-file" / "public")}
+
+
+def _data_under_a_file(tmp: Path) -> dict[str, str]:
+    (tmp / "plain-file").write_text("")
+    return {"NEWSBOT_STATE__DATA_DIR": str(tmp / "plain-file" / "data")}
+
+
+def _database_down(tmp: Path) -> dict[str, str]:
+    url = f"postgresql://newsbot:pw-Secret-77@127.0.0.1:{closed_port()}/newsbot"
+    return {"NEWSBOT_STATE__DATABASE_URL": url}
+
+
+def _port_out_of_range(tmp: Path) -> dict[str, str]:
+    return {"NEWSBOT_SERVICE__PORT": "99999"}
+
+
+def _interval_not_a_number(tmp: Path) -> dict[str, str]:
+    return {"NEWSBOT_SERVICE__PUBLISH_EVERY_SECONDS": "often"}
+
+
+def _target_without_scheme(tmp: Path) -> dict[str, str]:
+    return {
+        "NEWSBOT_TARGETS__MAIN__SERVER": "mastodon.example",
+        "NEWSBOT_TARGETS__MAIN__TOKEN": TOKEN,
+    }
+
+
+@pytest.mark.parametrize(
+    ("breakage", "code", "expected"),
+    [
+        pytest.param(
+            _missing_store, 3, "the article store .*nowhere does not exist", id="missing-store"
+        ),
+        pytest.param(
+            _store_is_a_file, 3, "store.md does not exist or is not a folder", id="store-is-a-file"
+        ),
+        pytest.param(
+            _output_under_a_file,
+            3,
+            "the output folder .*public is not writable: Not a directory",
+            id="output-under-a-file",
+        ),
+        pytest.param(
+            _data_under_a_file, 3, "plain-file/data: Not a directory", id="data-under-a-file"
+        ),
+        pytest.param(
+            _database_down,
+            3,
+            "cannot open the state database postgresql.*Connection refused",
+            id="database-down",
+        ),
+        pytest.param(
+            _port_out_of_range,
+            2,
+            r"service\.port: Input should be less than or equal to 65535",
+            id="port-out-of-range",
+        ),
+        pytest.param(
+            _interval_not_a_number,
+            2,
+            r"service\.publish_every_seconds: Input should be a valid",
+            id="interval-not-a-number",
+        ),
+        pytest.param(
+            _target_without_scheme,
+            2,
+            r"targets\.main\.server: Input should be a valid URL",
+            id="target-without-scheme",
+        ),
+    ],
+)
+def test_startup_check_fails_with_one_clear_line(
+    tmp_path: Path, breakage: Callable[[Path], dict[str, str]], code: int, expected: str
+) -> None:
+    content = tmp_path / "content"
+    write_article(content, "a.md", "An article", datetime.now(UTC))
+    env = {**service_env(tmp_path, content), **breakage(tmp_path)}
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(NEWSBOT), "run"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == code, result.stderr
+    assert time.monotonic() - started < 20
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    # Settings errors name each bad key on a line of its own under one heading.
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    message = " ".join(line.strip() for line in lines)
+    assert len(lines) == (2 if code == 2 else 1), result.stderr
+    assert lines[0].startswith("newsbot: "), result.stderr
+    assert re.search(expected, message), message
+    assert "pw-Secret-77" not in result.stderr and TOKEN not in result.stderr
+
+
+# -- without a target ---------------------------------------------------------------------------
+
+
+def test_without_target_logs_how_to_configure_one_and_what_it_would_post(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    content = tmp_path / "content"
+    now = datetime.now(UTC)
+    write_article(content, "2020/archive.md", "From the archive", now - timedelta(days=5))
+    preview = services(service_env(tmp_path, content), tmp_path / "preview")
+    preview.url()
+    messages = eventually(
+        lambda: [m for m in preview.messages() if "would be marked as seen" in m],
+        15,
+        "no word on the backlog",
+    )
+    assert messages == ["1 article(s) older than 48 h would be marked as seen, not posted"]
+    assert any(
+        m.startswith("no target configured")
+        and "NEWSBOT_TARGETS__MAIN__SERVER" in m
+        and "NEWSBOT_TARGETS__MAIN__TOKEN" in m
+        for m in preview.messages()
+    )
+
+    summary = "Cars crossed the river on the new bridge this morning."
+    drop(content, "2026/bridge.md", "New bridge opens to traffic", now, summary=summary)
+
+    def would_post() -> list[dict[str, Any]]:
+        return [e for e in preview.lines() if e["message"].startswith("would post")]
+
+    eventually(would_post, 10, "no 'would post' line for the new article")
+    time.sleep(3)  # three more passes: the article is shown once, not at every pass
+    shown = would_post()
+    assert [e["article"] for e in shown] == ["2026/bridge"], shown
+    code, _ = preview.stop(signal.SIGINT)
+    assert code == 0, preview.output()
+
+    # A target configured now receives exactly the text the preview showed.
+    with FakeMastodon(token=TOKEN) as server:
+        env = service_env(tmp_path, content, {"main": server})
+        posting = services(env, tmp_path / "posting")
+        posting.url()
+        eventually(lambda: server.live_statuses(), 15, "nothing posted once configured")
+        code, _ = posting.stop()
+        assert code == 0
+        [status] = server.live_statuses()
+    header, text_and_tally = shown[0]["message"].split("\n", 1)
+    assert header == "would post (no target configured):"
+    assert text_and_tally.startswith(status["text"] + "\n"), (text_and_tally, status["text"])
+    assert "New bridge opens to traffic" in status["text"]
+    assert url_of("2026/bridge.md") in status["text"]
+
+
+# -- two services, one PostgreSQL database --------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_services_on_one_postgresql_database_post_each_article_once(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    content = tmp_path / "content"
+    now = datetime.now(UTC)
+    paths = [f"2026/report-{n}.md" for n in range(3)]
+    for n, path in enumerate(paths[:2]):
+        write_article(content, path, f"Report number {n}", now - timedelta(minutes=5 - n))
+    with (
+        fresh_postgres_database(postgres_server()) as database_url,
+        FakeMastodon(token=TOKEN, ignore_idempotency_key=True) as server,
+    ):
+        # Posts take a while, so that the two services' passes overlap.
+        server.configure(slow_delay=0.3)
+        server.set_fault_rates("post_status", {"slow": 1.0})
+        # Sharing the database means sharing its store index, hence the output folder.
+        both = [
+            services(
+                service_env(
+                    tmp_path / name,
+                    content,
+                    {"main": server},
+                    database_url=database_url,
+                    output=tmp_path / "public",
+                ),
+                tmp_path / name,
+            )
+            for name in ("one", "two")
+        ]
+        bases = [service.url() for service in both]
+        with http() as client:
+            for base in bases:
+                eventually(
+                    lambda base=base: client.get(base + "/readyz").status_code == 200,
+                    20,
+                    "not ready",
+                )
+        drop(content, paths[2], "Report number 2", now)
+        urls = {url_of(path) for path in paths}
+        with http() as client:
+            for base in bases:
+                eventually(
+                    lambda base=base: "Report number 2" in client.get(base + "/rss.xml").text,
+                    10,
+                    "the dropped article is not in the feed",
+                )
+        eventually(
+            lambda: set(posted(server)) == urls,
+            len(paths) * SPACING + 20,
+            f"not every article was posted: {posted(server)}",
+        )
+        time.sleep(2)
+        for service in both:
+            code, _ = service.stop()
+            assert code == 0, service.output()
+    assert posted(server) == dict.fromkeys(urls, 1)
+    assert len(server.statuses) == len(paths)
+    for service in both:
+        assert not [
+            e for e in service.lines() if e["level"] in ("error", "critical")
+        ], service.output()
+        assert database_url not in service.output()
+        assert_no_token(service)
+
+
+# -- an unprivileged user, a read-only store -------------------------------------------------
+
+
+def _as_nobody(command: list[str]) -> list[str]:
+    nobody = pwd.getpwnam("nobody")
+    return [
+        "setpriv",
+        f"--reuid={nobody.pw_uid}",
+        f"--regid={nobody.pw_gid}",
+        "--clear-groups",
+        "--",
+        *command,
+    ]
+
+
+def _newsbot_for_nobody() -> list[str]:
+    """How ``nobody`` can run this checkout's newsbot, or a skip saying why it cannot.
+
+    The venv's interpreter may be a link into a home folder that only root can
+    enter (pyenv under /root): then the system's interpreter of the same
+    version runs the venv's packages and this checkout, which nobody can read.
+    """
+    direct = subprocess.run(_as_nobody([str(NEWSBOT), "--version"]), capture_output=True, text=True)
+    if direct.returncode == 0:
+        return [str(NEWSBOT)]
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    python = shutil.which(f"python{version}", path="/usr/local/bin:/usr/bin:/bin")
+    site_packages = next(VENV_BIN.parent.glob(f"lib/python{version}/site-packages"), None)
+    if python is None or site_packages is None:
+        pytest.skip(
+            f"nobody cannot run the venv ({direct.stderr.strip()}), no system python{version}"
+        )
+    command = [
+        python,
+        "-c",
+        "import site, sys; site.addsitedir(sys.argv.pop(1)); "
+        "from newsbot.cli import main; sys.argv[0] = 'newsbot'; main()",
+        str(site_packages),
+    ]
+    probe = subprocess.run(_as_nobody([*command, "--version"]), capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"nobody cannot run newsbot: {direct.stderr.strip()} / {probe.stderr.strip()}")
+    return command
+
+
+@pytest.fixture
+def world_readable_tmp() -> Iterator[Path]:
+    """A folder nobody can enter (pytest's own are root's alone); removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="newsbot-service-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to switch")
+def test_runs_as_an_unprivileged_user_with_a_read_only_store(
+    world_readable_tmp: Path, services: Callable[..., Service]
+) -> None:
+    root = world_readable_tmp
+    content, data, public = root / "content", root / "data", root / "public"
+    write_article(content, "2026/first.md", "First article served", datetime.now(UTC))
+    nobody = pwd.getpwnam("nobody")
+    for folder in (data, public):
+        folder.mkdir()
+        os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+    for path in [content, *content.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)  # root's: read-only for nobody
+    before = sorted(p.relative_to(content) for p in content.rglob("*"))
+    command = _as_nobody([*_newsbot_for_nobody(), "run"])
+    env = service_env(root, content, output=public)
+    env["NEWSBOT_STATE__DATA_DIR"] = str(data)
+    env["HOME"] = "/nonexistent"
+    service = services(env, root / "logs", command)
+    base = service.url()
+    status = Path(f"/proc/{service.pid}/status").read_text()
+    uid = re.search(r"^Uid:\s+(\d+)\s+(\d+)", status, re.MULTILINE)
+    assert uid is not None and {int(uid[1]), int(uid[2])} == {nobody.pw_uid}
+    with http() as client:
+        eventually(lambda: client.get(base + "/readyz").status_code == 200, 20, "not ready")
+        assert "First article served" in client.get(base + "/rss.xml").text
+        drop(content, "2026/second.md", "Second article served", datetime.now(UTC))
+        (content / "2026" / "second.md").chmod(0o644)
+        eventually(
+            lambda: "Second article served" in client.get(base + "/rss.xml").text,
+            10,
+            "the dropped article was not built",
+        )
+    code, _ = service.stop()
+    assert code == 0, service.output()
+    assert sorted(p.relative_to(content) for p in content.rglob("*")) == [
+        *before,
+        Path("2026/second.md"),
+    ]
+    assert (data / "newsbot.db").stat().st_uid == nobody.pw_uid
+    assert (public / "rss.xml").stat().st_uid == nobody.pw_uid
+    probe = subprocess.run(
+        _as_nobody(["sh", "-c", f"echo x > {content}/probe.md"]), capture_output=True, text=True
+    )
+    assert probe.returncode != 0 and "Permission denied" in probe.stderr
+    assert not (content / "probe.md").exists()
+
+
+# -- parts of the service, in this process ---------------------------------------------------------
+
+
+def test_a_run_asked_for_while_the_job_runs_comes_once_right_after_it() -> None:
+    """APScheduler drops a due run while the job runs; `Coalesced` keeps exactly one."""
+    scheduler = BackgroundScheduler(timezone=UTC)
+    scheduler.start()
+    runs: list[float] = []
+    running, release = threading.Event(), threading.Event()
+
+    def job() -> None:
+        runs.append(time.monotonic())
+        running.set()
+        release.wait(10)
+
+    try:
+        coalesced = Coalesced(scheduler, job, "job")
+        scheduler.add_job(coalesced.run, next_run_time=datetime.now(UTC))
+        assert running.wait(10)
+        for _ in range(3):
+            coalesced.request()
+        time.sleep(0.3)
+        assert len(runs) == 1, "two runs at once"
+        release.set()
+        eventually(lambda: len(runs) == 2, 5, "the run asked for never came")
+        time.sleep(0.3)
+        assert len(runs) == 2, "three requests made more than one run"
+        coalesced.request()
+        eventually(lambda: len(runs) == 3, 5, "a request when idle did not run")
+    finally:
+        release.set()
+        scheduler.shutdown()
+
+
+def test_watcher_sees_a_store_in_a_hidden_folder_and_ignores_hidden_files(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / ".newsroom" / "content"
+    store.mkdir(parents=True)
+    changes: list[float] = []
+    watcher = Watcher(store, lambda: changes.append(time.monotonic()), debounce_ms=50)
+    watcher.start()
+    try:
+        time.sleep(0.5)  # watching has begun
+        deep = store / ".git" / "objects" / "ab"
+        deep.mkdir(parents=True)
+        (deep / "cdef").write_text("a git object")
+        (store / "2026").mkdir()
+        (store / "2026" / ".article.md.swp").write_text("an editor's swap file")
+        time.sleep(1.0)
+        assert changes == [], "a hidden file or folder set off a build"
+        (store / "article.md").write_text("---\ntitle: T\ndate: 2026-01-01\n---\nBody\n")
+        eventually(lambda: changes, 5, "a new article at the top of the store went unseen")
+    finally:
+        watcher.stop(timeout=5)
+    assert not watcher._thread.is_alive()

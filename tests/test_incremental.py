@@ -327,3 +327,23 @@ def test_a_future_article_appears_once_its_date_has_passed(newsroom: Newsroom, s
     assert spy.opened == []
     assert "future" in newsroom.titles()
     assert (newsroom.out / "articles/future/index.html").is_file()
+
+
+# -- a published article whose file breaks -------------------------------------------------
+
+
+def test_a_broken_edit_keeps_the_last_readable_version_published(newsroom: Newsroom) -> None:
+    newsroom.build()
+    good = STORE["2016/budget.md"]
+    newsroom.write("2016/budget.md", good.replace("---\n", "---\ntitle: [unclosed\n", 1))
+    report = newsroom.build()
+    assert "budget" in newsroom.titles()
+    assert (newsroom.out / "articles/budget/index.html").is_file()
+    messages = [p.message for p in report.problems if p.path == "2016/budget.md"]
+    assert any("invalid YAML" in m for m in messages)
+    assert any("last readable version stays published" in m for m in messages)
+    newsroom.write("2016/budget.md", good.replace("Body.", "Fixed body."))
+    report = newsroom.build()
+    assert [p for p in report.problems if p.path == "2016/budget.md"] == []
+    page = (newsroom.out / "articles/budget/index.html").read_text(encoding="utf-8")
+    assert "Fixed body." in page

@@ -15,7 +15,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -123,9 +123,15 @@ class Builder:
         for batch in self._parse(to_read):
             fresh = [p for p in batch if p.digest != known.get(p.stat.path, _NONE).digest]
             same = [p.stat for p in batch if p.digest == known.get(p.stat.path, _NONE).digest]
-            paths = [p.stat.path for p in fresh]
             with self.index.engine.begin() as conn:
                 self.index.touch(conn, same)
+                # A published article whose file breaks (a typo mid-edit) stays as it was
+                # last read: readers keep it and its posts are not deleted as withdrawn.
+                broken = [p.stat.path for p in fresh if p.article is None]
+                kept = self.index.with_article(conn, broken)
+                self.index.store_sources(conn, [_keeping(p) for p in fresh if p.stat.path in kept])
+                fresh = [p for p in fresh if p.stat.path not in kept]
+                paths = [p.stat.path for p in fresh]
                 affected |= self.index.affected_by(conn, paths)
                 ids |= self.index.ids_of(conn, paths)
                 gone |= self._page_files(conn, paths)
@@ -331,6 +337,14 @@ def excerpt(body_html: str, limit: int = 280) -> str:
 
 
 _NONE = Known(-1, -1, "")
+
+
+def _keeping(parsed: Parsed) -> Parsed:
+    """``parsed`` (a broken file) with a note that its last readable version stays published."""
+    note = Problem(
+        parsed.stat.path, "the last readable version stays published until this is fixed"
+    )
+    return replace(parsed, problems=(*parsed.problems, note))
 
 
 def _changed(known: Known | None, stat: FileStat) -> bool:

@@ -138,19 +138,7 @@ class StoreIndex:
         if not batch:  # executemany with no rows would insert one row of defaults
             return
         first = added or {}
-        conn.execute(
-            insert(sources),
-            [
-                {
-                    "path": p.stat.path,
-                    "size": p.stat.size,
-                    "mtime_ns": p.stat.mtime_ns,
-                    "digest": p.digest,
-                    "problems": json.dumps([asdict(problem) for problem in p.problems]),
-                }
-                for p in batch
-            ],
-        )
+        self.store_sources(conn, batch)
         rows = [
             _article_row(p, first.get(p.stat.path, generation))
             for p in batch
@@ -167,6 +155,35 @@ class StoreIndex:
         if tags:
             conn.execute(insert(article_tags), tags)
         terms.index(conn, [(p.stat.path, p.article) for p in batch if p.article is not None])
+
+    def store_sources(self, conn: Connection, batch: Sequence[Parsed]) -> None:
+        """(Re)write the source rows of ``batch``: what was read, and what was wrong with it."""
+        if not batch:
+            return
+        paths = [p.stat.path for p in batch]
+        for chunk in _chunks(paths, 500):
+            conn.execute(delete(sources).where(sources.c.path.in_(chunk)))
+        conn.execute(
+            insert(sources),
+            [
+                {
+                    "path": p.stat.path,
+                    "size": p.stat.size,
+                    "mtime_ns": p.stat.mtime_ns,
+                    "digest": p.digest,
+                    "problems": json.dumps([asdict(problem) for problem in p.problems]),
+                }
+                for p in batch
+            ],
+        )
+
+    def with_article(self, conn: Connection, paths: Sequence[str]) -> set[str]:
+        """Those of ``paths`` that have a stored article."""
+        found: set[str] = set()
+        for chunk in _chunks(paths, 500):
+            query = select(articles.c.path).where(articles.c.path.in_(chunk))
+            found.update(conn.execute(query).scalars())
+        return found
 
     def settle_ids(self, conn: Connection, ids: Iterable[str]) -> set[str]:
         """Decide who owns each of ``ids``: the file seen first; returns the paths that changed.

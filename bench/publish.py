@@ -34,11 +34,13 @@ For each posting size (default 1,000 and 10,000) the script
    URI: no HTTP fetch, the setup most favourable to it;
 6. feed2toot: a second run, with every item in its cache (nothing new).
 
-Then (unless ``--skip-100k``) a store of 100,000 articles is generated and
+Then (unless ``--skip-100k``) a store of 100,000 articles is generated,
 ``newsbot catch-up`` (which builds first) marks every article as seen, and a
 nothing-new ``publish --no-build --no-pacing`` pass is timed: newsbot's memory
-must stay flat from 10,000 to 100,000 articles. feed2toot is not run at
-100,000: newsbot's feeds carry at most 10,000 items (``feeds.items``), a feed
+must stay flat from 10,000 to 100,000 articles. After it, 200 new articles are
+added and built, and the one pass that posts them is timed too: newsbot's
+per-item cost in a large store (no feed2toot figure to compare with). feed2toot
+is not run at 100,000: newsbot's feeds carry at most 10,000 items (``feeds.items``), a feed
 of that size would be ~0.6 GB, and feed2toot's cache lookup is a linear scan
 of a deque per entry (quadratic: ~10^10 comparisons).
 
@@ -169,6 +171,8 @@ class Phase:
     server_cpu_seconds: float = 0.0
     returncode: int = 0
     error: str = ""
+    load_before: float = field(default_factory=lambda: round(os.getloadavg()[0], 2))
+    """The 1-minute load average as the phase began (other work on the machine)."""
     all_seconds: list[float] = field(default_factory=list)
 
     def add(self, run: Run) -> None:
@@ -274,14 +278,14 @@ def clean_env() -> dict[str, str]:
 # -- the tools -----------------------------------------------------------------------------------
 
 
-def write_store(content: Path, count: int, seed: int, now: datetime) -> int:
-    """Articles 0 .. count-1 of ``bench/build.py``'s generator, dated in the last hours."""
+def write_store(content: Path, numbers: range, seed: int, now: datetime) -> int:
+    """Articles ``numbers`` of ``bench/build.py``'s generator, dated in the last hours."""
     writer = StoreWriter(content, seed)
-    rng = random.Random(seed)
+    rng = random.Random(f"{seed}-{numbers.start}")
     window = int(DATE_WINDOW.total_seconds())
     folders: set[Path] = set()
     total = 0
-    for n in range(count):
+    for n in numbers:
         when = now - timedelta(seconds=60 + rng.randrange(window))
         total += writer._write_one(n, when, rng, folders)[1]
     return total
@@ -457,7 +461,8 @@ def print_phase(label: str, tool: str, what: str, phase: Phase) -> None:
     status = "" if phase.ok else f"  FAILED: {phase.error[-400:]}"
     print(
         f"{label} {tool:9} {what:12} {phase.seconds:9.2f} s {phase.runs:3} run(s) "
-        f"{phase.peak_mb:6.0f} MB  server {phase.server_cpu_seconds:7.2f} s CPU{status}",
+        f"{phase.peak_mb:6.0f} MB  server {phase.server_cpu_seconds:7.2f} s CPU  "
+        f"load {phase.load_before:.1f}{status}",
         file=sys.stderr,
     )
 
@@ -475,7 +480,7 @@ def bench_size(
     label = f"[{size:,}]"
     content = work / "content"
     started = time.perf_counter()
-    store_bytes = write_store(content, size, seed, datetime.now(UTC))
+    store_bytes = write_store(content, range(size), seed, datetime.now(UTC))
     generate_seconds = time.perf_counter() - started
     warm_up(content)
     newsbot = Newsbot(work, content, server, min(size, MAX_FEED_ITEMS), extra)
@@ -525,11 +530,15 @@ def bench_size(
 def bench_big_store(
     size: int, work: Path, server: FakeServer, seed: int, repeat: int, extra: dict[str, str]
 ) -> dict[str, Any]:
-    """A large store whose every article is already handled (catch-up): the nothing-new pass."""
+    """A large store whose every article is already handled (catch-up).
+
+    Measures the nothing-new pass, then adds ``NEW_PER_PASS`` new articles, builds,
+    and measures the one pass that posts them (newsbot's per-item cost at this size).
+    """
     label = f"[{size:,}]"
     content = work / "content"
     started = time.perf_counter()
-    store_bytes = write_store(content, size, seed, datetime.now(UTC))
+    store_bytes = write_store(content, range(size), seed, datetime.now(UTC))
     generate_seconds = time.perf_counter() - started
     warm_up(content)
     print(
@@ -545,13 +554,21 @@ def bench_big_store(
     server.reset()
     idle = newsbot_nothing_new(newsbot, server, 0, repeat)
     print_phase(label, "newsbot", "nothing new", idle)
+
+    added = NEW_PER_PASS
+    write_store(content, range(size, size + added), seed, datetime.now(UTC))
+    build = newsbot.run("build", "--quiet")
+    if build.returncode:
+        raise SystemExit(f"{label} newsbot build failed: {build.stderr[-1500:]}")
+    post = newsbot_post_all(newsbot, server, added, label)
+    print_phase(label, "newsbot", f"post {added}", post)
     return {
         "articles": size,
         "store_mb": round(store_bytes / 2**20, 1),
         "generate_seconds": round(generate_seconds, 2),
         "catch_up": asdict(catch_up) | {"stdout": catch_up.stdout[-300:], "stderr": ""},
-        "load_before": round(os.getloadavg()[0], 2),
-        "newsbot": {"nothing_new": asdict(idle)},
+        "build_after_adding": asdict(build) | {"stdout": "", "stderr": ""},
+        "newsbot": {"nothing_new": asdict(idle), "post": asdict(post)},
         "feed2toot": None,
         "feed2toot_skipped": (
             f"newsbot's feeds carry at most {MAX_FEED_ITEMS:,} items; feed2toot's cache lookup "
@@ -665,6 +682,7 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
         "post s: wall time of all runs that posted the N items (newsbot posts at most 200 per",
         "run, so N/200 runs); ms/item = post s / N. nothing-new s: one pass that finds nothing",
         "new. MB: peak RSS (ru_maxrss). srv CPU s: the fake server's CPU time while posting.",
+        f"At {BIG_STORE:,}: all caught up, then {NEW_PER_PASS} new articles posted in one run.",
         "feed2toot reads all N items from one RSS file (file:// URI), --limit N, cache_limit N.",
     ]
     return "\n".join(lines)

@@ -177,6 +177,13 @@ def test_pick_puts_editors_first_without_repeats_or_the_article_itself() -> None
     assert related.pick([], computed, 0) == []
 
 
+def test_probe_takes_the_heaviest_terms_whose_postings_fit_the_budget() -> None:
+    vector = {"rare": 0.6, "common": 0.5, "medium": 0.4, "light": 0.1, "new": 0.05}
+    postings = {"rare": 10, "common": 50_000, "medium": 9_000, "light": 20_000}
+    assert related.probe(vector, postings, 20_000) == {"rare": 0.6, "medium": 0.4, "new": 0.05}
+    assert related.probe(vector, postings, 10**9) == vector
+
+
 def test_recency_prefers_the_closer_of_two_equally_similar_candidates() -> None:
     query = Profile("q", "q.md", NOW, "q")
     old = Candidate("old", "old.md", NOW - timedelta(days=400), "old", 0.5)

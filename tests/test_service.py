@@ -809,7 +809,7 @@ def test_watcher_sees_a_store_in_a_hidden_folder_and_ignores_hidden_files(
     tmp_path: Path,
 ) -> None:
     store = tmp_path / ".newsroom" / "content"
-    store.mkdir(parents=True)
+    (store / "2026").mkdir(parents=True)
     changes: list[float] = []
     watcher = Watcher(store, lambda: changes.append(time.monotonic()), debounce_ms=50)
     watcher.start()
@@ -818,7 +818,6 @@ def test_watcher_sees_a_store_in_a_hidden_folder_and_ignores_hidden_files(
         deep = store / ".git" / "objects" / "ab"
         deep.mkdir(parents=True)
         (deep / "cdef").write_text("a git object")
-        (store / "2026").mkdir()
         (store / "2026" / ".article.md.swp").write_text("an editor's swap file")
         time.sleep(1.0)
         assert changes == [], "a hidden file or folder set off a build"

@@ -1,4 +1,4 @@
-"""The command line: ``newsbot build | check | import | config show | serve``.
+"""The command line: ``newsbot build | check | import | publish | catch-up | state | run | config``.
 
 Library errors become messages and exit codes here, and only here:
 
@@ -377,23 +377,6 @@ def config() -> None:
 def config_show(obj: Context) -> None:
     """Print the effective settings (secrets masked) as JSON."""
     click.echo(json.dumps(obj.settings.masked(), indent=2, ensure_ascii=False))
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.pass_obj
-def serve(obj: Context, host: str, port: int) -> None:
-    """Build, then serve the output folder over HTTP until interrupted."""
-    from newsbot.static import serve_folder
-
-    with _app(obj.settings) as app:
-        app.output.check_writable()
-        report = app.builder.build(datetime.now(UTC))
-    for problem in report.problems:
-        click.echo(f"problem: {problem}", err=True)
-    click.echo(f"{report.files} articles; feeds at http://{host}:{port}/ (Ctrl-C to stop)")
-    serve_folder(obj.settings.feeds.output_dir, host, port)
 
 
 def _configure_logging(settings: Settings) -> None:

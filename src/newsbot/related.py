@@ -14,9 +14,11 @@ candidate with the same headline as the article, or too similar to it or to a
 candidate already taken, is a near-duplicate and never offered.
 
 Stemming is deliberately light (plural endings only): news similarity rests
-on names of people, places and events, which aggressive stemmers mangle and
-conflate ("General"/"generous", "Sanders"/"sanded"); folding plurals gets most
-of the recall for common nouns at no such risk.
+on names of people, places and events, and a full stemmer such as Porter's
+conflates words that mean different things ("general"/"generous",
+"university"/"universe", "news"/"new"); folding plurals gets the recall on
+common nouns ("protesters", "elections") at no such risk. On the labelled
+Wikinews stories it adds 1.4 points of precision@3 (``bench/related_eval.py``).
 
 Everything here is pure: no database, no clock (dates are passed in).
 """
@@ -24,7 +26,6 @@ Everything here is pure: no database, no clock (dates are passed in).
 from __future__ import annotations
 
 import functools
-import heapq
 import math
 import re
 import unicodedata
@@ -85,12 +86,18 @@ SECONDS_PER_DAY = 86_400.0
 
 @dataclass(frozen=True, slots=True)
 class Weighting:
-    """How an article becomes weighted terms; the defaults are the ones the evaluation chose."""
+    """How an article becomes weighted terms.
+
+    The defaults sit on the plateau ``bench/related_eval.py`` finds (20 to 60
+    terms, boost 1 to 3, all within 3 points); 30 terms keep the index at 30
+    rows an article. ``body_chars`` only bounds the work on an abnormally long
+    body: the whole text of an article matters (leads alone lost 3 to 6 points).
+    """
 
     max_terms: int = 30
     title_boost: float = 3.0
     stem: bool = True
-    body_chars: int = 1_000_000
+    body_chars: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +186,10 @@ def idf(df: int, documents: int) -> float:
 def vector(counts: Counts, idf_of: Mapping[str, float], weighting: Weighting) -> dict[str, float]:
     """The unit tf-idf vector of the kept terms: every title term, then the strongest others."""
     weight = {term: tf * idf_of.get(term, 0.0) for term, tf in _tf(counts, weighting).items()}
-    titled = heapq.nsmallest(weighting.max_terms, counts.title, key=lambda t: (-weight[t], t))
-    others = (term for term in weight if term not in counts.title)
+    order = sorted(sorted(weight), key=weight.__getitem__, reverse=True)  # ties by term
+    titled = [term for term in order if term in counts.title][: weighting.max_terms]
     room = max(weighting.max_terms - len(titled), 0)
-    kept = titled + heapq.nsmallest(room, others, key=lambda t: (-weight[t], t))
+    kept = titled + [term for term in order if term not in counts.title][:room]
     norm = math.sqrt(sum(weight[term] ** 2 for term in kept))
     return {term: weight[term] / norm for term in kept if weight[term] > 0} if norm else {}
 

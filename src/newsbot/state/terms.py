@@ -25,17 +25,20 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    bindparam,
     delete,
     func,
     insert,
     literal,
     select,
+    true,
     union_all,
     update,
 )
@@ -49,11 +52,14 @@ DOCUMENTS = ""
 """The ``term_stats`` row whose ``df`` counts the indexed articles."""
 
 CHUNK = 900
+"""Bound parameters per ``IN`` list: under SQLite's oldest limit (999), fine for PostgreSQL."""
+
 PRESELECT = 5
+"""Candidates taken by cosine alone per place in the pool, before the live and headline filters."""
+
 WIDENING = 8
 WIDENINGS = 2
-"""Candidates taken by cosine alone per place in the pool, before the live and headline filters."""
-"""Bound parameters per ``IN`` list: under SQLite's oldest limit (999), fine for PostgreSQL."""
+"""How much, and how many times, the preselection widens when the filters leave too few."""
 
 
 def index(
@@ -66,11 +72,12 @@ def index(
     df = _shift(conn, _frequency_changes((counts for _, counts in counted), +1))
     idf_of = _idf(df)
     rows = [
-        {"path": path, "term": term, "weight": weight}
+        {"term": term, "path": path, "weight": weight}
         for path, counts in counted
         for term, weight in related.vector(counts, idf_of, weighting).items()
     ]
-    if rows:
+    if rows:  # in key order: the table is clustered by term, and sorted inserts stay local
+        rows.sort(key=itemgetter("term", "path"))
         conn.execute(insert(article_terms), rows)
 
 
@@ -161,7 +168,7 @@ def _candidates(
         .add_columns(articles.c.title_key, per_headline.label("nth"))
         .join(articles, articles.c.path == similar.c.path)
         .where(*live(now), articles.c.id != profile.id)
-        .where(articles.c.title_key != profile.title_key)
+        .where(articles.c.title_key != profile.title_key if profile.title_key else true())
         .subquery()
     )
     best = (
@@ -254,29 +261,28 @@ def _frequency_changes(counted: Iterable[Counts], sign: int) -> Counter[str]:
 def _shift(conn: Connection, changes: Mapping[str, int]) -> dict[str, int]:
     """Apply frequency changes; returns each changed term's new frequency.
 
-    Terms are grouped by the size of their change so that one ``UPDATE ... IN``
-    moves many rows; a term whose frequency drops to zero loses its row.
+    Each kind of change is one statement run for many rows (compiled once); a
+    term whose frequency drops to zero loses its row.
     """
     before = frequencies(conn, changes)
     after = {term: before.get(term, 0) + change for term, change in changes.items()}
-    by_change: dict[int, list[str]] = {}
-    for term in before:
-        if after[term] > 0:
-            by_change.setdefault(changes[term], []).append(term)
-    for change, terms in by_change.items():
-        for chunk in _chunks(terms):
-            conn.execute(
-                update(term_stats)
-                .where(term_stats.c.term.in_(chunk))
-                .values(df=term_stats.c.df + change)
-            )
-    gone = [term for term in before if after[term] <= 0]
-    for chunk in _chunks(gone):
-        conn.execute(delete(term_stats).where(term_stats.c.term.in_(chunk)))
-    new = [{"term": t, "df": n} for t, n in after.items() if t not in before and n > 0]
+    moved = [{"t": t, "change": changes[t]} for t in sorted(before) if after[t] > 0]
+    if moved:
+        conn.execute(_SHIFT, moved)
+    gone = [{"t": t} for t in sorted(before) if after[t] <= 0]
+    if gone:
+        conn.execute(delete(term_stats).where(term_stats.c.term == bindparam("t")), gone)
+    new = [{"term": t, "df": n} for t, n in sorted(after.items()) if t not in before and n > 0]
     if new:
         conn.execute(insert(term_stats), new)
     return after
+
+
+_SHIFT = (
+    update(term_stats)
+    .where(term_stats.c.term == bindparam("t"))
+    .values(df=term_stats.c.df + bindparam("change"))
+)
 
 
 def _idf(df: Mapping[str, int]) -> dict[str, float]:

@@ -24,7 +24,7 @@ Measured, per size:
   it spent in `terms.index` (tokenising, document frequencies, vector rows):
   that part is what related articles add to a cold build, since the build
   stores every batch in its main process;
-- the database file size and the rows of ``article_terms`` / ``term_stats``;
+- the rows of ``article_terms`` / ``term_stats`` (and the SQLite file's size);
 - ``query``: wall and CPU time of `RelatedFinder.related` (k=3) for 200
   articles spread over the store (median, 95th percentile, max), the SQL
   statements per query, and the peak of Python allocations during 20 queries
@@ -34,6 +34,7 @@ Measured, per size:
 Usage::
 
     .venv/bin/python bench/related_bench.py --sizes 20000,100000 [--keep DIR] [--copies]
+    .venv/bin/python bench/related_bench.py --sizes 20000 --postgres postgresql://...
 """
 
 from __future__ import annotations
@@ -48,11 +49,13 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
 
 from newsbot.articles import Article
 from newsbot.state import terms
@@ -218,27 +221,48 @@ def query(engine: Engine, count: int, copies: bool) -> dict[str, float]:
     }
 
 
-def sizes(engine: Engine, path: Path) -> dict[str, float]:
+def sizes(engine: Engine) -> dict[str, float]:
     with engine.connect() as conn:
         rows = conn.execute(select(func.count()).select_from(article_terms)).scalar_one()
         stats = conn.execute(select(func.count()).select_from(term_stats)).scalar_one()
-    return {
-        "article_terms_rows": rows,
-        "term_stats_rows": stats,
-        "db_mb": path.stat().st_size / 1e6,
-    }
+    return {"article_terms_rows": rows, "term_stats_rows": stats}
 
 
-def bench(count: int, folder: Path, copies: bool) -> dict[str, Any]:
-    path = folder / f"related-{count}.db"
-    path.unlink(missing_ok=True)
-    engine = open_database(f"sqlite:///{path}")
-    result: dict[str, Any] = {"articles": count, "copies": copies}
+def bench(count: int, url: str, copies: bool) -> dict[str, Any]:
+    engine = open_database(url)
+    result: dict[str, Any] = {"articles": count, "copies": copies, "database": engine.dialect.name}
     result |= fill(engine, count, copies)
-    result |= sizes(engine, path)
+    result |= sizes(engine)
     result |= query(engine, count, copies)
     engine.dispose()
     return result
+
+
+def sqlite_file(folder: Path, count: int) -> Path:
+    return folder / f"related-{count}.db"
+
+
+@contextmanager
+def database(count: int, folder: Path, postgres: str | None) -> Iterator[str]:
+    """A fresh database: a SQLite file in ``folder``, or a new database on the PostgreSQL server."""
+    if postgres is None:
+        path = sqlite_file(folder, count)
+        path.unlink(missing_ok=True)
+        yield f"sqlite:///{path}"
+        return
+    name = f"newsbot_related_bench_{count}"
+    admin = create_engine(
+        make_url(postgres).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,13 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="20000,100000")
     parser.add_argument("--keep", type=Path, help="folder for the databases (kept afterwards)")
     parser.add_argument("--copies", action="store_true", help="reuse corpus headlines (worst case)")
+    parser.add_argument("--postgres", help="a PostgreSQL server URL to use instead of SQLite")
     args = parser.parse_args(argv)
     counts = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="newsbot-related-bench-") as work:
         folder = args.keep or Path(work)
         folder.mkdir(parents=True, exist_ok=True)
         for count in counts:
-            result = bench(count, folder, args.copies)
+            with database(count, folder, args.postgres) as url:
+                result = bench(count, url, args.copies)
+            if args.postgres is None:
+                result["db_mb"] = sqlite_file(folder, count).stat().st_size / 1e6
             print(
                 json.dumps(
                     {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}

@@ -4,7 +4,9 @@ It serves the output folder, the probes and the metrics from the start (so
 ``/healthz`` answers while a large store is first built, and ``/readyz`` says
 503 until that build is done), builds the feeds at once, then on a schedule
 and as soon as a file of the store changes, and runs a publish pass per target
-on a schedule and right after a build that changed articles.
+on a schedule and right after a build that changed articles. Services that
+share one database share its store index: they take turns to build (a lease
+in the database) and must serve one shared output folder.
 
 SIGTERM or SIGINT stop it: no new work is taken, a pass in flight finishes its
 current request (each request is recorded before and after, so an interrupted
@@ -358,6 +360,8 @@ class Service:
 
     def _start_passes(self) -> None:
         """After the first build: passes on their schedule from now, and one at once."""
+        if self.stopping.is_set():
+            return
         for job_id, passes in self._passes.items():
             self.scheduler.resume_job(job_id)
             passes.request()

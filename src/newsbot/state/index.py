@@ -154,7 +154,9 @@ class StoreIndex:
         ]
         if tags:
             conn.execute(insert(article_tags), tags)
-        terms.index(conn, [(p.stat.path, p.article) for p in batch if p.article is not None])
+        terms.index(
+            conn, [(p.stat.path, p.article, p.counts) for p in batch if p.article is not None]
+        )
 
     def store_sources(self, conn: Connection, batch: Sequence[Parsed]) -> None:
         """(Re)write the source rows of ``batch``: what was read, and what was wrong with it."""

@@ -63,12 +63,21 @@ WIDENINGS = 2
 
 
 def index(
-    conn: Connection, items: Sequence[tuple[str, Article]], weighting: Weighting = WEIGHTING
+    conn: Connection,
+    items: Sequence[tuple[str, Article, Counts | None]],
+    weighting: Weighting = WEIGHTING,
 ) -> None:
-    """Index freshly stored articles, given as (path, article); their paths must be unindexed."""
+    """Index freshly stored articles, given as (path, article, counts if already counted).
+
+    Their paths must be unindexed. A build counts terms in its parse workers, in
+    parallel, and hands the counts over; other callers let this function count.
+    """
     if not items:
         return
-    counted = [(path, _count(article, weighting)) for path, article in items]
+    counted = [
+        (path, counts if counts is not None else _count(article, weighting))
+        for path, article, counts in items
+    ]
     df = _shift(conn, _frequency_changes((counts for _, counts in counted), +1))
     idf_of = _idf(df)
     rows = [

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from newsbot import html
+from newsbot import html, related
 from newsbot.articles import Article
 from newsbot.errors import ArticleError, Problem
+from newsbot.related import Counts
 from newsbot.store import markdown, scraped
 from newsbot.store.fields import Site, Source
 from newsbot.store.scan import FileStat, asset_size
@@ -33,6 +34,8 @@ class Parsed:
     article: Article | None
     html: str
     problems: tuple[Problem, ...]
+    counts: Counts | None = None
+    """The article's term counts for related articles, counted here to run in parallel."""
 
 
 def read(root: Path, stat: FileStat, site: Site, max_bytes: int) -> Parsed:
@@ -62,4 +65,6 @@ def parse_bytes(root: Path, stat: FileStat, digest: str, data: bytes, site: Site
     except RecursionError:
         problem = Problem(stat.path, "nested too deeply to read")
         return Parsed(stat, digest, None, "", (problem,))
-    return Parsed(stat, digest, article, html.render(article.body, article.url), tuple(warnings))
+    counts = related.count(article.title, article.body, article.lang, related.WEIGHTING)
+    body_html = html.render(article.body, article.url)
+    return Parsed(stat, digest, article, body_html, tuple(warnings), counts)

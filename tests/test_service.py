@@ -8,14 +8,17 @@ lines; all it writes is searched for the target's token.
 
 - start, probes, a dropped article in the feeds and on the server within
   seconds, a conditional GET answered 304, ``/readyz`` and ``/metrics``,
-  ``newsbot healthcheck``;
-- SIGTERM while a post is in flight, answered in time or too late for the
-  shutdown time: exit 0 within ``service.shutdown_timeout_seconds``, then a
-  restart posts every article exactly once;
+  ``newsbot healthcheck``; the probes answer while the first build runs;
+- SIGTERM while a post is in flight (answered in time, answered too late for
+  the shutdown time, or a rate limit being waited out): exit 0 within
+  ``service.shutdown_timeout_seconds``, then a restart posts every article
+  exactly once;
 - startup checks: one line on stderr, a non-zero exit, no traceback;
 - without a target: how to configure one, and the exact text a target gets;
 - two services on one PostgreSQL database, publishing one store to one server;
-- an unprivileged user with a read-only store (what the Dockerfile does).
+- an unprivileged user with a read-only store (what the Dockerfile does);
+- in this process: a build or pass asked for while one runs is not lost, and
+  the watcher judges hidden files from the store's root.
 
 Pacing cannot be switched off in the service: targets post at most
 ``posts_per_hour`` (600 at most, one post every 6 s), so each test keeps to a
@@ -52,7 +55,6 @@ from newsbot.watch import Watcher
 from posting import TOKEN, environment, posts_by_url, settings_for, url_of, write_article
 from posting import target as target_settings
 
-REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 NEWSBOT = VENV_BIN / "newsbot"
 POSTS_PER_HOUR = 600
@@ -128,6 +130,22 @@ class Service:
 
         return eventually(logged, timeout, "the service never said it was running")
 
+    def ready(self, client: httpx.Client, timeout: float = 30) -> dict[str, Any]:
+        """The ``/readyz`` answer once it says ready; the service's log if it never does."""
+        base = self.url()
+
+        def answer() -> dict[str, Any] | None:
+            self.assert_alive()
+            found = client.get(base + "/readyz")
+            return found.json() if found.status_code == 200 else None
+
+        deadline = time.monotonic() + timeout
+        while (ready := answer()) is None:
+            if time.monotonic() > deadline:
+                pytest.fail(f"not ready after {timeout} s:\n{self.output()}")
+            time.sleep(0.05)
+        return ready
+
     def assert_alive(self) -> None:
         assert self.process is not None
         code = self.process.poll()
@@ -169,15 +187,21 @@ def services() -> Iterator[Callable[..., Service]]:
         service.kill()
 
 
-def eventually(check: Callable[[], T | None], timeout: float, message: str) -> T:
-    """The first truthy result of ``check``, polled until ``timeout`` seconds have passed."""
+def eventually(
+    check: Callable[[], T | None], timeout: float, message: str | Callable[[], str]
+) -> T:
+    """The first truthy result of ``check``, polled until ``timeout`` seconds have passed.
+
+    ``message`` says what went wrong; a function is asked only then, for the state at the end.
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result:
             return result
         if time.monotonic() > deadline:
-            pytest.fail(f"{message} (after {timeout} s)")
+            said = message() if callable(message) else message
+            pytest.fail(f"{said} (after {timeout} s)")
         time.sleep(0.05)
 
 
@@ -279,11 +303,7 @@ def test_serves_at_once_and_posts_a_dropped_article_within_seconds(
         with http() as client:
             eventually(lambda: client.get(base + "/healthz").status_code == 200, 5, "/healthz")
             assert time.monotonic() - service.started_at < 10, "/healthz took too long"
-            ready = eventually(
-                lambda: (r := client.get(base + "/readyz")).status_code == 200 and r.json(),
-                15,
-                "/readyz never said ready",
-            )
+            ready = service.ready(client, 15)
             assert ready["ready"] is True and ready["build"]["error"] is None
             assert ready["build"]["files"] == 1
 
@@ -362,11 +382,7 @@ def test_probes_answer_while_the_first_build_runs(
         unready = client.get(base + "/readyz")
         assert unready.status_code == 503, "the first build was over too soon to tell"
         assert unready.json()["reasons"] == ["no build yet"]
-        ready = eventually(
-            lambda: (r := client.get(base + "/readyz")).status_code == 200 and r.json(),
-            60,
-            "never ready",
-        )
+        ready = service.ready(client, 60)
     assert ready["build"]["files"] == FIRST_BUILD_ARTICLES
     code, seconds = service.stop()
     assert code == 0 and seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK
@@ -424,7 +440,7 @@ def test_sigterm_during_a_post_then_restart_posts_each_article_once(
         eventually(
             lambda: set(posted(server)) == urls,
             len(paths) * SPACING + delay + 15,
-            f"not every article was posted: {posted(server)}",
+            lambda: f"not every article was posted: {posted(server)}",
         )
         time.sleep(2)  # a few more passes: nothing more may go out
         code, _ = second.stop(signal.SIGTERM)
@@ -633,12 +649,8 @@ def test_two_services_on_one_postgresql_database_post_each_article_once(
         ]
         bases = [service.url() for service in both]
         with http() as client:
-            for base in bases:
-                eventually(
-                    lambda base=base: client.get(base + "/readyz").status_code == 200,
-                    20,
-                    "not ready",
-                )
+            for service in both:
+                service.ready(client, 20)
         drop(content, paths[2], "Report number 2", now)
         urls = {url_of(path) for path in paths}
         with http() as client:
@@ -651,7 +663,7 @@ def test_two_services_on_one_postgresql_database_post_each_article_once(
         eventually(
             lambda: set(posted(server)) == urls,
             len(paths) * SPACING + 20,
-            f"not every article was posted: {posted(server)}",
+            lambda: f"not every article was posted: {posted(server)}",
         )
         time.sleep(2)
         for service in both:
@@ -747,7 +759,7 @@ def test_runs_as_an_unprivileged_user_with_a_read_only_store(
     uid = re.search(r"^Uid:\s+(\d+)\s+(\d+)", status, re.MULTILINE)
     assert uid is not None and {int(uid[1]), int(uid[2])} == {nobody.pw_uid}
     with http() as client:
-        eventually(lambda: client.get(base + "/readyz").status_code == 200, 20, "not ready")
+        service.ready(client, 20)
         assert "First article served" in client.get(base + "/rss.xml").text
         drop(content, "2026/second.md", "Second article served", datetime.now(UTC))
         (content / "2026" / "second.md").chmod(0o644)

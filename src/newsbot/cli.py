@@ -38,6 +38,7 @@ EXIT_UNUSABLE = 3
 if TYPE_CHECKING:
     from newsbot.app import App
     from newsbot.build import Progress
+    from newsbot.publisher import PassReport, Publisher
 
 log = logging.getLogger("newsbot")
 
@@ -172,7 +173,7 @@ def import_(obj: Context, pages: tuple[Path, ...], into: Path | None, force: boo
 def publish(
     obj: Context, only: tuple[str, ...], dry_run: bool, no_build: bool, no_pacing: bool
 ) -> None:
-    """Post new articles to the configured targets (one pass).
+    """Post new articles to the configured targets, until done or pacing says wait.
 
     Each article goes to each target once; revised articles edit their post and
     withdrawn ones delete it, where the target wants that. A target that
@@ -196,7 +197,7 @@ def publish(
                 failed = True
         with publishers(settings, app.engine, chosen, pacing=not no_pacing) as runners:
             for runner in runners:
-                report = runner.run(dry_run=dry_run)
+                report = _passes(runner, dry_run)
                 for article, composed in report.dry_run:
                     click.echo(f"--- {runner.name} · {article.id}")
                     click.echo(format_dry_run(composed))
@@ -214,6 +215,19 @@ def publish(
                     failed = True
     if failed:
         sys.exit(EXIT_PROBLEMS)
+
+
+def _passes(runner: Publisher, dry_run: bool) -> PassReport:
+    """Passes until the work runs out or pacing holds the rest back; their totals."""
+    total = runner.run(dry_run=dry_run)
+    while not dry_run and total.posted and not (total.stopped or total.busy or total.waiting):
+        more = runner.run()
+        if not (more.posted or more.edited or more.deleted or more.skipped):
+            break
+        for name in ("posted", "edited", "deleted", "skipped", "failed", "retries"):
+            setattr(total, name, getattr(total, name) + getattr(more, name))
+        total.waiting, total.stopped, total.busy = more.waiting, more.stopped, more.busy
+    return total
 
 
 @main.command(name="catch-up")

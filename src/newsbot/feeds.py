@@ -248,13 +248,17 @@ def _enclosure(image: Image | None) -> _Enclosure | None:
 
 
 def _guid(entry: Entry) -> str:
-    """The entry's id as a URI, the same in all three formats.
+    return item_id(entry.guid)
+
+
+def item_id(guid: str) -> str:
+    """An entry's id as readers see it: a URI, the same in all three formats.
 
     Atom ids must be URIs in canonical form: an id holding non-ASCII letters
     (an IRI) is percent-encoded from its NFC form, and stray whitespace is
     dropped. ASCII ids pass unchanged, so the mapping never moves an id twice.
     """
-    return _url(unicodedata.normalize("NFC", _clean(entry.guid).strip()))
+    return _url(unicodedata.normalize("NFC", _clean(guid).strip()))
 
 
 def _content(entry: Entry) -> str:

@@ -95,7 +95,7 @@ def build(
     article = Article(
         id=article_id,
         path=source.path,
-        title=strip_forbidden(title).strip(),
+        title=" ".join(strip_forbidden(title).split()),  # a headline is one line
         published=published,
         updated=updated,
         body=strip_forbidden(body),

@@ -1,0 +1,160 @@
+"""The feeds a real build writes, from the sample store and the broken-input store.
+
+Every feed file is checked against the validator's rules (`feedcheck`), then
+read by real readers: Newsboat fetches each RSS and Atom feed from a loopback
+HTTP server and must show every item with the title, link, date and id the
+build meant; sfeed and feedparser must agree with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from feedcheck import check_atom, check_json, check_rss
+from fixtures.make_broken import make_store
+from newsbot.feeds import MEDIA_TYPES, item_id
+from newsbot.layout import FILES, FeedPlace
+from newsbot.settings import Settings
+from readers import Resource, feedparser_items, loopback_server, newsboat_items, sfeed_items
+from stores import BASE_URL, make_settings, opened, without_newsbot_environment
+
+SAMPLE = Path(__file__).parent.parent / "content"
+NOW = datetime(2026, 11, 28, tzinfo=UTC)
+CHECKS = {"rss": check_rss, "atom": check_atom, "json": check_json}
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the build meant one item to say."""
+
+    title: str
+    link: str
+    date: datetime
+
+
+@dataclass
+class Built:
+    """A built output folder and, per feed file, the items it should hold."""
+
+    settings: Settings
+    expected: dict[str, dict[str, Expected]]  # feed file -> guid -> item
+
+    @property
+    def out(self) -> Path:
+        return self.settings.feeds.output_dir
+
+
+def _build(tmp: Path, content: Path) -> Built:
+    settings = make_settings(tmp, content)
+    expected: dict[str, dict[str, Expected]] = {}
+    with opened(settings) as app:
+        app.builder.build(NOW)
+        for key in app.index.feed_keys():
+            place = FeedPlace(*key)
+            items = {
+                item_id(settings.site.id_prefix + s.article.id): Expected(
+                    s.article.title, s.article.url, s.article.published
+                )
+                for s in app.index.newest(key, NOW, settings.feeds.items)
+            }
+            for fmt in FILES:
+                expected[place.file(fmt)] = items
+    return Built(settings, expected)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        without_newsbot_environment(monkeypatch)
+        yield _build(tmp_path_factory.mktemp("sample"), SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    tmp = tmp_path_factory.mktemp("broken-out")
+    store = make_store(tmp / "content")
+    try:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            without_newsbot_environment(monkeypatch)
+            yield _build(tmp, store.root)
+    finally:
+        store.pwned.unlink(missing_ok=True)
+
+
+def _feeds(built: Built, fmt: str) -> list[str]:
+    return sorted(name for name in built.expected if name.endswith(FILES[fmt]))
+
+
+def _format(name: str) -> str:
+    return next(fmt for fmt, file in FILES.items() if name.endswith(file))
+
+
+# -- the validator's rules, on every file --------------------------------------------------
+
+
+def test_the_sample_store_has_many_feeds(sample: Built) -> None:
+    assert len(sample.expected) >= 3 * 20  # site, 8 sections, dozens of tags
+    assert len(sample.expected["rss.xml"]) == 36
+
+
+@pytest.mark.parametrize("which", ["sample", "broken"])
+def test_every_feed_file_is_valid(which: str, request: pytest.FixtureRequest) -> None:
+    built: Built = request.getfixturevalue(which)
+    problems = {}
+    for name in built.expected:
+        found = CHECKS[_format(name)]((built.out / name).read_bytes(), BASE_URL + name)
+        if found:
+            problems[name] = found
+    assert problems == {}
+
+
+@pytest.mark.parametrize("which", ["sample", "broken"])
+def test_ids_are_unique_and_complete(which: str, request: pytest.FixtureRequest) -> None:
+    built: Built = request.getfixturevalue(which)
+    for name in _feeds(built, "rss"):
+        items = feedparser_items((built.out / name).read_bytes())
+        ids = [item["id"] for item in items]
+        assert len(ids) == len(set(ids))
+        assert set(ids) == set(built.expected[name])
+
+
+# -- real readers -----------------------------------------------------------------------------
+
+
+@pytest.mark.readers
+@pytest.mark.parametrize("which", ["sample", "broken"])
+def test_newsboat_shows_every_item_of_every_feed(
+    which: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    built: Built = request.getfixturevalue(which)
+    names = _feeds(built, "rss") + _feeds(built, "atom")
+    resources = {
+        "/" + name: Resource((built.out / name).read_bytes(), MEDIA_TYPES[_format(name)])
+        for name in names
+    }
+    with loopback_server(resources) as server:
+        for number, name in enumerate(names):
+            items = newsboat_items(server.url("/" + name), tmp_path / str(number))
+            seen = {
+                item["id"]: Expected(item["title"], item["link"], item["date"]) for item in items
+            }
+            assert seen == built.expected[name], name
+
+
+@pytest.mark.readers
+def test_sfeed_and_feedparser_agree_with_the_build(sample: Built) -> None:
+    for name in _feeds(sample, "rss") + _feeds(sample, "atom"):
+        data = (sample.out / name).read_bytes()
+        by_feedparser = {
+            item["id"]: Expected(item["title"], item["link"], item["date"])
+            for item in feedparser_items(data)
+        }
+        assert by_feedparser == sample.expected[name], name
+        by_sfeed = {item["id"]: (item["title"], item["link"]) for item in sfeed_items(data)}
+        expected = {guid: (e.title, e.link) for guid, e in sample.expected[name].items()}
+        assert by_sfeed == expected, name

@@ -170,3 +170,22 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert shown["targets"]["main"]["server"] == "https://social.example.org/"
     for secret in ("pw", "s3cr3t", "newsbot:", "t0ken"):
         assert secret not in result.output
+
+
+def test_the_example_config_documents_every_field() -> None:
+    from newsbot.settings import Settings, TargetSettings
+
+    text = (Path(__file__).parent.parent / "config" / "newsbot.toml").read_text(encoding="utf-8")
+    missing = []
+    for group, field in Settings.model_fields.items():
+        if group == "targets":
+            names = [(f"targets.{n}", n) for n in TargetSettings.model_fields]
+        else:
+            model = field.annotation
+            names = [(f"{group}.{n}", n) for n in model.model_fields]  # type: ignore[union-attr]
+            if f"[{group}]" not in text:
+                missing.append(f"[{group}]")
+        missing += [
+            key for key, name in names if f"\n{name} =" not in text and f"# {name} =" not in text
+        ]
+    assert missing == []

@@ -100,7 +100,7 @@ def publishers(
             media_prefix=base_url + "media/",
             sleep=_sleeper(stop),
             rng=random.Random(),  # noqa: S311 - jitter, not secrets
-            pacing=pacing,
+            pacing=pacing and target.settings.pacing,
             default_language=settings.site.language,
             lease=pass_lease(leases, target.name),
             stop=stop,

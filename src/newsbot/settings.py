@@ -145,6 +145,7 @@ class TargetSettings(_Group):
     delete_on_withdraw: bool = True
     media: bool = True
     posts_per_hour: int = Field(default=20, ge=1, le=600)
+    pacing: bool = True
     backlog_max_age_hours: float = Field(default=48.0, gt=0)
     timeout: float = Field(default=30.0, gt=0, le=600)
     """Seconds to wait for the server at each step of a request (connect, send, answer)."""

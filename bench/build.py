@@ -3,7 +3,7 @@
 For each size (default 1,000, 10,000 and 100,000 articles) the script
 
 1. generates a store from the shared Wikinews corpus
-   (``/work/shared/corpus/wikinews_en_2019_2020.jsonl``, CC BY 2.5): each
+   (``../shared/corpus/wikinews_en_2019_2020.jsonl``, CC BY 2.5): each
    article takes 3-5 paragraphs of one corpus article (its title too) and 2-4
    paragraphs of others, gets a new id (``bench-000123``), a date in 2019-2020,
    one of 10 sections and 1-3 of 200 tags (proper nouns of the corpus, skewed
@@ -85,7 +85,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path("/work/shared/corpus/wikinews_en_2019_2020.jsonl")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "wikinews_en_2019_2020.jsonl"
 NEWSBOT = ROOT / ".venv" / "bin" / "newsbot"
 OUT_DIR = ROOT / "bench" / "out"
 

@@ -66,7 +66,7 @@ from newsbot.state.schema import article_terms, term_stats
 from newsbot.store.reader import Parsed
 from newsbot.store.scan import FileStat
 
-CORPUS = Path("/work/shared/corpus/wikinews_en_2019_2020.jsonl")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "wikinews_en_2019_2020.jsonl"
 START = datetime(2019, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = int((datetime(2021, 1, 1, tzinfo=UTC) - START).total_seconds())
 NOW = datetime(2021, 6, 1, tzinfo=UTC)

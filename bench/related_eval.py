@@ -3,7 +3,7 @@
 What is measured
     For every labelled article of ``bench/related_labels.yaml`` (story groups
     labelled by reading the 294 articles of
-    ``/work/shared/corpus/wikinews_en_2019_2020.jsonl``, Wikinews, CC BY 2.5),
+    ``../shared/corpus/wikinews_en_2019_2020.jsonl``, Wikinews, CC BY 2.5),
     newsbot computes k=3 related articles against all 294; a link is correct
     when the linked article shares a group with the article. Only computed
     links are evaluated (the corpus has no editors' picks, and none are added).
@@ -73,7 +73,7 @@ from newsbot.state import terms
 from newsbot.state.related import RelatedFinder
 from newsbot.state.schema import article_terms, term_stats
 
-CORPUS = Path("/work/shared/corpus/wikinews_en_2019_2020.jsonl")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "wikinews_en_2019_2020.jsonl"
 LABELS = Path(__file__).with_name("related_labels.yaml")
 K = 3
 NOW = datetime(2022, 1, 1, tzinfo=UTC)

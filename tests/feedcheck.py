@@ -1,7 +1,7 @@
 """Feed validity checks: the W3C Feed Validation Service's rules, in Python.
 
 The W3C service is online and cannot run in tests, so the rules that matter
-for newsbot's feeds are written here again (see /work/shared/docs/feeds.md):
+for newsbot's feeds are written here again (from the validator's own documentation):
 every error and every warning the validator gives for them is a violation.
 JSON Feed is checked against the JSON Feed 1.1 schema, plus the rules a schema
 cannot state (unique ids, safe content, where the feed is served).

@@ -11,7 +11,7 @@ ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md requirements.lock ./
+COPY pyproject.toml README.md LICENSE requirements.lock ./
 COPY src ./src
 # Wheels of the project and of every dependency at the version the lock pins.
 RUN python -m pip wheel --wheel-dir /wheels --constraint requirements.lock ".[postgres]"

@@ -17,22 +17,26 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import partial
+from functools import cached_property, partial
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
-from newsbot import __version__, feeds, html
+from newsbot import __version__, html
 from newsbot.articles import Article, tag_slug
 from newsbot.errors import Problem
 from newsbot.layout import FeedPlace, page_file
 from newsbot.output import Output
-from newsbot.pages import ListPage, Pages
 from newsbot.settings import Settings
 from newsbot.state.index import SITE, FeedKey, Known, Stored, StoreIndex, decode_article
 from newsbot.state.schema import articles as articles_table
 from newsbot.store.fields import Site
 from newsbot.store.reader import Parsed, read
 from newsbot.store.scan import FileStat, walk
+
+if TYPE_CHECKING:  # rendering modules load only when something is rendered
+    from newsbot import feeds
+    from newsbot.pages import Pages
 
 BATCH = 500
 PARALLEL_FROM = 400
@@ -65,7 +69,6 @@ class Builder:
         self.output = output
         self.root = settings.store.content_dir
         self.base_url = str(settings.site.base_url)
-        self.pages = Pages()
         self.site = Site(self.base_url, settings.site.permalink, settings.site.zone)
 
     def build(self, now: datetime, progress: Progress | None = None) -> BuildReport:
@@ -245,8 +248,17 @@ class Builder:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
 
+    @cached_property
+    def pages(self) -> Pages:
+        from newsbot.pages import Pages
+
+        return Pages()
+
     def _write_feeds(self, keys: set[FeedKey], now: datetime) -> tuple[int, list[str]]:
         """Render every feed in ``keys``; returns how many files changed, and their feed URLs."""
+        from newsbot import feeds
+        from newsbot.pages import ListPage
+
         count = 0
         changed: list[str] = []
         limit = self.settings.feeds.items
@@ -289,6 +301,8 @@ class Builder:
         )
 
     def _feed_info(self, place: FeedPlace, stored: Sequence[Stored]) -> feeds.FeedInfo:
+        from newsbot import feeds
+
         site = self.settings.site
         title, description = site.title, site.description
         if place.kind != "site":
@@ -308,6 +322,8 @@ class Builder:
         )
 
     def _feed_links(self, place: FeedPlace) -> dict[str, tuple[str, str]]:
+        from newsbot import feeds
+
         return {
             fmt: (place.url(self.base_url, fmt), feeds.MEDIA_TYPES[fmt]) for fmt in feeds.RENDERERS
         }

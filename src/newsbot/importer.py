@@ -21,7 +21,7 @@ from newsbot.store.text import decode
 from newsbot.store.writer import to_markdown
 
 
-class ImportError_(NewsbotError):
+class PageImportError(NewsbotError):
     """A page could not be imported; the message names it."""
 
 
@@ -35,15 +35,15 @@ def import_page(page: Path, folder: Path, settings: Settings, overwrite: bool = 
         text = decode(page.read_bytes())
         article, _ = scraped.parse(text, Source(rel, partial(asset_size, root)), site)
     except OSError as exc:
-        raise ImportError_(f"{page}: cannot read: {exc.strerror}") from None
+        raise PageImportError(f"{page}: cannot read: {exc.strerror}") from None
     except ArticleError as exc:
-        raise ImportError_(str(exc.at(str(page)))) from None
+        raise PageImportError(str(exc.at(str(page)))) from None
     if inside:
         target = page.with_suffix(".md")
     else:
         target = folder / f"{article.published.year:04d}" / f"{slugify(article.title, 60)}.md"
     if target.exists() and not overwrite:
-        raise ImportError_(f"{target} exists; use --force to overwrite it")
+        raise PageImportError(f"{target} exists; use --force to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(to_markdown(article), encoding="utf-8")
     if inside:

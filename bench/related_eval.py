@@ -161,7 +161,7 @@ def reindex(engine: Engine, articles: Sequence[Article], weighting: Weighting) -
     with engine.begin() as conn:
         conn.execute(delete(article_terms))
         conn.execute(delete(term_stats))
-        terms.index(conn, [(a.path, a) for a in articles], weighting)
+        terms.index(conn, [(a.path, a, None) for a in articles], weighting)
 
 
 # -- methods -----------------------------------------------------------------------------------

@@ -79,6 +79,9 @@ def sentences(text: str, language: str | None) -> list[str]:
     return list(_iter_sentences(text, segmenter_language(language)))
 
 
+LEAD_WINDOW_MARGIN = 400
+
+
 def lead(article_text: str, budget: int, language: str | None) -> str:
     """The opening sentences of ``article_text`` that fit ``budget`` grapheme clusters.
 
@@ -88,8 +91,11 @@ def lead(article_text: str, budget: int, language: str | None) -> str:
     """
     if budget <= 0:
         return ""
-    # Lazily: pysbd is slow (~1 ms a sentence), and a lead needs the first few only.
-    found = _iter_sentences(article_text, segmenter_language(language))
+    # Lazily, and on a window of the text: pysbd is slow (~1 ms a sentence) and a lead
+    # needs the first few only. A sentence cut by the window ends past it, so it is
+    # never whole within the budget: the window changes no lead.
+    window = article_text[: 2 * budget + LEAD_WINDOW_MARGIN]
+    found = _iter_sentences(window, segmenter_language(language))
     first = next(found, "")
     if grapheme_length(first) > budget:
         return shorten(first, budget)

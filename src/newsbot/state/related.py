@@ -59,7 +59,9 @@ class RelatedFinder:
         self, conn: Connection, article: Article, limit: int, now: datetime
     ) -> list[Candidate]:
         """The ``limit`` best computed candidates, best first."""
-        query = terms.vector_of(conn, article, self.weighting)
+        # An indexed article's own stored vector is its query: no tokenising per post.
+        stored = terms.vectors(conn, [article.path]).get(article.path)
+        query = stored or terms.vector_of(conn, article, self.weighting)
         probe = related.probe(query, terms.postings(conn, query), self.ranking.probe_budget)
         profile = Profile(article.id, article.path, article.published, title_key(article.title))
         found = terms.candidates(conn, probe, profile, now, self.ranking, limit)

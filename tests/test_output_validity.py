@@ -158,3 +158,15 @@ def test_sfeed_and_feedparser_agree_with_the_build(sample: Built) -> None:
         by_sfeed = {item["id"]: (item["title"], item["link"]) for item in sfeed_items(data)}
         expected = {guid: (e.title, e.link) for guid, e in sample.expected[name].items()}
         assert by_sfeed == expected, name
+
+
+def test_article_pages_describe_articles_as_the_feed_does(sample: Built) -> None:
+    from lxml import etree, html
+
+    channel = etree.parse(str(sample.out / "rss.xml")).getroot().find("channel")
+    assert channel is not None
+    for item in channel.iter("item"):
+        link = item.findtext("link") or ""
+        page = html.parse(str(sample.out / link.removeprefix(BASE_URL) / "index.html"))
+        described = page.getroot().xpath("string(//meta[@property='og:description']/@content)")
+        assert described == item.findtext("description"), link

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
-from newsbot import __version__, html
+from newsbot import __version__
 from newsbot.articles import Article, tag_slug
 from newsbot.errors import Problem
 from newsbot.layout import FeedPlace, page_file
@@ -202,6 +202,8 @@ class Builder:
         if not self.settings.feeds.pages:
             return 0
         written: set[str] = set()
+        from newsbot import feeds
+
         count = 0
         feeds_links = self._feed_links(FeedPlace("site", ""))
         for stored in self._stored(paths):
@@ -213,7 +215,7 @@ class Builder:
             data = self.pages.article_page(
                 article,
                 stored.html,
-                summary=article.summary or excerpt(stored.html),
+                summary=feeds.summary_text(article, stored.html),
                 site_title=self.settings.site.title,
                 home=self.base_url,
                 language=self.settings.site.language,
@@ -342,14 +344,6 @@ def fingerprint(settings: Settings) -> str:
         "root": str(settings.store.content_dir.resolve()),
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
-
-
-def excerpt(body_html: str, limit: int = 280) -> str:
-    """A plain-text teaser of a body, cut on a word boundary."""
-    text = html.to_text(body_html)
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
 _NONE = Known(-1, -1, "")

@@ -218,10 +218,16 @@ def _excerpt(content_html: str, limit: int = EXCERPT_LIMIT) -> str:
 
 
 def _summary(entry: Entry) -> str:
-    """A plain-text summary: the editors', else an excerpt, else the title."""
-    return (
-        _line(entry.article.summary) or _excerpt(entry.content_html) or _line(entry.article.title)
-    )
+    return summary_text(entry.article, entry.content_html)
+
+
+def summary_text(article: Article, content_html: str) -> str:
+    """A plain-text summary: the editors', else an excerpt, else the title.
+
+    The article page's description uses it too, so a link preview and a feed
+    reader show the same words.
+    """
+    return _line(article.summary) or _excerpt(content_html) or _line(article.title)
 
 
 def _categories(article: Article) -> list[str]:

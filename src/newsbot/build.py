@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +30,7 @@ from newsbot.output import Output
 from newsbot.settings import Settings
 from newsbot.state.index import SITE, FeedKey, Known, Stored, StoreIndex, decode_article
 from newsbot.state.schema import articles as articles_table
+from newsbot.store.assets import AssetRefused, open_asset, store_path
 from newsbot.store.fields import Site
 from newsbot.store.reader import Parsed, read
 from newsbot.store.scan import FileStat, walk
@@ -37,6 +38,8 @@ from newsbot.store.scan import FileStat, walk
 if TYPE_CHECKING:  # rendering modules load only when something is rendered
     from newsbot import feeds
     from newsbot.pages import Pages
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
 PARALLEL_FROM = 400
@@ -240,15 +243,20 @@ class Builder:
                     yield Stored(decode_article(row.data), row.html)
 
     def _copy_media(self, article: Article) -> None:
-        prefix = self.base_url + "media/"
-        if article.image is None or not article.image.url.startswith(prefix):
+        """Copy the article's image to ``media/`` if it is a file of the store (checked again:
+        the store may have changed since the article was read, or an older index be in use)."""
+        if article.image is None:
             return
-        rel = article.image.url[len(prefix) :]
-        source = self.root / rel
-        target = self.output.root / "media" / rel
-        if source.is_file() and not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+        try:
+            rel = store_path(article.image.url, self.base_url + "media/")
+            if rel is None or self.output.exists("media/" + rel):
+                return
+            with open_asset(self.root, rel) as (_, handle):
+                self.output.write("media/" + rel, handle.read())
+        except AssetRefused as refused:
+            log.warning(
+                "image not copied: %s %s", article.image.url, refused, extra={"path": article.path}
+            )
 
     @cached_property
     def pages(self) -> Pages:

@@ -15,8 +15,8 @@ from newsbot.articles import slugify
 from newsbot.errors import ArticleError, NewsbotError
 from newsbot.settings import Settings
 from newsbot.store import scraped
+from newsbot.store.assets import asset_size
 from newsbot.store.fields import Site, Source
-from newsbot.store.scan import asset_size
 from newsbot.store.text import decode
 from newsbot.store.writer import to_markdown
 

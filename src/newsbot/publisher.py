@@ -50,6 +50,7 @@ from newsbot.settings import TargetSettings
 from newsbot.state.deliveries import Attempt, Delivery, DeliveryStore
 from newsbot.state.index import Stored
 from newsbot.state.leases import Lease
+from newsbot.store.assets import AssetRefused, open_asset, store_path
 
 log = logging.getLogger(__name__)
 
@@ -638,17 +639,19 @@ class Publisher:
         image = article.image
         if not self.target.media or image is None or not image.url or self.media_root is None:
             return ()
-        if not self.media_prefix or not image.url.startswith(self.media_prefix):
-            return ()
-        path = self.media_root / image.url[len(self.media_prefix) :]
         mime = image.type or "application/octet-stream"
         supported = self.limits.supported_mime_types
-        if supported and mime not in supported:
+        if not self.media_prefix or (supported and mime not in supported):
             return ()
         try:
-            data = path.read_bytes()
-            media_id = self.client.upload_media(data, path.name, mime, image.alt[:1500])
-        except (OSError, MastodonError) as exc:
+            path = store_path(image.url, self.media_prefix)
+            if path is None:
+                return ()
+            with open_asset(self.media_root, path) as (_, handle):
+                data = handle.read()
+            name = path.rsplit("/", 1)[-1]
+            media_id = self.client.upload_media(data, name, mime, image.alt[:1500])
+        except (AssetRefused, OSError, MastodonError) as exc:
             log.warning(
                 "posting without the image: %s",
                 exc,

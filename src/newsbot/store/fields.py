@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from newsbot.articles import Article, Image, id_from_path, permalink
 from newsbot.errors import ArticleError, Problem
+from newsbot.store.assets import AssetRefused, media_url, store_path
 from newsbot.store.text import forbidden_characters, strip_forbidden
 
 FIELDS = (
@@ -44,6 +45,7 @@ class Source:
 
     path: str
     asset_size: Callable[[str], int | None]
+    """The size of a store file an image names; raises `AssetRefused` (None: not there)."""
 
 
 def build(
@@ -92,6 +94,9 @@ def build(
                 source.path, "control characters removed from the body", line=line, field="body"
             )
         )
+    image, image_problem = _image(values, line_of.get("image"), source, site)
+    if image_problem is not None:
+        warnings.append(image_problem)
     article = Article(
         id=article_id,
         path=source.path,
@@ -105,7 +110,7 @@ def build(
         tags=tuple(dict.fromkeys(t.strip() for t in _texts(values, "tags", fail) if t.strip())),
         section=_text(values, "section", fail).strip() or None,
         lang=lang or None,
-        image=_image(values, fail, source, site),
+        image=image,
         related=_texts(values, "related", fail),
         draft=_flag(values, "draft", fail),
         withdrawn=_flag(values, "withdrawn", fail),
@@ -203,57 +208,69 @@ def _parse_date_text(text: str) -> datetime:
         ) from None
 
 
-def _image(values: Mapping[str, Any], fail: Fail, source: Source, site: Site) -> Image | None:
-    value = values.get("image")
+def _image(
+    values: Mapping[str, Any], line: int | None, source: Source, site: Site
+) -> tuple[Image | None, Problem | None]:
+    """The lead image, or None and the problem that made it unusable.
+
+    A bad image never costs the article: it is published without one, and the
+    problem names the field. Store files go through `assets.store_path`, the
+    one check every reader of an image file uses.
+    """
+    try:
+        return _image_of(values.get("image"), source, site), None
+    except AssetRefused as refused:
+        return None, Problem(source.path, f"dropped the image: {refused}", line=line, field="image")
+
+
+def _image_of(value: Any, source: Source, site: Site) -> Image | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
         value = {"url": value}
     if not isinstance(value, dict):
-        raise fail("image", f"must be a URL or a mapping with url, alt, credit; got {_kind(value)}")
+        raise AssetRefused(f"must be a URL or a mapping with url, alt, credit; got {_kind(value)}")
     value = {
         key: strip_forbidden(part) if isinstance(part, str) else part for key, part in value.items()
     }
     unknown = set(value) - {"url", "alt", "credit", "caption", "type", "length"}
     if unknown:
-        raise fail("image", f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+        raise AssetRefused(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     parts = {key: value.get(key) for key in ("url", "alt", "credit", "caption", "type")}
     for key, part in parts.items():
         if part is not None and not isinstance(part, str):
-            raise fail("image", f"{key} must be text, got {_kind(part)}")
+            raise AssetRefused(f"{key} must be text, got {_kind(part)}")
     length = value.get("length")
     if length is not None and (
         not isinstance(length, int) or isinstance(length, bool) or length < 0
     ):
-        raise fail("image", "length must be a whole number of bytes")
+        raise AssetRefused("length must be a whole number of bytes")
     url = (parts["url"] or "").strip()
     kind = parts["type"]
-    if url and not _is_absolute(url):
-        local = _local_asset(source.path, url)
-        size = source.asset_size(local) if local else None
-        if local is None or size is None:
-            raise fail("image", f"url {url!r} is neither an absolute URL nor a file in the store")
-        url, length = urljoin(site.base_url, "media/" + local), length or size
+    if url:
+        url, length = _image_url(url, length, source, site)
     if url and kind is None:
         kind = mimetypes.guess_type(urlsplit(url).path)[0]
     alt = (parts["alt"] or parts["caption"] or "").strip()
     return Image(url=url, alt=alt, credit=(parts["credit"] or "").strip(), type=kind, length=length)
 
 
-def _local_asset(article_path: str, ref: str) -> str | None:
-    """The store path of an image given relative to its article, if it stays inside the store."""
-    parts = article_path.split("/")[:-1] + ref.split("/")
-    resolved: list[str] = []
-    for part in parts:
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not resolved:
-                return None
-            resolved.pop()
-        else:
-            resolved.append(part)
-    return "/".join(resolved) or None
+def _image_url(url: str, length: int | None, source: Source, site: Site) -> tuple[str, int | None]:
+    """The public URL of an image and its length: a store file's are its own."""
+    prefix = site.base_url + "media/"
+    try:
+        local = store_path(url, prefix, article_path=source.path)
+    except AssetRefused as refused:
+        raise AssetRefused(f"url {url!r} {refused}") from None
+    if local is None:
+        return url, length
+    try:
+        size = source.asset_size(local)
+    except AssetRefused as refused:
+        raise AssetRefused(f"url {url!r} {refused}") from None
+    if size is None:
+        raise AssetRefused(f"url {url!r} is not a file of the store")
+    return media_url(prefix, local), length or size
 
 
 def _is_absolute(url: str) -> bool:

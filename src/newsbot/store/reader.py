@@ -16,8 +16,9 @@ from newsbot.articles import Article
 from newsbot.errors import ArticleError, Problem
 from newsbot.related import Counts
 from newsbot.store import markdown, scraped
+from newsbot.store.assets import asset_size
 from newsbot.store.fields import Site, Source
-from newsbot.store.scan import FileStat, asset_size
+from newsbot.store.scan import FileStat
 from newsbot.store.text import decode
 
 _PARSERS = {suffix: markdown.parse for suffix in markdown.SUFFIXES} | {

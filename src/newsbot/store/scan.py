@@ -78,17 +78,6 @@ def walk(root: Path) -> tuple[list[FileStat], list[Problem]]:
     return files, problems
 
 
-def asset_size(root: Path, path: str) -> int | None:
-    """Size of a non-article file of the store (an image), or None if it is not there."""
-    candidate = root / path
-    try:
-        if not _inside(candidate, root.resolve()) or not candidate.is_file():
-            return None
-        return candidate.stat().st_size
-    except OSError:
-        return None
-
-
 def _is_utf8(name: str) -> bool:
     """Whether a name from the file system was valid UTF-8 (undecodable bytes become surrogates)."""
     try:

@@ -75,8 +75,41 @@ def slugify(text: str, max_length: int = 80) -> str:
 
 
 def slug_of(article_id: str) -> str:
-    """The URL slug of an id; ids may hold ``/`` to mirror folders, links keep it."""
+    """The URL slug of an id; ids may hold ``/`` to mirror folders, links keep it.
+
+    Each segment is slugified on its own, so a page's folders are made only of
+    ``a-z``, ``0-9``, ``-`` (or ``_`` for a segment with none of them): never a
+    dot segment, an empty one, a separator or a name too long for a file
+    system. The ``/`` between them stays, which keeps the links of articles
+    whose ids come from their paths (``2015/calais-deal``) as they always were.
+    """
     return "/".join(slugify(part) or "_" for part in article_id.split("/"))
+
+
+MAX_ID_LENGTH = 200
+_ID_FORBIDDEN = re.compile(r"[\s\\%?#\x00-\x1f\x7f-\x9f]")
+
+
+def id_problem(article_id: str) -> str | None:
+    """Why ``article_id`` cannot be an article's id, or None when it can.
+
+    An id may mirror folders with ``/`` (as ids derived from paths do), but
+    every segment must be a name: not empty, not ``.`` or ``..``. Whitespace,
+    control characters, ``\\``, ``%``, ``?`` and ``#`` are refused because the
+    id goes into links (``{id}`` in the permalink) and item ids as written.
+    """
+    if not 1 <= len(article_id) <= MAX_ID_LENGTH:
+        return f"must be 1 to {MAX_ID_LENGTH} characters"
+    found = _ID_FORBIDDEN.search(article_id)
+    if found:
+        return f"must not contain {_shown(found.group())}"
+    if any(part in ("", ".", "..") for part in article_id.split("/")):
+        return "must be names separated by '/': no leading, trailing or double '/', no '.' or '..'"
+    return None
+
+
+def _shown(character: str) -> str:
+    return repr(character) if character.isprintable() else f"U+{ord(character):04X}"
 
 
 def permalink(base_url: str, pattern: str, article_id: str, published: datetime) -> str:
@@ -98,13 +131,25 @@ def to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+MAX_SLUG_BYTES = 120
+"""Longest tag slug kept whole, in UTF-8 bytes (file names stop at 255)."""
+
+
 def tag_slug(name: str) -> str:
     """The folder name of a tag or section feed: lower case, word characters joined by ``-``.
 
     Unlike `slugify` it keeps non-Latin letters, so a tag written in Cyrillic still
-    gets a feed of its own.
+    gets a feed of its own. It is never a dot segment and holds no separator. A
+    very long one is cut and given a short hash of the whole, so it still fits
+    in a file name and two long tags that start alike keep two feeds.
     """
-    return re.sub(r"[\W_]+", "-", name.casefold()).strip("-") or "-"
+    slug = re.sub(r"[\W_]+", "-", name.casefold()).strip("-") or "-"
+    encoded = slug.encode()
+    if len(encoded) <= MAX_SLUG_BYTES:
+        return slug
+    digest = hashlib.sha256(encoded).hexdigest()[:10]
+    head = encoded[:MAX_SLUG_BYTES].decode("utf-8", "ignore").rstrip("-")
+    return f"{head}-{digest}"
 
 
 def revision_of(article: Article) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, select
 
 from newsbot import __version__
 from newsbot.articles import Article, tag_slug
-from newsbot.errors import Problem
+from newsbot.errors import OutputError, Problem
 from newsbot.layout import FeedPlace, page_file
 from newsbot.output import Output
 from newsbot.settings import Settings
@@ -224,7 +224,11 @@ class Builder:
                 language=self.settings.site.language,
                 feeds=feeds_links,
             )
-            count += self.output.write(name, data)
+            try:
+                count += self.output.write(name, data)
+            except OutputError as exc:  # this page's name only (a file where a folder is due)
+                log.error("article page not written: %s", exc, extra={"path": article.path})
+                continue
             self._copy_media(article)
         for name in gone - written:
             self.output.remove(name)

@@ -72,6 +72,10 @@ class SiteSettings(_Group):
             raise ValueError("must contain {slug} or {id}, or every article would share one link")
         if value.startswith("/") or "://" in value:
             raise ValueError("must be relative to site.base_url")
+        if "\\" in value or any(part in (".", "..") for part in value.split("/")):
+            raise ValueError("must not contain '\\', '.' or '..' segments")
+        if "//" in value:
+            raise ValueError("must not contain an empty segment ('//')")
         return value
 
     @field_validator("base_url")

@@ -16,8 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from newsbot.articles import Article, Image, id_from_path, permalink
+from newsbot.articles import Article, Image, id_from_path, id_problem, permalink
 from newsbot.errors import ArticleError, Problem
+from newsbot.layout import page_problem
 from newsbot.store.assets import AssetRefused, media_url, store_path
 from newsbot.store.text import forbidden_characters, strip_forbidden
 
@@ -27,7 +28,6 @@ FIELDS = (
 )  # fmt: skip
 ALIASES = {"published": "date", "authors": "author", "categories": "tags", "cw": "content_warning"}
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_ID = re.compile(r"^[^\s/][^\s]{0,199}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +75,17 @@ def build(
         warnings.append(source_problem(source, line_of, "updated", "is before date; using date"))
         updated = published
     article_id = _text(values, "id", fail) or id_from_path(source.path)
-    if not _ID.match(article_id):
-        raise fail("id", "must be 1 to 200 characters without spaces, not starting with '/'")
+    bad_id = id_problem(article_id)
+    if bad_id:
+        raise fail("id", f"{bad_id}, got {article_id!r}")
     url = _text(values, "url", fail)
     if url and not _is_absolute(url):
         raise fail("url", f"must be an absolute http(s) URL, got {url!r}")
+    link = url or permalink(site.base_url, site.permalink, article_id, published)
+    no_page = page_problem(site.base_url, link)
+    if no_page:
+        field = "url" if url else "id"
+        warnings.append(source_problem(source, line_of, field, f"no page is written: {no_page}"))
     lang = _text(values, "lang", fail)
     if lang and not _LANG.match(lang):
         raise fail("lang", f"must be a language tag like 'en' or 'pt-BR', got {lang!r}")
@@ -104,7 +110,7 @@ def build(
         published=published,
         updated=updated,
         body=strip_forbidden(body),
-        url=url or permalink(site.base_url, site.permalink, article_id, published),
+        url=link,
         authors=_texts(values, "author", fail),
         summary=strip_forbidden(_text(values, "summary", fail)).strip(),
         tags=tuple(dict.fromkeys(t.strip() for t in _texts(values, "tags", fail) if t.strip())),

@@ -11,22 +11,136 @@ caller's thread: a port already in use is an ``OSError`` there, rather than
 uvicorn's ``sys.exit`` inside a server thread, and port 0 gives a real port
 at once. uvicorn stays quiet: no access log, its own loggers at WARNING, and
 ``log_config=None`` so the service's logging setup is left as it is.
+
+What one client can make the server hold is bounded (:class:`Limits`):
+uvicorn runs its h11 protocol (given as a class, so an installed
+``httptools``, which sets no size limit, is never picked up instead), a
+request line and headers together may not exceed ``max_head_bytes``, and a
+client has ``head_timeout_seconds`` to send a whole request
+head, counted from the connection or the end of the previous response.
+uvicorn itself has no such deadline: its keep-alive timer restarts on every
+byte, so a client that connects and sends nothing, or one byte now and then,
+would hold its connection, its buffer and a file descriptor for ever.
+
+The head size is enforced twice: h11 refuses (400) a head still incomplete
+past the limit, which bounds what a slow client makes us buffer; a head that
+arrives whole in one read is measured by :class:`_HeadLimit` and answered
+414 or 431 before the app sees it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
+import h11
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
 
 START_TIMEOUT = 10.0
 """Seconds :meth:`WebServer.start` waits for the server to listen."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what a single client can make the server hold."""
+
+    max_head_bytes: int = 16 * 1024
+    """Request line and headers together (h11 counts the incomplete head)."""
+    head_timeout_seconds: float = 10.0
+    """Time to send a whole request head, from connecting or from the previous response."""
+    keep_alive_seconds: int = 5
+    """An idle kept-alive connection is closed after this (uvicorn's own timer)."""
+
+
+class _HeadLimit:
+    """Answers 414 or 431, without calling the app, to a request whose head is too large."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            target = len(scope["raw_path"]) + len(scope["query_string"]) + 1
+            fields = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if target + len(scope["method"]) + fields > self.max_bytes:
+                status, reason = (414, "URI") if target > self.max_bytes // 2 else (431, "head")
+                response = PlainTextResponse(
+                    f"Request {reason} too large\n",
+                    status_code=status,
+                    headers={"Connection": "close"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class _Config(uvicorn.Config):
+    """uvicorn's config, carrying the limits its protocol instances read."""
+
+    def __init__(self, app: ASGIApp, limits: Limits, **options: Any) -> None:
+        super().__init__(
+            _HeadLimit(app, limits.max_head_bytes),
+            http=_BoundedH11,
+            h11_max_incomplete_event_size=limits.max_head_bytes,
+            timeout_keep_alive=limits.keep_alive_seconds,
+            **options,
+        )
+        self.limits = limits
+
+
+class _BoundedH11(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request head."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        limits = config.limits if isinstance(config, _Config) else Limits()
+        self._head_timeout = limits.head_timeout_seconds
+        self._head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm_head_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+        super().connection_lost(exc)
+
+    def _arm_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            self._head_deadline = self.loop.call_later(self._head_timeout, self._head_overdue)
+
+    def _head_overdue(self) -> None:
+        """Close the connection if its next request head has still not arrived whole."""
+        self._head_deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
 
 
 class _Server(uvicorn.Server):
@@ -78,13 +192,15 @@ class WebServer:
         on_started: Callable[[WebServer], None] | None = None,
         shutdown_timeout: int = 10,
         access_log: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.socket = bind(host, port)
         self.host, self.port = self.socket.getsockname()[:2]
         self.started = threading.Event()
         self._on_started = on_started
-        config = uvicorn.Config(
+        config = _Config(
             app,
+            Limits() if limits is None else limits,
             log_config=None,
             log_level="warning",
             access_log=access_log,

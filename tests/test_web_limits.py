@@ -9,6 +9,7 @@ folder's secrets stay in, and other clients are served meanwhile.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import socket
 import threading
 import time
@@ -285,3 +286,67 @@ def test_slow_clients_leave_other_clients_served(quick: Served) -> None:
     finally:
         for sock in slow:
             sock.close()
+
+
+# -- clients that read slowly, or not at all ---------------------------------------------------
+
+BIG = bytes(range(256)) * 4096  # 1 MiB: read whole by the server, sent chunk by chunk
+HUGE = 16 * 1024 * 1024
+"""More than loopback's socket buffers hold (the sender's grow to 4 MiB), so a reader that
+takes nothing leaves the server with a full buffer."""
+STALL = Limits(head_timeout_seconds=1, keep_alive_seconds=1, write_stall_seconds=1)
+
+
+@pytest.fixture
+def stalling(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path / "public", STALL) as running:
+        Output(running.root).write("media/big.bin", BIG)
+        Output(running.root).write("media/huge.bin", b"h" * HUGE)
+        Output(running.root).write("big.xml", b"<x>" + b"y" * 300_000 + b"</x>")
+        yield running
+
+
+def _reader(served: Served) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((served.server.host, served.server.port))
+    return sock
+
+
+def test_a_client_that_reads_nothing_is_dropped(stalling: Served) -> None:
+    with _reader(stalling) as sock:
+        sock.sendall(b"GET /media/huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(4)  # well past the 1 s stall time, reading nothing
+        sock.settimeout(10)
+        received = _read_all(sock)  # what the kernels held, then the end: no hang
+    assert received.startswith(b"HTTP/1.1 200")
+    assert len(received) < HUGE
+
+
+def test_a_slow_but_steady_reader_gets_the_whole_file(stalling: Served) -> None:
+    with _reader(stalling) as sock:
+        sock.sendall(b"GET /media/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.settimeout(10)
+        received = bytearray()
+        while chunk := sock.recv(65536):
+            received += chunk
+            time.sleep(0.01)  # slower than the server writes: its buffer fills, then drains
+    head, _, body = bytes(received).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"content-length: 1048576" in head.lower()
+    assert body == BIG
+
+
+def test_a_body_over_one_chunk_arrives_whole_with_its_length(stalling: Served) -> None:
+    for accept in (b"identity", b"gzip"):
+        status, answer = stalling.raw(
+            b"GET /big.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAccept-Encoding: "
+            + accept + b"\r\n\r\n"
+        )  # fmt: skip
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert status == 200
+        assert b"content-length: %d" % len(body) in head.lower()
+        assert b"transfer-encoding" not in head.lower()
+        if accept == b"gzip":
+            body = gzip.decompress(body)
+        assert body == b"<x>" + b"y" * 300_000 + b"</x>"

@@ -32,7 +32,7 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -267,7 +267,21 @@ def _validators(etag: str, modified: float, media: MediaType, varies: bool) -> d
 
 
 def _full(request: Request, body: bytes, headers: dict[str, str]) -> Response:
-    """A response with the whole body, or only its headers for HEAD."""
+    """A response with the whole body, or only its headers for HEAD.
+
+    A body over one chunk goes out chunk by chunk, each sent once the client
+    has taken the one before (uvicorn waits while the socket's buffer is
+    full): a client that reads slowly, or not at all, holds about one chunk
+    of our memory, not a copy of the whole file.
+    """
     if request.method == "HEAD":
         return Response(headers={**headers, "Content-Length": str(len(body))})
-    return Response(body, headers=headers)
+    if len(body) <= CHUNK:
+        return Response(body, headers=headers)
+    headers["Content-Length"] = str(len(body))
+    return StreamingResponse(_chunks_of(body), headers=headers)
+
+
+async def _chunks_of(body: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), CHUNK):
+        yield body[start : start + CHUNK]

@@ -61,6 +61,8 @@ class Limits:
     """Time to send a whole request head, from connecting or from the previous response."""
     keep_alive_seconds: int = 5
     """An idle kept-alive connection is closed after this (uvicorn's own timer)."""
+    write_stall_seconds: float = 30.0
+    """A client that takes none of a response for this long is dropped."""
 
 
 class _HeadLimit:
@@ -114,6 +116,8 @@ class _BoundedH11(H11Protocol):
         limits = config.limits if isinstance(config, _Config) else Limits()
         self._head_timeout = limits.head_timeout_seconds
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._stall_timeout = limits.write_stall_seconds
+        self._stall_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -124,10 +128,28 @@ class _BoundedH11(H11Protocol):
         self._arm_head_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
+        for deadline in (self._head_deadline, self._stall_deadline):
+            if deadline is not None:
+                deadline.cancel()
+        self._head_deadline = self._stall_deadline = None
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        """The socket's buffer is full: the client has that long to take some of it."""
+        super().pause_writing()
+        if self._stall_deadline is None:
+            self._stall_deadline = self.loop.call_later(self._stall_timeout, self._stalled)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._stall_deadline is not None:
+            self._stall_deadline.cancel()
+            self._stall_deadline = None
+
+    def _stalled(self) -> None:
+        """Drop a client that read nothing for the whole stall time (what is buffered goes too)."""
+        self._stall_deadline = None
+        self.transport.abort()
 
     def _arm_head_deadline(self) -> None:
         if self._head_deadline is not None:
@@ -140,7 +162,21 @@ class _BoundedH11(H11Protocol):
         """Close the connection if its next request head has still not arrived whole."""
         self._head_deadline = None
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.transport.close()
+            self._close()
+
+    def timeout_keep_alive_handler(self) -> None:
+        super().timeout_keep_alive_handler()
+        self._close()
+
+    def _close(self) -> None:
+        """Close after what is buffered is sent, or drop it if the client stops taking it.
+
+        A plain close waits for the buffer to empty, which a client that reads
+        nothing would make last for ever.
+        """
+        self.transport.close()
+        if self.transport.get_write_buffer_size() and self._stall_deadline is None:
+            self._stall_deadline = self.loop.call_later(self._stall_timeout, self._stalled)
 
 
 class _Server(uvicorn.Server):

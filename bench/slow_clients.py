@@ -17,7 +17,8 @@ Everything runs on 127.0.0.1 and is bounded in time (about ``2 * (3 +
    kinds in the proportions 2:1:1. *Slowloris*: a request line and one header,
    then one more short header line every 2 s, never finishing the head.
    *Silent*: connects and sends nothing. *Slow reader*: sends a whole GET for
-   the 1 MiB file with a 4 KB receive buffer and never reads. A client the
+   the 1 MiB file with a 4 KB receive buffer and never reads. The attackers
+   run in a process of their own, apart from the normal client. A client the
    server closes reconnects at once, so the attack stays at ``--clients``
    connections (a slow reader cannot see a close without reading, so it
    holds on to the end). The normal client goes on as before; the server's ``VmRSS``
@@ -47,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,16 @@ async def attack_for(port: int, clients: int, seconds: float) -> Attack:
     return attack
 
 
+def run_attack(port: int, clients: int, seconds: float) -> Attack:
+    """The attack in a process of its own, so its work never slows the normal client's."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--attack", str(port), "--clients", str(clients),
+         "--seconds", str(seconds)],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    )  # fmt: skip
+    return Attack(**json.loads(done.stdout))
+
+
 # -- one server ---------------------------------------------------------------------------------
 
 
@@ -260,7 +271,7 @@ def measure(kind: str, folder: Path, clients: int, seconds: float) -> dict[str, 
         ]
         for thread in threads:
             thread.start()
-        attack = asyncio.run(attack_for(port, clients, seconds))
+        attack = run_attack(port, clients, seconds)
         stop.set()
         for thread in threads:
             thread.join()
@@ -318,9 +329,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--server", choices=SERVERS, action="append")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--attack", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
         serve(args.serve, args.server[0])
+        return
+    if args.attack is not None:
+        attack = asyncio.run(attack_for(args.attack, args.clients, args.seconds))
+        print(json.dumps(asdict(attack)))
         return
     if not 1 <= args.seconds <= 120:
         parser.error("--seconds must be between 1 and 120")

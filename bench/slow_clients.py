@@ -106,7 +106,10 @@ class Latencies:
     """A normal client's requests: seconds each, and failures."""
 
     seconds: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)
+    """When each request started, in seconds since the phase began."""
     errors: int = 0
+    origin: float = field(default_factory=time.monotonic)
 
     def summary(self) -> dict[str, float | int]:
         ordered = sorted(self.seconds) or [float("nan")]
@@ -116,6 +119,9 @@ class Latencies:
             "p50_ms": round(statistics.median(ordered) * 1000, 1),
             "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
             "max_ms": round(ordered[-1] * 1000, 1),
+            "max_at_s": round(self.started[self.seconds.index(ordered[-1])], 1)
+            if self.seconds
+            else None,
         }
 
 
@@ -130,6 +136,7 @@ def normal_client(port: int, stop: threading.Event, into: Latencies) -> None:
             response.read()
             if response.status == 200:
                 into.seconds.append(time.perf_counter() - started)
+                into.started.append(time.monotonic() - into.origin)
             else:
                 into.errors += 1
         except OSError:
@@ -316,7 +323,8 @@ def table(rows: list[dict[str, Any]], clients: int, seconds: float) -> str:
             f"| {row['server']} | {row['rss_before_mb']} / {row['rss_peak_mb']} / "
             f"{row['rss_after_mb']} MB | {row['fds_peak']} / {row['fds_after']} | "
             f"{b['p50_ms']} / {b['p95_ms']} / {b['max_ms']} ms | "
-            f"{d['p50_ms']} / {d['p95_ms']} / {d['max_ms']} ms ({d['errors']} of "
+            f"{d['p50_ms']} / {d['p95_ms']} / {d['max_ms']} ms at {d['max_at_s']} s "
+            f"({d['errors']} of "
             f"{d['requests'] + d['errors']}) | {row['slow_connections_opened']} / "
             f"{row['closed_by_server']} ({row['median_hold_s']} s) |"
         )

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from newsbot.articles import id_problem, slug_of, tag_slug
 from newsbot.build import BuildReport
@@ -252,3 +253,12 @@ def test_a_page_path_is_plain_names_or_refused(rest: str) -> None:
         assert part and part not in (".", "..") and not part.startswith(".")
         assert "\\" not in part and "\x00" not in part
         assert len(part.encode()) <= NAME_MAX
+
+
+@pytest.mark.parametrize(
+    "permalink",
+    ["../{slug}/", "articles/../../{slug}/", "./{slug}/", "articles//{slug}/", "a\\{slug}/"],
+)
+def test_a_permalink_with_dot_or_empty_segments_is_a_bad_setting(permalink: str) -> None:
+    with pytest.raises(ValidationError, match="permalink"):
+        SiteSettings(permalink=permalink)

@@ -14,12 +14,17 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from fakemastodon import FakeMastodon
+from newsbot.articles import Article, Image
 from newsbot.publishing import publishers, targets
 from newsbot.settings import Settings
 from newsbot.store.assets import (
@@ -340,3 +345,56 @@ def test_each_refused_image_is_dropped_with_a_named_problem(tmp_path: Path) -> N
     files = _published_files(settings)
     assert [name for name in files if name.startswith("media/")] == ["media/photos/Calais deal.jpg"]
     assert not [name for name, data in files.items() if SECRET in data]
+
+
+# -- the rule over generated references --------------------------------------------------------
+
+_PIECES = st.sampled_from(
+    ["a", "é", "..", ".", "", "%2e", "%2E%2e", "%2f", "%5c", "%25", "%00", "%c0%ae", "%20",
+     "\\", "\x00", "\x1b", "?", "#", ":", "//", ".git", "x.md", "/", "%"]
+)  # fmt: skip
+_REFS = st.one_of(
+    st.lists(_PIECES, max_size=8).map("".join),
+    st.lists(_PIECES, max_size=8).map("/".join),
+    st.text(max_size=60),
+)
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(_REFS, st.sampled_from([PREFIX, ""]))
+def test_an_accepted_reference_is_plain_names_inside_the_store(ref: str, prefix: str) -> None:
+    try:
+        path = store_path(prefix + ref, PREFIX, article_path=ARTICLE)
+    except AssetRefused:
+        return
+    if path is None:  # another site's image
+        assert not (prefix + ref).startswith(PREFIX)
+        return
+    for name in path.split("/"):
+        assert name and name not in (".", "..") and not name.startswith(".")
+        assert "/" not in name and "\\" not in name
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in name)
+    root = Path("/store")
+    assert (root / path).resolve().is_relative_to(root)
+
+
+def test_the_build_checks_an_image_again_when_it_copies_it(tmp_path: Path) -> None:
+    """An index written before these checks may hold any URL: the copy refuses it on its own."""
+    content, secret = _layout(tmp_path)
+    (content / "ok.png").write_bytes(b"png")
+    settings = make_settings(tmp_path, content)
+    base = str(settings.site.base_url)
+    article = Article(
+        id="x", path="x.md", title="X", published=NOW, updated=NOW, body="", url=base + "x/",
+    )  # fmt: skip
+    urls = [
+        base + "media/../data/secret.db",
+        base + "media/%2e%2e/data/secret.db",
+        base + "media/" + str(secret),
+        base + "media//" + str(secret).lstrip("/"),
+        base + "media/ok.png",
+    ]
+    with opened(settings) as app:
+        for url in urls:
+            app.builder._copy_media(replace(article, image=Image(url=url)))
+    assert _published_files(settings) == {"media/ok.png": b"png"}

@@ -1,42 +1,62 @@
-# syntax=docker/dockerfile:1.7
 # newsbot as a container service: `newsbot run` builds the feeds, serves them,
-# and posts to the configured targets.
+# and posts to the configured targets. Buildable by the classic builder and by
+# BuildKit alike (no RUN --mount).
 #
-#   docker build -t newsbot .
-#   docker run -p 8080:8080 -v "$PWD/content:/srv/content:ro" -v newsbot-data:/srv/data \
-#     -v newsbot-public:/srv/public newsbot
+#   docker build -t newsbot .                       # the service, no articles inside
+#   docker build --target sample -t newsbot:sample .  # the same, with the sample store in /srv/content
+#   docker build --build-arg BASE_IMAGE=my-debian-python:12 -t newsbot .
+#
+# BASE_IMAGE is any Debian 12 image with Python 3.11 and its venv module:
+# python:3.11-slim-bookworm, or Debian's own python3 and python3-venv
+# (tests/container/base-image.sh makes one from Debian packages).
+# See the README's "Container" section for how to run it.
 
-ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+FROM ${BASE_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE requirements.lock ./
+# The project and every dependency, at the versions the lock pins, in a
+# virtual environment that the runtime stage copies whole (same base, same paths).
+RUN python3 -m venv /opt/newsbot
+COPY requirements.lock ./
+RUN /opt/newsbot/bin/pip install --no-compile --requirement requirements.lock
+COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
-# Wheels of the project and of every dependency at the version the lock pins.
-RUN python -m pip wheel --wheel-dir /wheels --constraint requirements.lock ".[postgres]"
+RUN /opt/newsbot/bin/pip install --no-compile --no-deps --constraint requirements.lock ".[postgres]" \
+ && /opt/newsbot/bin/pip uninstall --yes --quiet setuptools pip \
+ && find /opt/newsbot -name '__pycache__' -prune -exec rm -rf {} + \
+ && /opt/newsbot/bin/python -m compileall -q -j 0 /opt/newsbot/lib
 
-FROM ${PYTHON_IMAGE} AS runtime
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+FROM ${BASE_IMAGE} AS runtime-base
+ENV PATH=/opt/newsbot/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     NEWSBOT_STORE__CONTENT_DIR=/srv/content \
     NEWSBOT_FEEDS__OUTPUT_DIR=/srv/public \
     NEWSBOT_STATE__DATA_DIR=/srv/data \
     NEWSBOT_SERVICE__HOST=0.0.0.0 \
     NEWSBOT_SERVICE__PORT=8080 \
     NEWSBOT_LOG__FORMAT=json
-RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    python -m pip install --no-index --find-links=/wheels "newsbot[postgres]" \
- && groupadd --system --gid 10001 newsbot \
+RUN groupadd --system --gid 10001 newsbot \
  && useradd --system --uid 10001 --gid newsbot --home-dir /srv --shell /usr/sbin/nologin newsbot \
  && mkdir -p /srv/content /srv/data /srv/public \
  && chown newsbot:newsbot /srv/data /srv/public
-COPY --chown=root:root content /srv/content
-USER newsbot:newsbot
+COPY --from=build /opt/newsbot /opt/newsbot
 WORKDIR /srv
-VOLUME ["/srv/data", "/srv/public"]
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=5s --timeout=5s --start-period=60s --retries=3 \
   CMD ["newsbot", "healthcheck"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["newsbot"]
 CMD ["run"]
+
+# With the sample store (Wikinews, CC BY 2.5) baked in: `--target sample`.
+FROM runtime-base AS sample
+COPY --chown=root:root content /srv/content
+USER newsbot:newsbot
+VOLUME ["/srv/data", "/srv/public"]
+
+# The default: the service alone; the store is mounted at /srv/content.
+FROM runtime-base AS runtime
+USER newsbot:newsbot
+VOLUME ["/srv/data", "/srv/public"]

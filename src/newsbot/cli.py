@@ -323,8 +323,9 @@ def run(obj: Context) -> None:
         for target in settings.targets.values()
         if (token := _quiet_token(target)) is not None
     ]
-    if settings.state.database_url is not None:
-        secrets.append(settings.state.database_url.get_secret_value())
+    for secret in (settings.state.database_url, settings.state.database_password):
+        if secret is not None:
+            secrets.append(secret.get_secret_value())
     logs.configure(settings.log, secrets)
     with _app(settings) as app:
         app.check_startup()
@@ -405,8 +406,9 @@ def _configure_logging(settings: Settings) -> None:
             continue
         if token is not None:
             secrets.append(token.get_secret_value())
-    if settings.state.database_url is not None:
-        secrets.append(settings.state.database_url.get_secret_value())
+    for secret in (settings.state.database_url, settings.state.database_password):
+        if secret is not None:
+            secrets.append(secret.get_secret_value())
     configure(settings.log, secrets)
 
 

@@ -33,6 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import disable_created_metrics
 
 from newsbot.app import App
 from newsbot.build import BuildReport
@@ -43,10 +44,14 @@ from newsbot.metrics import Metrics
 from newsbot.publisher import PassReport, Publisher
 from newsbot.publishing import Target, publishers, targets
 from newsbot.settings import Settings
+from newsbot.state.deliveries import DeliveryStore
 from newsbot.state.leases import Lease, Leases, process_owner
+from newsbot.status_page import StatusPage
 from newsbot.watch import Watcher
 from newsbot.web import create_app
+from newsbot.web_access import AccessLog, HttpMetrics
 from newsbot.web_server import WebServer
+from newsbot.web_status import StatusEndpoints
 from newsbot.websub import ping
 
 if TYPE_CHECKING:
@@ -124,6 +129,7 @@ class Service:
         self.publishers: dict[str, Publisher] = {}
         self.http = make_http_client()
         self.status = Status()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` samples are noise
         self.metrics = Metrics()
         self.abandoned = False
         """Set when a job was still running once the shutdown time was up."""
@@ -178,7 +184,17 @@ class Service:
 
     def _start_web(self) -> WebServer:
         service = self.settings.service
-        app = create_app(self.settings.feeds.output_dir, self.status, self.metrics.registry)
+        status = StatusEndpoints(self._status_page(), service.status_page)
+        app = AccessLog(
+            create_app(
+                self.settings.feeds.output_dir,
+                self.status,
+                self.metrics.registry,
+                routes=status.routes(),
+            ),
+            HttpMetrics(self.metrics.registry),
+            log=self.settings.log.access,
+        )
         try:
             server = WebServer(app, service.host, service.port)
         except OSError as exc:
@@ -186,6 +202,44 @@ class Service:
             raise OutputError(f"cannot listen on {where}: {exc.strerror}") from None
         server.start()
         return server
+
+    def _status_page(self) -> StatusPage:
+        secrets = []
+        for target in self.targets:
+            try:
+                token = target.settings.access_token()
+            except OSError:
+                continue
+            if token is not None:
+                secrets.append(token.get_secret_value())
+        return StatusPage(
+            self.app.index,
+            DeliveryStore(self.app.engine),
+            self.status,
+            self.targets,
+            secrets=secrets,
+            profile=self._profile,
+            next_pass=self._next_pass,
+            clock=self.clock,
+        )
+
+    def _profile(self, name: str) -> dict[str, object] | None:
+        """What the target's last connection learnt of its server (None before one)."""
+        runner = self.publishers.get(name)
+        if runner is None or runner.account_id is None:
+            return None
+        limits = runner.limits
+        return {
+            "account_id": runner.account_id,
+            "max_characters": limits.max_characters,
+            "characters_reserved_per_url": limits.characters_reserved_per_url,
+            "max_media_attachments": limits.max_media_attachments,
+            "api_version": limits.api_version,
+        }
+
+    def _next_pass(self, name: str) -> datetime | None:
+        job = self.scheduler.get_job(_publish_job(name))
+        return None if job is None else job.next_run_time
 
     def _observe_build(self, report: BuildReport | None, error: str | None) -> None:
         self.status.record_build(report, error)

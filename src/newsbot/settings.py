@@ -120,11 +120,24 @@ class StateSettings(_Group):
 
     data_dir: Path = Path("data")
     database_url: SecretStr | None = None
+    database_password: SecretStr | None = None
+    """The password of ``database_url``, kept apart so that one secret file holds it.
+
+    A container secret shared with the database server
+    (``/run/secrets/newsbot_state__database_password``); it replaces any
+    password written in the URL.
+    """
 
     def url(self) -> str:
         """The SQLAlchemy URL; the default is a SQLite file in the data folder."""
         if self.database_url is not None:
-            return self.database_url.get_secret_value()
+            url = self.database_url.get_secret_value()
+            if self.database_password is not None:
+                from sqlalchemy.engine import make_url
+
+                password = self.database_password.get_secret_value()
+                return make_url(url).set(password=password).render_as_string(hide_password=False)
+            return url
         return f"sqlite:///{self.data_dir / 'newsbot.db'}"
 
 
@@ -183,6 +196,8 @@ class ServiceSettings(_Group):
     jitter_seconds: float = Field(default=5.0, ge=0)
     watch: bool = True
     shutdown_timeout_seconds: float = Field(default=20.0, gt=0)
+    status_page: Literal["off", "loopback", "on"] = "loopback"
+    """Who may see ``/status``: requests from this machine only, everyone, or no one."""
 
     @field_validator("build_cron", "publish_cron")
     @classmethod
@@ -202,6 +217,8 @@ class LogSettings(_Group):
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "text", "json"] = "auto"
+    access: bool = True
+    """One line per HTTP request (``newsbot.access``); false keeps only the HTTP metrics."""
 
 
 class Settings(BaseSettings):

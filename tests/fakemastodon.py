@@ -932,6 +932,24 @@ def _instance_v1(fake: FakeMastodon, request: _Request) -> _Reply:
     return _Reply(200, fake._instance_v1())
 
 
+def _app_credentials(fake: FakeMastodon, request: _Request) -> _Reply:
+    """Mastodon's ``Apps::CredentialsController``: the token's application, with its scopes."""
+    return _Reply(
+        200, {"id": "1", "name": "newsbot", "website": None, "scopes": fake.config.scopes}
+    )
+
+
+def _nodeinfo_links(fake: FakeMastodon, request: _Request) -> _Reply:
+    href = f"http://127.0.0.1:{fake.port}/nodeinfo/2.0"
+    return _Reply(
+        200, {"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": href}]}
+    )
+
+
+def _nodeinfo(fake: FakeMastodon, request: _Request) -> _Reply:
+    return _Reply(200, {"version": "2.0", "software": {"name": "mastodon", "version": "4.3.0"}})
+
+
 def _upload_media_v2(fake: FakeMastodon, request: _Request) -> _Reply:
     if not fake.config.media_v2:
         raise _ApiError(404, "Not Found")
@@ -979,6 +997,11 @@ _ROUTES = (
     _route("POST", "/api/v2/media", "upload_media", "write:media", _upload_media_v2),
     _route("POST", "/api/v1/media", "upload_media", "write:media", FakeMastodon._upload_media),
     _route("GET", f"/api/v1/media/{_ID}", "get_media", "write:media", FakeMastodon._get_media),
+    _route(
+        "GET", "/api/v1/apps/verify_credentials", "verify_credentials", "token", _app_credentials
+    ),
+    _route("GET", "/.well-known/nodeinfo", "instance", None, _nodeinfo_links),
+    _route("GET", "/nodeinfo/2.0", "instance", None, _nodeinfo),
     _route("GET", "/__fake__/statuses", None, None, FakeMastodon._fake_statuses),
     _route("GET", "/__fake__/requests", None, None, FakeMastodon._fake_requests),
     _route("GET", "/__fake__/config", None, None, FakeMastodon._fake_config),
@@ -1166,6 +1189,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if authorization != f"Bearer {fake.token}":
             raise _ApiError(401, "The access token is invalid")
+        if scope == "token":  # any valid token, whatever its scopes
+            return
         granted = set(fake.config.scopes)
         parent = scope.split(":")[0]
         profile = scope == "read:accounts" and "profile" in granted

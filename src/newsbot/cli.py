@@ -1,4 +1,4 @@
-"""The command line: ``newsbot build | check | import | publish | catch-up | state | run | config``.
+"""The command line: ``newsbot build | check | new | import | publish | state | run | config``.
 
 Library errors become messages and exit codes here, and only here:
 
@@ -107,13 +107,24 @@ def build(obj: Context, quiet: bool) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per problem.")
+@click.option(
+    "--targets",
+    "check_targets",
+    is_flag=True,
+    help="Check the targets instead: server, software, token and scopes (posts nothing).",
+)
 @click.pass_obj
-def check(obj: Context, as_json: bool) -> None:
+def check(obj: Context, as_json: bool, check_targets: bool) -> None:
     """List every problem of the store; exit 1 if there is one.
 
     Broken files (with line and field), ids used twice, links outside the store,
-    and related headlines that match no article.
+    and related headlines that match no article. With --targets: whether each
+    target's server answers, what it runs, whether the token is accepted and
+    has the scopes newsbot needs, asked with GET requests only.
     """
+    if check_targets:
+        _check_targets(obj.settings, as_json)
+        return
     from newsbot.check import check_store
 
     with _app(obj.settings) as app:
@@ -124,6 +135,70 @@ def check(obj: Context, as_json: bool) -> None:
         click.echo(f"{len(problems)} problem(s)", err=True)
     if problems:
         sys.exit(EXIT_PROBLEMS)
+
+
+def _check_targets(settings: Settings, as_json: bool) -> None:
+    from newsbot.mastodon import make_http_client
+    from newsbot.target_check import check_target
+
+    if not settings.targets:
+        _fail(_NO_TARGET, EXIT_SETTINGS)
+    failed = False
+    for name, target in sorted(settings.targets.items()):
+        with make_http_client(target.timeout) as http:
+            found = check_target(name, target, http)
+        failed = failed or not found.ok
+        if as_json:
+            click.echo(json.dumps(found.to_json()))
+            continue
+        click.echo(f"{name} ({found.server}): {'ok' if found.ok else 'NOT USABLE'}")
+        if found.reachable:
+            click.echo(f"  software: {found.software or 'not reported'}")
+        if found.limits is not None:
+            click.echo(
+                f"  limits: {found.limits.max_characters} characters, "
+                f"URLs count {found.limits.characters_reserved_per_url}"
+            )
+        if found.account:
+            click.echo(f"  account: {found.account}")
+        scopes = "not reported" if found.scopes is None else " ".join(found.scopes)
+        click.echo(f"  application scopes: {scopes}")
+        for problem in found.problems:
+            click.echo(f"  problem: {problem}")
+    if failed:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@main.command()
+@click.argument("title")
+@click.option("--section", help="The article's section.")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option("--publish", is_flag=True, help="Not a draft: published at the next build.")
+@click.pass_obj
+def new(
+    obj: Context, title: str, section: str | None, tags: tuple[str, ...], publish: bool
+) -> None:
+    """Write a Markdown article skeleton for TITLE in the store; print its path.
+
+    Dated now (in site.timezone), with an explicit id that stays when the file
+    moves, and marked as a draft unless --publish.
+    """
+    from newsbot.skeleton import new_article
+
+    settings = obj.settings
+    now = datetime.now(settings.site.zone)
+    try:
+        path, article_id = new_article(
+            settings.store.content_dir, title, now, section=section, tags=tags, draft=not publish
+        )
+    except NewsbotError as exc:
+        _fail(str(exc), EXIT_SETTINGS)
+    except OSError as exc:
+        _fail(f"cannot write into {settings.store.content_dir}: {exc.strerror}", EXIT_UNUSABLE)
+    click.echo(path)
+    click.echo(
+        f"id {article_id}" + ("" if publish else "; a draft until `draft: true` goes"), err=True
+    )
 
 
 @main.command(name="import")
@@ -306,8 +381,13 @@ _NO_TARGET = (
 
 
 @main.command()
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse to start on what is only a warning otherwise (a loopback site.base_url).",
+)
 @click.pass_obj
-def run(obj: Context) -> None:
+def run(obj: Context, strict: bool) -> None:
     """Run the service: build on change and on schedule, serve, publish.
 
     Stops cleanly on SIGTERM or SIGINT (exit 0); a restart continues where it
@@ -315,6 +395,7 @@ def run(obj: Context) -> None:
     """
     from newsbot import logs
     from newsbot.service import Service
+    from newsbot.settings_report import base_url_problem
 
     stopping = _stop_on_signals()  # a stop asked for while starting up is a clean stop too
     settings = obj.settings
@@ -327,6 +408,10 @@ def run(obj: Context) -> None:
         if secret is not None:
             secrets.append(secret.get_secret_value())
     logs.configure(settings.log, secrets)
+    if (problem := base_url_problem(settings)) is not None:
+        if strict:
+            _fail(problem, EXIT_SETTINGS)
+        log.warning(problem)
     with _app(settings) as app:
         app.check_startup()
         service = Service(app, stopping=stopping)
@@ -388,10 +473,26 @@ def config() -> None:
 
 
 @config.command("show")
+@click.option(
+    "--sources",
+    is_flag=True,
+    help="One line per value: where it came from (default, file, environment, secret file).",
+)
 @click.pass_obj
-def config_show(obj: Context) -> None:
-    """Print the effective settings (secrets masked) as JSON."""
-    click.echo(json.dumps(obj.settings.masked(), indent=2, ensure_ascii=False))
+def config_show(obj: Context, sources: bool) -> None:
+    """Print the effective settings (secrets masked) as JSON, or each with its source."""
+    if not sources:
+        click.echo(json.dumps(obj.settings.masked(), indent=2, ensure_ascii=False))
+        return
+    from newsbot.settings import DEFAULT_SECRETS_DIR
+    from newsbot.settings_report import sources as origins
+
+    config_file = obj.config
+    if config_file is None and os.environ.get("NEWSBOT_CONFIG"):
+        config_file = Path(os.environ["NEWSBOT_CONFIG"])
+    for found in origins(obj.settings, config=config_file, secrets_dir=DEFAULT_SECRETS_DIR):
+        value = json.dumps(found.value, ensure_ascii=False)
+        click.echo(f"{found.key} = {value}  # {found.origin}")
 
 
 def _configure_logging(settings: Settings) -> None:

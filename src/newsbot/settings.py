@@ -36,6 +36,8 @@ from pydantic_settings import (
 from newsbot.errors import SettingsError
 
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
+ENV_PREFIX = "NEWSBOT_"
+NESTED = "__"
 
 
 class _Group(BaseModel):
@@ -225,8 +227,8 @@ class Settings(BaseSettings):
     """Every setting of newsbot, validated at the door."""
 
     model_config = SettingsConfigDict(
-        env_prefix="NEWSBOT_",
-        env_nested_delimiter="__",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED,
         extra="forbid",
         frozen=True,
     )
@@ -300,6 +302,11 @@ def _describe(exc: ValidationError) -> str:
     for error in exc.errors(include_url=False):
         key = ".".join(str(part) for part in error["loc"]) or "settings"
         message = re.sub(r"^Value error, ", "", error["msg"])
+        if error["type"] == "extra_forbidden":
+            from newsbot.settings_report import nearest_key
+
+            nearest = nearest_key(error["loc"])
+            message = "unknown setting" + (f"; did you mean {nearest}?" if nearest else "")
         got = error.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         if "secret" in key or "token" in key or "database_url" in key:

@@ -216,7 +216,8 @@ password=$(cat secrets/db_password.txt)
 for id in $("${compose[@]}" ps -q); do
   docker inspect "$id" | grep -qF "$password" && fail "the database password shows in docker inspect"
 done
-"${compose[@]}" exec -T newsbot newsbot state | grep -q "1 posted" || fail "newsbot state does not show the post"
+state=$("${compose[@]}" exec -T newsbot newsbot state 2>&1) || true
+grep -q "1 posted" <<<"$state" || fail "newsbot state does not show the post: $state"
 
 # newsbot and PostgreSQL anew on their volumes; the fake server keeps what it got.
 "${compose[@]}" stop --timeout 30 newsbot db >/dev/null 2>&1
@@ -224,7 +225,8 @@ done
 "${compose[@]}" up -d >/dev/null 2>&1 || fail "second compose up failed"
 newsbot_id=$("${compose[@]}" ps -q newsbot)
 wait_compose_healthy
-"${compose[@]}" exec -T newsbot newsbot state | grep -q "1 posted" || fail "the state was lost by down and up"
+state=$("${compose[@]}" exec -T newsbot newsbot state 2>&1) || true
+grep -q "1 posted" <<<"$state" || fail "the state was lost with the containers: $state"
 sleep 2
 again=$(curl -sf "$fake?summary=1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["count"])')
 [ "$again" = "$count" ] || fail "posted again after a restart ($count -> $again)"

@@ -38,7 +38,8 @@ if [ ! -s "$tarball" ]; then
     bookworm "$tarball.part" \
     "deb http://deb.debian.org/debian bookworm main" \
     "deb http://deb.debian.org/debian bookworm-updates main" \
-    "deb http://deb.debian.org/debian-security bookworm-security main" >&2
+    "deb http://deb.debian.org/debian-security bookworm-security main" \
+    >"$tarball.log" 2>&1 || { tail -n 20 "$tarball.log" >&2; exit 1; }
   mv "$tarball.part" "$tarball"
 fi
 docker import --change 'CMD ["python3"]' --change 'ENV LANG=C.UTF-8' \

@@ -360,3 +360,37 @@ def test_the_example_systemd_unit_sets_only_known_settings(tmp_path: Path) -> No
             if line.strip() and "/opt/newsbot/bin/newsbot is not executable" not in line
         ]
         assert complaints == []
+
+
+# -- ./dev run says what it does ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_dev_run_says_what_it_is_doing_while_it_installs(tmp_path: Path) -> None:
+    """A fresh copy, with pip cut off from every index so the install stops early (and fast)."""
+    for name in ("dev", "pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "src", tmp_path / "src")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PIP_")},
+        "PIP_NO_INDEX": "1",
+        "PIP_CONFIG_FILE": os.devnull,
+    }
+    result = subprocess.run(
+        ["bash", "dev", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    said = [line for line in result.stderr.splitlines() if line.startswith("dev: ")]
+    assert said[:4] == [
+        "dev: setting up .venv with newsbot[postgres]"
+        " (once, or after pyproject.toml changes; ~20 s)",
+        f"dev:   creating the virtual environment with {_python_version()}",
+        "dev:   upgrading pip",
+        "dev:   installing newsbot and its dependencies",
+    ]
+    assert result.returncode != 0  # no index: the install itself cannot finish here
+
+
+def _python_version() -> str:
+    return subprocess.run(
+        ["python3", "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()

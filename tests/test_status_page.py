@@ -34,22 +34,26 @@ def test_status_page_access_log_and_http_metrics(
     (content / "2026" / "broken.md").write_text(
         "---\ntitle: Broken\ndate: not a date\n---\nBody.\n", encoding="utf-8"
     )
-    with FakeMastodon(token=TOKEN) as main, FakeMastodon(token=TOKEN) as flaky:
+    with (
+        FakeMastodon(token=TOKEN) as main,
+        FakeMastodon(token=TOKEN) as flaky,
+        FakeMastodon(token=TOKEN) as refusing,
+    ):
         flaky.set_fault_rates("post_status", {"503": 1.0})
-        service = services(
-            service_env(tmp_path, content, {"main": main, "flaky": flaky}), tmp_path / "run"
-        )
+        refusing.set_fault_rates("post_status", {"422": 1.0})
+        servers = {"main": main, "flaky": flaky, "refusing": refusing}
+        service = services(service_env(tmp_path, content, servers), tmp_path / "run")
         client = http()
         service.ready(client)
         base = service.url()
         eventually(lambda: main.live_statuses(), 20, "nothing was posted to main")
 
-        def flaky_waits() -> dict[str, object] | None:
+        def settled() -> dict[str, object] | None:
             page = client.get(base + "/status.json").json()
-            target = next(t for t in page["targets"] if t["name"] == "flaky")
-            return page if target["waiting"] else None
+            targets = {t["name"]: t for t in page["targets"]}
+            return page if targets["flaky"]["waiting"] and targets["refusing"]["failed"] else None
 
-        page = eventually(flaky_waits, 20, "flaky never had a post waiting for a retry")
+        page = eventually(settled, 20, "no retry waiting on flaky, or no failure on refusing")
 
         # The last build and the broken file, with its line and field.
         assert page["build"]["error"] is None and page["build"]["files"] == 2
@@ -71,10 +75,14 @@ def test_status_page_access_log_and_http_metrics(
         assert datetime.fromisoformat(waiting["due_at"]) > now
         assert "503" in waiting["why"]
         assert targets["flaky"]["last_post"] is None
+        failed = targets["refusing"]["failed"][0]
+        assert failed["article"] == "2026/fresh" and failed["state"] == "failed"
+        assert "422" in failed["why"] and failed["last_attempt_at"]
 
         html = client.get(base + "/status")
         assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
         assert "2026/broken.md" in html.text and "retry" in html.text
+        assert "Failed" in html.text and "HTTP 422: the server refused the request" in html.text
         assert html.headers["cache-control"] == "no-store"
         for body in (html.text, client.get(base + "/status.json").text):
             assert TOKEN not in body

@@ -79,8 +79,10 @@ expect 4 "docker start "
 run() { say "\$ ${commands[$1]}"; bash -c "${commands[$1]}"; }
 
 started=$(now)
-run 0 >/dev/null
+run 0 > .cache/container/build.log 2>&1 || { tail -n 20 .cache/container/build.log >&2; fail "docker build failed"; }
 build_seconds=$(since "$started")
+context=$(sed -n 's/^Sending build context to Docker daemon *//p' .cache/container/build.log | tail -n 1)
+say "build context: ${context:-size not reported by this builder}"
 size=$(docker image inspect -f '{{.Size}}' "$name")
 size_mb=$((size / 1000000))
 say "image built in ${build_seconds} s: ${size_mb} MB"
@@ -130,6 +132,14 @@ grep -q 'https://news.example.org/articles/' .cache/container/feed.json \
   || fail "feed.json does not link under site.base_url"
 docker logs "$name" 2>&1 | grep -q '"message": "feeds rebuilt", "read": [1-9]' \
   || fail "the first start read no article"
+# The status page: seen from inside the container (loopback), not through the
+# published port (the engine's gateway is the client there).
+docker exec "$name" python3 -c 'import json, urllib.request as u; json.load(u.urlopen("http://127.0.0.1:8080/status.json"))' \
+  || fail "/status.json not served on loopback inside the container"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/status")" = 404 ] \
+  || fail "/status answered a client that is not on loopback"
+docker logs "$name" 2>&1 | grep -q '"logger": "newsbot.access", "message": "GET /status.json 200"' \
+  || fail "no access-log line for /status.json"
 
 started=$(now)
 run 3 >/dev/null
@@ -233,7 +243,7 @@ again=$(curl -sf "$fake?summary=1" | python3 -c 'import json, sys; print(json.lo
 say "compose: new containers on the same volumes: the post is remembered and not sent again"
 
 cat > "$report" <<JSON
-{"image_bytes": $size, "build_seconds": $build_seconds, "ready_seconds": $ready,
+{"image_bytes": $size, "build_seconds": $build_seconds, "context": "$context", "ready_seconds": $ready,
  "healthy_seconds": $healthy_total, "stop_seconds": $stop_seconds,
  "compose_healthy_seconds": $compose_healthy, "base": "$base"}
 JSON

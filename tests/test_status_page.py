@@ -7,7 +7,10 @@ broken file; the checks read its page, its log and its metrics.
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -92,8 +95,27 @@ def test_status_page_access_log_and_http_metrics(
             assert client.get(base + "/rss.xml?token=query-secret").status_code == 200
         assert client.get(base + "/no-such-file").status_code == 404
         scraped = client.get(base + "/metrics").text
+
+        # The image's health check: the standard library alone, a proxy in the
+        # environment ignored; with a config file it asks `newsbot healthcheck`.
+        port = base.rsplit(":", 1)[1]
+        config = tmp_path / "newsbot.toml"
+        config.write_text(f"[service]\nport = {port}\n", encoding="utf-8")
+        probe_env = {
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "HTTP_PROXY": "http://127.0.0.1:9/",
+        }
+        probes = [
+            {**probe_env, "NEWSBOT_SERVICE__HOST": "0.0.0.0", "NEWSBOT_SERVICE__PORT": port},
+            {**probe_env, "NEWSBOT_CONFIG": str(config)},
+        ]
+        for env in probes:
+            assert _probe(env).returncode == 0
         code, _ = service.stop(signal.SIGTERM)
         assert code == 0
+        for env in probes:
+            stopped = _probe(env)
+            assert stopped.returncode == 1 and b"Traceback" not in stopped.stderr
 
     access = [entry for entry in service.lines() if entry["logger"] == "newsbot.access"]
     feeds = [entry for entry in access if entry["path"] == "/rss.xml"]
@@ -113,6 +135,12 @@ def test_status_page_access_log_and_http_metrics(
     assert (metric(scraped, "process_resident_memory_bytes") or 0) > 10_000_000
     assert metric(scraped, "process_cpu_seconds_total") is not None
     assert "_created" not in scraped
+
+
+def _probe(env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "newsbot.probe"], env=env, capture_output=True, timeout=30
+    )
 
 
 def _request(host: str) -> Request:

@@ -442,22 +442,12 @@ def _stop_on_signals() -> threading.Event:
 @click.pass_obj
 def healthcheck(obj: Context, timeout: float) -> None:
     """Exit 0 if the running service answers /healthz (for container HEALTHCHECK)."""
-    import urllib.request
+    from newsbot.probe import check, healthz_url
 
     service = obj.settings.service
-    host = "127.0.0.1" if service.host in ("0.0.0.0", "::", "") else service.host  # noqa: S104
-    if ":" in host:
-        host = f"[{host}]"
-    url = f"http://{host}:{service.port}/healthz"
-    # Straight to our own port: a proxy from the environment (HTTP_PROXY) is not for loopback.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=timeout) as answer:
-            healthy = answer.status == 200
-    except (OSError, ValueError) as exc:
-        _fail(f"{url}: {exc}", EXIT_PROBLEMS)
-    if not healthy:
-        _fail(f"{url}: not healthy", EXIT_PROBLEMS)
+    problem = check(healthz_url(service.host, service.port), timeout)
+    if problem is not None:
+        _fail(problem, EXIT_PROBLEMS)
 
 
 def _quiet_token(target: TargetSettings) -> SecretStr | None:

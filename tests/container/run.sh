@@ -81,7 +81,7 @@ run() { say "\$ ${commands[$1]}"; bash -c "${commands[$1]}"; }
 started=$(now)
 run 0 > .cache/container/build.log 2>&1 || { tail -n 20 .cache/container/build.log >&2; fail "docker build failed"; }
 build_seconds=$(since "$started")
-context=$(sed -n 's/^Sending build context to Docker daemon *//p' .cache/container/build.log | tail -n 1)
+context=$(tr '\r' '\n' < .cache/container/build.log | sed -n 's/^Sending build context to Docker daemon *//p' | tail -n 1 | tr -d '[:space:]')
 say "build context: ${context:-size not reported by this builder}"
 size=$(docker image inspect -f '{{.Size}}' "$name")
 size_mb=$((size / 1000000))
@@ -242,9 +242,16 @@ again=$(curl -sf "$fake?summary=1" | python3 -c 'import json, sys; print(json.lo
 [ "$again" = "$count" ] || fail "posted again after a restart ($count -> $again)"
 say "compose: new containers on the same volumes: the post is remembered and not sent again"
 
-cat > "$report" <<JSON
-{"image_bytes": $size, "build_seconds": $build_seconds, "context": "$context", "ready_seconds": $ready,
- "healthy_seconds": $healthy_total, "stop_seconds": $stop_seconds,
- "compose_healthy_seconds": $compose_healthy, "base": "$base"}
-JSON
+python3 - "$report" "$size" "$build_seconds" "$context" "$ready" "$healthy_total" \
+  "$stop_seconds" "$compose_healthy" "$base" <<'PY'
+import json, sys
+path, size, build, context, ready, healthy, stop, compose, base = sys.argv[1:]
+figures = {
+    "image_bytes": int(size), "build_seconds": float(build), "context": context.strip(),
+    "ready_seconds": float(ready), "healthy_seconds": float(healthy),
+    "stop_seconds": float(stop), "compose_healthy_seconds": float(compose), "base": base,
+}
+with open(path, "w", encoding="utf-8") as file:
+    json.dump(figures, file, indent=1)
+PY
 say "passed: image ${size_mb} MB (goal 150), ready ${ready} s, healthy ${healthy_total} s (goal 5), stop ${stop_seconds} s"

@@ -130,8 +130,13 @@ grep -q '<rss' .cache/container/rss.xml || fail "rss.xml is not RSS"
 grep -q '<feed' .cache/container/atom.xml || fail "atom.xml is not Atom"
 grep -q 'https://news.example.org/articles/' .cache/container/feed.json \
   || fail "feed.json does not link under site.base_url"
+# The build is logged just after it is recorded as done (which /readyz reports).
+for _ in $(seq 50); do
+  docker logs "$name" 2>&1 | grep -q '"message": "feeds rebuilt", "read": [1-9]' && break
+  sleep 0.2
+done
 docker logs "$name" 2>&1 | grep -q '"message": "feeds rebuilt", "read": [1-9]' \
-  || fail "the first start read no article"
+  || fail "the first start read no article: $(docker logs --tail 5 "$name" 2>&1)"
 # The status page: seen from inside the container (loopback), not through the
 # published port (the engine's gateway is the client there).
 docker exec "$name" python3 -c 'import json, urllib.request as u; json.load(u.urlopen("http://127.0.0.1:8080/status.json"))' \

@@ -120,6 +120,8 @@ class FakeConfig:
     """False: ``/api/v2/instance`` answers 404, as before Mastodon 4.0."""
     instance_v1: str = "modern"
     """"modern" (``configuration.statuses``), "legacy" (``max_toot_chars`` only), "absent" (404)."""
+    account_id: str = ACCOUNT_ID
+    """The id of the token's account (verify_credentials); another one is another account."""
     scopes: list[str] = field(default_factory=lambda: ["read", "write"])
     """Scopes of the valid token; e.g. ["write:statuses"] makes verify_credentials 403."""
     ignore_idempotency_key: bool = False
@@ -465,7 +467,7 @@ class FakeMastodon:
 
     def _account_json(self) -> dict[str, Any]:
         return {
-            "id": ACCOUNT_ID,
+            "id": self.config.account_id,
             "username": USERNAME,
             "acct": USERNAME,
             "display_name": "newsbot",
@@ -503,7 +505,7 @@ class FakeMastodon:
             "created_at": status["created_at"],
             "edited_at": status["edited_at"],
             "in_reply_to_id": status["in_reply_to_id"],
-            "in_reply_to_account_id": ACCOUNT_ID if status["in_reply_to_id"] else None,
+            "in_reply_to_account_id": self.config.account_id if status["in_reply_to_id"] else None,
             "sensitive": status["sensitive"],
             "spoiler_text": status["spoiler_text"],
             "visibility": status["visibility"],
@@ -589,12 +591,12 @@ class FakeMastodon:
             fields_ = self._status_fields(form)
             status = self._store_status(fields_, key)
             if key is not None:
-                self._idempotency[(ACCOUNT_ID, key)] = (status["id"], time.monotonic())
+                self._idempotency[(self.config.account_id, key)] = (status["id"], time.monotonic())
             return _Reply(200, self._status_json(status))
 
     def _remembered(self, key: str) -> dict[str, Any] | None:
         """The status first created with ``key`` within the last hour (TTL), if any."""
-        remembered = self._idempotency.get((ACCOUNT_ID, key))
+        remembered = self._idempotency.get((self.config.account_id, key))
         if remembered is None or time.monotonic() - remembered[1] >= self.config.idempotency_ttl:
             return None
         return self.statuses[self._status_index[remembered[0]]]
@@ -625,7 +627,7 @@ class FakeMastodon:
             return _Reply(200, self._status_json(self._own_status(request.params["id"])))
 
     def _account_statuses(self, request: _Request) -> _Reply:
-        if request.params["id"] != ACCOUNT_ID:
+        if request.params["id"] != self.config.account_id:
             raise _ApiError(404, "Record not found")
         query = request.query
         limit = min(max(_int(query.get("limit"), None) or 20, 1), 40)
@@ -645,7 +647,7 @@ class FakeMastodon:
                         break
         headers = {}
         if page:
-            here = f"{self.base_url}/api/v1/accounts/{ACCOUNT_ID}/statuses"
+            here = f"{self.base_url}/api/v1/accounts/{self.config.account_id}/statuses"
             older = urlencode({"limit": limit, "max_id": page[-1]["id"]})
             newer = urlencode({"limit": limit, "min_id": page[0]["id"]})
             headers["Link"] = f'<{here}?{older}>; rel="next", <{here}?{newer}>; rel="prev"'

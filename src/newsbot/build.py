@@ -22,18 +22,20 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, select
 
-from newsbot import __version__
+from newsbot import __version__, suspect
 from newsbot.articles import Article, tag_slug
-from newsbot.errors import OutputError, Problem
+from newsbot.errors import OutputError, Problem, StoreError
 from newsbot.layout import FeedPlace, page_file
 from newsbot.output import Output
 from newsbot.settings import Settings
 from newsbot.state.index import SITE, FeedKey, Known, Stored, StoreIndex, decode_article
+from newsbot.state.manifest import OutputManifest
 from newsbot.state.schema import articles as articles_table
 from newsbot.store.assets import AssetRefused, open_asset, store_path
 from newsbot.store.fields import Site
 from newsbot.store.reader import Parsed, read
-from newsbot.store.scan import FileStat, walk
+from newsbot.store.scan import UNREADABLE, FileStat, walk
+from newsbot.suspect import Suspect
 
 if TYPE_CHECKING:  # rendering modules load only when something is rendered
     from newsbot import feeds
@@ -61,6 +63,10 @@ class BuildReport:
     changed_feeds: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    stale_removed: int = 0
+    """Files of earlier builds that no longer belong to the output, removed."""
+    suspect: Suspect | None = None
+    """Why the store was not trusted; then nothing was read, written or removed."""
 
 
 class Builder:
@@ -74,17 +80,43 @@ class Builder:
         self.base_url = str(settings.site.base_url)
         self.site = Site(self.base_url, settings.site.permalink, settings.site.zone)
 
-    def build(self, now: datetime, progress: Progress | None = None) -> BuildReport:
-        """Bring the output up to date with the store as it is ``now``."""
+    def build(
+        self, now: datetime, progress: Progress | None = None, *, confirm_removals: bool = False
+    ) -> BuildReport:
+        """Bring the output up to date with the store as it is ``now``.
+
+        A suspect store (see `newsbot.suspect`) changes nothing: neither the
+        index nor the output; ``report.suspect`` says why. ``confirm_removals``
+        accepts an empty store or a large loss as intended.
+        """
         started = time.perf_counter()
         report = BuildReport()
+        stamp = now.astimezone(UTC).isoformat()
         full = self._fingerprint() != self.index.get_meta("fingerprint")
+        live = self.index.live_paths()
+        since = self._suspect_since(stamp)
+        try:
+            files, walk_problems = walk(self.root)
+        except StoreError as exc:
+            if not live:
+                raise  # nothing published yet: nothing to protect, say what is wrong
+            return self._held(report, suspect.missing(str(exc), len(live), since), started)
+        present = {f.path for f in files}
+        verdict = suspect.judge(
+            live=live,
+            present=present,
+            unreadable=[p.path for p in walk_problems if p.message.startswith(UNREADABLE)],
+            settings=self.settings.store,
+            since=since,
+        )
+        if verdict is not None and not (confirm_removals and verdict.confirmable):
+            report.files = len(files)
+            return self._held(report, verdict, started)
+        self.output.begin()
         if full:
             self.index.forget_all()
-        files, walk_problems = walk(self.root)
         report.files = len(files)
         known = self.index.known()
-        present = {f.path for f in files}
         to_read = [f for f in files if _changed(known.get(f.path), f)]
         removed = sorted(set(known) - present)
         report.read, report.removed = len(to_read), len(removed)
@@ -97,18 +129,51 @@ class Builder:
             due = self.index.due_between(datetime.fromisoformat(last), now)
             affected |= self._keys_of(due)
             touched_pages |= set(due)
-        if full or not self.output.exists(FeedPlace("site", "").index):
+        everything = full or not self.output.exists(FeedPlace("site", "").index)
+        if everything:
             affected = self.index.feed_keys() | affected
             touched_pages = self.index.paths()
         report.pages_written = self._write_pages(touched_pages, gone_pages, now)
         report.feeds_written, report.changed_feeds = self._write_feeds(affected, now)
+        if everything:
+            report.stale_removed = self._remove_stale()
         with self.index.engine.begin() as conn:
+            self.manifest.add(conn, self.output.written)
+            self.manifest.discard(conn, self.output.removed)
             self.index.set_meta(conn, "fingerprint", self._fingerprint())
             self.index.set_meta(conn, "generation", str(generation))
-            self.index.set_meta(conn, "last_build", now.astimezone(UTC).isoformat())
+            self.index.set_meta(conn, "last_build", stamp)
+            suspect.save(conn, None)
         report.problems = sorted(walk_problems + self.index.problems(), key=lambda p: p.path)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _held(self, report: BuildReport, verdict: suspect.Suspect, started: float) -> BuildReport:
+        """A suspect store: remember why, touch neither the index nor the output."""
+        with self.index.engine.begin() as conn:
+            suspect.save(conn, verdict)
+        report.suspect = verdict
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _suspect_since(self, stamp: str) -> str:
+        """When the store became suspect: kept from build to build while it stays so."""
+        before = suspect.load(self.index.engine)
+        return stamp if before is None else before.since
+
+    def _remove_stale(self) -> int:
+        """After a build that wrote everything: remove the files of the manifest it did not write.
+
+        Only files in the manifest are candidates, so files newsbot never wrote stay.
+        """
+        stale = sorted(self.manifest.paths() - self.output.written)
+        for name in stale:
+            self.output.remove(name)
+        return len(stale)
+
+    @cached_property
+    def manifest(self) -> OutputManifest:
+        return OutputManifest(self.index.engine)
 
     # -- the index --------------------------------------------------------------
 
@@ -253,7 +318,10 @@ class Builder:
             return
         try:
             rel = store_path(article.image.url, self.base_url + "media/")
-            if rel is None or self.output.exists("media/" + rel):
+            if rel is None:
+                return
+            if self.output.exists("media/" + rel):
+                self.output.keep("media/" + rel)  # copied before: still this build's
                 return
             with open_asset(self.root, rel) as (_, handle):
                 self.output.write("media/" + rel, handle.read())

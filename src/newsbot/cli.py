@@ -82,23 +82,36 @@ def main(ctx: click.Context, config: Path | None) -> None:
 
 @main.command()
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option(
+    "--confirm-removals",
+    is_flag=True,
+    help="The store is empty or lost many articles on purpose: remove them from the output, "
+    "and let publish passes delete their posts.",
+)
 @click.pass_obj
-def build(obj: Context, quiet: bool) -> None:
+def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
     """Read the store and write the feeds and pages into the output folder.
 
     Only files changed since the last build are read, and only the feeds they
-    belong to are written again.
+    belong to are written again. A suspect store (missing, unreadable, empty,
+    or lost more than store.removals_allowed_share of its live articles) changes
+    nothing, and exits 3.
     """
     with _app(obj.settings) as app:
         app.output.check_writable()
         with _progress("Reading articles", quiet) as progress:
-            report = app.builder.build(datetime.now(UTC), progress)
+            report = app.builder.build(
+                datetime.now(UTC), progress, confirm_removals=confirm_removals
+            )
+    if report.suspect is not None:
+        _fail(f"error: {report.suspect.message()}", EXIT_UNUSABLE)
     for problem in report.problems:
         click.echo(f"problem: {problem}", err=True)
     if not quiet:
         click.echo(
             f"{report.files} articles in the store, {report.read} read, {report.removed} removed; "
-            f"{report.feeds_written} feed files and {report.pages_written} pages written "
+            f"{report.feeds_written} feed files and {report.pages_written} pages written, "
+            f"{report.stale_removed} stale files removed "
             f"in {report.seconds:.2f} s -> {app.settings.feeds.output_dir}/"
         )
     if report.problems:
@@ -265,7 +278,10 @@ def publish(
     failed = False
     with _app(settings) as app:
         if not no_build:
-            app.builder.build(datetime.now(UTC))
+            built = app.builder.build(datetime.now(UTC))
+            if built.suspect is not None:
+                click.echo(f"newsbot: error: {built.suspect.message()}", err=True)
+                failed = True
         for target in chosen:
             if target.problem:
                 click.echo(f"{target.name}: {target.problem}", err=True)
@@ -284,6 +300,7 @@ def publish(
                         f"{report.deleted} deleted, {report.skipped} skipped, "
                         f"{report.failed} failed, {report.retries} to retry, "
                         f"{report.waiting} waiting for pacing"
+                        + (f", {report.held} edits or deletions held" if report.held else "")
                     )
                 if report.stopped:
                     click.echo(f"{runner.name}: stopped: {report.stopped}", err=True)
@@ -312,7 +329,9 @@ def catch_up(obj: Context, only: tuple[str, ...]) -> None:
     """Mark every article not yet posted as seen, without posting it.
 
     For a new account, or after a long pause: followers get what comes next,
-    not a flood of old news.
+    not a flood of old news. When a target's token was found to belong to
+    another account, that account is taken on: the posts of the former one stay
+    as they are, never edited or deleted from here.
     """
     from newsbot.publishing import pass_lease, targets
     from newsbot.state.deliveries import DeliveryStore
@@ -335,6 +354,14 @@ def catch_up(obj: Context, only: tuple[str, ...]) -> None:
                 busy = True
                 continue
             try:
+                adopted = store.adopt_moved(target.name)
+                if adopted is not None:
+                    account, retired = adopted
+                    click.echo(
+                        f"{target.name}: now posting as account {account.account_id} on "
+                        f"{account.server}; {retired} post(s) of the former account are left "
+                        "as they are"
+                    )
                 total = 0
                 while batch := store.new_articles(target.name, now, 1000):
                     total += store.skip(target.name, batch, "catch-up", now)
@@ -351,16 +378,25 @@ def catch_up(obj: Context, only: tuple[str, ...]) -> None:
 @click.pass_obj
 def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
     """Show per target what was posted, and what is pending or failed and why."""
+    from newsbot import suspect
     from newsbot.publishing import targets
     from newsbot.state.deliveries import DeliveryStore
 
     settings = obj.settings
     with _app(settings) as app:
         store = DeliveryStore(app.engine)
+        verdict = suspect.load(app.engine)
+        if verdict is not None:
+            click.echo(f"store: SUSPECT since {verdict.since}: {verdict.message()}")
+        else:
+            click.echo(f"store: healthy, {len(app.index.live_paths())} live articles")
         for target in targets(settings, only):
             counts = store.report(target.name)
             summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing yet"
             click.echo(f"{target.name} ({target.settings.server}): {summary}")
+            account = store.account_of(target.name)
+            if account is not None and account.account_id is not None:
+                click.echo(f"  account {account.account_id} on {account.server or '?'}")
             last_error = store.last_pass_error(target.name)
             if last_error:
                 click.echo(f"  last pass stopped: {last_error}")

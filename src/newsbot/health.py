@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from newsbot.build import BuildReport
     from newsbot.publisher import PassReport
+    from newsbot.suspect import Suspect
 
 Clock = Callable[[], datetime]
 """Returns the current time as an aware UTC datetime."""
 
-FATAL_STOPS = ("the access token was refused",)
+FATAL_STOPS = ("the access token was refused", "the account changed")
 """How the publisher words the stops that need a person (``PassReport.stopped`` is text)."""
 
 
@@ -48,6 +49,8 @@ class BuildRecord:
     error: str | None
     files: int = 0
     problems: int = 0
+    suspect: Suspect | None = None
+    """Why the store was not trusted: the last good output is served, nothing removed."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,7 @@ class BuildRecord:
             "error": self.error,
             "files": self.files,
             "problems": self.problems,
+            "suspect": None if self.suspect is None else self.suspect.to_json(),
         }
 
 
@@ -133,6 +137,16 @@ class Snapshot:
         ]
         return reasons
 
+    def warnings(self) -> list[str]:
+        """What needs a person without making the service unready.
+
+        A suspect store is one: the last good output is still served, and
+        taking the process out of service would only hide the feeds too.
+        """
+        if self.build is not None and self.build.suspect is not None:
+            return [self.build.suspect.message()]
+        return []
+
     @property
     def ready(self) -> bool:
         return not self.reasons()
@@ -141,6 +155,7 @@ class Snapshot:
         return {
             "ready": self.ready,
             "reasons": self.reasons(),
+            "warnings": self.warnings(),
             "started_at": self.started_at.isoformat(),
             "build": None if self.build is None else self.build.to_json(),
             "targets": {name: record.to_json() for name, record in sorted(self.passes.items())},
@@ -165,6 +180,7 @@ class Status:
             error=error,
             files=0 if report is None else report.files,
             problems=0 if report is None else len(report.problems),
+            suspect=None if report is None else report.suspect,
         )
         with self._lock:
             self._snapshot = Snapshot(self._snapshot.started_at, record, self._snapshot.passes)

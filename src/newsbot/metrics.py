@@ -60,6 +60,22 @@ class Metrics:
         self.pages_written = Counter(
             "newsbot_pages_written", "HTML pages rewritten because they changed.", registry=r
         )
+        self.store_suspect = Gauge(
+            "newsbot_store_suspect",
+            "1 while the store is suspect (missing, unreadable, empty, or lost too many "
+            "articles): the last good output is kept, no post is edited or deleted.",
+            registry=r,
+        )
+        self.store_lost = Gauge(
+            "newsbot_store_lost_articles",
+            "Live articles of the last good build that a suspect store no longer has.",
+            registry=r,
+        )
+        self.stale_removed = Counter(
+            "newsbot_stale_files_removed",
+            "Files of earlier builds removed from the output because nothing produces them now.",
+            registry=r,
+        )
         self.build_last_success = Gauge(
             "newsbot_build_last_success_timestamp_seconds",
             "When the last successful build ended (UNIX time).",
@@ -95,6 +111,12 @@ class Metrics:
             ["target"],
             registry=r,
         )
+        self.held = Counter(
+            "newsbot_posts_held",
+            "Edits and deletions left for a later pass (suspect store, per-pass caps).",
+            ["target"],
+            registry=r,
+        )
         self.stopped = Gauge(
             "newsbot_publish_stopped",
             "1 when the target's last pass stopped early (token, server, rate limit).",
@@ -122,7 +144,12 @@ class Metrics:
         if report is None or error is not None:
             self.build_failures.inc()
             return
+        self.store_suspect.set(0 if report.suspect is None else 1)
+        self.store_lost.set(0 if report.suspect is None else report.suspect.lost)
+        self.stale_removed.inc(report.stale_removed)
         self.store_files.set(report.files)
+        if report.suspect is not None:  # not a good build: its time and counts say nothing
+            return
         self.build_problems.set(len(report.problems))
         self.build_seconds.observe(report.seconds)
         self.feeds_written.inc(report.feeds_written)
@@ -140,6 +167,7 @@ class Metrics:
             self.posts.labels(target, outcome).inc(count)
         self.pending.labels(target).set(report.waiting)
         self.retries.labels(target).inc(report.retries)
+        self.held.labels(target).inc(report.held)
         self.passes.labels(target).inc()
         self.stopped.labels(target).set(0 if report.stopped is None else 1)
         if report.stopped is None:

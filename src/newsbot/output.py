@@ -3,7 +3,8 @@
 A reader fetching a feed while it is rewritten gets the old file or the new
 one, never half of one (write to a temporary file in the same folder, then
 rename). Unchanged files keep their modification time, so conditional GETs
-keep answering 304.
+keep answering 304. It remembers which files one build wrote (or found
+unchanged) and removed, for the build's manifest of its own files.
 """
 
 from __future__ import annotations
@@ -20,6 +21,27 @@ class Output:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.written: set[str] = set()
+        """Files written, or found already as they should be, since `begin`."""
+        self.removed: set[str] = set()
+        """Files removed since `begin`."""
+
+    def begin(self) -> None:
+        """Start a build: forget which files the last one wrote and removed."""
+        self.written = set()
+        self.removed = set()
+
+    def keep(self, rel: str) -> None:
+        """Note a file put in place by other means (a copied image) as written by this build.
+
+        A name that could leave the folder is not noted: it is never ours to remove.
+        """
+        try:
+            self._path(rel)
+        except OutputError:
+            return
+        self.written.add(rel)
+        self.removed.discard(rel)
 
     def check_writable(self) -> None:
         """Fail early, with a clear message, if the folder cannot be written."""
@@ -35,6 +57,8 @@ class Output:
     def write(self, rel: str, data: bytes) -> bool:
         """Replace ``rel`` with ``data``; returns whether anything changed."""
         target = self._path(rel)
+        self.written.add(rel)
+        self.removed.discard(rel)
         try:
             if target.read_bytes() == data:
                 return False
@@ -56,15 +80,30 @@ class Output:
         return True
 
     def remove(self, rel: str) -> bool:
-        """Delete ``rel`` if it exists; returns whether it did."""
+        """Delete ``rel`` if it exists, and its folders left empty; returns whether it did."""
         target = self._path(rel)
+        self.written.discard(rel)
+        self.removed.add(rel)
         try:
             target.unlink()
         except FileNotFoundError:
             return False
         except OSError as exc:
             raise OutputError(f"cannot remove {target}: {exc.strerror}") from None
+        self._drop_empty_folders(target.parent)
         return True
+
+    def _drop_empty_folders(self, folder: Path) -> None:
+        """Remove ``folder`` and its parents up to the root while they are empty.
+
+        A folder holding anything else (a file an operator put there) stays.
+        """
+        while folder != self.root and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
 
     def exists(self, rel: str) -> bool:
         return self._path(rel).is_file()

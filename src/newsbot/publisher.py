@@ -6,6 +6,11 @@ articles, oldest first, as pacing allows. Every request is recorded before it
 is sent and its outcome after; an unknown outcome (timeout, dropped
 connection, crash) is reconciled against the account's own recent statuses
 before anything is sent again, because some servers ignore Idempotency-Key.
+
+Edits and deletions are guarded: none while the store is suspect (see
+`newsbot.suspect`), at most ``max_edits_per_pass`` and ``max_deletes_per_pass``
+per pass, and none at all on an account other than the one the target posted
+to before (the token may have been replaced by another account's).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from html import unescape
 from pathlib import Path
 from urllib.parse import unquote
 
-from newsbot import html
+from newsbot import html, suspect
 from newsbot.articles import Article, revision_of, tag_slug
 from newsbot.mastodon import (
     AuthError,
@@ -47,7 +52,7 @@ from newsbot.posts import (
     idempotency_key,
 )
 from newsbot.settings import TargetSettings
-from newsbot.state.deliveries import Attempt, Delivery, DeliveryStore
+from newsbot.state.deliveries import Attempt, Delivery, DeliveryStore, KnownAccount
 from newsbot.state.index import Stored
 from newsbot.state.leases import Lease
 from newsbot.store.assets import AssetRefused, open_asset, store_path
@@ -85,6 +90,8 @@ class PassReport:
     retries: int = 0
     waiting: int = 0
     stopped: str | None = None
+    held: int = 0
+    """Edits and deletions left for a later pass: a suspect store, or the per-pass caps."""
     busy: str | None = None
     """The pass did not run: this other process holds the target's publish lease."""
     interrupted: bool = False
@@ -121,10 +128,14 @@ class Publisher:
     """Held around a pass, so that two processes never publish to one target at once."""
     stop: threading.Event | None = None
     """Once set, nothing more is sent (the request in flight is finished and recorded)."""
+    store_root: Path | None = None
+    """The article store: while it is suspect, only articles whose file is there are posted."""
 
     def __post_init__(self) -> None:
         self.limits = Limits()
         self.account_id: str | None = None
+        self.suspect: suspect.Suspect | None = None
+        self._edits_left = self._deletes_left = 0
         self._paused_until: datetime | None = None
         self.policy = PostPolicy(
             template=self.target.template,
@@ -145,7 +156,7 @@ class Publisher:
         report = PassReport(self.name)
         if dry_run:
             try:
-                self._connect()
+                self._connect(remember=False)
                 self._dry_run(report)
             except (_StopTarget, MastodonError) as exc:
                 report.stopped = str(exc)
@@ -170,6 +181,7 @@ class Publisher:
             return
         try:
             self._connect()
+            self._guard(report)
             self._finish_unfinished(report)
             self._delete_withdrawn(report)
             self._edit_revised(report)
@@ -184,8 +196,9 @@ class Publisher:
             self.name, self.clock(), account_id=self.account_id, error=report.stopped
         )
 
-    def _connect(self) -> None:
-        """Read the server's limits and check the token before sending anything."""
+    def _connect(self, remember: bool = True) -> None:
+        """Read the server's limits and check the token (and its account) before sending."""
+        self.account_id = None
         try:
             self.limits = self.client.instance_limits()
             account = self.client.verify_credentials()
@@ -193,7 +206,62 @@ class Publisher:
             raise _StopTarget(f"the access token was refused: {exc}") from None
         except TransientError as exc:
             raise _StopTarget(f"server unavailable: {exc}") from None
+        self._same_account(str(self.target.server), account.id, remember)
         self.account_id = account.id
+
+    def _same_account(self, server: str, account_id: str, remember: bool) -> None:
+        """Stop, touching nothing, if the token now belongs to another account than before.
+
+        Status ids of the former account mean nothing (or another status) on the
+        new one, so edits and deletions there could only go wrong; and posting
+        would start the new account off with whatever this target has not posted.
+        """
+        known = self.store.account_of(self.name)
+        same = (
+            known is None
+            or known.account_id is None
+            or (known.account_id == account_id and known.server in (None, server))
+        )  # an account id alone was recorded before servers were
+        if same:
+            if remember:
+                self.store.remember_account(self.name, server, account_id)
+            return
+        assert known is not None
+        if remember:
+            self.store.note_moved(self.name, server, account_id)
+        raise _StopTarget(account_changed(self.name, known, server, account_id))
+
+    def _guard(self, report: PassReport) -> None:
+        """This pass's allowance of edits and deletions: none while the store is suspect."""
+        self.suspect = suspect.load(self.store.engine)
+        if self.suspect is not None:
+            self._edits_left = self._deletes_left = 0
+            log.warning(
+                "no post is edited or deleted: %s",
+                self.suspect.message(),
+                extra={"target": self.name},
+            )
+            return
+        self._edits_left = self.target.max_edits_per_pass
+        self._deletes_left = self.target.max_deletes_per_pass
+
+    def _allowed(self, action: str, article_id: str, report: PassReport) -> bool:
+        """Whether one more edit or delete fits this pass; counts the ones held back."""
+        left = self._edits_left if action == "edit" else self._deletes_left
+        if left <= 0:
+            report.held += 1
+            if report.held == 1 and self.suspect is None:
+                log.warning(
+                    "per-pass limit of %ss reached; the rest wait for the next pass",
+                    action,
+                    extra={"target": self.name, "article": article_id},
+                )
+            return False
+        if action == "edit":
+            self._edits_left -= 1
+        else:
+            self._deletes_left -= 1
+        return True
 
     # -- new articles -----------------------------------------------------------
 
@@ -209,10 +277,19 @@ class Publisher:
             self.name, old, "backlog: older than the target's max age", now
         )
         for stored in (s for s in wanted if s.article.published >= horizon):
+            if not self._readable(stored.article):
+                report.waiting += 1
+                continue
             if not self._may_post_now():
                 report.waiting += 1
                 continue
             self._create(stored.article, stored.html, report, delivery=None)
+
+    def _readable(self, article: Article) -> bool:
+        """Whether the article may be posted now: while the store is suspect, only from its file."""
+        if self.suspect is None or self.store_root is None:
+            return True
+        return (self.store_root / article.path).is_file()
 
     def _wants(self, article: Article) -> bool:
         tags = {tag_slug(t) for t in article.tags}
@@ -496,7 +573,7 @@ class Publisher:
     def _edit(self, delivery: Delivery, stored: Stored, report: PassReport) -> None:
         article = stored.article
         revision = revision_of(article)
-        if delivery.status_id is None:
+        if delivery.status_id is None or not self._allowed("edit", article.id, report):
             return
         try:
             composed = self._compose(
@@ -535,6 +612,10 @@ class Publisher:
             self.name, article.id, state="posted", revision=revision, now=self.clock()
         )
         report.edited += 1
+        log.info(
+            "edited",
+            extra={"target": self.name, "article": article.id, "status_url": delivery.status_url},
+        )
 
     def _edit_failed(self, article_id: str, revision: str, reason: str, report: PassReport) -> None:
         """The post stays as it was; the revision is remembered so the edit is not retried."""
@@ -563,7 +644,7 @@ class Publisher:
             self._delete(delivery, report)
 
     def _delete(self, delivery: Delivery, report: PassReport) -> None:
-        if delivery.status_id is None:
+        if delivery.status_id is None or not self._allowed("delete", delivery.article_id, report):
             return
         self._begin(
             Attempt(self.name, delivery.article_id, "delete", delivery.revision,
@@ -593,6 +674,14 @@ class Publisher:
             now=self.clock(),
         )
         report.deleted += 1
+        log.info(
+            "deleted",
+            extra={
+                "target": self.name,
+                "article": delivery.article_id,
+                "status_url": delivery.status_url,
+            },
+        )
 
     # -- composing ----------------------------------------------------------------
 
@@ -683,6 +772,21 @@ def links_as_its_own(content: str, url: str) -> bool:
         if wanted in hrefs or (not hrefs and wanted in (unquote(w) for w in text.split())):
             return True
     return False
+
+
+ACCOUNT_CHANGED = "the account changed"
+"""How a stop for a token of another account begins (readiness treats it as fatal)."""
+
+
+def account_changed(target: str, known: KnownAccount, server: str, account_id: str) -> str:
+    """The one message of a target whose token now belongs to another account."""
+    before = f"account {known.account_id} on {known.server or server}"
+    return (
+        f"{ACCOUNT_CHANGED}: target {target} posted as {before}, but its token now belongs "
+        f"to account {account_id} on {server}; nothing is posted, edited or deleted there. "
+        f"To post to the new account from now on, leaving the earlier posts as they are, run "
+        f"`newsbot catch-up --target {target}`; or configure the account as a new target name"
+    )
 
 
 def _rate_limited(until: datetime) -> str:

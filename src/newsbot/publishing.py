@@ -104,6 +104,7 @@ def publishers(
             default_language=settings.site.language,
             lease=pass_lease(leases, target.name),
             stop=stop,
+            store_root=settings.store.content_dir,
         )
 
     try:

@@ -372,6 +372,11 @@ class Service:
             log.warning("the build lease ran out; another process may build at the same time")
 
     def _log_build(self, report: BuildReport) -> None:
+        if report.suspect is not None:
+            log.error(report.suspect.message(), extra={"lost": report.suspect.lost})
+            return
+        if report.stale_removed:
+            log.info("stale files removed from the output", extra={"files": report.stale_removed})
         for problem in report.problems[:20]:
             log.warning(
                 "problem: %s", problem.message, extra={"path": problem.path, "line": problem.line}

@@ -100,10 +100,18 @@ class SiteSettings(_Group):
 
 
 class StoreSettings(_Group):
-    """Where the articles are and how much of a file newsbot will read."""
+    """Where the articles are, how much of a file newsbot will read, and when it is suspect.
+
+    A store that lost more than ``removals_allowed_share`` of its live articles
+    since the last good build (and more than ``removals_allowed_min``) is
+    suspect: nothing is removed or deleted until the store comes back or the
+    removal is confirmed (``newsbot build --confirm-removals``).
+    """
 
     content_dir: Path = Path("content")
     max_file_bytes: int = Field(default=2_000_000, gt=0)
+    removals_allowed_share: float = Field(default=0.2, ge=0, le=1)
+    removals_allowed_min: int = Field(default=1, ge=0)
 
 
 class FeedSettings(_Group):
@@ -162,6 +170,8 @@ class TargetSettings(_Group):
     template: str = "{headline}\n\n{summary}\n\n{link}{related}{hashtags}"
     edit_on_update: bool = True
     delete_on_withdraw: bool = True
+    max_edits_per_pass: int = Field(default=20, ge=0)
+    max_deletes_per_pass: int = Field(default=10, ge=0)
     media: bool = True
     posts_per_hour: int = Field(default=20, ge=1, le=600)
     pacing: bool = True

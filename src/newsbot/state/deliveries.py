@@ -12,10 +12,13 @@ sending again), or the outcome. States:
     skipped   seen but deliberately not posted (backlog, catch-up, filters)
     deleted   the post was deleted after the article was withdrawn
     gone      the server no longer has the status (deleted by someone else)
+    former    posted (or tried) on an account the target no longer posts to;
+              never edited or deleted from here
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +30,16 @@ from newsbot.state.index import Stored, decode_article
 from newsbot.state.schema import articles, deliveries, targets
 
 ACTIVE = ("sending", "retry")
+OF_THE_ACCOUNT = ("sending", "retry", "posted", "failed")
+"""States that speak of a status on the account: retired when the target moves to another."""
+
+
+@dataclass(frozen=True, slots=True)
+class KnownAccount:
+    """The account a target posts to: its server and its id there (from verify_credentials)."""
+
+    server: str | None
+    account_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +318,61 @@ class DeliveryStore:
             return conn.execute(
                 select(targets.c.account_id).where(targets.c.name == target)
             ).scalar_one_or_none()
+
+    def account_of(self, target: str) -> KnownAccount | None:
+        """The account the target posted to, if it ever connected."""
+        query = select(targets.c.server, targets.c.account_id).where(targets.c.name == target)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else KnownAccount(row.server, row.account_id)
+
+    def remember_account(self, target: str, server: str, account_id: str) -> None:
+        self._set_target(target, server=server, account_id=account_id, moved_to=None)
+
+    def note_moved(self, target: str, server: str, account_id: str) -> None:
+        """Remember the account the token now belongs to, for `adopt_moved` to take over."""
+        moved = json.dumps({"server": server, "account_id": account_id})
+        self._set_target(target, moved_to=moved)
+
+    def moved_to(self, target: str) -> KnownAccount | None:
+        """The other account the token was found to belong to, not yet adopted."""
+        with self.engine.connect() as conn:
+            text = conn.execute(
+                select(targets.c.moved_to).where(targets.c.name == target)
+            ).scalar_one_or_none()
+        if not text:
+            return None
+        data = json.loads(text)
+        return KnownAccount(data["server"], data["account_id"])
+
+    def adopt_moved(self, target: str) -> tuple[KnownAccount, int] | None:
+        """Post to the new account from now on: the rows of the former one are retired.
+
+        Their statuses stay as they are on the former account; none of them is
+        edited, deleted or posted again. Returns the account and how many rows.
+        """
+        moved = self.moved_to(target)
+        if moved is None:
+            return None
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(deliveries)
+                .where(deliveries.c.target == target, deliveries.c.state.in_(OF_THE_ACCOUNT))
+                .values(state="former", uncertain=False)
+            )
+            conn.execute(
+                update(targets)
+                .where(targets.c.name == target)
+                .values(server=moved.server, account_id=moved.account_id, moved_to=None,
+                        last_error=None)
+            )  # fmt: skip
+        return moved, int(done.rowcount)
+
+    def _set_target(self, target: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            done = conn.execute(update(targets).where(targets.c.name == target).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(targets).values(name=target, **values))
 
     def record_pass(
         self, target: str, now: datetime, *, account_id: str | None = None, error: str | None = None

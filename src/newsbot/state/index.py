@@ -273,6 +273,12 @@ class StoreIndex:
                 )
         return sorted(found, key=lambda p: (p.path, p.line or 0))
 
+    def live_paths(self) -> set[str]:
+        """The path of every article readers may see or will see (not a draft, not withdrawn)."""
+        query = select(articles.c.path).where(articles.c.visible, ~articles.c.shadowed)
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
     def paths(self) -> set[str]:
         """The path of every readable article."""
         with self.engine.connect() as conn:

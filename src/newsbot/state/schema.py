@@ -119,15 +119,27 @@ deliveries = Table(
     Index("deliveries_posted", "target", "posted_at"),
 )
 
-# What newsbot knows of each target account between passes.
+# What newsbot knows of each target account between passes: the account it posts to
+# (server and account id) and, when the token turned out to belong to another
+# account, that one (JSON, until `newsbot catch-up` adopts it).
 targets = Table(
     "targets",
     metadata,
     Column("name", String(50), primary_key=True),
     Column("account_id", String(100)),
+    Column("server", Text),
+    Column("moved_to", Text),
     Column("last_pass", BigInteger),
     Column("last_success", BigInteger),
     Column("last_error", Text),
+)
+
+# Every file the build wrote into the output folder: only these are ever removed
+# as stale, so files an operator put there stay.
+output_files = Table(
+    "output_files",
+    metadata,
+    Column("path", String(1024), primary_key=True),
 )
 
 # Named leases: one holder at a time across every process sharing the database.

@@ -14,6 +14,8 @@ from newsbot.errors import Problem, StoreError
 from newsbot.store import markdown, scraped
 
 SUFFIXES = markdown.SUFFIXES + scraped.SUFFIXES
+UNREADABLE = "cannot read folder"
+"""How a folder of the store that could not be listed is reported (its articles are unseen)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +53,7 @@ def walk(root: Path) -> tuple[list[FileStat], list[Problem]]:
         try:
             entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         except OSError as exc:
-            problems.append(
-                Problem(prefix.rstrip("/") or ".", f"cannot read folder: {exc.strerror}")
-            )
+            problems.append(Problem(prefix.rstrip("/") or ".", f"{UNREADABLE}: {exc.strerror}"))
             continue
         for entry in entries:
             if entry.name.startswith("."):

@@ -1,0 +1,43 @@
+"""The output manifest: every file the build wrote into the output folder.
+
+Stale files (the page of a removed article, the feed of a tag no article
+carries any more, an image nothing refers to) are found by comparing what a
+full build wrote with this list, so that only files newsbot wrote are ever
+removed; anything an operator put into the folder stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from sqlalchemy import Connection, Engine, delete, insert, select
+
+from newsbot.state.schema import output_files
+
+CHUNK = 500
+
+
+class OutputManifest:
+    """Reads and writes of the manifest over one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def paths(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(output_files.c.path)).scalars())
+
+    def add(self, conn: Connection, paths: Iterable[str]) -> None:
+        """Note files as written (whether listed already or not)."""
+        for chunk in _chunks(sorted(set(paths))):
+            conn.execute(delete(output_files).where(output_files.c.path.in_(chunk)))
+            conn.execute(insert(output_files), [{"path": path} for path in chunk])
+
+    def discard(self, conn: Connection, paths: Iterable[str]) -> None:
+        for chunk in _chunks(sorted(set(paths))):
+            conn.execute(delete(output_files).where(output_files.c.path.in_(chunk)))
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]

@@ -1,0 +1,407 @@
+"""Guards on what newsbot destroys: posts, and files of the output folder.
+
+Real folders, a real SQLite file (and a fresh PostgreSQL database where the
+state decides), fake Mastodon servers on loopback, the real command line and,
+for ``/readyz`` and ``/metrics``, the real service as a subprocess.
+
+- a suspect store (empty, missing, unreadable, too many articles gone) keeps the
+  last good output byte for byte, and publish passes delete and edit nothing,
+  until the store is back or the removal is confirmed;
+- withdrawing by flag in a healthy store still deletes, within the per-pass caps,
+  each deletion and edit logged with its status URL;
+- a target whose token now belongs to another account stops, touching nothing,
+  until ``newsbot catch-up`` takes the new account on;
+- after a build, the output holds exactly what the store produces, and files
+  newsbot did not write stay.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from fakemastodon import FakeMastodon
+from newsbot.health import Status
+from newsbot.settings import StoreSettings
+from newsbot.suspect import allowed_removals, judge
+from posting import TOKEN, write_article
+from stores import snapshot
+from test_publisher import Newsroom, _logging_restored, requests_of  # noqa: F401 - autouse
+from test_service import Service, eventually, http, metric, service_env
+
+
+@pytest.fixture
+def server() -> FakeMastodon:
+    with FakeMastodon(token=TOKEN) as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture
+def room(tmp_path: Path, server: FakeMastodon, database_url: str) -> Newsroom:
+    return Newsroom(tmp_path, server, database_url)
+
+
+def _stories(room: Newsroom, count: int, **fields: object) -> list[str]:
+    return [
+        room.write(f"s{n:02d}.md", f"Story {n} of the harbour", 5 - n * 0.01, **fields)
+        for n in range(count)
+    ]
+
+
+def _writes(server: FakeMastodon) -> dict[str, int]:
+    return {
+        kind: len(requests_of(server, kind))
+        for kind in ("post_status", "edit_status", "delete_status")
+    }
+
+
+# -- a suspect store ---------------------------------------------------------------------------
+
+
+def test_an_empty_store_deletes_no_post_and_keeps_the_output_until_confirmed(
+    room: Newsroom, server: FakeMastodon, tmp_path: Path
+) -> None:
+    _stories(room, 3)
+    assert room.publish().posted == 3
+    public = room.settings.feeds.output_dir
+    before = snapshot(public)
+    stored = room.content
+    room.content = tmp_path / "empty"  # a mistyped bind mount: an empty folder
+    room.content.mkdir()
+
+    result = room.cli("publish", "--no-pacing")
+
+    assert result.exit_code == 1
+    assert "0 posted, 0 edited, 0 deleted" in result.stdout
+    assert "error: the article store is suspect: it holds no article" in result.stderr
+    assert "--confirm-removals" in result.stderr
+    assert len(server.live_statuses()) == 3
+    assert _writes(server)["delete_status"] == 0
+    assert snapshot(public) == before  # not one byte, not one mtime
+    state = room.cli("state")
+    assert "store: SUSPECT since" in state.stdout and "holds no article" in state.stdout
+
+    built = room.cli("build")
+    assert built.exit_code == 3
+    assert snapshot(public) == before
+
+    # The mount comes back: nothing was lost, nothing is deleted.
+    room.content = stored
+    assert room.publish().deleted == 0
+    assert len(server.live_statuses()) == 3
+    assert "store: healthy, 3 live articles" in room.cli("state").stdout
+
+    # Meant it: the confirmation removes the pages, then passes delete the posts.
+    room.content = tmp_path / "empty"
+    confirmed = room.cli("build", "--confirm-removals")
+    assert confirmed.exit_code == 0, confirmed.output
+    assert not (public / "articles").exists()
+    assert room.publish(build=False).deleted == 3
+    assert server.live_statuses() == []
+
+
+def test_a_missing_store_cannot_be_confirmed(room: Newsroom, server: FakeMastodon) -> None:
+    _stories(room, 2)
+    room.publish()
+    before = snapshot(room.settings.feeds.output_dir)
+    shutil.rmtree(room.content)
+
+    for args in (("build",), ("build", "--confirm-removals")):
+        result = room.cli(*args)
+        assert result.exit_code == 3
+        assert "does not exist" in result.stderr and "suspect" in result.stderr
+    assert room.publish(build=False).deleted == 0
+    assert snapshot(room.settings.feeds.output_dir) == before
+    assert len(server.live_statuses()) == 2
+
+
+def test_losing_more_than_the_allowed_share_is_suspect_and_less_is_not(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    _stories(room, 10)
+    assert room.publish().posted == 10
+    for n in range(3):  # 3 of 10 > 20 %
+        (room.content / f"s{n:02d}.md").rename(room.tmp / f"away-{n}.md")
+
+    report = room.publish()
+
+    assert report.deleted == 0
+    built = room.build()
+    assert built.suspect is not None and built.suspect.kind == "lost"
+    assert "3 of 10 live articles" in built.suspect.message()
+    assert _writes(server)["delete_status"] == 0
+
+    (room.tmp / "away-0.md").rename(room.content / "s00.md")  # 2 of 10: an editor's removal
+    assert room.build().suspect is None
+    assert room.publish(build=False).deleted == 2
+    assert len(server.live_statuses()) == 8
+
+
+def test_a_broken_file_is_not_a_lost_article(room: Newsroom, server: FakeMastodon) -> None:
+    _stories(room, 3)
+    room.publish()
+    for n in range(3):  # a bad sync leaves every file unreadable: the last versions stay
+        (room.content / f"s{n:02d}.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
+    report = room.publish()
+    assert (report.deleted, report.stopped) == (0, None)
+    assert len(server.live_statuses()) == 3
+
+
+@pytest.mark.parametrize(
+    ("live", "gone", "unreadable", "kind"),
+    [
+        (0, 0, (), None),  # nothing published: nothing to protect
+        (3, 1, (), None),  # the floor: a 3-article store can lose one
+        (3, 2, (), "lost"),
+        (10, 2, (), None),
+        (10, 3, (), "lost"),
+        (100, 20, (), None),
+        (100, 21, (), "lost"),
+        (5, 5, (), "empty"),
+        (10, 1, ("a",), "unreadable"),  # a folder that could not be listed held one
+        (10, 0, ("b",), None),  # an unreadable folder that held no live article
+    ],
+)
+def test_the_suspect_rule(live: int, gone: int, unreadable: tuple[str, ...], kind: str) -> None:
+    paths = [f"a/{n}.md" for n in range(live)]
+    present = set(paths[gone:])
+    verdict = judge(
+        live=paths, present=present, unreadable=unreadable, settings=StoreSettings(), since="now"
+    )
+    assert (verdict and verdict.kind) == kind or (verdict is None and kind is None)
+
+
+def test_the_allowed_removals_follow_the_settings() -> None:
+    strict = StoreSettings(removals_allowed_share=0.5, removals_allowed_min=0)
+    assert [allowed_removals(n, strict) for n in (0, 1, 3, 10)] == [0, 0, 1, 5]
+    assert [allowed_removals(n, StoreSettings()) for n in (0, 3, 10, 99)] == [1, 1, 2, 19]
+
+
+# -- withdrawals, caps and the log -------------------------------------------------------------
+
+
+def test_withdrawals_by_flag_delete_within_the_cap_each_logged_with_its_status(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    room.configure(max_deletes_per_pass=2, max_edits_per_pass=1)
+    _stories(room, 5)
+    room.publish()
+    urls = {s["id"]: s["url"] for s in server.live_statuses()}
+    _stories(room, 5, withdrawn=True)  # readable and withdrawn: meant, whatever the share
+
+    caplog.set_level(logging.INFO, logger="newsbot")
+    counts = [(r.deleted, r.held) for r in (room.publish(), room.publish(), room.publish())]
+
+    assert counts == [(2, 3), (2, 1), (1, 0)]
+    assert server.live_statuses() == []
+    deleted = [r for r in caplog.records if r.getMessage() == "deleted"]
+    assert sorted(r.status_url for r in deleted) == sorted(urls.values())  # type: ignore[attr-defined]
+    assert {r.levelname for r in deleted} == {"INFO"}
+    assert sorted(r.article for r in deleted) == [f"s{n:02d}" for n in range(5)]  # type: ignore[attr-defined]
+
+
+def test_edits_are_capped_per_pass_and_logged(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    room.configure(max_edits_per_pass=2)
+    _stories(room, 3)
+    room.publish()
+    _stories(room, 3, summary="Revised.")
+    caplog.set_level(logging.INFO, logger="newsbot")
+
+    first, second = room.publish(), room.publish()
+
+    assert (first.edited, first.held, second.edited, second.held) == (2, 1, 1, 0)
+    edited = [r for r in caplog.records if r.getMessage() == "edited"]
+    assert len(edited) == 3
+    assert all(r.status_url.startswith(server.base_url) for r in edited)  # type: ignore[attr-defined]
+    assert all("Revised." in s["text"] for s in server.live_statuses())
+
+
+def test_no_edit_goes_out_while_the_store_is_suspect(room: Newsroom, server: FakeMastodon) -> None:
+    room.write("a.md", "Harbour reopens", 2)
+    room.write("b.md", "Council votes", 1)
+    room.publish()
+    room.write("a.md", "Harbour reopens", 2, summary="Revised.")
+    room.build()  # the revision is in the index
+    (room.content / "b.md").unlink()
+    (room.content / "a.md").rename(room.tmp / "a.md")  # then the store loses everything
+
+    report = room.publish()
+
+    assert (report.edited, report.deleted, report.held) == (0, 0, 1)
+    assert _writes(server) == {"post_status": 2, "edit_status": 0, "delete_status": 0}
+
+
+# -- the account of a target -------------------------------------------------------------------
+
+
+def test_another_account_under_the_same_target_stops_it_until_catch_up(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 2)
+    room.publish()
+    room.write("a.md", "Harbour reopens", 2, withdrawn=True)
+    room.write("b.md", "Council votes", 1)
+    server.configure(account_id="77")  # the token was replaced by another account's
+    before = _writes(server)
+
+    report = room.publish()
+
+    assert report.stopped is not None
+    assert report.stopped.startswith("the account changed: target main posted as account 1")
+    assert "account 77" in report.stopped and "newsbot catch-up --target main" in report.stopped
+    assert _writes(server) == before  # nothing posted, edited or deleted
+    status = Status()
+    status.record_pass(report)
+    assert not status.snapshot().ready
+    assert "the account changed" in room.cli("state").stdout
+
+    caught = room.cli("catch-up")
+    assert caught.exit_code == 0, caught.output
+    assert "now posting as account 77" in caught.stdout
+    assert "1 post(s) of the former account are left as they are" in caught.stdout
+    room.write("c.md", "Museum opens", 0.5)
+
+    after = room.publish()
+
+    assert (after.stopped, after.posted, after.deleted) == (None, 1, 0)
+    assert room.rows()["a"]["state"] == "former"
+    assert "account 77 on" in room.cli("state").stdout
+
+
+def test_another_server_under_the_same_target_name_stops_it(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 2)
+    room.publish()
+    with FakeMastodon(token=TOKEN) as other:  # same account id "1", another server
+        room.configure(server=other.base_url)
+        room.write("a.md", "Harbour reopens", 2, summary="Revised.")
+        report = room.publish()
+        assert report.stopped is not None and report.stopped.startswith("the account changed")
+        assert f"on {server.base_url}/" in report.stopped
+        assert _writes(other) == {"post_status": 0, "edit_status": 0, "delete_status": 0}
+
+
+# -- stale output ------------------------------------------------------------------------------
+
+
+def _tree(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_swapped_store_leaves_exactly_the_new_store_s_output(
+    room: Newsroom, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    for n in range(6):
+        write_article(room.content, f"old/{n}.md", f"Old story {n}", now - timedelta(hours=n + 1),
+                      tags=[f"OldTag{n}"], section="Gone")  # fmt: skip
+    room.build()
+    public = room.settings.feeds.output_dir
+    (public / "robots.txt").write_text("User-agent: *\n", encoding="utf-8")  # the operator's
+    (public / "tags" / "keep").mkdir()
+    (public / "tags" / "keep" / "note.txt").write_text("mine", encoding="utf-8")
+    fresh = tmp_path / "other-store"
+    write_article(fresh, "new.md", "New story", now - timedelta(hours=1), tags=["Fresh"])
+    room.content = fresh
+
+    assert room.build().suspect is not None  # six of six gone: held
+    assert "old/0/index.html" in {p.removeprefix("articles/") for p in _tree(public)}
+    assert room.cli("build", "--confirm-removals").exit_code == 0
+
+    (tmp_path / "reference").mkdir()
+    expected_room = Newsroom(tmp_path / "reference", room.server)
+    shutil.copytree(fresh, expected_room.content, dirs_exist_ok=True)
+    expected_room.build()
+    expected = _tree(expected_room.settings.feeds.output_dir)
+    assert _tree(public) == expected | {"robots.txt", "tags/keep/note.txt"}
+    assert not (public / "articles" / "old").exists()  # empty folders go too
+    assert not (public / "sections").exists()
+
+
+def test_turning_tag_feeds_off_removes_them(tmp_path: Path, server: FakeMastodon) -> None:
+    room = Newsroom(tmp_path, server)
+    room.write("a.md", "Harbour reopens", 2, tags=["Harbour"])
+    room.build()
+    public = room.settings.feeds.output_dir
+    assert (public / "tags" / "harbour" / "rss.xml").is_file()
+    settings = room.settings
+    env_settings = settings.model_copy(
+        update={"feeds": settings.feeds.model_copy(update={"per_tag": False})}
+    )
+    from stores import opened
+
+    with opened(env_settings) as app:
+        report = app.builder.build(datetime.now(UTC))
+    assert report.stale_removed == 4  # rss, atom, json and the page of the tag
+    assert not (public / "tags").exists()
+
+
+def test_an_image_nothing_refers_to_any_more_goes_at_the_next_full_build(
+    tmp_path: Path, server: FakeMastodon
+) -> None:
+    room = Newsroom(tmp_path, server)
+    (room.content / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    room.write("a.md", "Harbour reopens", 2, image="a.jpg")
+    room.write("b.md", "Council votes", 1)
+    room.build()
+    public = room.settings.feeds.output_dir
+    assert (public / "media" / "a.jpg").is_file()
+    room.write("a.md", "Harbour reopens", 2)  # the image is dropped from the article
+    (room.content / "a.jpg").unlink()
+    shutil.rmtree(public / "tags", ignore_errors=True)
+    (public / "index.html").unlink()  # the output is damaged: everything is written again
+    report = room.build()
+    assert report.stale_removed >= 1
+    assert not (public / "media").exists()
+
+
+# -- the service ---------------------------------------------------------------------------------
+
+
+def test_the_service_shows_a_suspect_store_in_readyz_and_metrics(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    now = datetime.now(UTC)
+    for n in range(4):
+        write_article(content, f"{n}.md", f"Story {n}", now - timedelta(hours=n + 1))
+    env = service_env(tmp_path, content, build_every_seconds=1)
+    service = Service(env, tmp_path / "service").start()
+    try:
+        with http() as client:
+            service.ready(client)
+            base = service.url()
+            public = tmp_path / "public"
+            before = snapshot(public)
+            for n in range(4):
+                (content / f"{n}.md").unlink()
+
+            def suspect() -> dict[str, object] | None:
+                answer = client.get(base + "/readyz")
+                body = answer.json()
+                return body if body["warnings"] else None
+
+            body = eventually(suspect, 20, lambda: service.output())
+            assert client.get(base + "/readyz").status_code == 200  # still serving the last good
+            assert "holds no article" in str(body["warnings"])
+            assert body["build"]["suspect"]["kind"] == "empty"  # type: ignore[index]
+            metrics = client.get(base + "/metrics").text
+            assert metric(metrics, "newsbot_store_suspect") == 1
+            assert metric(metrics, "newsbot_store_lost_articles") == 4
+            assert any(
+                e["level"] == "error" and "article store is suspect" in e["message"]
+                for e in service.lines()
+            )
+            assert client.get(base + "/articles/0/").status_code == 200
+            time.sleep(1.5)  # another build or two: still nothing touched
+            assert snapshot(public) == before
+        code, _ = service.stop()
+        assert code == 0
+    finally:
+        service.kill()

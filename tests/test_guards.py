@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +33,7 @@ from newsbot.suspect import allowed_removals, judge
 from posting import TOKEN, write_article
 from stores import snapshot
 from test_publisher import Newsroom, _logging_restored, requests_of  # noqa: F401 - autouse
-from test_service import Service, eventually, http, metric, service_env
+from test_service import NEWSBOT, Service, eventually, http, metric, service_env
 
 
 @pytest.fixture
@@ -169,9 +170,13 @@ def test_a_broken_file_is_not_a_lost_article(room: Newsroom, server: FakeMastodo
 )
 def test_the_suspect_rule(live: int, gone: int, unreadable: tuple[str, ...], kind: str) -> None:
     paths = [f"a/{n}.md" for n in range(live)]
-    present = set(paths[gone:])
     verdict = judge(
-        live=paths, present=present, unreadable=unreadable, settings=StoreSettings(), since="now"
+        live=live,
+        gone=paths[:gone],
+        present=live - gone,
+        unreadable=unreadable,
+        settings=StoreSettings(),
+        since="now",
     )
     assert (verdict and verdict.kind) == kind or (verdict is None and kind is None)
 
@@ -344,23 +349,29 @@ def test_turning_tag_feeds_off_removes_them(tmp_path: Path, server: FakeMastodon
     assert not (public / "tags").exists()
 
 
-def test_an_image_nothing_refers_to_any_more_goes_at_the_next_full_build(
+def test_an_image_goes_when_no_article_uses_it_any_more(
     tmp_path: Path, server: FakeMastodon
 ) -> None:
     room = Newsroom(tmp_path, server)
-    (room.content / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    room.write("a.md", "Harbour reopens", 2, image="a.jpg")
-    room.write("b.md", "Council votes", 1)
+    (room.content / "harbour_1%.jpg").write_bytes(b"\xff\xd8\xff\xe0 a harbour")
+    (room.content / "shared.jpg").write_bytes(b"\xff\xd8\xff\xe0 a council")
+    room.write("a.md", "Harbour reopens", 3, image="harbour_1%.jpg")
+    room.write("b.md", "Council votes", 2, image="shared.jpg")
+    room.write("c.md", "Council votes again", 1, image="shared.jpg")
     room.build()
-    public = room.settings.feeds.output_dir
-    assert (public / "media" / "a.jpg").is_file()
-    room.write("a.md", "Harbour reopens", 2)  # the image is dropped from the article
-    (room.content / "a.jpg").unlink()
-    shutil.rmtree(public / "tags", ignore_errors=True)
-    (public / "index.html").unlink()  # the output is damaged: everything is written again
+    media = room.settings.feeds.output_dir / "media"
+    assert {p.name for p in media.iterdir()} == {"harbour_1%.jpg", "shared.jpg"}
+    (media / "logo.png").write_bytes(b"the operator's")
+
+    room.write("a.md", "Harbour reopens", 3)  # the image is dropped from the article
+    (room.content / "b.md").unlink()  # one of two users of the shared image goes
     report = room.build()
-    assert report.stale_removed >= 1
-    assert not (public / "media").exists()
+
+    assert report.stale_removed == 1
+    assert {p.name for p in media.iterdir()} == {"shared.jpg", "logo.png"}
+    (room.content / "c.md").unlink()
+    assert room.build().stale_removed == 1
+    assert {p.name for p in media.iterdir()} == {"logo.png"}
 
 
 # -- the service ---------------------------------------------------------------------------------
@@ -405,3 +416,32 @@ def test_the_service_shows_a_suspect_store_in_readyz_and_metrics(tmp_path: Path)
         assert code == 0
     finally:
         service.kill()
+
+
+def test_the_service_starts_on_a_missing_store_and_serves_the_last_good_output(
+    tmp_path: Path,
+) -> None:
+    content = tmp_path / "content"
+    now = datetime.now(UTC)
+    for n in range(2):
+        write_article(content, f"{n}.md", f"Story {n}", now - timedelta(hours=n + 1))
+    env = service_env(tmp_path, content)
+    built = subprocess.run(
+        [str(NEWSBOT), "build", "-q"], env=env, capture_output=True, text=True, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    before = snapshot(tmp_path / "public")
+    content.rename(tmp_path / "unmounted")
+
+    service = Service(env, tmp_path / "service").start()
+    try:
+        with http() as client:
+            body = service.ready(client)
+            assert "does not exist" in body["warnings"][0]
+            assert body["build"]["suspect"]["kind"] == "missing"
+            assert client.get(service.url() + "/articles/0/").status_code == 200
+            assert metric(client.get(service.url() + "/metrics").text, "newsbot_store_suspect") == 1
+        assert service.stop()[0] == 0
+    finally:
+        service.kill()
+    assert snapshot(tmp_path / "public") == before

@@ -677,6 +677,7 @@ def test_a_refused_delete_is_recorded_as_failed_and_not_tried_every_pass(
     room: Newsroom, server: FakeMastodon
 ) -> None:
     room.write("a.md", "Harbour reopens", 1)
+    room.write("b.md", "Council votes", 0.5)  # the store is not empty: a removal, not a lost mount
     room.publish()
     server.inject("delete_status", "422")
     (room.content / "a.md").unlink()
@@ -849,7 +850,9 @@ def test_state_shows_posted_urls_failed_reasons_and_a_stopped_pass(
     assert shown.exit_code == 0, shown.output
     status = status_of(server, url_of("b.md"))
     lines = shown.stdout.splitlines()
-    assert lines[0].startswith(f"main ({server.base_url}/): 1 failed, 1 posted")
+    assert lines[0] == "store: healthy, 2 live articles"
+    assert lines[1].startswith(f"main ({server.base_url}/): 1 failed, 1 posted")
+    assert lines[2] == f"  account 1 on {server.base_url}/"
     assert f"  posted   b  {status['url']}" in lines
     failed = [line for line in lines if line.startswith("  failed   a  ")]
     assert len(failed) == 1 and "422" in failed[0]

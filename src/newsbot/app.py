@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from newsbot.build import Builder
+from newsbot.errors import StoreError
 from newsbot.output import Output
 from newsbot.settings import Settings
 from newsbot.state.database import open_database
@@ -29,8 +30,17 @@ class App:
     builder: Builder
 
     def check_startup(self) -> None:
-        """Fail at once, with one clear error, on what would make every later job fail."""
-        walk(self.settings.store.content_dir)  # StoreError when missing or unreadable
+        """Fail at once, with one clear error, on what would make every later job fail.
+
+        A store that went missing after articles were published is no reason not
+        to start: the last good output is served, and the builds say the store is
+        suspect until it is back.
+        """
+        try:
+            walk(self.settings.store.content_dir)
+        except StoreError:
+            if not self.index.live_count():
+                raise
         self.output.check_writable()
 
     def close(self) -> None:

@@ -93,18 +93,21 @@ class Builder:
         report = BuildReport()
         stamp = now.astimezone(UTC).isoformat()
         full = self._fingerprint() != self.index.get_meta("fingerprint")
-        live = self.index.live_paths()
         since = self._suspect_since(stamp)
+        known = self.index.known()
         try:
             files, walk_problems = walk(self.root)
         except StoreError as exc:
+            live = self.index.live_count()
             if not live:
                 raise  # nothing published yet: nothing to protect, say what is wrong
-            return self._held(report, suspect.missing(str(exc), len(live), since), started)
+            return self._held(report, suspect.missing(str(exc), live, since), started)
         present = {f.path for f in files}
+        gone = self.index.live_among(sorted(set(known) - present))
         verdict = suspect.judge(
-            live=live,
-            present=present,
+            live=self.index.live_count(),
+            gone=gone,
+            present=len(files),
             unreadable=[p.path for p in walk_problems if p.message.startswith(UNREADABLE)],
             settings=self.settings.store,
             since=since,
@@ -115,14 +118,15 @@ class Builder:
         self.output.begin()
         if full:
             self.index.forget_all()
+            known = {}
         report.files = len(files)
-        known = self.index.known()
         to_read = [f for f in files if _changed(known.get(f.path), f)]
         removed = sorted(set(known) - present)
         report.read, report.removed = len(to_read), len(removed)
         generation = int(self.index.get_meta("generation") or "0") + 1
+        old_media: set[str] = set()
         affected, touched_pages, gone_pages = self._update_index(
-            to_read, removed, known, generation, progress
+            to_read, removed, known, generation, progress, old_media
         )
         last = self.index.get_meta("last_build")
         if last is not None:
@@ -137,6 +141,8 @@ class Builder:
         report.feeds_written, report.changed_feeds = self._write_feeds(affected, now)
         if everything:
             report.stale_removed = self._remove_stale()
+        else:
+            report.stale_removed = self._remove_unused_media(old_media)
         with self.index.engine.begin() as conn:
             self.manifest.add(conn, self.output.written)
             self.manifest.discard(conn, self.output.removed)
@@ -184,8 +190,12 @@ class Builder:
         known: dict[str, Known],
         generation: int,
         progress: Progress | None,
+        old_media: set[str],
     ) -> tuple[set[FeedKey], set[str], set[str]]:
-        """Parse ``to_read``, drop ``removed``; return affected feeds, pages to write, to delete."""
+        """Parse ``to_read``, drop ``removed``; return affected feeds, pages to write, to delete.
+
+        ``old_media`` receives the image URLs the replaced and removed versions referred to.
+        """
         affected: set[FeedKey] = set()
         pages: set[str] = set()
         gone: set[str] = set()
@@ -205,7 +215,7 @@ class Builder:
                 paths = [p.stat.path for p in fresh]
                 affected |= self.index.affected_by(conn, paths)
                 ids |= self.index.ids_of(conn, paths)
-                gone |= self._page_files(conn, paths)
+                gone |= self._page_files(conn, paths, old_media)
                 added = self.index.added_of(conn, paths)
                 self.index.remove(conn, paths)
                 self.index.store(conn, fresh, generation, added)
@@ -220,7 +230,7 @@ class Builder:
         with self.index.engine.begin() as conn:
             affected |= self.index.affected_by(conn, removed)
             ids |= self.index.ids_of(conn, removed)
-            gone |= self._page_files(conn, removed)
+            gone |= self._page_files(conn, removed, old_media)
             self.index.remove(conn, removed)
             flipped = self.index.settle_ids(conn, ids)
         affected |= self._keys_of(flipped)
@@ -248,8 +258,11 @@ class Builder:
         with self.index.engine.connect() as conn:
             return self.index.affected_by(conn, sorted(paths))
 
-    def _page_files(self, conn: Connection, paths: Sequence[str]) -> set[str]:
-        """Output files of the pages of ``paths`` as stored now (before they change)."""
+    def _page_files(self, conn: Connection, paths: Sequence[str], media: set[str]) -> set[str]:
+        """Output files of the pages of ``paths`` as stored now (before they change).
+
+        Their images' URLs go into ``media``.
+        """
         found: set[str] = set()
         for start in range(0, len(paths), BATCH):
             rows: Iterable[str] = conn.execute(
@@ -258,10 +271,38 @@ class Builder:
                 )
             ).scalars()
             for data in rows:
-                name = page_file(self.base_url, json.loads(data)["url"])
+                fields = json.loads(data)
+                name = page_file(self.base_url, fields["url"])
                 if name:
                     found.add(name)
+                if fields.get("image"):
+                    media.add(fields["image"]["url"])
         return found
+
+    def _remove_unused_media(self, urls: set[str]) -> int:
+        """Remove the copied images that the replaced or removed articles used and none uses now.
+
+        Only images in the manifest (copied by a build) are candidates; one still
+        referred to by a readable article stays.
+        """
+        candidates = {
+            name: url
+            for url in urls
+            if (name := self._media_name(url)) and name not in self.output.written
+        }
+        if not candidates:
+            return 0
+        ours = self.manifest.paths_among(sorted(candidates))
+        removed = 0
+        for name in sorted(ours):
+            if not self.index.uses_image(candidates[name]):
+                removed += self.output.remove(name)
+        return removed
+
+    def _media_name(self, url: str) -> str | None:
+        """The output file an image URL of the store is copied to, if it is one."""
+        prefix = self.base_url + "media/"
+        return f"media/{url[len(prefix) :]}" if url.startswith(prefix) else None
 
     # -- the output -------------------------------------------------------------
 

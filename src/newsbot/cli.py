@@ -389,7 +389,7 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
         if verdict is not None:
             click.echo(f"store: SUSPECT since {verdict.since}: {verdict.message()}")
         else:
-            click.echo(f"store: healthy, {len(app.index.live_paths())} live articles")
+            click.echo(f"store: healthy, {app.index.live_count()} live articles")
         for target in targets(settings, only):
             counts = store.report(target.name)
             summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing yet"

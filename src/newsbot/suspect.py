@@ -70,36 +70,38 @@ def allowed_removals(live: int, settings: StoreSettings) -> int:
 
 def judge(
     *,
-    live: Collection[str],
-    present: Collection[str],
+    live: int,
+    gone: Collection[str],
+    present: int,
     unreadable: Collection[str],
     settings: StoreSettings,
     since: str,
 ) -> Suspect | None:
-    """The verdict on a store that could be walked: ``live`` article paths of the last good
-    build, the article files ``present`` now, folders of the store that could not be read.
+    """The verdict on a store that could be walked.
 
-    A store whose last good build had no live article is never suspect: there is
-    nothing to lose.
+    ``live`` articles at the last good build, of which the paths ``gone`` have
+    no file any more; ``present`` article files now; ``unreadable`` folders of
+    the store that could not be listed. A store whose last good build had no
+    live article is never suspect: there is nothing to lose.
     """
     if not live:
         return None
-    gone = [path for path in live if path not in present]
     hidden = [p for p in gone if any(p.startswith(f"{u}/") or u == "." for u in unreadable)]
     if hidden:
         folders = ", ".join(sorted(unreadable)[:3])
         detail = f"cannot read {folders}, which held {len(hidden)} live article(s)"
-        return Suspect("unreadable", detail, len(live), len(gone), since)
+        return Suspect("unreadable", detail, live, len(gone), since)
     if not present:
-        detail = f"it holds no article, where the last good build had {len(live)} live"
-        return Suspect("empty", detail, len(live), len(gone), since)
-    if len(gone) > allowed_removals(len(live), settings):
-        share = 100 * len(gone) / len(live)
+        detail = f"it holds no article, where the last good build had {live} live"
+        return Suspect("empty", detail, live, len(gone), since)
+    allowed = allowed_removals(live, settings)
+    if len(gone) > allowed:
+        share = 100 * len(gone) / live
         detail = (
-            f"{len(gone)} of {len(live)} live articles ({share:.0f} %) are gone since the last "
-            f"good build (at most {allowed_removals(len(live), settings)} may go at once)"
+            f"{len(gone)} of {live} live articles ({share:.0f} %) are gone since the last "
+            f"good build (at most {allowed} may go at once)"
         )
-        return Suspect("lost", detail, len(live), len(gone), since)
+        return Suspect("lost", detail, live, len(gone), since)
     return None
 
 

@@ -273,11 +273,41 @@ class StoreIndex:
                 )
         return sorted(found, key=lambda p: (p.path, p.line or 0))
 
-    def live_paths(self) -> set[str]:
-        """The path of every article readers may see or will see (not a draft, not withdrawn)."""
-        query = select(articles.c.path).where(articles.c.visible, ~articles.c.shadowed)
+    def live_count(self) -> int:
+        """How many articles readers may see or will see (not drafts, not withdrawn)."""
+        query = select(func.count()).where(articles.c.visible, ~articles.c.shadowed)
         with self.engine.connect() as conn:
-            return set(conn.execute(query).scalars())
+            return int(conn.execute(query).scalar_one())
+
+    def live_among(self, paths: Sequence[str]) -> list[str]:
+        """Those of ``paths`` that hold a live article (see `live_count`)."""
+        found: list[str] = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(paths, 500):
+                query = select(articles.c.path).where(
+                    articles.c.path.in_(chunk), articles.c.visible, ~articles.c.shadowed
+                )
+                found.extend(conn.execute(query).scalars())
+        return found
+
+    def uses_image(self, url: str) -> bool:
+        """Whether an article readers may see has the image at ``url``.
+
+        Narrowed by text in the database first (the URL as the stored JSON
+        spells it), then checked on the decoded articles.
+        """
+        spelled = json.dumps(url, ensure_ascii=False)[1:-1]
+        pattern = "%" + spelled.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = select(articles.c.data).where(
+            articles.c.visible, ~articles.c.shadowed, articles.c.data.like(pattern, escape="\\")
+        )
+        with self.engine.connect() as conn:
+            rows: Iterable[str] = conn.execute(query).scalars()
+            for data in rows:
+                image = decode_article(data).image
+                if image is not None and image.url == url:
+                    return True
+        return False
 
     def paths(self) -> set[str]:
         """The path of every readable article."""

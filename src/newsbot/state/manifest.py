@@ -27,6 +27,15 @@ class OutputManifest:
         with self.engine.connect() as conn:
             return set(conn.execute(select(output_files.c.path)).scalars())
 
+    def paths_among(self, paths: Sequence[str]) -> set[str]:
+        """Those of ``paths`` that a build wrote."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(paths):
+                query = select(output_files.c.path).where(output_files.c.path.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return found
+
     def add(self, conn: Connection, paths: Iterable[str]) -> None:
         """Note files as written (whether listed already or not)."""
         for chunk in _chunks(sorted(set(paths))):

@@ -4,9 +4,11 @@ The service's jobs write it (from their own threads) and the web app reads it
 (from the server's), so every update replaces one frozen record under a lock
 and readers get a consistent :class:`Snapshot`. Readiness is a plain function
 of the snapshot: a first build that succeeded, and no target stopped by a
-fatal error such as a refused token. A target that stopped for a transient
-reason (server down, rate limit) does not make the process unready, since the
-next pass retries by itself and an orchestrator restart would not help.
+fatal error such as a refused token or a token of another account. A target
+that stopped for a transient reason (server down, rate limit) does not make
+the process unready, since the next pass retries by itself and an
+orchestrator restart would not help. Nor does a suspect store: it is a
+warning, since the last good output is still served.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class PassRecord:
     retries: int
     pending: int
     busy: str | None = None
+    held: int = 0
 
     @classmethod
     def of(cls, report: PassReport, at: datetime, fatal: bool) -> PassRecord:
@@ -97,6 +100,7 @@ class PassRecord:
             retries=report.retries,
             pending=report.waiting,
             busy=report.busy,
+            held=report.held,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -112,6 +116,7 @@ class PassRecord:
             "retries": self.retries,
             "pending": self.pending,
             "busy": self.busy,
+            "held": self.held,
         }
 
 

@@ -173,9 +173,7 @@ class Builder:
         Only files in the manifest are candidates, so files newsbot never wrote stay.
         """
         stale = sorted(self.manifest.paths() - self.output.written)
-        for name in stale:
-            self.output.remove(name)
-        return len(stale)
+        return sum(self.output.remove(name) for name in stale)
 
     @cached_property
     def manifest(self) -> OutputManifest:

@@ -509,7 +509,9 @@ def test_readyz_before_and_after_builds(site: Site) -> None:
         "error": None,
         "files": 3,
         "problems": 0,
+        "suspect": None,
     }
+    assert body["warnings"] == []
     assert body["started_at"] == NOW.isoformat()
     site.status.record_build(None, "disk full")
     failed = site.client.get("/readyz")
@@ -536,6 +538,7 @@ def test_readyz_with_stopped_targets(site: Site) -> None:
         "retries": 1,
         "pending": 4,
         "busy": None,
+        "held": 0,
     }
     assert targets["other"]["error"] == "server unavailable: 503"
     site.status.record_pass(PassReport("other", busy="host-b:4242"))

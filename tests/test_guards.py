@@ -25,10 +25,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
 
 from fakemastodon import FakeMastodon
 from newsbot.health import Status
 from newsbot.settings import StoreSettings
+from newsbot.state.database import MIGRATIONS
 from newsbot.suspect import allowed_removals, judge
 from posting import TOKEN, write_article
 from stores import snapshot
@@ -190,14 +194,15 @@ def test_the_allowed_removals_follow_the_settings() -> None:
 # -- withdrawals, caps and the log -------------------------------------------------------------
 
 
+@pytest.mark.parametrize("flag", ["withdrawn", "draft"])
 def test_withdrawals_by_flag_delete_within_the_cap_each_logged_with_its_status(
-    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture, flag: str
 ) -> None:
     room.configure(max_deletes_per_pass=2, max_edits_per_pass=1)
     _stories(room, 5)
     room.publish()
     urls = {s["id"]: s["url"] for s in server.live_statuses()}
-    _stories(room, 5, withdrawn=True)  # readable and withdrawn: meant, whatever the share
+    _stories(room, 5, **{flag: True})  # readable and withdrawn: meant, whatever the share
 
     caplog.set_level(logging.INFO, logger="newsbot")
     counts = [(r.deleted, r.held) for r in (room.publish(), room.publish(), room.publish())]
@@ -445,3 +450,28 @@ def test_the_service_starts_on_a_missing_store_and_serves_the_last_good_output(
     finally:
         service.kill()
     assert snapshot(tmp_path / "public") == before
+
+
+@pytest.mark.parametrize(("known_id", "stops"), [("1", False), ("9", True)])
+def test_an_account_id_recorded_before_servers_were_is_checked_and_completed(
+    room: Newsroom, server: FakeMastodon, database_url: str, known_id: str, stops: bool
+) -> None:
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+        conn.execute(text(f"INSERT INTO targets (name, account_id) VALUES ('main', '{known_id}')"))
+    engine.dispose()
+    room.write("a.md", "Harbour reopens", 1)
+
+    report = room.publish()
+
+    assert (report.stopped is not None) == stops
+    assert report.posted == (0 if stops else 1)
+    shown = room.cli("state").stdout
+    if stops:
+        assert "posted as account 9" in shown
+    else:
+        assert f"account 1 on {server.base_url}/" in shown

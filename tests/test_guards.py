@@ -18,6 +18,8 @@ for ``/readyz`` and ``/metrics``, the real service as a subprocess.
 from __future__ import annotations
 
 import logging
+import os
+import pwd
 import shutil
 import subprocess
 import time
@@ -37,7 +39,17 @@ from newsbot.suspect import allowed_removals, judge
 from posting import TOKEN, write_article
 from stores import snapshot
 from test_publisher import Newsroom, _logging_restored, requests_of  # noqa: F401 - autouse
-from test_service import NEWSBOT, Service, eventually, http, metric, service_env
+from test_service import (  # noqa: F401 - a fixture
+    NEWSBOT,
+    Service,
+    _as_nobody,
+    _newsbot_for_nobody,
+    eventually,
+    http,
+    metric,
+    service_env,
+    world_readable_tmp,
+)
 
 
 @pytest.fixture
@@ -475,3 +487,39 @@ def test_an_account_id_recorded_before_servers_were_is_checked_and_completed(
         assert "posted as account 9" in shown
     else:
         assert f"account 1 on {server.base_url}/" in shown
+
+
+def test_a_folder_that_cannot_be_read_makes_the_store_suspect(
+    world_readable_tmp: Path,  # noqa: F811 - the fixture imported above
+) -> None:
+    """One article of ten in a folder that cannot be listed: within the share, still suspect."""
+    root = world_readable_tmp
+    content = root / "content"
+    now = datetime.now(UTC)
+    for n in range(9):
+        write_article(content, f"open/{n}.md", f"Open story {n}", now - timedelta(hours=n + 1))
+    write_article(content, "locked/0.md", "Locked story", now - timedelta(hours=1))
+    env = service_env(root, content)
+    command = [str(NEWSBOT)]
+    if os.geteuid() == 0:  # root reads every folder: run as nobody, as the container does
+        nobody = pwd.getpwnam("nobody")
+        for path in [root, *root.rglob("*")]:
+            os.chown(path, nobody.pw_uid, nobody.pw_gid)
+        command = _as_nobody(_newsbot_for_nobody())
+    first = subprocess.run([*command, "build", "-q"], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    before = snapshot(root / "public")
+    (content / "locked").chmod(0)
+
+    held = subprocess.run([*command, "build"], env=env, capture_output=True, text=True)
+    confirmed = subprocess.run(
+        [*command, "build", "--confirm-removals"], env=env, capture_output=True, text=True
+    )
+
+    for result in (held, confirmed):
+        assert result.returncode == 3
+        assert "suspect: cannot read locked, which held 1 live article(s)" in result.stderr
+    assert snapshot(root / "public") == before
+    (content / "locked").chmod(0o755)
+    again = subprocess.run([*command, "build"], env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr

@@ -366,6 +366,28 @@ def test_turning_tag_feeds_off_removes_them(tmp_path: Path, server: FakeMastodon
     assert not (public / "tags").exists()
 
 
+def test_in_another_output_folder_no_file_is_taken_for_newsbot_s(
+    tmp_path: Path, server: FakeMastodon
+) -> None:
+    room = Newsroom(tmp_path, server)
+    room.write("a.md", "Harbour reopens", 2, tags=["Harbour"])
+    room.build()
+    other = tmp_path / "other-public"
+    (other / "tags" / "harbour").mkdir(parents=True)
+    (other / "tags" / "harbour" / "rss.xml").write_text("the operator's own", encoding="utf-8")
+    settings = room.settings
+    moved = settings.model_copy(
+        update={"feeds": settings.feeds.model_copy(update={"output_dir": other, "per_tag": False})}
+    )
+    from stores import opened
+
+    with opened(moved) as app:
+        report = app.builder.build(datetime.now(UTC))
+    assert report.stale_removed == 0
+    assert (other / "tags" / "harbour" / "rss.xml").read_text() == "the operator's own"
+    assert (room.settings.feeds.output_dir / "tags" / "harbour" / "rss.xml").is_file()
+
+
 def test_an_image_goes_when_no_article_uses_it_any_more(
     tmp_path: Path, server: FakeMastodon
 ) -> None:

@@ -116,6 +116,8 @@ class Builder:
             report.files = len(files)
             return self._held(report, verdict, started)
         self.output.begin()
+        with self.index.engine.begin() as conn:
+            self.manifest.belongs_to(conn, str(self.output.root.resolve()))
         if full:
             self.index.forget_all()
             known = {}

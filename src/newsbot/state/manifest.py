@@ -3,7 +3,8 @@
 Stale files (the page of a removed article, the feed of a tag no article
 carries any more, an image nothing refers to) are found by comparing what a
 full build wrote with this list, so that only files newsbot wrote are ever
-removed; anything an operator put into the folder stays.
+removed; anything an operator put into the folder stays. The list belongs to
+one folder: pointed at another, newsbot knows none of its files as its own.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Engine, delete, insert, select
 
-from newsbot.state.schema import output_files
+from newsbot.state.schema import meta, output_files
+
+ROOT_KEY = "output_root"
 
 CHUNK = 500
 
@@ -22,6 +25,15 @@ class OutputManifest:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def belongs_to(self, conn: Connection, root: str) -> None:
+        """Make the list that of the folder ``root``: emptied if it was another folder's."""
+        known = conn.execute(select(meta.c.value).where(meta.c.key == ROOT_KEY)).scalar()
+        if known == root:
+            return
+        conn.execute(delete(output_files))
+        conn.execute(delete(meta).where(meta.c.key == ROOT_KEY))
+        conn.execute(insert(meta).values(key=ROOT_KEY, value=root))
 
     def paths(self) -> set[str]:
         with self.engine.connect() as conn:

@@ -260,6 +260,21 @@ def test_no_edit_goes_out_while_the_store_is_suspect(room: Newsroom, server: Fak
     assert _writes(server) == {"post_status": 2, "edit_status": 0, "delete_status": 0}
 
 
+def test_while_the_store_is_suspect_only_articles_still_there_are_posted(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    _stories(room, 5)
+    room.build()  # read, not posted yet
+    for n in range(3):
+        (room.content / f"s{n:02d}.md").unlink()
+
+    report = room.publish()
+
+    assert (report.posted, report.waiting, report.deleted) == (2, 3, 0)
+    posted = {line for s in server.live_statuses() for line in s["text"].splitlines()[:1]}
+    assert posted == {"Story 3 of the harbour", "Story 4 of the harbour"}
+
+
 # -- the account of a target -------------------------------------------------------------------
 
 

@@ -528,7 +528,7 @@ class Publisher:
                 if stored is None:
                     self._abandon_create(delivery, report)
                     continue
-                if not self._may_post_now():
+                if not self._readable(stored.article) or not self._may_post_now():
                     report.waiting += 1
                     continue
                 self._create(stored.article, stored.html, report, delivery)

@@ -301,8 +301,11 @@ class Builder:
 
     def _media_name(self, url: str) -> str | None:
         """The output file an image URL of the store is copied to, if it is one."""
-        prefix = self.base_url + "media/"
-        return f"media/{url[len(prefix) :]}" if url.startswith(prefix) else None
+        try:
+            rel = store_path(url, self.base_url + "media/")
+        except AssetRefused:
+            return None  # never copied, so nothing to remove
+        return None if rel is None else f"media/{rel}"
 
     # -- the output -------------------------------------------------------------
 

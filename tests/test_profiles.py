@@ -8,10 +8,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from fakemastodon import SOFTWARE, FakeMastodon
 from newsbot.counting import CountingRule, measure
 from newsbot.mastodon import AuthError, Gone, MastodonClient, StatusRequest, TooLong
 from newsbot.profiles import PROFILES, UNKNOWN, detect, profile_named
-from fakemastodon import SOFTWARE, FakeMastodon
 
 HINDI = "भारत में चुनाव"  # combining marks: fewer graphemes than code points
 

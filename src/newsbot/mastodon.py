@@ -297,6 +297,9 @@ class PostedStatus:
     uri: str
     content: str = ""
     created_at: str = ""
+    in_reply_to_id: str | None = None
+    visibility: str = ""
+    account_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -539,17 +542,30 @@ class MastodonClient:
         text = _text(instance, "version") if isinstance(instance, dict) else ""
         return Software(name=name, version=version, instance_version=text or None)
 
+    def check_media_scope(self) -> None:
+        """Raise :class:`AuthError` if the token may not use the media API.
+
+        Asks for a media attachment that does not exist: "not found" means the
+        token got past the scope check; a refusal names the missing scope.
+        """
+        try:
+            self._send("GET", "/api/v1/media/0", _PLAIN)
+        except AuthError:
+            raise
+        except (PermanentError, TransientError):
+            return
+
     def home_timeline(
         self, account_id: str, limit: int = 40, max_id: str | None = None
     ) -> list[PostedStatus]:
-        """The account's own statuses in its home timeline, newest first.
+        """The home timeline, newest first (``max_id`` pages on, like `account_statuses`).
 
         On some servers (Takahē, the Misskey family) the only list that holds
-        one's own followers-only and direct posts. ``max_id`` pages on, like
-        `account_statuses`; other accounts' statuses are left out of the answer
-        (a page may then hold fewer than ``limit``, or none, before the end).
+        the account's own followers-only and direct posts; it holds others'
+        statuses too: keep those whose ``account_id`` is the account's.
         """
-        return self._statuses("/api/v1/timelines/home", limit, max_id, {}, account_id)
+        del account_id  # the server knows whose timeline it is; kept for symmetry
+        return self._statuses("/api/v1/timelines/home", limit, max_id, {})
 
     def account_statuses(
         self, account_id: str, limit: int = 40, max_id: str | None = None
@@ -566,7 +582,6 @@ class MastodonClient:
         limit: int,
         max_id: str | None,
         extra: Mapping[str, str],
-        own: str | None = None,
     ) -> list[PostedStatus]:
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -580,7 +595,7 @@ class MastodonClient:
         return [
             _status_from(item, lambda why: self._unexpected("GET", path, why))
             for item in data
-            if isinstance(item, dict) and not item.get("reblog") and _by(item, own)
+            if isinstance(item, dict) and not item.get("reblog")
         ]
 
     def _get_json_or_none(self, path: str) -> Any:
@@ -712,12 +727,9 @@ class MastodonClient:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _by(item: Mapping[str, Any], account_id: str | None) -> bool:
-    """Whether a status is by ``account_id`` (any author when it is ``None``)."""
-    if account_id is None:
-        return True
+def _author(item: Mapping[str, Any]) -> str | None:
     account = item.get("account")
-    return isinstance(account, dict) and str(account.get("id")) == account_id
+    return str(account["id"]) if isinstance(account, dict) and "id" in account else None
 
 
 def _nodeinfo_href(links: Any, base_url: str) -> str | None:
@@ -775,6 +787,9 @@ def _status_from(
         uri=str(data["uri"]),
         content=_text(data, "content"),
         created_at=_text(data, "created_at"),
+        in_reply_to_id=_text(data, "in_reply_to_id") or None,
+        visibility=_text(data, "visibility"),
+        account_id=_author(data),
     )
 
 

@@ -328,6 +328,22 @@ def compose(
     )
 
 
+def compose_reply(
+    related: Sequence[RelatedLink], policy: PostPolicy, rule: CountingRule, spoiler_text: str = ""
+) -> tuple[str | None, tuple[RelatedLink, ...], int]:
+    """A reply holding ``related`` within ``rule``: its text, the links kept, its length."""
+    rules = _Rules(
+        template=policy.template,
+        label=policy.related_label.strip(),
+        spoiler=_one_line(spoiler_text),
+        limit=rule.limit,
+        url_length=None,
+        rule=rule,
+    )
+    text, shown = _reply(tuple(_quiet_link(link) for link in related), rules)
+    return text, shown, rules.measure(text) if text else 0
+
+
 def hashtags(tags: Sequence[str], limit: int) -> list[str]:
     """Up to ``limit`` hashtags (``#CamelCase``) from ``tags``, in order, without duplicates.
 

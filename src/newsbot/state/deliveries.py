@@ -81,7 +81,7 @@ class DeliveryStore:
 
     # -- what is due --------------------------------------------------------
 
-    def new_articles(self, target: str, now: datetime, limit: int) -> list[Stored]:
+    def new_articles(self, target: str, now: datetime, limit: int | None) -> list[Stored]:
         """Live articles this target has never seen, oldest first."""
         seen = exists().where(
             and_(deliveries.c.target == target, deliveries.c.article_id == articles.c.id)

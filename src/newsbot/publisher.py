@@ -100,6 +100,7 @@ class PassReport:
     replies: int = 0
     rules: str = ""
     """The profile and counting rule the pass composed with, in words."""
+    note: str | None = None
     stopped: str | None = None
     busy: str | None = None
     """The pass did not run: this other process holds the target's publish lease."""
@@ -174,7 +175,12 @@ class Publisher:
                 if self.offline_profile is not None:
                     self._rules_offline()
                 else:
-                    self._connect()
+                    try:
+                        self._connect()
+                    except _StopTarget as exc:
+                        # Unreachable or refused: compose by the last known rules, and say so.
+                        self._rules_offline()
+                        report.note = f"composed offline ({exc})"
                 report.rules = self.server.describe()
                 self._dry_run(report)
             except (_StopTarget, MastodonError) as exc:

@@ -9,6 +9,8 @@ sending again), or the outcome. States:
     retry     a transient failure; try again at ``next_try``
     posted    the status exists (``status_id``, ``status_url``)
     failed    a permanent failure (``last_error`` says why); not retried
+    uncertain the outcome is unknown and the server cannot list the account's posts of
+              this visibility: never resent blindly; ``newsbot resolve`` settles it
     skipped   seen but deliberately not posted (backlog, catch-up, filters)
     deleted   the post was deleted after the article was withdrawn
     gone      the server no longer has the status (deleted by someone else)
@@ -210,6 +212,13 @@ class DeliveryStore:
                         **values,
                     )
                 )
+
+    def resolve_not_posted(self, target: str, article_id: str, now: datetime) -> None:
+        """An operator checked: the uncertain request was not carried out; post on the next pass."""
+        self._update(
+            target, article_id, state="retry", uncertain=False, next_try=ts(now),
+            last_error="resolved: not posted",
+        )  # fmt: skip
 
     def mark_uncertain(self, target: str, article_id: str) -> None:
         """Note that a request of this row may have reached the server without an answer."""

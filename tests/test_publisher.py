@@ -12,6 +12,7 @@ tested.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 import struct
@@ -1106,3 +1107,72 @@ def test_core_a_pass_is_skipped_while_another_process_holds_the_lease(
         assert Leases(engine, "x").holder("publish:main") is None  # released after the pass
     finally:
         engine.dispose()
+
+
+# -- dry run, state, resolve, by profile ------------------------------------------------------
+
+
+def test_dry_run_offline_counts_by_the_named_profile_and_lists_every_article(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    hindi = "भारत में चुनाव आयोग ने नई मतदाता सूची जारी की " * 8
+    room.write("hi.md", "चुनाव", 3, summary=hindi.strip(), lang="hi")
+    room.write("old.md", "Harbour reopens", 24 * 365)  # older than the backlog horizon
+    for n in range(3):
+        room.write(f"n{n}.md", f"Council votes {n}", 2 - n * 0.1)
+    server.stop()  # no server at all
+
+    result = room.cli("publish", "--dry-run", "--profile", "takahe", "--json")
+
+    assert result.exit_code == 0, result.output
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    posted = {o["article"]: o for o in objects if "status" in o}
+    skipped = {o["article"]: o["skip"] for o in objects if "skip" in o}
+    assert set(posted) == {"hi", "n0", "n1", "n2"}
+    assert skipped == {"old": "backlog: older than the target's max age"}
+    hi = posted["hi"]
+    assert "code points" in hi["counting"]
+    assert len(hi["status"]) == hi["length"] <= hi["limit"]  # code points, as Takahē counts
+    text = room.cli("publish", "--dry-run", "--profile", "takahe")
+    assert "skip old: backlog" in text.stdout and "counted as takahe" in text.stdout
+
+
+def test_a_server_that_cannot_list_private_posts_makes_a_lost_answer_uncertain(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    server.configure(software="takahe", home_timeline=False, timeout_delay=1.0)
+    room.configure(visibility="private", profile="unknown", timeout=0.3)
+    server.inject("post_status", "drop")
+    url = room.write("a.md", "Harbour reopens", 1)
+
+    report = room.publish()
+
+    assert (report.posted, report.uncertain) == (0, 1)
+    assert room.rows()["a"]["state"] == "uncertain"
+    assert len(requests_of(server, "post_status")) == 1  # never sent again blindly
+    again = room.publish()
+    assert again.posted == 0 and len(requests_of(server, "post_status")) == 1
+    shown = room.cli("state").stdout
+    assert "  uncertain a  " in shown and "newsbot resolve main a" in shown
+    status = status_of(server, url)
+    assert room.cli("resolve", "main", "a", "--posted", status["url"]).exit_code == 0
+    assert room.rows()["a"]["state"] == "posted"
+    assert room.rows()["a"]["status_id"] == status["id"]
+    assert room.cli("resolve", "main", "a", "--not-posted").exit_code == 1  # not uncertain now
+
+
+def test_state_lists_waiting_posts_with_their_due_times(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.configure(posts_per_hour=4)
+    for n in range(3):
+        room.write(f"w{n}.md", f"Council votes {n}", 2 - n * 0.1)
+    room.publish(pacing=True)
+
+    lines = room.cli("state").stdout.splitlines()
+
+    waiting = [line for line in lines if line.startswith("  waiting  ")]
+    assert [line.split()[1] for line in waiting] == ["w1", "w2"]
+    dues = [datetime.fromisoformat(line.split("due ")[1]) for line in waiting]
+    assert dues[1] - dues[0] == timedelta(minutes=15)
+    assert any(line.startswith("  profile: mastodon") for line in lines)

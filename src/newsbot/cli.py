@@ -506,10 +506,7 @@ def resolve(
             if delivery is None or delivery.state != "uncertain":
                 _fail(f"{target}: {article_id} is not an uncertain delivery", EXIT_PROBLEMS)
             if status is not None:
-                store.succeeded(
-                    target, article_id, state="posted", revision=delivery.revision, now=now,
-                    status_id=_status_id(status), status_url=status,
-                )  # fmt: skip
+                store.resolve_posted(target, article_id, _status_id(status), status, now)
             else:
                 store.resolve_not_posted(target, article_id, now)
     click.echo(f"{target}: {article_id} resolved as {'posted' if status else 'not posted'}")

@@ -207,6 +207,7 @@ class Publisher:
         try:
             self._connect()
             self._finish_unfinished(report)
+            self._settle_resolved(report)
             self.replies.finish_due(report)
             self._delete_withdrawn(report)
             self._edit_revised(report)
@@ -583,6 +584,27 @@ class Publisher:
                     )  # fmt: skip
             elif delivery.action == "delete":
                 self._delete(delivery, report)
+
+    def _settle_resolved(self, report: PassReport) -> None:
+        """Posts an operator resolved as posted get their related set (and reply) now."""
+        for delivery in self.store.resolved_posted(self.name):
+            stored = self.store.article(delivery.article_id)
+            if stored is not None and self.related_sets.get(self.name, delivery.article_id) is None:
+                try:
+                    composed = self._compose(stored.article, stored.html)
+                except ValueError:
+                    composed = None
+                if composed is not None:
+                    self.related_sets.keep(
+                        self.name, delivery.article_id, composed.related, stored.article.related,
+                        in_reply=composed.reply_text is not None,
+                        reply_key=idempotency_key(self.name, delivery.article_id,
+                                                  delivery.revision + ":reply"),
+                    )  # fmt: skip
+            self.store.succeeded(
+                self.name, delivery.article_id, state="posted", revision=delivery.revision,
+                now=self.clock(),
+            )  # fmt: skip
 
     def _abandon_create(self, delivery: Delivery, report: PassReport) -> None:
         """The article left the store before its post was confirmed."""

@@ -29,6 +29,7 @@ from newsbot.state.index import Stored, decode_article
 from newsbot.state.schema import articles, deliveries, targets
 
 ACTIVE = ("sending", "retry")
+RESOLVED_POSTED = "resolved by hand: posted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,26 @@ class DeliveryStore:
                         **values,
                     )
                 )
+
+    def resolve_posted(
+        self, target: str, article_id: str, status_id: str, status_url: str, now: datetime
+    ) -> None:
+        """An operator found the uncertain post on the server: record it (and mark it, so
+        that the next pass gives it the reply with its related links, where it has one)."""
+        self._update(
+            target, article_id, state="posted", uncertain=False, status_id=status_id,
+            status_url=status_url, posted_at=ts(now), tries=0, last_error=RESOLVED_POSTED,
+        )  # fmt: skip
+
+    def resolved_posted(self, target: str) -> list[Delivery]:
+        """Posts an operator resolved as posted whose related set is not settled yet."""
+        query = select(deliveries).where(
+            deliveries.c.target == target,
+            deliveries.c.state == "posted",
+            deliveries.c.last_error == RESOLVED_POSTED,
+        )
+        with self.engine.connect() as conn:
+            return [_delivery(row._mapping) for row in conn.execute(query)]
 
     def resolve_not_posted(self, target: str, article_id: str, now: datetime) -> None:
         """An operator checked: the uncertain request was not carried out; post on the next pass."""

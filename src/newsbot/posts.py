@@ -527,11 +527,24 @@ def _with_headline(draft: _Draft) -> Callable[[str], _Draft]:
 def _reply(
     related: tuple[RelatedLink, ...], rules: _Rules
 ) -> tuple[str | None, tuple[RelatedLink, ...]]:
-    """The related links as a reply's text, dropping from the end until it fits."""
+    """The related links as a reply's text: headlines shorten first, then links drop."""
     for kept in range(len(related), 0, -1):
-        text = related_text(rules.label, related[:kept])
+        links = related[:kept]
+        text = related_text(rules.label, links)
         if rules.measure(text) <= rules.limit:
-            return text, related[:kept]
+            return text, links
+        longest = max(grapheme_length(link.title) for link in links)
+        low, high, best = MIN_RELATED_TITLE, longest, None
+        while low <= high:
+            budget = (low + high) // 2
+            cut = [RelatedLink(_cut_words(link.title, budget) or "", link.url) for link in links]
+            candidate = related_text(rules.label, cut)
+            if all(link.title for link in cut) and rules.measure(candidate) <= rules.limit:
+                best, low = (candidate, tuple(cut)), budget + 1
+            else:
+                high = budget - 1
+        if best is not None:
+            return best
     return None, ()
 
 

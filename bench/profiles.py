@@ -42,9 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from fakemastodon import SOFTWARE, FakeMastodon  # noqa: E402
 from related_eval import CORPUS, load_corpus, write_store  # noqa: E402
 
+from fakemastodon import SOFTWARE, FakeMastodon  # noqa: E402
 from newsbot.app import create_app  # noqa: E402
 from newsbot.posts import RELATED_MARK  # noqa: E402
 from newsbot.publishing import publishers, targets  # noqa: E402

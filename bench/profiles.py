@@ -21,7 +21,7 @@ and reports:
   (goal: none).
 
 Run: ``.venv/bin/python bench/profiles.py [--store sample|corpus|both]
-[--profile NAME ...]``. It takes about a minute per store and profile on the
+[--profile NAME ...] [--corpus FILE]``. It takes about a minute per store and profile on the
 corpus on a small machine.
 """
 
@@ -99,9 +99,9 @@ def sample_store(root: Path) -> Path:
     return root
 
 
-def corpus_store(root: Path) -> Path:
+def corpus_store(root: Path, corpus: Path) -> Path:
     root.mkdir(parents=True)
-    write_store(load_corpus(CORPUS), root)
+    write_store(load_corpus(corpus), root)
     return root
 
 
@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--store", choices=("sample", "corpus", "both"), default="both")
     parser.add_argument("--profile", action="append", choices=sorted(SOFTWARE))
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="the Wikinews JSON lines")
     args = parser.parse_args(argv)
     stores = ("sample", "corpus") if args.store == "both" else (args.store,)
     print(HEADER)
@@ -189,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         for software in args.profile or sorted(SOFTWARE):
             with tempfile.TemporaryDirectory(prefix="newsbot-profiles-") as tmp:
                 work = Path(tmp)
-                make = sample_store if store_name == "sample" else corpus_store
-                content = make(work / "content")
+                if store_name == "sample":
+                    content = sample_store(work / "content")
+                else:
+                    content = corpus_store(work / "content", args.corpus)
                 print(measure(store_name, content, software, work).row(), flush=True)
     return 0
 

@@ -1176,3 +1176,48 @@ def test_state_lists_waiting_posts_with_their_due_times(
     dues = [datetime.fromisoformat(line.split("due ")[1]) for line in waiting]
     assert dues[1] - dues[0] == timedelta(minutes=15)
     assert any(line.startswith("  profile: mastodon") for line in lines)
+
+
+@pytest.mark.parametrize("software", ["mastodon", "takahe"])
+def test_an_edit_keeps_the_related_set_and_the_limit(
+    room: Newsroom, server: FakeMastodon, software: str
+) -> None:
+    server.configure(software=software)
+    room.configure(backlog_max_age_hours=YEARS)
+    related = room.write_related()
+    url = room.write("a.md", "Calais security agreement signed", 2, summary="Short.")
+    room.publish()
+    post = status_of(server, url)
+    before = [
+        line for s in server.live_statuses() if s["id"] == post["id"] or
+        s["in_reply_to_id"] == post["id"] for line in related_lines(s["text"])
+    ]  # fmt: skip
+    # A new, closer article appears, and the summary grows long: the edit keeps its set.
+    room.write("b.md", "Calais security agreement signed again", 1)
+    room.write("a.md", "Calais security agreement signed", 2, summary="Long. " * 120)
+
+    report = room.publish()
+
+    assert report.edited == 1
+    after_post = server.status(post["id"])
+    assert after_post is not None
+    after = [
+        line for s in server.live_statuses() if s["id"] == post["id"] or
+        s["in_reply_to_id"] == post["id"] for line in related_lines(s["text"])
+    ]  # fmt: skip
+    assert [line.split()[-1] for line in after] == [line.split()[-1] for line in before]
+    assert url_of("b.md") not in after_post["text"]
+    assert len(before) >= 2 and all(line.split()[-1] in related.values() for line in before)
+    # Within the limit by the server's own count, though Takahē does not check edits.
+    assert server.counted_length(after_post["text"], after_post["spoiler_text"]) <= 500
+
+
+def test_a_hindi_article_is_posted_on_takahe(room: Newsroom, server: FakeMastodon) -> None:
+    server.configure(software="takahe")
+    summary = "भारत में चुनाव आयोग ने नई मतदाता सूची जारी की और सभी दलों को सूचित किया " * 6
+    url = room.write("hi.md", "चुनाव आयोग की नई सूची", 1, summary=summary.strip(), lang="hi")
+
+    report = room.publish()
+
+    assert (report.posted, report.failed, report.length_errors) == (1, 0, 0)
+    assert len(status_of(server, url)["text"]) <= 500  # code points

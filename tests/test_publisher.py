@@ -1221,3 +1221,33 @@ def test_a_hindi_article_is_posted_on_takahe(room: Newsroom, server: FakeMastodo
 
     assert (report.posted, report.failed, report.length_errors) == (1, 0, 0)
     assert len(status_of(server, url)["text"]) <= 500  # code points
+
+
+def test_a_target_that_recovers_says_so_once(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="newsbot.publisher")
+    room.write("a.md", "Harbour reopens", 1)
+    server.configure(software="takahe")
+    good = server.token
+    server.token = "another"  # the bot's token is refused: Takahē's 400 text/plain
+    stopped = room.publish()
+    assert stopped.stopped is not None and "refused" in stopped.stopped
+    assert "HTTP 400" in stopped.stopped and "Invalid Bearer token" in stopped.stopped
+    server.token = good
+
+    assert room.publish().posted == 1
+    assert room.publish().posted == 0
+    recovered = [r for r in caplog.records if r.getMessage().startswith("target recovered")]
+    assert len(recovered) == 1
+
+
+def test_a_rate_limit_without_headers_is_waited_out(room: Newsroom, server: FakeMastodon) -> None:
+    server.configure(software="takahe")  # no X-RateLimit-* headers at all
+    server.inject("post_status", "429")
+    room.write("a.md", "Harbour reopens", 1)
+
+    first = room.publish()
+
+    assert first.posted == 0 and first.stopped is not None and "rate limited" in first.stopped
+    assert room.rows()["a"]["state"] == "retry"

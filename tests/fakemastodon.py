@@ -175,6 +175,8 @@ class FakeConfig:
     not_found_body: str | None = None
     """Body style of 404 answers when it differs from ``error_body`` ("html" on Takahē)."""
     rate_limit_headers: bool = True
+    direct_supported: bool = True
+    """False: a direct status is answered 500 "Direct messages are currently unsupported"."""
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply ``changes``, refusing unknown names and bad choices.
@@ -226,6 +228,7 @@ _MASTODON_LIKE: dict[str, Any] = {
     "rate_limit_headers": True,
     "ignore_idempotency_key": False,
     "characters_reserved_per_url": 23,
+    "direct_supported": True,
 }
 SOFTWARE: dict[str, dict[str, Any]] = {
     "mastodon": {**_MASTODON_LIKE, "software_version": "4.5.0", "instance_version": "4.5.0"},
@@ -289,6 +292,7 @@ SOFTWARE: dict[str, dict[str, Any]] = {
         "coarse_scopes": True,
         "ignore_idempotency_key": True,
         "rate_limit_headers": False,
+        "direct_supported": False,
     },
 }
 
@@ -938,6 +942,8 @@ class FakeMastodon:
             if reply_to is not None and reply_to not in self._status_index:
                 message = "The post you are trying to reply to does not appear to exist."
                 raise _ApiError(404, message)
+            if visibility == "direct" and not config.direct_supported:
+                raise _ApiError(500, "Direct messages are currently unsupported")
             fields_["visibility"] = visibility
             fields_["in_reply_to_id"] = reply_to
         return fields_

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,7 +11,14 @@ from pydantic import SecretStr
 
 from fakemastodon import SOFTWARE, FakeMastodon
 from newsbot.counting import CountingRule, measure
-from newsbot.mastodon import AuthError, Gone, MastodonClient, StatusRequest, TooLong
+from newsbot.mastodon import (
+    AuthError,
+    Gone,
+    MastodonClient,
+    StatusRequest,
+    TooLong,
+    TransientError,
+)
 from newsbot.profiles import PROFILES, UNKNOWN, detect, profile_named
 
 HINDI = "भारत में चुनाव"  # combining marks: fewer graphemes than code points
@@ -113,3 +121,11 @@ def test_takahe_lists_private_posts_only_in_the_home_timeline() -> None:
         fake.configure(scopes=["read:accounts", "write:statuses"])
         with pytest.raises(AuthError, match="lacks the scope read:accounts"):
             client.verify_credentials()
+
+
+def test_friendica_cannot_post_direct_statuses(tmp_path: Path) -> None:
+    with FakeMastodon(software="friendica") as fake, httpx.Client(timeout=5) as http:
+        client = MastodonClient(fake.base_url, SecretStr(fake.token), http)
+        with pytest.raises(TransientError):  # a 500: what Friendica answers
+            client.post_status(StatusRequest("hello", visibility="direct"), "k")
+        assert "direct" not in profile_named("friendica").visibilities

@@ -1251,3 +1251,19 @@ def test_a_rate_limit_without_headers_is_waited_out(room: Newsroom, server: Fake
 
     assert first.posted == 0 and first.stopped is not None and "rate limited" in first.stopped
     assert room.rows()["a"]["state"] == "retry"
+
+
+def test_a_direct_target_on_friendica_stops_with_a_clear_reason(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    server.configure(software="friendica")
+    room.configure(visibility="direct")
+    room.write("a.md", "Harbour reopens", 1)
+
+    report = room.publish()
+
+    assert report.posted == 0
+    assert report.stopped == (
+        "friendica cannot post direct statuses: choose one of public, unlisted, private"
+    )
+    assert requests_of(server, "post_status") == []

@@ -51,6 +51,8 @@ class Profile:
     idempotency_key: bool
     errors: str
     source: str
+    visibilities: tuple[str, ...] = ("public", "unlisted", "private", "direct")
+    """Visibilities the server can post (Friendica answers direct with an internal error)."""
 
     def listing_for(self, visibility: str) -> Listing | None:
         """The endpoint that shows this account's own posts of ``visibility``, if any."""
@@ -166,6 +168,7 @@ PROFILES: dict[str, Profile] = {
         idempotency_key=False,
         errors='JSON {"error", "error_description"}',
         source="src/Module/Api/Mastodon/Statuses.php post",
+        visibilities=("public", "unlisted", "private"),
     ),
 }
 

@@ -246,6 +246,11 @@ class Publisher:
             self.account_id = account.id
             profile = choose_profile(self.target.profile, software, knowledge)
             self.server = ServerRules(profile, self.limits, knowledge.learned)
+            if self.target.visibility not in profile.visibilities:
+                raise _StopTarget(
+                    f"{profile.name} cannot post {self.target.visibility} statuses: "
+                    f"choose one of {', '.join(profile.visibilities)}"
+                )
             self._check_listing()
             if self.target.media and self.media_root is not None:
                 self.client.check_media_scope()

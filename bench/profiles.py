@@ -4,7 +4,8 @@ For each store (the sample store ``content/``, and a store of the shared
 Wikinews corpus, CC BY 2.5, one Markdown file per corpus article with its
 attribution) and each server profile of the fake server
 (``tests/fakemastodon.py``: Mastodon, Takahē, Pleroma, GoToSocial, Sharkey,
-Friendica; each counts and refuses as its software does), the script builds
+Friendica; each counts and refuses as its software does; and "mislabelled",
+a server that says Mastodon but counts as Takahē), the script builds
 the store, publishes every article to one target with default settings
 (``related = 3``, ``related_in = "auto"``, profile detected; pacing off, a
 backlog age that lets every article through) in passes until nothing is left,
@@ -105,9 +106,20 @@ def corpus_store(root: Path, corpus: Path) -> Path:
     return root
 
 
+MISLABELLED = {
+    "software": "mastodon",
+    "count_urls_in_full": True,
+    "count_units": "code_points",
+    "too_long_status": 400,
+    "too_long_message": "Status is too long",
+}
+"""A server that says it runs Mastodon but counts as Takahē: only a length error tells."""
+
+
 def measure(store_name: str, content: Path, software: str, work: Path) -> Figures:
     figures = Figures(store_name, software)
-    with FakeMastodon(software=software) as server:
+    config = MISLABELLED if software == "mislabelled" else {"software": software}
+    with FakeMastodon(**config) as server:
         target = TargetSettings(
             server=server.base_url,  # type: ignore[arg-type]
             token=SecretStr(server.token),
@@ -181,13 +193,13 @@ def _links(text: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--store", choices=("sample", "corpus", "both"), default="both")
-    parser.add_argument("--profile", action="append", choices=sorted(SOFTWARE))
+    parser.add_argument("--profile", action="append", choices=[*sorted(SOFTWARE), "mislabelled"])
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="the Wikinews JSON lines")
     args = parser.parse_args(argv)
     stores = ("sample", "corpus") if args.store == "both" else (args.store,)
     print(HEADER)
     for store_name in stores:
-        for software in args.profile or sorted(SOFTWARE):
+        for software in args.profile or [*sorted(SOFTWARE), "mislabelled"]:
             with tempfile.TemporaryDirectory(prefix="newsbot-profiles-") as tmp:
                 work = Path(tmp)
                 if store_name == "sample":

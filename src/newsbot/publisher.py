@@ -354,6 +354,7 @@ class Publisher:
                     return
             if media_ids is None:
                 media_ids = self._media(article)
+            self._keep_related(article, revision, composed)
             self._begin(Attempt(self.name, article.id, "create", revision, key, article.url))
             since = since or int(self.clock().timestamp())
             tries += 1
@@ -495,13 +496,19 @@ class Publisher:
         log.info(
             "posted", extra={"target": self.name, "article": article.id, "status_url": status.url}
         )
-        in_reply = composed.reply_text is not None
+        self._keep_related(article, revision, composed)
+        self.related_sets.release(self.name, article.id)
+        if composed.reply_text is not None:
+            self.replies.send_due(article.id, report)
+
+    def _keep_related(self, article: Article, revision: str, composed: Composed) -> None:
+        """The post's related set (and its reply to make), recorded before the post is sent:
+        a crash after the post leaves the reply due, never forgotten."""
         self.related_sets.keep(
-            self.name, article.id, composed.related, article.related, in_reply=in_reply,
+            self.name, article.id, composed.related, article.related,
+            in_reply=composed.reply_text is not None,
             reply_key=idempotency_key(self.name, article.id, revision + ":reply"),
         )  # fmt: skip
-        if in_reply:
-            self.replies.send_due(article.id, report)
 
     def _transient(self, article_id: str, exc: TransientError, tries: int, uncertain: bool) -> None:
         """Record a transient failure and wait before the next try (or end the pass)."""
@@ -606,6 +613,7 @@ class Publisher:
                         reply_key=idempotency_key(self.name, delivery.article_id,
                                                   delivery.revision + ":reply"),
                     )  # fmt: skip
+            self.related_sets.release(self.name, delivery.article_id)
             self.store.succeeded(
                 self.name, delivery.article_id, state="posted", revision=delivery.revision,
                 now=self.clock(),

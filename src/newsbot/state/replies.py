@@ -5,8 +5,9 @@ changed their picks; so the set is stored with the post. When the links went
 in a reply under the post, the reply is a delivery of its own: recorded
 (``sending``, with its own idempotency key) before it is sent, its outcome
 after, retried when due, reconciled after an unknown outcome, and deleted
-with its post. Reply states: ``sending``, ``retry``, ``posted``, ``failed``,
-``uncertain``, ``deleted``.
+with its post. Reply states: ``waiting`` (for its post, recorded before the
+post is sent), ``sending``, ``retry``, ``posted``, ``failed``, ``uncertain``,
+``deleted``.
 """
 
 from __future__ import annotations
@@ -80,18 +81,35 @@ class RelatedStore:
         existing = self.get(target, article_id)
         with self.engine.begin() as conn:
             if existing is None:
-                reply = {"reply_state": "retry", "reply_key": reply_key} if in_reply else {}
+                reply = {"reply_state": "waiting", "reply_key": reply_key} if in_reply else {}
                 conn.execute(
                     insert(post_related).values(
                         target=target, article_id=article_id, tries=0, next_try=0, **values, **reply
                     )
                 )
             else:
+                if existing.reply_state is None and in_reply:  # recomposed into a reply
+                    values.update(reply_state="waiting", reply_key=reply_key)
+                elif existing.reply_state == "waiting" and not in_reply:
+                    values.update(reply_state=None)  # recomposed: the links fit in the post
                 conn.execute(
                     update(post_related)
                     .where(post_related.c.target == target, post_related.c.article_id == article_id)
                     .values(**values)
                 )
+
+    def release(self, target: str, article_id: str) -> None:
+        """The post is made: its reply, waiting for it, is now due."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(post_related)
+                .where(
+                    post_related.c.target == target,
+                    post_related.c.article_id == article_id,
+                    post_related.c.reply_state == "waiting",
+                )
+                .values(reply_state="retry", next_try=0)
+            )
 
     def due_replies(self, target: str, now: datetime) -> list[RelatedSet]:
         """Replies in flight after a crash, or to try again now."""

@@ -155,7 +155,7 @@ class FakeConfig:
     network): a client that dies meanwhile has made its post without hearing of it."""
     software: str = "mastodon"
     """NodeInfo ``software.name``; `SOFTWARE` presets set the behaviours below to match."""
-    software_version: str = "4.5.0"
+    software_version: str = "4.3.0"
     instance_version: str = "4.5.0"
     """The instance documents' ``version`` text ("2.7.2 (compatible; Pleroma 2.6.0)")."""
     count_units: str = "graphemes"
@@ -231,7 +231,7 @@ _MASTODON_LIKE: dict[str, Any] = {
     "direct_supported": True,
 }
 SOFTWARE: dict[str, dict[str, Any]] = {
-    "mastodon": {**_MASTODON_LIKE, "software_version": "4.5.0", "instance_version": "4.5.0"},
+    "mastodon": {**_MASTODON_LIKE, "software_version": "4.3.0", "instance_version": "4.5.0"},
     "takahe": {
         **_MASTODON_LIKE,
         "software_version": "0.11.0",
@@ -1105,17 +1105,6 @@ def _app_credentials(fake: FakeMastodon, request: _Request) -> _Reply:
     )
 
 
-def _nodeinfo_links(fake: FakeMastodon, request: _Request) -> _Reply:
-    href = f"http://127.0.0.1:{fake.port}/nodeinfo/2.0"
-    return _Reply(
-        200, {"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": href}]}
-    )
-
-
-def _nodeinfo(fake: FakeMastodon, request: _Request) -> _Reply:
-    return _Reply(200, {"version": "2.0", "software": {"name": "mastodon", "version": "4.3.0"}})
-
-
 def _upload_media_v2(fake: FakeMastodon, request: _Request) -> _Reply:
     if not fake.config.media_v2:
         raise _ApiError(404, "Not Found")
@@ -1175,8 +1164,6 @@ _ROUTES = (
     _route(
         "GET", "/api/v1/apps/verify_credentials", "verify_credentials", "token", _app_credentials
     ),
-    _route("GET", "/.well-known/nodeinfo", "instance", None, _nodeinfo_links),
-    _route("GET", "/nodeinfo/2.0", "instance", None, _nodeinfo),
     _route("GET", "/__fake__/statuses", None, None, FakeMastodon._fake_statuses),
     _route("GET", "/__fake__/requests", None, None, FakeMastodon._fake_requests),
     _route("GET", "/__fake__/config", None, None, FakeMastodon._fake_config),

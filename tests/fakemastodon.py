@@ -70,6 +70,7 @@ KINDS = (
     "delete_status",
     "get_status",
     "account_statuses",
+    "home_timeline",
     "upload_media",
     "get_media",
 )
@@ -154,10 +155,43 @@ class FakeConfig:
     latency: float = 0.0
     """Every answer leaves this many seconds after its request was carried out (a slow
     network): a client that dies meanwhile has made its post without hearing of it."""
+    software: str = "mastodon"
+    """NodeInfo ``software.name``; `SOFTWARE` presets set the behaviours below to match."""
+    software_version: str = "4.3.0"
+    instance_version: str = "4.5.0"
+    """The instance documents' ``version`` text ("2.7.2 (compatible; Pleroma 2.6.0)")."""
+    count_units: str = "graphemes"
+    """"graphemes", "code_points" or "utf16" (JavaScript's String.length)."""
+    count_spoiler: bool = True
+    too_long_status: int = 422
+    too_long_message: str = "Validation failed: Text character limit of {limit} exceeded"
+    edit_checks_length: bool = True
+    account_statuses_private: bool = True
+    """The owner's account statuses list holds followers-only and direct posts."""
+    home_timeline: bool = True
+    """``/api/v1/timelines/home`` lists the account's own posts of every visibility."""
+    coarse_scopes: bool = False
+    """Only "read" and "write" are known (Takahē): a granular scope grants nothing."""
+    bad_token: str = "json401"
+    """How a wrong token is answered: "json401" or "text400" ("Invalid Bearer token")."""
+    not_found_body: str | None = None
+    """Body style of 404 answers when it differs from ``error_body`` ("html" on Takahē)."""
+    rate_limit_headers: bool = True
+    direct_supported: bool = True
+    """False: a direct status is answered 500 "Direct messages are currently unsupported"."""
 
     def update(self, changes: Mapping[str, Any]) -> None:
-        """Apply ``changes``, refusing unknown names and bad choices."""
+        """Apply ``changes``, refusing unknown names and bad choices.
+
+        ``software`` first applies its preset from `SOFTWARE`; the other
+        changes then override it.
+        """
         names = {item.name for item in fields(self)}
+        if "software" in changes:
+            preset = SOFTWARE.get(changes["software"])
+            if preset is None:
+                raise ValueError(f"software must be one of {', '.join(SOFTWARE)}")
+            changes = {**preset, **changes}
         for name, value in changes.items():
             if name not in names:
                 raise ValueError(f"unknown setting {name!r}")
@@ -168,12 +202,101 @@ class FakeConfig:
         _check_choice("rate_reset_format", self.rate_reset_format, ("iso", "unix"))
         _check_choice("retry_after_format", self.retry_after_format, ("seconds", "date"))
         _check_choice("instance_v1", self.instance_v1, ("modern", "legacy", "absent"))
+        _check_choice("count_units", self.count_units, ("graphemes", "code_points", "utf16"))
+        _check_choice("bad_token", self.bad_token, ("json401", "text400"))
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         if self.rate_reset_at is not None:
             data["rate_reset_at"] = self.rate_reset_at.isoformat()
         return data
+
+
+# What each server software does, from its source (docs/servers.md) and, for Takahē,
+# from measurement (docs/mastodon-api.md, "Servers measured").
+_MASTODON_LIKE: dict[str, Any] = {
+    "count_units": "graphemes",
+    "count_urls_in_full": False,
+    "count_spoiler": True,
+    "too_long_status": 422,
+    "too_long_message": "Validation failed: Text character limit of {limit} exceeded",
+    "edit_checks_length": True,
+    "account_statuses_private": True,
+    "home_timeline": True,
+    "coarse_scopes": False,
+    "bad_token": "json401",
+    "error_body": "json",
+    "not_found_body": None,
+    "rate_limit_headers": True,
+    "ignore_idempotency_key": False,
+    "characters_reserved_per_url": 23,
+    "direct_supported": True,
+}
+SOFTWARE: dict[str, dict[str, Any]] = {
+    "mastodon": {**_MASTODON_LIKE, "software_version": "4.3.0", "instance_version": "4.5.0"},
+    "takahe": {
+        **_MASTODON_LIKE,
+        "software_version": "0.11.0",
+        "instance_version": "takahe/0.11.0",
+        "count_units": "code_points",
+        "count_urls_in_full": True,
+        "count_spoiler": False,
+        "too_long_status": 400,
+        "too_long_message": "Status is too long",
+        "edit_checks_length": False,
+        "account_statuses_private": False,
+        "coarse_scopes": True,
+        "bad_token": "text400",
+        "not_found_body": "html",
+        "rate_limit_headers": False,
+        "ignore_idempotency_key": True,
+    },
+    "pleroma": {
+        **_MASTODON_LIKE,
+        "software_version": "2.6.0",
+        "instance_version": "2.7.2 (compatible; Pleroma 2.6.0)",
+        "count_urls_in_full": True,
+        "too_long_message": "The status is over the character limit",
+        "rate_limit_headers": False,
+    },
+    "gotosocial": {
+        **_MASTODON_LIKE,
+        "software_version": "0.17.0",
+        "instance_version": "0.17.0",
+        "count_units": "code_points",
+        "count_urls_in_full": True,
+        "too_long_status": 400,
+        "too_long_message": (
+            "Bad Request: status too long, {length} characters provided (including "
+            "spoiler/content warning) but limit is {limit}"
+        ),
+        "ignore_idempotency_key": True,
+        "characters_reserved_per_url": 25,
+    },
+    "sharkey": {
+        **_MASTODON_LIKE,
+        "software_version": "2024.11.0",
+        "instance_version": "3.0.0 (compatible; Sharkey 2024.11.0)",
+        "count_units": "utf16",
+        "count_urls_in_full": True,
+        "count_spoiler": False,
+        "too_long_status": 400,
+        "too_long_message": "Note text too long",
+        "account_statuses_private": False,
+        "coarse_scopes": True,
+        "ignore_idempotency_key": True,
+    },
+    "friendica": {
+        **_MASTODON_LIKE,
+        "software_version": "2024.08",
+        "instance_version": "2.8.0 (compatible; Friendica 2024.08)",
+        "count_urls_in_full": True,
+        "coarse_scopes": True,
+        "ignore_idempotency_key": True,
+        "rate_limit_headers": False,
+        "direct_supported": False,
+    },
+}
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -288,11 +411,18 @@ class _Reply:
 
 
 class _ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        style: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.style = style
 
 
 def _utc_now() -> datetime:
@@ -534,7 +664,7 @@ class FakeMastodon:
         document: dict[str, Any] = {
             "domain": f"127.0.0.1:{self._port}",
             "title": "Fake Mastodon",
-            "version": "4.5.0",
+            "version": self.config.instance_version,
             "source_url": "https://github.com/mastodon/mastodon",
             "configuration": self._configuration(),
             "registrations": {"enabled": False, "approval_required": False},
@@ -547,7 +677,7 @@ class FakeMastodon:
         document: dict[str, Any] = {
             "uri": f"127.0.0.1:{self._port}",
             "title": "Fake Mastodon",
-            "version": "3.5.0",
+            "version": self.config.instance_version,
         }
         if self.config.instance_v1 == "legacy":
             document["max_toot_chars"] = self.config.max_characters
@@ -594,6 +724,19 @@ class FakeMastodon:
                 self._idempotency[(self.config.account_id, key)] = (status["id"], time.monotonic())
             return _Reply(200, self._status_json(status))
 
+    def counted_length(self, text: str, spoiler: str) -> int:
+        """A status's length as this server's software counts it."""
+        config = self.config
+        counted = spoiler if config.count_spoiler else ""
+        if not config.count_urls_in_full:  # Mastodon's validator
+            return countable_length(text, counted, config.characters_reserved_per_url)
+        counted += text
+        if config.count_units == "code_points":
+            return len(counted)
+        if config.count_units == "utf16":
+            return len(counted.encode("utf-16-le")) // 2
+        return grapheme_length(counted)
+
     def _remembered(self, key: str) -> dict[str, Any] | None:
         """The status first created with ``key`` within the last hour (TTL), if any."""
         remembered = self._idempotency.get((self.config.account_id, key))
@@ -626,9 +769,29 @@ class FakeMastodon:
         with self._lock:
             return _Reply(200, self._status_json(self._own_status(request.params["id"])))
 
+    def _home_timeline(self, request: _Request) -> _Reply:
+        if not self.config.home_timeline:
+            return _Reply(200, [])
+        return self._statuses_page(request, "/api/v1/timelines/home", private=True)
+
+    def _nodeinfo_links(self, request: _Request) -> _Reply:
+        href = f"{self.base_url}/nodeinfo/2.0"
+        return _Reply(200, {"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0",
+                                       "href": href}]})  # fmt: skip
+
+    def _nodeinfo(self, request: _Request) -> _Reply:
+        software = {"name": self.config.software, "version": self.config.software_version}
+        return _Reply(200, {"version": "2.0", "software": software, "protocols": ["activitypub"]})
+
     def _account_statuses(self, request: _Request) -> _Reply:
         if request.params["id"] != self.config.account_id:
             raise _ApiError(404, "Record not found")
+        here = f"/api/v1/accounts/{self.config.account_id}/statuses"
+        owner = request.headers.get("authorization") == f"Bearer {self.token}"
+        private = owner and self.config.account_statuses_private
+        return self._statuses_page(request, here, private=private)
+
+    def _statuses_page(self, request: _Request, here_path: str, *, private: bool) -> _Reply:
         query = request.query
         limit = min(max(_int(query.get("limit"), None) or 20, 1), 40)
         max_id = _int(query.get("max_id"), None)
@@ -641,13 +804,14 @@ class FakeMastodon:
                 if floor is not None and self._status_ids[index] <= floor:
                     break
                 status = self.statuses[index]
-                if not status["deleted"]:
+                hidden = not private and status["visibility"] in ("private", "direct")
+                if not status["deleted"] and not hidden:
                     page.append(self._status_json(status))
                     if len(page) == limit:
                         break
         headers = {}
         if page:
-            here = f"{self.base_url}/api/v1/accounts/{self.config.account_id}/statuses"
+            here = f"{self.base_url}{here_path}"
             older = urlencode({"limit": limit, "max_id": page[-1]["id"]})
             newer = urlencode({"limit": limit, "min_id": page[0]["id"]})
             headers["Link"] = f'<{here}?{older}>; rel="next", <{here}?{newer}>; rel="prev"'
@@ -758,16 +922,11 @@ class FakeMastodon:
             )
         if not text.strip() and not attached:
             raise _ApiError(422, "Validation failed: Text can't be blank")
-        if config.count_urls_in_full:
-            if grapheme_length(spoiler + text) > config.max_characters:
-                raise _ApiError(400, "Status is too long")
-        elif (
-            countable_length(text, spoiler, config.characters_reserved_per_url)
-            > config.max_characters
-        ):
-            raise _ApiError(
-                422, f"Validation failed: Text character limit of {config.max_characters} exceeded"
-            )
+        if not edit or config.edit_checks_length:
+            length = self.counted_length(text, spoiler)
+            if length > config.max_characters:
+                message = config.too_long_message.format(limit=config.max_characters, length=length)
+                raise _ApiError(config.too_long_status, message)
         fields_: dict[str, Any] = {
             "text": text,
             "spoiler_text": spoiler,
@@ -785,6 +944,8 @@ class FakeMastodon:
             if reply_to is not None and reply_to not in self._status_index:
                 message = "The post you are trying to reply to does not appear to exist."
                 raise _ApiError(404, message)
+            if visibility == "direct" and not config.direct_supported:
+                raise _ApiError(500, "Direct messages are currently unsupported")
             fields_["visibility"] = visibility
             fields_["in_reply_to_id"] = reply_to
         return fields_
@@ -825,6 +986,8 @@ class FakeMastodon:
             "X-RateLimit-Remaining": "0",
             "X-RateLimit-Reset": reset,
         }
+        if not self.config.rate_limit_headers:
+            headers = {}
         retry_after = self.config.retry_after
         if retry_after is not None:
             if self.config.retry_after_format == "date":
@@ -840,6 +1003,9 @@ class FakeMastodon:
 
     def _error_reply(self, error: _ApiError) -> _Reply:
         style = self.config.error_body
+        if error.status == 404 and self.config.not_found_body is not None:
+            style = self.config.not_found_body
+        style = error.style or style
         if style == "json":
             return _Reply(error.status, {"error": error.message}, error.headers)
         if style == "text":
@@ -941,17 +1107,6 @@ def _app_credentials(fake: FakeMastodon, request: _Request) -> _Reply:
     )
 
 
-def _nodeinfo_links(fake: FakeMastodon, request: _Request) -> _Reply:
-    href = f"http://127.0.0.1:{fake.port}/nodeinfo/2.0"
-    return _Reply(
-        200, {"links": [{"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": href}]}
-    )
-
-
-def _nodeinfo(fake: FakeMastodon, request: _Request) -> _Reply:
-    return _Reply(200, {"version": "2.0", "software": {"name": "mastodon", "version": "4.3.0"}})
-
-
 def _upload_media_v2(fake: FakeMastodon, request: _Request) -> _Reply:
     if not fake.config.media_v2:
         raise _ApiError(404, "Not Found")
@@ -996,14 +1151,21 @@ _ROUTES = (
         "optional:read:statuses",
         FakeMastodon._account_statuses,
     ),
+    _route(
+        "GET",
+        "/api/v1/timelines/home",
+        "home_timeline",
+        "read:statuses",
+        FakeMastodon._home_timeline,
+    ),
+    _route("GET", "/.well-known/nodeinfo", "instance", None, FakeMastodon._nodeinfo_links),
+    _route("GET", "/nodeinfo/2.0", "instance", None, FakeMastodon._nodeinfo),
     _route("POST", "/api/v2/media", "upload_media", "write:media", _upload_media_v2),
     _route("POST", "/api/v1/media", "upload_media", "write:media", FakeMastodon._upload_media),
     _route("GET", f"/api/v1/media/{_ID}", "get_media", "write:media", FakeMastodon._get_media),
     _route(
         "GET", "/api/v1/apps/verify_credentials", "verify_credentials", "token", _app_credentials
     ),
-    _route("GET", "/.well-known/nodeinfo", "instance", None, _nodeinfo_links),
-    _route("GET", "/nodeinfo/2.0", "instance", None, _nodeinfo),
     _route("GET", "/__fake__/statuses", None, None, FakeMastodon._fake_statuses),
     _route("GET", "/__fake__/requests", None, None, FakeMastodon._fake_requests),
     _route("GET", "/__fake__/config", None, None, FakeMastodon._fake_config),
@@ -1190,11 +1352,15 @@ class _Handler(BaseHTTPRequestHandler):
         if authorization is None and optional:
             return
         if authorization != f"Bearer {fake.token}":
+            if fake.config.bad_token == "text400":
+                raise _ApiError(400, "Invalid Bearer token", style="text")
             raise _ApiError(401, "The access token is invalid")
         if scope == "token":  # any valid token, whatever its scopes
             return
         granted = set(fake.config.scopes)
         parent = scope.split(":")[0]
+        if fake.config.coarse_scopes:  # only "read" and "write" mean anything
+            granted = granted & _SCOPE_PARENTS
         profile = scope == "read:accounts" and "profile" in granted
         if scope not in granted and parent not in (granted & _SCOPE_PARENTS) and not profile:
             raise _ApiError(403, "This action is outside the authorized scopes")

@@ -31,6 +31,7 @@ from newsbot.publishing import publishers, targets
 from newsbot.settings import Settings, load_settings
 from newsbot.state.database import open_database
 from newsbot.state.deliveries import ACTIVE, DeliveryStore
+from newsbot.state.replies import RelatedStore
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +77,8 @@ def _publish_until_done(
 def _done(store: DeliveryStore, target: str) -> bool:
     counts = store.report(target)
     unfinished = any(counts.get(state) for state in ACTIVE)
-    return not unfinished and not store.new_articles(target, datetime.now(UTC), 1)
+    replies = RelatedStore(store.engine).listing(target, ACTIVE)
+    return not unfinished and not replies and not store.new_articles(target, datetime.now(UTC), 1)
 
 
 def _serve_lives(settings: Settings, max_sleep: float, max_passes: int) -> int:

@@ -18,6 +18,7 @@ applies) and pacing is off.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import subprocess
@@ -31,10 +32,10 @@ from typing import IO, Any
 import pytest
 from sqlalchemy import select
 
-from fakemastodon import FakeMastodon
+from fakemastodon import SOFTWARE, FakeMastodon
 from newsbot.settings import Settings
 from newsbot.state.database import open_database
-from newsbot.state.schema import deliveries
+from newsbot.state.schema import deliveries, post_related
 from posting import TOKEN, environment, generate_store, own_urls, posts_by_url, settings_for
 from posting import target as target_settings
 from stores import opened
@@ -106,7 +107,9 @@ def _assert_posted_once(
     return totals
 
 
-def _kill_until_done(settings: Settings, rng: random.Random, stderr: IO[str]) -> tuple[int, int]:
+def _kill_until_done(
+    settings: Settings, rng: random.Random, stderr: IO[str], max_kills: int = MAX_KILLS
+) -> tuple[int, int]:
     """Lives of the victim, each killed after a random while, until one finishes: (kills, lives)."""
     server = subprocess.Popen(
         [sys.executable, str(DRIVER), "--fork-server"],
@@ -123,7 +126,7 @@ def _kill_until_done(settings: Settings, rng: random.Random, stderr: IO[str]) ->
         started = time.monotonic()
         while time.monotonic() - started < TIME_LIMIT:
             lives += 1
-            life = rng.uniform(*KILL_AFTER) if kills < MAX_KILLS else TIME_LIMIT
+            life = rng.uniform(*KILL_AFTER) if kills < max_kills else TIME_LIMIT
             server.stdin.write(f"life {life:.4f}\n")
             server.stdin.flush()
             outcome = server.stdout.readline().strip()
@@ -219,3 +222,140 @@ def test_two_publishers_at_once_post_each_article_once(tmp_path: Path, database_
         _assert_posted_once(settings, {"main": server}, ids)
     skipped = sum("skipped, another process is publishing" in out for out in outputs)
     assert skipped >= 1, f"the two passes never overlapped: {outputs}"
+
+
+PROFILE_ARTICLES = 24
+PROFILE_KILLS = 12
+"""Per server profile: a small store and a dozen kills, four visibilities at once."""
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+SOFTWARE_VISIBILITIES = {"friendica": ("public", "unlisted", "private")}
+"""Friendica cannot post direct statuses (a target asking for them stops, see test_profiles)."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("software", [*sorted(SOFTWARE), "no-listing"])
+def test_every_profile_and_visibility_posts_once_under_sigkill(
+    tmp_path: Path, software: str
+) -> None:
+    """Four targets (one per visibility) on four servers of one profile, killed at random.
+
+    "no-listing" is a server of unknown software that lists no non-public
+    post of the account's and ignores Idempotency-Key: there a request whose outcome is lost
+    becomes uncertain; the test then does what the operator would (looks at
+    the server, runs ``newsbot resolve``) and the rest is posted.
+    """
+    rng = random.Random(f"{SEED}:{software}")
+    content = tmp_path / "content"
+    paths = generate_store(content, PROFILE_ARTICLES, datetime.now(UTC))
+    ids = [path.removesuffix(".md") for path in paths]
+    preset = "takahe" if software == "no-listing" else software
+    with contextlib.ExitStack() as stack:
+        servers = {
+            visibility: stack.enter_context(
+                FakeMastodon(token=TOKEN, seed=SEED + n, software=preset)
+            )
+            for n, visibility in enumerate(VISIBILITIES)
+            if visibility in SOFTWARE_VISIBILITIES.get(software, VISIBILITIES)
+        }
+        for server in servers.values():
+            server.configure(timeout_delay=TIMEOUT_DELAY, latency=LATENCY)
+            server.set_fault_rates("post_status", {"drop": 0.1, "timeout": 0.05})
+            if software == "no-listing":
+                server.configure(home_timeline=False)
+        settings = settings_for(
+            tmp_path,
+            content,
+            {
+                visibility: target_settings(
+                    server.base_url,
+                    timeout=CLIENT_TIMEOUT,
+                    visibility=visibility,
+                    # Replies under crashes too: related links forced into one on two targets.
+                    related_in="reply" if visibility in ("public", "private") else "auto",
+                    # A server newsbot has no profile for: the most careful rules.
+                    profile="unknown" if software == "no-listing" else "auto",
+                )
+                for visibility, server in servers.items()
+            },
+        )
+        _build(settings)
+        with (tmp_path / "victim.log").open("w") as stderr:
+            kills, _ = _kill_until_done(settings, rng, stderr, max_kills=PROFILE_KILLS)
+        resolved = _resolve_uncertain(settings, servers)
+        if resolved:
+            for server in servers.values():
+                server.clear_faults()
+            with (tmp_path / "after.log").open("w") as stderr:
+                _kill_until_done(settings, rng, stderr, max_kills=0)
+        totals = _assert_posted_once(settings, servers, ids)
+        _assert_replies_once(settings, servers)
+    if software != "no-listing":
+        assert resolved == 0, "a server that lists every visibility left uncertain deliveries"
+    replies = {
+        target: sum(1 for s in server.live_statuses() if s["in_reply_to_id"])
+        for target, server in servers.items()
+    }
+    # Every generated article has related articles: each post on a "reply" target has one.
+    assert replies["public"] == replies["private"] == len(ids), replies
+    print(
+        f"\n{software}: {kills} kills, statuses {dict(totals)}, replies {replies}, "
+        f"{resolved} resolved by hand"
+    )
+
+
+def _resolve_uncertain(settings: Settings, servers: dict[str, FakeMastodon]) -> int:
+    """What an operator does: look for each uncertain post on its server, then resolve it."""
+    resolved = 0
+    env = _subprocess_env(settings)
+    for (target, article_id), row in _rows(settings).items():
+        if row["state"] != "uncertain":
+            continue
+        found = [
+            s for s in servers[target].live_statuses() if row["article_url"] in own_urls(s["text"])
+        ]
+        answer = ["--posted", found[0]["url"]] if found else ["--not-posted"]
+        done = subprocess.run(
+            [str(NEWSBOT), "resolve", target, article_id, *answer],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        resolved += 1
+    engine = open_database(settings.state.url())
+    try:
+        with engine.connect() as conn:
+            uncertain = list(
+                conn.execute(select(post_related).where(post_related.c.reply_state == "uncertain"))
+            )
+    finally:
+        engine.dispose()
+    rows = _rows(settings)
+    for reply in uncertain:
+        parent = rows[(reply.target, reply.article_id)]["status_id"]
+        found = [s for s in servers[reply.target].live_statuses() if s["in_reply_to_id"] == parent]
+        answer = ["--posted", found[0]["url"]] if found else ["--not-posted"]
+        done = subprocess.run(
+            [str(NEWSBOT), "resolve", "--reply", reply.target, reply.article_id, *answer],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        resolved += 1
+    return resolved
+
+
+def _assert_replies_once(settings: Settings, servers: dict[str, FakeMastodon]) -> None:
+    """At most one reply under each post, and the state names it."""
+    engine = open_database(settings.state.url())
+    try:
+        with engine.connect() as conn:
+            rows = list(conn.execute(select(post_related)))
+    finally:
+        engine.dispose()
+    for target, server in servers.items():
+        statuses = server.live_statuses()
+        under = Counter(s["in_reply_to_id"] for s in statuses if s["in_reply_to_id"])
+        assert all(n == 1 for n in under.values()), f"{target}: {under}"
+        for row in rows:
+            if row.target == target and row.reply_state == "posted":
+                assert server.status(row.reply_id) is not None
+        states = Counter(r.reply_state for r in rows if r.target == target and r.in_reply)
+        assert set(states) <= {"posted"}, f"{target}: replies {dict(states)}"

@@ -195,25 +195,65 @@ def test_fits_exactly_at_the_limit() -> None:
     limit = full_length(make_article(), policy)
     at_limit = compose(make_article(), "", RELATED, policy, limit, 23)
     assert at_limit.length == limit
-    assert RELATED[-1].url in at_limit.text
+    assert all(link.title in at_limit.text for link in RELATED)
+    # One character less: a related headline shortens (its link stays).
     below = compose(make_article(), "", RELATED, policy, limit - 1, 23)
     assert below.length <= limit - 1
-    assert RELATED[-1].url not in below.text
+    assert all(link.url in below.text for link in RELATED)
+    assert ELLIPSIS + " https://" in below.text
 
 
-def test_drops_related_from_the_end_first() -> None:
+def test_summary_shortens_to_its_first_sentence_before_related_links_change() -> None:
+    two_sentences = "The deal was signed on Thursday. " + SUMMARY
+    article = make_article(summary=two_sentences)
     policy = PostPolicy()
-    limit = full_length(make_article(), policy) - 30
+    limit = full_length(article, policy) - 20
+    composed = compose(article, "", RELATED, policy, limit, 23)
+    assert all(f"→ {link.title} {link.url}" in composed.text for link in RELATED)
+    summary = composed.text.split("\n\n")[1]
+    assert summary.endswith(ELLIPSIS) and summary.startswith("The deal was signed on Thursday.")
+    assert composed.length <= limit
+    # Less room than the first sentence leaves: headlines shorten, never inside a word.
+    floor_limit = full_length(replace(article, summary="The deal was signed on Thursday."), policy)
+    composed = compose(article, "", RELATED, policy, floor_limit - 15, 23)
+    assert composed.text.split("\n\n")[1] == "The deal was signed on Thursday."
+    assert all(link.url in composed.text for link in RELATED)
+    for line in composed.text.splitlines():
+        if line.startswith("→ ") and ELLIPSIS in line:
+            title = line[2:].split(ELLIPSIS)[0]
+            original = next(link.title for link in RELATED if link.title.startswith(title))
+            assert original[len(title)] == " ", "cut inside a word"
+    assert composed.length <= floor_limit - 15
+
+
+def test_related_links_drop_from_the_end_only_after_headlines_shortened() -> None:
+    policy = PostPolicy(related_in="post")
+    limit = full_length(make_article(), policy) - 60
     composed = compose(make_article(), "", RELATED, policy, limit, 23)
     assert RELATED[0].url in composed.text
     assert RELATED[1].url in composed.text
     assert RELATED[2].url not in composed.text
     assert SUMMARY in composed.text
     assert composed.text.endswith("#Calais #migrants #UnitedKingdom #COVID19")
+    assert composed.related == tuple(
+        link for link in composed.related if link.url in (RELATED[0].url, RELATED[1].url)
+    )
+
+
+def test_auto_moves_related_links_to_a_reply_when_fewer_than_two_fit() -> None:
+    long_url = "https://www.france24.com/en/" + "a-long-article-slug-" * 4
+    related = [RelatedLink(link.title, long_url + str(i)) for i, link in enumerate(RELATED)]
+    composed = compose(make_article(), "", related, PostPolicy(), 500, None)
+    assert "Related:" not in composed.text and SUMMARY in composed.text
+    assert composed.reply_text is not None
+    assert composed.reply_text.count("→") == 3
+    assert composed.length <= 500 and composed.reply_length <= 500
+    forced = compose(make_article(), "", related, PostPolicy(related_in="post"), 500, None)
+    assert forced.reply_text is None and forced.text.count("→") < 2
 
 
 def test_then_shortens_the_summary() -> None:
-    policy = PostPolicy()
+    policy = PostPolicy(related_in="post")
     without_related = compose(make_article(), "", [], policy, 500, 23).length
     composed = compose(make_article(), "", RELATED, policy, without_related - 40, 23)
     assert "Related:" not in composed.text

@@ -72,6 +72,7 @@ def test_status_page_access_log_and_http_metrics(
         assert ok["last_post"]["article"] == "2026/fresh"
         assert ok["last_post"]["status_url"] == main.live_statuses()[0]["url"]
         assert ok["profile"]["max_characters"] == 500 and ok["profile"]["account_id"]
+        assert ok["profile"]["counting"].startswith("mastodon (")
         assert ok["next_pass_at"] is not None
         waiting = targets["flaky"]["waiting"][0]
         assert waiting["article"] == "2026/fresh" and waiting["state"] == "retry"

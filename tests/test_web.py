@@ -539,6 +539,11 @@ def test_readyz_with_stopped_targets(site: Site) -> None:
         "pending": 4,
         "busy": None,
         "held": 0,
+        "uncertain": 0,
+        "length_errors": 0,
+        "recomposed": 0,
+        "rules": "",
+        "stopped_since": None,
     }
     assert targets["other"]["error"] == "server unavailable: 503"
     site.status.record_pass(PassReport("other", busy="host-b:4242"))
@@ -548,11 +553,22 @@ def test_readyz_with_stopped_targets(site: Site) -> None:
     refused = "the access token was refused: 401 Unauthorized"
     site.status.record_pass(PassReport("social", stopped=refused))
     stopped = site.client.get("/readyz")
-    assert stopped.status_code == 503
+    # The feeds stay online: a refused posting token is for the publishing monitor.
+    assert stopped.status_code == 200
     assert stopped.json()["targets"]["social"]["fatal"] is True
-    assert stopped.json()["reasons"] == [f"target social stopped: {refused}"]
+    assert stopped.json()["reasons"] == []
+    publishing = site.client.get("/healthz/publishing")
+    assert publishing.status_code == 503
+    assert publishing.json()["problems"] == [f"target social stopped: {refused}"]
+    assert publishing.json()["targets"]["social"]["stopped_since"] == NOW.isoformat()
     site.status.record_pass(PassReport("social", posted=1))
-    assert site.client.get("/readyz").status_code == 200
+    assert site.client.get("/healthz/publishing").status_code == 200
+    site.status.record_pass(PassReport("social", uncertain=2))
+    uncertain = site.client.get("/healthz/publishing")
+    assert uncertain.status_code == 503
+    assert uncertain.json()["targets"]["social"] == {
+        "ok": False, "stopped_since": None, "why": None, "uncertain": 2,
+    }  # fmt: skip
 
 
 # -- metrics --------------------------------------------------------------------------

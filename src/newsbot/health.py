@@ -3,19 +3,20 @@
 The service's jobs write it (from their own threads) and the web app reads it
 (from the server's), so every update replaces one frozen record under a lock
 and readers get a consistent :class:`Snapshot`. Readiness is a plain function
-of the snapshot: a first build that succeeded, and no target stopped by a
-fatal error such as a refused token or a token of another account. A target
-that stopped for a transient reason (server down, rate limit) does not make
-the process unready, since the next pass retries by itself and an
-orchestrator restart would not help. Nor does a suspect store: it is a
-warning, since the last good output is still served.
+of the snapshot: a first build that succeeded. Readiness is about serving
+the feeds: a posting token refused by a server, or a token of another
+account, must not take the feeds offline. Publishing health is reported
+beside it (`Snapshot.publishing`, per target: ok, stopped since when and why,
+uncertain deliveries), for a monitor to alert on through its own endpoint.
+Nor does a suspect store make the process unready: it is a warning, since
+the last good output is still served.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,11 @@ class PassRecord:
     pending: int
     busy: str | None = None
     held: int = 0
+    uncertain: int = 0
+    length_errors: int = 0
+    recomposed: int = 0
+    rules: str = ""
+    stopped_since: datetime | None = None
 
     @classmethod
     def of(cls, report: PassReport, at: datetime, fatal: bool) -> PassRecord:
@@ -101,6 +107,11 @@ class PassRecord:
             pending=report.waiting,
             busy=report.busy,
             held=report.held,
+            uncertain=report.uncertain,
+            length_errors=report.length_errors,
+            recomposed=report.recomposed,
+            rules=report.rules,
+            stopped_since=at if report.stopped else None,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -117,7 +128,16 @@ class PassRecord:
             "pending": self.pending,
             "busy": self.busy,
             "held": self.held,
+            "uncertain": self.uncertain,
+            "length_errors": self.length_errors,
+            "recomposed": self.recomposed,
+            "rules": self.rules,
+            "stopped_since": None if self.stopped_since is None else self.stopped_since.isoformat(),
         }
+
+    @property
+    def publishing_ok(self) -> bool:
+        return not self.fatal and not self.uncertain
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +155,6 @@ class Snapshot:
             reasons.append("no build yet")
         elif self.build.error is not None:
             reasons.append(f"the last build failed: {self.build.error}")
-        reasons += [
-            f"target {name} stopped: {record.error}"
-            for name, record in sorted(self.passes.items())
-            if record.fatal
-        ]
         return reasons
 
     def warnings(self) -> list[str]:
@@ -151,6 +166,34 @@ class Snapshot:
         if self.build is not None and self.build.suspect is not None:
             return [self.build.suspect.message()]
         return []
+
+    def publishing_problems(self) -> list[str]:
+        """Why publishing needs a person: a target stopped for good, or uncertain deliveries."""
+        problems = []
+        for name, record in sorted(self.passes.items()):
+            if record.fatal:
+                problems.append(f"target {name} stopped: {record.error}")
+            if record.uncertain:
+                problems.append(f"target {name}: {record.uncertain} uncertain delivery(ies)")
+        return problems
+
+    def publishing(self) -> dict[str, Any]:
+        """Publishing health per target, for ``/healthz/publishing`` and ``/readyz``."""
+        return {
+            "ok": not self.publishing_problems(),
+            "problems": self.publishing_problems(),
+            "targets": {
+                name: {
+                    "ok": record.publishing_ok,
+                    "stopped_since": None
+                    if record.stopped_since is None
+                    else record.stopped_since.isoformat(),
+                    "why": record.error,
+                    "uncertain": record.uncertain,
+                }
+                for name, record in sorted(self.passes.items())
+            },
+        }
 
     @property
     def ready(self) -> bool:
@@ -164,6 +207,7 @@ class Snapshot:
             "started_at": self.started_at.isoformat(),
             "build": None if self.build is None else self.build.to_json(),
             "targets": {name: record.to_json() for name, record in sorted(self.passes.items())},
+            "publishing": self.publishing(),
         }
 
 
@@ -195,6 +239,9 @@ class Status:
         is_fatal = fatal_stop(report.stopped) if fatal is None else fatal
         record = PassRecord.of(report, self._clock(), is_fatal)
         with self._lock:
+            before = self._snapshot.passes.get(report.target)
+            if record.error and before is not None and before.stopped_since is not None:
+                record = replace(record, stopped_since=before.stopped_since)
             passes = {**self._snapshot.passes, report.target: record}
             self._snapshot = Snapshot(
                 self._snapshot.started_at, self._snapshot.build, MappingProxyType(passes)

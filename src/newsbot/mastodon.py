@@ -57,6 +57,7 @@ __all__ = [
     "PermanentError",
     "PostedStatus",
     "RateLimited",
+    "Software",
     "StatusRequest",
     "TooLong",
     "TransientError",
@@ -270,6 +271,15 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Software:
+    """What a server says it runs (NodeInfo name and version, the instance version text)."""
+
+    name: str | None
+    version: str | None
+    instance_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     """The account the token belongs to."""
 
@@ -287,6 +297,9 @@ class PostedStatus:
     uri: str
     content: str = ""
     created_at: str = ""
+    in_reply_to_id: str | None = None
+    visibility: str = ""
+    account_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +337,22 @@ _TOO_LONG = re.compile(
 )
 _MEDIA_PROCESSING = re.compile(r"not (?:yet |finished )?process|still process", re.IGNORECASE)
 _SCOPE = re.compile(r"scope", re.IGNORECASE)
+# Takahē answers a wrong token with 400 text/plain "Invalid Bearer token".
+_BAD_TOKEN = re.compile(
+    r"invalid[\w ]*(?:bearer|token)|(?:token|bearer)[\w ]*(?:invalid|revoked|expired)",
+    re.IGNORECASE,
+)
+
+
+def needed_scope(method: str, path: str) -> str:
+    """The narrowest Mastodon scope that ``method path`` needs."""
+    if "/media" in path:
+        return "write:media"
+    if path.endswith("verify_credentials"):
+        return "read:accounts"
+    if method == "GET":
+        return "read:statuses"
+    return "write:statuses"
 
 
 # -- the client ---------------------------------------------------------------------------
@@ -493,6 +522,51 @@ class MastodonClient:
             status_code=206,
         )
 
+    def server_software(self) -> Software:
+        """What the server says it runs: NodeInfo ``software`` and the instance ``version`` text.
+
+        Every part is optional: a server without NodeInfo, or with a document
+        we cannot read, gives ``None`` there. Only links on the server's own
+        origin are followed.
+        """
+        name = version = None
+        links = self._get_json_or_none("/.well-known/nodeinfo")
+        href = _nodeinfo_href(links, self.base_url)
+        if href is not None:
+            document = self._get_json_or_none(href)
+            software = document.get("software") if isinstance(document, dict) else None
+            if isinstance(software, dict):
+                name = _text(software, "name").lower() or None
+                version = _text(software, "version") or None
+        instance = self._get_json_or_none("/api/v1/instance")
+        text = _text(instance, "version") if isinstance(instance, dict) else ""
+        return Software(name=name, version=version, instance_version=text or None)
+
+    def check_media_scope(self) -> None:
+        """Raise :class:`AuthError` if the token may not use the media API.
+
+        Asks for a media attachment that does not exist: "not found" means the
+        token got past the scope check; a refusal names the missing scope.
+        """
+        try:
+            self._send("GET", "/api/v1/media/0", _PLAIN)
+        except AuthError:
+            raise
+        except (PermanentError, TransientError):
+            return
+
+    def home_timeline(
+        self, account_id: str, limit: int = 40, max_id: str | None = None
+    ) -> list[PostedStatus]:
+        """The home timeline, newest first (``max_id`` pages on, like `account_statuses`).
+
+        On some servers (Takahē, the Misskey family) the only list that holds
+        the account's own followers-only and direct posts; it holds others'
+        statuses too: keep those whose ``account_id`` is the account's.
+        """
+        del account_id  # the server knows whose timeline it is; kept for symmetry
+        return self._statuses("/api/v1/timelines/home", limit, max_id, {})
+
     def account_statuses(
         self, account_id: str, limit: int = 40, max_id: str | None = None
     ) -> list[PostedStatus]:
@@ -500,7 +574,18 @@ class MastodonClient:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         path = f"/api/v1/accounts/{_segment(account_id)}/statuses"
-        params = {"limit": str(limit), "exclude_reblogs": "true"}
+        return self._statuses(path, limit, max_id, {"exclude_reblogs": "true"})
+
+    def _statuses(
+        self,
+        path: str,
+        limit: int,
+        max_id: str | None,
+        extra: Mapping[str, str],
+    ) -> list[PostedStatus]:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        params = {"limit": str(limit), **extra}
         if max_id is not None:
             params["max_id"] = max_id
         data = self._json(self._send("GET", path, _PLAIN, params=params), "GET", path)
@@ -512,6 +597,12 @@ class MastodonClient:
             for item in data
             if isinstance(item, dict) and not item.get("reblog")
         ]
+
+    def _get_json_or_none(self, path: str) -> Any:
+        try:
+            return self._send("GET", path, _PLAIN).json()
+        except (PermanentError, ValueError):
+            return None
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -561,7 +652,7 @@ class MastodonClient:
         if code in (408, 425):
             explanation = "the server did not take the request in time"
             return TransientError(explanation, outcome_unknown=False, **context)
-        if code == 401:
+        if code == 401 or (code == 400 and _BAD_TOKEN.search(message)):
             return AuthError(
                 "the access token is missing, invalid or revoked: "
                 "create a new token for this account",
@@ -570,9 +661,10 @@ class MastodonClient:
             )
         if code == 403:
             if _SCOPE.search(message):
+                needed = needed_scope(method, path)
                 return AuthError(
-                    "the access token lacks a scope: it needs write:statuses, write:media "
-                    "and read:accounts",
+                    f"the access token lacks the scope {needed} (or {needed.split(':')[0]}) "
+                    f"that {method} {path} needs",
                     reason="missing_scope",
                     **context,
                 )
@@ -635,6 +727,28 @@ class MastodonClient:
 # -- helpers ------------------------------------------------------------------------------
 
 
+def _author(item: Mapping[str, Any]) -> str | None:
+    account = item.get("account")
+    return str(account["id"]) if isinstance(account, dict) and "id" in account else None
+
+
+def _nodeinfo_href(links: Any, base_url: str) -> str | None:
+    """The path of the newest NodeInfo document on ``base_url``'s own origin, if linked."""
+    if not isinstance(links, dict) or not isinstance(links.get("links"), list):
+        return None
+    hrefs = sorted(
+        (str(link.get("rel", "")), str(link.get("href", "")))
+        for link in links["links"]
+        if isinstance(link, dict)
+    )
+    origin = urlsplit(base_url)
+    for _, href in reversed(hrefs):
+        parts = urlsplit(href)
+        if (parts.scheme, parts.netloc) == (origin.scheme, origin.netloc) and parts.path:
+            return parts.path
+    return None
+
+
 def _segment(value: str) -> str:
     """An id as one path segment: nothing in it can change the path."""
     if not value:
@@ -673,6 +787,9 @@ def _status_from(
         uri=str(data["uri"]),
         content=_text(data, "content"),
         created_at=_text(data, "created_at"),
+        in_reply_to_id=_text(data, "in_reply_to_id") or None,
+        visibility=_text(data, "visibility"),
+        account_id=_author(data),
     )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from newsbot.health import Clock, utc_now
+from newsbot.health import FATAL_STOPS, Clock, utc_now
 
 if TYPE_CHECKING:
     from newsbot.build import BuildReport
@@ -123,6 +123,36 @@ class Metrics:
             ["target"],
             registry=r,
         )
+        self.length_errors = Counter(
+            "newsbot_publish_length_errors",
+            "Statuses the server refused as too long (each teaches the target its counting).",
+            ["target"],
+            registry=r,
+        )
+        self.recomposed = Counter(
+            "newsbot_publish_recomposed",
+            "Statuses composed again, shorter, after a length error.",
+            ["target"],
+            registry=r,
+        )
+        self.replies = Counter(
+            "newsbot_publish_replies",
+            "Replies holding a post's related links, posted.",
+            ["target"],
+            registry=r,
+        )
+        self.uncertain = Gauge(
+            "newsbot_publish_uncertain",
+            "Deliveries the last pass left uncertain (outcome unknown, nothing to check it in).",
+            ["target"],
+            registry=r,
+        )
+        self.publishing_ok = Gauge(
+            "newsbot_publishing_ok",
+            "0 while the target is stopped for good or has uncertain deliveries, else 1.",
+            ["target"],
+            registry=r,
+        )
         self.pass_last_success = Gauge(
             "newsbot_publish_last_success_timestamp_seconds",
             "When the target's last pass that did not stop ended (UNIX time).",
@@ -170,5 +200,11 @@ class Metrics:
         self.held.labels(target).inc(report.held)
         self.passes.labels(target).inc()
         self.stopped.labels(target).set(0 if report.stopped is None else 1)
+        self.length_errors.labels(target).inc(report.length_errors)
+        self.recomposed.labels(target).inc(report.recomposed)
+        self.replies.labels(target).inc(report.replies)
+        self.uncertain.labels(target).set(report.uncertain)
+        fatal = report.stopped is not None and report.stopped.startswith(FATAL_STOPS)
+        self.publishing_ok.labels(target).set(0 if fatal or report.uncertain else 1)
         if report.stopped is None:
             self.pass_last_success.labels(target).set(self._clock().timestamp())

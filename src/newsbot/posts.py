@@ -52,17 +52,24 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from string import Formatter
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import regex  # type: ignore[import-untyped]
 
 from newsbot.articles import Article
-from newsbot.summaries import grapheme_length, lead, shorten
+from newsbot.summaries import grapheme_length, lead, sentences, shorten
+
+if TYPE_CHECKING:
+    from newsbot.counting import CountingRule
 
 PLACEHOLDERS = frozenset({"headline", "summary", "link", "related", "hashtags"})
 DEFAULT_TEMPLATE = "{headline}\n\n{summary}\n\n{link}{related}{hashtags}"
 # A summary cut shorter than this says nothing; the post is better without it.
 MIN_SUMMARY = 30
+# A related headline is not cut shorter than this: below it, the link goes instead.
+MIN_RELATED_TITLE = 24
+# With related_in = "auto", related links stay in the post when this many fit there.
+AUTO_MIN_RELATED = 2
 WORD_JOINER = "\u2060"
 RELATED_MARK = "→"
 
@@ -137,10 +144,12 @@ class PostPolicy:
     template: str = DEFAULT_TEMPLATE
     hashtags: bool = True
     max_hashtags: int = 4
-    related_in: Literal["post", "reply"] = "post"
+    related_in: Literal["auto", "post", "reply"] = "auto"
     language: str | None = None
     related_label: str = "Related:"
     lead_length: int = 240
+    summary_floor: int = 0
+    """The summary is not shortened below this for related links (0: its first sentence)."""
 
     def __post_init__(self) -> None:
         names = template_placeholders(self.template)
@@ -172,6 +181,11 @@ class Composed:
     limit: int
     reply_text: str | None
     url_length: int | None = None
+    related: tuple[RelatedLink, ...] = ()
+    """The related links shown, in the post or in the reply."""
+    counting: str = ""
+    """How the length was counted, in words."""
+    reply_length: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +206,7 @@ class _Rules:
     spoiler: str
     limit: int
     url_length: int | None
+    rule: CountingRule | None = None
 
     def render(self, draft: _Draft) -> str:
         text = self.template.format_map(
@@ -206,10 +221,20 @@ class _Rules:
         return _tidy(text)
 
     def length(self, draft: _Draft) -> int:
-        return count(self.render(draft), self.spoiler, self.url_length)
+        return self.measure(self.render(draft))
+
+    def measure(self, text: str) -> int:
+        if self.rule is not None:
+            return self.rule.count(text, self.spoiler)
+        return count(text, self.spoiler, self.url_length)
 
     def fits(self, draft: _Draft) -> bool:
         return self.length(draft) <= self.limit
+
+
+def countable(text: str, url_length: int | None) -> str:
+    """``text`` as Mastodon measures it: each URL as ``url_length`` x's (``None``: in full)."""
+    return _countable(text, url_length)
 
 
 def count(text: str, spoiler_text: str, url_length: int | None) -> int:
@@ -228,24 +253,36 @@ def compose(
     policy: PostPolicy,
     max_characters: int,
     url_length: int | None,
+    rule: CountingRule | None = None,
 ) -> Composed:
     """The status for ``article`` within ``max_characters`` as the server counts them.
 
-    When everything does not fit, in this order:
+    The headline and the link stay whole; related links have priority over
+    the summary's length. When everything does not fit, in this order:
 
-    1. related links go, the last first;
-    2. the summary is shortened on a word boundary with "…" (to ``MIN_SUMMARY``
-       characters at least);
-    3. hashtags go, the last first, each time letting the summary grow again;
-    4. the summary goes, and hashtags come back as far as they then fit;
-    5. the headline is shortened with "…", alone with the link.
+    1. the summary shortens on a word boundary, down to its floor (its first
+       sentence, or ``policy.summary_floor`` characters);
+    2. the related headlines shorten, all alike, never inside a word, with "…"
+       (down to ``MIN_RELATED_TITLE`` characters);
+    3. related links go, the last first;
+    4. the summary shortens below its floor (to ``MIN_SUMMARY`` characters);
+    5. hashtags go, the last first, each time letting the summary grow again;
+    6. the summary goes, and hashtags come back as far as they then fit;
+    7. the headline is shortened with "…", alone with the link.
+
+    With ``related_in = "auto"`` the related links stay in the post when at
+    least ``AUTO_MIN_RELATED`` of them fit there (or all, when fewer exist);
+    otherwise they go, whole, in a reply under the post. ``rule`` (a server
+    profile's counting, see `newsbot.counting`) replaces ``max_characters``
+    and ``url_length`` when given.
 
     The link is never touched and neither is the content warning (a cut
     warning may hide what it warns about); when those two alone are over the
     limit there is no status to make and ``ValueError`` is raised.
-    ``url_length=None`` counts URLs in full, for servers that do (recompose
-    with it after a length error).
     """
+    if rule is not None:
+        max_characters = rule.limit
+        url_length = None if rule.urls_in_full else rule.url_length
     if max_characters < 1 or (url_length is not None and url_length < 0):
         raise ValueError("max_characters must be >= 1 and url_length >= 0")
     language = _language(article.lang) or _language(policy.language)
@@ -255,27 +292,56 @@ def compose(
         spoiler=_one_line(article.content_warning or ""),
         limit=max_characters,
         url_length=url_length,
+        rule=rule,
     )
     links = tuple(
         _quiet_link(link) for link in related if link.url.strip() not in ("", article.url.strip())
     )
+    summary = _quiet(_summary(article, lead_text, policy, language))
     draft = _Draft(
         headline=_quiet(_one_line(article.title)),
-        summary=_quiet(_summary(article, lead_text, policy, language)),
+        summary=summary,
         link=article.url.strip(),
-        related=links if policy.related_in == "post" else (),
+        related=links if policy.related_in != "reply" else (),
         hashtags=tuple(hashtags(article.tags, policy.max_hashtags)) if policy.hashtags else (),
     )
-    text = rules.render(_fit(draft, rules))
+    floor = _summary_floor(summary, policy, language)
+    fitted = _fit(draft, rules, floor)
+    in_reply = policy.related_in == "reply" or (
+        policy.related_in == "auto" and len(fitted.related) < min(AUTO_MIN_RELATED, len(links))
+    )
+    if in_reply and policy.related_in == "auto":
+        fitted = _fit(replace(draft, related=()), rules, floor)
+    reply_text, shown = _reply(links, rules) if in_reply else (None, fitted.related)
+    text = rules.render(fitted)
     return Composed(
         text=text,
         spoiler_text=rules.spoiler,
         language=language,
-        length=count(text, rules.spoiler, url_length),
+        length=rules.measure(text),
         limit=max_characters,
-        reply_text=_reply(links, rules) if policy.related_in == "reply" else None,
+        reply_text=reply_text,
         url_length=url_length,
+        related=shown,
+        reply_length=rules.measure(reply_text) if reply_text else 0,
+        counting=rule.describe() if rule is not None else _describe_urls(url_length),
     )
+
+
+def compose_reply(
+    related: Sequence[RelatedLink], policy: PostPolicy, rule: CountingRule, spoiler_text: str = ""
+) -> tuple[str | None, tuple[RelatedLink, ...], int]:
+    """A reply holding ``related`` within ``rule``: its text, the links kept, its length."""
+    rules = _Rules(
+        template=policy.template,
+        label=policy.related_label.strip(),
+        spoiler=_one_line(spoiler_text),
+        limit=rule.limit,
+        url_length=None,
+        rule=rule,
+    )
+    text, shown = _reply(tuple(_quiet_link(link) for link in related), rules)
+    return text, shown, rules.measure(text) if text else 0
 
 
 def hashtags(tags: Sequence[str], limit: int) -> list[str]:
@@ -314,8 +380,7 @@ def format_dry_run(composed: Composed) -> str:
     lines = [f"CW: {composed.spoiler_text}"] if composed.spoiler_text else []
     lines += [composed.text, _tally(composed.length, composed)]
     if composed.reply_text:
-        reply_length = count(composed.reply_text, composed.spoiler_text, composed.url_length)
-        lines += ["", "↳ reply:", composed.reply_text, _tally(reply_length, composed)]
+        lines += ["", "↳ reply:", composed.reply_text, _tally(composed.reply_length, composed)]
     return "\n".join(lines)
 
 
@@ -337,15 +402,17 @@ def template_placeholders(template: str) -> set[str]:
     return names
 
 
-def _fit(draft: _Draft, rules: _Rules) -> _Draft:
+def _fit(draft: _Draft, rules: _Rules, floor: str) -> _Draft:
     """``draft`` made to fit, following the order given in `compose`."""
-    for kept in range(len(draft.related), 0, -1):
-        candidate = replace(draft, related=draft.related[:kept])
-        if rules.fits(candidate):
-            return candidate
+    if rules.fits(draft):
+        return draft
+    if draft.related:
+        kept = _fit_related(draft, rules, floor)
+        if kept is not None:
+            return kept
     for summary_room in (MIN_SUMMARY, None):
-        for kept in range(len(draft.hashtags), -1, -1):
-            candidate = replace(draft, related=(), hashtags=draft.hashtags[:kept])
+        for kept_tags in range(len(draft.hashtags), -1, -1):
+            candidate = replace(draft, related=(), hashtags=draft.hashtags[:kept_tags])
             if summary_room is None:
                 candidate = replace(candidate, summary="")
             summary = _fitted(candidate.summary, _with_summary(candidate), rules, summary_room)
@@ -358,6 +425,68 @@ def _fit(draft: _Draft, rules: _Rules) -> _Draft:
             f"the link and content warning alone exceed {rules.limit} characters: {draft.link}"
         )
     return replace(bare, headline=headline)
+
+
+def _fit_related(draft: _Draft, rules: _Rules, floor: str) -> _Draft | None:
+    """Keep as many related links as fit: summary to its floor, then shorter headlines."""
+    shortest = max(min(grapheme_length(floor), grapheme_length(draft.summary)), 1)
+    summary = _fitted(draft.summary, _with_summary(draft), rules, shortest)
+    if summary is not None:
+        return replace(draft, summary=summary)
+    at_floor = replace(draft, summary=floor)
+    for kept in range(len(draft.related), 0, -1):
+        candidate = replace(at_floor, related=draft.related[:kept])
+        titled = _shortened_titles(candidate, rules)
+        if titled is not None:
+            return titled
+    return None
+
+
+def _shortened_titles(draft: _Draft, rules: _Rules) -> _Draft | None:
+    """``draft`` with every related headline cut to the longest budget that fits, or None."""
+    longest = max(grapheme_length(link.title) for link in draft.related)
+    low, high, best = MIN_RELATED_TITLE, longest, None
+    while low <= high:
+        budget = (low + high) // 2
+        candidate = _with_title_budget(draft, budget)
+        if candidate is not None and rules.fits(candidate):
+            best, low = candidate, budget + 1
+        else:
+            high = budget - 1
+    return best
+
+
+def _with_title_budget(draft: _Draft, budget: int) -> _Draft | None:
+    links = []
+    for link in draft.related:
+        title = _cut_words(link.title, budget)
+        if title is None:
+            return None
+        links.append(RelatedLink(title, link.url))
+    return replace(draft, related=tuple(links))
+
+
+def _cut_words(title: str, budget: int) -> str | None:
+    """``title`` whole, or its longest run of whole words plus "…" within ``budget``."""
+    if grapheme_length(title) <= budget:
+        return title
+    kept = ""
+    for word in title.split(" "):
+        candidate = f"{kept} {word}" if kept else word
+        if grapheme_length(candidate) + 1 > budget:
+            break
+        kept = candidate
+    kept = kept.rstrip(" ,;:–—-")
+    return kept + "…" if kept else None
+
+
+def _summary_floor(summary: str, policy: PostPolicy, language: str | None) -> str:
+    """The summary as short as it may get to make room for related links."""
+    if policy.summary_floor > 0:
+        return shorten(summary, max(policy.summary_floor, MIN_SUMMARY))
+    found = sentences(summary, language) if summary else []
+    first = found[0] if found else summary
+    return first if grapheme_length(first) >= MIN_SUMMARY else shorten(summary, MIN_SUMMARY)
 
 
 def _fitted(
@@ -395,13 +524,28 @@ def _with_headline(draft: _Draft) -> Callable[[str], _Draft]:
     return lambda headline: replace(draft, headline=headline)
 
 
-def _reply(related: tuple[RelatedLink, ...], rules: _Rules) -> str | None:
-    """The related links as a reply's text, dropping from the end until it fits."""
+def _reply(
+    related: tuple[RelatedLink, ...], rules: _Rules
+) -> tuple[str | None, tuple[RelatedLink, ...]]:
+    """The related links as a reply's text: headlines shorten first, then links drop."""
     for kept in range(len(related), 0, -1):
-        text = related_text(rules.label, related[:kept])
-        if count(text, rules.spoiler, rules.url_length) <= rules.limit:
-            return text
-    return None
+        links = related[:kept]
+        text = related_text(rules.label, links)
+        if rules.measure(text) <= rules.limit:
+            return text, links
+        longest = max(grapheme_length(link.title) for link in links)
+        low, high, best = MIN_RELATED_TITLE, longest, None
+        while low <= high:
+            budget = (low + high) // 2
+            cut = [RelatedLink(_cut_words(link.title, budget) or "", link.url) for link in links]
+            candidate = related_text(rules.label, cut)
+            if all(link.title for link in cut) and rules.measure(candidate) <= rules.limit:
+                best, low = (candidate, tuple(cut)), budget + 1
+            else:
+                high = budget - 1
+        if best is not None:
+            return best
+    return None, ()
 
 
 def _summary(article: Article, lead_text: str, policy: PostPolicy, language: str | None) -> str:
@@ -453,12 +597,12 @@ def _hashtag_name(tag: str) -> str:
     return "".join(word[:1].upper() + word[1:] for word in words)
 
 
+def _describe_urls(url_length: int | None) -> str:
+    return "URLs counted in full" if url_length is None else f"URLs counted as {url_length}"
+
+
 def _tally(length: int, composed: Composed) -> str:
-    urls = (
-        "URLs counted in full"
-        if composed.url_length is None
-        else f"URLs counted as {composed.url_length}"
-    )
+    urls = composed.counting or _describe_urls(composed.url_length)
     warning = ", content warning included" if composed.spoiler_text else ""
     language = composed.language or "unset"
     return f"— {length}/{composed.limit} characters ({urls}{warning}), language {language}"

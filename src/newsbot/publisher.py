@@ -21,7 +21,7 @@ import random
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
@@ -51,14 +51,22 @@ from newsbot.posts import (
     compose,
     idempotency_key,
 )
+from newsbot.profiles import UNKNOWN
+from newsbot.replying import Replies
+from newsbot.serverrules import ServerRules, choose_profile
 from newsbot.settings import TargetSettings
 from newsbot.state.deliveries import Attempt, Delivery, DeliveryStore, KnownAccount
 from newsbot.state.index import Stored
+from newsbot.state.learning import Learned, TargetKnowledge
 from newsbot.state.leases import Lease
+from newsbot.state.replies import RelatedSet, RelatedStore
 from newsbot.store.assets import AssetRefused, open_asset, store_path
 
 log = logging.getLogger(__name__)
 
+IDEMPOTENCY_TRUST = 45 * 60
+"""Seconds after a first attempt during which a server that honours Idempotency-Key still
+remembers it (Mastodon: an hour): resending with the key is safe, no search is needed."""
 IN_PASS_TRIES = 3
 """Quick retries of a transient failure within one pass, before leaving it to a later pass."""
 MAX_TRIES = 12
@@ -89,6 +97,15 @@ class PassReport:
     failed: int = 0
     retries: int = 0
     waiting: int = 0
+    length_errors: int = 0
+    """Length errors the server answered (each teaches the target its counting rule)."""
+    recomposed: int = 0
+    uncertain: int = 0
+    """Deliveries whose outcome is unknown and cannot be checked: an operator decides."""
+    replies: int = 0
+    rules: str = ""
+    """The profile and counting rule the pass composed with, in words."""
+    note: str | None = None
     stopped: str | None = None
     held: int = 0
     """Edits and deletions left for a later pass: a suspect store, or the per-pass caps."""
@@ -97,6 +114,8 @@ class PassReport:
     interrupted: bool = False
     """The pass ended early because newsbot is shutting down."""
     dry_run: list[tuple[Article, Composed]] = field(default_factory=list)
+    dry_run_skipped: list[tuple[Article, str]] = field(default_factory=list)
+    """Articles the dry run would not post, with why (backlog, filters, cannot compose)."""
 
 
 class _StopTarget(Exception):
@@ -131,6 +150,9 @@ class Publisher:
     store_root: Path | None = None
     """The article store: while it is suspect, only articles whose file is there are posted."""
 
+    offline_profile: str | None = None
+    """Dry run only: compose with this profile (or "learned") without asking the server."""
+
     def __post_init__(self) -> None:
         self.limits = Limits()
         self.account_id: str | None = None
@@ -143,7 +165,12 @@ class Publisher:
             max_hashtags=self.target.max_hashtags,
             related_in=self.target.related_in,
             language=self.target.language or self.default_language,
+            summary_floor=self.target.summary_floor,
         )
+        self.knowledge = TargetKnowledge(self.store.engine)
+        self.replies = Replies(self)
+        self.related_sets = RelatedStore(self.store.engine)
+        self.server = ServerRules(UNKNOWN, self.limits)
 
     # -- the pass ---------------------------------------------------------------
 
@@ -156,7 +183,16 @@ class Publisher:
         report = PassReport(self.name)
         if dry_run:
             try:
-                self._connect(remember=False)
+                if self.offline_profile is not None:
+                    self._rules_offline()
+                else:
+                    try:
+                        self._connect(remember=False)
+                    except _StopTarget as exc:
+                        # Unreachable or refused: compose by the last known rules, and say so.
+                        self._rules_offline()
+                        report.note = f"composed offline ({exc})"
+                report.rules = self.server.describe()
                 self._dry_run(report)
             except (_StopTarget, MastodonError) as exc:
                 report.stopped = str(exc)
@@ -183,6 +219,8 @@ class Publisher:
             self._connect()
             self._guard(report)
             self._finish_unfinished(report)
+            self._settle_resolved(report)
+            self.replies.finish_due(report)
             self._delete_withdrawn(report)
             self._edit_revised(report)
             self._post_new(report)
@@ -192,22 +230,66 @@ class Publisher:
             report.stopped = str(stop)
         except MastodonError as exc:
             report.stopped = str(exc)
+        report.rules = self.server.describe()
         self.store.record_pass(
             self.name, self.clock(), account_id=self.account_id, error=report.stopped
         )
+        self._note_stop_or_recovery(report)
+
+    def _note_stop_or_recovery(self, report: PassReport) -> None:
+        """One log line when a stopped target works again (the stop itself is logged by the
+        service with each pass)."""
+        stopped = report.stopped is not None and not report.interrupted
+        if self.knowledge.record_stop(self.name, self.clock() if stopped else None) and not stopped:
+            log.info("target recovered: publishing again", extra={"target": self.name})
 
     def _connect(self, remember: bool = True) -> None:
-        """Read the server's limits and check the token (and its account) before sending."""
+        """Read the server's limits and software, and check the token before sending.
+
+        The token must belong to the account the target posted with (see
+        `_same_account`), read the account, list the account's own statuses
+        where reconciliation looks (per visibility and profile) and use the
+        media API; a refusal names the scope that is missing.
+        """
         self.account_id = None
+        knowledge = self.knowledge.get(self.name)
         try:
             self.limits = self.client.instance_limits()
+            software = self.client.server_software() if self.target.profile == "auto" else None
             account = self.client.verify_credentials()
+            self._same_account(str(self.target.server), account.id, remember)
+            self.account_id = account.id
+            profile = choose_profile(self.target.profile, software, knowledge)
+            self.server = ServerRules(profile, self.limits, knowledge.learned)
+            if self.target.visibility not in profile.visibilities:
+                raise _StopTarget(
+                    f"{profile.name} cannot post {self.target.visibility} statuses: "
+                    f"choose one of {', '.join(profile.visibilities)}"
+                )
+            self._check_listing()
+            if self.target.media and self.media_root is not None:
+                self.client.check_media_scope()
         except AuthError as exc:
             raise _StopTarget(f"the access token was refused: {exc}") from None
         except TransientError as exc:
             raise _StopTarget(f"server unavailable: {exc}") from None
-        self._same_account(str(self.target.server), account.id, remember)
-        self.account_id = account.id
+        if profile.name != knowledge.software:
+            self.knowledge.record_software(self.name, profile.name)
+            log.info("server profile: %s", self.server.describe(), extra={"target": self.name})
+
+    def _rules_offline(self) -> None:
+        """The dry run's rules without the server: a named profile, or the last one detected."""
+        knowledge = self.knowledge.get(self.name)
+        name = self.offline_profile if self.offline_profile != "learned" else self.target.profile
+        profile = choose_profile(name or "auto", None, knowledge)
+        self.server = ServerRules(profile, self.limits, knowledge.learned)
+
+    def _check_listing(self) -> None:
+        listing = self.server.profile.listing_for(self.target.visibility)
+        if listing == "home_timeline" and self.account_id is not None:
+            self.client.home_timeline(self.account_id, limit=1)
+        elif listing == "account_statuses" and self.account_id is not None:
+            self.client.account_statuses(self.account_id, limit=1)
 
     def _same_account(self, server: str, account_id: str, remember: bool) -> None:
         """Stop, touching nothing, if the token now belongs to another account than before.
@@ -339,10 +421,18 @@ class Publisher:
         media_ids: tuple[str, ...] | None = None
         shortened = False
         for _ in range(IN_PASS_TRIES):
-            if uncertain and self._reconciled(article, found_revision, since, report, composed):
-                return
+            if uncertain:
+                # Look first; where nothing can be looked at, only a key the server still
+                # remembers makes resending safe.
+                if self.unverifiable():
+                    if not self.key_still_guards(since):
+                        self._mark_uncertain(article, report)
+                        return
+                elif self._reconciled(article, found_revision, since, report, composed):
+                    return
             if media_ids is None:
                 media_ids = self._media(article)
+            self._keep_related(article, revision, composed)
             self._begin(Attempt(self.name, article.id, "create", revision, key, article.url))
             since = since or int(self.clock().timestamp())
             tries += 1
@@ -350,14 +440,22 @@ class Publisher:
                 status = self.client.post_status(self._request(composed, media_ids), key)
             except TooLong as exc:
                 if shortened:
-                    self._give_up(article.id, f"too long even counting URLs in full: {exc}", report)
+                    reason = f"too long even by the strictest count: {exc}"
+                    self._give_up(article.id, reason, report)
                     return
-                # Some servers count every character of a URL: recompose that way, once.
+                # The server counts more than its profile said: learn, once, and recompose.
+                self._learn_length(article, exc, report)
                 try:
                     composed = self._compose(article, body_html, url_length=None)
                 except ValueError:
                     self._give_up(article.id, f"too long for this server: {exc}", report)
                     return
+                report.recomposed += 1
+                log.info(
+                    "recomposed after a length error: %d/%d characters (%s)",
+                    composed.length, composed.limit, composed.counting,
+                    extra={"target": self.name, "article": article.id},
+                )  # fmt: skip
                 shortened = True
                 continue
             except TransientError as exc:
@@ -383,6 +481,34 @@ class Publisher:
             return
         report.retries += 1
 
+    def key_still_guards(self, since: int | None) -> bool:
+        """Whether resending with the same Idempotency-Key cannot make a second post."""
+        if not self.server.profile.idempotency_key or since is None:
+            return False
+        return self.clock().timestamp() - since < IDEMPOTENCY_TRUST
+
+    def unverifiable(self) -> bool:
+        """No listing of this visibility's own posts: an unknown outcome cannot be checked."""
+        return self.server.profile.listing_for(self.target.visibility) is None
+
+    def _mark_uncertain(self, article: Article, report: PassReport) -> None:
+        reason = (
+            "outcome unknown and this server cannot list the account's "
+            f"{self.target.visibility} posts: resolve with `newsbot resolve {self.name} "
+            f"{article.id} --posted URL` or `--not-posted`"
+        )
+        self.store.failed(
+            self.name, article.id, error=reason, retry_at=None, uncertain=True, back_to="uncertain"
+        )
+        report.uncertain += 1
+        log.error(
+            "uncertain: %s", reason,
+            extra={"target": self.name, "article": article.id, "article_url": article.url},
+        )  # fmt: skip
+
+    def _learn_length(self, article: Article, exc: TooLong, report: PassReport) -> None:
+        self.learn_length(article.id, exc, report)
+
     def _reconciled(
         self,
         article: Article,
@@ -404,11 +530,28 @@ class Publisher:
 
     def _begin(self, attempt: Attempt) -> None:
         """Record an attempt before sending it, if this process may still send at all."""
+        self.may_send()
+        self.store.begin(attempt, self.clock())
+
+    def may_send(self) -> None:
+        """Raise unless this process may still send: not shutting down, still holding the lease."""
         if self.stop is not None and self.stop.is_set():
             raise _Interrupted()
         if self.lease is not None and not self.lease.keep():
             raise _StopTarget("lost the publish lease to another process; its pass goes on")
-        self.store.begin(attempt, self.clock())
+
+    def stop_target(self, why: str) -> Exception:
+        """The exception that ends this target's pass (for the reply sender)."""
+        return _StopTarget(why)
+
+    def learn_length(self, article_id: str, exc: TooLong, report: PassReport) -> None:
+        report.length_errors += 1
+        self.server = self.server.after_length_error()
+        self.knowledge.learn(self.name, self.server.learned or Learned())
+        log.warning(
+            "length error; this target now counts %s", self.server.describe(),
+            extra={"target": self.name, "article": article_id, "error": str(exc)},
+        )  # fmt: skip
 
     def _posted(
         self,
@@ -431,44 +574,19 @@ class Publisher:
         log.info(
             "posted", extra={"target": self.name, "article": article.id, "status_url": status.url}
         )
-        if composed.reply_text:
-            self._reply(article, status, composed.reply_text, composed.language, revision)
+        self._keep_related(article, revision, composed)
+        self.related_sets.release(self.name, article.id)
+        if composed.reply_text is not None:
+            self.replies.send_due(article.id, report)
 
-    def _reply(
-        self,
-        article: Article,
-        parent: PostedStatus,
-        text: str,
-        language: str | None,
-        revision: str,
-    ) -> None:
-        """Related links in a reply under the post; a failure here never unposts the post."""
-        request = StatusRequest(
-            status=text,
-            visibility="unlisted" if self.target.visibility == "public" else self.target.visibility,
-            language=language,
-            in_reply_to_id=parent.id,
-        )
-        key = idempotency_key(self.name, article.id, revision + ":reply")
-        if self.stop is not None and self.stop.is_set():
-            return
-        try:
-            reply = self.client.post_status(request, key)
-        except MastodonError as exc:
-            log.warning(
-                "reply with related links failed: %s",
-                exc,
-                extra={"target": self.name, "article": article.id},
-            )
-            return
-        self.store.succeeded(
-            self.name,
-            article.id,
-            state="posted",
-            revision=revision,
-            now=self.clock(),
-            reply_id=reply.id,
-        )
+    def _keep_related(self, article: Article, revision: str, composed: Composed) -> None:
+        """The post's related set (and its reply to make), recorded before the post is sent:
+        a crash after the post leaves the reply due, never forgotten."""
+        self.related_sets.keep(
+            self.name, article.id, composed.related, article.related,
+            in_reply=composed.reply_text is not None,
+            reply_key=idempotency_key(self.name, article.id, revision + ":reply"),
+        )  # fmt: skip
 
     def _transient(self, article_id: str, exc: TransientError, tries: int, uncertain: bool) -> None:
         """Record a transient failure and wait before the next try (or end the pass)."""
@@ -505,14 +623,26 @@ class Publisher:
         (``since``, seconds since the epoch) when it is known. Statuses that
         only link to the article as a related one are not its post.
         """
-        if self.account_id is None:
+        return self.find_own(lambda status: links_as_its_own(status.content, url), since)
+
+    def find_own(
+        self, wanted: Callable[[PostedStatus], bool], since: int | None
+    ) -> PostedStatus | None:
+        """The newest of the account's own statuses that is ``wanted``, searched in the listing
+        that shows the target's visibility (the home timeline on some servers)."""
+        listing = self.server.profile.listing_for(self.target.visibility)
+        if self.account_id is None or listing is None:
             return None
+        account_id = self.account_id
         pages = RECONCILE_PAGES if since is None else RECONCILE_MAX_PAGES
         max_id: str | None = None
         for _ in range(pages):
-            page = self.client.account_statuses(self.account_id, limit=40, max_id=max_id)
+            if listing == "home_timeline":
+                page = self.client.home_timeline(account_id, limit=40, max_id=max_id)
+            else:
+                page = self.client.account_statuses(account_id, limit=40, max_id=max_id)
             for status in page:
-                if links_as_its_own(status.content, url):
+                if status.account_id in (None, account_id) and wanted(status):
                     return status
             if not page or (since is not None and _older_than(page[-1], since - RECONCILE_SLACK)):
                 return None
@@ -545,6 +675,28 @@ class Publisher:
             elif delivery.action == "delete":
                 self._delete(delivery, report)
 
+    def _settle_resolved(self, report: PassReport) -> None:
+        """Posts an operator resolved as posted get their related set (and reply) now."""
+        for delivery in self.store.resolved_posted(self.name):
+            stored = self.store.article(delivery.article_id)
+            if stored is not None and self.related_sets.get(self.name, delivery.article_id) is None:
+                try:
+                    composed = self._compose(stored.article, stored.html)
+                except ValueError:
+                    composed = None
+                if composed is not None:
+                    self.related_sets.keep(
+                        self.name, delivery.article_id, composed.related, stored.article.related,
+                        in_reply=composed.reply_text is not None,
+                        reply_key=idempotency_key(self.name, delivery.article_id,
+                                                  delivery.revision + ":reply"),
+                    )  # fmt: skip
+            self.related_sets.release(self.name, delivery.article_id)
+            self.store.succeeded(
+                self.name, delivery.article_id, state="posted", revision=delivery.revision,
+                now=self.clock(),
+            )  # fmt: skip
+
     def _abandon_create(self, delivery: Delivery, report: PassReport) -> None:
         """The article left the store before its post was confirmed."""
         found = (
@@ -575,10 +727,9 @@ class Publisher:
         revision = revision_of(article)
         if delivery.status_id is None or not self._allowed("edit", article.id, report):
             return
+        kept = self.related_sets.get(self.name, article.id)
         try:
-            composed = self._compose(
-                article, stored.html, url_length=self.limits.characters_reserved_per_url
-            )
+            composed = self._compose(article, stored.html, kept=kept)
         except ValueError as exc:
             self._edit_failed(article.id, revision, f"cannot compose a status: {exc}", report)
             return
@@ -591,13 +742,20 @@ class Publisher:
         try:
             try:
                 self.client.edit_status(delivery.status_id, self._request(composed, media_ids))
-            except TooLong:
-                composed = self._compose(article, stored.html, url_length=None)
+            except TooLong as exc:
+                self._learn_length(article, exc, report)
+                composed = self._compose(article, stored.html, kept=kept)
+                report.recomposed += 1
                 self.client.edit_status(delivery.status_id, self._request(composed, media_ids))
         except Gone:
             self.store.succeeded(
                 self.name, article.id, state="gone", revision=revision, now=self.clock()
             )
+            log.warning(
+                "gone: the post was deleted on the server; the revision is not posted again",
+                extra={"target": self.name, "article": article.id,
+                       "status_url": delivery.status_url},
+            )  # fmt: skip
             return
         except TransientError as exc:
             self._retry_later(delivery, exc, report)
@@ -650,8 +808,12 @@ class Publisher:
             Attempt(self.name, delivery.article_id, "delete", delivery.revision,
                     delivery.idempotency_key, delivery.article_url),
         )  # fmt: skip
+        kept = self.related_sets.get(self.name, delivery.article_id)
+        reply_id = kept.reply_id if kept is not None else None
         try:
-            for status_id in filter(None, (delivery.status_id, delivery.reply_id)):
+            for status_id in dict.fromkeys(
+                filter(None, (reply_id, delivery.reply_id, delivery.status_id))
+            ):
                 with contextlib.suppress(Gone):  # already deleted: as good
                     self.client.delete_status(status_id)
         except TransientError as exc:
@@ -673,6 +835,10 @@ class Publisher:
             revision=delivery.revision,
             now=self.clock(),
         )
+        if kept is not None and kept.reply_state is not None:
+            self.related_sets.reply_failed(
+                self.name, delivery.article_id, "deleted with its post", None, "deleted"
+            )
         report.deleted += 1
         log.info(
             "deleted",
@@ -686,31 +852,55 @@ class Publisher:
     # -- composing ----------------------------------------------------------------
 
     def _dry_run(self, report: PassReport) -> None:
+        """Every article a pass would post, composed exactly as it would be; and the others."""
         now = self.clock()
         horizon = now - timedelta(hours=self.target.backlog_max_age_hours)
-        for stored in self.store.new_articles(self.name, now, NEW_PER_PASS):
-            if self._wants(stored.article) and stored.article.published >= horizon:
-                try:
-                    composed = self._compose(
-                        stored.article, stored.html, self.limits.characters_reserved_per_url
-                    )
-                except ValueError as exc:
-                    log.warning("cannot compose %s: %s", stored.article.id, exc)
-                    continue
-                report.dry_run.append((stored.article, composed))
+        for stored in self.store.new_articles(self.name, now, None):
+            article = stored.article
+            if not self._wants(article):
+                report.dry_run_skipped.append((article, "not for this target"))
+                continue
+            if article.published < horizon:
+                report.dry_run_skipped.append((article, "backlog: older than the target's max age"))
+                continue
+            try:
+                composed = self._compose(article, stored.html)
+            except ValueError as exc:
+                report.dry_run_skipped.append((article, f"cannot compose a status: {exc}"))
+                continue
+            report.dry_run.append((article, composed))
 
-    def _compose(self, article: Article, body_html: str, url_length: int | None) -> Composed:
-        links = [
-            RelatedLink(other.title, other.url)
-            for other in self.related(article, self.target.related, self.clock())
-        ] if self.target.related else []  # fmt: skip
+    def _compose(
+        self,
+        article: Article,
+        body_html: str,
+        url_length: int | None = None,
+        kept: RelatedSet | None = None,
+    ) -> Composed:
+        """The status by the target's rules (``url_length`` is no longer used: the rules say).
+
+        ``kept`` is the related set a post was made with: an edit keeps it, in
+        the same place, unless the editors changed their picks since.
+        """
+        policy = self.policy
+        if kept is not None and tuple(kept.editors) == tuple(article.related):
+            links = list(kept.links)
+            policy = replace(policy, related_in="reply" if kept.in_reply else "post")
+        elif self.target.related:
+            links = [
+                RelatedLink(other.title, other.url)
+                for other in self.related(article, self.target.related, self.clock())
+            ]
+        else:
+            links = []
         return compose(
             article,
             "\n\n".join(html.paragraphs(body_html)),
             links,
-            self.policy,
+            policy,
             self.limits.max_characters,
-            url_length,
+            None,
+            rule=self.server.rule,
         )
 
     def _request(self, composed: Composed, media_ids: Sequence[str]) -> StatusRequest:

@@ -72,11 +72,14 @@ def publishers(
     *,
     stop: threading.Event | None = None,
     owner: str | None = None,
+    offline_profile: str | None = None,
 ) -> Iterator[list[Publisher]]:
     """A publisher per usable target; the HTTP clients are closed on exit.
 
     ``stop``, once set, makes every pass end before its next request;
-    ``owner`` names this process in the leases (default: `process_owner`).
+    ``owner`` names this process in the leases (default: `process_owner`);
+    ``offline_profile`` makes dry runs that never ask the server (a profile
+    name, or "learned"), for which a target needs no token.
     """
     store = DeliveryStore(engine)
     finder = RelatedFinder(engine)
@@ -93,7 +96,11 @@ def publishers(
         return Publisher(
             name=target.name,
             target=target.settings,
-            client=MastodonClient(str(target.settings.server), _token(target.settings), http),
+            client=MastodonClient(
+                str(target.settings.server),
+                SecretStr("") if offline_profile is not None else _token(target.settings),
+                http,
+            ),
             store=store,
             related=related,
             media_root=settings.store.content_dir,
@@ -105,10 +112,15 @@ def publishers(
             lease=pass_lease(leases, target.name),
             stop=stop,
             store_root=settings.store.content_dir,
+            offline_profile=offline_profile,
         )
 
     try:
-        yield [publisher(target) for target in chosen if target.problem is None]
+        yield [
+            publisher(target)
+            for target in chosen
+            if target.problem is None or offline_profile is not None
+        ]
     finally:
         for http in clients:
             http.close()

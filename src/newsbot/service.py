@@ -224,7 +224,11 @@ class Service:
         )
 
     def _profile(self, name: str) -> dict[str, object] | None:
-        """What the target's last connection learnt of its server (None before one)."""
+        """What the target's last connection learnt of its server (None before one).
+
+        ``counting`` is the detected software and the rule statuses are composed by
+        (learned from a length error, if one taught it).
+        """
         runner = self.publishers.get(name)
         if runner is None or runner.account_id is None:
             return None
@@ -235,6 +239,7 @@ class Service:
             "characters_reserved_per_url": limits.characters_reserved_per_url,
             "max_media_attachments": limits.max_media_attachments,
             "api_version": limits.api_version,
+            "counting": runner.server.describe(),
         }
 
     def _next_pass(self, name: str) -> datetime | None:

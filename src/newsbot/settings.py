@@ -166,7 +166,13 @@ class TargetSettings(_Group):
     hashtags: bool = True
     max_hashtags: int = Field(default=4, ge=0, le=20)
     related: int = Field(default=3, ge=0, le=10)
-    related_in: Literal["post", "reply"] = "post"
+    related_in: Literal["auto", "post", "reply"] = "auto"
+    summary_floor: int = Field(default=0, ge=0, le=1000)
+    """The summary shortens no further for related links (0: down to its first sentence)."""
+    profile: Literal[
+        "auto", "mastodon", "takahe", "pleroma", "gotosocial", "misskey", "friendica", "unknown"
+    ] = "auto"
+    """The server's software profile; "auto" detects it from NodeInfo and the instance."""
     template: str = "{headline}\n\n{summary}\n\n{link}{related}{hashtags}"
     edit_on_update: bool = True
     delete_on_withdraw: bool = True

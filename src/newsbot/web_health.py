@@ -2,9 +2,12 @@
 
 Liveness answers ``ok`` as long as the event loop runs, and nothing else, so
 an orchestrator restarts only a process that is stuck. Readiness reports the
-service's :class:`~newsbot.health.Status`: 503 until a first build succeeded,
-after a failed build, or while a target is stopped by a fatal error; the JSON
-body says why, with the last build and each target's last pass.
+service's :class:`~newsbot.health.Status`: 503 until a first build succeeded
+or after a failed build; it is about serving the feeds, so a posting problem
+never takes them offline. The JSON body says why, with the last build, each
+target's last pass and publishing health. ``/healthz/publishing`` is the
+endpoint a monitor alerts on: 503 while a target is stopped for good (a
+refused token) or holds uncertain deliveries.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class HealthEndpoints:
         return [
             Route("/healthz", self.healthz, methods=["GET"], name="healthz"),
             Route("/readyz", self.readyz, methods=["GET"], name="readyz"),
+            Route("/healthz/publishing", self.publishing, methods=["GET"], name="publishing"),
         ]
 
     async def healthz(self, request: Request) -> Response:
@@ -38,3 +42,7 @@ class HealthEndpoints:
         snapshot = self.status.snapshot()
         code = 200 if snapshot.ready else 503
         return JSONResponse(snapshot.to_json(), status_code=code, headers=NO_STORE)
+
+    async def publishing(self, request: Request) -> Response:
+        health = self.status.snapshot().publishing()
+        return JSONResponse(health, status_code=200 if health["ok"] else 503, headers=NO_STORE)

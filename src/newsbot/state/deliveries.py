@@ -9,6 +9,8 @@ sending again), or the outcome. States:
     retry     a transient failure; try again at ``next_try``
     posted    the status exists (``status_id``, ``status_url``)
     failed    a permanent failure (``last_error`` says why); not retried
+    uncertain the outcome is unknown and the server cannot list the account's posts of
+              this visibility: never resent blindly; ``newsbot resolve`` settles it
     skipped   seen but deliberately not posted (backlog, catch-up, filters)
     deleted   the post was deleted after the article was withdrawn
     gone      the server no longer has the status (deleted by someone else)
@@ -27,10 +29,10 @@ from typing import Any
 from sqlalchemy import Engine, and_, exists, func, insert, select, update
 
 from newsbot.state.index import Stored, decode_article
-from newsbot.state.schema import articles, deliveries, targets
+from newsbot.state.schema import articles, deliveries, post_related, targets
 
 ACTIVE = ("sending", "retry")
-OF_THE_ACCOUNT = ("sending", "retry", "posted", "failed")
+OF_THE_ACCOUNT = ("sending", "retry", "posted", "failed", "uncertain")
 """States that speak of a status on the account: retired when the target moves to another."""
 
 
@@ -40,6 +42,9 @@ class KnownAccount:
 
     server: str | None
     account_id: str | None
+
+
+RESOLVED_POSTED = "resolved by hand: posted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +99,7 @@ class DeliveryStore:
 
     # -- what is due --------------------------------------------------------
 
-    def new_articles(self, target: str, now: datetime, limit: int) -> list[Stored]:
+    def new_articles(self, target: str, now: datetime, limit: int | None) -> list[Stored]:
         """Live articles this target has never seen, oldest first."""
         seen = exists().where(
             and_(deliveries.c.target == target, deliveries.c.article_id == articles.c.id)
@@ -224,6 +229,33 @@ class DeliveryStore:
                     )
                 )
 
+    def resolve_posted(
+        self, target: str, article_id: str, status_id: str, status_url: str, now: datetime
+    ) -> None:
+        """An operator found the uncertain post on the server: record it (and mark it, so
+        that the next pass gives it the reply with its related links, where it has one)."""
+        self._update(
+            target, article_id, state="posted", uncertain=False, status_id=status_id,
+            status_url=status_url, posted_at=ts(now), tries=0, last_error=RESOLVED_POSTED,
+        )  # fmt: skip
+
+    def resolved_posted(self, target: str) -> list[Delivery]:
+        """Posts an operator resolved as posted whose related set is not settled yet."""
+        query = select(deliveries).where(
+            deliveries.c.target == target,
+            deliveries.c.state == "posted",
+            deliveries.c.last_error == RESOLVED_POSTED,
+        )
+        with self.engine.connect() as conn:
+            return [_delivery(row._mapping) for row in conn.execute(query)]
+
+    def resolve_not_posted(self, target: str, article_id: str, now: datetime) -> None:
+        """An operator checked: the uncertain request was not carried out; post on the next pass."""
+        self._update(
+            target, article_id, state="retry", uncertain=False, next_try=ts(now),
+            last_error="resolved: not posted",
+        )  # fmt: skip
+
     def mark_uncertain(self, target: str, article_id: str) -> None:
         """Note that a request of this row may have reached the server without an answer."""
         self._update(target, article_id, uncertain=True)
@@ -348,8 +380,9 @@ class DeliveryStore:
     def adopt_moved(self, target: str) -> tuple[KnownAccount, int] | None:
         """Post to the new account from now on: the rows of the former one are retired.
 
-        Their statuses stay as they are on the former account; none of them is
-        edited, deleted or posted again. Returns the account and how many rows.
+        Their statuses (and the replies holding related links under them) stay as
+        they are on the former account; none of them is edited, deleted or posted
+        again. Returns the account and how many rows.
         """
         moved = self.moved_to(target)
         if moved is None:
@@ -360,6 +393,12 @@ class DeliveryStore:
                 .where(deliveries.c.target == target, deliveries.c.state.in_(OF_THE_ACCOUNT))
                 .values(state="former", uncertain=False)
             )
+            conn.execute(  # replies under the former account's posts: never sent or deleted
+                update(post_related)
+                .where(post_related.c.target == target, post_related.c.reply_state.isnot(None),
+                       post_related.c.reply_state.notin_(("failed", "deleted")))
+                .values(reply_state="former")
+            )  # fmt: skip
             conn.execute(
                 update(targets)
                 .where(targets.c.name == target)

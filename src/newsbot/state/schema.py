@@ -132,6 +132,31 @@ targets = Table(
     Column("last_pass", BigInteger),
     Column("last_success", BigInteger),
     Column("last_error", Text),
+    Column("software", String(100)),
+    Column("learned", Text),
+    Column("length_errors", Integer, nullable=False, default=0),
+    Column("stopped_since", BigInteger),
+)
+
+# Per post: the related links it was made with (kept by edits) and, when they went
+# in a reply, that reply as a delivery of its own (recorded before it is sent).
+post_related = Table(
+    "post_related",
+    metadata,
+    Column("target", String(50), primary_key=True),
+    Column("article_id", String(200), primary_key=True),
+    Column("links", Text, nullable=False),
+    Column("editors", Text, nullable=False),
+    Column("in_reply", Boolean, nullable=False),
+    Column("reply_state", String(16)),
+    Column("reply_key", String(64)),
+    Column("reply_id", String(100)),
+    Column("reply_url", Text),
+    Column("tries", Integer, nullable=False, default=0),
+    Column("next_try", BigInteger, nullable=False, default=0),
+    Column("first_attempt", BigInteger),
+    Column("last_error", Text),
+    Index("post_related_due", "target", "reply_state", "next_try"),
 )
 
 # Every file the build wrote into the output folder: only these are ever removed

@@ -359,3 +359,29 @@ def _assert_replies_once(settings: Settings, servers: dict[str, FakeMastodon]) -
                 assert server.status(row.reply_id) is not None
         states = Counter(r.reply_state for r in rows if r.target == target and r.in_reply)
         assert set(states) <= {"posted"}, f"{target}: replies {dict(states)}"
+
+
+def test_a_kill_between_the_post_and_its_release_leaves_the_reply_due(database_url: str) -> None:
+    """The post's row says posted but its reply still waits for it: the next pass sends it."""
+    from newsbot.state.deliveries import Attempt, DeliveryStore
+    from newsbot.state.replies import RelatedStore
+
+    engine = open_database(database_url)
+    try:
+        store, related = DeliveryStore(engine), RelatedStore(engine)
+        now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+        for article in ("2026/posted", "2026/in-flight"):
+            related.keep("main", article, [], [], in_reply=True, reply_key=f"key-{article}")
+            store.begin(
+                Attempt("main", article, "create", "r1", f"k-{article}", "https://x/a"), now
+            )
+        store.succeeded("main", "2026/posted", state="posted", revision="r1", now=now,
+                        status_id="9", status_url="https://server/9")  # fmt: skip
+        assert related.due_replies("main", now) == []  # the kill: released never ran
+        related.release_posted("main")
+        due = related.due_replies("main", now)
+        assert [(d.article_id, d.reply_state) for d in due] == [("2026/posted", "retry")]
+        waiting = related.get("main", "2026/in-flight")
+        assert waiting is not None and waiting.reply_state == "waiting"  # its post is unknown yet
+    finally:
+        engine.dispose()

@@ -44,6 +44,7 @@ class Replies:
 
     def finish_due(self, report: PassReport) -> None:
         """Send (or settle) every reply that is due: new, to retry, or in flight at a crash."""
+        self.p.related_sets.release_posted(self.p.name)
         for due in self.p.related_sets.due_replies(self.p.name, self.p.clock()):
             self._send(due, report)
 

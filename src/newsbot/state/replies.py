@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, exists, insert, select, update
 
 from newsbot.posts import RelatedLink
 from newsbot.state.deliveries import ts
-from newsbot.state.schema import post_related
+from newsbot.state.schema import deliveries, post_related
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,22 @@ class RelatedStore:
                     post_related.c.article_id == article_id,
                     post_related.c.reply_state == "waiting",
                 )
+                .values(reply_state="retry", next_try=0)
+            )
+
+    def release_posted(self, target: str) -> None:
+        """Release the replies whose post was recorded as made but not released: a crash
+        between the two writes would otherwise leave them waiting for ever."""
+        posted = exists().where(
+            deliveries.c.target == post_related.c.target,
+            deliveries.c.article_id == post_related.c.article_id,
+            deliveries.c.state == "posted",
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(post_related)
+                .where(post_related.c.target == target, post_related.c.reply_state == "waiting")
+                .where(posted)
                 .values(reply_state="retry", next_try=0)
             )
 

@@ -227,6 +227,30 @@ def test_withdrawals_by_flag_delete_within_the_cap_each_logged_with_its_status(
     assert sorted(r.article for r in deleted) == [f"s{n:02d}" for n in range(5)]  # type: ignore[attr-defined]
 
 
+def test_a_reply_goes_with_its_post_only_when_the_delete_cap_allows_it(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.configure(related_in="reply", max_deletes_per_pass=1)
+    room.write("a.md", "Harbour reopens", 3, related=["Harbour fees go up"])
+    room.write("b.md", "Harbour fees go up", 2, related=["Harbour reopens"])
+    room.publish()
+    replies = {s["in_reply_to_id"] for s in server.live_statuses() if s["in_reply_to_id"]}
+    assert len(server.live_statuses()) == 4 and len(replies) == 2
+    room.write("a.md", "Harbour reopens", 3, related=["Harbour fees go up"], withdrawn=True)
+    room.write("b.md", "Harbour fees go up", 2, related=["Harbour reopens"], withdrawn=True)
+
+    first = room.publish()
+    assert (first.deleted, first.held) == (1, 1)
+    live = server.live_statuses()
+    assert len(live) == 2  # one post and the reply under it, both still there
+    [kept_post] = [s for s in live if not s["in_reply_to_id"]]
+    assert [s["in_reply_to_id"] for s in live if s["in_reply_to_id"]] == [kept_post["id"]]
+
+    second = room.publish()
+    assert (second.deleted, second.held) == (1, 0)
+    assert server.live_statuses() == []
+
+
 def test_edits_are_capped_per_pass_and_logged(
     room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
 ) -> None:

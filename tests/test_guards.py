@@ -305,9 +305,13 @@ def test_while_the_store_is_suspect_only_articles_still_there_are_posted(
 def test_another_account_under_the_same_target_stops_it_until_catch_up(
     room: Newsroom, server: FakeMastodon
 ) -> None:
-    room.write("a.md", "Harbour reopens", 2)
+    room.configure(related_in="reply")
+    room.write("a.md", "Harbour reopens", 2, related=["Harbour fees go up"])
+    room.write("f.md", "Harbour fees go up", 3)
     room.publish()
-    room.write("a.md", "Harbour reopens", 2, withdrawn=True)
+    replies = sorted(s["id"] for s in server.live_statuses() if s["in_reply_to_id"])
+    assert len(replies) == 2
+    room.write("a.md", "Harbour reopens", 2, withdrawn=True, related=["Harbour fees go up"])
     room.write("b.md", "Council votes", 1)
     server.configure(account_id="77")  # the token was replaced by another account's
     before = _writes(server)
@@ -320,13 +324,14 @@ def test_another_account_under_the_same_target_stops_it_until_catch_up(
     assert _writes(server) == before  # nothing posted, edited or deleted
     status = Status()
     status.record_pass(report)
-    assert not status.snapshot().ready
+    publishing = status.snapshot().publishing()  # the feeds stay ready; publishing is not ok
+    assert not publishing["ok"] and "the account changed" in publishing["problems"][0]
     assert "the account changed" in room.cli("state").stdout
 
     caught = room.cli("catch-up")
     assert caught.exit_code == 0, caught.output
     assert "now posting as account 77" in caught.stdout
-    assert "1 post(s) of the former account are left as they are" in caught.stdout
+    assert "2 post(s) of the former account are left as they are" in caught.stdout
     room.write("c.md", "Museum opens", 0.5)
 
     after = room.publish()
@@ -334,6 +339,8 @@ def test_another_account_under_the_same_target_stops_it_until_catch_up(
     assert (after.stopped, after.posted, after.deleted) == (None, 1, 0)
     assert room.rows()["a"]["state"] == "former"
     assert "account 77 on" in room.cli("state").stdout
+    assert "replies: 2 former" in room.cli("state").stdout  # never deleted from here
+    assert sorted(s["id"] for s in server.live_statuses() if s["in_reply_to_id"]) == replies
 
 
 def test_another_server_under_the_same_target_name_stops_it(

@@ -10,8 +10,10 @@
 # Debian packages (base-image.sh) and tagged with the Dockerfile's default
 # base name, python:3.11-slim-bookworm, in this engine unless a real image of
 # that name is there already. The README's commands run with their own names
-# (newsbot -> newsbot-ctest) and port, so that they never touch an operator's
-# container or volumes.
+# (newsbot -> newsbot-ctest-<pid>) and port, so that they never touch an
+# operator's container or volumes, nor those of another run of this test on
+# the same engine. The images are kept as newsbot-ctest:last(-sample), so that
+# the next run builds from the engine's cache.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,7 +27,7 @@ code=0
 tests/container/start-docker.sh || code=$?
 [ "$code" -eq 0 ] || exit "$code"
 
-name=newsbot-ctest
+name=newsbot-ctest-$$
 port=$(free_port)
 report=.cache/container/report.json
 mkdir -p .cache/container
@@ -35,6 +37,12 @@ export COMPOSE_PROJECT_NAME=$name
 
 cleanup() {
   docker rm -f "$name" >/dev/null 2>&1 || true
+  if docker image inspect "$name" >/dev/null 2>&1; then
+    docker tag "$name" newsbot-ctest:last && docker rmi "$name" >/dev/null 2>&1 || true
+  fi
+  if docker image inspect "$name:sample" >/dev/null 2>&1; then
+    docker tag "$name:sample" newsbot-ctest:last-sample && docker rmi "$name:sample" >/dev/null 2>&1 || true
+  fi
   docker volume rm "$name-data" "$name-public" >/dev/null 2>&1 || true
   if [ -n "${NEWSBOT_TEST_STORE:-}" ]; then
     "${compose[@]}" down --volumes --timeout 5 >/dev/null 2>&1 || true

@@ -10,8 +10,10 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from watchfiles import Change, watch
+if TYPE_CHECKING:
+    from watchfiles import Change
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,11 @@ class Watcher:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        # Imported here, in the watcher's own thread: watchfiles (and anyio under
+        # it) is a third of a second of imports that would otherwise delay the
+        # moment the service first answers /healthz.
+        from watchfiles import watch
+
         try:
             for _changes in watch(
                 self.root,

@@ -10,8 +10,10 @@
 # Debian packages (base-image.sh) and tagged with the Dockerfile's default
 # base name, python:3.11-slim-bookworm, in this engine unless a real image of
 # that name is there already. The README's commands run with their own names
-# (newsbot -> newsbot-ctest) and port, so that they never touch an operator's
-# container or volumes.
+# (newsbot -> newsbot-ctest-<pid>) and port, so that they never touch an
+# operator's container or volumes, nor those of another run of this test on
+# the same engine. The images are kept as newsbot-ctest:last(-sample), so that
+# the next run builds from the engine's cache.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,13 +21,22 @@ say() { printf '[container] %s\n' "$*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$1" "$(now)"; }
+# Whether the container's log has a line matching $1 (the rest: docker logs'
+# arguments). Read whole first: `docker logs | grep -q` fails under pipefail
+# when grep stops reading before the log ends.
+logged() {
+  local pattern=$1 text
+  shift
+  text=$(docker logs "$@" 2>&1)
+  grep -q -- "$pattern" <<<"$text"
+}
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 code=0
 tests/container/start-docker.sh || code=$?
 [ "$code" -eq 0 ] || exit "$code"
 
-name=newsbot-ctest
+name=newsbot-ctest-$$
 port=$(free_port)
 report=.cache/container/report.json
 mkdir -p .cache/container
@@ -35,6 +46,12 @@ export COMPOSE_PROJECT_NAME=$name
 
 cleanup() {
   docker rm -f "$name" >/dev/null 2>&1 || true
+  if docker image inspect "$name" >/dev/null 2>&1; then
+    docker tag "$name" newsbot-ctest:last && docker rmi "$name" >/dev/null 2>&1 || true
+  fi
+  if docker image inspect "$name:sample" >/dev/null 2>&1; then
+    docker tag "$name:sample" newsbot-ctest:last-sample && docker rmi "$name:sample" >/dev/null 2>&1 || true
+  fi
   docker volume rm "$name-data" "$name-public" >/dev/null 2>&1 || true
   if [ -n "${NEWSBOT_TEST_STORE:-}" ]; then
     "${compose[@]}" down --volumes --timeout 5 >/dev/null 2>&1 || true
@@ -132,10 +149,10 @@ grep -q 'https://news.example.org/articles/' .cache/container/feed.json \
   || fail "feed.json does not link under site.base_url"
 # The build is logged just after it is recorded as done (which /readyz reports).
 for _ in $(seq 50); do
-  docker logs "$name" 2>&1 | grep -q '"message": "feeds rebuilt", "read": [1-9]' && break
+  logged '"message": "feeds rebuilt", "read": [1-9]' "$name" && break
   sleep 0.2
 done
-docker logs "$name" 2>&1 | grep -q '"message": "feeds rebuilt", "read": [1-9]' \
+logged '"message": "feeds rebuilt", "read": [1-9]' "$name" \
   || fail "the first start read no article: $(docker logs --tail 5 "$name" 2>&1)"
 # The status page: seen from inside the container (loopback), not through the
 # published port (the engine's gateway is the client there).
@@ -143,14 +160,14 @@ docker exec "$name" python3 -c 'import json, urllib.request as u; json.load(u.ur
   || fail "/status.json not served on loopback inside the container"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/status")" = 404 ] \
   || fail "/status answered a client that is not on loopback"
-docker logs "$name" 2>&1 | grep -q '"logger": "newsbot.access", "message": "GET /status.json 200"' \
+logged '"logger": "newsbot.access", "message": "GET /status.json 200"' "$name" \
   || fail "no access-log line for /status.json"
 
 started=$(now)
 run 3 >/dev/null
 stop_seconds=$(since "$started")
 [ "$(docker inspect -f '{{.State.ExitCode}}' "$name")" = 0 ] || fail "exit code $(docker inspect -f '{{.State.ExitCode}}' "$name") after SIGTERM"
-docker logs "$name" 2>&1 | grep -q '"message": "received SIGTERM"' || fail "SIGTERM was not seen"
+logged '"message": "received SIGTERM"' "$name" || fail "SIGTERM was not seen"
 python3 -c "import sys; sys.exit(float(sys.argv[1]) >= 20)" "$stop_seconds" || fail "stop took ${stop_seconds} s"
 say "SIGTERM: stopped in ${stop_seconds} s with exit code 0"
 
@@ -159,7 +176,7 @@ run 4 >/dev/null
 wait_healthy 60 >/dev/null
 curl -sf "http://127.0.0.1:$port/rss.xml" >/dev/null || fail "no feed after the restart"
 sleep 1
-if docker logs --since "$restarted_at" "$name" 2>&1 | grep -q '"message": "feeds rebuilt"'; then
+if logged '"message": "feeds rebuilt"' --since "$restarted_at" "$name"; then
   fail "the restart read the store again: the state was not kept"
 fi
 docker exec "$name" test -s /srv/data/newsbot.db || fail "no state database in the data volume"
@@ -221,7 +238,7 @@ say "compose: PostgreSQL and newsbot healthy ${compose_healthy} s after up"
 fake="http://127.0.0.1:$NEWSBOT_TEST_FAKE_PORT/__fake__/statuses"
 posted=""
 for _ in $(seq 150); do
-  if curl -sf "$fake" | grep -q "articles/$article_id/"; then posted=yes; break; fi
+  if grep -q "articles/$article_id/" <<<"$(curl -sf "$fake")"; then posted=yes; break; fi
   sleep 0.2
 done
 [ -n "$posted" ] || { "${compose[@]}" logs --tail 20 newsbot >&2; fail "the new article was not posted"; }
@@ -229,7 +246,7 @@ count=$(curl -sf "$fake?summary=1" | python3 -c 'import json, sys; print(json.lo
 say "compose: the new article posted to the fake server ($count status)"
 password=$(cat secrets/db_password.txt)
 for id in $("${compose[@]}" ps -q); do
-  docker inspect "$id" | grep -qF "$password" && fail "the database password shows in docker inspect"
+  grep -qF "$password" <<<"$(docker inspect "$id")" && fail "the database password shows in docker inspect"
 done
 state=$("${compose[@]}" exec -T newsbot newsbot state 2>&1) || true
 grep -q "1 posted" <<<"$state" || fail "newsbot state does not show the post: $state"

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from newsbot.activitypub.keys import ActorKey, generate
-from newsbot.activitypub.signatures import Incoming, Signer, SignatureRejected, key_id_of, verify
+from newsbot.activitypub.signatures import Incoming, SignatureRejected, Signer, key_id_of, verify
 from newsbot.web_server import WebServer
 
 

@@ -109,7 +109,7 @@ def test_discovery_follow_articles_and_unfollow(
     content = tmp_path / "content"
     now = datetime.now(UTC).replace(microsecond=0)
     write_article(content, "first.md", "Harbour reopens", now - timedelta(hours=1),
-                  summary="The harbour is open again.", tags=["Harbour", "Storm damage"])  # fmt: skip
+                  summary="The harbour is open again.", tags=["Harbour"])  # fmt: skip
     settings = make_settings(tmp_path, content, database_url)
     with Running(settings) as running, client() as http:
         base = running.base

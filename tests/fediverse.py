@@ -8,6 +8,7 @@ the requests they send to newsbot with the same cavage scheme.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ class RemoteServer:
     fetched: list[str] = field(default_factory=list)
     """Paths of the documents fetched from this server."""
     status: int = 202
+    delay: float = 0.0
+    """Seconds each inbox POST takes to answer (after it is recorded)."""
     shared_inbox: bool = False
     public_keys: dict[str, str] = field(default_factory=dict)
     """keyId -> PEM of the senders whose signatures this server accepts (fetched on first use)."""
@@ -110,6 +113,8 @@ class RemoteServer:
             return Response(status_code=401)
         with self.lock:
             self.received.append(Received(request.url.path, json.loads(body), key_id, headers))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return Response(status_code=self.status)
 
     def of_type(self, kind: str) -> list[Received]:

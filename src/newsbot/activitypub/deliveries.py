@@ -30,6 +30,7 @@ from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, updat
 from sqlalchemy.exc import IntegrityError
 
 from newsbot.activitypub.followers import host_of
+from newsbot.state.leases import is_alive
 from newsbot.state.schema import ap_activities, ap_deliveries, ap_hosts
 
 MAX_BACKOFF_PAUSE = 3600
@@ -82,7 +83,7 @@ class DeliveryStore:
 
     def claim(self, owner: str, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
         """Take up to ``limit`` due rows for this worker (rows of paused or dead hosts wait)."""
-        token = f"{owner[:60]}/{uuid.uuid4().hex[:16]}"
+        token = f"{owner}|{uuid.uuid4().hex[:8]}"
         t = _ts(now)
         blocked = select(ap_hosts.c.host).where(or_(ap_hosts.c.paused_until > t, ap_hosts.c.dead))
         due = or_(
@@ -125,6 +126,25 @@ class DeliveryStore:
                 Claimed(r.id, r.activity_id, r.inbox, r.host, r.tries, r.body.encode())
                 for r in conn.execute(query)
             ]
+
+    def release_orphans(self) -> int:
+        """Free the rows of claimers on this machine that are gone (killed): due again at once.
+
+        Other rows in flight wait for their lease to run out, since their
+        claimer may still be sending them.
+        """
+        query = select(ap_deliveries.c.owner).where(ap_deliveries.c.state == "sending").distinct()
+        with self.engine.connect() as conn:
+            tokens: list[str] = [str(r[0]) for r in conn.execute(query) if r[0]]
+        gone = [t for t in tokens if not is_alive(t.split("|", 1)[0])]
+        if not gone:
+            return 0
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(ap_deliveries)
+                .where(ap_deliveries.c.owner.in_(gone), ap_deliveries.c.state == "sending")
+                .values(state="pending", lease_until=None)
+            ).rowcount
 
     # -- finishing --------------------------------------------------------------------
 

@@ -32,8 +32,8 @@ from newsbot.activitypub.documents import ACTIVITY_JSON
 log = logging.getLogger(__name__)
 
 RETRIED_4XX = frozenset({401, 408, 429})
-FLUSH_SECONDS = 0.2
 IDLE_POLL_SECONDS = 1.0
+ORPHANS_EVERY_SECONDS = 30.0
 
 Clock = Callable[[], datetime]
 
@@ -118,25 +118,54 @@ class DeliveryWorker:
     # -- loop -----------------------------------------------------------------------
 
     async def run(self, until_idle: bool = False) -> None:
-        """Deliver until stopped (or, with ``until_idle``, until nothing is due)."""
+        """Deliver until stopped (or, with ``until_idle``, until nothing is due).
+
+        Outcomes are recorded by a task of their own as soon as they come, in
+        whatever batch has gathered meanwhile: sending never waits for the
+        database, and a crash repeats only the requests answered during the
+        one write in progress (and those in flight).
+        """
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        wake = self._wake
         overall = asyncio.Semaphore(self.concurrency)
         hosts: dict[str, asyncio.Semaphore] = {}
         outcomes: list[Outcome] = []
+        have_outcomes = asyncio.Event()
         in_flight: set[asyncio.Task[None]] = set()
         room = self.concurrency * 4
+        recording = True
+
+        async def record() -> None:
+            while recording or outcomes:
+                await have_outcomes.wait()
+                have_outcomes.clear()
+                while outcomes:
+                    batch, outcomes[:] = list(outcomes), []
+                    await asyncio.to_thread(self.store.finish, batch, self.clock())
+                    for outcome in batch:
+                        self.observe(outcome)
+
         async with self._client_factory() as http:
 
             async def send(claimed: Claimed) -> None:
                 host = hosts.setdefault(claimed.host, asyncio.Semaphore(self.per_host))
                 async with overall, host:
                     outcomes.append(await self._send(http, claimed))
+                have_outcomes.set()
+                if len(in_flight) <= room // 2:
+                    wake.set()
 
-            last_flush = time.monotonic()
+            recorder = asyncio.create_task(record())
+            last_orphans = 0.0
             while not self._stop.is_set():
+                if time.monotonic() - last_orphans > ORPHANS_EVERY_SECONDS:
+                    freed = await asyncio.to_thread(self.store.release_orphans)
+                    if freed:
+                        log.warning("%d deliveries of a killed process are due again", freed)
+                    last_orphans = time.monotonic()
                 claimed: list[Claimed] = []
-                if len(in_flight) < room // 2:
+                if len(in_flight) <= room // 2:
                     claimed = await asyncio.to_thread(
                         self.store.claim, self.owner, self.clock(), room - len(in_flight),
                         self.lease,
@@ -145,22 +174,16 @@ class DeliveryWorker:
                     task = asyncio.create_task(send(item))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
-                if not claimed and not in_flight and not outcomes and until_idle:
+                if until_idle and not claimed and not in_flight and not outcomes:
                     break
-                wait = FLUSH_SECONDS if in_flight or outcomes else IDLE_POLL_SECONDS
-                self._wake.clear()
+                wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                if outcomes and (time.monotonic() - last_flush >= FLUSH_SECONDS or not in_flight):
-                    batch, outcomes[:] = list(outcomes), []
-                    await asyncio.to_thread(self.store.finish, batch, self.clock())
-                    for outcome in batch:
-                        self.observe(outcome)
-                    last_flush = time.monotonic()
+                    await asyncio.wait_for(wake.wait(), IDLE_POLL_SECONDS)
             if in_flight:  # stopping: let requests in flight end and record them
                 await asyncio.wait(in_flight, timeout=10)
-            if outcomes:
-                await asyncio.to_thread(self.store.finish, list(outcomes), self.clock())
+            recording = False
+            have_outcomes.set()
+            await recorder
 
     async def _send(self, http: httpx.AsyncClient, claimed: Claimed) -> Outcome:
         started = time.monotonic()

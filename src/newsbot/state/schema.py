@@ -217,7 +217,7 @@ ap_deliveries = Table(
     Column("state", String(16), nullable=False),
     Column("tries", Integer, nullable=False),
     Column("next_try", BigInteger, nullable=False),
-    Column("owner", String(100)),
+    Column("owner", String(200)),
     Column("lease_until", BigInteger),
     Column("created", BigInteger, nullable=False),
     Column("finished", BigInteger),

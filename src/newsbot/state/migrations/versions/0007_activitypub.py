@@ -67,7 +67,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("tries", sa.Integer, nullable=False),
         sa.Column("next_try", sa.BigInteger, nullable=False),
-        sa.Column("owner", sa.String(100)),
+        sa.Column("owner", sa.String(200)),
         sa.Column("lease_until", sa.BigInteger),
         sa.Column("created", sa.BigInteger, nullable=False),
         sa.Column("finished", sa.BigInteger),

@@ -13,6 +13,7 @@ row ends ``done``. The private key appears in no output. SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -121,6 +122,12 @@ def test_sigkill_during_fan_out_loses_nothing(
         pem = conn.execute(select(ap_keys.c.private_pem)).scalar_one()
     assert states == {"done": len(inboxes)}
     engine.dispose()
+    shown = subprocess.run([str(NEWSBOT), "followers", "--json"], env=env, capture_output=True,
+                           text=True, check=True)  # fmt: skip
+    report = json.loads(shown.stdout)
+    assert report["followers"] == len(inboxes) and report["servers"] == SERVERS
+    assert report["deliveries"] == {"done": len(inboxes)} and report["dead_hosts"] == []
     secret = "".join(pem.splitlines()[1:-1])[:64]
+    assert secret not in shown.stdout + shown.stderr
     for log in tmp_path.glob("out-*.log"):
         assert secret not in log.read_text().replace("\n", "")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -118,16 +119,22 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 def guarded_client(
     *,
     allow_private: bool,
+    tls: ssl.SSLContext | None = None,
     resolver: Resolver = system_resolver,
     timeout: float = 15.0,
     max_connections: int = 256,
     user_agent: str = "newsbot",
 ) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` whose every connection goes through :class:`GuardedBackend`."""
+    """An ``httpx.AsyncClient`` whose every connection goes through :class:`GuardedBackend`.
+
+    ``tls`` is shared by the clients of one process: loading the CA bundle
+    takes tens of milliseconds, too long to repeat for each remote host.
+    """
     transport = httpx.AsyncHTTPTransport(
+        verify=tls if tls is not None else True,
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
-        )
+        ),
     )
     # httpx builds its pool without a backend argument; the guard replaces the default one.
     pool = transport._pool

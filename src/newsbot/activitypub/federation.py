@@ -59,6 +59,7 @@ class Federation:
         self.engine = engine
         self.clock = clock
         self._resolver = resolver
+        self._tls = httpx.create_ssl_context()
         key = load_key(engine, clock(), ap.key_file)
         self.actor = Actor(
             base_url=str(settings.site.base_url),
@@ -85,7 +86,7 @@ class Federation:
             max_tries=ap.max_tries,
         )
         self.remote = RemoteActors(
-            self._client(),
+            self._client(ap.concurrency),
             clock,
             allow_private=ap.allow_private_addresses,
             sign=self.signer if ap.signed_fetch else None,
@@ -112,12 +113,13 @@ class Federation:
         )
         self._routes = ActivityPubRoutes(self)
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self, max_connections: int) -> httpx.AsyncClient:
         return guarded_client(
             allow_private=self.settings.allow_private_addresses,
             resolver=self._resolver,
             timeout=self.settings.timeout,
-            max_connections=self.settings.concurrency,
+            max_connections=max_connections,
+            tls=self._tls,
         )
 
     @staticmethod

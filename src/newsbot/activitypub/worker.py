@@ -19,6 +19,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 RETRIED_4XX = frozenset({401, 408, 429})
 IDLE_POLL_SECONDS = 1.0
 ORPHANS_EVERY_SECONDS = 30.0
+MAX_IDLE_CLIENTS = 256
+"""Connection pools kept for hosts with nothing in flight, before they are closed."""
 
 Clock = Callable[[], datetime]
 
@@ -65,7 +68,7 @@ class DeliveryWorker:
     def __init__(
         self,
         store: DeliveryStore,
-        client: Callable[[], httpx.AsyncClient],
+        client: Callable[[int], httpx.AsyncClient],
         sign: httpx.Auth,
         *,
         owner: str,
@@ -146,16 +149,36 @@ class DeliveryWorker:
                     for outcome in batch:
                         self.observe(outcome)
 
-        async with self._client_factory() as http:
+        clients: dict[str, httpx.AsyncClient] = {}
+        busy: Counter[str] = Counter()
 
-            async def send(claimed: Claimed) -> None:
-                host = hosts.setdefault(claimed.host, asyncio.Semaphore(self.per_host))
-                async with overall, host:
-                    outcomes.append(await self._send(http, claimed))
-                have_outcomes.set()
-                if len(in_flight) <= room // 2:
-                    wake.set()
+        def client_for(host: str) -> httpx.AsyncClient:
+            # One small pool per host: httpcore scans a pool's connections for every
+            # request, so one pool shared by hundreds of hosts costs more than the sending.
+            if host not in clients:
+                clients[host] = self._client_factory(self.per_host)
+            return clients[host]
 
+        async def close_idle() -> None:
+            if len(clients) > MAX_IDLE_CLIENTS:
+                for host in [h for h in clients if not busy[h]]:
+                    await clients.pop(host).aclose()
+                    hosts.pop(host, None)
+                    del busy[host]
+
+        async def send(claimed: Claimed) -> None:
+            host = hosts.setdefault(claimed.host, asyncio.Semaphore(self.per_host))
+            busy[claimed.host] += 1
+            try:
+                async with host, overall:
+                    outcomes.append(await self._send(client_for(claimed.host), claimed))
+            finally:
+                busy[claimed.host] -= 1
+            have_outcomes.set()
+            if len(in_flight) <= room // 2:
+                wake.set()
+
+        try:
             recorder = asyncio.create_task(record())
             last_orphans = 0.0
             while not self._stop.is_set():
@@ -179,11 +202,15 @@ class DeliveryWorker:
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), IDLE_POLL_SECONDS)
+                await close_idle()
             if in_flight:  # stopping: let requests in flight end and record them
                 await asyncio.wait(in_flight, timeout=10)
             recording = False
             have_outcomes.set()
             await recorder
+        finally:
+            for client in clients.values():
+                await client.aclose()
 
     async def _send(self, http: httpx.AsyncClient, claimed: Claimed) -> Outcome:
         started = time.monotonic()

@@ -53,7 +53,7 @@ import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,12 @@ from sqlalchemy import create_engine, insert, select, text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from newsbot.activitypub.signatures import Incoming, SignatureRejected, key_id_of, verify  # noqa: E402
+from newsbot.activitypub.signatures import (  # noqa: E402
+    Incoming,
+    SignatureRejected,
+    key_id_of,
+    verify,
+)
 from newsbot.state.database import open_database  # noqa: E402
 from newsbot.state.schema import ap_deliveries, ap_followers  # noqa: E402
 

@@ -88,6 +88,8 @@ class Inboxes:
     last: float | None = None
     rejected: int = 0
     keys: dict[str, str] = field(default_factory=dict)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    reasons: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.sockets = []
@@ -122,8 +124,16 @@ class Inboxes:
         self.receipts = Counter()
         self.first = self.last = None
         self.rejected = 0
+        self.reasons = Counter()
 
     async def _key(self, key_id: str) -> str:
+        if key_id in self.keys:
+            return self.keys[key_id]
+        lock = self.locks.setdefault(key_id, asyncio.Lock())
+        async with lock:  # one fetch per key, however many requests arrive at once
+            return await self._fetch_key(key_id)
+
+    async def _fetch_key(self, key_id: str) -> str:
         if key_id not in self.keys:
             if self.http is None:
                 self.http = httpx.AsyncClient(trust_env=False, timeout=10)
@@ -160,8 +170,9 @@ class Inboxes:
                 key_id, _ = key_id_of(incoming)
                 verify(incoming, await self._key(key_id), datetime.now(UTC))
                 activity = json.loads(body)["id"]
-            except (SignatureRejected, KeyError, ValueError, httpx.HTTPError):
+            except (SignatureRejected, KeyError, ValueError, httpx.HTTPError) as exc:
                 self.rejected += 1
+                self.reasons[f"{type(exc).__name__}: {exc}"[:80]] += 1
                 status = 401
             else:
                 now = time.monotonic()
@@ -333,6 +344,7 @@ def run_fedify(inboxes: Inboxes, followers_each: int, work: Path) -> dict[str, A
         "process_seconds": round(elapsed, 2),
         "peak_mb": report.get("peak_mb"),
         "rejected_signatures": inboxes.rejected,
+        "rejected_why": dict(inboxes.reasons.most_common(3)),
         "errors": report.get("errors"),
         "stderr": done.stderr[-500:] if done.returncode else "",
     }

@@ -133,6 +133,13 @@ class DeliveryStore:
         Other rows in flight wait for their lease to run out, since their
         claimer may still be sending them.
         """
+        dead = select(ap_hosts.c.host).where(ap_hosts.c.dead)
+        with self.engine.begin() as conn:  # rows that came back pending after their host died
+            conn.execute(
+                update(ap_deliveries)
+                .where(ap_deliveries.c.state == "pending", ap_deliveries.c.host.in_(dead))
+                .values(state="dead", last_error="the host is dead")
+            )
         query = select(ap_deliveries.c.owner).where(ap_deliveries.c.state == "sending").distinct()
         with self.engine.connect() as conn:
             tokens: list[str] = [str(r[0]) for r in conn.execute(query) if r[0]]

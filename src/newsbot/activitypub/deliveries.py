@@ -267,7 +267,7 @@ class DeliveryStore:
         dead = set(conn.execute(select(ap_hosts.c.host).where(ap_hosts.c.dead)).scalars())
         t = _ts(now)
         rows = []
-        for inbox in dict.fromkeys(inboxes):
+        for inbox in _round_robin(dict.fromkeys(inboxes)):
             host = host_of(inbox)
             rows.append({
                 "activity_id": activity_id, "inbox": inbox, "host": host,
@@ -308,3 +308,20 @@ class DeliveryStore:
         with self.engine.connect() as conn:
             value = conn.execute(query).scalar()
             return None if value is None else int(value)
+
+
+def _round_robin(inboxes: Iterable[str]) -> list[str]:
+    """The inboxes host by host in turn, so that rows claimed in id order span many hosts.
+
+    Claimed in the order followers were stored, a batch would hold mostly one
+    host's inboxes, all waiting for that host's few connections (and a slow
+    host would hold up the batch).
+    """
+    by_host: dict[str, list[str]] = {}
+    for inbox in inboxes:
+        by_host.setdefault(host_of(inbox), []).append(inbox)
+    queues = list(by_host.values())
+    ordered: list[str] = []
+    for turn in range(max((len(q) for q in queues), default=0)):
+        ordered.extend(q[turn] for q in queues if turn < len(q))
+    return ordered

@@ -42,6 +42,7 @@ class RemoteServer:
     received: list[Received] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)
+    signed_fetches: int = 0
     """Paths of the documents fetched from this server."""
     status: int = 202
     delay: float = 0.0
@@ -79,6 +80,7 @@ class RemoteServer:
         actor = self.actor_id(request.path_params["name"])
         with self.lock:
             self.fetched.append(request.url.path)
+            self.signed_fetches += "signature" in request.headers
         doc: dict[str, Any] = {
             "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
             "id": actor,

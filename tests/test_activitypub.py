@@ -155,6 +155,11 @@ def test_discovery_follow_articles_and_unfollow(
                              headers={"Content-Type": "application/activity+json"})  # fmt: skip
         assert impostor.status_code == 401
 
+        # A body over max_body_bytes is refused before anything else.
+        huge = http.post(actor["inbox"], content=b"{" + b" " * 300_000 + b"}",
+                         headers={"Content-Type": "application/activity+json"})  # fmt: skip
+        assert huge.status_code == 413
+
         # A signed Follow: 202, then a signed Accept embedding it.
         answer = http.post(actor["inbox"], content=body, auth=remote.signer("alice"),
                            headers={"Content-Type": "application/activity+json"})  # fmt: skip
@@ -163,7 +168,8 @@ def test_discovery_follow_articles_and_unfollow(
         assert accepted[0].activity["object"]["id"] == follow["id"]
         assert accepted[0].activity["actor"] == actor_id
         assert accepted[0].key_id == actor_id + "#main-key"
-        assert remote.fetched  # the follower's key and actor were fetched
+        assert remote.fetched  # the follower's key and actor were fetched, signed
+        assert remote.signed_fetches == len(remote.fetched)
         signed = accepted[0].headers["signature"]
         assert 'headers="(request-target) host date digest"' in signed
         assert 'algorithm="rsa-sha256"' in signed
@@ -226,8 +232,16 @@ def test_discovery_follow_articles_and_unfollow(
         assert answer.status_code == 202
         eventually(lambda: http.get(actor["followers"]).json()["totalItems"] == 0, 20,
                    "the follower was not removed")  # fmt: skip
-        ready = http.get(base + "readyz").json()
-        assert "activitypub" in ready
+        running.service.federate()
+        ready = http.get(base + "readyz").json()["activitypub"]
+        assert ready["followers"] == 0 and ready["pending"] == 0 and ready["dead_hosts"] == []
+        # Accept, Create, Update, Delete (and the first article's Create when the first
+        # build ended after the Follow): every one recorded done.
+        done = len(remote.received)
+        assert ready["deliveries"] == {"done": done}
+        metrics = http.get(base + "metrics").text
+        assert f'newsbot_activitypub_deliveries_total{{result="done"}} {done}.0' in metrics
+        assert "newsbot_activitypub_followers 0.0" in metrics
 
 
 def test_loopback_actor_is_refused_without_fetching(tmp_path: Path, remote: RemoteServer) -> None:
@@ -246,3 +260,22 @@ def test_loopback_actor_is_refused_without_fetching(tmp_path: Path, remote: Remo
         assert "not a public address" in answer.text
     assert remote.fetched == []
     assert remote.received == []
+
+
+def test_signed_fetch_when_required(tmp_path: Path, remote: RemoteServer) -> None:
+    content = tmp_path / "content"
+    content.mkdir()
+    settings = make_settings(tmp_path, content, f"sqlite:///{tmp_path / 's.db'}",
+                             require_signed_fetch=True)  # fmt: skip
+    with Running(settings) as running, client() as http:
+        actor_id = running.base + "ap/users/news"
+        accept = {"Accept": MASTODON_ACCEPT}
+        assert http.get(actor_id, headers=accept).status_code == 200  # the actor: always
+        outbox = actor_id + "/outbox"
+        assert http.get(outbox, headers=accept).status_code == 401
+        signed = http.get(outbox, headers=accept, auth=remote.signer("alice"))
+        assert signed.status_code == 200 and signed.json()["type"] == "OrderedCollection"
+        forged = httpx.Request("GET", outbox, headers=accept)
+        remote.signer("alice").sign(forged)
+        forged.headers["Date"] = "Mon, 01 Jan 2001 00:00:00 GMT"
+        assert http.send(forged).status_code == 401

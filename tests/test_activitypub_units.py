@@ -231,3 +231,16 @@ def test_actor_key_rejects_non_rsa_pem() -> None:
     )  # fmt: skip
     with pytest.raises(KeyUnusable, match="RSA"):
         ActorKey.from_private_pem(pem)
+
+
+def test_each_remote_host_gets_a_bounded_number_of_requests_a_minute() -> None:
+    from newsbot.activitypub.inbox import HostLimiter
+
+    now = [0.0]
+    limiter = HostLimiter(60, monotonic=lambda: now[0])
+    assert all(limiter.allow("a.example") for _ in range(60))
+    assert not limiter.allow("a.example")
+    assert limiter.allow("b.example")  # another host is not held back
+    now[0] = 1.0
+    assert limiter.allow("a.example")  # one a second comes back
+    assert not limiter.allow("a.example")

@@ -5,9 +5,11 @@
 // fetch its key), then sends one Create{Note} with one sendActivity() call
 // to every recipient ({id, inbox} objects), without a message queue (Fedify
 // then sends at once, all inboxes concurrently), signed with draft-cavage
-// like newsbot. Prints one JSON line: seconds, peak memory, errors.
+// like newsbot. Prints where its key is, waits for a line on stdin, sends,
+// then prints one JSON line: seconds, peak memory, errors.
 import "./node20.mjs";
 import http from "node:http";
+import readline from "node:readline";
 import { readFileSync } from "node:fs";
 import {
   Create, MemoryKvStore, Note, PUBLIC_COLLECTION, Service, createFederation,
@@ -46,6 +48,10 @@ const server = http.createServer(async (req, res) => {
   res.end(Buffer.from(await response.arrayBuffer()));
 });
 await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+// Tell the benchmark where the key is, and wait for its go: the inboxes fetch the
+// key first, as they would have it cached from earlier deliveries.
+process.stdout.write(JSON.stringify({ key: `${origin}/users/news` }) + "\n");
+for await (const _line of readline.createInterface({ input: process.stdin })) break;
 
 const ctx = federation.createContext(new URL(origin), undefined);
 const actor = ctx.getActorUri("news");

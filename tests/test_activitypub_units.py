@@ -244,3 +244,30 @@ def test_each_remote_host_gets_a_bounded_number_of_requests_a_minute() -> None:
     now[0] = 1.0
     assert limiter.allow("a.example")  # one a second comes back
     assert not limiter.allow("a.example")
+
+
+def test_workers_sharing_a_database_never_claim_one_row_twice(database_url: str) -> None:
+    import threading
+
+    engine = open_database(database_url)
+    with engine.begin() as conn:
+        conn.execute(insert(ap_activities).values(id="a", seq=1, type="Create", public=True,
+                                                  body="{}", created=0))  # fmt: skip
+        DeliveryStore.enqueue(
+            conn, "a", [f"https://h{i % 50}.example/u{i}/inbox" for i in range(600)], NOW
+        )
+    claimed: dict[str, list[int]] = {"one": [], "two": []}
+
+    def work(owner: str) -> None:
+        store = DeliveryStore(engine)
+        while batch := store.claim(owner, NOW, 25, timedelta(minutes=5)):
+            claimed[owner] += [c.id for c in batch]
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not set(claimed["one"]) & set(claimed["two"])
+    assert len(claimed["one"]) + len(claimed["two"]) == 600
+    engine.dispose()

@@ -279,3 +279,28 @@ def test_signed_fetch_when_required(tmp_path: Path, remote: RemoteServer) -> Non
         remote.signer("alice").sign(forged)
         forged.headers["Date"] = "Mon, 01 Jan 2001 00:00:00 GMT"
         assert http.send(forged).status_code == 401
+
+
+def test_an_activity_stored_before_a_crash_is_handled_later(
+    tmp_path: Path, remote: RemoteServer
+) -> None:
+    """A Follow verified and stored (the 202 sent) but not yet handled when the process died."""
+    from sqlalchemy import insert
+
+    from newsbot.state.schema import ap_inbox
+
+    content = tmp_path / "content"
+    content.mkdir()
+    settings = make_settings(tmp_path, content, f"sqlite:///{tmp_path / 's.db'}")
+    with Running(settings) as running:
+        actor_id = running.base + "ap/users/news"
+        follow = {"id": remote.actor_id("carol") + "#f", "type": "Follow",
+                  "actor": remote.actor_id("carol"), "object": actor_id}  # fmt: skip
+        with running.app.engine.begin() as conn:
+            conn.execute(insert(ap_inbox).values(
+                activity_id=follow["id"], actor=follow["actor"], type="Follow",
+                body=json.dumps(follow), received=0,
+            ))  # fmt: skip
+        running.service.federate()
+        accepted = eventually(lambda: remote.of_type("Accept"), 20, "no Accept")
+        assert accepted[0].activity["object"]["id"] == follow["id"]

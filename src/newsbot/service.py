@@ -284,6 +284,7 @@ class Service:
             return
         try:
             self.federation.sync()
+            self.federation.process_leftovers()
             health = self.federation.health()
         except Exception:  # the database went away, say: the next run tries again
             log.exception("ActivityPub sync failed")

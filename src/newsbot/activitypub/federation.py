@@ -7,6 +7,7 @@ starts and stops the delivery worker, and serves :meth:`Federation.routes`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -151,6 +152,29 @@ class Federation:
 
     async def process_inbox(self) -> None:
         await self.inbox.process()
+
+    def process_leftovers(self) -> int:
+        """Handle stored activities that a crash left unprocessed (from a scheduler thread).
+
+        Processing is idempotent (a follower is stored once, an Accept has a
+        stable id), so a row that the web server handles at the same time
+        does no harm.
+        """
+
+        async def run() -> int:
+            async with self._client(4) as http:
+                remote = RemoteActors(
+                    http, self.clock, allow_private=self.settings.allow_private_addresses,
+                    sign=self.signer if self.settings.signed_fetch else None,
+                )  # fmt: skip
+                inbox = Inbox(
+                    self.engine, remote, self.outbox, self.clock,
+                    allow_private=self.settings.allow_private_addresses,
+                    limiter=self.inbox.limiter, on_queued=self.worker.wake,
+                )  # fmt: skip
+                return await inbox.process()
+
+        return asyncio.run(run())
 
     def start(self) -> None:
         self.worker.start()

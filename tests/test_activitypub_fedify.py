@@ -136,7 +136,7 @@ def test_a_fedify_follower_follows_receives_and_unfollows(
         feeds=FeedSettings(output_dir=tmp_path / "public"),
         state=StateSettings(data_dir=tmp_path / "data"),
         service=ServiceSettings(host="127.0.0.1", port=backend, build_every_seconds=3600,
-                                jitter_seconds=0, shutdown_timeout_seconds=5),
+                                jitter_seconds=0, watch=False, shutdown_timeout_seconds=5),
         activitypub=ActivityPubSettings(allow_private_addresses=True),
     )  # fmt: skip
     caplog.set_level(logging.INFO, logger="newsbot")
@@ -155,7 +155,7 @@ def test_a_fedify_follower_follows_receives_and_unfollows(
 
             write_article(content, "ferry.md", "Ferry strike ends", now - timedelta(minutes=2),
                           summary="Boats sail again.", tags=["Ferries"])  # fmt: skip
-            running.service.build()
+            running.rebuild()
             create = follower.wait_for("create")
             assert create["actor"] == actor_id and create["type"] == "Note"
             assert "Ferry strike ends" in create["content"]
@@ -163,14 +163,14 @@ def test_a_fedify_follower_follows_receives_and_unfollows(
 
             write_article(content, "ferry.md", "Ferry strike ends after a week",
                           now - timedelta(minutes=2), summary="Boats sail again.")  # fmt: skip
-            running.service.build()
+            running.rebuild()
             update = follower.wait_for("update")
             assert update["object"] == create["object"] and update["updated"]
             assert "after a week" in update["content"]
 
             write_article(content, "ferry.md", "Ferry strike ends after a week",
                           now - timedelta(minutes=2), withdrawn=True)  # fmt: skip
-            running.service.build()
+            running.rebuild()
             delete = follower.wait_for("delete")
             assert delete["object"] == create["object"]
 

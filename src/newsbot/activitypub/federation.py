@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,6 +114,7 @@ class Federation:
             on_queued=self.worker.wake,
         )
         self._routes = ActivityPubRoutes(self)
+        self._syncing = threading.Lock()
 
     def _client(self, max_connections: int) -> httpx.AsyncClient:
         return guarded_client(
@@ -137,8 +139,14 @@ class Federation:
         return [Middleware(NegotiatedNotes, routes=self._routes)]
 
     def sync(self) -> SyncReport:
-        """Queue the activities of what changed in the store; wake the worker."""
-        report = self.outbox.sync(self.clock())
+        """Queue the activities of what changed in the store; wake the worker.
+
+        One sync at a time in a process (after a build and on the schedule);
+        replicas that sync at once collide on the activities' stable ids, and
+        the loser's transaction changes nothing.
+        """
+        with self._syncing:
+            report = self.outbox.sync(self.clock())
         for kind, count in (("Create", report.created), ("Update", report.updated),
                             ("Delete", report.deleted)):  # fmt: skip
             if count:

@@ -39,9 +39,11 @@ Clock = Callable[[], datetime]
 RELATED_LINKS = 3
 
 
-def always() -> bool:
-    """The default edit/delete guard: no reason known to hold back."""
-    return True
+def store_trusted(engine: Engine) -> Callable[[], bool]:
+    """The edit/delete guard of posts: nothing is updated or deleted while the store is suspect."""
+    from newsbot import suspect
+
+    return lambda: suspect.load(engine) is None
 
 
 class Federation:
@@ -53,7 +55,7 @@ class Federation:
         owner: str,
         clock: Clock = lambda: datetime.now(UTC),
         resolver: Resolver = system_resolver,
-        may_change: Callable[[], bool] = always,
+        may_change: Callable[[], bool] | None = None,
         observe: Callable[[Outcome], None] = lambda _outcome: None,
     ) -> None:
         ap = settings.activitypub
@@ -78,7 +80,7 @@ class Federation:
             engine,
             self.actor,
             related=self._related_finder(engine),
-            may_change=may_change,
+            may_change=store_trusted(engine) if may_change is None else may_change,
             backlog=timedelta(hours=ap.backlog_max_age_hours),
         )
         self.deliveries = DeliveryStore(

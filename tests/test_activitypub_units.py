@@ -271,3 +271,38 @@ def test_workers_sharing_a_database_never_claim_one_row_twice(database_url: str)
     assert not set(claimed["one"]) & set(claimed["two"])
     assert len(claimed["one"]) + len(claimed["two"]) == 600
     engine.dispose()
+
+
+def test_updates_and_deletes_wait_while_the_store_is_suspect(tmp_path: Path) -> None:
+    from newsbot import suspect
+    from newsbot.activitypub.federation import store_trusted
+    from newsbot.activitypub.outbox import Outbox
+    from newsbot.app import create_app
+    from newsbot.settings import FeedSettings, Settings, StateSettings, StoreSettings
+    from posting import write_article
+
+    content = tmp_path / "content"
+    now = datetime.now(UTC).replace(microsecond=0)
+    write_article(content, "a.md", "Harbour reopens", now - timedelta(hours=1))
+    settings = Settings(
+        store=StoreSettings(content_dir=content),
+        feeds=FeedSettings(output_dir=tmp_path / "public"),
+        state=StateSettings(data_dir=tmp_path / "data"),
+    )
+    app = create_app(settings)
+    app.builder.build(now)
+    from newsbot.activitypub.documents import Actor
+
+    actor = Actor("https://news.example.org/", "news", "n", "s", KEY.public_pem, "en")
+    outbox = Outbox(app.engine, actor, may_change=store_trusted(app.engine))
+    assert outbox.sync(now).created == 1
+    write_article(content, "a.md", "Harbour reopens after the storm", now - timedelta(hours=1))
+    app.builder.build(now)
+    with app.engine.begin() as conn:
+        suspect.save(conn, suspect.missing("test: store unmounted", 1, now.isoformat()))
+    held = outbox.sync(now)
+    assert (held.updated, held.deleted, held.held) == (0, 0, 1)
+    with app.engine.begin() as conn:
+        suspect.save(conn, None)
+    assert outbox.sync(now).updated == 1
+    app.close()

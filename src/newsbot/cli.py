@@ -410,6 +410,58 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
                     click.echo(f"  {title:8} {row.article_id}  {detail}")
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--limit", default=20, show_default=True, help="Servers shown.")
+@click.pass_obj
+def followers(obj: Context, as_json: bool, limit: int) -> None:
+    """Show the actor's followers by server, pending deliveries and dead hosts."""
+    from datetime import UTC, datetime
+
+    from newsbot.activitypub.deliveries import DeliveryStore
+    from newsbot.activitypub.followers import Followers
+
+    settings = obj.settings
+    with _app(settings) as app:
+        store = DeliveryStore(app.engine)
+        by_host = Followers(app.engine).by_host()
+        counts = store.counts()
+        pending = store.pending_by_host()
+        by_server = dict(sorted(by_host.items(), key=lambda item: -item[1])[:limit])
+        pending_by_server = dict(sorted(pending.items(), key=lambda item: -item[1])[:limit])
+        paused, dead = store.paused_hosts(datetime.now(UTC)), store.dead_hosts()
+        actor = f"@{settings.activitypub.username}@{_actor_host(settings)}"
+        report = {
+            "enabled": settings.activitypub.enabled,
+            "actor": actor,
+            "followers": sum(by_host.values()),
+            "servers": len(by_host),
+            "by_server": by_server,
+            "deliveries": counts,
+            "pending_by_server": pending_by_server,
+            "paused_hosts": paused,
+            "dead_hosts": dead,
+        }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{actor}: {sum(by_host.values())} followers on {len(by_host)} servers")
+    for host, count in by_server.items():
+        click.echo(f"  {count:6}  {host}")
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"
+    click.echo(f"deliveries: {summary}")
+    for host, count in pending_by_server.items():
+        click.echo(f"  pending {count:6}  {host}")
+    for host in paused:
+        click.echo(f"  paused  {host}")
+    for host in dead:
+        click.echo(f"  dead    {host}")
+
+
+def _actor_host(settings: Settings) -> str:
+    return str(settings.site.base_url).split("://", 1)[1].split("/", 1)[0]
+
+
 _NO_TARGET = (
     "no target configured: add a [targets.NAME] table with server and token to the "
     "config file, or set NEWSBOT_TARGETS__NAME__SERVER and NEWSBOT_TARGETS__NAME__TOKEN"

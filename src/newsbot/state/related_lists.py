@@ -1,0 +1,265 @@
+"""Stored related lists: each article's related articles, computed once at build time.
+
+A build computes the list of every article it stores (the editors' picks as
+resolved, then up to ``STORED`` computed links, each with its score and kind)
+and keeps it in ``related_links``. Pages, feeds and posts then read the list:
+a lookup by path, filtered to what readers can open at that moment and to the
+policy of the site or the target (editors' picks, computed links, or both).
+
+A change of the store can change other articles' lists; the work it causes is
+bounded, never a sweep of the store:
+
+- a new or changed article is *offered* to the articles its own search found
+  (at most the ranking's pool): the score is symmetric, so the article enters
+  a list where it beats the weakest stored link, or fills a short list;
+- an article that changes or leaves is removed from the lists holding it, and
+  those lists (the articles that pointed to it) are computed again;
+- an editors' reference that matched nothing is kept with its lookup key, and
+  the list is computed again when an article with that headline, id or path
+  arrives.
+
+Computed lists consider scheduled articles too (they are filtered when read),
+so an article coming due needs no new search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, delete, insert, select
+
+from newsbot.articles import Article
+from newsbot.related import Candidate
+from newsbot.settings import RelatedPolicy
+from newsbot.state.index import decode_article
+from newsbot.state.related import RelatedFinder
+from newsbot.state.schema import articles, related_links
+from newsbot.state.terms import live
+from newsbot.state.titles import title_key
+
+STORED = 6
+"""Computed links kept per article: more than any page or post shows, so that links
+to articles withdrawn or not yet due can be left out when read."""
+
+HORIZON = datetime(2200, 1, 1, tzinfo=UTC)
+"""The "now" of a stored list's search: every stored article, scheduled or not."""
+
+MARK = "computed"
+EDITORS = "editors"
+UNRESOLVED = "unresolved"
+COMPUTED_KINDS = ("story", "topic")
+CHUNK = 500
+
+KINDS: dict[str, tuple[str, ...]] = {
+    "editors": (EDITORS,),
+    "computed": COMPUTED_KINDS,
+    "both": (EDITORS, *COMPUTED_KINDS),
+}
+"""The stored kinds each policy shows."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One related article as read from a stored list."""
+
+    article: Article
+    kind: str
+    score: float
+
+
+class RelatedLists:
+    """Computes, refreshes and reads the stored lists over one finder's engine."""
+
+    def __init__(self, finder: RelatedFinder) -> None:
+        self.finder = finder
+
+    # -- writing ------------------------------------------------------------------------
+
+    def refresh(self, conn: Connection, fresh: Sequence[str], removed: Sequence[str]) -> set[str]:
+        """Bring the lists up to date once ``fresh`` paths were (re)stored and ``removed`` dropped.
+
+        Returns the paths of the other articles whose list changed, whose pages
+        and feeds show it.
+        """
+        gone = set(fresh) | set(removed)
+        holders = self._holders(conn, gone) - gone
+        self._delete(conn, gone | holders)
+        stored = dict(self._articles(conn, [*fresh, *sorted(holders)]))
+        waiting = self._waiting(conn, [stored[p] for p in fresh if p in stored]) - set(stored)
+        stored |= dict(self._articles(conn, sorted(waiting)))
+        self._delete(conn, waiting)
+        offers: list[tuple[str, Candidate]] = []
+        for path, article in stored.items():
+            pool = self.compute(conn, article)
+            if path in fresh:
+                offers.extend((path, c) for c in pool)
+        changed = holders | waiting
+        for path, candidate in offers:
+            if candidate.path not in stored and self._offer(conn, candidate.path, path, candidate):
+                changed.add(candidate.path)
+        return changed
+
+    def compute(self, conn: Connection, article: Article) -> list[Candidate]:
+        """Store the list of ``article``; returns its ranked candidates (for offers)."""
+        rows: list[dict[str, object]] = [_row(article.path, -1, MARK, None, None, 0.0)]
+        position = 0
+        for ref in article.related:
+            target = self.finder.resolve(conn, article, ref)
+            if target is None:
+                rows.append(_row(article.path, position, UNRESOLVED, None, title_key(ref), 0.0))
+            else:
+                rows.append(_row(article.path, position, EDITORS, target.path, None, 0.0))
+            position += 1
+        ranked = self.finder.ranked(conn, article, HORIZON, STORED)
+        for candidate in ranked.distinct(STORED):
+            kind = candidate.kind(self.finder.ranking)
+            rows.append(_row(article.path, position, kind, candidate.path, None, candidate.score))
+            position += 1
+        conn.execute(insert(related_links), rows)
+        return ranked.candidates
+
+    def _offer(self, conn: Connection, owner: str, path: str, candidate: Candidate) -> bool:
+        """Put ``path`` in ``owner``'s list if it beats its weakest computed link."""
+        query = select(related_links.c.position, related_links.c.score, related_links.c.target)
+        rows = conn.execute(
+            query.where(
+                related_links.c.path == owner, related_links.c.kind.in_(COMPUTED_KINDS)
+            ).order_by(related_links.c.score, related_links.c.position)
+        ).all()
+        if not conn.execute(
+            select(related_links.c.path).where(
+                related_links.c.path == owner, related_links.c.kind == MARK
+            )
+        ).first():
+            return False  # no list yet: the article's own build computes it
+        if any(row.target == path for row in rows):
+            return False
+        if len(rows) >= STORED:
+            weakest = rows[0]
+            if weakest.score >= candidate.score:
+                return False
+            conn.execute(
+                delete(related_links).where(
+                    related_links.c.path == owner, related_links.c.position == weakest.position
+                )
+            )
+        last = conn.execute(
+            select(related_links.c.position)
+            .where(related_links.c.path == owner)
+            .order_by(related_links.c.position.desc())
+        ).first()
+        position = (last[0] if last else 0) + 1
+        kind = candidate.kind(self.finder.ranking)
+        conn.execute(
+            insert(related_links), [_row(owner, position, kind, path, None, candidate.score)]
+        )
+        return True
+
+    def _holders(self, conn: Connection, paths: Iterable[str]) -> set[str]:
+        """Articles whose list links to one of ``paths``."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(paths)):
+            query = select(related_links.c.path).where(related_links.c.target.in_(chunk))
+            found.update(conn.execute(query.distinct()).scalars())
+        return found
+
+    def _waiting(self, conn: Connection, arrived: Sequence[Article]) -> set[str]:
+        """Articles with an unresolved reference that one of ``arrived`` may now answer."""
+        keys = {title_key(k) for a in arrived for k in (a.title, a.id, a.path, a.url) if k}
+        found: set[str] = set()
+        for chunk in _chunks(sorted(keys - {""})):
+            query = select(related_links.c.path).where(
+                related_links.c.kind == UNRESOLVED, related_links.c.ref_key.in_(chunk)
+            )
+            found.update(conn.execute(query.distinct()).scalars())
+        return found
+
+    @staticmethod
+    def _delete(conn: Connection, paths: Iterable[str]) -> None:
+        for chunk in _chunks(sorted(paths)):
+            conn.execute(delete(related_links).where(related_links.c.path.in_(chunk)))
+
+    @staticmethod
+    def _articles(conn: Connection, paths: Sequence[str]) -> Iterator[tuple[str, Article]]:
+        """The stored, visible articles among ``paths``."""
+        for chunk in _chunks(paths):
+            query = select(articles.c.path, articles.c.data).where(
+                articles.c.path.in_(chunk), articles.c.visible, ~articles.c.shadowed
+            )
+            for row in conn.execute(query):
+                yield row.path, decode_article(row.data)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def stored(self, conn: Connection, path: str) -> bool:
+        """Whether ``path`` has a stored list (possibly empty)."""
+        query = select(related_links.c.path).where(
+            related_links.c.path == path, related_links.c.kind == MARK
+        )
+        return conn.execute(query).first() is not None
+
+    def links(
+        self, conn: Connection, path: str, now: datetime, policy: RelatedPolicy, k: int
+    ) -> list[Link]:
+        """Up to ``k`` related articles of ``path`` readers can open at ``now``.
+
+        The editors' picks first in their order, then computed links best
+        first (same-story links score above same-topic ones); no repeats.
+        """
+        if k <= 0:
+            return []
+        query = (
+            select(
+                related_links.c.kind,
+                related_links.c.position,
+                related_links.c.score,
+                articles.c.path,
+                articles.c.data,
+            )
+            .join(articles, articles.c.path == related_links.c.target)
+            .where(related_links.c.path == path, related_links.c.kind.in_(KINDS[policy]))
+            .where(*live(now), articles.c.path != path)
+        )
+        rows = sorted(
+            conn.execute(query),
+            key=lambda r: (r.kind != EDITORS, r.position if r.kind == EDITORS else 0, -r.score),
+        )
+        found: dict[str, Link] = {}
+        for row in rows:
+            if len(found) >= k:
+                break
+            found.setdefault(row.path, Link(decode_article(row.data), row.kind, row.score))
+        return list(found.values())
+
+    def related(
+        self, article: Article, k: int, now: datetime, policy: RelatedPolicy = "both"
+    ) -> list[Article]:
+        """The related articles of ``article`` for a page, a feed entry or a post.
+
+        A lookup of the stored list; an article without one (not built yet)
+        gets its list searched now, under the same policy.
+        """
+        with self.finder.engine.connect() as conn:
+            if self.stored(conn, article.path):
+                return [link.article for link in self.links(conn, article.path, now, policy, k)]
+        return self.finder.related(article, k, now, policy)
+
+
+def _row(
+    path: str, position: int, kind: str, target: str | None, ref_key: str | None, score: float
+) -> dict[str, object]:
+    return {
+        "path": path,
+        "position": position,
+        "kind": kind,
+        "target": target,
+        "ref_key": ref_key,
+        "score": score,
+    }
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]

@@ -15,12 +15,12 @@ import lxml.html
 import pytest
 from lxml import etree
 from sqlalchemy import func, select
-from stores import make_settings, opened
 
 from newsbot.app import App
 from newsbot.settings import Settings
 from newsbot.state.related_lists import KINDS
 from newsbot.state.schema import related_links
+from stores import make_settings
 
 SAMPLE = Path(__file__).resolve().parents[1] / "content"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

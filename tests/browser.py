@@ -53,9 +53,9 @@ class Browser:
             os.dup2(to_browser_read, 3)
             os.dup2(from_browser_write, 4)
 
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed, local executable
+        self.process = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            preexec_fn=wire,  # noqa: PLW1509 - the documented way to place the pipe fds
+            preexec_fn=wire,
             pass_fds=(3, 4, to_browser_read, from_browser_write),  # closing runs after wire()
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import Browser, browser, chromium
-from stores import make_settings
 
+from browser import Browser, browser, chromium
 from newsbot.app import create_app
+from stores import make_settings
 
 SAMPLE = Path(__file__).resolve().parents[1] / "content"
 SHOTS = Path(__file__).resolve().parent / "out" / "browser"
@@ -65,7 +65,8 @@ FIGURE = """(() => {
 })()"""
 RELATED = """Array.from(document.querySelectorAll('aside.related li a')).map(a => a.href)"""
 AFTER_BODY = """(() => {
-  const article = document.querySelector('article'), aside = document.querySelector('aside.related');
+  const article = document.querySelector('article');
+  const aside = document.querySelector('aside.related');
   return !!(article && aside &&
     (article.compareDocumentPosition(aside) & Node.DOCUMENT_POSITION_FOLLOWING) &&
     aside.getBoundingClientRect().top >= article.getBoundingClientRect().bottom - 1);
@@ -125,7 +126,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
 
 
 class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from newsbot.articles import Article
 from newsbot.related import Candidate
@@ -58,6 +59,17 @@ KINDS: dict[str, tuple[str, ...]] = {
     "both": (EDITORS, *COMPUTED_KINDS),
 }
 """The stored kinds each policy shows."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Added:
+    """A link added during an offer, read like a stored row by later offers."""
+
+    path: str
+    position: int
+    kind: str
+    target: str
+    score: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +105,9 @@ class RelatedLists:
         offers: list[tuple[str, Candidate]] = []
         for path, article in stored.items():
             pool = self.compute(conn, article)
-            if path in fresh:
-                offers.extend((path, c) for c in pool)
-        changed = holders | waiting
-        for path, candidate in offers:
-            if candidate.path not in stored and self._offer(conn, candidate.path, path, candidate):
-                changed.add(candidate.path)
-        return changed
+            if path in fresh:  # the strongest only: the score is symmetric, weaker ones lose
+                offers.extend([(path, c) for c in pool if c.path not in stored][:STORED])
+        return holders | waiting | self._offer(conn, offers)
 
     def compute(self, conn: Connection, article: Article) -> list[Candidate]:
         """Store the list of ``article``; returns its ranked candidates (for offers)."""
@@ -120,42 +128,55 @@ class RelatedLists:
         conn.execute(insert(related_links), rows)
         return ranked.candidates
 
-    def _offer(self, conn: Connection, owner: str, path: str, candidate: Candidate) -> bool:
-        """Put ``path`` in ``owner``'s list if it beats its weakest computed link."""
-        query = select(related_links.c.position, related_links.c.score, related_links.c.target)
-        rows = conn.execute(
-            query.where(
-                related_links.c.path == owner, related_links.c.kind.in_(COMPUTED_KINDS)
-            ).order_by(related_links.c.score, related_links.c.position)
-        ).all()
-        if not conn.execute(
-            select(related_links.c.path).where(
-                related_links.c.path == owner, related_links.c.kind == MARK
+    def _offer(self, conn: Connection, offers: Sequence[tuple[str, Candidate]]) -> set[str]:
+        """Put each offered article in the list of its candidate where it beats the weakest
+        computed link (or fills a short list); returns the lists that changed.
+
+        One read of the lists concerned, one delete and one insert for all.
+        """
+        owners = sorted({candidate.path for _, candidate in offers})
+        lists: dict[str, list[Any]] = {}  # stored rows, and links added meanwhile
+        for chunk in _chunks(owners):
+            query = select(
+                related_links.c.path,
+                related_links.c.position,
+                related_links.c.kind,
+                related_links.c.target,
+                related_links.c.score,
+            ).where(related_links.c.path.in_(chunk))
+            for row in conn.execute(query):
+                lists.setdefault(row.path, []).append(row)
+        dropped: list[dict[str, object]] = []
+        added: list[dict[str, object]] = []
+        changed: set[str] = set()
+        for path, candidate in offers:
+            rows = lists.get(candidate.path, [])
+            if not any(row.kind == MARK for row in rows) or any(r.target == path for r in rows):
+                continue  # no list yet (its own build computes it), or already in it
+            computed = sorted(
+                (r for r in rows if r.kind in COMPUTED_KINDS), key=lambda r: (r.score, r.position)
             )
-        ).first():
-            return False  # no list yet: the article's own build computes it
-        if any(row.target == path for row in rows):
-            return False
-        if len(rows) >= STORED:
-            weakest = rows[0]
-            if weakest.score >= candidate.score:
-                return False
+            if len(computed) >= STORED:
+                if computed[0].score >= candidate.score:
+                    continue
+                dropped.append({"p": candidate.path, "n": computed[0].position})
+                rows.remove(computed[0])
+            position = max(r.position for r in rows) + 1
+            kind = candidate.kind(self.finder.ranking)
+            added.append(_row(candidate.path, position, kind, path, None, candidate.score))
+            rows.append(_Added(candidate.path, position, kind, path, candidate.score))
+            changed.add(candidate.path)
+        if dropped:
             conn.execute(
                 delete(related_links).where(
-                    related_links.c.path == owner, related_links.c.position == weakest.position
-                )
+                    related_links.c.path == bindparam("p"),
+                    related_links.c.position == bindparam("n"),
+                ),
+                dropped,
             )
-        last = conn.execute(
-            select(related_links.c.position)
-            .where(related_links.c.path == owner)
-            .order_by(related_links.c.position.desc())
-        ).first()
-        position = (last[0] if last else 0) + 1
-        kind = candidate.kind(self.finder.ranking)
-        conn.execute(
-            insert(related_links), [_row(owner, position, kind, path, None, candidate.score)]
-        )
-        return True
+        if added:
+            conn.execute(insert(related_links), added)
+        return changed
 
     def _holders(self, conn: Connection, paths: Iterable[str]) -> set[str]:
         """Articles whose list links to one of ``paths``."""

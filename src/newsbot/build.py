@@ -251,7 +251,9 @@ class Builder:
         started = time.perf_counter()
         with self.index.engine.begin() as conn:
             # Once every batch is indexed, so that each list sees the whole store.
-            relinked = self.related.refresh(conn, stored, removed)
+            relinked = self.related.refresh(
+                conn, stored, removed, self.settings.site.related_seconds
+            )
             affected |= self.index.affected_by(conn, sorted(relinked))
         report.related_seconds = time.perf_counter() - started
         pages |= relinked

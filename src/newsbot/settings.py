@@ -61,6 +61,9 @@ class SiteSettings(_Group):
     author: str | None = None
     related: int = Field(default=3, ge=0, le=10)
     related_policy: RelatedPolicy = "both"
+    related_seconds: float = Field(default=20.0, gt=0)
+    """Time a build may spend computing related lists beyond the new articles' own need;
+    a first build of a large store computes the rest over the following builds."""
 
     @field_validator("timezone")
     @classmethod

@@ -82,7 +82,9 @@ class RelatedFinder:
         """The ``limit`` best computed candidates, best first."""
         return self.ranked(conn, article, now, limit).distinct(limit)
 
-    def ranked(self, conn: Connection, article: Article, now: datetime, wanted: int) -> Ranked:
+    def ranked(
+        self, conn: Connection, article: Article, now: datetime, wanted: int, widen: bool = True
+    ) -> Ranked:
         """The pool's candidates over the similarity floor, best first (``wanted`` at least,
         when the store has them)."""
         # An indexed article's own stored vector is its query: no tokenising per post.
@@ -90,7 +92,7 @@ class RelatedFinder:
         query = stored or terms.vector_of(conn, article, self.weighting)
         probe = related.probe(query, terms.postings(conn, query), self.ranking.probe_budget)
         profile = profile_of(article)
-        found = terms.candidates(conn, probe, profile, now, self.ranking, wanted)
+        found = terms.candidates(conn, probe, profile, now, self.ranking, wanted, widen)
         vectors = terms.vectors(conn, [c.path for c in found])
         rescored = related.rescore(found, query, vectors, profile.names)
         ranked = related.rank(profile, rescored, self.ranking)

@@ -24,12 +24,13 @@ so an article coming due needs no new search.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select
 
 from newsbot.articles import Article
 from newsbot.related import Candidate
@@ -52,6 +53,8 @@ EDITORS = "editors"
 UNRESOLVED = "unresolved"
 COMPUTED_KINDS = ("story", "topic")
 CHUNK = 500
+BACKLOG = 100
+"""Articles without a list taken per round of a build's leftover time."""
 
 KINDS: dict[str, tuple[str, ...]] = {
     "editors": (EDITORS,),
@@ -89,25 +92,49 @@ class RelatedLists:
 
     # -- writing ------------------------------------------------------------------------
 
-    def refresh(self, conn: Connection, fresh: Sequence[str], removed: Sequence[str]) -> set[str]:
+    def refresh(
+        self,
+        conn: Connection,
+        fresh: Sequence[str],
+        removed: Sequence[str],
+        budget_seconds: float | None = None,
+    ) -> set[str]:
         """Bring the lists up to date once ``fresh`` paths were (re)stored and ``removed`` dropped.
 
-        Returns the paths of the other articles whose list changed, whose pages
-        and feeds show it.
+        Lists are computed in this order: those that lost a link, those an
+        arrival may answer, the fresh articles', then any article still
+        without a list (the backlog), until ``budget_seconds`` are spent. What
+        is left keeps no list until a later build; meanwhile a post searches
+        its related articles itself. Returns the paths of the articles whose
+        list changed (other than ``fresh``), whose pages and feeds show it.
         """
+        deadline = None if budget_seconds is None else time.perf_counter() + budget_seconds
         gone = set(fresh) | set(removed)
         holders = self._holders(conn, gone) - gone
-        self._delete(conn, gone | holders)
-        stored = dict(self._articles(conn, [*fresh, *sorted(holders)]))
-        waiting = self._waiting(conn, [stored[p] for p in fresh if p in stored]) - set(stored)
-        stored |= dict(self._articles(conn, sorted(waiting)))
-        self._delete(conn, waiting)
+        waiting = self._waiting(conn, fresh) - gone - holders
+        self._delete(conn, gone | holders | waiting)
+        arrived = set(fresh)
         offers: list[tuple[str, Candidate]] = []
-        for path, article in stored.items():
-            pool = self.compute(conn, article)
-            if path in fresh:  # the strongest only: the score is symmetric, weaker ones lose
-                offers.extend([(path, c) for c in pool if c.path not in stored][:STORED])
-        return holders | waiting | self._offer(conn, offers)
+        changed = holders | waiting
+        order = [*sorted(holders), *sorted(waiting), *fresh]
+        for chunk in _chunks(order):
+            for path, article in self._articles(conn, chunk):
+                if deadline is not None and time.perf_counter() > deadline:
+                    return changed | self._offer(conn, offers)
+                pool = self.compute(conn, article)
+                if path in arrived:  # the strongest only: the score is symmetric
+                    offers.extend([(path, c) for c in pool if c.path not in arrived][:STORED])
+        changed |= self._offer(conn, offers)
+        while deadline is None or time.perf_counter() < deadline:
+            backlog = self._backlog(conn)
+            if not backlog:
+                break
+            for path, article in self._articles(conn, backlog):
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+                self.compute(conn, article)
+                changed.add(path)
+        return changed
 
     def compute(self, conn: Connection, article: Article) -> list[Candidate]:
         """Store the list of ``article``; returns its ranked candidates (for offers)."""
@@ -120,7 +147,7 @@ class RelatedLists:
             else:
                 rows.append(_row(article.path, position, EDITORS, target.path, None, 0.0))
             position += 1
-        ranked = self.finder.ranked(conn, article, HORIZON, STORED)
+        ranked = self.finder.ranked(conn, article, HORIZON, STORED, widen=False)
         for candidate in ranked.distinct(STORED):
             kind = candidate.kind(self.finder.ranking)
             rows.append(_row(article.path, position, kind, candidate.path, None, candidate.score))
@@ -186,9 +213,16 @@ class RelatedLists:
             found.update(conn.execute(query.distinct()).scalars())
         return found
 
-    def _waiting(self, conn: Connection, arrived: Sequence[Article]) -> set[str]:
-        """Articles with an unresolved reference that one of ``arrived`` may now answer."""
-        keys = {title_key(k) for a in arrived for k in (a.title, a.id, a.path, a.url) if k}
+    def _waiting(self, conn: Connection, arrived: Sequence[str]) -> set[str]:
+        """Articles with an unresolved reference that one of ``arrived`` may now answer
+        (by its headline, id, path or link)."""
+        keys: set[str] = set()
+        for chunk in _chunks(arrived):
+            query = select(
+                articles.c.title_key, articles.c.id, articles.c.path, articles.c.url_key
+            ).where(articles.c.path.in_(chunk))
+            for row in conn.execute(query):
+                keys.update(title_key(k) for k in row if k)
         found: set[str] = set()
         for chunk in _chunks(sorted(keys - {""})):
             query = select(related_links.c.path).where(
@@ -196,6 +230,18 @@ class RelatedLists:
             )
             found.update(conn.execute(query.distinct()).scalars())
         return found
+
+    def _backlog(self, conn: Connection) -> list[str]:
+        """Some visible articles without a stored list (left over by an earlier build)."""
+        marked = and_(related_links.c.path == articles.c.path, related_links.c.kind == MARK)
+        query = (
+            select(articles.c.path)
+            .outerjoin(related_links, marked)
+            .where(articles.c.visible, ~articles.c.shadowed, related_links.c.path.is_(None))
+            .order_by(articles.c.published.desc())
+            .limit(BACKLOG)
+        )
+        return list(conn.execute(query).scalars())
 
     @staticmethod
     def _delete(conn: Connection, paths: Iterable[str]) -> None:

@@ -134,6 +134,7 @@ def candidates(
     now: datetime,
     ranking: Ranking,
     wanted: int,
+    widen: bool = True,
 ) -> list[Candidate]:
     """Up to ``pool`` live, linked articles sharing most weight with ``probe``, best first.
 
@@ -151,7 +152,7 @@ def candidates(
         return []
     preselect = ranking.pool * PRESELECT
     found = _candidates(conn, probe, profile, now, ranking, preselect)
-    for _ in range(WIDENINGS):
+    for _ in range(WIDENINGS if widen else 0):
         if len(found) >= wanted:
             break
         preselect *= WIDENING

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the feed tests need beyond the Python packages, so that a fresh
 # machine (a developer's or CI's) gets the same tools: the real readers sfeed
-# and Newsboat (Debian packages) and the JSON Feed 1.1 schema (npm package
+# and Newsboat (Debian packages), the Chromium browser that renders the pages
+# (Debian package chromium), the JSON Feed 1.1 schema (npm package
 # jsonfeed-schema@0.5.0, ISC) in the project-local .cache/npm, and Node with the
 # ActivityPub framework Fedify (@fedify/fedify, MIT, pinned in
 # tests/fedify/package-lock.json) for the follower of the ActivityPub tests and
@@ -15,9 +16,11 @@ if [ "$(id -u)" -ne 0 ]; then
   as_root=(sudo)
 fi
 
-if ! command -v sfeed >/dev/null || ! command -v newsboat >/dev/null; then
+if ! command -v sfeed >/dev/null || ! command -v newsboat >/dev/null \
+  || ! command -v chromium >/dev/null; then
   "${as_root[@]}" apt-get update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y sfeed newsboat
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    sfeed newsboat chromium fonts-dejavu-core
 fi
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -264,7 +264,8 @@ def test_deep_nesting_is_refused_quickly(tmp_path: Path, levels: int) -> None:
 def _shown(expected: Expect) -> str:
     """How ``newsbot check`` starts the line of a problem: ``path:line: field: ``."""
     where = expected.path if expected.line is None else f"{expected.path}:{expected.line}"
-    return f"{where}: " + (f"{expected.field}: " if expected.field else "")
+    warning = "warning: " if expected.field == "related" else ""
+    return f"{where}: {warning}" + (f"{expected.field}: " if expected.field else "")
 
 
 @pytest.mark.parametrize("indexed", [True, False], ids=["after-build", "cold"])
@@ -282,7 +283,8 @@ def test_check_command_lists_every_problem_and_exits_1(
         assert any(
             line.startswith(_shown(expected)) and expected.fragment in line for line in lines
         ), expected
-    assert f"{len(EXPECTED)} problem(s)" in result.stderr
+    warnings = sum(1 for e in EXPECTED if e.field == "related")
+    assert f"{len(EXPECTED) - warnings} error(s), {warnings} warning(s)" in result.stderr
     assert not run.store.pwned.exists()
 
 
@@ -293,7 +295,9 @@ def test_check_command_json_gives_path_line_and_field(run: Run) -> None:
     assert sorted(((f["path"], f["line"], f["field"]) for f in found), key=str) == sorted(
         map(_where, EXPECTED), key=str
     )
-    assert all(set(f) == {"path", "line", "field", "message"} for f in found)
+    assert all(set(f) == {"path", "line", "field", "message", "severity"} for f in found)
+    assert {f["severity"] for f in found if f["field"] == "related"} == {"warning"}
+    assert {f["severity"] for f in found if f["field"] != "related"} == {"error"}
 
 
 def test_check_command_exits_0_on_a_clean_store(tmp_path: Path) -> None:
@@ -305,4 +309,21 @@ def test_check_command_exits_0_on_a_clean_store(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check"], env=settings_env(settings))
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert "0 problem(s)" in result.stderr
+    assert "0 error(s), 0 warning(s)" in result.stderr
+
+
+def test_check_warns_of_unresolved_related_headlines_and_fails_only_when_strict(
+    tmp_path: Path,
+) -> None:
+    """The sample store: the seed's three related headlines match nothing (correctly)."""
+    sample = Path(__file__).resolve().parents[1] / "content"
+    settings = make_settings(tmp_path, sample)
+    result = CliRunner().invoke(main, ["check"], env=settings_env(settings))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert all(": warning: related: " in line and "matches no article" in line for line in lines)
+    assert "0 error(s), 3 warning(s)" in result.stderr
+    strict = CliRunner().invoke(main, ["check", "--strict"], env=settings_env(settings))
+    assert strict.exit_code == 1
+    assert strict.stdout == result.stdout

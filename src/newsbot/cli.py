@@ -126,14 +126,16 @@ def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
     is_flag=True,
     help="Check the targets instead: server, software, token and scopes (posts nothing).",
 )
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
 @click.pass_obj
-def check(obj: Context, as_json: bool, check_targets: bool) -> None:
-    """List every problem of the store; exit 1 if there is one.
+def check(obj: Context, as_json: bool, check_targets: bool, strict: bool) -> None:
+    """List every problem of the store; exit 1 if there is an error.
 
-    Broken files (with line and field), ids used twice, links outside the store,
-    and related headlines that match no article. With --targets: whether each
-    target's server answers, what it runs, whether the token is accepted and
-    has the scopes newsbot needs, asked with GET requests only.
+    Errors: broken files (with line and field), ids used twice, links outside
+    the store. Warnings: related headlines that match no article (they are
+    left out, never guessed); --strict makes them fail too. With --targets:
+    whether each target's server answers, what it runs, whether the token is
+    accepted and has the scopes newsbot needs, asked with GET requests only.
     """
     if check_targets:
         _check_targets(obj.settings, as_json)
@@ -144,9 +146,10 @@ def check(obj: Context, as_json: bool, check_targets: bool) -> None:
         problems = check_store(app.settings, app.index)
     for problem in problems:
         click.echo(json.dumps(_problem_dict(problem)) if as_json else str(problem))
+    warnings = sum(1 for p in problems if p.warning)
     if not as_json:
-        click.echo(f"{len(problems)} problem(s)", err=True)
-    if problems:
+        click.echo(f"{len(problems) - warnings} error(s), {warnings} warning(s)", err=True)
+    if any(not p.warning for p in problems) or (strict and problems):
         sys.exit(EXIT_PROBLEMS)
 
 
@@ -597,6 +600,7 @@ def _problem_dict(problem: Problem) -> dict[str, object]:
         "line": problem.line,
         "field": problem.field,
         "message": problem.message,
+        "severity": "warning" if problem.warning else "error",
     }
 
 

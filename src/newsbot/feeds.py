@@ -119,6 +119,27 @@ class Entry:
     article: Article
     guid: str
     content_html: str
+    related: Sequence[Article] = ()
+    """The article's related articles, as its page lists them."""
+
+
+RELATED_LABEL = "Related"
+
+
+def related_html(related: Sequence[Article], label: str = RELATED_LABEL) -> str:
+    """The related articles as an HTML list under a heading, for the end of an item's content.
+
+    A separate section with its own heading and list markup, so that every reader
+    shows it as a list apart from the article's text.
+    """
+    if not related:
+        return ""
+    items = "".join(
+        f'<li><a href="{html.escape(_url(a.url))}">{html.escape(_line(a.title), quote=False)}'
+        "</a></li>"
+        for a in related
+    )
+    return f"<hr><h2>{html.escape(label, quote=False)}</h2><ul>{items}</ul>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,9 +288,13 @@ def item_id(guid: str) -> str:
     return _url(unicodedata.normalize("NFC", _clean(guid).strip()))
 
 
-def _content(entry: Entry) -> str:
-    """The full body HTML, cleaned of characters XML cannot carry."""
-    return _clean(entry.content_html).strip()
+def _content(entry: Entry, with_related: bool = False) -> str:
+    """The full body HTML, cleaned of characters XML cannot carry; with the related list
+    at the end for formats that have no element for it (RSS, JSON Feed)."""
+    body = _clean(entry.content_html).strip()
+    if with_related and entry.related:
+        return body + _clean(related_html(entry.related))
+    return body
 
 
 # -- the parts feedgen does right -----------------------------------------------
@@ -304,7 +329,7 @@ def _add_rss_item(generator: Any, entry: Entry) -> None:
     item.title(_line(article.title))
     item.link(href=_url(article.url))
     item.description(html.escape(_summary(entry), quote=False))
-    if content := _content(entry):
+    if content := _content(entry, with_related=True):
         item.content(content)
     item.pubDate(_utc(article.published))
     for term in _categories(article):
@@ -389,6 +414,12 @@ def _atom_links(entry: Entry) -> Iterator[dict[str, str]]:
         if enclosure.length is not None:
             link["length"] = str(enclosure.length)
         yield link
+    seen = {_url(entry.article.url)}
+    for other in entry.related:
+        href = _url(other.url)
+        if href and href not in seen:
+            seen.add(href)
+            yield {"rel": "related", "type": "text/html", "href": href, "title": _line(other.title)}
 
 
 def _replace_links(element: etree._Element, entry: Entry) -> None:
@@ -511,7 +542,7 @@ def _json_item(entry: Entry) -> _JsonItem:
         id=_guid(entry),
         url=_url(article.url),
         title=_line(article.title),
-        content_html=_content(entry),
+        content_html=_content(entry, with_related=True),
         summary=_summary(entry),
         image=_url(image) if image else None,
         date_published=_rfc3339(article.published),

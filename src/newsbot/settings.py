@@ -40,6 +40,10 @@ ENV_PREFIX = "NEWSBOT_"
 NESTED = "__"
 
 
+RelatedPolicy = Literal["editors", "computed", "both"]
+"""Which related articles are shown: the editors' picks, the computed ones, or both."""
+
+
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,6 +59,11 @@ class SiteSettings(_Group):
     permalink: str = "articles/{slug}/"
     id_authority: str | None = None
     author: str | None = None
+    related: int = Field(default=3, ge=0, le=10)
+    related_policy: RelatedPolicy = "both"
+    related_seconds: float = Field(default=20.0, gt=0)
+    """Time a build may spend computing related lists beyond the new articles' own need;
+    a first build of a large store computes the rest over the following builds."""
 
     @field_validator("timezone")
     @classmethod
@@ -166,6 +175,7 @@ class TargetSettings(_Group):
     hashtags: bool = True
     max_hashtags: int = Field(default=4, ge=0, le=20)
     related: int = Field(default=3, ge=0, le=10)
+    related_policy: RelatedPolicy | None = None
     related_in: Literal["post", "reply"] = "post"
     template: str = "{headline}\n\n{summary}\n\n{link}{related}{hashtags}"
     edit_on_update: bool = True

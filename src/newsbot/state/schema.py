@@ -76,6 +76,25 @@ term_stats = Table(
     Column("df", Integer, nullable=False),
 )
 
+# Each article's related list, computed when the article is stored and refreshed
+# when a change of the store affects it: the editors' picks as resolved
+# ("editors"), the computed links ("story" or "topic", by score), editors'
+# references that match nothing yet ("unresolved", with the key a new article's
+# headline, id or path would have), and one "computed" mark per article whose
+# list exists (position -1), so an empty list is known from a missing one.
+related_links = Table(
+    "related_links",
+    metadata,
+    Column("path", String(1024), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(1024)),
+    Column("ref_key", String(200)),
+    Column("score", Float, nullable=False, default=0.0),
+    Index("related_links_target", "target"),
+    Index("related_links_ref_key", "ref_key"),
+)
+
 article_tags = Table(
     "article_tags",
     metadata,

@@ -1,7 +1,7 @@
 """ActivityPub: the actor's key, followers, notes, outbox, deliveries, hosts, inbox.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 """
 
 from __future__ import annotations

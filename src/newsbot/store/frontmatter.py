@@ -3,11 +3,14 @@
 Loading uses libyaml's safe loader (no object construction, ever), keeps
 timestamps as strings so that impossible dates get our own error with a field
 name, bounds alias expansion (a "billion laughs" file is refused, not
-expanded), and remembers the line of every top-level key.
+expanded), refuses a key given twice in one mapping (YAML would keep the last
+silently), and remembers the line of every top-level key. A YAML error names
+the field whose value it is in, found by scanning the tokens up to the error.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +20,11 @@ from newsbot.errors import ArticleError
 
 MAX_NODES = 5_000
 _FENCE = "---"
+# What libyaml's reader refuses; masked when looking for the field an error is in.
+_UNREADABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_OPENING = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken)
+_FLOW_OPENING = (yaml.FlowMappingStartToken, yaml.FlowSequenceStartToken)
+_CLOSING = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 
 
 class _Loader(yaml.CSafeLoader):
@@ -69,18 +77,17 @@ def load(source: str, first_line: int = 1) -> tuple[dict[str, Any], dict[str, in
                 "front matter must be a mapping of 'field: value' lines",
                 line=node.start_mark.line + first_line,
             )
-        _check_size(node, first_line)
+        _check_nodes(node, first_line)
         data = loader.construct_document(node)  # type: ignore[no-untyped-call]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = None if mark is None else mark.line + first_line
+        line = None if mark is None else mark.line + 1
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ArticleError(f"invalid YAML: {problem}", line=line) from None
+        raise _invalid(problem, source, line, first_line) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow, such as a control
-        line = source.count("\n", 0, exc.position) + first_line
-        raise ArticleError(
-            f"invalid YAML: character U+{exc.character:04X} is not allowed", line=line
-        ) from None
+        line = source.count("\n", 0, exc.position) + 1
+        problem = f"character U+{exc.character:04X} is not allowed"
+        raise _invalid(problem, source, line, first_line) from None
     except yaml.YAMLError as exc:
         raise ArticleError(f"invalid YAML: {exc}") from None
     except RecursionError:
@@ -95,12 +102,51 @@ def load(source: str, first_line: int = 1) -> tuple[dict[str, Any], dict[str, in
     return {str(key): value for key, value in data.items()}, key_lines
 
 
-def _check_size(root: yaml.Node, first_line: int) -> None:
-    """Refuse documents whose aliases would expand past `MAX_NODES` nodes."""
+def _invalid(problem: str, source: str, line: int | None, first_line: int) -> ArticleError:
+    """The error for a YAML problem at ``line`` of ``source``, naming the field it is in."""
+    if line is None:
+        return ArticleError(f"invalid YAML: {problem}")
+    field = _field_at(source, line)
+    return ArticleError(f"invalid YAML: {problem}", line=line + first_line - 1, field=field)
+
+
+def _field_at(source: str, line: int) -> str | None:
+    """The top-level key whose entry holds ``line`` (1-based) of ``source``, if any.
+
+    The tokens are read up to the error (they stop there); characters the YAML
+    reader refuses are masked first, as it refuses the whole text otherwise.
+    """
+    tokens = yaml.scan(_UNREADABLE.sub(" ", source), Loader=yaml.CSafeLoader)
+    found: str | None = None
+    depth = 0
+    key_next = False
+    try:
+        for token in tokens:
+            if token.start_mark.line + 1 > line:
+                break
+            if key_next and isinstance(token, yaml.ScalarToken):
+                found = token.value
+            key_next = depth == 1 and isinstance(token, yaml.KeyToken)
+            if isinstance(token, _OPENING + _FLOW_OPENING):
+                depth += 1
+            elif isinstance(token, _CLOSING):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return found
+
+
+def _check_nodes(root: yaml.Node, first_line: int) -> None:
+    """Refuse repeated keys, and documents whose aliases would expand past `MAX_NODES` nodes.
+
+    Repeated keys are looked for here, in the composed nodes, rather than while
+    constructing: merge keys (``<<``) rewrite mappings during construction, and
+    a key that overrides a merged one is not a repeat.
+    """
     seen = 0
-    stack = [root]
+    stack: list[tuple[yaml.Node, str | None]] = [(root, None)]
     while stack:
-        node = stack.pop()
+        node, field = stack.pop()
         seen += 1
         if seen > MAX_NODES:
             raise ArticleError(
@@ -108,7 +154,26 @@ def _check_size(root: yaml.Node, first_line: int) -> None:
                 line=root.start_mark.line + first_line,
             )
         if isinstance(node, yaml.MappingNode):
+            _refuse_repeated_keys(node, field, first_line)
             for key, value in node.value:
-                stack.extend((key, value))
+                name = field or (str(key.value) if isinstance(key, yaml.ScalarNode) else None)
+                stack.extend(((key, name), (value, name)))
         elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
+            stack.extend((item, field) for item in node.value)
+
+
+def _refuse_repeated_keys(node: yaml.MappingNode, field: str | None, first_line: int) -> None:
+    """Refuse a key given twice in ``node``; ``field`` is the top-level key ``node`` is under."""
+    seen: dict[tuple[str, str], int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key.start_mark.line + first_line
+        earlier = seen.get((key.tag, key.value))
+        if earlier is not None:
+            where = f"on lines {earlier} and {line}" if earlier != line else f"on line {line}"
+            what = "given twice" if field is None else f"key '{key.value}' given twice"
+            raise ArticleError(
+                f"{what}, {where}; keep one", line=line, field=field or str(key.value)
+            )
+        seen[(key.tag, key.value)] = line

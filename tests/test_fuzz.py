@@ -249,6 +249,7 @@ def test_front_matter_loads_or_names_the_problem(source: str) -> None:
 @settings(max_examples=max(20, EXAMPLES // 2))
 @given(MARKDOWN_FILE)
 @example("---\ntitle: A\ndate: 2015-08-20\n---\n&#xfffe; &#xffff;")
+@example(f"---\ntitle: A\ndate: 2015-08-20\nurl: {BASE_URL}a%00b%0a/\n---\nBody.")
 @example("---\ntitle: \u202eA\ndate: 2015-08-20\nsummary: \u2066s\n---\n\u202ebody")
 def test_a_markdown_file_gives_an_article_with_safe_outputs_or_a_problem(
     root: Path, tmp_path_factory: pytest.TempPathFactory, text: str

@@ -258,6 +258,7 @@ REPEATED_KEYS = [
     ('title: A\n"title": B', 3, "title", "given twice, on lines 2 and 3"),
     ("title: A\nimage: {url: a.jpg, url: b.jpg}", 3, "image", "key 'url' given twice, on line 3"),
     ("title: A\nx:\n  - {a: 1}\n  - b: 1\n    b: 2", 6, "x", "key 'b' given twice, on lines 5 and"),
+    ("title: A\nx: {0: a, 00: b}", 3, "x", "key '00' given twice"),  # both the number 0
 ]
 
 
@@ -280,6 +281,8 @@ def test_a_key_that_overrides_a_merged_one_is_not_a_repeat() -> None:
 YAML_ERRORS = [
     # (front matter, line, field, message): the field is the entry the error is in
     ("title: A\ntags: [a, b\ndate: 2015-08-20", 4, "tags", "expected ',' or ']'"),
+    # U+2028 breaks a line for YAML, not in the file: the line is the file's
+    ('title: "A\u2028B"\ntags: [a, b\ndate: 2015-08-20', 4, "tags", "expected ',' or ']'"),
     ("title: A\nsummary: a\x07b", 3, "summary", "character U+0007 is not allowed"),
     ("title: A\nimage:\n  url: a\n  alt: \x1b", 5, "image", "character U+001B"),
     ("title: A\nx: !!python/name:os.system", 3, "x", "could not determine a constructor"),

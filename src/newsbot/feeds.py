@@ -37,6 +37,9 @@ Decisions that readers and the validator can see:
   Atom document repeated values are moved back by whole seconds.
 - Characters XML cannot carry, C1 controls and U+FFFD are removed from all
   text: lxml refuses the former and the validator warns about the latter.
+  Bidirectional controls are balanced within each title, name and summary
+  (an excerpt cut from the body included), so none runs on into the text a
+  reader shows next to it.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict
 
 from newsbot.articles import Article, Image
+from newsbot.bidi import balance
 
 MEDIA_TYPES: Mapping[str, str] = MappingProxyType(
     {
@@ -161,7 +165,7 @@ def _clean(text: str) -> str:
 
 def _line(text: str) -> str:
     """``text`` cleaned and on one line, for titles, names and tags."""
-    return " ".join(_clean(text).split())
+    return balance(" ".join(_clean(text).split()))
 
 
 def _url(url: str) -> str:
@@ -228,14 +232,14 @@ def _excerpt(content_html: str, limit: int = EXCERPT_LIMIT) -> str:
     """
     text = _plain_text(_clean(content_html))
     if len(text) <= limit:
-        return text
+        return balance(text)
     kept = ""
     for sentence in _SENTENCE_BREAK.split(text):
         longer = f"{kept} {sentence}".strip()
         if len(longer) > limit:
             break
         kept = longer
-    return kept or _cut_words(text, limit)
+    return balance(kept or _cut_words(text, limit))
 
 
 def _summary(entry: Entry) -> str:

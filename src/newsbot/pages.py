@@ -3,6 +3,10 @@
 Article pages carry OpenGraph tags, because every server that receives a post
 fetches the link to build its preview card; they are small static files, so
 that costs the site nothing.
+
+Every value a template prints goes through `_finalize` first: whatever reaches
+a page, from an article or from the settings, carries no character XML forbids
+and no bidirectional control left open. The body is already sanitised HTML.
 """
 
 from __future__ import annotations
@@ -10,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, tzinfo
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from newsbot.articles import Article
+from newsbot.bidi import balance
+from newsbot.store.text import strip_forbidden
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,7 @@ class Pages:
             loader=PackageLoader("newsbot", "templates"),
             autoescape=select_autoescape(["html"]),
             keep_trailing_newline=True,
+            finalize=_finalize,
         )
         self.env.globals["moment"] = self.moment
 
@@ -124,3 +132,10 @@ class Pages:
             section=section,
             tags=tags,
         ).encode("utf-8")
+
+
+def _finalize(value: Any) -> Any:
+    """A printed value made safe as text; HTML already sanitised (`Markup`) passes as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return balance(strip_forbidden(value))
+    return value

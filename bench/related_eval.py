@@ -1,52 +1,37 @@
-"""Evaluation of computed related articles: precision@3 on hand-labelled Wikinews stories.
+"""Evaluation of related articles against stories and topics labelled by reading.
 
 What is measured
-    For every labelled article of ``bench/related_labels.yaml`` (story groups
-    labelled by reading the 294 articles of
-    ``../shared/corpus/wikinews_en_2019_2020.jsonl``, Wikinews, CC BY 2.5),
-    newsbot computes k=3 related articles against all 294; a link is correct
-    when the linked article shares a group with the article. Only computed
-    links are evaluated (the corpus has no editors' picks, and none are added).
+    Every article of the Wikinews corpus (``../shared/corpus/wikinews_en_2019_2020.jsonl``,
+    294 articles, Wikinews, CC BY 2.5) is labelled in ``bench/related_truth.yaml`` with
+    its *stories* (a chain of events an editor would link without a second thought)
+    and its *topics* (the broad subject a site files it under), by reading the
+    articles, never from what newsbot links. newsbot links up to 3 related articles
+    per article, as a reader sees them.
 
-    precision@3 = correct links / 3, averaged over labelled articles. A missing
-    link (fewer than 3 returned) counts as wrong.
-
-    Groups of 3 members leave only 2 correct links possible, so the script also
-    prints the *attainable* precision: correct links / min(3, others), where
-    ``others`` is the number of other articles sharing a group with the article.
-    It is 1.0 when every link that could be right is right. Both figures are
-    macro-averaged over articles; the per-group table averages over each
-    group's members (an article in two groups counts in both).
+    - strict precision@k: for every article with at least one story-mate, the share
+      of its first k links that share a story with it, k = min(3, story-mates); a
+      missing link counts as wrong. Macro-averaged over those articles.
+    - lenient precision@k: the same, a link counting when it shares a story or a topic.
+    - wrong-link rate: over every link shown for every one of the 294 articles, the
+      share that shares neither a story nor a topic with its article. A similarity
+      floor that shows fewer links lowers it; one that shows none where a story-mate
+      exists lowers the precisions.
 
 How the store is made
     Each corpus article becomes a Markdown file with front matter (id, title,
     date, lang) and the Wikinews attribution line, in a temporary store; the
-    real ``Builder`` builds it into a temporary SQLite state database, so the
-    term index is filled exactly as in production (``StoreIndex.store``).
-    ``now`` is after the last article, so all 294 are live.
+    real ``Builder`` builds it into a temporary SQLite state database, exactly as
+    in production. ``now`` is after the last article, so all 294 are live.
 
-Why this method, and the comparisons
-    Precision of the links a reader sees is what matters for a post (3 links,
-    no ranking beyond them), and story groups are what an editor would link.
-    Labels are strict: sibling stories (the 2020 primaries vs. the general
-    election) are different groups, so the figure is conservative.
-    To give the figure meaning the same run scores trivial baselines and
-    variants on the same labels:
-
-    - ``nearest in time``: the 3 articles published closest to the article
-      (what "latest articles" would give for a fresh post);
-    - ``title overlap``: the 3 articles whose headlines share the most terms
-      (Jaccard, ties to the closest in time);
-    - newsbot without the recency factor, without plural folding, and with
-      half or double the terms kept per article (the index is rebuilt for
-      those through ``terms.index``, the function ``StoreIndex.store`` calls).
-
-    Failure examples at the end show the worst-served articles and where
-    their wrong links went.
+The comparisons
+    The same run scores trivial baselines on the same labels: ``nearest in time``
+    (the 3 articles published closest) and ``title overlap`` (the 3 whose headlines
+    share the most terms, Jaccard, ties to the closest in time). Failure examples
+    at the end show the worst-served articles and where their links went.
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/related_eval.py [--corpus FILE] [--labels FILE] [--failures N]
+    .venv/bin/python bench/related_eval.py [--corpus FILE] [--truth FILE] [--failures N]
 """
 
 from __future__ import annotations
@@ -58,31 +43,58 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine
 
 from newsbot.app import create_app
 from newsbot.articles import Article
-from newsbot.related import RANKING, WEIGHTING, Weighting, words
+from newsbot.related import words
 from newsbot.settings import FeedSettings, Settings, StateSettings, StoreSettings
-from newsbot.state import terms
 from newsbot.state.related import RelatedFinder
-from newsbot.state.schema import article_terms, term_stats
+from newsbot.state.related_lists import RelatedLists
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "wikinews_en_2019_2020.jsonl"
-LABELS = Path(__file__).with_name("related_labels.yaml")
+CORPUS = next(
+    (
+        found
+        for parent in Path(__file__).resolve().parents[1:4]
+        if (found := parent / "shared" / "corpus" / "wikinews_en_2019_2020.jsonl").exists()
+    ),
+    Path("shared/corpus/wikinews_en_2019_2020.jsonl"),
+)
+"""The corpus beside the repository (or beside the folder of its worktrees)."""
+TRUTH = Path(__file__).with_name("related_truth.yaml")
 K = 3
 NOW = datetime(2022, 1, 1, tzinfo=UTC)
-MIN_GROUP = 3
-MAIN = "newsbot (tf-idf cosine x recency)"
+MAIN = "newsbot"
 BASELINE = "baseline: title overlap"
 
 Method = Callable[[Article], list[str]]
-"""Gives the ids of the related articles of an article."""
+"""Gives the ids of the related articles of an article, best first."""
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Stories and topics of each article id."""
+
+    stories: dict[str, frozenset[str]]
+    topics: dict[str, frozenset[str]]
+
+    def mates(self, article_id: str) -> int:
+        mine = self.stories[article_id]
+        return sum(
+            1 for other, theirs in self.stories.items() if other != article_id and theirs & mine
+        )
+
+    def same_story(self, a: str, b: str) -> bool:
+        return bool(self.stories.get(a, frozenset()) & self.stories.get(b, frozenset()))
+
+    def related(self, a: str, b: str) -> bool:
+        shared_topic = self.topics.get(a, frozenset()) & self.topics.get(b, frozenset())
+        return self.same_story(a, b) or bool(shared_topic)
 
 
 @dataclass(frozen=True)
@@ -91,19 +103,20 @@ class Score:
 
     article: Article
     links: list[str]
-    correct: int
-    attainable: int
-
-    @property
-    def precision(self) -> float:
-        return self.correct / K
-
-    @property
-    def attained(self) -> float:
-        return self.correct / self.attainable if self.attainable else 1.0
+    k: int
+    strict: int
+    lenient: int
+    wrong: int
 
 
-# -- the labels and the store ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Summary:
+    strict: float
+    lenient: float
+    wrong_rate: float
+    links: int
+    queries: int
+    empty: int
 
 
 def load_corpus(path: Path) -> list[dict[str, str]]:
@@ -111,24 +124,26 @@ def load_corpus(path: Path) -> list[dict[str, str]]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-def load_labels(path: Path, known: set[str]) -> dict[str, set[str]]:
-    """Groups of each labelled id; refuses unknown ids and groups under ``MIN_GROUP``."""
+def load_truth(path: Path, known: set[str]) -> Truth:
+    """The labels; refuses unknown ids, undescribed names and unlabelled articles."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    groups: dict[str, set[str]] = {}
-    for label in data["labels"]:
-        if label["id"] not in known:
-            raise SystemExit(f"{path}: unknown article {label['id']!r}")
-        if label["group"] not in data["groups"]:
-            raise SystemExit(f"{path}: group {label['group']!r} is not described")
-        groups.setdefault(label["id"], set()).add(label["group"])
-    sizes: dict[str, int] = {}
-    for names in groups.values():
-        for name in names:
-            sizes[name] = sizes.get(name, 0) + 1
-    small = sorted(name for name, size in sizes.items() if size < MIN_GROUP)
-    if small:
-        raise SystemExit(f"{path}: groups with fewer than {MIN_GROUP} articles: {small}")
-    return groups
+    stories: dict[str, frozenset[str]] = {}
+    topics: dict[str, frozenset[str]] = {}
+    for entry in data["articles"]:
+        if entry["id"] not in known:
+            raise SystemExit(f"{path}: unknown article {entry['id']!r}")
+        for name in entry["stories"]:
+            if name not in data["stories"]:
+                raise SystemExit(f"{path}: story {name!r} is not described")
+        for name in entry["topics"]:
+            if name not in data["topics"]:
+                raise SystemExit(f"{path}: topic {name!r} is not described")
+        stories[entry["id"]] = frozenset(entry["stories"])
+        topics[entry["id"]] = frozenset(entry["topics"])
+    missing = known - set(stories)
+    if missing:
+        raise SystemExit(f"{path}: {len(missing)} corpus articles are not labelled")
+    return Truth(stories, topics)
 
 
 def write_store(rows: Sequence[dict[str, str]], root: Path) -> None:
@@ -156,25 +171,19 @@ def build(root: Path, work: Path) -> tuple[Engine, list[Article], float]:
     return app.engine, list(app.index.articles()), report.seconds
 
 
-def reindex(engine: Engine, articles: Sequence[Article], weighting: Weighting) -> None:
-    """Rebuild the term index of every article with another weighting."""
-    with engine.begin() as conn:
-        conn.execute(delete(article_terms))
-        conn.execute(delete(term_stats))
-        terms.index(conn, [(a.path, a, None) for a in articles], weighting)
-
-
 # -- methods -----------------------------------------------------------------------------------
 
 
-def computed(finder: RelatedFinder, timings: list[float] | None = None) -> Method:
+def newsbot(engine: Engine, timings: list[float] | None = None) -> Method:
+    """The related articles newsbot shows for an article (k=3): its list stored by the build."""
+    lists = RelatedLists(RelatedFinder(engine))
+
     def method(article: Article) -> list[str]:
         started = time.perf_counter()
-        with finder.engine.connect() as conn:
-            found = finder.computed(conn, article, K, NOW)
+        found = lists.related(article, K, NOW)
         if timings is not None:
             timings.append(time.perf_counter() - started)
-        return [candidate.id for candidate in found]
+        return [a.id for a in found]
 
     return method
 
@@ -209,29 +218,38 @@ def title_overlap(articles: Sequence[Article]) -> Method:
 # -- scoring -----------------------------------------------------------------------------------
 
 
-def score(method: Method, labelled: Sequence[Article], groups: dict[str, set[str]]) -> list[Score]:
+def score(method: Method, articles: Sequence[Article], truth: Truth) -> list[Score]:
     scores = []
-    for article in labelled:
-        mine = groups[article.id]
+    for article in articles:
         links = method(article)[:K]
-        correct = sum(1 for link in links if groups.get(link, set()) & mine)
-        others = sum(1 for other, theirs in groups.items() if other != article.id and theirs & mine)
-        scores.append(Score(article, links, correct, min(K, others)))
+        k = min(K, truth.mates(article.id))
+        first = links[:k]
+        strict = sum(1 for link in first if truth.same_story(article.id, link))
+        lenient = sum(1 for link in first if truth.related(article.id, link))
+        wrong = sum(1 for link in links if not truth.related(article.id, link))
+        scores.append(Score(article, links, k, strict, lenient, wrong))
     return scores
 
 
-def summary(scores: Sequence[Score]) -> tuple[float, float]:
-    return (
-        statistics.fmean(s.precision for s in scores),
-        statistics.fmean(s.attained for s in scores),
+def summary(scores: Sequence[Score]) -> Summary:
+    queries = [s for s in scores if s.k]
+    links = sum(len(s.links) for s in scores)
+    return Summary(
+        strict=statistics.fmean(s.strict / s.k for s in queries),
+        lenient=statistics.fmean(s.lenient / s.k for s in queries),
+        wrong_rate=sum(s.wrong for s in scores) / links if links else 0.0,
+        links=links,
+        queries=len(queries),
+        empty=sum(1 for s in scores if not s.links),
     )
 
 
-def by_group(scores: Sequence[Score], groups: dict[str, set[str]]) -> dict[str, list[Score]]:
+def by_story(scores: Sequence[Score], truth: Truth) -> dict[str, list[Score]]:
     found: dict[str, list[Score]] = {}
     for s in scores:
-        for name in sorted(groups[s.article.id]):
-            found.setdefault(name, []).append(s)
+        for name in sorted(truth.stories[s.article.id]):
+            if s.k:
+                found.setdefault(name, []).append(s)
     return dict(sorted(found.items()))
 
 
@@ -239,101 +257,87 @@ def by_group(scores: Sequence[Score], groups: dict[str, set[str]]) -> dict[str, 
 
 
 def print_methods(results: dict[str, list[Score]]) -> None:
-    print(f"\n{'method':<44} {'P@3':>6} {'attainable':>11}")
+    print(
+        f"\n{'method':<32} {'strict P@k':>10} {'lenient P@k':>11} {'wrong links':>12} {'links':>6}"
+    )
     for name, scores in results.items():
-        precision, attained = summary(scores)
-        print(f"{name:<44} {precision:>6.3f} {attained:>11.3f}")
+        s = summary(scores)
+        print(f"{name:<32} {s.strict:>10.3f} {s.lenient:>11.3f} {s.wrong_rate:>11.1%} {s.links:>6}")
 
 
-def print_groups(
-    scores: Sequence[Score], baseline: Sequence[Score], groups: dict[str, set[str]]
-) -> None:
-    base = {name: summary(members)[0] for name, members in by_group(baseline, groups).items()}
-    print(f"\n{'group':<28} {'n':>3} {'P@3':>6} {'attainable':>11} {'title overlap P@3':>18}")
-    for name, members in by_group(scores, groups).items():
-        precision, attained = summary(members)
-        print(
-            f"{name:<28} {len(members):>3} {precision:>6.3f} {attained:>11.3f} {base[name]:>18.3f}"
-        )
+def print_stories(scores: Sequence[Score], truth: Truth) -> None:
+    print(f"\n{'story':<32} {'n':>3} {'strict P@k':>10} {'lenient P@k':>11}")
+    for name, members in by_story(scores, truth).items():
+        strict = statistics.fmean(s.strict / s.k for s in members)
+        lenient = statistics.fmean(s.lenient / s.k for s in members)
+        print(f"{name:<32} {len(members):>3} {strict:>10.3f} {lenient:>11.3f}")
 
 
 def print_failures(
-    scores: Sequence[Score], groups: dict[str, set[str]], by_id: dict[str, Article], count: int
+    scores: Sequence[Score], truth: Truth, by_id: dict[str, Article], count: int
 ) -> None:
-    worst = sorted(scores, key=lambda s: (s.attained, s.article.published))[:count]
-    print(f"\nFailure examples (the {count} worst-served articles):")
-    for s in worst:
-        mine = ", ".join(sorted(groups[s.article.id]))
-        print(f"\n  {s.article.title}  [{mine}]  {s.correct}/{s.attainable}")
-        for link in s.links:
-            theirs = groups.get(link, set())
-            mark = "ok " if theirs & groups[s.article.id] else "-- "
-            where = ", ".join(sorted(theirs)) or "unlabelled"
-            print(f"    {mark}{by_id[link].title}  [{where}]")
+    missed = [s for s in scores if s.k and s.strict < s.k]
+    wrong = [s for s in scores if s.wrong]
+    print(f"\nStory queries short of k ({len(missed)}), first {count}:")
+    for s in sorted(missed, key=lambda s: (s.strict / s.k, s.article.published))[:count]:
+        show(s, truth, by_id)
+    print(f"\nArticles with a wrong link ({len(wrong)}):")
+    for s in wrong:
+        show(s, truth, by_id)
 
 
-def evaluate(
-    engine: Engine,
-    articles: Sequence[Article],
-    labelled: Sequence[Article],
-    groups: dict[str, set[str]],
-    timings: list[float],
-) -> dict[str, list[Score]]:
-    """Every method and variant on the labelled articles (newsbot's query times to ``timings``)."""
-    results = {MAIN: score(computed(RelatedFinder(engine), timings), labelled, groups)}
-    no_recency = replace(RANKING, recency_floor=1.0)
-    results["  variant: no recency factor"] = score(
-        computed(RelatedFinder(engine, ranking=no_recency)), labelled, groups
-    )
-    results["baseline: nearest in time"] = score(nearest_in_time(articles), labelled, groups)
-    results[BASELINE] = score(title_overlap(articles), labelled, groups)
-    for label, weighting in weighting_variants():
-        reindex(engine, articles, weighting)
-        finder = RelatedFinder(engine, weighting=weighting)
-        results[label] = score(computed(finder), labelled, groups)
-    return results
-
-
-def weighting_variants() -> list[tuple[str, Weighting]]:
-    """Other ways to index the same articles, each against the default."""
-    half, double = WEIGHTING.max_terms // 2, WEIGHTING.max_terms * 2
-    return [
-        ("  variant: no plural folding", replace(WEIGHTING, stem=False)),
-        ("  variant: no title boost", replace(WEIGHTING, title_boost=1.0)),
-        (f"  variant: {half} terms kept", replace(WEIGHTING, max_terms=half)),
-        (f"  variant: {double} terms kept", replace(WEIGHTING, max_terms=double)),
-    ]
+def show(s: Score, truth: Truth, by_id: dict[str, Article]) -> None:
+    mine = ", ".join(sorted(truth.stories[s.article.id] | truth.topics[s.article.id]))
+    print(f"\n  {s.article.title}  [{mine}]  {s.strict}/{s.k}")
+    for link in s.links:
+        mark = (
+            "ok "
+            if truth.same_story(s.article.id, link)
+            else "~  "
+            if truth.related(s.article.id, link)
+            else "-- "
+        )
+        print(f"    {mark}{by_id[link].title}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
-    parser.add_argument("--labels", type=Path, default=LABELS)
-    parser.add_argument("--failures", type=int, default=6)
+    parser.add_argument("--truth", type=Path, default=TRUTH)
+    parser.add_argument("--failures", type=int, default=10)
+    parser.add_argument(
+        "--json", type=Path, default=Path(__file__).with_name("out") / "related_eval.json"
+    )
     args = parser.parse_args(argv)
 
     rows = load_corpus(args.corpus)
-    groups = load_labels(args.labels, {row["id"] for row in rows})
+    truth = load_truth(args.truth, {row["id"] for row in rows})
     timings: list[float] = []
     with tempfile.TemporaryDirectory(prefix="newsbot-related-eval-") as work:
         root = Path(work) / "content"
         write_store(rows, root)
         engine, articles, seconds = build(root, Path(work))
         by_id = {a.id: a for a in articles}
-        labelled = sorted((by_id[i] for i in groups), key=lambda a: (a.published, a.id))
-        names = {name for names in groups.values() for name in names}
-        print(f"{len(articles)} articles built in {seconds:.2f} s; ", end="")
-        print(f"{len(labelled)} labelled in {len(names)} groups; k={K}")
-        results = evaluate(engine, articles, labelled, groups, timings)
+        ordered = sorted(articles, key=lambda a: (a.published, a.id))
+        stories = {name for names in truth.stories.values() for name in names}
+        print(
+            f"{len(articles)} articles built in {seconds:.2f} s; {len(stories)} stories; k <= {K}"
+        )
+        results = {
+            MAIN: score(newsbot(engine, timings), ordered, truth),
+            "baseline: nearest in time": score(nearest_in_time(articles), ordered, truth),
+            BASELINE: score(title_overlap(articles), ordered, truth),
+        }
         engine.dispose()
 
     print_methods(results)
-    print_groups(results[MAIN], results[BASELINE], groups)
-    print_failures(results[MAIN], groups, by_id, args.failures)
+    print_stories(results[MAIN], truth)
+    print_failures(results[MAIN], truth, by_id, args.failures)
     median, worst = statistics.median(timings) * 1000, max(timings) * 1000
-    print(
-        f"\nquery time (computed links, 294 articles): median {median:.1f} ms, max {worst:.1f} ms"
-    )
+    print(f"\nstored related list read per article: median {median:.2f} ms, max {worst:.2f} ms")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    figures = {name: summary(scores).__dict__ for name, scores in results.items()}
+    args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

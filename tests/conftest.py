@@ -1,15 +1,31 @@
-"""Shared fixtures."""
+"""Shared fixtures, and the hypothesis profiles.
+
+Property tests run ``ci`` (bounded, for every ``./dev test``) unless
+``HYPOTHESIS_PROFILE`` names another: ``long`` runs fifty times as many
+examples, to be started by hand when the readers or renderers change.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from databases import fresh_postgres_database, postgres_server
 from fakemastodon import FakeMastodon
 from stores import without_newsbot_environment
+
+_SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, suppress_health_check=_SLOW_IS_FINE
+)
+settings.register_profile(
+    "long", max_examples=5_000, deadline=None, suppress_health_check=_SLOW_IS_FINE
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsbot.articles import Article
+from newsbot.bidi import balance
 from newsbot.posts import (
     DEFAULT_TEMPLATE,
     MIN_SUMMARY,
@@ -527,7 +528,7 @@ def test_compose_always_fits_and_keeps_the_link(
         title=title, summary=summary, url=link, tags=tuple(tags), content_warning=warning
     )
     policy = PostPolicy(related_in="reply" if related_in == "reply" else "post")
-    spoiler = " ".join((warning or "").split())
+    spoiler = balance(" ".join((warning or "").split()))
     least = count(link, spoiler, url_length) + len("\n\n…")
     limit = data.draw(st.integers(min_value=least, max_value=least + 1200), label="limit")
 

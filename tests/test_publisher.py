@@ -310,7 +310,8 @@ def test_the_seed_article_without_its_related_articles_links_none_and_check_repo
     for line in related_lines(text):  # computed ones, if any, are real articles
         assert line.split()[-1] in {harbour}
     checked = room.cli("check")
-    assert checked.exit_code == 1
+    assert checked.exit_code == 0  # unresolved related headlines are warnings
+    assert room.cli("check", "--strict").exit_code == 1
     reported = [line for line in checked.stdout.splitlines() if SEED_PATH in line]
     assert len(reported) == 3
     for headline, line in zip(SEED_RELATED, reported, strict=True):

@@ -14,14 +14,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import lxml.html
 import pytest
 from click.testing import CliRunner
+from lxml import etree
 
 from fixtures.make_broken import (
     GOOD,
     GOOD_IDS,
+    LRI,
     MAX_FILE_BYTES,
     OUTSIDE_MARKER,
+    PDF,
+    PDI,
+    RLO,
     Store,
     alias_bomb,
     deep_nesting,
@@ -36,6 +42,7 @@ from newsbot.store import frontmatter
 from newsbot.store.fields import Site
 from newsbot.store.reader import read
 from newsbot.store.scan import FileStat
+from outputcheck import tree_problems
 from stores import (
     BASE_URL,
     ESCAPED_FORBIDDEN,
@@ -73,8 +80,9 @@ class Expect:
 
 
 CONTROL = "control characters removed"
+BIDI = "bidirectional controls left open closed"
 EXPECTED = [
-    Expect("invalid-yaml.md", 4, None, "invalid YAML: mapping values are not allowed"),
+    Expect("invalid-yaml.md", 4, "date", "invalid YAML: mapping values are not allowed"),
     Expect("unclosed.md", 1, None, "front matter is not closed"),
     Expect("no-front-matter.md", 1, None, "no front matter"),
     Expect("missing-title.md", None, "title", "is required"),
@@ -91,14 +99,15 @@ EXPECTED = [
     Expect("empty.md", None, None, "the file is empty"),
     Expect("whitespace.md", None, None, "the file is empty"),
     Expect("huge.md", None, None, f"over the {MAX_FILE_BYTES:,} limit"),
-    Expect("python-tag.md", 4, None, "could not determine a constructor"),
+    Expect("python-tag.md", 4, "x", "could not determine a constructor"),
     Expect("alias-bomb.md", 2, None, "too large once aliases are expanded"),
-    Expect("deep-nesting.md", 4, None, "nesting depth"),
+    Expect("deep-nesting.md", 4, "x", "nesting depth"),
     Expect("dup-b.md", None, "id", "'shared-id' is already used by dup-a.md"),
     Expect("outside-link.md", None, None, "symbolic link pointing outside the store"),
     Expect("2015/up", None, None, "symbolic link to a folder already read"),
     Expect("again", None, None, "symbolic link to a folder already read"),
-    Expect("control-raw-title.md", 2, None, "character U+001B is not allowed"),
+    Expect("control-raw-title.md", 2, "title", "character U+001B is not allowed"),
+    Expect("control-raw-tags.md", 6, "tags", "character U+001B is not allowed"),
     Expect("control-escaped.md", 2, "title", CONTROL),
     Expect("control-escaped.md", 4, "summary", CONTROL),
     Expect("control-escaped.md", 5, "author", CONTROL),
@@ -111,7 +120,19 @@ EXPECTED = [
     Expect("relative-url.md", 4, "url", "must be an absolute http(s) URL"),
     Expect("bad-image.md", 4, "image", "unknown key(s) size"),
     Expect("related-nothing.md", None, "related", "matches no article", build=False),
-    Expect("tags-number.md", 4, "tags", "must be text or a list of text, got a number"),
+    Expect("tags-mapping.md", 4, "tags", "must be text or a list of text, got a mapping"),
+    Expect(
+        "tags-odd-items.md", 4, "tags", "item(s) 2 (true/false), 3 (a list), 5 (a mapping) not text"
+    ),
+    Expect("dup-title.md", 4, "title", "given twice, on lines 2 and 4; keep one"),
+    Expect("dup-nested.md", 7, "image", "key 'url' given twice, on lines 5 and 7"),
+    Expect("dup-alias.md", 4, "date", "given twice, as 'date' (line 3) and 'published' (line 4)"),
+    Expect("bidi.md", 2, "title", BIDI),
+    Expect("bidi.md", 4, "summary", BIDI),
+    Expect("bidi.md", 5, "tags", BIDI),
+    Expect("bidi.md", 6, "author", BIDI),
+    Expect("bidi.md", 9, "body", BIDI),
+    Expect("scraped-no-body.txt", 9, "body", "no body text found"),
     Expect("draft-yes.md", 4, "draft", "must be true or false, got text"),
     Expect("scraped-no-headline.txt", 7, "title", "no headline"),
 ]
@@ -231,6 +252,55 @@ def test_python_tags_are_refused_not_constructed(tmp_path: Path, tag: str) -> No
     assert not marker.exists()
 
 
+REPEATED_KEYS = [
+    # (front matter, line, field, message)
+    ("title: A\ndate: 2015-08-20\ntitle: B", 4, "title", "given twice, on lines 2 and 4"),
+    ('title: A\n"title": B', 3, "title", "given twice, on lines 2 and 3"),
+    ("title: A\nimage: {url: a.jpg, url: b.jpg}", 3, "image", "key 'url' given twice, on line 3"),
+    ("title: A\nx:\n  - {a: 1}\n  - b: 1\n    b: 2", 6, "x", "key 'b' given twice, on lines 5 and"),
+    ("title: A\nx: {0: a, 00: b}", 3, "x", "key '00' given twice"),  # both the number 0
+]
+
+
+@pytest.mark.parametrize(("source", "line", "field", "message"), REPEATED_KEYS)
+def test_a_key_given_twice_is_refused_naming_both_lines(
+    source: str, line: int, field: str, message: str
+) -> None:
+    with pytest.raises(ArticleError) as caught:
+        frontmatter.load(source, first_line=2)
+    assert (caught.value.line, caught.value.field) == (line, field)
+    assert message in caught.value.message
+
+
+def test_a_key_that_overrides_a_merged_one_is_not_a_repeat() -> None:
+    source = "base: &b {alt: x, credit: y}\nimage:\n  <<: *b\n  alt: z\n  url: a.jpg"
+    fields, _ = frontmatter.load(source)
+    assert fields["image"] == {"alt": "z", "credit": "y", "url": "a.jpg"}
+
+
+YAML_ERRORS = [
+    # (front matter, line, field, message): the field is the entry the error is in
+    ("title: A\ntags: [a, b\ndate: 2015-08-20", 4, "tags", "expected ',' or ']'"),
+    # U+2028 breaks a line for YAML, not in the file: the line is the file's
+    ('title: "A\u2028B"\ntags: [a, b\ndate: 2015-08-20', 4, "tags", "expected ',' or ']'"),
+    ("title: A\nsummary: a\x07b", 3, "summary", "character U+0007 is not allowed"),
+    ("title: A\nimage:\n  url: a\n  alt: \x1b", 5, "image", "character U+001B"),
+    ("title: A\nx: !!python/name:os.system", 3, "x", "could not determine a constructor"),
+    ("title: A\nx: *nowhere", 3, "x", "found undefined alias"),
+    ("\x01: A", 2, None, "character U+0001"),
+]
+
+
+@pytest.mark.parametrize(("source", "line", "field", "message"), YAML_ERRORS)
+def test_a_yaml_error_names_the_field_it_is_in(
+    source: str, line: int, field: str | None, message: str
+) -> None:
+    with pytest.raises(ArticleError) as caught:
+        frontmatter.load(source, first_line=2)
+    assert (caught.value.line, caught.value.field) == (line, field)
+    assert message in caught.value.message
+
+
 def _read_alone(tmp_path: Path, text: str) -> Problem:
     path = tmp_path / "hostile.md"
     path.write_text(text, encoding="utf-8")
@@ -264,7 +334,8 @@ def test_deep_nesting_is_refused_quickly(tmp_path: Path, levels: int) -> None:
 def _shown(expected: Expect) -> str:
     """How ``newsbot check`` starts the line of a problem: ``path:line: field: ``."""
     where = expected.path if expected.line is None else f"{expected.path}:{expected.line}"
-    return f"{where}: " + (f"{expected.field}: " if expected.field else "")
+    warning = "warning: " if expected.field == "related" else ""
+    return f"{where}: {warning}" + (f"{expected.field}: " if expected.field else "")
 
 
 @pytest.mark.parametrize("indexed", [True, False], ids=["after-build", "cold"])
@@ -282,7 +353,8 @@ def test_check_command_lists_every_problem_and_exits_1(
         assert any(
             line.startswith(_shown(expected)) and expected.fragment in line for line in lines
         ), expected
-    assert f"{len(EXPECTED)} problem(s)" in result.stderr
+    warnings = sum(1 for e in EXPECTED if e.field == "related")
+    assert f"{len(EXPECTED) - warnings} error(s), {warnings} warning(s)" in result.stderr
     assert not run.store.pwned.exists()
 
 
@@ -293,7 +365,9 @@ def test_check_command_json_gives_path_line_and_field(run: Run) -> None:
     assert sorted(((f["path"], f["line"], f["field"]) for f in found), key=str) == sorted(
         map(_where, EXPECTED), key=str
     )
-    assert all(set(f) == {"path", "line", "field", "message"} for f in found)
+    assert all(set(f) == {"path", "line", "field", "message", "severity"} for f in found)
+    assert {f["severity"] for f in found if f["field"] == "related"} == {"warning"}
+    assert {f["severity"] for f in found if f["field"] != "related"} == {"error"}
 
 
 def test_check_command_exits_0_on_a_clean_store(tmp_path: Path) -> None:
@@ -305,4 +379,63 @@ def test_check_command_exits_0_on_a_clean_store(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["check"], env=settings_env(settings))
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert "0 problem(s)" in result.stderr
+    assert "0 error(s), 0 warning(s)" in result.stderr
+
+
+def test_check_warns_of_unresolved_related_headlines_and_fails_only_when_strict(
+    tmp_path: Path,
+) -> None:
+    """The sample store: the seed's three related headlines match nothing (correctly)."""
+    sample = Path(__file__).resolve().parents[1] / "content"
+    settings = make_settings(tmp_path, sample)
+    result = CliRunner().invoke(main, ["check"], env=settings_env(settings))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert all(": warning: related: " in line and "matches no article" in line for line in lines)
+    assert "0 error(s), 3 warning(s)" in result.stderr
+    strict = CliRunner().invoke(main, ["check", "--strict"], env=settings_env(settings))
+    assert strict.exit_code == 1
+    assert strict.stdout == result.stdout
+
+
+def test_no_output_file_carries_controls_open_bidi_or_script(run: Run) -> None:
+    out = run.settings.feeds.output_dir
+    assert len(list(out.rglob("*.html"))) >= len(GOOD_IDS)
+    assert tree_problems(out) == {}
+
+
+def test_bidirectional_controls_are_closed_where_they_were_left_open(run: Run) -> None:
+    items = {item.guid: item for item in rss_items(run.settings.feeds.output_dir / "rss.xml")}
+    assert items[ID_PREFIX + "bidi"].title == f"Override {RLO}left open in the title{PDF}"
+    page = (run.settings.feeds.output_dir / "articles/bidi/index.html").read_text()
+    assert f"<h1>Override {RLO}left open in the title{PDF}</h1>" in page
+    assert f"<p>A paragraph {RLO}with an override left open.{PDF}</p>" in page
+    assert f"<p>A closed {LRI}isolate{PDI} and a stray  terminator.</p>" in page
+    assert f"<li>an item {LRI}open{PDI}</li>" in page
+    assert f"<li>an item with {RLO}a reference{PDF}</li>" in page
+    assert f'<p title="an {RLO}attribute{PDF}">Raw HTML {RLO}open{PDF}</p>' in page
+
+
+def test_character_references_to_controls_leave_the_rest_of_the_text(run: Run) -> None:
+    page = (run.settings.feeds.output_dir / "articles/control-references/index.html").read_text()
+    body = lxml.html.document_fromstring(page).find(".//article")
+    assert body is not None
+    paragraphs = [" ".join(p.text_content().split()) for p in body.iter("p")][2:]
+    # NUL, surrogates and numbers past U+10FFFF read as U+FFFD (CommonMark and HTML
+    # agree); HTML reads &#x9f; as windows-1252's Ÿ; the rest is removed.
+    assert paragraphs == [
+        "Markdown text \ufffd \ufffd \ufffd \ufffd end.",
+        "Raw HTML Ÿ \ufffd \ufffd \ufffd \ufffd end.",
+        "link",
+    ]
+
+
+def test_numbers_in_text_lists_are_text(run: Run) -> None:
+    root = etree.parse(str(run.settings.feeds.output_dir / "rss.xml")).getroot()
+    item = next(i for i in root.iter("item") if i.findtext("guid") == ID_PREFIX + "tags-mixed")
+    assert [c.text for c in item.iter("category")] == ["Calais", "42"]
+    creators = [c.text for c in item.iter("{http://purl.org/dc/elements/1.1/}creator")]
+    assert creators == ["Jane Doe", "7"]
+    odd = next(i for i in root.iter("item") if i.findtext("guid") == ID_PREFIX + "tags-odd-items")
+    assert [c.text for c in odd.iter("category")] == ["Calais", "Migration"]

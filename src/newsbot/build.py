@@ -30,6 +30,8 @@ from newsbot.output import Output
 from newsbot.settings import Settings
 from newsbot.state.index import SITE, FeedKey, Known, Stored, StoreIndex, decode_article
 from newsbot.state.manifest import OutputManifest
+from newsbot.state.related import RelatedFinder
+from newsbot.state.related_lists import RelatedLists
 from newsbot.state.schema import articles as articles_table
 from newsbot.store.assets import AssetRefused, open_asset, store_path
 from newsbot.store.fields import Site
@@ -38,7 +40,7 @@ from newsbot.store.scan import UNREADABLE, FileStat, walk
 from newsbot.suspect import Suspect
 
 if TYPE_CHECKING:  # rendering modules load only when something is rendered
-    from newsbot import feeds
+    from newsbot import feeds, navigation
     from newsbot.pages import Pages
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class BuildReport:
     """Files of earlier builds that no longer belong to the output, removed."""
     suspect: Suspect | None = None
     """Why the store was not trusted; then nothing was read, written or removed."""
+    related_seconds: float = 0.0
+    """Of ``seconds``, the time spent computing and refreshing stored related lists."""
 
 
 class Builder:
@@ -79,6 +83,8 @@ class Builder:
         self.root = settings.store.content_dir
         self.base_url = str(settings.site.base_url)
         self.site = Site(self.base_url, settings.site.permalink, settings.site.zone)
+        self.related = RelatedLists(RelatedFinder(index.engine))
+        self._related_cache: dict[str, Sequence[Article]] = {}
 
     def build(
         self, now: datetime, progress: Progress | None = None, *, confirm_removals: bool = False
@@ -92,6 +98,7 @@ class Builder:
         started = time.perf_counter()
         report = BuildReport()
         stamp = now.astimezone(UTC).isoformat()
+        self._related_cache = {}
         full = self._fingerprint() != self.index.get_meta("fingerprint")
         since = self._suspect_since(stamp)
         known = self.index.known()
@@ -128,7 +135,7 @@ class Builder:
         generation = int(self.index.get_meta("generation") or "0") + 1
         old_media: set[str] = set()
         affected, touched_pages, gone_pages = self._update_index(
-            to_read, removed, known, generation, progress, old_media
+            to_read, removed, known, generation, progress, old_media, report
         )
         last = self.index.get_meta("last_build")
         if last is not None:
@@ -141,6 +148,9 @@ class Builder:
             touched_pages = self.index.paths()
         report.pages_written = self._write_pages(touched_pages, gone_pages, now)
         report.feeds_written, report.changed_feeds = self._write_feeds(affected, now)
+        if affected or touched_pages or gone_pages:
+            all_months = everything or bool(removed) or bool(gone_pages)
+            report.pages_written += self._write_navigation(touched_pages, all_months, now)
         if everything:
             report.stale_removed = self._remove_stale()
         else:
@@ -191,6 +201,7 @@ class Builder:
         generation: int,
         progress: Progress | None,
         old_media: set[str],
+        report: BuildReport,
     ) -> tuple[set[FeedKey], set[str], set[str]]:
         """Parse ``to_read``, drop ``removed``; return affected feeds, pages to write, to delete.
 
@@ -200,6 +211,7 @@ class Builder:
         pages: set[str] = set()
         gone: set[str] = set()
         ids: set[str] = set()
+        stored: list[str] = []
         done = 0
         for batch in self._parse(to_read):
             fresh = [p for p in batch if p.digest != known.get(p.stat.path, _NONE).digest]
@@ -219,6 +231,7 @@ class Builder:
                 added = self.index.added_of(conn, paths)
                 self.index.remove(conn, paths)
                 self.index.store(conn, fresh, generation, added)
+            stored.extend(p.stat.path for p in fresh)
             for parsed in fresh:
                 if parsed.article is not None:
                     affected |= _keys(parsed.article)
@@ -235,6 +248,15 @@ class Builder:
             flipped = self.index.settle_ids(conn, ids)
         affected |= self._keys_of(flipped)
         pages |= flipped
+        started = time.perf_counter()
+        with self.index.engine.begin() as conn:
+            # Once every batch is indexed, so that each list sees the whole store.
+            relinked = self.related.refresh(
+                conn, stored, removed, self.settings.site.related_seconds
+            )
+            affected |= self.index.affected_by(conn, sorted(relinked))
+        report.related_seconds = time.perf_counter() - started
+        pages |= relinked
         return affected, pages, gone
 
     def _parse(self, stats: Sequence[FileStat]) -> Iterator[list[Parsed]]:
@@ -332,6 +354,9 @@ class Builder:
                 home=self.base_url,
                 language=self.settings.site.language,
                 feeds=feeds_links,
+                related=self._related(article, now),
+                section=self._place_link("section", article.section),
+                tags=[link for tag in article.tags if (link := self._place_link("tag", tag))],
             )
             try:
                 count += self.output.write(name, data)
@@ -342,6 +367,87 @@ class Builder:
         for name in gone - written:
             self.output.remove(name)
         return count
+
+    def _related(self, article: Article, now: datetime) -> Sequence[Article]:
+        """The stored related list of ``article`` as pages and feeds show it (a lookup)."""
+        site = self.settings.site
+        found = self._related_cache.get(article.path)
+        if found is None:
+            found = self.related.related(article, site.related, now, site.related_policy)
+            self._related_cache[article.path] = found
+        return found
+
+    def _place_link(self, kind: str, name: str | None) -> tuple[str, str] | None:
+        """(name, URL of its page) of a tag or section that has a page, else None."""
+        if not name or not self._wanted((kind, tag_slug(name))):
+            return None
+        return name, FeedPlace(kind, tag_slug(name)).url(self.base_url)
+
+    def _write_navigation(self, touched: set[str], everything: bool, now: datetime) -> int:
+        """Archive (the months ``touched`` articles are in, or all), sitemap, robots, OPML."""
+        from newsbot import navigation
+
+        site = self._navigation_site()
+        with self.index.engine.connect() as conn:
+            counts = navigation.months(conn, now)
+            wanted = set(counts) if everything else self._months_of(conn, touched) & set(counts)
+            count = int(
+                self.output.write(
+                    "archive/index.html", navigation.archive_index(self.pages, site, counts)
+                )
+            )
+            for month in sorted(wanted):
+                items = navigation.month_articles(conn, month, now)
+                page = navigation.archive_month(self.pages, site, month, items, counts)
+                count += self.output.write(navigation.month_file(month), page)
+            keys = sorted(k for k in self.index.feed_keys() if self._wanted(k))
+            names = navigation.feed_names(conn, keys)
+            places = [(FeedPlace(*k), names.get(k, k[1])) for k in keys]
+            listed = [place.url(self.base_url) for place, _ in places]
+            listed.append(self.base_url + "archive/")
+            for name, data in navigation.sitemaps(conn, site, listed, now).items():
+                count += self.output.write(name, data)
+        count += self.output.write("robots.txt", navigation.robots(site))
+        count += self.output.write("feeds.opml", navigation.opml(site, places))
+        return count
+
+    def _months_of(self, conn: Connection, paths: set[str]) -> set[tuple[int, int]]:
+        from newsbot import navigation
+
+        found: set[tuple[int, int]] = set()
+        ordered = sorted(paths)
+        for start in range(0, len(ordered), BATCH):
+            query = select(articles_table.c.published).where(
+                articles_table.c.path.in_(ordered[start : start + BATCH])
+            )
+            stamps: Iterable[int] = conn.execute(query).scalars()
+            for published in stamps:
+                found.add(navigation.month_of(datetime.fromtimestamp(published, UTC)))
+        return found
+
+    def _navigation_site(self) -> navigation.Site:
+        from newsbot import navigation
+
+        site = self.settings.site
+        return navigation.Site(
+            self.base_url,
+            site.title,
+            site.description,
+            site.language,
+            self._feed_links(FeedPlace("site", "")),
+        )
+
+    def _nav_lists(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(name, URL) of every section and tag page, for the index page's navigation."""
+        from newsbot import navigation
+
+        keys = sorted(k for k in self.index.feed_keys() if k[0] != "site" and self._wanted(k))
+        with self.index.engine.connect() as conn:
+            names = navigation.feed_names(conn, keys)
+        links = [(k[0], names[k], FeedPlace(*k).url(self.base_url)) for k in keys]
+        sections = sorted((n, u) for kind, n, u in links if kind == "section")
+        tags = sorted((n, u) for kind, n, u in links if kind == "tag")
+        return sections, tags
 
     def _stored(self, paths: set[str]) -> Iterator[Stored]:
         ordered = sorted(paths)
@@ -378,7 +484,7 @@ class Builder:
     def pages(self) -> Pages:
         from newsbot.pages import Pages
 
-        return Pages()
+        return Pages(self.settings.site.zone)
 
     def _write_feeds(self, keys: set[FeedKey], now: datetime) -> tuple[int, list[str]]:
         """Render every feed in ``keys``; returns how many files changed, and their feed URLs."""
@@ -400,13 +506,19 @@ class Builder:
                 continue
             info = self._feed_info(place, stored)
             entries = [
-                feeds.Entry(s.article, self.settings.site.id_prefix + s.article.id, s.html)
+                feeds.Entry(
+                    s.article,
+                    self.settings.site.id_prefix + s.article.id,
+                    s.html,
+                    related=self._related(s.article, now),
+                )
                 for s in stored
             ]
             for fmt, render in feeds.RENDERERS.items():
                 if self.output.write(place.file(fmt), render(info, entries)):
                     count += 1
                     changed.append(place.url(self.base_url, fmt))
+            sections, tags = self._nav_lists() if key == SITE else ((), ())
             page = ListPage(
                 title=info.title,
                 description=info.description,
@@ -414,6 +526,10 @@ class Builder:
                 feeds=self._feed_links(place),
                 items=[s.article for s in stored],
                 hub=info.hub,
+                sections=sections,
+                tags=tags,
+                home=None if key == SITE else self.base_url,
+                site_title=self.settings.site.title,
             )
             count += self.output.write(place.index, self.pages.list_page(page))
         return count, changed

@@ -105,6 +105,7 @@ def _unresolved(found: list[Article]) -> Iterator[Problem]:
             if resolution.article_id is None:
                 yield Problem(
                     article.path,
-                    f"{resolution.ref!r} matches no article of the store",
+                    f"{resolution.ref!r} matches no article of the store (left out)",
                     field="related",
+                    warning=True,
                 )

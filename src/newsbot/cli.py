@@ -128,14 +128,16 @@ def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
     is_flag=True,
     help="Check the targets instead: server, software, token and scopes (posts nothing).",
 )
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
 @click.pass_obj
-def check(obj: Context, as_json: bool, check_targets: bool) -> None:
-    """List every problem of the store; exit 1 if there is one.
+def check(obj: Context, as_json: bool, check_targets: bool, strict: bool) -> None:
+    """List every problem of the store; exit 1 if there is an error.
 
-    Broken files (with line and field), ids used twice, links outside the store,
-    and related headlines that match no article. With --targets: whether each
-    target's server answers, what it runs, whether the token is accepted and
-    has the scopes newsbot needs, asked with GET requests only.
+    Errors: broken files (with line and field), ids used twice, links outside
+    the store. Warnings: related headlines that match no article (they are
+    left out, never guessed); --strict makes them fail too. With --targets:
+    whether each target's server answers, what it runs, whether the token is
+    accepted and has the scopes newsbot needs, asked with GET requests only.
     """
     if check_targets:
         _check_targets(obj.settings, as_json)
@@ -146,9 +148,10 @@ def check(obj: Context, as_json: bool, check_targets: bool) -> None:
         problems = check_store(app.settings, app.index)
     for problem in problems:
         click.echo(json.dumps(_problem_dict(problem)) if as_json else str(problem))
+    warnings = sum(1 for p in problems if p.warning)
     if not as_json:
-        click.echo(f"{len(problems)} problem(s)", err=True)
-    if problems:
+        click.echo(f"{len(problems) - warnings} error(s), {warnings} warning(s)", err=True)
+    if any(not p.warning for p in problems) or (strict and problems):
         sys.exit(EXIT_PROBLEMS)
 
 
@@ -553,6 +556,58 @@ def _status_id(status: str) -> str:
     return status.rstrip("/").rsplit("/", 1)[-1]
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--limit", default=20, show_default=True, help="Servers shown.")
+@click.pass_obj
+def followers(obj: Context, as_json: bool, limit: int) -> None:
+    """Show the actor's followers by server, pending deliveries and dead hosts."""
+    from datetime import UTC, datetime
+
+    from newsbot.activitypub.deliveries import DeliveryStore
+    from newsbot.activitypub.followers import Followers
+
+    settings = obj.settings
+    with _app(settings) as app:
+        store = DeliveryStore(app.engine)
+        by_host = Followers(app.engine).by_host()
+        counts = store.counts()
+        pending = store.pending_by_host()
+        by_server = dict(sorted(by_host.items(), key=lambda item: -item[1])[:limit])
+        pending_by_server = dict(sorted(pending.items(), key=lambda item: -item[1])[:limit])
+        paused, dead = store.paused_hosts(datetime.now(UTC)), store.dead_hosts()
+        actor = f"@{settings.activitypub.username}@{_actor_host(settings)}"
+        report = {
+            "enabled": settings.activitypub.enabled,
+            "actor": actor,
+            "followers": sum(by_host.values()),
+            "servers": len(by_host),
+            "by_server": by_server,
+            "deliveries": counts,
+            "pending_by_server": pending_by_server,
+            "paused_hosts": paused,
+            "dead_hosts": dead,
+        }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{actor}: {sum(by_host.values())} followers on {len(by_host)} servers")
+    for host, count in by_server.items():
+        click.echo(f"  {count:6}  {host}")
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none yet"
+    click.echo(f"deliveries: {summary}")
+    for host, count in pending_by_server.items():
+        click.echo(f"  pending {count:6}  {host}")
+    for host in paused:
+        click.echo(f"  paused  {host}")
+    for host in dead:
+        click.echo(f"  dead    {host}")
+
+
+def _actor_host(settings: Settings) -> str:
+    return str(settings.site.base_url).split("://", 1)[1].split("/", 1)[0]
+
+
 _NO_TARGET = (
     "no target configured: add a [targets.NAME] table with server and token to the "
     "config file, or set NEWSBOT_TARGETS__NAME__SERVER and NEWSBOT_TARGETS__NAME__TOKEN"
@@ -688,6 +743,7 @@ def _problem_dict(problem: Problem) -> dict[str, object]:
         "line": problem.line,
         "field": problem.field,
         "message": problem.message,
+        "severity": "warning" if problem.warning else "error",
     }
 
 

@@ -40,11 +40,14 @@ class Problem:
     message: str
     line: int | None = None
     field: str | None = None
+    warning: bool = False
+    """Worth fixing, but nothing is wrong with what is published (an editors' related
+    headline that matches no article yet: it is left out, never guessed)."""
 
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         what = self.message if self.field is None else f"{self.field}: {self.message}"
-        return f"{where}: {what}"
+        return f"{where}: {'warning: ' if self.warning else ''}{what}"
 
 
 class ArticleError(NewsbotError):

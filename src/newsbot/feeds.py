@@ -37,6 +37,9 @@ Decisions that readers and the validator can see:
   Atom document repeated values are moved back by whole seconds.
 - Characters XML cannot carry, C1 controls and U+FFFD are removed from all
   text: lxml refuses the former and the validator warns about the latter.
+  Bidirectional controls are balanced within each title, name and summary
+  (an excerpt cut from the body included), so none runs on into the text a
+  reader shows next to it.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict
 
 from newsbot.articles import Article, Image
+from newsbot.bidi import balance
 
 MEDIA_TYPES: Mapping[str, str] = MappingProxyType(
     {
@@ -119,6 +123,27 @@ class Entry:
     article: Article
     guid: str
     content_html: str
+    related: Sequence[Article] = ()
+    """The article's related articles, as its page lists them."""
+
+
+RELATED_LABEL = "Related"
+
+
+def related_html(related: Sequence[Article], label: str = RELATED_LABEL) -> str:
+    """The related articles as an HTML list under a heading, for the end of an item's content.
+
+    A separate section with its own heading and list markup, so that every reader
+    shows it as a list apart from the article's text.
+    """
+    if not related:
+        return ""
+    items = "".join(
+        f'<li><a href="{html.escape(_url(a.url))}">{html.escape(_line(a.title), quote=False)}'
+        "</a></li>"
+        for a in related
+    )
+    return f"<hr><h2>{html.escape(label, quote=False)}</h2><ul>{items}</ul>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +165,7 @@ def _clean(text: str) -> str:
 
 def _line(text: str) -> str:
     """``text`` cleaned and on one line, for titles, names and tags."""
-    return " ".join(_clean(text).split())
+    return balance(" ".join(_clean(text).split()))
 
 
 def _url(url: str) -> str:
@@ -207,14 +232,14 @@ def _excerpt(content_html: str, limit: int = EXCERPT_LIMIT) -> str:
     """
     text = _plain_text(_clean(content_html))
     if len(text) <= limit:
-        return text
+        return balance(text)
     kept = ""
     for sentence in _SENTENCE_BREAK.split(text):
         longer = f"{kept} {sentence}".strip()
         if len(longer) > limit:
             break
         kept = longer
-    return kept or _cut_words(text, limit)
+    return balance(kept or _cut_words(text, limit))
 
 
 def _summary(entry: Entry) -> str:
@@ -267,9 +292,13 @@ def item_id(guid: str) -> str:
     return _url(unicodedata.normalize("NFC", _clean(guid).strip()))
 
 
-def _content(entry: Entry) -> str:
-    """The full body HTML, cleaned of characters XML cannot carry."""
-    return _clean(entry.content_html).strip()
+def _content(entry: Entry, with_related: bool = False) -> str:
+    """The full body HTML, cleaned of characters XML cannot carry; with the related list
+    at the end for formats that have no element for it (RSS, JSON Feed)."""
+    body = _clean(entry.content_html).strip()
+    if with_related and entry.related:
+        return body + _clean(related_html(entry.related))
+    return body
 
 
 # -- the parts feedgen does right -----------------------------------------------
@@ -304,7 +333,7 @@ def _add_rss_item(generator: Any, entry: Entry) -> None:
     item.title(_line(article.title))
     item.link(href=_url(article.url))
     item.description(html.escape(_summary(entry), quote=False))
-    if content := _content(entry):
+    if content := _content(entry, with_related=True):
         item.content(content)
     item.pubDate(_utc(article.published))
     for term in _categories(article):
@@ -389,6 +418,12 @@ def _atom_links(entry: Entry) -> Iterator[dict[str, str]]:
         if enclosure.length is not None:
             link["length"] = str(enclosure.length)
         yield link
+    seen = {_url(entry.article.url)}
+    for other in entry.related:
+        href = _url(other.url)
+        if href and href not in seen:
+            seen.add(href)
+            yield {"rel": "related", "type": "text/html", "href": href, "title": _line(other.title)}
 
 
 def _replace_links(element: etree._Element, entry: Entry) -> None:
@@ -511,7 +546,7 @@ def _json_item(entry: Entry) -> _JsonItem:
         id=_guid(entry),
         url=_url(article.url),
         title=_line(article.title),
-        content_html=_content(entry),
+        content_html=_content(entry, with_related=True),
         summary=_summary(entry),
         image=_url(image) if image else None,
         date_published=_rfc3339(article.published),

@@ -147,6 +147,8 @@ class Snapshot:
     started_at: datetime
     build: BuildRecord | None
     passes: Mapping[str, PassRecord]
+    federation: Mapping[str, Any] | None = None
+    """ActivityPub delivery health (followers, pending, dead hosts), when the actor is on."""
 
     def reasons(self) -> list[str]:
         """Why the service is not ready; empty when it is."""
@@ -208,6 +210,7 @@ class Snapshot:
             "build": None if self.build is None else self.build.to_json(),
             "targets": {name: record.to_json() for name, record in sorted(self.passes.items())},
             "publishing": self.publishing(),
+            "activitypub": None if self.federation is None else dict(self.federation),
         }
 
 
@@ -232,7 +235,9 @@ class Status:
             suspect=None if report is None else report.suspect,
         )
         with self._lock:
-            self._snapshot = Snapshot(self._snapshot.started_at, record, self._snapshot.passes)
+            self._snapshot = Snapshot(
+                self._snapshot.started_at, record, self._snapshot.passes, self._snapshot.federation
+            )
 
     def record_pass(self, report: PassReport, *, fatal: bool | None = None) -> None:
         """Remember a target's pass that ended now; ``fatal`` overrides :func:`fatal_stop`."""
@@ -244,7 +249,18 @@ class Status:
                 record = replace(record, stopped_since=before.stopped_since)
             passes = {**self._snapshot.passes, report.target: record}
             self._snapshot = Snapshot(
-                self._snapshot.started_at, self._snapshot.build, MappingProxyType(passes)
+                self._snapshot.started_at,
+                self._snapshot.build,
+                MappingProxyType(passes),
+                self._snapshot.federation,
+            )
+
+    def record_federation(self, health: Mapping[str, Any]) -> None:
+        """Remember the ActivityPub delivery health measured now."""
+        with self._lock:
+            snap = self._snapshot
+            self._snapshot = Snapshot(
+                snap.started_at, snap.build, snap.passes, MappingProxyType(dict(health))
             )
 
     def snapshot(self) -> Snapshot:

@@ -4,6 +4,12 @@ Markdown is rendered with cmark-gfm (GitHub's C implementation of CommonMark),
 then sanitised with nh3 (the Rust ammonia sanitiser): no script, iframe, style
 or event-handler attribute survives, and every link and image address is made
 absolute against the article's own URL so it works inside any feed reader.
+
+Character references are decoded by the sanitiser's HTML parser, so ``&#x1b;``
+becomes a raw control character; what XML forbids is removed after it, and
+bidirectional controls are closed at the end of each block (a paragraph, a
+list item, a cell) and of each attribute value, so none reaches the page
+around the body.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 
 from newsbot import markdown_c
+from newsbot.bidi import CONTROLS, Balancer, balance
+from newsbot.store.text import strip_forbidden
 
 _TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl",
@@ -35,6 +43,15 @@ _SCHEMES = {"http", "https", "mailto"}
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<br\s*/?>|</(?:p|h[1-6]|li|td|th|div|blockquote|figcaption)>", re.IGNORECASE)
 _PARAGRAPH = re.compile(r"<p(?:\s[^>]*)?>(.*?)</p>", re.DOTALL)
+# The sanitiser writes attribute values in double quotes with "<", ">" and '"' escaped.
+_MARKUP = re.compile(r"(<[^>]*>)")
+_TAG_NAME = re.compile(r"</?([a-z0-9]+)")
+_ATTRIBUTE_VALUE = re.compile(r'"([^"]*)"')
+# Where a browser starts a new bidirectional paragraph: the edges of block elements.
+_BLOCKS = frozenset(
+    "blockquote caption dd div dl dt figcaption figure h1 h2 h3 h4 h5 h6 hr li ol p pre "
+    "table tbody td tfoot th thead tr ul".split()
+)
 
 
 def render(markdown: str, base_url: str) -> str:
@@ -54,7 +71,7 @@ def sanitise(html: str, base_url: str) -> str:
         resolved = urljoin(base_url, value.strip())
         return resolved if urlsplit(resolved).scheme in _SCHEMES else None
 
-    return nh3.clean(
+    clean = nh3.clean(
         html,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
@@ -62,7 +79,26 @@ def sanitise(html: str, base_url: str) -> str:
         attribute_filter=absolute,
         link_rel="noopener",
         strip_comments=True,
-    ).strip()
+    )
+    return _balance_blocks(strip_forbidden(clean)).strip()
+
+
+def _balance_blocks(html: str) -> str:
+    """Sanitised ``html`` with bidirectional controls balanced per block and per attribute."""
+    if not CONTROLS.search(html):
+        return html
+    balancer = Balancer()
+    pieces: list[str] = []
+    for index, piece in enumerate(_MARKUP.split(html)):
+        if index % 2 == 0:  # text between tags
+            pieces.append(balancer.feed(piece))
+            continue
+        name = _TAG_NAME.match(piece)
+        if name is not None and name.group(1) in _BLOCKS:
+            pieces.append(balancer.close())
+        pieces.append(_ATTRIBUTE_VALUE.sub(lambda value: f'"{balance(value.group(1))}"', piece))
+    pieces.append(balancer.close())
+    return "".join(pieces)
 
 
 def paragraphs(html: str) -> list[str]:

@@ -6,6 +6,11 @@ string (theacodes/cmarkgfm#53): about 20 KB per article, a gigabyte over a
 same C functions and frees both, through the symbols the extension module
 exports (``cmark_node_free``) and the C library's ``free``, which is the
 allocator cmark uses by default.
+
+cmark writes the character references ``&#xfffe;`` and ``&#xffff;`` as the
+single bytes 0xFE and 0xFF (its UTF-8 encoder keeps them as markers), which
+no UTF-8 text holds; they are dropped, as newsbot drops those noncharacters
+everywhere.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from cmarkgfm.cmark import Options
 
 OPTIONS = Options.CMARK_OPT_UNSAFE
 EXTENSIONS = ("table", "strikethrough", "autolink")
+_NOT_UTF8 = b"\xfe\xff"  # bytes that never occur in UTF-8
 
 
 @cache
@@ -62,7 +68,8 @@ def to_html(markdown: str) -> str:
                 root, OPTIONS, lib.cmark_parser_get_syntax_extensions(parser)
             )
             try:
-                return str(ffi.string(raw).decode("utf-8"))
+                data = bytes(ffi.string(raw))
+                return data.translate(None, _NOT_UTF8).decode("utf-8")
             finally:
                 free(int(ffi.cast("uintptr_t", raw)))
         finally:

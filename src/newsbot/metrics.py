@@ -34,6 +34,7 @@ class Metrics:
         self._clock = clock
         self._define_build_metrics()
         self._define_publish_metrics()
+        self._define_activitypub_metrics()
 
     def _define_build_metrics(self) -> None:
         r = self.registry
@@ -159,6 +160,44 @@ class Metrics:
             ["target"],
             registry=r,
         )
+
+    def _define_activitypub_metrics(self) -> None:
+        r = self.registry
+        self.ap_followers = Gauge(
+            "newsbot_activitypub_followers", "Followers of the site's actor.", registry=r
+        )
+        self.ap_deliveries = Counter(
+            "newsbot_activitypub_deliveries",
+            "Deliveries tried by this process, by result (done, retry, failed).",
+            ["result"],
+            registry=r,
+        )
+        self.ap_pending = Gauge(
+            "newsbot_activitypub_deliveries_pending",
+            "Deliveries waiting (pending or in flight) in the database.",
+            registry=r,
+        )
+        self.ap_dead_hosts = Gauge(
+            "newsbot_activitypub_dead_hosts", "Hosts given up as dead.", registry=r
+        )
+        self.ap_latency = Histogram(
+            "newsbot_activitypub_delivery_seconds",
+            "Time of one delivery request, by host class (public, private).",
+            ["host_class"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=r,
+        )
+
+    def observe_delivery(self, result: str, seconds: float, host_class: str) -> None:
+        self.ap_deliveries.labels(result).inc()
+        self.ap_latency.labels(host_class).observe(seconds)
+
+    def observe_federation(self, health: dict[str, object]) -> None:
+        followers, pending, dead = health["followers"], health["pending"], health["dead_hosts"]
+        if isinstance(followers, int) and isinstance(pending, int) and isinstance(dead, list):
+            self.ap_followers.set(followers)
+            self.ap_pending.set(pending)
+            self.ap_dead_hosts.set(len(dead))
 
     def observe_build(
         self, report: BuildReport | None, error: str | None = None, *, articles: int | None = None

@@ -38,6 +38,10 @@ server would read as a mention or hashtag. A mention notifies a stranger and
 delivers the post to their server; the bot's only hashtags are the ones it
 adds from the tags, within ``max_hashtags``.
 
+Bidirectional controls (see `newsbot.bidi`) are closed within the headline,
+the summary (after any cut) and each related headline, so none turns the link
+or the hashtags after them around.
+
 Counting follows Mastodon's ``StatusLengthValidator``: the stripped
 ``spoiler_text`` and the stripped text are joined, each ``http(s)://`` URL of
 the text counts as ``characters_reserved_per_url``, ``@user@domain`` counts as
@@ -57,6 +61,7 @@ from typing import TYPE_CHECKING, Literal
 import regex  # type: ignore[import-untyped]
 
 from newsbot.articles import Article
+from newsbot.bidi import balance
 from newsbot.summaries import grapheme_length, lead, sentences, shorten
 
 if TYPE_CHECKING:
@@ -507,7 +512,7 @@ def _fitted(
         return None
     budget = rules.limit - rules.length(draft_with(""))
     while budget >= minimum:
-        short = shorten(text, budget)
+        short = balance(shorten(text, budget))
         overshoot = rules.length(draft_with(short)) - rules.limit
         length = grapheme_length(short)
         if overshoot <= 0:
@@ -549,7 +554,7 @@ def _reply(
 
 
 def _summary(article: Article, lead_text: str, policy: PostPolicy, language: str | None) -> str:
-    return _one_line(article.summary) or lead(lead_text, policy.lead_length, language)
+    return _one_line(article.summary) or balance(lead(lead_text, policy.lead_length, language))
 
 
 def _quiet_link(link: RelatedLink) -> RelatedLink:
@@ -563,7 +568,8 @@ def _quiet(text: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    return str(_LINE_SPACE.sub(" ", text)).strip()
+    """``text`` on one line, its bidirectional controls closed within it."""
+    return balance(str(_LINE_SPACE.sub(" ", text)).strip())
 
 
 def _block(text: str) -> str:

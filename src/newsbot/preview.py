@@ -22,6 +22,7 @@ from newsbot.posts import PostPolicy, RelatedLink, compose, format_dry_run
 from newsbot.settings import TargetSettings
 from newsbot.state.index import SITE, Stored, StoreIndex
 from newsbot.state.related import RelatedFinder
+from newsbot.state.related_lists import RelatedLists
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ class Preview:
 
     def __init__(self, app: App, clock: Callable[[], datetime]) -> None:
         self.index: StoreIndex = app.index
-        self.finder = RelatedFinder(app.engine)
+        self.lists = RelatedLists(RelatedFinder(app.engine))
+        self.policy = app.settings.site.related_policy
         self.clock = clock
         self.target = TargetSettings(server=AnyHttpUrl("https://mastodon.invalid/"))
         self.limits = Limits()
@@ -53,7 +55,7 @@ class Preview:
             self.logged.add(stored.article.id)
             links = [
                 RelatedLink(a.title, a.url)
-                for a in self.finder.related(stored.article, self.target.related, now)
+                for a in self.lists.related(stored.article, self.target.related, now, self.policy)
             ]
             composed = compose(
                 stored.article,

@@ -26,6 +26,7 @@ from newsbot.settings import Settings, TargetSettings
 from newsbot.state.deliveries import DeliveryStore
 from newsbot.state.leases import Lease, Leases, process_owner
 from newsbot.state.related import RelatedFinder
+from newsbot.state.related_lists import RelatedLists
 
 PASS_LEASE_TTL = timedelta(minutes=10)
 """A pass renews its lease as it goes; a holder that vanished frees it after this long."""
@@ -82,13 +83,21 @@ def publishers(
     name, or "learned"), for which a target needs no token.
     """
     store = DeliveryStore(engine)
-    finder = RelatedFinder(engine)
+    lists = RelatedLists(RelatedFinder(engine))
     leases = Leases(engine, owner or process_owner())
     base_url = str(settings.site.base_url)
     clients: list[httpx.Client] = []
 
-    def related(article: Article, k: int, now: datetime) -> Sequence[Article]:
-        return finder.related(article, k, now)
+    def related_for(
+        target: TargetSettings,
+    ) -> Callable[[Article, int, datetime], Sequence[Article]]:
+        """The stored related list of an article, under ``target``'s policy (a lookup)."""
+        policy = target.related_policy or settings.site.related_policy
+
+        def related(article: Article, k: int, now: datetime) -> Sequence[Article]:
+            return lists.related(article, k, now, policy)
+
+        return related
 
     def publisher(target: Target) -> Publisher:
         http = make_http_client(target.settings.timeout)
@@ -102,7 +111,7 @@ def publishers(
                 http,
             ),
             store=store,
-            related=related,
+            related=related_for(target.settings),
             media_root=settings.store.content_dir,
             media_prefix=base_url + "media/",
             sleep=_sleeper(stop),

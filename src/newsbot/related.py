@@ -31,7 +31,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 STOP_WORDS: Mapping[str, frozenset[str]] = {
@@ -76,6 +76,7 @@ _ALL_STOP_WORDS = frozenset().union(*STOP_WORDS.values())
 _WORD = re.compile(r"[^\W_]+")
 _NOISE = re.compile(r"https?://\S+|\]\([^)]*\)|<[^>]+>")
 _COMBINING = re.compile(r"[\u0300-\u036f]")
+_SENTENCE_END = re.compile(r"[.!?:;\"“”‘(\[\n|—–]")
 _MIN_STEM_LENGTH = 5
 TERM_CACHE = 1 << 16
 """Distinct words whose term is remembered: bounded, a few megabytes at most."""
@@ -96,6 +97,10 @@ class Weighting:
 
     max_terms: int = 30
     title_boost: float = 3.0
+    lead_chars: int = 600
+    lead_boost: float = 1.0
+    names_chars: int = 2_000
+    name_boost: float = 1.6
     stem: bool = True
     body_chars: int = 100_000
 
@@ -122,6 +127,15 @@ class Ranking:
     duplicate_similarity: float = 0.8
     pool: int = 40
     probe_budget: int = 20_000
+    title_weight: float = 0.6
+    tag_bonus: float = 0.3
+    section_bonus: float = 0.1
+    floor: float = 0.08
+    story_level: float = 0.2
+    names_weight: float = 0.0
+    names_floor: float = 0.02
+    overlap_floor: float = 0.3
+    strong_similarity: float = 0.3
 
 
 WEIGHTING = Weighting()
@@ -130,14 +144,22 @@ RANKING = Ranking()
 
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """Occurrences of each term in the title and in the body of one article."""
+    """Occurrences of each term in the title, the lead and the body of one article.
+
+    ``names`` counts the named entities of the title and the first
+    ``names_chars`` of the body: words written as proper nouns (capitalised
+    inside a sentence, or acronyms) and runs of them ("hong kong", "joe
+    biden") as terms of their own.
+    """
 
     title: Counter[str]
     body: Counter[str]
+    lead: Counter[str] = field(default_factory=Counter)
+    names: Counter[str] = field(default_factory=Counter)
 
     def distinct(self) -> set[str]:
         """Every term the article contains once or more: what document frequencies count."""
-        return set(self.title) | set(self.body)
+        return set(self.title) | set(self.body) | set(self.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +170,10 @@ class Profile:
     path: str
     published: datetime
     title_key: str
+    section: str | None = None
+    tags: frozenset[str] = frozenset()
+    lang: str | None = None
+    names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +186,13 @@ class Candidate:
     title_key: str
     similarity: float
     score: float = 0.0
+    section: str | None = None
+    tags: frozenset[str] = frozenset()
+    names: float = 0.0
+
+    def kind(self, ranking: Ranking) -> str:
+        """ "story" when its score says it follows the same events, "topic" otherwise."""
+        return "story" if self.score >= ranking.story_level else "topic"
 
 
 def words(text: str, lang: str | None, stem: bool = True) -> list[str]:
@@ -172,10 +205,78 @@ def words(text: str, lang: str | None, stem: bool = True) -> list[str]:
 def count(title: str, body: str, lang: str | None, weighting: Weighting) -> Counts:
     """The term counts of one article (of the first ``body_chars`` of its body)."""
     language = _language(lang)
-    lead = body[: weighting.body_chars]
-    return Counts(
-        _counted(title, language, weighting.stem), _counted(lead, language, weighting.stem)
+    text = body[: weighting.body_chars]
+    lead = (
+        text[: weighting.lead_chars].rsplit(None, 1)[0]
+        if len(text) > weighting.lead_chars
+        else text
     )
+    return Counts(
+        _counted(title, language, weighting.stem),
+        _counted(text, language, weighting.stem),
+        _counted(lead, language, weighting.stem),
+        names(title, text[: weighting.names_chars], language, weighting.stem),
+    )
+
+
+def names(title: str, text: str, lang: str | None, stem: bool = True) -> Counter[str]:
+    """Named entities of a title and a text: proper-noun words, and runs of them as phrases.
+
+    A word counts when it is capitalised where a sentence does not start (or
+    is an acronym); a headline written in title case gives no evidence and is
+    skipped. Runs of two to four such words also count as a phrase term
+    ("hong kong"), which keeps apart stories that share a common first name
+    or place word.
+    """
+    language = _language(lang)
+    found: Counter[str] = Counter()
+    title_words = _WORD.findall(title)
+    lower = sum(1 for w in title_words if w[:1].islower())
+    sources = [text]
+    if lower >= 2 or len(title_words) < 4:
+        sources.append(". " + title)
+    for source in sources:
+        for run in _name_runs(_plain(source)):
+            terms = [t for t in (_term(_fold(w), language, stem) for w in run) if t]
+            found.update(terms)
+            if 2 <= len(terms) <= 4:
+                found[" ".join(terms)] += 1
+    return found
+
+
+def _name_runs(text: str) -> list[list[str]]:
+    """Runs of proper-noun words in ``text``.
+
+    A capitalised word that starts a sentence says nothing by itself; it
+    counts only when the next word continues a run ("United States ...").
+    """
+    runs: list[list[str]] = []
+    current: list[str] = []
+    pending = ""
+    end = 0
+    for match in _WORD.finditer(text):
+        word = match.group()
+        gap = text[end : match.start()]
+        starts = end == 0 or bool(_SENTENCE_END.search(gap))
+        end = match.end()
+        proper = word[:1].isupper() and not word.isdigit()
+        joined = gap in (" ", "-", "\u00a0")
+        if proper and (not starts or (len(word) > 1 and word.isupper())):
+            if current and not joined:
+                runs.append(current)
+                current = []
+            if pending and joined and not current:
+                current.append(pending)
+            current.append(word)
+            pending = ""
+            continue
+        if current:
+            runs.append(current)
+            current = []
+        pending = word if proper and starts else ""
+    if current:
+        runs.append(current)
+    return runs
 
 
 def idf(df: int, documents: int) -> float:
@@ -216,9 +317,19 @@ def rescore(
     found: Iterable[Candidate],
     query: Mapping[str, float],
     vectors: Mapping[str, Mapping[str, float]],
+    names: Iterable[str] = (),
 ) -> list[Candidate]:
-    """``found`` with their similarity computed on whole vectors (by path)."""
-    return [replace(c, similarity=similarity(query, vectors.get(c.path, {}))) for c in found]
+    """``found`` with their similarity computed on whole vectors (by path), and the part
+    of it the query's named entities ``names`` make."""
+    named = {term: weight for term, weight in query.items() if term in set(names)}
+    return [
+        replace(
+            c,
+            similarity=similarity(query, vectors.get(c.path, {})),
+            names=similarity(named, vectors.get(c.path, {})),
+        )
+        for c in found
+    ]
 
 
 def similarity(a: Mapping[str, float], b: Mapping[str, float]) -> float:
@@ -240,16 +351,55 @@ def is_near_duplicate(title_a: str, title_b: str, cosine: float, ranking: Rankin
 
 
 def rank(query: Profile, found: Iterable[Candidate], ranking: Ranking) -> list[Candidate]:
-    """``found`` scored and best first, without the article itself or near-duplicates of it."""
-    kept = [
-        replace(c, score=c.similarity * recency(c.published, query.published, ranking))
-        for c in found
-        if c.id != query.id
-        and c.path != query.path
-        and c.similarity > 0.0
-        and not is_near_duplicate(query.title_key, c.title_key, c.similarity, ranking)
-    ]
+    """``found`` scored and best first, without the article itself, near-duplicates of it
+    and anything under the similarity floor (two right links beat three with a wrong one).
+
+    The score is what an editor weighs: the similarity of the two texts
+    (named entities, title and lead above the body), plus the share of their
+    headlines' terms, times the time proximity, raised by shared tags and
+    section.
+    """
+    mine = set(words(query.title_key, query.lang))
+    kept = []
+    for c in found:
+        if (
+            c.id == query.id
+            or c.path == query.path
+            or c.similarity <= 0.0
+            or is_near_duplicate(query.title_key, c.title_key, c.similarity, ranking)
+        ):
+            continue
+        overlap = _overlap(mine, c.title_key, query.lang)
+        if (
+            c.names < ranking.names_floor
+            and overlap < ranking.overlap_floor
+            and c.similarity < ranking.strong_similarity
+        ):
+            continue  # no named entity, little of the headline, few words in common
+        score = (c.similarity + ranking.title_weight * overlap + ranking.names_weight * c.names) * (
+            recency(c.published, query.published, ranking) * agreement(query, c, ranking)
+        )
+        if score >= ranking.floor:
+            kept.append(replace(c, score=score))
     return sorted(kept, key=lambda c: (-c.score, c.path))
+
+
+def agreement(query: Profile, candidate: Candidate, ranking: Ranking) -> float:
+    """1, raised by the share of tags the two articles have in common and by one section."""
+    factor = 1.0
+    if query.tags and candidate.tags:
+        shared = len(query.tags & candidate.tags) / len(query.tags | candidate.tags)
+        factor += ranking.tag_bonus * shared
+    if query.section and query.section == candidate.section:
+        factor += ranking.section_bonus
+    return factor
+
+
+def _overlap(mine: set[str], title_key: str, lang: str | None) -> float:
+    """Jaccard share of headline terms (series and follow-ups share their headline's words)."""
+    theirs = set(words(title_key, lang))
+    union = mine | theirs
+    return len(mine & theirs) / len(union) if union else 0.0
 
 
 def distinct(
@@ -294,11 +444,20 @@ def _same_story(
 
 
 def _tf(counts: Counts, weighting: Weighting) -> dict[str, float]:
-    """Sublinear term frequency, title occurrences boosted."""
+    """Sublinear term frequency: title and lead occurrences boosted, named entities raised."""
     raw: dict[str, float] = dict(counts.body)
     for term, n in counts.title.items():
         raw[term] = raw.get(term, 0) + weighting.title_boost * n
-    return {term: 1.0 + math.log(n) for term, n in raw.items()}
+    for term, n in counts.lead.items():
+        raw[term] = raw.get(term, 0) + weighting.lead_boost * n
+    for term, n in counts.names.items():
+        if " " in term:  # phrases are not counted elsewhere
+            raw[term] = raw.get(term, 0) + n
+    return {
+        term: (1.0 + math.log(n)) * (weighting.name_boost if term in counts.names else 1.0)
+        for term, n in raw.items()
+        if n > 0
+    }
 
 
 def _counted(text: str, language: str, stem: bool) -> Counter[str]:

@@ -55,12 +55,17 @@ from newsbot.web_status import StatusEndpoints
 from newsbot.websub import ping
 
 if TYPE_CHECKING:
+    from newsbot.activitypub.deliveries import Outcome
+    from newsbot.activitypub.federation import Federation
     from newsbot.preview import Preview
 
 log = logging.getLogger(__name__)
 
 BUILD_JOB = "build"
 PREVIEW_JOB = "preview"
+ACTIVITYPUB_JOB = "activitypub"
+ACTIVITYPUB_EVERY_SECONDS = 30.0
+"""How often scheduled articles are checked for the outbox and delivery health is measured."""
 BUILD_LEASE = "build"
 BUILD_LEASE_TTL = timedelta(minutes=15)
 """Renewed while files are read; a holder that vanished frees it after this long."""
@@ -137,6 +142,7 @@ class Service:
         self._passes: dict[str, Coalesced] = {}
         self._first_build_done = False
         self._preview: Preview | None = None
+        self.federation: Federation | None = None
         self._stop_by: float | None = None
         self._build_lease = Lease(
             Leases(app.engine, process_owner()), BUILD_LEASE, BUILD_LEASE_TTL, self.clock
@@ -157,6 +163,10 @@ class Service:
                 runner.sleep = self._pause
             self.publishers = {runner.name: runner for runner in runners}
             self._announce_targets()
+            if self.settings.activitypub.enabled:
+                self.federation = self._federation()
+                self.federation.start()
+                stack.callback(self._stop_federation)
             web = self._start_web()
             stack.callback(lambda: web.stop(self._time_left()))
             self._schedule()
@@ -185,12 +195,18 @@ class Service:
     def _start_web(self) -> WebServer:
         service = self.settings.service
         status = StatusEndpoints(self._status_page(), service.status_page)
+        routes, middleware = (
+            (self.federation.routes(), self.federation.middleware())
+            if self.federation is not None
+            else ((), [])
+        )
         app = AccessLog(
             create_app(
                 self.settings.feeds.output_dir,
                 self.status,
                 self.metrics.registry,
-                routes=status.routes(),
+                routes=[*status.routes(), *routes],
+                middleware=middleware,
             ),
             HttpMetrics(self.metrics.registry),
             log=self.settings.log.access,
@@ -246,6 +262,41 @@ class Service:
         job = self.scheduler.get_job(_publish_job(name))
         return None if job is None else job.next_run_time
 
+    def _federation(self) -> Federation:
+        from newsbot.activitypub.addresses import is_public
+        from newsbot.activitypub.federation import Federation
+
+        def observe(outcome: Outcome) -> None:
+            host = outcome.claimed.host.rsplit(":", 1)[0].strip("[]")
+            try:
+                host_class = "public" if is_public(host) else "private"
+            except ValueError:
+                host_class = "named"
+            self.metrics.observe_delivery(outcome.result, outcome.seconds, host_class)
+
+        return Federation(
+            self.settings, self.app.engine, owner=process_owner(), clock=self.clock,
+            observe=observe,
+        )  # fmt: skip
+
+    def _stop_federation(self) -> None:
+        if self.federation is not None:
+            self.federation.stop(self._time_left())
+
+    def federate(self) -> None:
+        """Queue activities for what changed (scheduled articles too); record delivery health."""
+        if self.federation is None or self.stopping.is_set():
+            return
+        try:
+            self.federation.sync()
+            self.federation.process_leftovers()
+            health = self.federation.health()
+        except Exception:  # the database went away, say: the next run tries again
+            log.exception("ActivityPub sync failed")
+            return
+        self.status.record_federation(health)
+        self.metrics.observe_federation(health)
+
     def _observe_build(self, report: BuildReport | None, error: str | None) -> None:
         self.status.record_build(report, error)
         articles = self.app.index.count() if report is not None else None
@@ -296,6 +347,13 @@ class Service:
             name="build the feeds",
             next_run_time=self.clock(),
         )
+        if self.federation is not None:
+            self.scheduler.add_job(
+                self.federate,
+                IntervalTrigger(seconds=ACTIVITYPUB_EVERY_SECONDS, timezone=UTC),
+                id=ACTIVITYPUB_JOB,
+                name="ActivityPub outbox and delivery health",
+            )
         jobs: dict[str, Callable[[], object]] = {
             _publish_job(name): partial(self.publish, name) for name in self.publishers
         }
@@ -328,6 +386,8 @@ class Service:
         changed = report is not None and bool(report.read or report.removed)
         if report is not None:
             self._log_build(report)
+        if report is not None and (changed or not self._first_build_done):
+            self.federate()
         if not self._first_build_done:
             self._first_build_done = True
             self._start_passes()

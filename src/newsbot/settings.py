@@ -40,6 +40,10 @@ ENV_PREFIX = "NEWSBOT_"
 NESTED = "__"
 
 
+RelatedPolicy = Literal["editors", "computed", "both"]
+"""Which related articles are shown: the editors' picks, the computed ones, or both."""
+
+
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -55,6 +59,11 @@ class SiteSettings(_Group):
     permalink: str = "articles/{slug}/"
     id_authority: str | None = None
     author: str | None = None
+    related: int = Field(default=3, ge=0, le=10)
+    related_policy: RelatedPolicy = "both"
+    related_seconds: float = Field(default=20.0, gt=0)
+    """Time a build may spend computing related lists beyond the new articles' own need;
+    a first build of a large store computes the rest over the following builds."""
 
     @field_validator("timezone")
     @classmethod
@@ -166,6 +175,7 @@ class TargetSettings(_Group):
     hashtags: bool = True
     max_hashtags: int = Field(default=4, ge=0, le=20)
     related: int = Field(default=3, ge=0, le=10)
+    related_policy: RelatedPolicy | None = None
     related_in: Literal["auto", "post", "reply"] = "auto"
     summary_floor: int = Field(default=0, ge=0, le=1000)
     """The summary shortens no further for related links (0: down to its first sentence)."""
@@ -230,6 +240,55 @@ class ServiceSettings(_Group):
         return value
 
 
+class ActivityPubSettings(_Group):
+    """The site as its own ActivityPub actor (``@news@host``), and how it delivers to followers."""
+
+    enabled: bool = True
+    username: str = "news"
+    name: str | None = None
+    """Display name; default: ``site.title``."""
+    summary: str | None = None
+    """Profile text; default: ``site.description``."""
+    icon: AnyHttpUrl | None = None
+    key_file: Path | None = None
+    """A PEM file with the actor's RSA private key (a secret); default: kept in the database."""
+    allow_private_addresses: bool = False
+    """Fetch from and deliver to loopback and private addresses (tests on one machine)."""
+    require_signed_fetch: bool = False
+    """Answer only signed GETs for the actor's documents (Mastodon's secure mode)."""
+    signed_fetch: bool = True
+    """Sign the GETs that fetch remote actors and keys (servers in secure mode need it)."""
+    max_body_bytes: int = Field(default=262_144, gt=0)
+    inbox_requests_per_minute: int = Field(default=300, ge=1)
+    """Per remote host; more get 429."""
+    concurrency: int = Field(default=64, ge=1, le=1024)
+    per_host_concurrency: int = Field(default=4, ge=1, le=64)
+    timeout: float = Field(default=15.0, gt=0, le=300)
+    max_tries: int = Field(default=16, ge=1, le=30)
+    """Tries of one delivery, spread over about two days, before it is given up."""
+    breaker_failures: int = Field(default=5, ge=1)
+    """Consecutive failures after which a host is paused (the breaker opens)."""
+    dead_after_days: float = Field(default=7.0, gt=0)
+    """A host that failed for this long without one success is dead: no more deliveries."""
+    backlog_max_age_hours: float = Field(default=48.0, gt=0)
+    """Articles older than this when first seen are in the outbox but not delivered."""
+    outbox_page_size: int = Field(default=20, ge=1, le=200)
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,30}", value):
+            raise ValueError("use 1 to 30 letters, digits and '_' (as Mastodon accepts)")
+        return value
+
+    @field_validator("key_file")
+    @classmethod
+    def _key_readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"key file {value} does not exist")
+        return value
+
+
 class LogSettings(_Group):
     """How newsbot talks to operators."""
 
@@ -255,6 +314,7 @@ class Settings(BaseSettings):
     state: StateSettings = StateSettings()
     log: LogSettings = LogSettings()
     service: ServiceSettings = ServiceSettings()
+    activitypub: ActivityPubSettings = ActivityPubSettings()
     targets: dict[str, TargetSettings] = Field(default_factory=dict)
 
     @field_validator("targets")

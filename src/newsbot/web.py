@@ -16,6 +16,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from newsbot.health import Status
@@ -32,6 +33,7 @@ def create_app(
     *,
     cache_policy: CachePolicy | None = None,
     routes: Sequence[BaseRoute] = (),
+    middleware: Sequence[Middleware] = (),
 ) -> Starlette:
     """The app serving ``output_dir``, ``/healthz``, ``/readyz`` and ``/metrics``.
 
@@ -45,5 +47,6 @@ def create_app(
             *MetricsEndpoint(registry).routes(),
             *routes,
             *OutputFiles(output_dir, cache_policy).routes(),
-        ]
+        ],
+        middleware=list(middleware),
     )

@@ -18,7 +18,7 @@ from newsbot.errors import NewsbotError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x6E657773626F74  # "newsbot": the advisory lock key of schema upgrades
-HEAD = "0005"
+HEAD = "0007"
 """The newest revision in ``migrations/versions`` (a test checks it against Alembic's head)."""
 
 

@@ -19,7 +19,15 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, u
 from newsbot.articles import Article, Image, revision_of, tag_slug
 from newsbot.errors import Problem
 from newsbot.state import terms
-from newsbot.state.schema import article_tags, article_terms, articles, meta, sources, term_stats
+from newsbot.state.schema import (
+    article_tags,
+    article_terms,
+    articles,
+    meta,
+    related_links,
+    sources,
+    term_stats,
+)
 from newsbot.state.titles import title_key, url_key
 from newsbot.store.reader import Parsed
 from newsbot.store.scan import FileStat
@@ -81,7 +89,14 @@ class StoreIndex:
     def forget_all(self) -> None:
         """Drop everything, so that the next build reads every file again."""
         with self.engine.begin() as conn:
-            for table in (article_terms, term_stats, article_tags, articles, sources):
+            for table in (
+                related_links,
+                article_terms,
+                term_stats,
+                article_tags,
+                articles,
+                sources,
+            ):
                 conn.execute(delete(table))
 
     def affected_by(self, conn: Connection, paths: Sequence[str]) -> set[FeedKey]:

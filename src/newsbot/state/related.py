@@ -10,18 +10,33 @@ work per call is a handful of indexed queries, whatever the size of the store.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
 from newsbot import related
-from newsbot.articles import Article
+from newsbot.articles import Article, tag_slug
 from newsbot.related import RANKING, WEIGHTING, Candidate, Profile, Ranking, Weighting
 from newsbot.resolve import TitleIndex
+from newsbot.settings import RelatedPolicy
 from newsbot.state import terms, titles
 from newsbot.state.index import decode_article
 from newsbot.state.schema import articles
 from newsbot.state.titles import title_key
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One search's ranked candidates, with the vectors that tell near-duplicates apart."""
+
+    candidates: list[Candidate]
+    vectors: dict[str, dict[str, float]]
+    ranking: Ranking
+
+    def distinct(self, limit: int) -> list[Candidate]:
+        """The first ``limit`` candidates that are not near-duplicates of one taken before."""
+        return related.distinct(self.candidates, self.vectors, self.ranking, limit)
 
 
 class RelatedFinder:
@@ -37,11 +52,17 @@ class RelatedFinder:
         self.weighting = weighting
         self.ranking = ranking
 
-    def related(self, article: Article, k: int, now: datetime) -> list[Article]:
-        """Up to ``k`` articles: the editors' picks first, then computed ones, all distinct."""
+    def related(
+        self, article: Article, k: int, now: datetime, policy: RelatedPolicy = "both"
+    ) -> list[Article]:
+        """Up to ``k`` articles: the editors' picks first, then computed ones, all distinct.
+
+        ``policy`` leaves out the computed ones ("editors") or the picks ("computed").
+        """
         with self.engine.connect() as conn:
-            chosen = self.editors(conn, article, now)
-            computed = self.computed(conn, article, k + len(chosen), now) if len(chosen) < k else []
+            chosen = self.editors(conn, article, now) if policy != "computed" else []
+            wanted = policy != "editors" and len(chosen) < k
+            computed = self.computed(conn, article, k + len(chosen), now) if wanted else []
             ids = related.pick([a.id for a in chosen], computed, k, exclude=article.id)
             by_id = {a.id: a for a in chosen} | _by_id(conn, computed, ids)
         return [by_id[article_id] for article_id in ids if article_id in by_id]
@@ -50,7 +71,7 @@ class RelatedFinder:
         """The live, linked articles the editors' references resolve to, in their order."""
         found: dict[str, Article] = {}
         for ref in article.related:
-            target = self._resolve(conn, article, ref)
+            target = self.resolve(conn, article, ref)
             if target is not None and _readable(target, now):
                 found.setdefault(target.id, target)
         return list(found.values())
@@ -59,22 +80,46 @@ class RelatedFinder:
         self, conn: Connection, article: Article, limit: int, now: datetime
     ) -> list[Candidate]:
         """The ``limit`` best computed candidates, best first."""
+        return self.ranked(conn, article, now, limit).distinct(limit)
+
+    def ranked(
+        self, conn: Connection, article: Article, now: datetime, wanted: int, widen: bool = True
+    ) -> Ranked:
+        """The pool's candidates over the similarity floor, best first (``wanted`` at least,
+        when the store has them)."""
         # An indexed article's own stored vector is its query: no tokenising per post.
         stored = terms.vectors(conn, [article.path]).get(article.path)
         query = stored or terms.vector_of(conn, article, self.weighting)
         probe = related.probe(query, terms.postings(conn, query), self.ranking.probe_budget)
-        profile = Profile(article.id, article.path, article.published, title_key(article.title))
-        found = terms.candidates(conn, probe, profile, now, self.ranking, limit)
+        profile = profile_of(article)
+        found = terms.candidates(conn, probe, profile, now, self.ranking, wanted, widen)
         vectors = terms.vectors(conn, [c.path for c in found])
-        ranked = related.rank(profile, related.rescore(found, query, vectors), self.ranking)
-        return related.distinct(ranked, vectors, self.ranking, limit)
+        rescored = related.rescore(found, query, vectors, profile.names)
+        ranked = related.rank(profile, rescored, self.ranking)
+        return Ranked(ranked, vectors, self.ranking)
 
-    def _resolve(self, conn: Connection, article: Article, ref: str) -> Article | None:
+    def resolve(self, conn: Connection, article: Article, ref: str) -> Article | None:
         """The article ``ref`` names, or None; never ``article`` itself."""
         stored = titles.exact(conn, ref) or titles.similar(conn, ref, article.lang, self.weighting)
         candidates = [decode_article(data) for data in stored]
         target = TitleIndex(candidates).resolve(ref, exclude=article.id)
         return next((c for c in candidates if c.id == target), None)
+
+
+def profile_of(article: Article) -> Profile:
+    """What the ranking weighs of the article whose related ones are sought."""
+    return Profile(
+        article.id,
+        article.path,
+        article.published,
+        title_key(article.title),
+        section=article.section,
+        tags=frozenset(tag_slug(tag) for tag in article.tags),
+        lang=article.lang,
+        names=frozenset(
+            related.names(article.title, article.body[: WEIGHTING.names_chars], article.lang)
+        ),
+    )
 
 
 def related_for(engine: Engine, article: Article, k: int, now: datetime) -> list[Article]:

@@ -76,6 +76,25 @@ term_stats = Table(
     Column("df", Integer, nullable=False),
 )
 
+# Each article's related list, computed when the article is stored and refreshed
+# when a change of the store affects it: the editors' picks as resolved
+# ("editors"), the computed links ("story" or "topic", by score), editors'
+# references that match nothing yet ("unresolved", with the key a new article's
+# headline, id or path would have), and one "computed" mark per article whose
+# list exists (position -1), so an empty list is known from a missing one.
+related_links = Table(
+    "related_links",
+    metadata,
+    Column("path", String(1024), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(1024)),
+    Column("ref_key", String(200)),
+    Column("score", Float, nullable=False, default=0.0),
+    Index("related_links_target", "target"),
+    Index("related_links_ref_key", "ref_key"),
+)
+
 article_tags = Table(
     "article_tags",
     metadata,
@@ -174,4 +193,109 @@ leases = Table(
     Column("name", String(100), primary_key=True),
     Column("owner", String(100), nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+)
+
+# ActivityPub: the actor's key (one row, shared by every replica).
+ap_keys = Table(
+    "ap_keys",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("private_pem", Text, nullable=False),
+    Column("public_pem", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+)
+
+# The actor's followers: where each wants activities, and the Follow that made it one.
+ap_followers = Table(
+    "ap_followers",
+    metadata,
+    Column("actor", String(1000), primary_key=True),
+    Column("inbox", String(1000), nullable=False),
+    Column("shared_inbox", String(1000)),
+    Column("follow_id", String(1000)),
+    Column("host", String(300), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Index("ap_followers_follow", "follow_id"),
+)
+
+# Each article as a Note: what followers last received of it (its revision), or its Tombstone.
+ap_notes = Table(
+    "ap_notes",
+    metadata,
+    Column("article_id", String(200), primary_key=True),
+    Column("url_path", String(1000), nullable=False),
+    Column("state", String(16), nullable=False),  # published | deleted
+    Column("revision", String(64), nullable=False),
+    Column("published", BigInteger, nullable=False),
+    Column("updated", BigInteger),
+    Column("deleted", BigInteger),
+    Column("document", Text, nullable=False),
+    Index("ap_notes_url_path", "url_path"),
+)
+
+# The outbox: every activity sent, with its stable id; the body is signed at each send.
+ap_activities = Table(
+    "ap_activities",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("article_id", String(200)),
+    Column("public", Boolean, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Index("ap_activities_seq", "seq"),
+)
+
+# One row per (activity, inbox): pending -> sending (claimed under a lease) -> done,
+# or back to pending with a later next_try, or failed (permanent) / dead (host dead).
+ap_deliveries = Table(
+    "ap_deliveries",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("activity_id", String(300), nullable=False),
+    Column("inbox", String(1000), nullable=False),
+    Column("host", String(300), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("next_try", BigInteger, nullable=False),
+    Column("owner", String(200)),
+    Column("lease_until", BigInteger),
+    Column("created", BigInteger, nullable=False),
+    Column("finished", BigInteger),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Index("ap_deliveries_due", "state", "next_try"),
+    Index("ap_deliveries_unique", "activity_id", "inbox", unique=True),
+    Index("ap_deliveries_owner", "owner"),
+)
+
+# Each remote host's health: the breaker (consecutive failures, paused until) and death.
+ap_hosts = Table(
+    "ap_hosts",
+    metadata,
+    Column("host", String(300), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("failing_since", BigInteger),
+    Column("paused_until", BigInteger),
+    Column("dead", Boolean, nullable=False),
+    Column("last_success", BigInteger),
+)
+
+# Activities received at the inbox, verified and stored before the 202, processed after.
+ap_inbox = Table(
+    "ap_inbox",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("activity_id", String(1000)),
+    Column("actor", String(1000), nullable=False),
+    Column("type", String(50), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received", BigInteger, nullable=False),
+    Column("processed", BigInteger),
+    Index("ap_inbox_pending", "processed"),
 )

@@ -46,7 +46,7 @@ from sqlalchemy import (
 from newsbot import related
 from newsbot.articles import Article
 from newsbot.related import WEIGHTING, Candidate, Counts, Profile, Ranking, Weighting
-from newsbot.state.schema import article_terms, articles, term_stats
+from newsbot.state.schema import article_tags, article_terms, articles, term_stats
 
 DOCUMENTS = ""
 """The ``term_stats`` row whose ``df`` counts the indexed articles."""
@@ -134,6 +134,7 @@ def candidates(
     now: datetime,
     ranking: Ranking,
     wanted: int,
+    widen: bool = True,
 ) -> list[Candidate]:
     """Up to ``pool`` live, linked articles sharing most weight with ``probe``, best first.
 
@@ -151,7 +152,7 @@ def candidates(
         return []
     preselect = ranking.pool * PRESELECT
     found = _candidates(conn, probe, profile, now, ranking, preselect)
-    for _ in range(WIDENINGS):
+    for _ in range(WIDENINGS if widen else 0):
         if len(found) >= wanted:
             break
         preselect *= WIDENING
@@ -174,7 +175,7 @@ def _candidates(
     )
     ranked = (
         select(similar.c.cosine, articles.c.path, articles.c.id, articles.c.published)
-        .add_columns(articles.c.title_key, per_headline.label("nth"))
+        .add_columns(articles.c.title_key, articles.c.section, per_headline.label("nth"))
         .join(articles, articles.c.path == similar.c.path)
         .where(*live(now), articles.c.id != profile.id)
         .where(articles.c.title_key != profile.title_key if profile.title_key else true())
@@ -186,10 +187,32 @@ def _candidates(
         .order_by(ranked.c.cosine.desc(), ranked.c.path)
         .limit(ranking.pool)
     )
+    rows = conn.execute(best).all()
+    tags = tags_of(conn, [row.path for row in rows])
     return [
-        Candidate(row.id, row.path, _moment(row.published), row.title_key, row.cosine)
-        for row in conn.execute(best)
+        Candidate(
+            row.id,
+            row.path,
+            _moment(row.published),
+            row.title_key,
+            row.cosine,
+            section=row.section,
+            tags=tags.get(row.path, frozenset()),
+        )
+        for row in rows
     ]
+
+
+def tags_of(conn: Connection, paths: Sequence[str]) -> dict[str, frozenset[str]]:
+    """The tags of each of ``paths`` (those without tags are left out)."""
+    found: dict[str, set[str]] = {}
+    for chunk in _chunks(paths):
+        query = select(article_tags.c.path, article_tags.c.tag).where(
+            article_tags.c.path.in_(chunk)
+        )
+        for row in conn.execute(query):
+            found.setdefault(row.path, set()).add(row.tag)
+    return {path: frozenset(tags) for path, tags in found.items()}
 
 
 def _most_similar(

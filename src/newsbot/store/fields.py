@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from newsbot.articles import Article, Image, id_from_path, id_problem, permalink
+from newsbot.bidi import balance, is_balanced
 from newsbot.errors import ArticleError, Problem
 from newsbot.layout import page_problem
 from newsbot.store.assets import AssetRefused, media_url, store_path
@@ -61,12 +62,16 @@ def build(
     ``body_line`` is the line of the file where ``body`` starts, when the body
     is the file's own text rather than one made from it.
     """
+    _refuse_aliased_twice(fields, lines)
     values = {ALIASES.get(key, key): value for key, value in fields.items()}
     line_of = {ALIASES.get(key, key): line for key, line in lines.items()}
     warnings: list[Problem] = []
 
     def fail(field: str, message: str) -> ArticleError:
         return ArticleError(message, line=line_of.get(field), field=field)
+
+    def warn(field: str, message: str) -> None:
+        warnings.append(source_problem(source, line_of, field, message))
 
     title = _text(values, "title", fail, required=True)
     published = _when(values, "date", fail, site.zone, required=True)
@@ -91,7 +96,9 @@ def build(
         raise fail("lang", f"must be a language tag like 'en' or 'pt-BR', got {lang!r}")
     for name in FIELDS:
         if _has_forbidden(values.get(name)):
-            warnings.append(source_problem(source, line_of, name, "control characters removed"))
+            warn(name, "control characters removed")
+        if not _all_text(values.get(name), is_balanced):
+            warn(name, UNBALANCED)
     body_lines = forbidden_characters(body)
     if body_lines:
         line = None if body_line is None else body_line + body_lines[0] - 1
@@ -103,21 +110,23 @@ def build(
     image, image_problem = _image(values, line_of.get("image"), source, site)
     if image_problem is not None:
         warnings.append(image_problem)
+    if not is_balanced(body):
+        warnings.append(Problem(source.path, UNBALANCED, line=body_line, field="body"))
     article = Article(
         id=article_id,
         path=source.path,
-        title=" ".join(strip_forbidden(title).split()),  # a headline is one line
+        title=balance(" ".join(title.split())),  # a headline is one line
         published=published,
         updated=updated,
         body=strip_forbidden(body),
         url=link,
-        authors=_texts(values, "author", fail),
-        summary=strip_forbidden(_text(values, "summary", fail)).strip(),
-        tags=tuple(dict.fromkeys(t.strip() for t in _texts(values, "tags", fail) if t.strip())),
+        authors=_texts(values, "author", fail, warn),
+        summary=_text(values, "summary", fail).strip(),
+        tags=tuple(dict.fromkeys(_texts(values, "tags", fail, warn))),
         section=_text(values, "section", fail).strip() or None,
         lang=lang or None,
         image=image,
-        related=_texts(values, "related", fail),
+        related=_texts(values, "related", fail, warn),
         draft=_flag(values, "draft", fail),
         withdrawn=_flag(values, "withdrawn", fail),
         content_warning=_text(values, "content_warning", fail).strip() or None,
@@ -127,11 +136,33 @@ def build(
     return article, warnings
 
 
+UNBALANCED = "bidirectional controls left open closed, stray terminators removed"
+
+
 def source_problem(source: Source, line_of: Mapping[str, int], field: str, message: str) -> Problem:
     return Problem(source.path, message, line=line_of.get(field), field=field)
 
 
+def _refuse_aliased_twice(fields: Mapping[str, Any], lines: Mapping[str, int]) -> None:
+    """Refuse a field given under two names (``date`` and ``published``): one would be lost."""
+    for alias, name in ALIASES.items():
+        if alias in fields and name in fields:
+            first, second = sorted((alias, name), key=lambda key: lines.get(key, 0))
+            raise ArticleError(
+                f"given twice, as '{first}' (line {lines.get(first)}) and '{second}' "
+                f"(line {lines.get(second)}); keep one",
+                line=lines.get(second),
+                field=name,
+            )
+
+
+def clean_text(text: str) -> str:
+    """Text from the store without what XML forbids, its bidirectional controls balanced."""
+    return balance(strip_forbidden(text))
+
+
 Fail = Callable[[str, str], ArticleError]
+Warn = Callable[[str, str], None]
 
 
 def _text(values: Mapping[str, Any], name: str, fail: Fail, required: bool = False) -> str:
@@ -144,21 +175,40 @@ def _text(values: Mapping[str, Any], name: str, fail: Fail, required: bool = Fal
         raise fail(name, f"must be text, got {_kind(value)}")
     if required and not value.strip():
         raise fail(name, "must not be empty")
-    return strip_forbidden(value)
+    return clean_text(value)
 
 
-def _texts(values: Mapping[str, Any], name: str, fail: Fail) -> tuple[str, ...]:
+def _texts(values: Mapping[str, Any], name: str, fail: Fail, warn: Warn) -> tuple[str, ...]:
+    """A list of text; numbers count as the text YAML read, other items are dropped with a warning.
+
+    A lone value is a list of one (tags: a comma-separated list). One odd item
+    does not cost the article its other tags or authors, let alone its place in the feeds.
+    """
     value = values.get(name)
     if value is None:
         return ()
+    if _is_number(value):
+        value = str(value)
     if isinstance(value, str):
         items = value.split(",") if name == "tags" else [value]
-    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-        items = value
+    elif isinstance(value, list):
+        items = [str(item) if _is_number(item) else item for item in value]
+        dropped = [
+            f"{number} ({_kind(item)})"
+            for number, item in enumerate(items, 1)
+            if item is not None and not isinstance(item, str)
+        ]
+        if dropped:
+            warn(name, f"item(s) {', '.join(dropped)} not text, dropped; quote a value to keep it")
+        items = [item for item in items if isinstance(item, str)]
     else:
         raise fail(name, f"must be text or a list of text, got {_kind(value)}")
-    cleaned = (strip_forbidden(item).strip() for item in items)
+    cleaned = (clean_text(item).strip() for item in items)
     return tuple(item for item in cleaned if item)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _flag(values: Mapping[str, Any], name: str, fail: Fail) -> bool:
@@ -237,7 +287,7 @@ def _image_of(value: Any, source: Source, site: Site) -> Image | None:
     if not isinstance(value, dict):
         raise AssetRefused(f"must be a URL or a mapping with url, alt, credit; got {_kind(value)}")
     value = {
-        key: strip_forbidden(part) if isinstance(part, str) else part for key, part in value.items()
+        key: clean_text(part) if isinstance(part, str) else part for key, part in value.items()
     }
     unknown = set(value) - {"url", "alt", "credit", "caption", "type", "length"}
     if unknown:
@@ -286,13 +336,18 @@ def _is_absolute(url: str) -> bool:
 
 def _has_forbidden(value: Any) -> bool:
     """Whether a field's text, or any text in its list or mapping, holds forbidden characters."""
+    return not _all_text(value, lambda text: not forbidden_characters(text))
+
+
+def _all_text(value: Any, test: Callable[[str], bool]) -> bool:
+    """Whether ``test`` holds for a field's text, or every text in its list or mapping."""
     if isinstance(value, str):
-        return bool(forbidden_characters(value))
+        return test(value)
     if isinstance(value, list):
-        return any(_has_forbidden(item) for item in value)
+        return all(_all_text(item, test) for item in value)
     if isinstance(value, dict):
-        return any(_has_forbidden(item) for item in value.values())
-    return False
+        return all(_all_text(item, test) for item in value.values())
+    return True
 
 
 def _kind(value: Any) -> str:

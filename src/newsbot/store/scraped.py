@@ -10,8 +10,9 @@ body, ``Date created :`` and the editors' related headlines, each followed by
 The parser looks for those landmarks through the keyword tables below (one
 `Landmarks` per language: add a language by adding one) and reads whatever
 lies between them, so a page lacking a part (no promo, no photo, no related
-block) still reads. A page whose headline or date cannot be found is refused
-with the line and field where they were expected.
+block) still reads. A page whose headline, date or body text cannot be found
+is refused with the line and field where they were expected: an article page
+with nothing to read is not worth publishing.
 
 What was found goes through `fields.build` like the front matter of a
 Markdown article, so both readers give the same kind of `Article`. The body is
@@ -160,7 +161,11 @@ def parse(text: str, source: Source, site: Site) -> tuple[Article, list[Problem]
     warnings = _require_date(page, blocks, source)
     warnings += [_ignored(source, block) for block in leftovers]
     if not paragraphs:
-        warnings.append(Problem(source.path, "no body text found", field="body"))
+        raise ArticleError(
+            "no body text found: expected paragraphs after the headline, byline and dates",
+            line=_line_of(blocks, body_start),
+            field="body",
+        )
     if page.langs:
         page.fields["lang"] = page.langs.most_common(1)[0][0]
     article, problems = build(page.fields, page.lines, _markdown(paragraphs), source, site)
@@ -475,6 +480,13 @@ def _require_date(page: _Page, blocks: list[_Block], source: Source) -> list[Pro
     page.set("date", page.fields["updated"], page.lines["updated"])
     message = "no creation date; the latest update is used as the date"
     return [Problem(source.path, message, line=page.lines["updated"], field="date")]
+
+
+def _line_of(blocks: list[_Block], index: int) -> int:
+    """The line of ``blocks[index]``, or of the last block when ``index`` is past the end."""
+    if index < len(blocks):
+        return blocks[index].line
+    return blocks[-1].line if blocks else 1
 
 
 def _ignored(source: Source, block: _Block) -> Problem:

@@ -1,0 +1,209 @@
+"""Wiring of the actor for the service: key, documents, outbox, inbox, worker, routes.
+
+Built once by ``newsbot run`` when ``activitypub.enabled``; nothing here runs
+at import. The service calls :meth:`Federation.sync` after each build,
+starts and stops the delivery worker, and serves :meth:`Federation.routes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from newsbot.activitypub.addresses import Resolver, guarded_client, system_resolver
+from newsbot.activitypub.deliveries import DeliveryStore, Outcome
+from newsbot.activitypub.documents import Actor
+from newsbot.activitypub.followers import Followers
+from newsbot.activitypub.inbox import HostLimiter, Inbox
+from newsbot.activitypub.keys import load_key
+from newsbot.activitypub.outbox import Outbox, SyncReport
+from newsbot.activitypub.remote import RemoteActors
+from newsbot.activitypub.routes import ActivityPubRoutes, NegotiatedNotes
+from newsbot.activitypub.signatures import Signer
+from newsbot.activitypub.worker import DeliveryWorker
+from newsbot.articles import Article
+from newsbot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+RELATED_LINKS = 3
+
+
+def store_trusted(engine: Engine) -> Callable[[], bool]:
+    """The edit/delete guard of posts: nothing is updated or deleted while the store is suspect."""
+    from newsbot import suspect
+
+    return lambda: suspect.load(engine) is None
+
+
+class Federation:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        owner: str,
+        clock: Clock = lambda: datetime.now(UTC),
+        resolver: Resolver = system_resolver,
+        may_change: Callable[[], bool] | None = None,
+        observe: Callable[[Outcome], None] = lambda _outcome: None,
+    ) -> None:
+        ap = settings.activitypub
+        self.settings = ap
+        self.engine = engine
+        self.clock = clock
+        self._resolver = resolver
+        self._tls = httpx.create_ssl_context()
+        key = load_key(engine, clock(), ap.key_file)
+        self.actor = Actor(
+            base_url=str(settings.site.base_url),
+            username=ap.username,
+            name=ap.name or settings.site.title,
+            summary=ap.summary or settings.site.description,
+            public_pem=key.public_pem,
+            language=settings.site.language,
+            icon=None if ap.icon is None else str(ap.icon),
+        )
+        self.signer = Signer(self.actor.key_id, key.private, clock)
+        self.followers = Followers(engine)
+        self.outbox = Outbox(
+            engine,
+            self.actor,
+            related=self._related_finder(engine),
+            may_change=store_trusted(engine) if may_change is None else may_change,
+            backlog=timedelta(hours=ap.backlog_max_age_hours),
+        )
+        self.deliveries = DeliveryStore(
+            engine,
+            breaker_failures=ap.breaker_failures,
+            dead_after=timedelta(days=ap.dead_after_days),
+            max_tries=ap.max_tries,
+        )
+        self.remote = RemoteActors(
+            self._client(ap.concurrency),
+            clock,
+            allow_private=ap.allow_private_addresses,
+            sign=self.signer if ap.signed_fetch else None,
+        )
+        self.worker = DeliveryWorker(
+            self.deliveries,
+            self._client,
+            self.signer,
+            owner=owner,
+            clock=clock,
+            concurrency=ap.concurrency,
+            per_host=ap.per_host_concurrency,
+            lease=timedelta(seconds=max(10.0, ap.timeout * 3)),
+            observe=observe,
+        )
+        self.inbox = Inbox(
+            engine,
+            self.remote,
+            self.outbox,
+            clock,
+            allow_private=ap.allow_private_addresses,
+            limiter=HostLimiter(ap.inbox_requests_per_minute),
+            on_queued=self.worker.wake,
+        )
+        self._routes = ActivityPubRoutes(self)
+        self._syncing = threading.Lock()
+
+    def _client(self, max_connections: int) -> httpx.AsyncClient:
+        return guarded_client(
+            allow_private=self.settings.allow_private_addresses,
+            resolver=self._resolver,
+            timeout=self.settings.timeout,
+            max_connections=max_connections,
+            tls=self._tls,
+        )
+
+    @staticmethod
+    def _related_finder(engine: Engine) -> Callable[[Article, datetime], Sequence[Article]]:
+        from newsbot.state.related import RelatedFinder
+
+        finder = RelatedFinder(engine)
+        return lambda article, now: finder.related(article, RELATED_LINKS, now)
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return self._routes.routes()
+
+    def middleware(self) -> list[Middleware]:
+        return [Middleware(NegotiatedNotes, routes=self._routes)]
+
+    def sync(self) -> SyncReport:
+        """Queue the activities of what changed in the store; wake the worker.
+
+        One sync at a time in a process (after a build and on the schedule);
+        replicas that sync at once collide on the activities' stable ids, and
+        the loser's transaction changes nothing.
+        """
+        with self._syncing:
+            report = self.outbox.sync(self.clock())
+        for kind, count in (("Create", report.created), ("Update", report.updated),
+                            ("Delete", report.deleted)):  # fmt: skip
+            if count:
+                log.info("activities queued", extra={"type": kind, "count": count,
+                                                      "deliveries": report.deliveries})  # fmt: skip
+        if report.held:
+            log.warning("%d edits or deletions held back by the store guard", report.held)
+        if report.deliveries:
+            self.worker.wake()
+        return report
+
+    async def process_inbox(self) -> None:
+        await self.inbox.process()
+
+    def process_leftovers(self) -> int:
+        """Handle stored activities that a crash left unprocessed (from a scheduler thread).
+
+        Processing is idempotent (a follower is stored once, an Accept has a
+        stable id), so a row that the web server handles at the same time
+        does no harm.
+        """
+
+        async def run() -> int:
+            async with self._client(4) as http:
+                remote = RemoteActors(
+                    http, self.clock, allow_private=self.settings.allow_private_addresses,
+                    sign=self.signer if self.settings.signed_fetch else None,
+                )  # fmt: skip
+                inbox = Inbox(
+                    self.engine, remote, self.outbox, self.clock,
+                    allow_private=self.settings.allow_private_addresses,
+                    limiter=self.inbox.limiter, on_queued=self.worker.wake,
+                )  # fmt: skip
+                return await inbox.process()
+
+        return asyncio.run(run())
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self.worker.stop(timeout)
+
+    def health(self) -> dict[str, Any]:
+        """Delivery health for ``/readyz`` and ``newsbot followers``."""
+        counts = self.deliveries.counts()
+        oldest = self.deliveries.oldest_pending()
+        now = self.clock()
+        return {
+            "actor": self.actor.acct,
+            "followers": self.followers.count(),
+            "deliveries": counts,
+            "pending": counts.get("pending", 0) + counts.get("sending", 0),
+            "oldest_pending_seconds": None if oldest is None else int(now.timestamp()) - oldest,
+            "paused_hosts": len(self.deliveries.paused_hosts(now)),
+            "dead_hosts": self.deliveries.dead_hosts(),
+            "worker_running": self.worker.running,
+        }

@@ -1,0 +1,196 @@
+"""The inbox: verify, store, answer 202; then act on what was stored.
+
+Every POST must carry a valid HTTP signature (cavage or RFC 9421) by a key
+whose owner is the activity's actor; the key is fetched (through the address
+guard: a ``keyId`` on a private or loopback address is refused without being
+fetched) and cached, and fetched again once if the signature fails, for a
+sender that rotated its key. Bodies are bounded and each remote host gets a
+bounded number of requests a minute. A verified activity is stored in
+``ap_inbox`` before the 202, so processing survives a crash; processing then
+handles Follow (store, queue a signed Accept), Undo{Follow}, Delete of an
+actor, Block and Reject (the follower is removed), and ignores the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from newsbot.activitypub.addresses import BlockedAddress, check_literal
+from newsbot.activitypub.followers import Follower, Followers, host_of
+from newsbot.activitypub.outbox import Outbox
+from newsbot.activitypub.remote import FetchFailed, RemoteActors
+from newsbot.activitypub.signatures import Incoming, SignatureRejected, key_id_of, verify
+from newsbot.state.schema import ap_inbox
+
+log = logging.getLogger(__name__)
+
+
+class Rejected(Exception):
+    """The request is refused with ``status`` (401 bad signature, 400 bad body, 429, 413)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class HostLimiter:
+    """At most ``per_minute`` requests per remote host in any minute (a token bucket)."""
+
+    def __init__(self, per_minute: int, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(per_minute)
+        self._monotonic = monotonic
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, host: str) -> bool:
+        now = self._monotonic()
+        tokens, at = self._buckets.get(host, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if len(self._buckets) > 50_000:
+            self._buckets.clear()
+        if tokens < 1:
+            self._buckets[host] = (tokens, now)
+            return False
+        self._buckets[host] = (tokens - 1, now)
+        return True
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return str(value["id"])
+    return None
+
+
+class Inbox:
+    def __init__(
+        self,
+        engine: Engine,
+        remote: RemoteActors,
+        outbox: Outbox,
+        clock: Callable[[], datetime],
+        *,
+        allow_private: bool,
+        limiter: HostLimiter,
+        on_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.engine = engine
+        self.remote = remote
+        self.outbox = outbox
+        self.followers = Followers(engine)
+        self.clock = clock
+        self.allow_private = allow_private
+        self.limiter = limiter
+        self.on_queued = on_queued
+
+    async def receive(self, request: Incoming) -> dict[str, Any]:
+        """Verify and store one POST; raise `Rejected` to refuse it."""
+        try:
+            key_id, _scheme = key_id_of(request)
+        except SignatureRejected as exc:
+            raise Rejected(401, str(exc)) from None
+        if not self.limiter.allow(host_of(key_id) if "://" in key_id else key_id):
+            raise Rejected(429, "too many requests from this host")
+        try:
+            activity = json.loads(request.body)
+        except ValueError:
+            raise Rejected(400, "the body is not JSON") from None
+        if not isinstance(activity, dict) or not isinstance(activity.get("type"), str):
+            raise Rejected(400, "the body is not an activity")
+        actor = _id(activity.get("actor"))
+        if actor is None:
+            raise Rejected(400, "the activity names no actor")
+        try:
+            check_literal(key_id, self.allow_private)
+            check_literal(actor, self.allow_private)
+        except BlockedAddress as exc:
+            raise Rejected(401, f"refused: {exc}") from None
+        await self._verified(request, key_id, actor, activity)
+        self._store(activity, actor)
+        return activity
+
+    async def _verified(
+        self, request: Incoming, key_id: str, actor: str, activity: dict[str, Any]
+    ) -> None:
+        now = self.clock()
+        for refresh in (False, True):
+            try:
+                key = await self.remote.key(key_id, refresh=refresh)
+            except FetchFailed as exc:
+                if (
+                    exc.gone
+                    and activity.get("type") == "Delete"
+                    and _id(activity.get("object")) == actor
+                ):
+                    return  # a deleted actor's farewell: its key is gone with it (as Mastodon does)
+                raise Rejected(401, f"cannot get the signer's key: {exc}") from None
+            if key.owner != actor:
+                raise Rejected(401, "the key's owner is not the activity's actor")
+            try:
+                verify(request, key.public_pem, now)
+                return
+            except SignatureRejected as exc:
+                if refresh:
+                    raise Rejected(401, str(exc)) from None
+
+    def _store(self, activity: dict[str, Any], actor: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(ap_inbox).values(
+                activity_id=_id(activity.get("id")), actor=actor, type=activity["type"][:50],
+                body=json.dumps(activity), received=int(self.clock().timestamp()),
+            ))  # fmt: skip
+
+    async def process(self) -> int:
+        """Act on every stored, unprocessed activity; returns how many were handled."""
+        query = (
+            select(ap_inbox.c.id, ap_inbox.c.actor, ap_inbox.c.body)
+            .where(ap_inbox.c.processed.is_(None))
+            .order_by(ap_inbox.c.id)
+            .limit(100)
+        )
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+        for row in rows:
+            try:
+                await self._handle(row.actor, json.loads(row.body))
+            except FetchFailed as exc:
+                log.warning("inbox: cannot handle an activity from %s: %s", host_of(row.actor), exc)
+            with self.engine.begin() as conn:
+                conn.execute(update(ap_inbox).where(ap_inbox.c.id == row.id)
+                             .values(processed=int(self.clock().timestamp())))  # fmt: skip
+        return len(rows)
+
+    async def _handle(self, actor: str, activity: dict[str, Any]) -> None:
+        kind = activity.get("type")
+        obj = activity.get("object")
+        host = host_of(actor)
+        if kind == "Follow" and _id(obj) in (self.outbox.actor.id,):
+            remote = await self.remote.actor(actor)
+            follow_id = _id(activity)
+            self.followers.add(
+                Follower(actor, remote.inbox, remote.shared_inbox, follow_id), self.clock()
+            )
+            accept_id = self.outbox.accept(activity, remote.inbox, self.clock())
+            log.info("new follower", extra={"host": host, "activity": accept_id})
+            self.on_queued()
+        elif kind == "Undo" and isinstance(obj, dict) and obj.get("type") == "Follow":
+            if self.followers.remove(actor, _id(obj)):
+                log.info("follower left", extra={"host": host})
+        elif kind == "Delete" and _id(obj) == actor:
+            if self.followers.remove(actor):
+                log.info("follower deleted", extra={"host": host})
+        elif kind in ("Block", "Reject") and (
+            _id(obj) == self.outbox.actor.id
+            or (isinstance(obj, dict) and _id(obj.get("object")) == self.outbox.actor.id)
+        ):
+            if self.followers.remove(actor):
+                log.info("follower removed by %s", kind, extra={"host": host})

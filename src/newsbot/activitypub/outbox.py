@@ -1,0 +1,250 @@
+"""The outbox: articles become Create, Update and Delete activities, each queued for delivery.
+
+After each build :meth:`Outbox.sync` compares the live articles (visible,
+published, owning their id) with the notes followers last received
+(``ap_notes``): a new article is a ``Create``, a changed revision an
+``Update`` carrying the note's ``updated``, a note whose article is gone or
+withdrawn a ``Delete`` (its URL then answers 410 with a Tombstone). Each
+activity, its note and its deliveries (one per follower inbox, shared inboxes
+once) are written in one transaction: an activity is never recorded without
+its deliveries, nor the other way round.
+
+Edits and deletions obey ``may_change`` (the same guard as posts: a store
+that looks damaged edits and deletes nothing; they wait for a later sync).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from newsbot import html
+from newsbot.activitypub import documents
+from newsbot.activitypub.deliveries import DeliveryStore
+from newsbot.activitypub.documents import Actor
+from newsbot.activitypub.followers import Followers
+from newsbot.articles import Article, revision_of
+from newsbot.posts import RelatedLink
+from newsbot.state.index import decode_article
+from newsbot.state.schema import ap_activities, ap_notes, articles
+from newsbot.summaries import lead
+
+log = logging.getLogger(__name__)
+
+Related = Callable[[Article, datetime], Sequence[Article]]
+LEAD_LENGTH = 300
+
+
+@dataclass
+class SyncReport:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    held: int = 0
+    """Updates and deletes not made because ``may_change`` said no."""
+    deliveries: int = 0
+    activities: list[str] = field(default_factory=list)
+
+
+def _ts(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+class Outbox:
+    def __init__(
+        self,
+        engine: Engine,
+        actor: Actor,
+        *,
+        related: Related = lambda _article, _now: (),
+        may_change: Callable[[], bool] = lambda: True,
+        backlog: timedelta = timedelta(hours=48),
+    ) -> None:
+        self.engine = engine
+        self.actor = actor
+        self.related = related
+        self.may_change = may_change
+        self.backlog = backlog
+
+    # -- sync ---------------------------------------------------------------------------
+
+    def sync(self, now: datetime) -> SyncReport:
+        report = SyncReport()
+        live_query = select(
+            articles.c.id, articles.c.revision, articles.c.data, articles.c.html
+        ).where(articles.c.visible, ~articles.c.shadowed, articles.c.published <= _ts(now))
+        with self.engine.connect() as conn:
+            notes = {r.article_id: r for r in conn.execute(select(
+                ap_notes.c.article_id, ap_notes.c.state, ap_notes.c.revision))}  # fmt: skip
+            live = {r.id: r for r in conn.execute(live_query)}
+        for article_id, row in live.items():
+            known = notes.get(article_id)
+            if known is not None and known.state == "published" and known.revision == row.revision:
+                continue
+            article = decode_article(row.data)
+            revision = row.revision or revision_of(article)
+            if known is not None and known.revision == revision and known.state == "published":
+                continue
+            if known is None or known.state == "deleted":
+                self._publish(article, row.html, revision, now, report, again=known is not None)
+            elif self.may_change():
+                self._update(article, row.html, revision, now, report)
+            else:
+                report.held += 1
+        for article_id, known in notes.items():
+            if known.state == "published" and article_id not in live:
+                if self.may_change():
+                    self._delete(article_id, known.revision, now, report)
+                else:
+                    report.held += 1
+        return report
+
+    def _note(self, article: Article, body_html: str, now: datetime,
+              updated: datetime | None = None) -> dict[str, Any]:  # fmt: skip
+        summary = " ".join(article.summary.split()) or lead(
+            html.to_text(body_html), LEAD_LENGTH, article.lang or self.actor.language
+        )
+        related = [RelatedLink(a.title, a.url) for a in self.related(article, now)]
+        return documents.note(self.actor, article, summary, related, updated=updated)
+
+    def _publish(self, article: Article, body_html: str, revision: str, now: datetime,
+                 report: SyncReport, *, again: bool) -> None:  # fmt: skip
+        note = self._note(article, body_html, now)
+        salt = f"{revision}@{_ts(now)}" if again else revision
+        activity_id = self.actor.activity_id("Create", article.id, salt)
+        deliver = article.published >= now - self.backlog
+        with self.engine.begin() as conn:
+            values = {"url_path": urlsplit(article.url).path, "state": "published",
+                      "revision": revision, "published": _ts(article.published),
+                      "updated": None, "deleted": None, "document": json.dumps(note)}  # fmt: skip
+            if again:
+                conn.execute(update(ap_notes).where(ap_notes.c.article_id == article.id)
+                             .values(**values))  # fmt: skip
+            else:
+                conn.execute(insert(ap_notes).values(article_id=article.id, **values))
+            report.deliveries += self._record(
+                conn, activity_id, "Create", article.id, note, now, deliver=deliver
+            )
+        report.created += 1
+        report.activities.append(activity_id)
+
+    def _update(self, article: Article, body_html: str, revision: str, now: datetime,
+                report: SyncReport) -> None:  # fmt: skip
+        note = self._note(article, body_html, now, updated=now)
+        activity_id = self.actor.activity_id("Update", article.id, revision)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ap_notes).where(ap_notes.c.article_id == article.id).values(
+                    url_path=urlsplit(article.url).path, revision=revision,
+                    updated=_ts(now), document=json.dumps(note),
+                )
+            )  # fmt: skip
+            report.deliveries += self._record(conn, activity_id, "Update", article.id, note, now)
+        report.updated += 1
+        report.activities.append(activity_id)
+
+    def _delete(self, article_id: str, revision: str, now: datetime, report: SyncReport) -> None:
+        stone = documents.tombstone(self.actor, article_id, now)
+        stone.pop("@context")
+        activity_id = self.actor.activity_id("Delete", article_id, revision)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ap_notes).where(ap_notes.c.article_id == article_id)
+                .values(state="deleted", deleted=_ts(now))
+            )  # fmt: skip
+            report.deliveries += self._record(conn, activity_id, "Delete", article_id, stone, now)
+        report.deleted += 1
+        report.activities.append(activity_id)
+
+    def _record(self, conn: Any, activity_id: str, kind: str, article_id: str | None,
+                obj: dict[str, Any], now: datetime, *, deliver: bool = True) -> int:  # fmt: skip
+        body = documents.activity(self.actor, kind, obj, activity_id, now)
+        seq = int(
+            conn.execute(select(func.coalesce(func.max(ap_activities.c.seq), 0))).scalar_one()
+        )
+        conn.execute(insert(ap_activities).values(
+            id=activity_id, seq=seq + 1, type=kind, article_id=article_id, public=True,
+            body=json.dumps(body, ensure_ascii=False), created=_ts(now),
+        ))  # fmt: skip
+        if not deliver:
+            return 0
+        return DeliveryStore.enqueue(conn, activity_id, Followers.delivery_inboxes(conn), now)
+
+    # -- Accept ---------------------------------------------------------------------
+
+    def accept(self, follow: dict[str, Any], inbox: str, now: datetime) -> str:
+        """Queue a signed ``Accept`` of ``follow`` to the follower's own inbox."""
+        follow_id = str(follow.get("id", ""))
+        accept_id = self.actor.activity_id("Accept", follow_id, str(follow.get("actor", "")))
+        body = documents.accept(self.actor, {k: v for k, v in follow.items() if k != "@context"},
+                                accept_id)  # fmt: skip
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                select(ap_activities.c.id).where(ap_activities.c.id == accept_id)
+            ).first()
+            if exists is None:
+                seq = int(
+                    conn.execute(
+                        select(func.coalesce(func.max(ap_activities.c.seq), 0))
+                    ).scalar_one()
+                )
+                conn.execute(insert(ap_activities).values(
+                    id=accept_id, seq=seq + 1, type="Accept", article_id=None, public=False,
+                    body=json.dumps(body, ensure_ascii=False), created=_ts(now),
+                ))  # fmt: skip
+                DeliveryStore.enqueue(conn, accept_id, [inbox], now)
+        return accept_id
+
+    # -- reading ---------------------------------------------------------------------
+
+    def note_by_id(self, article_id: str) -> tuple[str, dict[str, Any], int | None] | None:
+        query = select(ap_notes.c.state, ap_notes.c.document, ap_notes.c.deleted).where(
+            ap_notes.c.article_id == article_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return row.state, json.loads(row.document), row.deleted
+
+    def article_at(self, url_path: str) -> str | None:
+        query = select(ap_notes.c.article_id).where(ap_notes.c.url_path == url_path).limit(1)
+        with self.engine.connect() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+            return None if found is None else str(found)
+
+    def activity(self, activity_id: str) -> dict[str, Any] | None:
+        query = select(ap_activities.c.body).where(
+            ap_activities.c.id == activity_id, ap_activities.c.public
+        )
+        with self.engine.connect() as conn:
+            body = conn.execute(query).scalar_one_or_none()
+        return None if body is None else dict(json.loads(str(body)))
+
+    def total(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(ap_activities).where(ap_activities.c.public)
+            ).scalar_one())  # fmt: skip
+
+    def page(self, before: int | None, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        """Newest first: up to ``limit`` activities with ``seq < before``, and the next cursor."""
+        query = select(ap_activities.c.seq, ap_activities.c.body).where(ap_activities.c.public)
+        if before is not None:
+            query = query.where(ap_activities.c.seq < before)
+        query = query.order_by(ap_activities.c.seq.desc()).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query))
+        items = []
+        for row in rows[:limit]:
+            body = json.loads(row.body)
+            body.pop("@context", None)
+            items.append(body)
+        return items, (rows[limit - 1].seq if len(rows) > limit else None)

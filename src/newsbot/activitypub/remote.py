@@ -1,0 +1,131 @@
+"""Remote actors and their keys, fetched through the address guard and cached.
+
+A key is fetched from its ``keyId`` (usually the actor's URL with a
+``#main-key`` fragment), and cached; when a signature fails with the cached
+key, the inbox asks once more with ``refresh=True``, since the sender may
+have rotated its key. The cache is bounded, so a flood of unknown actors
+cannot grow it without end.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from newsbot.activitypub.addresses import BlockedAddress, check_literal
+from newsbot.activitypub.documents import ACTIVITY_JSON
+from newsbot.errors import NewsbotError
+
+ACCEPT = f'{ACTIVITY_JSON}, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+MAX_DOCUMENT_BYTES = 1_000_000
+CACHE_SIZE = 10_000
+CACHE_TTL = timedelta(hours=12)
+
+
+class FetchFailed(NewsbotError):
+    """A remote document could not be fetched or read (``gone`` when it answered 410)."""
+
+    def __init__(self, message: str, *, gone: bool = False) -> None:
+        super().__init__(message)
+        self.gone = gone
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteKey:
+    key_id: str
+    owner: str
+    public_pem: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteActor:
+    id: str
+    inbox: str
+    shared_inbox: str | None
+
+
+class RemoteActors:
+    """Fetches actor documents and keys; ``sign`` makes the GETs signed (authorized fetch)."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        clock: Callable[[], datetime],
+        *,
+        allow_private: bool,
+        sign: httpx.Auth | None = None,
+    ) -> None:
+        self._http = http
+        self._clock = clock
+        self._allow_private = allow_private
+        self._sign = sign
+        self._cache: OrderedDict[str, tuple[datetime, dict[str, Any]]] = OrderedDict()
+
+    async def document(self, url: str, *, refresh: bool = False) -> dict[str, Any]:
+        url = url.split("#", 1)[0]
+        now = self._clock()
+        cached = self._cache.get(url)
+        if cached is not None and not refresh and now - cached[0] < CACHE_TTL:
+            self._cache.move_to_end(url)
+            return cached[1]
+        doc = await self._fetch(url)
+        self._cache[url] = (now, doc)
+        self._cache.move_to_end(url)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return doc
+
+    async def key(self, key_id: str, *, refresh: bool = False) -> RemoteKey:
+        doc = await self.document(key_id, refresh=refresh)
+        key = doc.get("publicKey", doc)
+        if isinstance(key, list):
+            key = next((k for k in key if isinstance(k, dict) and k.get("id") == key_id), {})
+        if not isinstance(key, dict) or not isinstance(key.get("publicKeyPem"), str):
+            raise FetchFailed(f"{key_id} has no public key")
+        owner = key.get("owner") or doc.get("id")
+        if not isinstance(owner, str):
+            raise FetchFailed(f"{key_id} names no owner")
+        if owner != doc.get("id") and "publicKey" in doc:
+            raise FetchFailed(f"the key {key_id} belongs to {owner}, not to {doc.get('id')}")
+        return RemoteKey(key_id, owner, key["publicKeyPem"])
+
+    async def actor(self, actor_id: str) -> RemoteActor:
+        doc = await self.document(actor_id)
+        if doc.get("id") != actor_id or not isinstance(doc.get("inbox"), str):
+            raise FetchFailed(f"{actor_id} is not an actor with an inbox")
+        endpoints = doc.get("endpoints")
+        shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+        return RemoteActor(actor_id, doc["inbox"], shared if isinstance(shared, str) else None)
+
+    async def _fetch(self, url: str) -> dict[str, Any]:
+        try:
+            check_literal(url, self._allow_private)
+            async with self._http.stream(
+                "GET", url, headers={"Accept": ACCEPT}, auth=self._sign or httpx.USE_CLIENT_DEFAULT
+            ) as response:
+                if response.status_code == 410:
+                    raise FetchFailed(f"{url} is gone", gone=True)
+                if response.status_code != 200:
+                    raise FetchFailed(f"{url} answered {response.status_code}")
+                body = b""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_DOCUMENT_BYTES:
+                        raise FetchFailed(f"{url} is too large")
+        except BlockedAddress as exc:
+            raise FetchFailed(str(exc)) from None
+        except httpx.HTTPError as exc:
+            raise FetchFailed(f"cannot fetch {url}: {type(exc).__name__}") from None
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise FetchFailed(f"{url} is not JSON") from None
+        if not isinstance(doc, dict):
+            raise FetchFailed(f"{url} is not a JSON object")
+        return doc

@@ -1,0 +1,332 @@
+"""Stored related lists: each article's related articles, computed once at build time.
+
+A build computes the list of every article it stores (the editors' picks as
+resolved, then up to ``STORED`` computed links, each with its score and kind)
+and keeps it in ``related_links``. Pages, feeds and posts then read the list:
+a lookup by path, filtered to what readers can open at that moment and to the
+policy of the site or the target (editors' picks, computed links, or both).
+
+A change of the store can change other articles' lists; the work it causes is
+bounded, never a sweep of the store:
+
+- a new or changed article is *offered* to the articles its own search found
+  (at most the ranking's pool): the score is symmetric, so the article enters
+  a list where it beats the weakest stored link, or fills a short list;
+- an article that changes or leaves is removed from the lists holding it, and
+  those lists (the articles that pointed to it) are computed again;
+- an editors' reference that matched nothing is kept with its lookup key, and
+  the list is computed again when an article with that headline, id or path
+  arrives.
+
+Computed lists consider scheduled articles too (they are filtered when read),
+so an article coming due needs no new search.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select
+
+from newsbot.articles import Article
+from newsbot.related import Candidate
+from newsbot.settings import RelatedPolicy
+from newsbot.state.index import decode_article
+from newsbot.state.related import RelatedFinder
+from newsbot.state.schema import articles, related_links
+from newsbot.state.terms import live
+from newsbot.state.titles import title_key
+
+STORED = 6
+"""Computed links kept per article: more than any page or post shows, so that links
+to articles withdrawn or not yet due can be left out when read."""
+
+HORIZON = datetime(2200, 1, 1, tzinfo=UTC)
+"""The "now" of a stored list's search: every stored article, scheduled or not."""
+
+MARK = "computed"
+EDITORS = "editors"
+UNRESOLVED = "unresolved"
+COMPUTED_KINDS = ("story", "topic")
+CHUNK = 500
+BACKLOG = 100
+"""Articles without a list taken per round of a build's leftover time."""
+
+KINDS: dict[str, tuple[str, ...]] = {
+    "editors": (EDITORS,),
+    "computed": COMPUTED_KINDS,
+    "both": (EDITORS, *COMPUTED_KINDS),
+}
+"""The stored kinds each policy shows."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Added:
+    """A link added during an offer, read like a stored row by later offers."""
+
+    path: str
+    position: int
+    kind: str
+    target: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One related article as read from a stored list."""
+
+    article: Article
+    kind: str
+    score: float
+
+
+class RelatedLists:
+    """Computes, refreshes and reads the stored lists over one finder's engine."""
+
+    def __init__(self, finder: RelatedFinder) -> None:
+        self.finder = finder
+
+    # -- writing ------------------------------------------------------------------------
+
+    def refresh(
+        self,
+        conn: Connection,
+        fresh: Sequence[str],
+        removed: Sequence[str],
+        budget_seconds: float | None = None,
+    ) -> set[str]:
+        """Bring the lists up to date once ``fresh`` paths were (re)stored and ``removed`` dropped.
+
+        Lists are computed in this order: those that lost a link, those an
+        arrival may answer, the fresh articles', then any article still
+        without a list (the backlog), until ``budget_seconds`` are spent. What
+        is left keeps no list until a later build; meanwhile a post searches
+        its related articles itself. Returns the paths of the articles whose
+        list changed (other than ``fresh``), whose pages and feeds show it.
+        """
+        deadline = None if budget_seconds is None else time.perf_counter() + budget_seconds
+        gone = set(fresh) | set(removed)
+        holders = self._holders(conn, gone) - gone
+        waiting = self._waiting(conn, fresh) - gone - holders
+        self._delete(conn, gone | holders | waiting)
+        arrived = set(fresh)
+        offers: list[tuple[str, Candidate]] = []
+        changed = holders | waiting
+        order = [*sorted(holders), *sorted(waiting), *fresh]
+        for chunk in _chunks(order):
+            for path, article in self._articles(conn, chunk):
+                if deadline is not None and time.perf_counter() > deadline:
+                    return changed | self._offer(conn, offers)
+                pool = self.compute(conn, article)
+                if path in arrived:  # the strongest only: the score is symmetric
+                    offers.extend([(path, c) for c in pool if c.path not in arrived][:STORED])
+        changed |= self._offer(conn, offers)
+        while deadline is None or time.perf_counter() < deadline:
+            backlog = self._backlog(conn)
+            if not backlog:
+                break
+            for path, article in self._articles(conn, backlog):
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+                self.compute(conn, article)
+                changed.add(path)
+        return changed
+
+    def compute(self, conn: Connection, article: Article) -> list[Candidate]:
+        """Store the list of ``article``; returns its ranked candidates (for offers)."""
+        rows: list[dict[str, object]] = [_row(article.path, -1, MARK, None, None, 0.0)]
+        position = 0
+        for ref in article.related:
+            target = self.finder.resolve(conn, article, ref)
+            if target is None:
+                rows.append(_row(article.path, position, UNRESOLVED, None, title_key(ref), 0.0))
+            else:
+                rows.append(_row(article.path, position, EDITORS, target.path, None, 0.0))
+            position += 1
+        ranked = self.finder.ranked(conn, article, HORIZON, STORED, widen=False)
+        for candidate in ranked.distinct(STORED):
+            kind = candidate.kind(self.finder.ranking)
+            rows.append(_row(article.path, position, kind, candidate.path, None, candidate.score))
+            position += 1
+        conn.execute(insert(related_links), rows)
+        return ranked.candidates
+
+    def _offer(self, conn: Connection, offers: Sequence[tuple[str, Candidate]]) -> set[str]:
+        """Put each offered article in the list of its candidate where it beats the weakest
+        computed link (or fills a short list); returns the lists that changed.
+
+        One read of the lists concerned, one delete and one insert for all.
+        """
+        owners = sorted({candidate.path for _, candidate in offers})
+        lists: dict[str, list[Any]] = {}  # stored rows, and links added meanwhile
+        for chunk in _chunks(owners):
+            query = select(
+                related_links.c.path,
+                related_links.c.position,
+                related_links.c.kind,
+                related_links.c.target,
+                related_links.c.score,
+            ).where(related_links.c.path.in_(chunk))
+            for row in conn.execute(query):
+                lists.setdefault(row.path, []).append(row)
+        dropped: list[dict[str, object]] = []
+        added: list[dict[str, object]] = []
+        changed: set[str] = set()
+        for path, candidate in offers:
+            rows = lists.get(candidate.path, [])
+            if not any(row.kind == MARK for row in rows) or any(r.target == path for r in rows):
+                continue  # no list yet (its own build computes it), or already in it
+            computed = sorted(
+                (r for r in rows if r.kind in COMPUTED_KINDS), key=lambda r: (r.score, r.position)
+            )
+            if len(computed) >= STORED:
+                if computed[0].score >= candidate.score:
+                    continue
+                dropped.append({"p": candidate.path, "n": computed[0].position})
+                rows.remove(computed[0])
+            position = max(r.position for r in rows) + 1
+            kind = candidate.kind(self.finder.ranking)
+            added.append(_row(candidate.path, position, kind, path, None, candidate.score))
+            rows.append(_Added(candidate.path, position, kind, path, candidate.score))
+            changed.add(candidate.path)
+        if dropped:
+            conn.execute(
+                delete(related_links).where(
+                    related_links.c.path == bindparam("p"),
+                    related_links.c.position == bindparam("n"),
+                ),
+                dropped,
+            )
+        if added:
+            conn.execute(insert(related_links), added)
+        return changed
+
+    def _holders(self, conn: Connection, paths: Iterable[str]) -> set[str]:
+        """Articles whose list links to one of ``paths``."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(paths)):
+            query = select(related_links.c.path).where(related_links.c.target.in_(chunk))
+            found.update(conn.execute(query.distinct()).scalars())
+        return found
+
+    def _waiting(self, conn: Connection, arrived: Sequence[str]) -> set[str]:
+        """Articles with an unresolved reference that one of ``arrived`` may now answer
+        (by its headline, id, path or link)."""
+        keys: set[str] = set()
+        for chunk in _chunks(arrived):
+            query = select(
+                articles.c.title_key, articles.c.id, articles.c.path, articles.c.url_key
+            ).where(articles.c.path.in_(chunk))
+            for row in conn.execute(query):
+                keys.update(title_key(k) for k in row if k)
+        found: set[str] = set()
+        for chunk in _chunks(sorted(keys - {""})):
+            query = select(related_links.c.path).where(
+                related_links.c.kind == UNRESOLVED, related_links.c.ref_key.in_(chunk)
+            )
+            found.update(conn.execute(query.distinct()).scalars())
+        return found
+
+    def _backlog(self, conn: Connection) -> list[str]:
+        """Some visible articles without a stored list (left over by an earlier build)."""
+        marked = and_(related_links.c.path == articles.c.path, related_links.c.kind == MARK)
+        query = (
+            select(articles.c.path)
+            .outerjoin(related_links, marked)
+            .where(articles.c.visible, ~articles.c.shadowed, related_links.c.path.is_(None))
+            .order_by(articles.c.published.desc())
+            .limit(BACKLOG)
+        )
+        return list(conn.execute(query).scalars())
+
+    @staticmethod
+    def _delete(conn: Connection, paths: Iterable[str]) -> None:
+        for chunk in _chunks(sorted(paths)):
+            conn.execute(delete(related_links).where(related_links.c.path.in_(chunk)))
+
+    @staticmethod
+    def _articles(conn: Connection, paths: Sequence[str]) -> Iterator[tuple[str, Article]]:
+        """The stored, visible articles among ``paths``."""
+        for chunk in _chunks(paths):
+            query = select(articles.c.path, articles.c.data).where(
+                articles.c.path.in_(chunk), articles.c.visible, ~articles.c.shadowed
+            )
+            for row in conn.execute(query):
+                yield row.path, decode_article(row.data)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def stored(self, conn: Connection, path: str) -> bool:
+        """Whether ``path`` has a stored list (possibly empty)."""
+        query = select(related_links.c.path).where(
+            related_links.c.path == path, related_links.c.kind == MARK
+        )
+        return conn.execute(query).first() is not None
+
+    def links(
+        self, conn: Connection, path: str, now: datetime, policy: RelatedPolicy, k: int
+    ) -> list[Link]:
+        """Up to ``k`` related articles of ``path`` readers can open at ``now``.
+
+        The editors' picks first in their order, then computed links best
+        first (same-story links score above same-topic ones); no repeats.
+        """
+        if k <= 0:
+            return []
+        query = (
+            select(
+                related_links.c.kind,
+                related_links.c.position,
+                related_links.c.score,
+                articles.c.path,
+                articles.c.data,
+            )
+            .join(articles, articles.c.path == related_links.c.target)
+            .where(related_links.c.path == path, related_links.c.kind.in_(KINDS[policy]))
+            .where(*live(now), articles.c.path != path)
+        )
+        rows = sorted(
+            conn.execute(query),
+            key=lambda r: (r.kind != EDITORS, r.position if r.kind == EDITORS else 0, -r.score),
+        )
+        found: dict[str, Link] = {}
+        for row in rows:
+            if len(found) >= k:
+                break
+            found.setdefault(row.path, Link(decode_article(row.data), row.kind, row.score))
+        return list(found.values())
+
+    def related(
+        self, article: Article, k: int, now: datetime, policy: RelatedPolicy = "both"
+    ) -> list[Article]:
+        """The related articles of ``article`` for a page, a feed entry or a post.
+
+        A lookup of the stored list; an article without one (not built yet)
+        gets its list searched now, under the same policy.
+        """
+        with self.finder.engine.connect() as conn:
+            if self.stored(conn, article.path):
+                return [link.article for link in self.links(conn, article.path, now, policy, k)]
+        return self.finder.related(article, k, now, policy)
+
+
+def _row(
+    path: str, position: int, kind: str, target: str | None, ref_key: str | None, score: float
+) -> dict[str, object]:
+    return {
+        "path": path,
+        "position": position,
+        "kind": kind,
+        "target": target,
+        "ref_key": ref_key,
+        "score": score,
+    }
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]

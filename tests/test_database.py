@@ -45,7 +45,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0005"
+        assert current_revision(upgraded) == HEAD == "0007"
         with upgraded.begin() as connection:
             row = connection.execute(select(targets)).one()._mapping
             assert (row["account_id"], row["server"], row["moved_to"]) == ("7", None, None)
@@ -54,5 +54,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
             connection.execute(insert(targets).values(name="other"))  # defaults of both
             connection.exec_driver_sql("SELECT path FROM output_files")
             connection.exec_driver_sql("SELECT reply_state FROM post_related")
+            connection.exec_driver_sql("SELECT path FROM related_links")
+            connection.exec_driver_sql("SELECT name FROM ap_keys")
     finally:
         upgraded.dispose()

@@ -307,7 +307,7 @@ def test_another_account_under_the_same_target_stops_it_until_catch_up(
 ) -> None:
     room.configure(related_in="reply")
     room.write("a.md", "Harbour reopens", 2, related=["Harbour fees go up"])
-    room.write("f.md", "Harbour fees go up", 3)
+    room.write("f.md", "Harbour fees go up", 3, related=["Harbour reopens"])
     room.publish()
     replies = sorted(s["id"] for s in server.live_statuses() if s["in_reply_to_id"])
     assert len(replies) == 2

@@ -565,6 +565,7 @@ def followers(obj: Context, as_json: bool, limit: int) -> None:
     from datetime import UTC, datetime
 
     from newsbot.activitypub.deliveries import DeliveryStore
+    from newsbot.activitypub.documents import webfinger_host
     from newsbot.activitypub.followers import Followers
 
     settings = obj.settings
@@ -576,7 +577,7 @@ def followers(obj: Context, as_json: bool, limit: int) -> None:
         by_server = dict(sorted(by_host.items(), key=lambda item: -item[1])[:limit])
         pending_by_server = dict(sorted(pending.items(), key=lambda item: -item[1])[:limit])
         paused, dead = store.paused_hosts(datetime.now(UTC)), store.dead_hosts()
-        actor = f"@{settings.activitypub.username}@{_actor_host(settings)}"
+        actor = f"@{settings.activitypub.username}@{webfinger_host(str(settings.site.base_url))}"
         report = {
             "enabled": settings.activitypub.enabled,
             "actor": actor,
@@ -602,10 +603,6 @@ def followers(obj: Context, as_json: bool, limit: int) -> None:
         click.echo(f"  paused  {host}")
     for host in dead:
         click.echo(f"  dead    {host}")
-
-
-def _actor_host(settings: Settings) -> str:
-    return str(settings.site.base_url).split("://", 1)[1].split("/", 1)[0]
 
 
 _NO_TARGET = (

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 
@@ -24,6 +24,7 @@ from newsbot.mastodon import (
     Limits,
     MastodonClient,
     MastodonError,
+    Software,
     TransientError,
 )
 from newsbot.settings import TargetSettings
@@ -101,7 +102,7 @@ def check_target(name: str, target: TargetSettings, http: httpx.Client) -> Targe
     except MastodonError as exc:
         found.problems.append(f"instance document: {exc}")
     found.reachable = True
-    found.software = _software(http, server)
+    found.software = _software(client.server_software())
     try:
         account = client.verify_credentials()
         found.account = account.acct
@@ -113,25 +114,6 @@ def check_target(name: str, target: TargetSettings, http: httpx.Client) -> Targe
     if found.scopes is not None and (missing := missing_scopes(found.scopes)):
         found.problems.append("the token lacks the scope(s) " + ", ".join(missing))
     return found
-
-
-def _software(http: httpx.Client, server: str) -> str | None:
-    """``name version`` from NodeInfo on the same host, else the instance's ``version``."""
-    links = _get_json(http, urljoin(server, "/.well-known/nodeinfo"))
-    hrefs = [
-        str(link.get("href", ""))
-        for link in (links or {}).get("links", [])
-        if isinstance(link, dict) and "nodeinfo" in str(link.get("rel", ""))
-    ]
-    same_host = [href for href in hrefs if urlsplit(href).netloc == urlsplit(server).netloc]
-    if same_host:
-        info = _get_json(http, sorted(same_host)[-1])
-        software = (info or {}).get("software")
-        if isinstance(software, dict) and software.get("name"):
-            return f"{software['name']} {software.get('version', '')}".strip()
-    instance = _get_json(http, urljoin(server, "/api/v1/instance"))
-    version = (instance or {}).get("version")
-    return f"version {version}" if version else None
 
 
 def _app_scopes(http: httpx.Client, server: str, auth: httpx.Auth) -> list[str] | None:
@@ -153,3 +135,10 @@ def _get_json(
     except (httpx.HTTPError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _software(found: Software) -> str | None:
+    """``name version`` as NodeInfo says, else the instance's ``version`` text."""
+    if found.name:
+        return f"{found.name} {found.version or ''}".strip()
+    return f"version {found.instance_version}" if found.instance_version else None

@@ -39,6 +39,11 @@ NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 MAX_HASHTAGS = 10
 
 
+def webfinger_host(base_url: str) -> str:
+    """The WebFinger host of a site: its host, with its port when not the default one."""
+    return base_url.split("://", 1)[1].split("/", 1)[0].lower()
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who the site is on the fediverse, and where its documents live."""
@@ -55,8 +60,7 @@ class Actor:
 
     @property
     def host(self) -> str:
-        """The WebFinger host: the site's host with its port when not the default one."""
-        return self.base_url.split("://", 1)[1].split("/", 1)[0].lower()
+        return webfinger_host(self.base_url)
 
     @property
     def id(self) -> str:

@@ -319,7 +319,7 @@ def run_fedify(inboxes: Inboxes, followers_each: int, work: Path) -> dict[str, A
     node = shutil.which("node")
     script = REPO / "tests" / "fedify" / "fanout.mjs"
     if node is None or not (REPO / "tests/fedify/node_modules/@fedify/fedify").is_dir():
-        return {"skipped": "Fedify is not installed (tests/setup-tools.sh)"}
+        return {"skipped": "Fedify is not installed (tests/setup/tools.sh)"}
     inboxes.reset({})
     recipients = [
         {"id": f"http://127.0.0.1:{port}/users/u{j}",

@@ -3,7 +3,7 @@
 For each store (the sample store ``content/``, and a store of the shared
 Wikinews corpus, CC BY 2.5, one Markdown file per corpus article with its
 attribution) and each server profile of the fake server
-(``tests/fakemastodon.py``: Mastodon, Takahē, Pleroma, GoToSocial, Sharkey,
+(``tests/support/fakemastodon.py``: Mastodon, Takahē, Pleroma, GoToSocial, Sharkey,
 Friendica; each counts and refuses as its software does; and "mislabelled",
 a server that says Mastodon but counts as Takahē), the script builds
 the store, publishes every article to one target with default settings
@@ -45,10 +45,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from related_eval import CORPUS, load_corpus, write_store  # noqa: E402
 
-from fakemastodon import SOFTWARE, FakeMastodon  # noqa: E402
 from newsbot.app import create_app  # noqa: E402
-from newsbot.posts import RELATED_MARK  # noqa: E402
-from newsbot.publishing import publishers, targets  # noqa: E402
+from newsbot.publish.compose import RELATED_MARK  # noqa: E402
+from newsbot.publish.targets import publishers, targets  # noqa: E402
 from newsbot.settings import (  # noqa: E402
     FeedSettings,
     Settings,
@@ -58,6 +57,7 @@ from newsbot.settings import (  # noqa: E402
     TargetSettings,
 )
 from newsbot.state.related import RelatedFinder  # noqa: E402
+from support.fakemastodon import SOFTWARE, FakeMastodon  # noqa: E402
 
 BASE_URL = "https://news.example.org/"
 BACKLOG_HOURS = 24 * 365 * 40.0

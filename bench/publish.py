@@ -1,7 +1,7 @@
 """Publishing benchmark: newsbot against feed2toot, posting to one fake Mastodon server.
 
 Everything runs in one go on loopback, against one fake Mastodon-compatible
-server (``tests/fakemastodon.py``, standalone, request log off, no rate limit,
+server (``tests/support/fakemastodon.py``, standalone, request log off, no rate limit,
 no latency), started once for the whole run; its statuses are reset before each
 tool posts, and after each tool it must hold exactly the expected number.
 
@@ -112,7 +112,7 @@ DEFAULT_SIZES = (1_000, 10_000)
 BIG_STORE = 100_000
 MAX_FEED_ITEMS = 10_000  # newsbot's feeds.items limit: the largest feed feed2toot can get
 DATE_WINDOW = timedelta(hours=6)
-NEW_PER_PASS = 200  # newsbot.publisher.NEW_PER_PASS, for the safety cap on runs
+NEW_PER_PASS = 200  # newsbot.publish.publisher.NEW_PER_PASS, for the safety cap on runs
 TOOT_FORMAT = r"{title}\n\n{summary}\n\n{link}"
 
 PER_ITEM_GOAL = 1 / 5
@@ -218,12 +218,12 @@ def median_phase(phases: list[Phase]) -> Phase:
 
 
 class FakeServer:
-    """``tests/fakemastodon.py`` as a separate process, steered over its control endpoints."""
+    """``tests/support/fakemastodon.py`` as a separate process, steered over its control endpoints."""
 
     def __init__(self, work: Path) -> None:
         self.log = (work / "fakemastodon.log").open("wb")
         self.proc = subprocess.Popen(
-            [str(PYTHON), "-m", "tests.fakemastodon", "--port", "0", "--no-request-log"],
+            [str(PYTHON), "-m", "tests.support.fakemastodon", "--port", "0", "--no-request-log"],
             cwd=ROOT,
             env=clean_env(),
             stdout=subprocess.PIPE,

@@ -7,7 +7,7 @@ Everything runs on loopback, in this order, on one generated store:
    (``../shared/corpus/wikinews_en_2019_2020.jsonl``, CC BY 2.5), dated 2019-2020;
    every file is read once so that the store is in the page cache.
 2. **Memory.** ``newsbot run`` starts on an empty state and output folder, with
-   one target on the fake Mastodon server (``python -m tests.fakemastodon``,
+   one target on the fake Mastodon server (``python -m tests.support.fakemastodon``,
    a separate process) and the default intervals. Once ``/readyz`` reports its
    first build and the target's first pass (which marks the old articles as
    seen, 200 per pass, posting none), it is left alone for ``--settle`` seconds
@@ -134,7 +134,7 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [str(PYTHON), "-m", "tests.fakemastodon", "--port", "0", "--token", TOKEN,
+            [str(PYTHON), "-m", "tests.support.fakemastodon", "--port", "0", "--token", TOKEN,
              "--no-request-log"],
             cwd=ROOT, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip

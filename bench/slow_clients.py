@@ -7,7 +7,7 @@ Everything runs on 127.0.0.1 and is bounded in time (about ``2 * (3 +
    article page, a 1 MiB media file.
 2. For each server, a separate process serves that folder on a free loopback
    port: **newsbot** (``create_app`` on ``WebServer``, its production wiring,
-   with its default :class:`~newsbot.web_server.Limits`), then the peer,
+   with its default :class:`~newsbot.web.server.Limits`), then the peer,
    **uvicorn with its defaults** (the same app on a plain ``uvicorn.Server``,
    as a Starlette app is usually run; h11 either way, since httptools is not
    installed here).
@@ -66,10 +66,10 @@ def serve(folder: Path, kind: str) -> None:
     """Serve ``folder`` on a free loopback port; print the port; run until SIGTERM."""
     import uvicorn
 
-    from newsbot.health import Status
-    from newsbot.metrics import Metrics
-    from newsbot.web import create_app
-    from newsbot.web_server import WebServer, bind
+    from newsbot.service.health import Status
+    from newsbot.service.metrics import Metrics
+    from newsbot.web.asgi import create_app
+    from newsbot.web.server import WebServer, bind
 
     app = create_app(folder, Status(), Metrics().registry)
     if kind == "newsbot":

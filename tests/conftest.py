@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from databases import fresh_postgres_database, postgres_server
-from fakemastodon import FakeMastodon
-from stores import without_newsbot_environment
+from support.databases import fresh_postgres_database, postgres_server
+from support.fakemastodon import FakeMastodon
+from support.stores import without_newsbot_environment
 
 _SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile(

@@ -26,9 +26,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from fediverse import RemoteServer
 from newsbot.app import create_app
-from newsbot.service import Service
+from newsbot.service.runner import Service
 from newsbot.settings import (
     ActivityPubSettings,
     FeedSettings,
@@ -38,7 +37,8 @@ from newsbot.settings import (
     StateSettings,
     StoreSettings,
 )
-from posting import write_article
+from support.fediverse import RemoteServer
+from support.posting import write_article
 
 MASTODON_ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 T = TypeVar("T")

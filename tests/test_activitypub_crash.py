@@ -28,11 +28,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from fediverse import RemoteServer
 from newsbot.activitypub.followers import host_of
 from newsbot.state.database import open_database
 from newsbot.state.schema import ap_deliveries, ap_followers, ap_keys
-from posting import write_article
+from support.fediverse import RemoteServer
+from support.posting import write_article
 from test_activitypub import eventually, free_port
 
 NEWSBOT = Path(sys.executable).parent / "newsbot"

@@ -3,7 +3,7 @@
 newsbot runs in this process behind a TLS proxy on loopback (Fedify, like
 Mastodon, resolves ``acct:`` handles over HTTPS only); the follower runs on
 loopback as ``node tests/fedify/follower.mjs``, installed by
-``tests/setup-tools.sh``. Fedify discovers ``acct:news@127.0.0.1:PORT`` by
+``tests/setup/tools.sh``. Fedify discovers ``acct:news@127.0.0.1:PORT`` by
 WebFinger, follows, and reports only what its own inbox accepted after
 verifying the signature: the Accept (with the Follow embedded), then the
 Create, Update and Delete of an article as the store changes; its Undo then
@@ -38,9 +38,9 @@ from newsbot.settings import (
     StateSettings,
     StoreSettings,
 )
-from posting import write_article
+from support.posting import write_article
+from support.tlsproxy import TlsProxy, self_signed
 from test_activitypub import Running, eventually, free_port
-from tlsproxy import TlsProxy, self_signed
 
 FEDIFY = Path(__file__).parent / "fedify"
 INSTALLED = FEDIFY / "node_modules" / "@fedify" / "fedify" / "package.json"
@@ -104,8 +104,8 @@ class Follower:
 def fedify_installed() -> None:
     if shutil.which("node") is None or not INSTALLED.is_file():
         if os.environ.get("CI"):
-            pytest.fail("Fedify is not installed: run tests/setup-tools.sh")
-        pytest.skip("Fedify is not installed (tests/setup-tools.sh installs it)")
+            pytest.fail("Fedify is not installed: run tests/setup/tools.sh")
+        pytest.skip("Fedify is not installed (tests/setup/tools.sh installs it)")
 
 
 @pytest.fixture

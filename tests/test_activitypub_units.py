@@ -274,12 +274,12 @@ def test_workers_sharing_a_database_never_claim_one_row_twice(database_url: str)
 
 
 def test_updates_and_deletes_wait_while_the_store_is_suspect(tmp_path: Path) -> None:
-    from newsbot import suspect
     from newsbot.activitypub.federation import store_trusted
     from newsbot.activitypub.outbox import Outbox
     from newsbot.app import create_app
     from newsbot.settings import FeedSettings, Settings, StateSettings, StoreSettings
-    from posting import write_article
+    from newsbot.state import suspect
+    from support.posting import write_article
 
     content = tmp_path / "content"
     now = datetime.now(UTC).replace(microsecond=0)

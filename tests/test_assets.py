@@ -23,9 +23,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from fakemastodon import FakeMastodon
 from newsbot.articles import Article, Image
-from newsbot.publishing import publishers, targets
+from newsbot.publish.targets import publishers, targets
 from newsbot.settings import Settings
 from newsbot.store.assets import (
     ARTICLE_SUFFIXES,
@@ -36,8 +35,9 @@ from newsbot.store.assets import (
     store_path,
 )
 from newsbot.store.scan import SUFFIXES
-from posting import TOKEN, settings_for, target, write_article
-from stores import BASE_URL, make_settings, opened, rss_items
+from support.fakemastodon import FakeMastodon
+from support.posting import TOKEN, settings_for, target, write_article
+from support.stores import BASE_URL, make_settings, opened, rss_items
 
 LOOPBACK_BASE = "http://127.0.0.1:8080/"
 SECRET = b"state database: tokens and delivery rows\n"

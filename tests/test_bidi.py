@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsbot import html
-from newsbot.bidi import MAX_DEPTH, balance, is_balanced
-from outputcheck import balanced
+from newsbot.render import bodies as html
+from newsbot.render.bidi import MAX_DEPTH, balance, is_balanced
+from support.outputcheck import balanced
 
 LRE, RLE, PDF, LRO, RLO = "\u202a\u202b\u202c\u202d\u202e"
 LRI, RLI, FSI, PDI = "\u2066\u2067\u2068\u2069"

@@ -4,7 +4,7 @@ The publisher runs in subprocesses against fake servers in this process; the
 store is a few hundred generated articles (recent, so no backlog protection
 applies) and pacing is off.
 
-- Crash test: ``tests/publish_loop.py`` is killed with SIGKILL at random
+- Crash test: ``tests/support/publish_loop.py`` is killed with SIGKILL at random
   moments (seeded), at least ``MIN_KILLS`` times, and started again until it
   says it is done; it publishes to two targets at once, one on a server that
   honours Idempotency-Key and one on a server that ignores it; a second run
@@ -32,16 +32,16 @@ from typing import IO, Any
 import pytest
 from sqlalchemy import select
 
-from fakemastodon import SOFTWARE, FakeMastodon
 from newsbot.settings import Settings
 from newsbot.state.database import open_database
 from newsbot.state.schema import deliveries, post_related
-from posting import TOKEN, environment, generate_store, own_urls, posts_by_url, settings_for
-from posting import target as target_settings
-from stores import opened
+from support.fakemastodon import SOFTWARE, FakeMastodon
+from support.posting import TOKEN, environment, generate_store, own_urls, posts_by_url, settings_for
+from support.posting import target as target_settings
+from support.stores import opened
 
 TESTS = Path(__file__).resolve().parent
-DRIVER = TESTS / "publish_loop.py"
+DRIVER = TESTS / "support" / "publish_loop.py"
 NEWSBOT = Path(sys.executable).parent / "newsbot"
 
 ARTICLES = 220

@@ -19,17 +19,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-import feedcheck
-from feedcheck import (
-    SchemaMissing,
-    check_atom,
-    check_json,
-    check_rss,
-    json_feed_schema,
-    require_json_schema,
-)
 from newsbot.articles import Article, Image
-from newsbot.feeds import (
+from newsbot.render.feeds import (
     EMPTY_FEED_DATE,
     EXCERPT_LIMIT,
     MEDIA_TYPES,
@@ -40,7 +31,16 @@ from newsbot.feeds import (
     render_json,
     render_rss,
 )
-from readers import (
+from support import feedcheck
+from support.feedcheck import (
+    SchemaMissing,
+    check_atom,
+    check_json,
+    check_rss,
+    json_feed_schema,
+    require_json_schema,
+)
+from support.readers import (
     Resource,
     feedparser_items,
     loopback_server,
@@ -196,10 +196,10 @@ def test_a_missing_program_fails_under_ci_and_skips_elsewhere(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="setup-tools.sh"):
+    with pytest.raises(pytest.fail.Exception, match="setup/tools.sh"):
         require_program("newsbot-no-such-reader")
     monkeypatch.delenv("CI")
-    with pytest.raises(pytest.skip.Exception, match="setup-tools.sh"):
+    with pytest.raises(pytest.skip.Exception, match="setup/tools.sh"):
         require_program("newsbot-no-such-reader")
 
 
@@ -209,13 +209,13 @@ def test_a_missing_schema_fails_under_ci_and_skips_elsewhere(
     monkeypatch.setattr(feedcheck, "JSON_SCHEMA", tmp_path / "schema-v1.1.json")
     json_feed_schema.cache_clear()
     try:
-        with pytest.raises(SchemaMissing, match="setup-tools.sh"):
+        with pytest.raises(SchemaMissing, match="setup/tools.sh"):
             check_json(b"{}", INFO.urls["json"])
         monkeypatch.setenv("CI", "true")
-        with pytest.raises(pytest.fail.Exception, match="setup-tools.sh"):
+        with pytest.raises(pytest.fail.Exception, match="setup/tools.sh"):
             require_json_schema()
         monkeypatch.delenv("CI")
-        with pytest.raises(pytest.skip.Exception, match="setup-tools.sh"):
+        with pytest.raises(pytest.skip.Exception, match="setup/tools.sh"):
             require_json_schema()
     finally:
         json_feed_schema.cache_clear()

@@ -30,17 +30,19 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from newsbot import feeds, html, posts
 from newsbot.articles import Article, tag_slug
 from newsbot.errors import ArticleError
 from newsbot.layout import FeedPlace, page_file
-from newsbot.pages import Pages
+from newsbot.publish import compose as posts
+from newsbot.render import bodies as html
+from newsbot.render import feeds
+from newsbot.render.pages import Pages
 from newsbot.store import frontmatter
 from newsbot.store.fields import FIELDS, Site
 from newsbot.store.reader import Parsed, parse_bytes
 from newsbot.store.scan import FileStat
-from outputcheck import balanced, forbidden, html_problems, problems, text_problems
-from stores import BASE_URL, ID_PREFIX
+from support.outputcheck import balanced, forbidden, html_problems, problems, text_problems
+from support.stores import BASE_URL, ID_PREFIX
 
 SITE = Site(BASE_URL, "articles/{slug}/", ZoneInfo("Europe/Paris"))
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

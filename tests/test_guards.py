@@ -31,13 +31,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
-from fakemastodon import FakeMastodon
-from newsbot.health import Status
+from newsbot.service.health import Status
 from newsbot.settings import StoreSettings
 from newsbot.state.database import MIGRATIONS
-from newsbot.suspect import allowed_removals, judge
-from posting import TOKEN, write_article
-from stores import snapshot
+from newsbot.state.suspect import allowed_removals, judge
+from support.fakemastodon import FakeMastodon
+from support.posting import TOKEN, write_article
+from support.stores import snapshot
 from test_publisher import Newsroom, _logging_restored, requests_of  # noqa: F401 - autouse
 from test_service import (  # noqa: F401 - a fixture
     NEWSBOT,
@@ -404,7 +404,7 @@ def test_turning_tag_feeds_off_removes_them(tmp_path: Path, server: FakeMastodon
     env_settings = settings.model_copy(
         update={"feeds": settings.feeds.model_copy(update={"per_tag": False})}
     )
-    from stores import opened
+    from support.stores import opened
 
     with opened(env_settings) as app:
         report = app.builder.build(datetime.now(UTC))
@@ -425,7 +425,7 @@ def test_in_another_output_folder_no_file_is_taken_for_newsbot_s(
     moved = settings.model_copy(
         update={"feeds": settings.feeds.model_copy(update={"output_dir": other, "per_tag": False})}
     )
-    from stores import opened
+    from support.stores import opened
 
     with opened(moved) as app:
         report = app.builder.build(datetime.now(UTC))

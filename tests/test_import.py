@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from newsbot.cli import main
 from newsbot.state.index import StoreIndex
-from stores import make_settings, opened, settings_env
+from support.stores import make_settings, opened, settings_env
 
 SEED = Path(__file__).parent / "fixtures" / "scraped" / "000_f8273654f7973075.txt"
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-import newsbot.build
-from newsbot.build import BuildReport
-from newsbot.check import check_store
+import newsbot.build.builder
+from newsbot.build.builder import BuildReport
+from newsbot.build.check import check_store
 from newsbot.settings import Settings
 from newsbot.store.reader import Parsed
-from stores import (
+from support.stores import (
     ID_PREFIX,
     Written,
     changed,
@@ -128,7 +128,7 @@ class Spy:
 def spy(newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch) -> Spy:
     found = Spy(newsroom.content)
     real_open = Path.open
-    real_read = newsbot.build.read
+    real_read = newsbot.build.builder.read
 
     def open_spy(self: Path, *args: Any, **kwargs: Any) -> Any:
         if str(self.resolve()).startswith(found.content):
@@ -140,7 +140,7 @@ def spy(newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch) -> Spy:
         return real_read(root, stat, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", open_spy)
-    monkeypatch.setattr(newsbot.build, "read", read_spy)
+    monkeypatch.setattr(newsbot.build.builder, "read", read_spy)
     return found
 
 

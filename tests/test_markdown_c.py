@@ -8,7 +8,7 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
 
-from newsbot import markdown_c
+from newsbot.render import cmark as markdown_c
 
 CASES = [
     "plain *emphasis* and **strong**",

@@ -30,8 +30,7 @@ import pytest
 from pydantic import SecretStr
 
 import newsbot
-from fakemastodon import FakeMastodon, countable_length
-from newsbot.mastodon import (
+from newsbot.mastodon.client import (
     Account,
     AuthError,
     BearerToken,
@@ -51,7 +50,8 @@ from newsbot.mastodon import (
     retry_at_from_headers,
     server_message,
 )
-from newsbot.retry import backoff, delay_until
+from newsbot.mastodon.retry import backoff, delay_until
+from support.fakemastodon import FakeMastodon, countable_length
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 MOCK_TOKEN = "mock-token-3c9d0b7e-never-shown"
@@ -1181,7 +1181,7 @@ def test_fake_faults_aimed_at_any_kind(fake_mastodon: FakeMastodon, client: Mast
 
 def test_fake_runs_standalone_in_a_subprocess(http: httpx.Client) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakemastodon", "--port", "0", "--seed", "5"],
+        [sys.executable, "-m", "tests.support.fakemastodon", "--port", "0", "--seed", "5"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

@@ -24,14 +24,14 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from databases import postgres_server
-from fakemastodon import FakeMastodon
 from newsbot.cli import main
 from newsbot.errors import SettingsError
 from newsbot.settings import Settings, StateSettings, load_settings
 from newsbot.settings_report import base_url_problem, sources
-from posting import TOKEN, write_article
-from posting import target as target_settings
+from support.databases import postgres_server
+from support.fakemastodon import FakeMastodon
+from support.posting import TOKEN, write_article
+from support.posting import target as target_settings
 from test_service import Service, closed_port, eventually, service_env, services  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -335,7 +335,7 @@ def test_dev_secrets_writes_the_compose_secrets_once(tmp_path: Path) -> None:
 
 
 def test_the_example_systemd_unit_sets_only_known_settings(tmp_path: Path) -> None:
-    unit = (ROOT / "docs" / "newsbot.service").read_text(encoding="utf-8")
+    unit = (ROOT / "docs" / "newsbot.service.runner").read_text(encoding="utf-8")
     token = tmp_path / "newsbot_targets__main__token"
     token.write_text("x" * 20, encoding="utf-8")
     env = {}
@@ -350,7 +350,7 @@ def test_the_example_systemd_unit_sets_only_known_settings(tmp_path: Path) -> No
     assert "newsbot run --strict" in unit.replace("--config /etc/newsbot/newsbot.toml ", "")
     if shutil.which("systemd-analyze"):
         verify = subprocess.run(
-            ["systemd-analyze", "verify", str(ROOT / "docs" / "newsbot.service")],
+            ["systemd-analyze", "verify", str(ROOT / "docs" / "newsbot.service.runner")],
             capture_output=True,
             text=True,
         )

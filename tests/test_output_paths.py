@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from newsbot.articles import id_problem, slug_of, tag_slug
-from newsbot.build import BuildReport
+from newsbot.build.builder import BuildReport
 from newsbot.layout import NAME_MAX, page_path
 from newsbot.settings import Settings, SiteSettings
-from posting import write_article
-from stores import BASE_URL, make_settings, opened, rss_items
+from support.posting import write_article
+from support.stores import BASE_URL, make_settings, opened, rss_items
 
 NOW = datetime.now(UTC)
 SLUG_SEGMENT = re.compile(r"^(?:[a-z0-9-]+|_)$")

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from feedcheck import check_atom, check_json, check_rss
 from fixtures.make_broken import make_store
-from newsbot.feeds import MEDIA_TYPES, item_id
 from newsbot.layout import FILES, FeedPlace
+from newsbot.render.feeds import MEDIA_TYPES, item_id
 from newsbot.settings import Settings
-from readers import Resource, feedparser_items, loopback_server, newsboat_items, sfeed_items
-from stores import BASE_URL, make_settings, opened, without_newsbot_environment
+from support.feedcheck import check_atom, check_json, check_rss
+from support.readers import Resource, feedparser_items, loopback_server, newsboat_items, sfeed_items
+from support.stores import BASE_URL, make_settings, opened, without_newsbot_environment
 
 SAMPLE = Path(__file__).parent.parent / "content"
 NOW = datetime(2026, 11, 28, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 The sample store, plus one article with a real lead image (credit and caption)
 that follows the seed's story, is built with the real builder and served over
-HTTP on 127.0.0.1. Chromium (Debian's, installed by tests/setup-tools.sh) loads
+HTTP on 127.0.0.1. Chromium (Debian's, installed by tests/setup/tools.sh) loads
 the index, the seed's page, that article's page and a tag page at 1,280 and 390
 CSS pixels, and the test asserts what a reader must see: no horizontal
 overflow, the related list after the article, the image with its credit right
@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from browser import Browser, browser, chromium
 from newsbot.app import create_app
-from stores import make_settings
+from support.browser import Browser, browser, chromium
+from support.stores import make_settings
 
 SAMPLE = Path(__file__).resolve().parents[1] / "content"
 SHOTS = Path(__file__).resolve().parent / "out" / "browser"
@@ -134,7 +134,7 @@ class _Quiet(SimpleHTTPRequestHandler):
 def chrome() -> Iterator[Browser]:
     executable = chromium()
     if executable is None:
-        pytest.skip("chromium is not installed: run tests/setup-tools.sh")
+        pytest.skip("chromium is not installed: run tests/setup/tools.sh")
     with browser(executable) as started:
         yield started
 

@@ -9,9 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from fakemastodon import SOFTWARE, FakeMastodon
-from newsbot.counting import CountingRule, measure
-from newsbot.mastodon import (
+from newsbot.mastodon.client import (
     AuthError,
     Gone,
     MastodonClient,
@@ -19,7 +17,9 @@ from newsbot.mastodon import (
     TooLong,
     TransientError,
 )
-from newsbot.profiles import PROFILES, UNKNOWN, detect, profile_named
+from newsbot.mastodon.counting import CountingRule, measure
+from newsbot.mastodon.profiles import PROFILES, UNKNOWN, detect, profile_named
+from support.fakemastodon import SOFTWARE, FakeMastodon
 
 HINDI = "भारत में चुनाव"  # combining marks: fewer graphemes than code points
 

@@ -31,21 +31,21 @@ from click.testing import CliRunner, Result
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from fakemastodon import FakeMastodon, countable_length
 from newsbot.articles import revision_of
-from newsbot.build import BuildReport
+from newsbot.build.builder import BuildReport
 from newsbot.cli import main
-from newsbot.mastodon import MastodonClient, StatusRequest, make_http_client
-from newsbot.posts import RELATED_MARK, idempotency_key
-from newsbot.publisher import PassReport, Publisher, links_as_its_own
-from newsbot.publishing import publishers, targets
+from newsbot.mastodon.client import MastodonClient, StatusRequest, make_http_client
+from newsbot.publish.compose import RELATED_MARK, idempotency_key
+from newsbot.publish.publisher import PassReport, Publisher, links_as_its_own
+from newsbot.publish.targets import publishers, targets
 from newsbot.settings import Settings, TargetSettings
 from newsbot.state.database import open_database
 from newsbot.state.deliveries import Attempt, DeliveryStore
 from newsbot.state.leases import Leases, is_alive, process_owner
 from newsbot.state.replies import RelatedStore
 from newsbot.state.schema import deliveries
-from posting import (
+from support.fakemastodon import FakeMastodon, countable_length
+from support.posting import (
     SEED,
     TOKEN,
     YEARS,
@@ -57,7 +57,7 @@ from posting import (
     url_of,
     write_article,
 )
-from stores import opened
+from support.stores import opened
 
 SEED_PATH = "2015/france-uk-calais-agreement.txt"
 SEED_TITLE = "France and UK sign Calais cooperation agreement"
@@ -1231,7 +1231,7 @@ def test_a_hindi_article_is_posted_on_takahe(room: Newsroom, server: FakeMastodo
 def test_a_target_that_recovers_says_so_once(
     room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="newsbot.publisher")
+    caplog.set_level(logging.INFO, logger="newsbot.publish.publisher")
     room.write("a.md", "Harbour reopens", 1)
     server.configure(software="takahe")
     good = server.token

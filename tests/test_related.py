@@ -1,7 +1,7 @@
 """Related articles: the term index, the ranking rules and the editors' picks, on real databases.
 
 Every test runs on a real SQLite file; with ``NEWSBOT_TEST_POSTGRES_URL`` set
-(``tests/start-postgres.sh`` prints one) the same tests also run on
+(``tests/setup/postgres.sh`` prints one) the same tests also run on
 PostgreSQL, each in a database of its own (the ``database_url`` fixture of
 ``conftest.py``). Articles go in and out through
 `StoreIndex.store` and `StoreIndex.remove`, as a build does. Texts are made
@@ -27,10 +27,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, select, text
 
-from newsbot import related
 from newsbot.articles import Article
-from newsbot.related import RANKING, WEIGHTING, Candidate, Profile
-from newsbot.resolve import TitleIndex
+from newsbot.related import scoring as related
+from newsbot.related.references import TitleIndex
+from newsbot.related.scoring import RANKING, WEIGHTING, Candidate, Profile
 from newsbot.state.database import MIGRATIONS, open_database
 from newsbot.state.index import StoreIndex
 from newsbot.state.related import RelatedFinder, related_for

@@ -20,7 +20,7 @@ from newsbot.app import App
 from newsbot.settings import Settings
 from newsbot.state.related_lists import KINDS
 from newsbot.state.schema import related_links
-from stores import make_settings
+from support.stores import make_settings
 
 SAMPLE = Path(__file__).resolve().parents[1] / "content"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -5,7 +5,7 @@ project was created from) and pages written to vary it the way real pages do:
 French, Windows line endings with a byte-order mark, no photo, dates with
 times, no-break spaces and curly quotes, no promo block, no creation date, and
 broken pages. Bodies are checked by rendering them with cmark-gfm, the engine
-and extensions `newsbot.html` uses.
+and extensions `newsbot.render.bodies` uses.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 import lxml.html
 import pytest
 
-from newsbot import markdown_c
 from newsbot.articles import Article, Image
 from newsbot.errors import ArticleError, Problem
+from newsbot.render import cmark as markdown_c
 from newsbot.store import markdown, scraped
 from newsbot.store.fields import Site, Source
 from newsbot.store.text import decode

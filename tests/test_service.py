@@ -48,12 +48,12 @@ import httpx
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from databases import fresh_postgres_database, postgres_server
-from fakemastodon import FakeMastodon
-from newsbot.service import Coalesced
-from newsbot.watch import Watcher
-from posting import TOKEN, environment, posts_by_url, settings_for, url_of, write_article
-from posting import target as target_settings
+from newsbot.service.runner import Coalesced
+from newsbot.service.watch import Watcher
+from support.databases import fresh_postgres_database, postgres_server
+from support.fakemastodon import FakeMastodon
+from support.posting import TOKEN, environment, posts_by_url, settings_for, url_of, write_article
+from support.posting import target as target_settings
 
 VENV_BIN = Path(sys.executable).parent
 NEWSBOT = VENV_BIN / "newsbot"

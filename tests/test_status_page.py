@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from starlette.requests import Request
 
-from fakemastodon import FakeMastodon
-from newsbot.health import Status
-from newsbot.status_page import StatusPage
-from newsbot.web_access import route_class
-from newsbot.web_status import StatusEndpoints
-from posting import TOKEN, write_article
+from newsbot.service.health import Status
+from newsbot.service.status import StatusPage
+from newsbot.web.access import route_class
+from newsbot.web.status import StatusEndpoints
+from support.fakemastodon import FakeMastodon
+from support.posting import TOKEN, write_article
 from test_service import Service, eventually, http, metric, service_env, services  # noqa: F401
 
 

@@ -33,8 +33,8 @@ from fixtures.make_broken import (
     deep_nesting,
     make_store,
 )
-from newsbot.build import BuildReport
-from newsbot.check import check_store
+from newsbot.build.builder import BuildReport
+from newsbot.build.check import check_store
 from newsbot.cli import main
 from newsbot.errors import ArticleError, Problem
 from newsbot.settings import Settings
@@ -42,8 +42,8 @@ from newsbot.store import frontmatter
 from newsbot.store.fields import Site
 from newsbot.store.reader import read
 from newsbot.store.scan import FileStat
-from outputcheck import tree_problems
-from stores import (
+from support.outputcheck import tree_problems
+from support.stores import (
     BASE_URL,
     ESCAPED_FORBIDDEN,
     FORBIDDEN,

@@ -30,15 +30,15 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from newsbot.build import BuildReport
+from newsbot.build.builder import BuildReport
+from newsbot.build.output import Output
 from newsbot.errors import Problem
-from newsbot.health import Status
-from newsbot.metrics import Metrics
-from newsbot.output import Output
-from newsbot.publisher import PassReport
-from newsbot.web import create_app
-from newsbot.web_server import WebServer, serve
-from readers import newsboat_items, newsboat_reload, newsboat_user_errors
+from newsbot.publish.publisher import PassReport
+from newsbot.service.health import Status
+from newsbot.service.metrics import Metrics
+from newsbot.web.asgi import create_app
+from newsbot.web.server import WebServer, serve
+from support.readers import newsboat_items, newsboat_reload, newsboat_user_errors
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 RSS_TYPE = "application/rss+xml; charset=utf-8"

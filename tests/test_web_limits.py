@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from newsbot.health import Status
-from newsbot.metrics import Metrics
-from newsbot.output import Output
-from newsbot.web import create_app
-from newsbot.web_server import Limits, WebServer
+from newsbot.build.output import Output
+from newsbot.service.health import Status
+from newsbot.service.metrics import Metrics
+from newsbot.web.asgi import create_app
+from newsbot.web.server import Limits, WebServer
 
 SECRET = b"outside the output folder: the state database's neighbour\n"
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>\n"

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from newsbot.build import Builder
+from newsbot.build.builder import Builder
+from newsbot.build.output import Output
 from newsbot.errors import StoreError
-from newsbot.output import Output
 from newsbot.settings import Settings
 from newsbot.state.database import open_database
 from newsbot.state.index import StoreIndex

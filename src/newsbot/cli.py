@@ -37,9 +37,9 @@ EXIT_UNUSABLE = 3
 
 if TYPE_CHECKING:
     from newsbot.app import App
-    from newsbot.build import Progress
-    from newsbot.publisher import PassReport, Publisher
-    from newsbot.publishing import Target
+    from newsbot.build.builder import Progress
+    from newsbot.publish.publisher import PassReport, Publisher
+    from newsbot.publish.targets import Target
     from newsbot.state.deliveries import DeliveryStore
 
 log = logging.getLogger("newsbot")
@@ -142,7 +142,7 @@ def check(obj: Context, as_json: bool, check_targets: bool, strict: bool) -> Non
     if check_targets:
         _check_targets(obj.settings, as_json)
         return
-    from newsbot.check import check_store
+    from newsbot.build.check import check_store
 
     with _app(obj.settings) as app:
         problems = check_store(app.settings, app.index)
@@ -156,8 +156,8 @@ def check(obj: Context, as_json: bool, check_targets: bool, strict: bool) -> Non
 
 
 def _check_targets(settings: Settings, as_json: bool) -> None:
-    from newsbot.mastodon import make_http_client
-    from newsbot.target_check import check_target
+    from newsbot.mastodon.client import make_http_client
+    from newsbot.publish.target_check import check_target
 
     if not settings.targets:
         _fail(_NO_TARGET, EXIT_SETTINGS)
@@ -201,7 +201,7 @@ def new(
     Dated now (in site.timezone), with an explicit id that stays when the file
     moves, and marked as a draft unless --publish.
     """
-    from newsbot.skeleton import new_article
+    from newsbot.store.skeleton import new_article
 
     settings = obj.settings
     now = datetime.now(settings.site.zone)
@@ -234,7 +234,7 @@ def import_(obj: Context, pages: tuple[Path, ...], into: Path | None, force: boo
     The Markdown keeps the page's id, so feeds and posts see the same article;
     editors can then correct it like any other.
     """
-    from newsbot.importer import import_page
+    from newsbot.store.importer import import_page
 
     settings = obj.settings
     target = into or settings.store.content_dir
@@ -301,8 +301,8 @@ def publish(
     and its reply, and every article it would not post with why. Without a
     reachable server it counts by the last profile detected (or --profile).
     """
-    from newsbot.dryrun import dry_run_json, dry_run_text
-    from newsbot.publishing import publishers, targets
+    from newsbot.publish.dryrun import dry_run_json, dry_run_text
+    from newsbot.publish.targets import publishers, targets
 
     if (profile or as_json) and not dry_run:
         _fail("--profile and --json go with --dry-run", EXIT_SETTINGS)
@@ -379,7 +379,7 @@ def catch_up(obj: Context, only: tuple[str, ...]) -> None:
     another account, that account is taken on: the posts of the former one stay
     as they are, never edited or deleted from here.
     """
-    from newsbot.publishing import pass_lease, targets
+    from newsbot.publish.targets import pass_lease, targets
     from newsbot.state.deliveries import DeliveryStore
     from newsbot.state.leases import Leases, process_owner
 
@@ -429,8 +429,8 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
     error taught it), the replies holding related links, and the posts that
     pacing holds back, with when each is due.
     """
-    from newsbot import suspect
-    from newsbot.publishing import targets
+    from newsbot.publish.targets import targets
+    from newsbot.state import suspect
     from newsbot.state.deliveries import DeliveryStore
     from newsbot.state.learning import TargetKnowledge
     from newsbot.state.replies import RelatedStore
@@ -625,7 +625,7 @@ def run(obj: Context, strict: bool) -> None:
     stopped. Without a target it logs exactly what it would post.
     """
     from newsbot import logs
-    from newsbot.service import Service
+    from newsbot.service.runner import Service
     from newsbot.settings_report import base_url_problem
 
     stopping = _stop_on_signals()  # a stop asked for while starting up is a clean stop too

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from newsbot.articles import Article
-from newsbot.posts import RelatedLink, hashtags
+from newsbot.publish.compose import RelatedLink, hashtags
 
 AS = "https://www.w3.org/ns/activitystreams"
 PUBLIC = AS + "#Public"

@@ -41,7 +41,7 @@ RELATED_LINKS = 3
 
 def store_trusted(engine: Engine) -> Callable[[], bool]:
     """The edit/delete guard of posts: nothing is updated or deleted while the store is suspect."""
-    from newsbot import suspect
+    from newsbot.state import suspect
 
     return lambda: suspect.load(engine) is None
 

@@ -25,13 +25,13 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, func, insert, select, update
 
-from newsbot import html
 from newsbot.activitypub import documents
 from newsbot.activitypub.deliveries import DeliveryStore
 from newsbot.activitypub.documents import Actor
 from newsbot.activitypub.followers import Followers
 from newsbot.articles import Article, revision_of
-from newsbot.posts import RelatedLink
+from newsbot.publish.compose import RelatedLink
+from newsbot.render import bodies as html
 from newsbot.state.index import decode_article
 from newsbot.state.schema import ap_activities, ap_notes, articles
 from newsbot.summaries import lead

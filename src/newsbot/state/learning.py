@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from newsbot.profiles import Unit
+from newsbot.mastodon.profiles import Unit
 from newsbot.state.deliveries import ts
 from newsbot.state.schema import targets
 

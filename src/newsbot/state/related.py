@@ -15,10 +15,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
-from newsbot import related
 from newsbot.articles import Article, tag_slug
-from newsbot.related import RANKING, WEIGHTING, Candidate, Profile, Ranking, Weighting
-from newsbot.resolve import TitleIndex
+from newsbot.related import scoring as related
+from newsbot.related.references import TitleIndex
+from newsbot.related.scoring import RANKING, WEIGHTING, Candidate, Profile, Ranking, Weighting
 from newsbot.settings import RelatedPolicy
 from newsbot.state import terms, titles
 from newsbot.state.index import decode_article

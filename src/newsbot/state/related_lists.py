@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select
 
 from newsbot.articles import Article
-from newsbot.related import Candidate
+from newsbot.related.scoring import Candidate
 from newsbot.settings import RelatedPolicy
 from newsbot.state.index import decode_article
 from newsbot.state.related import RelatedFinder

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, exists, insert, select, update
 
-from newsbot.posts import RelatedLink
+from newsbot.publish.compose import RelatedLink
 from newsbot.state.deliveries import ts
 from newsbot.state.schema import deliveries, post_related
 

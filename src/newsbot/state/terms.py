@@ -43,9 +43,9 @@ from sqlalchemy import (
     update,
 )
 
-from newsbot import related
 from newsbot.articles import Article
-from newsbot.related import WEIGHTING, Candidate, Counts, Profile, Ranking, Weighting
+from newsbot.related import scoring as related
+from newsbot.related.scoring import WEIGHTING, Candidate, Counts, Profile, Ranking, Weighting
 from newsbot.state.schema import article_tags, article_terms, articles, term_stats
 
 DOCUMENTS = ""

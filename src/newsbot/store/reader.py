@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from newsbot import html, related
 from newsbot.articles import Article
 from newsbot.errors import ArticleError, Problem
-from newsbot.related import Counts
+from newsbot.related import scoring as related
+from newsbot.related.scoring import Counts
+from newsbot.render import bodies as html
 from newsbot.store import markdown, scraped
 from newsbot.store.assets import asset_size
 from newsbot.store.fields import Site, Source

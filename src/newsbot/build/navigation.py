@@ -1,0 +1,210 @@
+"""The site's navigation files: archive, sitemap, robots.txt and the list of every feed.
+
+- ``archive/`` lists every live article by month, newest first: an index of
+  the months, and one page per month (``archive/2019/08/``) with links to the
+  newer and older months. A new article changes only its month's page and the
+  index, so a build rewrites those, not the whole archive.
+- ``sitemap.xml`` (sitemaps.org 0.9) lists the site's pages; past 50,000 URLs,
+  the protocol's limit per file, it becomes a sitemap index of
+  ``sitemap-N.xml`` files. It is made from indexed columns (links and dates),
+  never from the articles' texts.
+- ``robots.txt`` allows everything and names the sitemap.
+- ``feeds.opml`` (OPML 2.0) lists every feed of the site, each tag and each
+  section, in every format, for readers that subscribe to a list at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from xml.sax.saxutils import escape, quoteattr
+
+from sqlalchemy import Connection, select
+
+from newsbot.articles import Article, tag_slug
+from newsbot.layout import FILES, FeedPlace
+from newsbot.render.pages import ListPage, Pages
+from newsbot.state.index import decode_article
+from newsbot.state.schema import article_tags, articles
+from newsbot.state.terms import live
+
+SITEMAP_LIMIT = 50_000
+"""URLs per sitemap file (sitemaps.org)."""
+
+FORMAT_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What the navigation files say about the site."""
+
+    base_url: str
+    title: str
+    description: str
+    language: str
+    feeds: dict[str, tuple[str, str]]  # format -> (url, media type) of the site's feeds
+
+
+Month = tuple[int, int]
+
+
+def month_of(moment: datetime) -> Month:
+    """The archive month of a moment (in UTC, as every stored date)."""
+    utc = moment.astimezone(UTC)
+    return utc.year, utc.month
+
+
+def months(conn: Connection, now: datetime) -> Counter[Month]:
+    """Live articles per month (one indexed column read, no article decoded)."""
+    found: Counter[Month] = Counter()
+    query = select(articles.c.published).where(*live(now))
+    published: Iterable[int] = conn.execute(query).scalars()
+    for stamp in published:
+        found[month_of(datetime.fromtimestamp(stamp, UTC))] += 1
+    return found
+
+
+def month_articles(conn: Connection, month: Month, now: datetime) -> list[Article]:
+    """The live articles of one month, newest first."""
+    year, number = month
+    start = datetime(year, number, 1, tzinfo=UTC)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
+    query = (
+        select(articles.c.data)
+        .where(*live(now))
+        .where(articles.c.published >= int(start.timestamp()))
+        .where(articles.c.published < int(end.timestamp()))
+        .order_by(articles.c.published.desc(), articles.c.id)
+    )
+    rows: Iterable[str] = conn.execute(query).scalars()
+    return [decode_article(data) for data in rows]
+
+
+def month_file(month: Month) -> str:
+    return f"archive/{month[0]:04d}/{month[1]:02d}/index.html"
+
+
+def month_url(site: Site, month: Month) -> str:
+    return f"{site.base_url}archive/{month[0]:04d}/{month[1]:02d}/"
+
+
+def archive_index(pages: Pages, site: Site, counts: Counter[Month]) -> bytes:
+    """The archive's first page: every month, newest first, as a link with its count."""
+    lines = [
+        f'<li><a href="{escape(month_url(site, m))}">{m[0]:04d}-{m[1]:02d}</a>'
+        f' <span class="meta">{n} article{"s" if n != 1 else ""}</span></li>'
+        for m, n in sorted(counts.items(), reverse=True)
+    ]
+    return pages.archive_index(
+        title=f"Archive — {site.title}",
+        language=site.language,
+        home=site.base_url,
+        site_title=site.title,
+        feeds=site.feeds,
+        months_html="\n".join(lines),
+    )
+
+
+def archive_month(
+    pages: Pages, site: Site, month: Month, items: Sequence[Article], counts: Counter[Month]
+) -> bytes:
+    """One month's page, with links to the newer and older months that have articles."""
+    ordered = sorted(counts)
+    newer = [m for m in ordered if m > month]
+    older = [m for m in ordered if m < month]
+    page = ListPage(
+        title=f"{month[0]:04d}-{month[1]:02d} — {site.title}",
+        description=f"Articles of {month[0]:04d}-{month[1]:02d}.",
+        language=site.language,
+        feeds=site.feeds,
+        items=items,
+        home=site.base_url,
+        site_title=site.title,
+        previous=month_url(site, newer[0]) if newer else None,
+        next=month_url(site, older[-1]) if older else None,
+    )
+    return pages.list_page(page)
+
+
+def feed_names(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The name each tag or section feed is shown under (as one of its articles writes it)."""
+    names: dict[tuple[str, str], str] = {}
+    for kind, slug in sorted(keys):
+        if kind == "site":
+            continue
+        query = select(articles.c.data).where(articles.c.visible, ~articles.c.shadowed)
+        if kind == "tag":
+            query = query.join(article_tags, article_tags.c.path == articles.c.path).where(
+                article_tags.c.tag == slug
+            )
+        else:
+            query = query.where(articles.c.section == slug)
+        data = conn.execute(query.limit(1)).scalar()
+        article = decode_article(data) if data else None
+        written = (article.tags if kind == "tag" else (article.section or "",)) if article else ()
+        names[(kind, slug)] = next((n for n in written if tag_slug(n) == slug), slug)
+    return names
+
+
+def sitemaps(conn: Connection, site: Site, pages: Sequence[str], now: datetime) -> dict[str, bytes]:
+    """``sitemap.xml`` and, for a large site, its parts: site pages first, then articles."""
+    urls: list[tuple[str, str | None]] = [(url, None) for url in pages]
+    query = (
+        select(articles.c.url_key, articles.c.published)
+        .where(*live(now))
+        .order_by(articles.c.published.desc(), articles.c.path)
+    )
+    for row in conn.execute(query):
+        url: str = row.url_key or ""
+        if url.startswith(site.base_url):
+            day = datetime.fromtimestamp(int(row.published), UTC).strftime("%Y-%m-%d")
+            urls.append((url, day))
+    chunks = [urls[i : i + SITEMAP_LIMIT] for i in range(0, len(urls), SITEMAP_LIMIT)] or [[]]
+    if len(chunks) == 1:
+        return {"sitemap.xml": _urlset(chunks[0])}
+    files = {f"sitemap-{n}.xml": _urlset(chunk) for n, chunk in enumerate(chunks, 1)}
+    entries = "".join(
+        f"<sitemap><loc>{escape(site.base_url + name)}</loc></sitemap>" for name in files
+    )
+    index = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</sitemapindex>\n'
+    )
+    return {"sitemap.xml": index.encode("utf-8"), **files}
+
+
+def _urlset(urls: Sequence[tuple[str, str | None]]) -> bytes:
+    entries = "".join(
+        f"<url><loc>{escape(url)}</loc>{f'<lastmod>{day}</lastmod>' if day else ''}</url>"
+        for url, day in urls
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>\n'
+    ).encode()
+
+
+def robots(site: Site) -> bytes:
+    return f"User-agent: *\nAllow: /\n\nSitemap: {site.base_url}sitemap.xml\n".encode()
+
+
+def opml(site: Site, places: Sequence[tuple[FeedPlace, str]]) -> bytes:
+    """Every feed of ``places`` (each with its display name), grouped by feed set."""
+    groups = []
+    for place, name in places:
+        title = site.title if place.kind == "site" else f"{site.title}: {name}"
+        outlines = "".join(
+            f"<outline type=\"rss\" text={quoteattr(f'{title} ({FORMAT_NAMES[fmt]})')}"
+            f" title={quoteattr(f'{title} ({FORMAT_NAMES[fmt]})')}"
+            f" xmlUrl={quoteattr(place.url(site.base_url, fmt))}"
+            f" htmlUrl={quoteattr(place.url(site.base_url))}/>"
+            for fmt in FILES
+        )
+        groups.append(f"<outline text={quoteattr(title)}>{outlines}</outline>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<opml version="2.0"><head>'
+        f"<title>{escape(site.title)}: all feeds</title>"
+        f"</head><body>{''.join(groups)}</body></opml>\n"
+    ).encode()

@@ -1,0 +1,1 @@
+"""Publishing to Mastodon-compatible targets: compose, choose, send, record."""

@@ -1,0 +1,578 @@
+"""RSS 2.0, Atom 1.0 and JSON Feed 1.1 documents for a window of articles.
+
+Rendering is pure: no file, network or clock access, and the same input always
+gives the same bytes, because the web server derives ETags from file content.
+The bar is the W3C Feed Validation Service with no error and no warning, and
+the JSON Feed 1.1 schema.
+
+RSS and Atom are built with feedgen 1.0.0, whose output is then parsed back and
+repaired where feedgen falls short:
+
+- Atom entry links lose ``rel``, ``type`` and ``length``, so an image
+  enclosure would become a second alternate link; we write entry links
+  ourselves.
+- RSS gets only the first ``atom:link``; the WebSub hub link is added.
+- feedgen stamps the current time on feeds and entries; every date is set
+  from the articles instead.
+
+Decisions that readers and the validator can see:
+
+- Dates are UTC without fractions of a second. An empty feed is dated
+  ``EMPTY_FEED_DATE`` (the validator calls dates before 1990 implausible, so
+  the Unix epoch would be a warning); otherwise the feed date is the newest
+  ``updated`` of its entries.
+- RSS ``<author>`` must be an e-mail address, which articles do not have, so
+  authors go to ``dc:creator``. Atom entries without authors inherit a feed
+  author: ``FeedInfo.author`` or else the feed's title (the newsroom).
+- An enclosure is written only when the image has a URL and a known media
+  type. An unknown length is ``0`` in RSS (the validator's rule: ``0`` means
+  unknown) and is left out in Atom, where length is only an advisory hint.
+- ``&`` and ``<`` in plain text (titles, categories, summaries) are written as
+  hexadecimal character references, as the RSS Advisory Board's profile asks:
+  the validator then accepts text that merely looks like an entity or a tag.
+  Atom text holding what looks like an HTML end tag is declared
+  ``type="html"`` and escaped; RSS has no such declaration, so an RSS title
+  with a literal end tag (``</b>``) still draws a warning.
+- Atom calls two entries with the same ``updated`` a warning, so within one
+  Atom document repeated values are moved back by whole seconds.
+- Characters XML cannot carry, C1 controls and U+FFFD are removed from all
+  text: lxml refuses the former and the validator warns about the latter.
+  Bidirectional controls are balanced within each title, name and summary
+  (an excerpt cut from the body included), so none runs on into the text a
+  reader shows next to it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import quote
+
+import lxml.html
+from feedgen.feed import FeedGenerator
+from lxml import etree
+from pydantic import BaseModel, ConfigDict
+
+from newsbot.articles import Article, Image
+from newsbot.render.bidi import balance
+
+MEDIA_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        "rss": "application/rss+xml",
+        "atom": "application/atom+xml",
+        "json": "application/feed+json",
+    }
+)
+
+EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+"""The date of a feed with no entries: fixed, so the bytes stay the same."""
+
+EXCERPT_LIMIT = 300
+"""Characters in a summary made from the body when the article has none."""
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+GENERATOR = "newsbot"
+
+_ATOM = "http://www.w3.org/2005/Atom"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+# Everything XML 1.0 forbids, plus DEL, C1 controls and U+FFFD, which the
+# validator reports as bad characters.
+_UNSAFE_CHARACTERS = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffc\U00010000-\U0010ffff]")
+# Characters a URL may keep as they are; the rest is percent-encoded.
+_URL_SAFE = ";/?:@&=+$!*'()%,#~"
+_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
+_END_TAG = re.compile(r"</\w+>")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+")
+# Plain-text elements as lxml writes them; Atom ones with a type attribute hold HTML.
+_RSS_PLAIN_TEXT = re.compile(rb"<(title|category)(?:\s[^>]*)?>(?P<text>[^<]*)</\1>")
+_RSS_CHANNEL_DESCRIPTION = re.compile(rb"<description>(?P<text>[^<]*)</description>")
+_ATOM_PLAIN_TEXT = re.compile(rb"<(title|subtitle|summary|name)>(?P<text>[^<]*)</\1>")
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 "
+    "h6 header hr li main nav ol p pre section table td th tr ul".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """What a feed says about itself: names, addresses and its stable id."""
+
+    title: str
+    description: str
+    home_url: str
+    language: str
+    id: str
+    urls: Mapping[str, str]
+    hub: str | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One article as a feed item: its stable guid and its rendered, sanitised body."""
+
+    article: Article
+    guid: str
+    content_html: str
+    related: Sequence[Article] = ()
+    """The article's related articles, as its page lists them."""
+
+
+RELATED_LABEL = "Related"
+
+
+def related_html(related: Sequence[Article], label: str = RELATED_LABEL) -> str:
+    """The related articles as an HTML list under a heading, for the end of an item's content.
+
+    A separate section with its own heading and list markup, so that every reader
+    shows it as a list apart from the article's text.
+    """
+    if not related:
+        return ""
+    items = "".join(
+        f'<li><a href="{html.escape(_url(a.url))}">{html.escape(_line(a.title), quote=False)}'
+        "</a></li>"
+        for a in related
+    )
+    return f"<hr><h2>{html.escape(label, quote=False)}</h2><ul>{items}</ul>"
+
+
+@dataclass(frozen=True, slots=True)
+class _Enclosure:
+    """The lead image as a media attachment; ``length`` is None when unknown."""
+
+    url: str
+    type: str
+    length: int | None
+
+
+# -- text, URLs and dates ----------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    """``text`` without the characters XML (or the validator) rejects."""
+    return _UNSAFE_CHARACTERS.sub("", text)
+
+
+def _line(text: str) -> str:
+    """``text`` cleaned and on one line, for titles, names and tags."""
+    return balance(" ".join(_clean(text).split()))
+
+
+def _url(url: str) -> str:
+    """An absolute URL in the ASCII form the validator accepts (IRIs are errors)."""
+    return quote(_clean(url).strip(), safe=_URL_SAFE)
+
+
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC to the second: feeds cannot all carry fractions."""
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def _rfc3339(value: datetime) -> str:
+    """The JSON Feed form of a date."""
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _feed_date(entries: Sequence[Entry]) -> datetime:
+    """When the feed last changed: its newest revision, or a fixed date if empty."""
+    return max((_utc(entry.article.updated) for entry in entries), default=EMPTY_FEED_DATE)
+
+
+def _distinct_updates(entries: Sequence[Entry]) -> list[datetime]:
+    """Each entry's ``updated``, repeated values moved back so none is shared (Atom warns)."""
+    seen: set[datetime] = set()
+    updates = []
+    for entry in entries:
+        value = _utc(entry.article.updated)
+        while value in seen:
+            value -= timedelta(seconds=1)
+        seen.add(value)
+        updates.append(value)
+    return updates
+
+
+# -- what an entry says --------------------------------------------------------
+
+
+def _plain_text(content_html: str) -> str:
+    """The words of an HTML fragment, blocks separated by spaces."""
+    if not content_html.strip():
+        return ""
+    root = lxml.html.fragment_fromstring(content_html, create_parent="div")
+    for element in root.iter():
+        if element.tag in _BLOCK_TAGS:
+            element.tail = " " + (element.tail or "")
+    return " ".join(root.text_content().split())
+
+
+def _cut_words(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters on a word boundary, marked with an ellipsis."""
+    head = text[: limit - 1]
+    if not text[limit - 1].isspace():
+        head = head.rpartition(" ")[0] or head
+    return head.rstrip(" ,;:-–—") + "…"
+
+
+@lru_cache(maxsize=4096)
+def _excerpt(content_html: str, limit: int = EXCERPT_LIMIT) -> str:
+    """The first sentences of the body that fit in ``limit`` characters.
+
+    Cached: one article appears in the site feed, its section's and its tags',
+    in three formats each, and a cold build renders all of them.
+    """
+    text = _plain_text(_clean(content_html))
+    if len(text) <= limit:
+        return balance(text)
+    kept = ""
+    for sentence in _SENTENCE_BREAK.split(text):
+        longer = f"{kept} {sentence}".strip()
+        if len(longer) > limit:
+            break
+        kept = longer
+    return balance(kept or _cut_words(text, limit))
+
+
+def _summary(entry: Entry) -> str:
+    return summary_text(entry.article, entry.content_html)
+
+
+def summary_text(article: Article, content_html: str) -> str:
+    """A plain-text summary: the editors', else an excerpt, else the title.
+
+    The article page's description uses it too, so a link preview and a feed
+    reader show the same words.
+    """
+    return _line(article.summary) or _excerpt(content_html) or _line(article.title)
+
+
+def _categories(article: Article) -> list[str]:
+    """The section, then the tags, without blanks or repeats."""
+    names = [article.section or "", *article.tags]
+    return list(dict.fromkeys(name for name in map(_line, names) if name))
+
+
+def _authors(article: Article) -> list[str]:
+    """The article's author names, without blanks."""
+    return [name for name in map(_line, article.authors) if name]
+
+
+def _feed_author(info: FeedInfo) -> str:
+    """The feed-level author that Atom needs for entries without one."""
+    return _line(info.author or "") or _line(info.title)
+
+
+def _enclosure(image: Image | None) -> _Enclosure | None:
+    """The lead image as an enclosure, if it has an address and a known media type."""
+    if image is None or not image.url.strip() or not _MEDIA_TYPE.match(image.type or ""):
+        return None
+    return _Enclosure(url=_url(image.url), type=image.type or "", length=image.length)
+
+
+def _guid(entry: Entry) -> str:
+    return item_id(entry.guid)
+
+
+def item_id(guid: str) -> str:
+    """An entry's id as readers see it: a URI, the same in all three formats.
+
+    Atom ids must be URIs in canonical form: an id holding non-ASCII letters
+    (an IRI) is percent-encoded from its NFC form, and stray whitespace is
+    dropped. ASCII ids pass unchanged, so the mapping never moves an id twice.
+    """
+    return _url(unicodedata.normalize("NFC", _clean(guid).strip()))
+
+
+def _content(entry: Entry, with_related: bool = False) -> str:
+    """The full body HTML, cleaned of characters XML cannot carry; with the related list
+    at the end for formats that have no element for it (RSS, JSON Feed)."""
+    body = _clean(entry.content_html).strip()
+    if with_related and entry.related:
+        return body + _clean(related_html(entry.related))
+    return body
+
+
+# -- the parts feedgen does right -----------------------------------------------
+
+
+def _generator(info: FeedInfo, kind: str, updated: datetime) -> Any:
+    """A feedgen generator with the channel or feed metadata of one format.
+
+    Links go in this order because feedgen's RSS channel link is the last link
+    added: self first, the alternate (the site) last.
+    """
+    generator = FeedGenerator()
+    generator.id(_clean(info.id))
+    generator.title(_line(info.title))
+    generator.description(_line(info.description) or _line(info.title))
+    generator.language(_line(info.language))
+    generator.generator(GENERATOR)
+    generator.link(href=_url(info.urls[kind]), rel="self", type=MEDIA_TYPES[kind])
+    if info.hub:
+        generator.link(href=_url(info.hub), rel="hub")
+    generator.link(href=_url(info.home_url), rel="alternate", type="text/html")
+    generator.updated(updated)
+    generator.lastBuildDate(updated)
+    return generator
+
+
+def _add_rss_item(generator: Any, entry: Entry) -> None:
+    """One RSS item; the summary is HTML in RSS, so it is escaped."""
+    article = entry.article
+    item = generator.add_entry(order="append")
+    item.guid(_guid(entry), permalink=False)
+    item.title(_line(article.title))
+    item.link(href=_url(article.url))
+    item.description(html.escape(_summary(entry), quote=False))
+    if content := _content(entry, with_related=True):
+        item.content(content)
+    item.pubDate(_utc(article.published))
+    for term in _categories(article):
+        item.category(term=term)
+    if enclosure := _enclosure(article.image):
+        item.enclosure(enclosure.url, str(enclosure.length or 0), enclosure.type)
+    if authors := _authors(article):
+        item.dc.dc_creator(authors)
+
+
+def _add_atom_entry(generator: Any, entry: Entry, updated: datetime) -> None:
+    """One Atom entry; its links are placeholders that ``_repair_atom`` replaces."""
+    article = entry.article
+    item = generator.add_entry(order="append")
+    item.id(_guid(entry))
+    item.title(_line(article.title))
+    item.updated(updated)
+    item.published(_utc(article.published))
+    item.link(href=_url(article.url), rel="alternate")
+    item.summary(_summary(entry))
+    if content := _content(entry):
+        item.content(content, type="html")
+    for name in _authors(article):
+        item.author(name=name)
+    for term in _categories(article):
+        item.category(term=term)
+
+
+# -- repairs on the parsed document --------------------------------------------
+
+
+def _parse(document: bytes) -> etree._Element:
+    """feedgen's output as a tree, parsed without entity expansion or network."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
+    return etree.fromstring(document, parser)  # noqa: S320 - our own output, entities off
+
+
+def _serialise(root: etree._Element) -> bytes:
+    """The final document: UTF-8, declared, indented for people reading it."""
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
+
+
+def _atom(name: str) -> str:
+    """The qualified name of an Atom element."""
+    return f"{{{_ATOM}}}{name}"
+
+
+def _add_rss_hub(root: etree._Element, hub: str) -> None:
+    """The WebSub hub link, right after the self link (feedgen writes only the first)."""
+    channel = root.find("channel")
+    self_link = root.find(f"channel/{_atom('link')}")
+    if channel is None or self_link is None:
+        raise ValueError("feedgen wrote an RSS channel without a self link")
+    hub_link = etree.Element(_atom("link"), {"href": _url(hub), "rel": "hub"})
+    channel.insert(channel.index(self_link) + 1, hub_link)
+
+
+def _hex_references(match: re.Match[bytes]) -> bytes:
+    """A plain-text element with ``&`` and ``<`` as hexadecimal character references."""
+    text = match.group("text").replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+    before = match.string[match.start() : match.start("text")]
+    after = match.string[match.end("text") : match.end()]
+    return before + text + after
+
+
+def _rss_plain_text(document: bytes) -> bytes:
+    """RSS titles, categories and the channel description in the RSS Profile's encoding."""
+    document = _RSS_PLAIN_TEXT.sub(_hex_references, document)
+    return _RSS_CHANNEL_DESCRIPTION.sub(_hex_references, document, count=1)
+
+
+def _atom_plain_text(document: bytes) -> bytes:
+    """Atom plain text (untyped text constructs, names) encoded as RSS plain text is."""
+    return _ATOM_PLAIN_TEXT.sub(_hex_references, document)
+
+
+def _atom_links(entry: Entry) -> Iterator[dict[str, str]]:
+    """The attributes of an Atom entry's links: the article, then its image."""
+    yield {"rel": "alternate", "type": "text/html", "href": _url(entry.article.url)}
+    if enclosure := _enclosure(entry.article.image):
+        link = {"rel": "enclosure", "type": enclosure.type, "href": enclosure.url}
+        if enclosure.length is not None:
+            link["length"] = str(enclosure.length)
+        yield link
+    seen = {_url(entry.article.url)}
+    for other in entry.related:
+        href = _url(other.url)
+        if href and href not in seen:
+            seen.add(href)
+            yield {"rel": "related", "type": "text/html", "href": href, "title": _line(other.title)}
+
+
+def _replace_links(element: etree._Element, entry: Entry) -> None:
+    """Swap feedgen's broken entry links for correct ones, in the same place."""
+    old = element.findall(_atom("link"))
+    position = element.index(old[0]) if old else len(element)
+    for link in old:
+        element.remove(link)
+    for offset, attributes in enumerate(_atom_links(entry)):
+        element.insert(position + offset, etree.Element(_atom("link"), attributes))
+
+
+def _mark_html_text(element: etree._Element | None) -> None:
+    """Declare a text construct as escaped HTML when its text holds an end tag.
+
+    Readers would take such text for markup, and character references do not
+    appease the validator there, unlike for ``&`` and ``<`` alone.
+    """
+    if element is None or not element.text or element.get("type"):
+        return
+    if _END_TAG.search(element.text):
+        element.set("type", "html")
+        element.text = html.escape(element.text, quote=False)
+
+
+def _set_language(element: etree._Element, language: str | None, default: str) -> None:
+    """Mark an entry written in another language than the feed."""
+    if language and _line(language) != _line(default):
+        element.set(_XML_LANG, _line(language))
+
+
+def _repair_atom(root: etree._Element, info: FeedInfo, entries: Sequence[Entry]) -> None:
+    """Fix feedgen's Atom: entry links, HTML-looking text, per-entry languages."""
+    for name in ("title", "subtitle"):
+        _mark_html_text(root.find(_atom(name)))
+    for element, entry in zip(root.iterfind(_atom("entry")), entries, strict=True):
+        _replace_links(element, entry)
+        _mark_html_text(element.find(_atom("title")))
+        _mark_html_text(element.find(_atom("summary")))
+        _set_language(element, entry.article.lang, info.language)
+
+
+# -- the three formats -----------------------------------------------------------
+
+
+def render_rss(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
+    """The RSS 2.0 document of ``entries`` (newest first), served at ``info.urls["rss"]``."""
+    generator = _generator(info, "rss", _feed_date(entries))
+    generator.load_extension("dc", atom=False, rss=True)
+    for entry in entries:
+        _add_rss_item(generator, entry)
+    root = _parse(generator.rss_str(pretty=False))
+    if info.hub:
+        _add_rss_hub(root, info.hub)
+    return _rss_plain_text(_serialise(root))
+
+
+def render_atom(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
+    """The Atom 1.0 document of ``entries`` (newest first), served at ``info.urls["atom"]``."""
+    generator = _generator(info, "atom", _feed_date(entries))
+    generator.author(name=_feed_author(info))
+    for entry, updated in zip(entries, _distinct_updates(entries), strict=True):
+        _add_atom_entry(generator, entry, updated)
+    root = _parse(generator.atom_str(pretty=False))
+    _repair_atom(root, info, entries)
+    return _atom_plain_text(_serialise(root))
+
+
+class _JsonModel(BaseModel):
+    """A closed JSON Feed object: unknown keys are a bug, not an extension."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _JsonAuthor(_JsonModel):
+    name: str
+
+
+class _JsonHub(_JsonModel):
+    type: str
+    url: str
+
+
+class _JsonItem(_JsonModel):
+    id: str
+    url: str
+    title: str
+    content_html: str
+    summary: str
+    image: str | None = None
+    date_published: str
+    date_modified: str
+    authors: tuple[_JsonAuthor, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    language: str | None = None
+
+
+class _JsonFeed(_JsonModel):
+    version: str = JSON_FEED_VERSION
+    title: str
+    home_page_url: str
+    feed_url: str
+    description: str
+    language: str
+    authors: tuple[_JsonAuthor, ...]
+    hubs: tuple[_JsonHub, ...] | None = None
+    items: tuple[_JsonItem, ...]
+
+
+def _json_authors(names: Iterable[str]) -> tuple[_JsonAuthor, ...] | None:
+    """JSON Feed authors, or None so that the key is left out."""
+    return tuple(_JsonAuthor(name=name) for name in names) or None
+
+
+def _json_item(entry: Entry) -> _JsonItem:
+    """One JSON Feed item; plain-text fields stay plain text here."""
+    article = entry.article
+    image = article.image.url.strip() if article.image else ""
+    return _JsonItem(
+        id=_guid(entry),
+        url=_url(article.url),
+        title=_line(article.title),
+        content_html=_content(entry, with_related=True),
+        summary=_summary(entry),
+        image=_url(image) if image else None,
+        date_published=_rfc3339(article.published),
+        date_modified=_rfc3339(article.updated),
+        authors=_json_authors(_authors(article)),
+        tags=tuple(_categories(article)) or None,
+        language=_line(article.lang) if article.lang else None,
+    )
+
+
+def render_json(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
+    """The JSON Feed 1.1 document of ``entries`` (newest first), served at ``info.urls["json"]``."""
+    feed = _JsonFeed(
+        title=_line(info.title),
+        home_page_url=_url(info.home_url),
+        feed_url=_url(info.urls["json"]),
+        description=_line(info.description) or _line(info.title),
+        language=_line(info.language),
+        authors=(_JsonAuthor(name=_feed_author(info)),),
+        hubs=(_JsonHub(type="WebSub", url=_url(info.hub)),) if info.hub else None,
+        items=tuple(_json_item(entry) for entry in entries),
+    )
+    document = feed.model_dump(mode="json", exclude_none=True)
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+RENDERERS: Mapping[str, Callable[[FeedInfo, Sequence[Entry]], bytes]] = MappingProxyType(
+    {"rss": render_rss, "atom": render_atom, "json": render_json}
+)

@@ -1,0 +1,531 @@
+"""``newsbot run``: the long-running service.
+
+It serves the output folder, the probes and the metrics from the start (so
+``/healthz`` answers while a large store is first built, and ``/readyz`` says
+503 until that build is done), builds the feeds at once, then on a schedule
+and as soon as a file of the store changes, and runs a publish pass per target
+on a schedule and right after a build that changed articles. Services that
+share one database share its store index: they take turns to build (a lease
+in the database) and must serve one shared output folder.
+
+SIGTERM or SIGINT stop it: no new work is taken, a pass in flight finishes its
+current request (each request is recorded before and after, so an interrupted
+one is reconciled on the next start), and everything is given at most
+``service.shutdown_timeout_seconds`` in all. A job still running after that
+(a server that does not answer) is abandoned, as a crash would leave it, and
+:attr:`Service.abandoned` tells the command line to exit without waiting for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import disable_created_metrics
+
+from newsbot.app import App
+from newsbot.build.builder import BuildReport
+from newsbot.errors import NewsbotError, OutputError
+from newsbot.mastodon.client import make_http_client
+from newsbot.publish.publisher import PassReport, Publisher
+from newsbot.publish.targets import Target, publishers, targets
+from newsbot.service.health import Status
+from newsbot.service.metrics import Metrics
+from newsbot.service.status import StatusPage
+from newsbot.service.watch import Watcher
+from newsbot.service.websub import ping
+from newsbot.settings import Settings
+from newsbot.state.deliveries import DeliveryStore
+from newsbot.state.leases import Lease, Leases, process_owner
+from newsbot.web.access import AccessLog, HttpMetrics
+from newsbot.web.asgi import create_app
+from newsbot.web.server import WebServer
+from newsbot.web.status import StatusEndpoints
+
+if TYPE_CHECKING:
+    from newsbot.activitypub.deliveries import Outcome
+    from newsbot.activitypub.federation import Federation
+    from newsbot.publish.preview import Preview
+
+log = logging.getLogger(__name__)
+
+BUILD_JOB = "build"
+PREVIEW_JOB = "preview"
+ACTIVITYPUB_JOB = "activitypub"
+ACTIVITYPUB_EVERY_SECONDS = 30.0
+"""How often scheduled articles are checked for the outbox and delivery health is measured."""
+BUILD_LEASE = "build"
+BUILD_LEASE_TTL = timedelta(minutes=15)
+"""Renewed while files are read; a holder that vanished frees it after this long."""
+BUILD_LEASE_POLL_SECONDS = 0.5
+Clock = Callable[[], datetime]
+
+
+class Coalesced:
+    """A job that runs one at a time, and can be asked to run soon.
+
+    APScheduler skips a run that falls due while the same job still runs, and
+    with it a ``modify(next_run_time=now)``: a file dropped during a build, or
+    a build that ends during a pass, would wait for the next tick. Here a
+    request made while the job runs gives exactly one more run after it, and
+    requests made before that run starts add nothing.
+    """
+
+    def __init__(self, scheduler: BackgroundScheduler, job: Callable[[], object], name: str):
+        self.scheduler = scheduler
+        self.job = job
+        self.name = name
+        self._running = threading.Lock()
+        self._asking = threading.Lock()
+        self._wanted = threading.Event()
+
+    def run(self) -> None:
+        """A scheduled run: it covers every request made before it started."""
+        with self._running:
+            self._wanted.clear()
+            self.job()
+
+    def request(self) -> None:
+        """Run soon: now if idle, else once more as soon as the run in flight ends."""
+        with self._asking:
+            if self._wanted.is_set():
+                return  # a run is already waiting to start, and will see what changed
+            self._wanted.set()
+        self.scheduler.add_job(self._requested, name=self.name)
+
+    def _requested(self) -> None:
+        with self._running:
+            if self._wanted.is_set():
+                self._wanted.clear()
+                self.job()
+
+
+class Service:
+    """The scheduler, the watcher and the web server around one `App`."""
+
+    def __init__(
+        self,
+        app: App,
+        clock: Clock = lambda: datetime.now(UTC),
+        *,
+        stopping: threading.Event | None = None,
+    ) -> None:
+        self.app = app
+        self.settings: Settings = app.settings
+        self.clock = clock
+        self.stopping = stopping if stopping is not None else threading.Event()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+        self.targets: list[Target] = targets(self.settings)
+        self.publishers: dict[str, Publisher] = {}
+        self.http = make_http_client()
+        self.status = Status()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` samples are noise
+        self.metrics = Metrics()
+        self.abandoned = False
+        """Set when a job was still running once the shutdown time was up."""
+        self._builds = Coalesced(self.scheduler, self.build, "build after a change")
+        self._passes: dict[str, Coalesced] = {}
+        self._first_build_done = False
+        self._preview: Preview | None = None
+        self.federation: Federation | None = None
+        self._stop_by: float | None = None
+        self._build_lease = Lease(
+            Leases(app.engine, process_owner()), BUILD_LEASE, BUILD_LEASE_TTL, self.clock
+        )
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def run(self, on_ready: Callable[[], None] | None = None) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit code."""
+        self._install_signals()
+        _quiet_scheduler_notices()
+        with ExitStack() as stack:
+            stack.callback(self.http.close)
+            runners = stack.enter_context(
+                publishers(self.settings, self.app.engine, self.targets, stop=self.stopping)
+            )
+            for runner in runners:
+                runner.sleep = self._pause
+            self.publishers = {runner.name: runner for runner in runners}
+            self._announce_targets()
+            if self.settings.activitypub.enabled:
+                self.federation = self._federation()
+                self.federation.start()
+                stack.callback(self._stop_federation)
+            web = self._start_web()
+            stack.callback(lambda: web.stop(self._time_left()))
+            self._schedule()
+            self.scheduler.start()
+            stack.callback(self._stop_scheduler)
+            if self.settings.service.watch:
+                watcher = Watcher(self.settings.store.content_dir, self._store_changed)
+                watcher.start()
+                stack.callback(lambda: watcher.stop(self._time_left()))
+            log.info(
+                "newsbot is running",
+                extra={"url": web.url, "store": str(self.settings.store.content_dir)},
+            )
+            if on_ready:
+                on_ready()
+            self.stopping.wait()
+            self._time_left()  # the shutdown budget starts now
+            log.info("stopping")
+        self.app.close()
+        log.info("stopped")
+        return 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _start_web(self) -> WebServer:
+        service = self.settings.service
+        status = StatusEndpoints(self._status_page(), service.status_page)
+        routes, middleware = (
+            (self.federation.routes(), self.federation.middleware())
+            if self.federation is not None
+            else ((), [])
+        )
+        app = AccessLog(
+            create_app(
+                self.settings.feeds.output_dir,
+                self.status,
+                self.metrics.registry,
+                routes=[*status.routes(), *routes],
+                middleware=middleware,
+            ),
+            HttpMetrics(self.metrics.registry),
+            log=self.settings.log.access,
+        )
+        try:
+            server = WebServer(app, service.host, service.port)
+        except OSError as exc:
+            where = f"{service.host}:{service.port}"
+            raise OutputError(f"cannot listen on {where}: {exc.strerror}") from None
+        server.start()
+        return server
+
+    def _status_page(self) -> StatusPage:
+        secrets = []
+        for target in self.targets:
+            try:
+                token = target.settings.access_token()
+            except OSError:
+                continue
+            if token is not None:
+                secrets.append(token.get_secret_value())
+        return StatusPage(
+            self.app.index,
+            DeliveryStore(self.app.engine),
+            self.status,
+            self.targets,
+            secrets=secrets,
+            profile=self._profile,
+            next_pass=self._next_pass,
+            clock=self.clock,
+        )
+
+    def _profile(self, name: str) -> dict[str, object] | None:
+        """What the target's last connection learnt of its server (None before one).
+
+        ``counting`` is the detected software and the rule statuses are composed by
+        (learned from a length error, if one taught it).
+        """
+        runner = self.publishers.get(name)
+        if runner is None or runner.account_id is None:
+            return None
+        limits = runner.limits
+        return {
+            "account_id": runner.account_id,
+            "max_characters": limits.max_characters,
+            "characters_reserved_per_url": limits.characters_reserved_per_url,
+            "max_media_attachments": limits.max_media_attachments,
+            "api_version": limits.api_version,
+            "counting": runner.server.describe(),
+        }
+
+    def _next_pass(self, name: str) -> datetime | None:
+        job = self.scheduler.get_job(_publish_job(name))
+        return None if job is None else job.next_run_time
+
+    def _federation(self) -> Federation:
+        from newsbot.activitypub.addresses import is_public
+        from newsbot.activitypub.federation import Federation
+
+        def observe(outcome: Outcome) -> None:
+            host = outcome.claimed.host.rsplit(":", 1)[0].strip("[]")
+            try:
+                host_class = "public" if is_public(host) else "private"
+            except ValueError:
+                host_class = "named"
+            self.metrics.observe_delivery(outcome.result, outcome.seconds, host_class)
+
+        return Federation(
+            self.settings, self.app.engine, owner=process_owner(), clock=self.clock,
+            observe=observe,
+        )  # fmt: skip
+
+    def _stop_federation(self) -> None:
+        if self.federation is not None:
+            self.federation.stop(self._time_left())
+
+    def federate(self) -> None:
+        """Queue activities for what changed (scheduled articles too); record delivery health."""
+        if self.federation is None or self.stopping.is_set():
+            return
+        try:
+            self.federation.sync()
+            self.federation.process_leftovers()
+            health = self.federation.health()
+        except Exception:  # the database went away, say: the next run tries again
+            log.exception("ActivityPub sync failed")
+            return
+        self.status.record_federation(health)
+        self.metrics.observe_federation(health)
+
+    def _observe_build(self, report: BuildReport | None, error: str | None) -> None:
+        self.status.record_build(report, error)
+        articles = self.app.index.count() if report is not None else None
+        self.metrics.observe_build(report, error, articles=articles)
+
+    def _install_signals(self) -> None:
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s", signal.Signals(signum).name)
+            self.stopping.set()
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, handle)
+            signal.signal(signal.SIGINT, handle)
+
+    def _time_left(self) -> float:
+        """Seconds left of the shutdown budget, which starts running at the first call."""
+        if self._stop_by is None:
+            self._stop_by = time.monotonic() + self.settings.service.shutdown_timeout_seconds
+        return max(0.0, self._stop_by - time.monotonic())
+
+    def _pause(self, seconds: float) -> None:
+        """The publishers' wait before a retry, cut short when the service stops."""
+        self.stopping.wait(seconds)
+
+    def _stop_scheduler(self) -> None:
+        """Stop taking jobs; wait (bounded) for the running ones to finish their request."""
+        waiter = threading.Thread(
+            target=self.scheduler.shutdown, kwargs={"wait": True}, name="newsbot-stop", daemon=True
+        )
+        waiter.start()
+        waiter.join(self._time_left())
+        if waiter.is_alive():
+            self.abandoned = True
+            log.warning(
+                "a job did not finish within %.0f s; its request stays recorded",
+                self.settings.service.shutdown_timeout_seconds,
+            )
+
+    # -- jobs ---------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        """The first build now; the passes (paused until that build is done) on their schedule."""
+        service = self.settings.service
+        self.scheduler.add_job(
+            self._builds.run,
+            _trigger(service.build_cron, service.build_every_seconds, service.jitter_seconds),
+            id=BUILD_JOB,
+            name="build the feeds",
+            next_run_time=self.clock(),
+        )
+        if self.federation is not None:
+            self.scheduler.add_job(
+                self.federate,
+                IntervalTrigger(seconds=ACTIVITYPUB_EVERY_SECONDS, timezone=UTC),
+                id=ACTIVITYPUB_JOB,
+                name="ActivityPub outbox and delivery health",
+            )
+        jobs: dict[str, Callable[[], object]] = {
+            _publish_job(name): partial(self.publish, name) for name in self.publishers
+        }
+        if not self.targets:
+            jobs[PREVIEW_JOB] = self.preview
+        for job_id, job in jobs.items():
+            self._passes[job_id] = Coalesced(self.scheduler, job, f"{job_id} after a build")
+            self.scheduler.add_job(
+                self._passes[job_id].run,
+                _trigger(
+                    service.publish_cron, service.publish_every_seconds, service.jitter_seconds
+                ),
+                id=job_id,
+                name=job_id,
+                next_run_time=None,
+            )
+
+    def build(self) -> BuildReport | None:
+        """Rebuild what changed; then, if articles changed, publish without waiting.
+
+        The first build, changes or not, starts the passes: until it is done
+        they would publish from an index still being filled.
+        """
+        if self.stopping.is_set():
+            return None
+        report, error = self._build_once()
+        if report is None and error is None:
+            return None  # stopped while waiting for another process's build
+        self._observe_build(report, error)
+        changed = report is not None and bool(report.read or report.removed)
+        if report is not None:
+            self._log_build(report)
+        if report is not None and (changed or not self._first_build_done):
+            self.federate()
+        if not self._first_build_done:
+            self._first_build_done = True
+            self._start_passes()
+        elif changed:
+            self._publish_soon()
+        if report is not None and report.changed_feeds and self.settings.feeds.hub:
+            ping(self.http, str(self.settings.feeds.hub), report.changed_feeds)
+        return report
+
+    def _build_once(self) -> tuple[BuildReport | None, str | None]:
+        """One build under the build lease; (None, None) when stopped while waiting for it."""
+        try:
+            if not self._hold_build_lease():
+                return None, None
+            try:
+                return self.app.builder.build(self.clock(), self._keep_build_lease), None
+            finally:
+                self._build_lease.release()
+        except NewsbotError as exc:
+            log.error("build failed: %s", exc)
+            return None, str(exc)
+        except Exception as exc:  # the database went away, say: the next build tries again
+            log.exception("build failed")
+            return None, f"{type(exc).__name__}: {exc}"
+
+    def _hold_build_lease(self) -> bool:
+        """Wait for our turn to build; False if the service stops meanwhile.
+
+        Services sharing a database share its store index, and so must share one
+        output folder and build it one at a time: two builders at once would
+        both insert the same files into the index.
+        """
+        waiting = False
+        while not self._build_lease.acquire():
+            if not waiting:
+                log.info(
+                    "waiting for another process to finish its build",
+                    extra={"holder": self._build_lease.holder()},
+                )
+                waiting = True
+            if self.stopping.wait(BUILD_LEASE_POLL_SECONDS):
+                return False
+        return True
+
+    def _keep_build_lease(self, _done: int, _total: int) -> None:
+        if not self._build_lease.keep():
+            log.warning("the build lease ran out; another process may build at the same time")
+
+    def _log_build(self, report: BuildReport) -> None:
+        if report.suspect is not None:
+            log.error(report.suspect.message(), extra={"lost": report.suspect.lost})
+            return
+        if report.stale_removed:
+            log.info("stale files removed from the output", extra={"files": report.stale_removed})
+        for problem in report.problems[:20]:
+            log.warning(
+                "problem: %s", problem.message, extra={"path": problem.path, "line": problem.line}
+            )
+        if report.read or report.removed:
+            log.info(
+                "feeds rebuilt",
+                extra={
+                    "read": report.read,
+                    "removed": report.removed,
+                    "seconds": round(report.seconds, 3),
+                },
+            )
+
+    def publish(self, name: str) -> PassReport | None:
+        """One pass for one target (skipped if another process holds its lease)."""
+        if self.stopping.is_set():
+            return None
+        runner = self.publishers[name]
+        try:
+            report = runner.run()
+        except Exception as exc:  # the database went away, say: the next pass tries again
+            log.exception("publish pass failed", extra={"target": name})
+            report = PassReport(name, stopped=f"the pass failed: {type(exc).__name__}: {exc}")
+        self.status.record_pass(report)
+        self.metrics.observe_pass(report)
+        if report.stopped:
+            log.error("target stopped: %s", report.stopped, extra={"target": name})
+        return report
+
+    def preview(self) -> None:
+        """Without a target: log exactly what would be posted, and how to configure one."""
+        if self.stopping.is_set():
+            return
+        if self._preview is None:
+            from newsbot.publish.preview import Preview
+
+            self._preview = Preview(self.app, self.clock)
+        self._preview.log_new()
+
+    def _start_passes(self) -> None:
+        """After the first build: passes on their schedule from now, and one at once."""
+        if self.stopping.is_set():
+            return
+        for job_id, passes in self._passes.items():
+            self.scheduler.resume_job(job_id)
+            passes.request()
+
+    def _publish_soon(self) -> None:
+        if not self.stopping.is_set():
+            for passes in self._passes.values():
+                passes.request()
+
+    def _store_changed(self) -> None:
+        """The watcher saw a change: build now rather than at the next tick."""
+        if not self.stopping.is_set():
+            self._builds.request()
+
+    def _announce_targets(self) -> None:
+        for target in self.targets:
+            if target.problem:
+                log.error("target not usable: %s", target.problem, extra={"target": target.name})
+        if not self.targets:
+            log.info(
+                "no target configured, so nothing is posted; to post, set "
+                "NEWSBOT_TARGETS__MAIN__SERVER=https://your.server/ and "
+                "NEWSBOT_TARGETS__MAIN__TOKEN (or a [targets.main] table in the config file)"
+            )
+
+
+def _trigger(cron: str | None, every: float, jitter: float) -> BaseTrigger:
+    if cron:
+        return CronTrigger.from_crontab(cron, timezone=UTC)
+    return IntervalTrigger(seconds=every, jitter=int(jitter) or None, timezone=UTC)
+
+
+def _publish_job(name: str) -> str:
+    return f"publish:{name}"
+
+
+def _quiet_scheduler_notices() -> None:
+    """A pass longer than its interval makes APScheduler warn at every skipped tick.
+
+    Skipping is what the service wants (one pass at a time per target, one
+    build at a time), so those notices would only flood the log; errors stay.
+    """
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

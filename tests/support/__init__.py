@@ -1,0 +1,1 @@
+"""Test support: the fake Mastodon server, stores, databases, real readers and output checks."""

@@ -218,7 +218,7 @@ def median_phase(phases: list[Phase]) -> Phase:
 
 
 class FakeServer:
-    """``tests/support/fakemastodon.py`` as a separate process, steered over its control endpoints."""
+    """``tests/support/fakemastodon.py`` in its own process, steered over its control endpoints."""
 
     def __init__(self, work: Path) -> None:
         self.log = (work / "fakemastodon.log").open("wb")

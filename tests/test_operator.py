@@ -335,7 +335,7 @@ def test_dev_secrets_writes_the_compose_secrets_once(tmp_path: Path) -> None:
 
 
 def test_the_example_systemd_unit_sets_only_known_settings(tmp_path: Path) -> None:
-    unit = (ROOT / "docs" / "newsbot.service.runner").read_text(encoding="utf-8")
+    unit = (ROOT / "docs" / "newsbot.service").read_text(encoding="utf-8")
     token = tmp_path / "newsbot_targets__main__token"
     token.write_text("x" * 20, encoding="utf-8")
     env = {}
@@ -350,7 +350,7 @@ def test_the_example_systemd_unit_sets_only_known_settings(tmp_path: Path) -> No
     assert "newsbot run --strict" in unit.replace("--config /etc/newsbot/newsbot.toml ", "")
     if shutil.which("systemd-analyze"):
         verify = subprocess.run(
-            ["systemd-analyze", "verify", str(ROOT / "docs" / "newsbot.service.runner")],
+            ["systemd-analyze", "verify", str(ROOT / "docs" / "newsbot.service")],
             capture_output=True,
             text=True,
         )

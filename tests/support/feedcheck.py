@@ -31,7 +31,7 @@ import lxml.etree as etree
 import lxml.html
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 JSON_SCHEMA = REPO / ".cache/npm/node_modules/jsonfeed-schema/schema-v1.1.json"
 """The JSON Feed 1.1 schema of the npm package jsonfeed-schema@0.5.0 (tests/setup/tools.sh)."""
 

@@ -29,7 +29,7 @@ from newsbot.settings import (
 )
 from support.stores import BASE_URL
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SEED = REPO / "content" / "2015" / "france-uk-calais-agreement.txt"
 TOKEN = "tok-Zq81-NEVER-SHOWN-c0ffee-7e57"
 """A token distinctive enough to be searched for in every output."""

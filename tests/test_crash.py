@@ -33,7 +33,7 @@ import pytest
 from sqlalchemy import select
 
 from newsbot.settings import Settings
-from newsbot.state.database import open_database
+from newsbot.state.database import database_url, open_database
 from newsbot.state.schema import deliveries, post_related
 from support.fakemastodon import SOFTWARE, FakeMastodon
 from support.posting import TOKEN, environment, generate_store, own_urls, posts_by_url, settings_for
@@ -73,7 +73,7 @@ def _build(settings: Settings) -> None:
 
 
 def _rows(settings: Settings) -> dict[tuple[str, str], dict[str, Any]]:
-    engine = open_database(settings.state.url())
+    engine = open_database(database_url(settings.state))
     try:
         with engine.connect() as conn:
             return {
@@ -320,7 +320,7 @@ def _resolve_uncertain(settings: Settings, servers: dict[str, FakeMastodon]) -> 
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         resolved += 1
-    engine = open_database(settings.state.url())
+    engine = open_database(database_url(settings.state))
     try:
         with engine.connect() as conn:
             uncertain = list(
@@ -344,7 +344,7 @@ def _resolve_uncertain(settings: Settings, servers: dict[str, FakeMastodon]) -> 
 
 def _assert_replies_once(settings: Settings, servers: dict[str, FakeMastodon]) -> None:
     """At most one reply under each post, and the state names it."""
-    engine = open_database(settings.state.url())
+    engine = open_database(database_url(settings.state))
     try:
         with engine.connect() as conn:
             rows = list(conn.execute(select(post_related)))

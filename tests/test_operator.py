@@ -28,6 +28,7 @@ from newsbot.cli import main
 from newsbot.errors import SettingsError
 from newsbot.settings import Settings, StateSettings, load_settings
 from newsbot.settings_report import base_url_problem, sources
+from newsbot.state.database import database_url
 from support.databases import postgres_server
 from support.fakemastodon import FakeMastodon
 from support.posting import TOKEN, write_article
@@ -276,7 +277,7 @@ def test_the_database_password_is_kept_apart_from_the_url() -> None:
         database_url=SecretStr("postgresql://newsbot@db/newsbot"),
         database_password=SecretStr("p@ss/word:1"),
     )
-    url = make_url(state.url())
+    url = make_url(database_url(state))
     assert url.password == "p@ss/word:1" and url.host == "db" and url.username == "newsbot"
 
 
@@ -294,7 +295,9 @@ def test_a_url_without_password_and_the_password_file_reach_postgresql(tmp_path:
         settings = load_settings(None, secrets)
     finally:
         del os.environ["NEWSBOT_STATE__DATABASE_URL"]
-    engine = create_engine(make_url(settings.state.url()).set(drivername="postgresql+psycopg"))
+    engine = create_engine(
+        make_url(database_url(settings.state)).set(drivername="postgresql+psycopg")
+    )
     try:
         with engine.connect() as conn:
             assert conn.execute(text("select 1")).scalar() == 1

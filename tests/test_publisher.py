@@ -39,7 +39,7 @@ from newsbot.publish.compose import RELATED_MARK, idempotency_key
 from newsbot.publish.publisher import PassReport, Publisher, links_as_its_own
 from newsbot.publish.targets import publishers, targets
 from newsbot.settings import Settings, TargetSettings
-from newsbot.state.database import open_database
+from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import Attempt, DeliveryStore
 from newsbot.state.leases import Leases, is_alive, process_owner
 from newsbot.state.replies import RelatedStore
@@ -155,7 +155,7 @@ class Newsroom:
             return runners[name].run()
 
     def rows(self, name: str = "main") -> dict[str, dict[str, Any]]:
-        engine = open_database(self.settings.state.url())
+        engine = open_database(database_url(self.settings.state))
         try:
             with engine.connect() as conn:
                 query = select(deliveries).where(deliveries.c.target == name)
@@ -822,7 +822,7 @@ def test_related_links_can_go_in_a_reply_under_the_post(
     assert reply["text"] == "Related:\n" + "\n".join(links)
     assert reply["visibility"] == "unlisted"
     assert reply["language"] == "en"
-    kept = RelatedStore(open_database(room.settings.state.url())).get(
+    kept = RelatedStore(open_database(database_url(room.settings.state))).get(
         "main", "2015/france-uk-calais-agreement"
     )
     assert kept is not None and (kept.reply_state, kept.reply_id) == ("posted", reply["id"])
@@ -1043,7 +1043,7 @@ def test_core_a_sending_row_is_found_even_after_many_other_posts(
 
 
 def test_core_the_lease_lets_one_owner_at_a_time(core: Newsroom) -> None:
-    engine = open_database(core.settings.state.url())
+    engine = open_database(database_url(core.settings.state))
     try:
         now = datetime.now(UTC)
         ttl = timedelta(minutes=10)
@@ -1076,7 +1076,7 @@ def test_core_a_lease_held_by_a_dead_process_is_taken_at_once(core: Newsroom) ->
         stdout=subprocess.PIPE,
         text=True,
     )
-    engine = open_database(core.settings.state.url())
+    engine = open_database(database_url(core.settings.state))
     try:
         assert living.stdout is not None
         alive = living.stdout.readline().strip()
@@ -1098,7 +1098,7 @@ def test_core_a_pass_is_skipped_while_another_process_holds_the_lease(
 ) -> None:
     core.write("a.md", "Harbour reopens", 1)
     core.build()
-    engine = open_database(core.settings.state.url())
+    engine = open_database(database_url(core.settings.state))
     try:
         other = Leases(engine, "elsewhere/1/1/x/y")
         assert other.acquire("publish:main", datetime.now(UTC), timedelta(minutes=10))

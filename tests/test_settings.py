@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from newsbot.cli import main
 from newsbot.errors import SettingsError
 from newsbot.settings import Settings, load_settings
+from newsbot.state.database import database_url
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "newsbot.toml"
 DATABASE_URL = "postgresql://newsbot:s3cr3t-pw@db.example.org/newsbot"
@@ -129,13 +130,13 @@ def test_a_secret_group_comes_from_its_file(no_secrets: Path) -> None:
     (no_secrets / "newsbot_state").write_text(
         json.dumps({"database_url": DATABASE_URL}), encoding="utf-8"
     )
-    assert load_settings(secrets_dir=no_secrets).state.url() == DATABASE_URL
+    assert database_url(load_settings(secrets_dir=no_secrets).state) == DATABASE_URL
 
 
 def test_a_nested_secret_comes_from_its_file(no_secrets: Path) -> None:
     # The name settings.py and config/newsbot.toml document.
     (no_secrets / "newsbot_state__database_url").write_text(DATABASE_URL + "\n", encoding="utf-8")
-    assert load_settings(secrets_dir=no_secrets).state.url() == DATABASE_URL
+    assert database_url(load_settings(secrets_dir=no_secrets).state) == DATABASE_URL
 
 
 def test_a_target_token_comes_from_its_file(
@@ -155,7 +156,7 @@ def test_the_environment_beats_a_secret_file(
         json.dumps({"database_url": "sqlite:///from-file.db"}), encoding="utf-8"
     )
     monkeypatch.setenv("NEWSBOT_STATE__DATABASE_URL", DATABASE_URL)
-    assert load_settings(secrets_dir=no_secrets).state.url() == DATABASE_URL
+    assert database_url(load_settings(secrets_dir=no_secrets).state) == DATABASE_URL
 
 
 def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from newsbot.build.builder import Builder
 from newsbot.build.output import Output
 from newsbot.errors import StoreError
 from newsbot.settings import Settings
-from newsbot.state.database import open_database
+from newsbot.state.database import database_url, open_database
 from newsbot.state.index import StoreIndex
 from newsbot.store.scan import walk
 
@@ -49,7 +49,7 @@ class App:
 
 def create_app(settings: Settings) -> App:
     """Open the state database and wire the builder; raises clear `NewsbotError`s."""
-    engine = open_database(settings.state.url())
+    engine = open_database(database_url(settings.state))
     index = StoreIndex(engine)
     output = Output(settings.feeds.output_dir)
     return App(settings, engine, index, output, Builder(settings, index, output))

@@ -9,9 +9,12 @@ embedded defaults, which run the sample store on loopback.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
+import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -146,18 +149,6 @@ class StateSettings(_Group):
     (``/run/secrets/newsbot_state__database_password``); it replaces any
     password written in the URL.
     """
-
-    def url(self) -> str:
-        """The SQLAlchemy URL; the default is a SQLite file in the data folder."""
-        if self.database_url is not None:
-            url = self.database_url.get_secret_value()
-            if self.database_password is not None:
-                from sqlalchemy.engine import make_url
-
-                password = self.database_password.get_secret_value()
-                return make_url(url).set(password=password).render_as_string(hide_password=False)
-            return url
-        return f"sqlite:///{self.data_dir / 'newsbot.db'}"
 
 
 class TargetSettings(_Group):
@@ -379,8 +370,6 @@ def _describe(exc: ValidationError) -> str:
         key = ".".join(str(part) for part in error["loc"]) or "settings"
         message = re.sub(r"^Value error, ", "", error["msg"])
         if error["type"] == "extra_forbidden":
-            from newsbot.settings_report import nearest_key
-
             nearest = nearest_key(error["loc"])
             message = "unknown setting" + (f"; did you mean {nearest}?" if nearest else "")
         got = error.get("input")
@@ -389,3 +378,34 @@ def _describe(exc: ValidationError) -> str:
             shown = ""
         lines.append(f"{key}: {message}{shown}")
     return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def nearest_key(loc: Sequence[str | int]) -> str | None:
+    """The known key closest to the unknown last part of ``loc``, if one is close enough."""
+    fields = _fields_at(loc[:-1])
+    if not fields or not isinstance(loc[-1], str):
+        return None
+    wanted = loc[-1].lower()
+    close = difflib.get_close_matches(wanted, fields, n=1, cutoff=0.6)
+    if not close:
+        prefixed = [f for f in fields if f.startswith(wanted) or wanted.startswith(f)]
+        close = prefixed[:1]
+    return ".".join([*(str(part) for part in loc[:-1]), close[0]]) if close else None
+
+
+def _fields_at(loc: Sequence[str | int]) -> list[str]:
+    """The field names of the settings group at ``loc`` (empty when it is not a group)."""
+    model: Any = Settings
+    for part in loc:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return []
+            model = field.annotation
+        elif typing.get_origin(model) is dict:
+            model = typing.get_args(model)[1]  # a target's name: its settings come next
+        else:
+            return []
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []

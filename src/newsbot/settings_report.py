@@ -1,10 +1,8 @@
-"""Settings that explain themselves: where each value came from, the key a typo meant,
-and the one value that must be right before anything is published.
+"""Settings that explain themselves: where each value came from, and the one value
+that must be right before anything is published.
 
 * :func:`sources` names the origin of every effective value, in the order
   the settings are read: environment, secret file, config file, default.
-* :func:`nearest_key` turns pydantic's "Extra inputs are not permitted" for
-  ``[target.main]`` into a suggestion of ``targets``.
 * :func:`base_url_problem` says when ``site.base_url`` is still the loopback
   default while targets are configured: every feed item id and every post
   link is built from it, so changing it later changes every id in every
@@ -13,17 +11,13 @@ and the one value that must be right before anything is published.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import tomllib
-import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel
 
 from newsbot.settings import ENV_PREFIX, NESTED, Settings
 
@@ -61,19 +55,6 @@ def sources(
             origin = f"file {config}"
         found.append(Source(key, value, origin))
     return found
-
-
-def nearest_key(loc: Sequence[str | int]) -> str | None:
-    """The known key closest to the unknown last part of ``loc``, if one is close enough."""
-    fields = _fields_at(loc[:-1])
-    if not fields or not isinstance(loc[-1], str):
-        return None
-    wanted = loc[-1].lower()
-    close = difflib.get_close_matches(wanted, fields, n=1, cutoff=0.6)
-    if not close:
-        prefixed = [f for f in fields if f.startswith(wanted) or wanted.startswith(f)]
-        close = prefixed[:1]
-    return ".".join([*(str(part) for part in loc[:-1]), close[0]]) if close else None
 
 
 def base_url_problem(settings: Settings) -> str | None:
@@ -138,21 +119,3 @@ def _file_keys(config: Path | None) -> dict[str, str]:
     with config.open("rb") as file:
         data = tomllib.load(file)
     return {key: str(config) for key, _ in _leaves(data)}
-
-
-def _fields_at(loc: Sequence[str | int]) -> list[str]:
-    """The field names of the settings group at ``loc`` (empty when it is not a group)."""
-    model: Any = Settings
-    for part in loc:
-        if isinstance(model, type) and issubclass(model, BaseModel):
-            field = model.model_fields.get(str(part))
-            if field is None:
-                return []
-            model = field.annotation
-        elif typing.get_origin(model) is dict:
-            model = typing.get_args(model)[1]  # a target's name: its settings come next
-        else:
-            return []
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return []

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 from newsbot.publish.targets import publishers, targets
 from newsbot.settings import Settings, load_settings
-from newsbot.state.database import open_database
+from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import ACTIVE, DeliveryStore
 from newsbot.state.replies import RelatedStore
 
@@ -50,7 +50,7 @@ def _publish_until_done(
     settings: Settings, max_sleep: float, max_passes: int, ready: int | None
 ) -> int:
     """Passes over every target until nothing is left to do; 0 when done."""
-    engine = open_database(settings.state.url())
+    engine = open_database(database_url(settings.state))
     store = DeliveryStore(engine)
     rng = random.Random()
 

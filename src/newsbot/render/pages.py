@@ -19,9 +19,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from newsbot.articles import Article
+from newsbot.articles import Article, strip_forbidden
 from newsbot.render.bidi import balance
-from newsbot.store.text import strip_forbidden
 
 
 @dataclass(frozen=True, slots=True)

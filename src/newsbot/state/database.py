@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from newsbot.errors import NewsbotError
+from newsbot.settings import StateSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x6E657773626F74  # "newsbot": the advisory lock key of schema upgrades
@@ -24,6 +25,18 @@ HEAD = "0007"
 
 class DatabaseError(NewsbotError):
     """The state database cannot be opened or upgraded."""
+
+
+def database_url(state: StateSettings) -> str:
+    """The URL of ``state``, with its separate password set in (a SQLite file in the data folder
+    when no URL is given)."""
+    if state.database_url is None:
+        return f"sqlite:///{state.data_dir / 'newsbot.db'}"
+    url = state.database_url.get_secret_value()
+    if state.database_password is None:
+        return url
+    password = state.database_password.get_secret_value()
+    return make_url(url).set(password=password).render_as_string(hide_password=False)
 
 
 def open_database(url: str) -> Engine:

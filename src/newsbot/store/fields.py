@@ -16,12 +16,19 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from newsbot.articles import Article, Image, id_from_path, id_problem, permalink
+from newsbot.articles import (
+    Article,
+    Image,
+    forbidden_characters,
+    id_from_path,
+    id_problem,
+    permalink,
+    strip_forbidden,
+)
 from newsbot.errors import ArticleError, Problem
 from newsbot.layout import page_problem
 from newsbot.render.bidi import balance, is_balanced
 from newsbot.store.assets import AssetRefused, media_url, store_path
-from newsbot.store.text import forbidden_characters, strip_forbidden
 
 FIELDS = (
     "id", "title", "date", "updated", "author", "summary", "tags", "section", "lang",

@@ -1,14 +1,46 @@
 """The error tree of newsbot.
 
 Errors carry the context needed to fix the cause: the file, line and field of
-bad input, the key of a bad setting. They become exit codes or HTTP statuses
-only at the edges (``cli``, ``web``).
+bad input, the key of a bad setting, the request and the server's answer. They
+become exit codes or HTTP statuses only at the edges (``cli``, ``web``,
+``activitypub.routes``). Catch the narrowest class that can be handled; an
+edge that reports to a person catches ``NewsbotError`` and prints its message,
+which never holds a secret.
+
+Each class lives in this module unless a module is named:
 
     NewsbotError
-    ├── SettingsError          a setting has a bad value (exit code 2)
-    ├── ArticleError           one article file cannot be read (path, line, field)
-    ├── StoreError             the store as a whole is unusable (missing folder)
-    └── OutputError            the output folder cannot be written
+    ├── SettingsError        a setting has a bad value (exit code 2)
+    ├── ArticleError         one article file cannot be read (path, line, field)
+    ├── StoreError           the store as a whole is unusable (missing folder)
+    ├── OutputError          the output folder cannot be written
+    ├── AssetRefused         store/assets.py: an image reference names no usable file
+    ├── PageImportError      store/importer.py: a page cannot be imported
+    ├── SkeletonError        store/skeleton.py: a new article cannot be started
+    ├── DatabaseError        state/database.py: the state database cannot be opened
+    ├── NoToken              publish/targets.py: a target has no access token
+    ├── MastodonError        mastodon/client.py: what was asked, what the server answered
+    │   ├── TransientError   may succeed later: retry with the same Idempotency-Key
+    │   │   ├── RateLimited      429: wait until ``retry_at``
+    │   │   └── MediaNotReady    the server is still processing the media
+    │   ├── AuthError        401/403: the token is refused; stop this target
+    │   └── PermanentError   4xx: the same request cannot succeed
+    │       ├── TooLong          over the server's length limit: recompose shorter
+    │       ├── Gone             404/410 on an edit or delete
+    │       └── MediaFailed      the media file was refused
+    ├── SignatureRejected    activitypub/signatures.py: a bad HTTP signature (401)
+    ├── FetchFailed          activitypub/remote.py: a remote document cannot be fetched
+    ├── BlockedAddress       activitypub/addresses.py: a URL names a local or private host
+    └── KeyUnusable          activitypub/keys.py: the actor's key cannot be read
+
+Outside the tree, or in it twice, on purpose:
+
+* ``AssetRefused`` is also a ``ValueError``: a reference that is not a usable
+  path is a bad value, and code that parses values catches that.
+* ``activitypub.inbox.Rejected`` is the inbox's answer to one remote request
+  (an HTTP status and a reason); it never leaves the route that raises it.
+* ``publish.publisher._StopTarget`` and ``_Interrupted`` are control flow inside
+  one publishing pass (stop this target, stop everything), private to it.
 """
 
 from __future__ import annotations

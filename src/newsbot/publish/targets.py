@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from newsbot.articles import Article
+from newsbot.errors import NewsbotError
 from newsbot.mastodon.client import MastodonClient, make_http_client
 from newsbot.publish.publisher import Publisher
 from newsbot.settings import Settings, TargetSettings
@@ -32,7 +33,7 @@ PASS_LEASE_TTL = timedelta(minutes=10)
 """A pass renews its lease as it goes; a holder that vanished frees it after this long."""
 
 
-class NoToken(Exception):
+class NoToken(NewsbotError):
     """A target has no access token configured."""
 
 

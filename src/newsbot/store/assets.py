@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
+from newsbot.errors import NewsbotError
+
 ARTICLE_SUFFIXES = (".md", ".markdown", ".txt")
 """The suffixes of article files (``store.scan.SUFFIXES``; the readers import this module)."""
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -46,7 +48,7 @@ _ENCODED_SPECIAL = re.compile(r"%(?:2e|2f|5c|25|00)", re.IGNORECASE)
 _BAD_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")
 
 
-class AssetRefused(ValueError):
+class AssetRefused(NewsbotError, ValueError):
     """An image reference that names no usable file of the store; the message says why."""
 
 

@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
@@ -30,6 +30,7 @@ from pydantic import SecretStr
 from newsbot import __version__
 from newsbot.errors import NewsbotError, Problem, SettingsError
 from newsbot.settings import Settings, TargetSettings, load_settings
+from newsbot.times import utc_now
 
 EXIT_PROBLEMS = 1
 EXIT_SETTINGS = 2
@@ -102,9 +103,7 @@ def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
     with _app(obj.settings) as app:
         app.output.check_writable()
         with _progress("Reading articles", quiet) as progress:
-            report = app.builder.build(
-                datetime.now(UTC), progress, confirm_removals=confirm_removals
-            )
+            report = app.builder.build(utc_now(), progress, confirm_removals=confirm_removals)
     if report.suspect is not None:
         _fail(f"error: {report.suspect.message()}", EXIT_UNUSABLE)
     for problem in report.problems:
@@ -314,7 +313,7 @@ def publish(
     failed = False
     with _app(settings) as app:
         if not no_build:
-            built = app.builder.build(datetime.now(UTC))
+            built = app.builder.build(utc_now())
             if built.suspect is not None:
                 click.echo(f"newsbot: error: {built.suspect.message()}", err=True)
                 failed = True
@@ -389,7 +388,7 @@ def catch_up(obj: Context, only: tuple[str, ...]) -> None:
         _fail(_NO_TARGET, EXIT_SETTINGS)
     busy = False
     with _app(settings) as app:
-        now = datetime.now(UTC)
+        now = utc_now()
         app.builder.build(now)
         store = DeliveryStore(app.engine)
         leases = Leases(app.engine, process_owner())
@@ -436,7 +435,7 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
     from newsbot.state.replies import RelatedStore
 
     settings = obj.settings
-    now = datetime.now(UTC)
+    now = utc_now()
     with _app(settings) as app:
         store = DeliveryStore(app.engine)
         verdict = suspect.load(app.engine)
@@ -528,7 +527,7 @@ def resolve(
 
     if (status is None) == (not not_posted):
         _fail("say either --posted STATUS_URL or --not-posted", EXIT_SETTINGS)
-    now = datetime.now(UTC)
+    now = utc_now()
     with _app(obj.settings) as app:
         store = DeliveryStore(app.engine)
         related = RelatedStore(app.engine)
@@ -562,7 +561,6 @@ def _status_id(status: str) -> str:
 @click.pass_obj
 def followers(obj: Context, as_json: bool, limit: int) -> None:
     """Show the actor's followers by server, pending deliveries and dead hosts."""
-    from datetime import UTC, datetime
 
     from newsbot.activitypub.deliveries import DeliveryStore
     from newsbot.activitypub.documents import webfinger_host
@@ -576,7 +574,7 @@ def followers(obj: Context, as_json: bool, limit: int) -> None:
         pending = store.pending_by_host()
         by_server = dict(sorted(by_host.items(), key=lambda item: -item[1])[:limit])
         pending_by_server = dict(sorted(pending.items(), key=lambda item: -item[1])[:limit])
-        paused, dead = store.paused_hosts(datetime.now(UTC)), store.dead_hosts()
+        paused, dead = store.paused_hosts(utc_now()), store.dead_hosts()
         actor = f"@{settings.activitypub.username}@{webfinger_host(str(settings.site.base_url))}"
         report = {
             "enabled": settings.activitypub.enabled,

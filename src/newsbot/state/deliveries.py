@@ -23,13 +23,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, insert, select, update
 
 from newsbot.state.index import Stored, decode_article
 from newsbot.state.schema import articles, deliveries, post_related, targets
+from newsbot.times import epoch_seconds as ts
+from newsbot.times import from_epoch
 
 ACTIVE = ("sending", "retry")
 OF_THE_ACCOUNT = ("sending", "retry", "posted", "failed", "uncertain")
@@ -195,7 +197,7 @@ class DeliveryStore:
         query = select(func.max(deliveries.c.posted_at)).where(deliveries.c.target == target)
         with self.engine.connect() as conn:
             value: int | None = conn.execute(query).scalar_one_or_none()
-        return None if value is None else datetime.fromtimestamp(value, UTC)
+        return None if value is None else from_epoch(value)
 
     # -- recording --------------------------------------------------------------
 
@@ -454,11 +456,6 @@ class DeliveryStore:
         )
         with self.engine.connect() as conn:
             return [_delivery(row._mapping) for row in conn.execute(query)]
-
-
-def ts(moment: datetime) -> int:
-    """Seconds since the epoch: the portable way to store an instant."""
-    return int(moment.astimezone(UTC).timestamp())
 
 
 def _delivery(row: Any) -> Delivery:

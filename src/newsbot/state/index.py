@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
@@ -31,6 +31,7 @@ from newsbot.state.schema import (
 from newsbot.state.titles import title_key, url_key
 from newsbot.store.reader import Parsed
 from newsbot.store.scan import FileStat
+from newsbot.times import epoch_seconds
 
 FeedKey = tuple[str, str]
 """Which feed: ``("site", "")``, ``("tag", slug)`` or ``("section", slug)``."""
@@ -232,7 +233,9 @@ class StoreIndex:
         """The newest live articles of a feed, newest first."""
         query = (
             select(articles.c.data, articles.c.html)
-            .where(articles.c.visible, ~articles.c.shadowed, articles.c.published <= _ts(now))
+            .where(
+                articles.c.visible, ~articles.c.shadowed, articles.c.published <= epoch_seconds(now)
+            )
             .order_by(articles.c.published.desc(), articles.c.id)
             .limit(limit)
         )
@@ -261,7 +264,7 @@ class StoreIndex:
     def due_between(self, start: datetime, end: datetime) -> list[str]:
         """Paths of articles scheduled for a moment in ``(start, end]``: their feeds change now."""
         query = select(articles.c.path).where(
-            articles.c.published > _ts(start), articles.c.published <= _ts(end)
+            articles.c.published > epoch_seconds(start), articles.c.published <= epoch_seconds(end)
         )
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
@@ -348,7 +351,7 @@ def _article_row(parsed: Parsed, generation: int) -> dict[str, Any]:
         "id": article.id,
         "added": generation,
         "shadowed": False,
-        "published": _ts(article.published),
+        "published": epoch_seconds(article.published),
         "section": tag_slug(article.section) if article.section else None,
         "visible": not article.draft and not article.withdrawn,
         "data": encode_article(article),
@@ -374,10 +377,6 @@ def decode_article(text: str) -> Article:
     for name in ("authors", "tags", "related"):
         data[name] = tuple(data[name])
     return Article(**data)
-
-
-def _ts(moment: datetime) -> int:
-    return int(moment.astimezone(UTC).timestamp())
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

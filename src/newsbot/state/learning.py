@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
 from newsbot.mastodon.profiles import Unit
-from newsbot.state.deliveries import ts
 from newsbot.state.schema import targets
+from newsbot.times import epoch_seconds, from_epoch
 
 ALL_UNITS: tuple[Unit, ...] = ("graphemes", "code_points", "utf16")
 
@@ -70,7 +70,7 @@ class TargetKnowledge:
         if row is None:
             return Knowledge(None, None, 0)
         learned = Learned.from_json(row.learned) if row.learned else None
-        stopped = None if row.stopped_since is None else _when(row.stopped_since)
+        stopped = None if row.stopped_since is None else from_epoch(row.stopped_since)
         return Knowledge(row.software, learned, int(row.length_errors or 0), stopped)
 
     def record_software(self, target: str, software: str) -> None:
@@ -86,7 +86,7 @@ class TargetKnowledge:
         before = self.get(target).stopped_since
         if (before is None) == (now is None):
             return False
-        self._set(target, stopped_since=None if now is None else ts(now))
+        self._set(target, stopped_since=None if now is None else epoch_seconds(now))
         return True
 
     def _set(self, target: str, **values: Any) -> None:
@@ -94,7 +94,3 @@ class TargetKnowledge:
             done = conn.execute(update(targets).where(targets.c.name == target).values(**values))
             if done.rowcount == 0:
                 conn.execute(insert(targets).values(name=target, **values))
-
-
-def _when(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)

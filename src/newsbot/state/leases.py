@@ -26,8 +26,8 @@ from pathlib import Path
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from newsbot.state.deliveries import ts
 from newsbot.state.schema import leases
+from newsbot.times import epoch_seconds
 
 _PROC = Path("/proc")
 
@@ -41,13 +41,13 @@ class Leases:
 
     def acquire(self, name: str, now: datetime, ttl: timedelta) -> bool:
         """Take ``name`` if it is free, expired, ours, or its holder is dead; whether we hold it."""
-        expires = ts(now + ttl)
+        expires = epoch_seconds(now + ttl)
         with self.engine.begin() as conn:
             taken = conn.execute(
                 update(leases)
                 .where(
                     leases.c.name == name,
-                    (leases.c.expires_at < ts(now)) | (leases.c.owner == self.owner),
+                    (leases.c.expires_at < epoch_seconds(now)) | (leases.c.owner == self.owner),
                 )
                 .values(owner=self.owner, expires_at=expires)
             )
@@ -69,7 +69,7 @@ class Leases:
             done = conn.execute(
                 update(leases)
                 .where(leases.c.name == name, leases.c.owner == self.owner)
-                .values(expires_at=ts(now + ttl))
+                .values(expires_at=epoch_seconds(now + ttl))
             )
         return bool(done.rowcount)
 

@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import Engine, delete, exists, insert, select, update
 
 from newsbot.publish.compose import RelatedLink
-from newsbot.state.deliveries import ts
 from newsbot.state.schema import deliveries, post_related
+from newsbot.times import epoch_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +134,7 @@ class RelatedStore:
             .where(
                 post_related.c.target == target,
                 post_related.c.reply_state.in_(("sending", "retry")),
-                post_related.c.next_try <= ts(now),
+                post_related.c.next_try <= epoch_seconds(now),
             )
             .order_by(post_related.c.next_try, post_related.c.article_id)
         )
@@ -150,9 +150,10 @@ class RelatedStore:
 
     def begin_reply(self, target: str, article_id: str, now: datetime) -> None:
         row = self.get(target, article_id)
-        first = row.first_attempt if row is not None and row.first_attempt else ts(now)
+        moment = epoch_seconds(now)
+        first = row.first_attempt if row is not None and row.first_attempt else moment
         self._set(
-            target, article_id, reply_state="sending", first_attempt=first, next_try=ts(now),
+            target, article_id, reply_state="sending", first_attempt=first, next_try=moment,
             tries=post_related.c.tries + 1,
         )  # fmt: skip
 
@@ -167,7 +168,7 @@ class RelatedStore:
     ) -> None:
         values: dict[str, Any] = {"reply_state": state, "last_error": error[:1000]}
         if retry_at is not None:
-            values["next_try"] = ts(retry_at)
+            values["next_try"] = epoch_seconds(retry_at)
         self._set(target, article_id, **values)
 
     def forget(self, target: str, article_id: str) -> None:

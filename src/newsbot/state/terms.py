@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -47,6 +47,7 @@ from newsbot.articles import Article
 from newsbot.related import scoring as related
 from newsbot.related.scoring import WEIGHTING, Candidate, Counts, Profile, Ranking, Weighting
 from newsbot.state.schema import article_tags, article_terms, articles, term_stats
+from newsbot.times import from_epoch
 
 DOCUMENTS = ""
 """The ``term_stats`` row whose ``df`` counts the indexed articles."""
@@ -193,7 +194,7 @@ def _candidates(
         Candidate(
             row.id,
             row.path,
-            _moment(row.published),
+            from_epoch(row.published),
             row.title_key,
             row.cosine,
             section=row.section,
@@ -320,10 +321,6 @@ _SHIFT = (
 def _idf(df: Mapping[str, int]) -> dict[str, float]:
     documents = df.get(DOCUMENTS, 0)
     return {term: related.idf(n, documents) for term, n in df.items() if term != DOCUMENTS}
-
-
-def _moment(timestamp: int) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _chunks(items: Sequence[str] | Iterable[str]) -> Iterator[list[str]]:

@@ -1090,6 +1090,8 @@ def test_core_a_lease_held_by_a_dead_process_is_taken_at_once(core: Newsroom) ->
     finally:
         living.kill()
         living.wait()
+        if living.stdout is not None:
+            living.stdout.close()
         engine.dispose()
 
 

@@ -81,6 +81,16 @@ class Problem:
         what = self.message if self.field is None else f"{self.field}: {self.message}"
         return f"{where}: {'warning: ' if self.warning else ''}{what}"
 
+    def to_json(self) -> dict[str, object]:
+        """The problem as ``check --json`` prints it."""
+        return {
+            "path": self.path,
+            "line": self.line,
+            "field": self.field,
+            "message": self.message,
+            "severity": "warning" if self.warning else "error",
+        }
+
 
 class ArticleError(NewsbotError):
     """An article file is broken; the rest of the store is unaffected."""

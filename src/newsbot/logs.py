@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import IO, Any
 
-from newsbot.settings import LogSettings
+from newsbot.settings import LogSettings, Settings
 from newsbot.times import from_epoch
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -94,6 +94,22 @@ def configure(
         logging.getLogger(noisy).setLevel(logging.WARNING)
         logging.getLogger(noisy).handlers[:] = [handler]
         logging.getLogger(noisy).propagate = False
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret ``settings`` hold: the targets' tokens (those readable) and the database's."""
+    secrets = []
+    for target in settings.targets.values():
+        try:
+            token = target.access_token()
+        except OSError:  # an unreadable token file: the command that needs it says so
+            continue
+        if token is not None:
+            secrets.append(token.get_secret_value())
+    for secret in (settings.state.database_url, settings.state.database_password):
+        if secret is not None:
+            secrets.append(secret.get_secret_value())
+    return secrets
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""The command line: ``newsbot build | check | new | import | publish | state | run | config``.
+
+Library errors become messages and exit codes here, and only here:
+
+    0  success
+    1  the store has problems (``check``), or some articles could not be read
+       (``build`` still writes everything else)
+    2  bad usage or invalid settings
+    3  the store, the output folder or the state database cannot be used
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from newsbot import __version__
+from newsbot.cli.common import EXIT_PROBLEMS, EXIT_SETTINGS, EXIT_UNUSABLE, Context
+from newsbot.cli.config import config
+from newsbot.cli.publishing import catch_up, publish, resolve, state
+from newsbot.cli.service import followers, healthcheck, run
+from newsbot.cli.store import build, check, import_, new
+
+__all__ = ["EXIT_PROBLEMS", "EXIT_SETTINGS", "EXIT_UNUSABLE", "main"]
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    commands=[build, check, new, import_, publish, catch_up, state, resolve, followers, run,
+              healthcheck, config],
+)  # fmt: skip
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="NEWSBOT_CONFIG",
+    help="TOML settings file (default: embedded defaults; env NEWSBOT_CONFIG).",
+)
+@click.version_option(__version__, prog_name="newsbot")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """newsbot turns an article store into feeds and Mastodon posts.
+
+    Exit codes: 0 success, 1 problems in the store, 2 bad usage or settings,
+    3 store, output folder or database unusable.
+    """
+    ctx.obj = Context(config)

@@ -1,0 +1,330 @@
+"""Commands on the targets: ``publish``, ``catch-up``, ``state``, ``resolve``."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import click
+
+from newsbot.cli.common import (
+    EXIT_PROBLEMS,
+    EXIT_SETTINGS,
+    NO_TARGET,
+    Context,
+    configure_logging,
+    fail,
+    open_app,
+)
+from newsbot.times import utc_now
+
+if TYPE_CHECKING:
+    from newsbot.publish.publisher import PassReport, Publisher
+    from newsbot.publish.targets import Target
+    from newsbot.state.deliveries import DeliveryStore
+
+
+@click.command()
+@click.option("--target", "-t", "only", multiple=True, help="Only this target (repeatable).")
+@click.option(
+    "--dry-run", is_flag=True, help="Print every status as it would be sent; send nothing."
+)
+@click.option("--no-build", is_flag=True, help="Do not read the store first.")
+@click.option(
+    "--no-pacing",
+    is_flag=True,
+    help="Post everything due now, ignoring posts_per_hour (for a first run or tests).",
+)
+@click.option(
+    "--profile",
+    "profile",
+    type=click.Choice(
+        [
+            "mastodon",
+            "takahe",
+            "pleroma",
+            "gotosocial",
+            "misskey",
+            "friendica",
+            "unknown",
+            "learned",
+        ]
+    ),  # fmt: skip
+    help="Dry run without the server: count as this server software (or as last learned).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Dry run: one JSON object per article.")
+@click.pass_obj
+def publish(
+    obj: Context,
+    only: tuple[str, ...],
+    dry_run: bool,
+    no_build: bool,
+    no_pacing: bool,
+    profile: str | None,
+    as_json: bool,
+) -> None:
+    """Post new articles to the configured targets, until done or pacing says wait.
+
+    Each article goes to each target once; revised articles edit their post and
+    withdrawn ones delete it, where the target wants that. A target that
+    another newsbot process is publishing to right now is skipped.
+
+    With --dry-run nothing is sent: every article a pass would post is shown
+    with the exact text, its length by the target's server profile, its image
+    and its reply, and every article it would not post with why. Without a
+    reachable server it counts by the last profile detected (or --profile).
+    """
+    from newsbot.publish.dryrun import dry_run_json, dry_run_text
+    from newsbot.publish.targets import publishers, targets
+
+    if (profile or as_json) and not dry_run:
+        fail("--profile and --json go with --dry-run", EXIT_SETTINGS)
+    settings = obj.settings
+    chosen = targets(settings, only)
+    if not chosen:
+        fail(NO_TARGET, EXIT_SETTINGS)
+    configure_logging(settings)
+    failed = False
+    with open_app(settings) as app:
+        if not no_build:
+            built = app.builder.build(utc_now())
+            if built.suspect is not None:
+                click.echo(f"newsbot: error: {built.suspect.message()}", err=True)
+                failed = True
+        for target in chosen:
+            if target.problem and profile is None:
+                click.echo(f"{target.name}: {target.problem}", err=True)
+                failed = True
+        with publishers(
+            settings, app.engine, chosen, pacing=not no_pacing, offline_profile=profile
+        ) as runners:
+            for runner in runners:
+                report = _passes(runner, dry_run)
+                if dry_run:
+                    if as_json:
+                        for line in dry_run_json(runner, report):
+                            click.echo(line)
+                    else:
+                        click.echo(dry_run_text(runner, report))
+                    if report.note:
+                        click.echo(f"{runner.name}: {report.note}", err=True)
+                    continue
+                if report.busy:
+                    click.echo(f"{runner.name}: skipped, another process is publishing to it")
+                elif not dry_run:
+                    click.echo(
+                        f"{runner.name}: {report.posted} posted, {report.edited} edited, "
+                        f"{report.deleted} deleted, {report.skipped} skipped, "
+                        f"{report.failed} failed, {report.retries} to retry, "
+                        f"{report.waiting} waiting for pacing, {report.replies} replies, "
+                        f"{report.length_errors} length errors, {report.uncertain} uncertain"
+                        + (f", {report.held} edits or deletions held" if report.held else "")
+                    )
+                if report.stopped:
+                    click.echo(f"{runner.name}: stopped: {report.stopped}", err=True)
+                    failed = True
+    if failed:
+        sys.exit(EXIT_PROBLEMS)
+
+
+def _passes(runner: Publisher, dry_run: bool) -> PassReport:
+    """Passes until the work runs out or pacing holds the rest back; their totals."""
+    total = runner.run(dry_run=dry_run)
+    while not dry_run and total.posted and not (total.stopped or total.busy or total.waiting):
+        more = runner.run()
+        if not (more.posted or more.edited or more.deleted or more.skipped):
+            break
+        for name in ("posted", "edited", "deleted", "skipped", "failed", "retries", "replies",
+                     "length_errors", "recomposed", "uncertain"):  # fmt: skip
+            setattr(total, name, getattr(total, name) + getattr(more, name))
+        total.waiting, total.stopped, total.busy = more.waiting, more.stopped, more.busy
+    return total
+
+
+@click.command(name="catch-up")
+@click.option("--target", "-t", "only", multiple=True, help="Only this target (repeatable).")
+@click.pass_obj
+def catch_up(obj: Context, only: tuple[str, ...]) -> None:
+    """Mark every article not yet posted as seen, without posting it.
+
+    For a new account, or after a long pause: followers get what comes next,
+    not a flood of old news. When a target's token was found to belong to
+    another account, that account is taken on: the posts of the former one stay
+    as they are, never edited or deleted from here.
+    """
+    from newsbot.publish.targets import pass_lease, targets
+    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.leases import Leases, process_owner
+
+    settings = obj.settings
+    chosen = targets(settings, only)
+    if not chosen:
+        fail(NO_TARGET, EXIT_SETTINGS)
+    busy = False
+    with open_app(settings) as app:
+        now = utc_now()
+        app.builder.build(now)
+        store = DeliveryStore(app.engine)
+        leases = Leases(app.engine, process_owner())
+        for target in chosen:
+            lease = pass_lease(leases, target.name)
+            if not lease.acquire():
+                click.echo(f"{target.name}: skipped, another process is publishing to it", err=True)
+                busy = True
+                continue
+            try:
+                adopted = store.adopt_moved(target.name)
+                if adopted is not None:
+                    account, retired = adopted
+                    click.echo(
+                        f"{target.name}: now posting as account {account.account_id} on "
+                        f"{account.server}; {retired} post(s) of the former account are left "
+                        "as they are"
+                    )
+                total = 0
+                while batch := store.new_articles(target.name, now, 1000):
+                    total += store.skip(target.name, batch, "catch-up", now)
+            finally:
+                lease.release()
+            click.echo(f"{target.name}: {total} article(s) marked as seen")
+    if busy:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@click.command()
+@click.option("--target", "-t", "only", multiple=True, help="Only this target (repeatable).")
+@click.option("--limit", default=20, show_default=True, help="Rows shown per list.")
+@click.pass_obj
+def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
+    """Show per target what was posted, waiting, pending, uncertain or failed, and why.
+
+    Also the server profile and counting rule in force (and whether a length
+    error taught it), the replies holding related links, and the posts that
+    pacing holds back, with when each is due.
+    """
+    from newsbot.publish.targets import targets
+    from newsbot.state import suspect
+    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.learning import TargetKnowledge
+    from newsbot.state.replies import RelatedStore
+
+    settings = obj.settings
+    now = utc_now()
+    with open_app(settings) as app:
+        store = DeliveryStore(app.engine)
+        verdict = suspect.load(app.engine)
+        if verdict is not None:
+            click.echo(f"store: SUSPECT since {verdict.since}: {verdict.message()}")
+        else:
+            click.echo(f"store: healthy, {app.index.live_count()} live articles")
+        knowledge = TargetKnowledge(app.engine)
+        related = RelatedStore(app.engine)
+        for target in targets(settings, only):
+            counts = store.report(target.name)
+            summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing yet"
+            click.echo(f"{target.name} ({target.settings.server}): {summary}")
+            account = store.account_of(target.name)
+            if account is not None and account.account_id is not None:
+                click.echo(f"  account {account.account_id} on {account.server or '?'}")
+            known = knowledge.get(target.name)
+            learned = " (counting learned from a length error)" if known.learned else ""
+            click.echo(
+                f"  profile: {known.software or 'not detected yet'}{learned}; "
+                f"length errors: {known.length_errors}"
+            )
+            if known.stopped_since is not None:
+                click.echo(f"  stopped since {known.stopped_since.isoformat(timespec='seconds')}")
+            last_error = store.last_pass_error(target.name)
+            if last_error:
+                click.echo(f"  last pass stopped: {last_error}")
+            replies = related.counts(target.name)
+            if replies:
+                click.echo(
+                    "  replies: " + ", ".join(f"{n} {s}" for s, n in sorted(replies.items()))
+                )
+            for reply in related.listing(target.name, ("uncertain", "failed", "retry", "sending")):
+                click.echo(
+                    f"  reply {reply.reply_state:9} {reply.article_id}  {reply.last_error or ''}"
+                )
+            for article_id, due in _waiting(store, target, now, limit):
+                click.echo(f"  waiting  {article_id}  due {due.isoformat(timespec='minutes')}")
+            for title, states in (
+                ("uncertain", ("uncertain",)),
+                ("pending", ("sending", "retry")),
+                ("failed", ("failed",)),
+                ("posted", ("posted",)),
+            ):
+                for row in store.listing(target.name, states, limit):
+                    detail = row.status_url if title == "posted" else (row.last_error or "")
+                    click.echo(f"  {title:8} {row.article_id}  {detail}")
+
+
+def _waiting(
+    store: DeliveryStore, target: Target, now: datetime, limit: int
+) -> list[tuple[str, datetime]]:
+    """Posts pacing holds back, with when each is due (evenly spaced after the last post)."""
+    settings = target.settings
+    horizon = now - timedelta(hours=settings.backlog_max_age_hours)
+    fresh = [
+        s for s in store.new_articles(target.name, now, limit) if s.article.published >= horizon
+    ]
+    spacing = timedelta(seconds=3600 / settings.posts_per_hour)
+    last = store.last_posted(target.name)
+    due = now if last is None else max(now, last + spacing)
+    waiting = []
+    for stored in fresh:
+        waiting.append((stored.article.id, due))
+        due += spacing
+    return waiting
+
+
+@click.command()
+@click.argument("target")
+@click.argument("article_id")
+@click.option(
+    "--posted", "status", metavar="STATUS_URL", help="It was posted: its status URL or id."
+)
+@click.option("--not-posted", is_flag=True, help="It was not posted: post it on the next pass.")
+@click.option("--reply", is_flag=True, help="Resolve the article's reply, not its post.")
+@click.pass_obj
+def resolve(
+    obj: Context, target: str, article_id: str, status: str | None, not_posted: bool, reply: bool
+) -> None:
+    """Settle an uncertain delivery: say whether the post (or its reply) exists on the server.
+
+    Only a delivery in state "uncertain" is changed: one whose request may have
+    been carried out on a server that cannot list the account's posts of its
+    visibility. Look at the account, then say --posted URL or --not-posted.
+    """
+    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.replies import RelatedStore
+
+    if (status is None) == (not not_posted):
+        fail("say either --posted STATUS_URL or --not-posted", EXIT_SETTINGS)
+    now = utc_now()
+    with open_app(obj.settings) as app:
+        store = DeliveryStore(app.engine)
+        related = RelatedStore(app.engine)
+        if reply:
+            row = related.get(target, article_id)
+            if row is None or row.reply_state != "uncertain":
+                fail(f"{target}: the reply of {article_id} is not uncertain", EXIT_PROBLEMS)
+            if status is not None:
+                related.reply_posted(target, article_id, _status_id(status), status)
+            else:
+                related.reply_failed(target, article_id, "resolved: not posted", now, "retry")
+        else:
+            delivery = store.get(target, article_id)
+            if delivery is None or delivery.state != "uncertain":
+                fail(f"{target}: {article_id} is not an uncertain delivery", EXIT_PROBLEMS)
+            if status is not None:
+                store.resolve_posted(target, article_id, _status_id(status), status, now)
+            else:
+                store.resolve_not_posted(target, article_id, now)
+    click.echo(f"{target}: {article_id} resolved as {'posted' if status else 'not posted'}")
+
+
+def _status_id(status: str) -> str:
+    """A status id from its URL (its last path segment) or the id itself."""
+    return status.rstrip("/").rsplit("/", 1)[-1]

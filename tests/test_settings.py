@@ -110,6 +110,52 @@ def test_the_command_line_exits_2_with_one_clear_message() -> None:
     assert "Traceback" not in result.output
 
 
+BAD_TEMPLATES = [
+    ("site.permalink", "articles/{slug}/{section}/", "unknown placeholder {section}"),
+    ("site.permalink", "articles/{slug", "not a valid template"),
+    ("site.permalink", "articles/{id.__class__}/", "unknown placeholder {id.__class__}"),
+    ("targets.main.template", "{headline}\n{sumary}\n{link}", "unknown placeholder {sumary}"),
+    ("targets.main.template", "{headline} {link", "not a valid template"),
+    ("targets.main.template", "{headline} } {link}", "not a valid template"),
+    ("targets.main.template", "{link[0]}", "unknown placeholder {link[0]}"),
+    ("targets.main.template", "{}", "unknown placeholder {}"),
+    ("targets.main.template", "{headline:d} {link}", "not a valid template"),
+]
+
+
+@pytest.mark.parametrize("key, template, problem", BAD_TEMPLATES)
+def test_a_bad_template_exits_2_naming_the_key(
+    tmp_path: Path, key: str, template: str, problem: str
+) -> None:
+    config = tmp_path / "newsbot.toml"
+    table = "site" if key.startswith("site.") else "targets.main"
+    extra = "" if table == "site" else 'server = "https://social.example.org/"\ntoken = "t0ken"\n'
+    name = key.rsplit(".", 1)[1]
+    config.write_text(f"[{table}]\n{extra}{name} = {json.dumps(template)}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "check"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("newsbot: invalid settings")
+    assert f"{key}: {problem}" in result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "key, template",
+    [
+        ("site.permalink", "{year}/{month}/{day}/{slug}-{id}.html"),
+        ("targets.main.template", "{{News}} {headline}\n\n{summary}\n{link}{related}{hashtags}"),
+    ],
+)
+def test_every_placeholder_and_literal_braces_are_accepted(key: str, template: str) -> None:
+    if key == "site.permalink":
+        settings = Settings.model_validate({"site": {"permalink": template}})
+        assert settings.site.permalink == template
+    else:
+        target = {"server": "https://social.example.org/", "template": template}
+        settings = Settings.model_validate({"targets": {"main": target}})
+        assert settings.targets["main"].template == template
+
+
 def test_the_installed_command_exits_2_without_a_traceback(tmp_path: Path) -> None:
     newsbot = Path(sys.executable).parent / "newsbot"
     env = {"PATH": "/usr/bin:/bin", "NEWSBOT_FEEDS__ITEMS": "-1", "HOME": str(tmp_path)}

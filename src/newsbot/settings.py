@@ -13,6 +13,7 @@ import difflib
 import json
 import os
 import re
+import string
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +46,37 @@ NESTED = "__"
 
 RelatedPolicy = Literal["editors", "computed", "both"]
 """Which related articles are shown: the editors' picks, the computed ones, or both."""
+
+
+PERMALINK_FIELDS = ("slug", "id", "year", "month", "day")
+"""What ``site.permalink`` may name (``articles.permalink`` fills them)."""
+POST_FIELDS = ("headline", "summary", "link", "related", "hashtags")
+"""What a target's ``template`` may name (``publish.compose`` fills them)."""
+
+
+def template_problem(template: str, fields: Sequence[str]) -> str | None:
+    """Why ``template`` cannot be filled with ``fields`` by ``str.format``, if it cannot.
+
+    Checked at load, so that a typo stops newsbot at start with the key named,
+    not at the first article; attribute and index lookups (``{link.__class__}``)
+    are refused, as they would reach into newsbot's objects.
+    """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return f"not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
+    for _, name, _, _ in parsed:
+        if name is None:
+            continue
+        if name not in fields:
+            known = ", ".join("{" + field + "}" for field in fields)
+            shown = "{" + name + "}" if name else "{}"
+            return f"unknown placeholder {shown} (known: {known})"
+    try:
+        template.format_map({field: "x" for field in fields})
+    except (ValueError, TypeError) as exc:  # a format spec that a text cannot take
+        return f"not a valid template ({exc})"
+    return None
 
 
 class _Group(BaseModel):
@@ -82,6 +114,8 @@ class SiteSettings(_Group):
     @field_validator("permalink")
     @classmethod
     def _permalink_has_slug(cls, value: str) -> str:
+        if (problem := template_problem(value, PERMALINK_FIELDS)) is not None:
+            raise ValueError(problem)
         if "{slug}" not in value and "{id}" not in value:
             raise ValueError("must contain {slug} or {id}, or every article would share one link")
         if value.startswith("/") or "://" in value:
@@ -186,6 +220,13 @@ class TargetSettings(_Group):
     timeout: float = Field(default=30.0, gt=0, le=600)
     """Seconds to wait for the server at each step of a request (connect, send, answer)."""
     enabled: bool = True
+
+    @field_validator("template")
+    @classmethod
+    def _valid_template(cls, value: str) -> str:
+        if (problem := template_problem(value, POST_FIELDS)) is not None:
+            raise ValueError(problem)
+        return value
 
     @field_validator("token_file")
     @classmethod

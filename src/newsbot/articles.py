@@ -12,7 +12,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -123,13 +123,6 @@ def permalink(base_url: str, pattern: str, article_id: str, published: datetime)
         day=f"{published.day:02d}",
     )
     return base_url.rstrip("/") + "/" + path.lstrip("/")
-
-
-def to_utc(value: datetime) -> datetime:
-    """``value`` in UTC; naive values must have been given a zone before."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value.astimezone(UTC)
 
 
 MAX_SLUG_BYTES = 120

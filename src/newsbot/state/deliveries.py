@@ -258,10 +258,6 @@ class DeliveryStore:
             last_error="resolved: not posted",
         )  # fmt: skip
 
-    def mark_uncertain(self, target: str, article_id: str) -> None:
-        """Note that a request of this row may have reached the server without an answer."""
-        self._update(target, article_id, uncertain=True)
-
     def succeeded(
         self,
         target: str,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, exists, insert, select, update
+from sqlalchemy import Engine, exists, insert, select, update
 
 from newsbot.publish.compose import RelatedLink
 from newsbot.state.schema import deliveries, post_related
@@ -170,14 +170,6 @@ class RelatedStore:
         if retry_at is not None:
             values["next_try"] = epoch_seconds(retry_at)
         self._set(target, article_id, **values)
-
-    def forget(self, target: str, article_id: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(post_related).where(
-                    post_related.c.target == target, post_related.c.article_id == article_id
-                )
-            )
 
     def counts(self, target: str) -> dict[str, int]:
         query = select(post_related.c.reply_state).where(post_related.c.target == target)

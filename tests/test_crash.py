@@ -139,6 +139,7 @@ def _kill_until_done(
     finally:
         server.stdin.close()
         server.wait(timeout=30)
+        server.stdout.close()
 
 
 @pytest.mark.slow

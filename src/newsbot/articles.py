@@ -125,6 +125,12 @@ def permalink(base_url: str, pattern: str, article_id: str, published: datetime)
     return base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
+def primary_language(tag: str | None) -> str:
+    """The primary subtag of a language tag, lower case: ``fr-CA`` and ``fr_CA`` -> ``fr``
+    ("" when there is none)."""
+    return (tag or "").replace("_", "-").split("-")[0].strip().lower()
+
+
 MAX_SLUG_BYTES = 120
 """Longest tag slug kept whole, in UTF-8 bytes (file names stop at 255)."""
 

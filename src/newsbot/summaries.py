@@ -27,6 +27,8 @@ from typing import Protocol
 import pysbd  # type: ignore[import-untyped]
 import regex  # type: ignore[import-untyped]
 
+from newsbot.articles import primary_language
+
 ELLIPSIS = "…"
 FALLBACK_LANGUAGE = "en"
 
@@ -123,7 +125,7 @@ def shorten(text: str, budget: int) -> str:
 
 def segmenter_language(language: str | None) -> str:
     """The pysbd language for an ISO 639-1 code or language tag (``fr-CA`` -> ``fr``)."""
-    code = (language or "").replace("_", "-").split("-")[0].strip().lower()
+    code = primary_language(language)
     return code if code in pysbd.languages.LANGUAGE_CODES else FALLBACK_LANGUAGE
 
 

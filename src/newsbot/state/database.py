@@ -7,8 +7,9 @@ Alembic's version table, so an old database upgrades itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -21,6 +22,20 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x6E657773626F74  # "newsbot": the advisory lock key of schema upgrades
 HEAD = "0007"
 """The newest revision in ``migrations/versions`` (a test checks it against Alembic's head)."""
+
+
+IN_LIST = 900
+"""Bound parameters per ``IN`` list: under SQLite's oldest limit (999), fine for PostgreSQL."""
+
+_Item = TypeVar("_Item")
+
+
+def chunks(items: Iterable[_Item], size: int = IN_LIST) -> Iterator[list[_Item]]:
+    """``items`` in lists of at most ``size``, in order: one query each keeps every
+    statement under the database's limit of bound parameters."""
+    ordered = list(items)
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
 
 
 class DatabaseError(NewsbotError):

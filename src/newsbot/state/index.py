@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, u
 from newsbot.articles import Article, Image, revision_of, tag_slug
 from newsbot.errors import Problem
 from newsbot.state import terms
+from newsbot.state.database import chunks
 from newsbot.state.schema import (
     article_tags,
     article_terms,
@@ -103,7 +104,7 @@ class StoreIndex:
     def affected_by(self, conn: Connection, paths: Sequence[str]) -> set[FeedKey]:
         """The feeds the stored versions of ``paths`` belong to (before they change)."""
         keys: set[FeedKey] = set()
-        for chunk in _chunks(paths, 500):
+        for chunk in chunks(paths, 500):
             rows: Iterable[str | None] = conn.execute(
                 select(articles.c.section).where(articles.c.path.in_(chunk))
             ).scalars()
@@ -118,7 +119,7 @@ class StoreIndex:
 
     def ids_of(self, conn: Connection, paths: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(paths, 500):
+        for chunk in chunks(paths, 500):
             found.update(
                 conn.execute(select(articles.c.id).where(articles.c.path.in_(chunk))).scalars()
             )
@@ -127,13 +128,13 @@ class StoreIndex:
     def added_of(self, conn: Connection, paths: Sequence[str]) -> dict[str, int]:
         """The build that first stored each of ``paths`` (kept when a file is stored again)."""
         found: dict[str, int] = {}
-        for chunk in _chunks(paths, 500):
+        for chunk in chunks(paths, 500):
             query = select(articles.c.path, articles.c.added).where(articles.c.path.in_(chunk))
             found.update({row.path: row.added for row in conn.execute(query)})
         return found
 
     def remove(self, conn: Connection, paths: Sequence[str]) -> None:
-        for chunk in _chunks(paths, 500):
+        for chunk in chunks(paths, 500):
             terms.unindex(conn, chunk)
             conn.execute(delete(article_tags).where(article_tags.c.path.in_(chunk)))
             conn.execute(delete(articles).where(articles.c.path.in_(chunk)))
@@ -179,7 +180,7 @@ class StoreIndex:
         if not batch:
             return
         paths = [p.stat.path for p in batch]
-        for chunk in _chunks(paths, 500):
+        for chunk in chunks(paths, 500):
             conn.execute(delete(sources).where(sources.c.path.in_(chunk)))
         conn.execute(
             insert(sources),
@@ -198,7 +199,7 @@ class StoreIndex:
     def with_article(self, conn: Connection, paths: Sequence[str]) -> set[str]:
         """Those of ``paths`` that have a stored article."""
         found: set[str] = set()
-        for chunk in _chunks(paths, 500):
+        for chunk in chunks(paths, 500):
             query = select(articles.c.path).where(articles.c.path.in_(chunk))
             found.update(conn.execute(query).scalars())
         return found
@@ -210,7 +211,7 @@ class StoreIndex:
         the reverse (its page belongs to another file now).
         """
         flipped: set[str] = set()
-        for chunk in _chunks(sorted(set(ids)), 500):
+        for chunk in chunks(sorted(set(ids)), 500):
             rows = conn.execute(
                 select(articles.c.path, articles.c.id, articles.c.shadowed)
                 .where(articles.c.id.in_(chunk))
@@ -301,7 +302,7 @@ class StoreIndex:
         """Those of ``paths`` that hold a live article (see `live_count`)."""
         found: list[str] = []
         with self.engine.connect() as conn:
-            for chunk in _chunks(paths, 500):
+            for chunk in chunks(paths, 500):
                 query = select(articles.c.path).where(
                     articles.c.path.in_(chunk), articles.c.visible, ~articles.c.shadowed
                 )
@@ -377,8 +378,3 @@ def decode_article(text: str) -> Article:
     for name in ("authors", "tags", "related"):
         data[name] = tuple(data[name])
     return Article(**data)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -9,10 +9,11 @@ one folder: pointed at another, newsbot knows none of its files as its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, Engine, delete, insert, select
 
+from newsbot.state.database import chunks
 from newsbot.state.schema import meta, output_files
 
 ROOT_KEY = "output_root"
@@ -43,22 +44,17 @@ class OutputManifest:
         """Those of ``paths`` that a build wrote."""
         found: set[str] = set()
         with self.engine.connect() as conn:
-            for chunk in _chunks(paths):
+            for chunk in chunks(paths, CHUNK):
                 query = select(output_files.c.path).where(output_files.c.path.in_(chunk))
                 found.update(conn.execute(query).scalars())
         return found
 
     def add(self, conn: Connection, paths: Iterable[str]) -> None:
         """Note files as written (whether listed already or not)."""
-        for chunk in _chunks(sorted(set(paths))):
+        for chunk in chunks(sorted(set(paths)), CHUNK):
             conn.execute(delete(output_files).where(output_files.c.path.in_(chunk)))
             conn.execute(insert(output_files), [{"path": path} for path in chunk])
 
     def discard(self, conn: Connection, paths: Iterable[str]) -> None:
-        for chunk in _chunks(sorted(set(paths))):
+        for chunk in chunks(sorted(set(paths)), CHUNK):
             conn.execute(delete(output_files).where(output_files.c.path.in_(chunk)))
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]

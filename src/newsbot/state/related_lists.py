@@ -35,6 +35,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, select
 from newsbot.articles import Article
 from newsbot.related.scoring import Candidate
 from newsbot.settings import RelatedPolicy
+from newsbot.state.database import chunks
 from newsbot.state.index import decode_article
 from newsbot.state.related import RelatedFinder
 from newsbot.state.schema import articles, related_links
@@ -117,7 +118,7 @@ class RelatedLists:
         offers: list[tuple[str, Candidate]] = []
         changed = holders | waiting
         order = [*sorted(holders), *sorted(waiting), *fresh]
-        for chunk in _chunks(order):
+        for chunk in chunks(order, CHUNK):
             for path, article in self._articles(conn, chunk):
                 if deadline is not None and time.perf_counter() > deadline:
                     return changed | self._offer(conn, offers)
@@ -163,7 +164,7 @@ class RelatedLists:
         """
         owners = sorted({candidate.path for _, candidate in offers})
         lists: dict[str, list[Any]] = {}  # stored rows, and links added meanwhile
-        for chunk in _chunks(owners):
+        for chunk in chunks(owners, CHUNK):
             query = select(
                 related_links.c.path,
                 related_links.c.position,
@@ -208,7 +209,7 @@ class RelatedLists:
     def _holders(self, conn: Connection, paths: Iterable[str]) -> set[str]:
         """Articles whose list links to one of ``paths``."""
         found: set[str] = set()
-        for chunk in _chunks(sorted(paths)):
+        for chunk in chunks(sorted(paths), CHUNK):
             query = select(related_links.c.path).where(related_links.c.target.in_(chunk))
             found.update(conn.execute(query.distinct()).scalars())
         return found
@@ -217,14 +218,14 @@ class RelatedLists:
         """Articles with an unresolved reference that one of ``arrived`` may now answer
         (by its headline, id, path or link)."""
         keys: set[str] = set()
-        for chunk in _chunks(arrived):
+        for chunk in chunks(arrived, CHUNK):
             query = select(
                 articles.c.title_key, articles.c.id, articles.c.path, articles.c.url_key
             ).where(articles.c.path.in_(chunk))
             for row in conn.execute(query):
                 keys.update(title_key(k) for k in row if k)
         found: set[str] = set()
-        for chunk in _chunks(sorted(keys - {""})):
+        for chunk in chunks(sorted(keys - {""}), CHUNK):
             query = select(related_links.c.path).where(
                 related_links.c.kind == UNRESOLVED, related_links.c.ref_key.in_(chunk)
             )
@@ -245,13 +246,13 @@ class RelatedLists:
 
     @staticmethod
     def _delete(conn: Connection, paths: Iterable[str]) -> None:
-        for chunk in _chunks(sorted(paths)):
+        for chunk in chunks(sorted(paths), CHUNK):
             conn.execute(delete(related_links).where(related_links.c.path.in_(chunk)))
 
     @staticmethod
     def _articles(conn: Connection, paths: Sequence[str]) -> Iterator[tuple[str, Article]]:
         """The stored, visible articles among ``paths``."""
-        for chunk in _chunks(paths):
+        for chunk in chunks(paths, CHUNK):
             query = select(articles.c.path, articles.c.data).where(
                 articles.c.path.in_(chunk), articles.c.visible, ~articles.c.shadowed
             )
@@ -325,8 +326,3 @@ def _row(
         "ref_key": ref_key,
         "score": score,
     }
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -46,14 +46,13 @@ from sqlalchemy import (
 from newsbot.articles import Article
 from newsbot.related import scoring as related
 from newsbot.related.scoring import WEIGHTING, Candidate, Counts, Profile, Ranking, Weighting
+from newsbot.state.database import chunks
 from newsbot.state.schema import article_tags, article_terms, articles, term_stats
 from newsbot.times import from_epoch
 
 DOCUMENTS = ""
 """The ``term_stats`` row whose ``df`` counts the indexed articles."""
 
-CHUNK = 900
-"""Bound parameters per ``IN`` list: under SQLite's oldest limit (999), fine for PostgreSQL."""
 
 PRESELECT = 5
 """Candidates taken by cosine alone per place in the pool, before the live and headline filters."""
@@ -93,7 +92,7 @@ def index(
 
 def unindex(conn: Connection, paths: Sequence[str], weighting: Weighting = WEIGHTING) -> None:
     """Forget the terms of ``paths``; call it while their ``articles`` rows still exist."""
-    for chunk in _chunks(paths):
+    for chunk in chunks(paths):
         query = select(articles.c.data).where(articles.c.path.in_(chunk))
         stored: Sequence[str] = conn.execute(query).scalars().all()
         counted = [_count_stored(data, weighting) for data in stored]
@@ -120,7 +119,7 @@ def idf_of(conn: Connection, terms: Iterable[str]) -> dict[str, float]:
 def frequencies(conn: Connection, terms: Iterable[str]) -> dict[str, int]:
     """Document frequencies of the known ones among ``terms``."""
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(terms))):
+    for chunk in chunks(sorted(set(terms))):
         rows = conn.execute(
             select(term_stats.c.term, term_stats.c.df).where(term_stats.c.term.in_(chunk))
         )
@@ -207,7 +206,7 @@ def _candidates(
 def tags_of(conn: Connection, paths: Sequence[str]) -> dict[str, frozenset[str]]:
     """The tags of each of ``paths`` (those without tags are left out)."""
     found: dict[str, set[str]] = {}
-    for chunk in _chunks(paths):
+    for chunk in chunks(paths):
         query = select(article_tags.c.path, article_tags.c.tag).where(
             article_tags.c.path.in_(chunk)
         )
@@ -242,7 +241,7 @@ def _most_similar(
 def postings(conn: Connection, terms: Iterable[str]) -> dict[str, int]:
     """How many stored vectors hold each of ``terms`` (an index-only count)."""
     found: dict[str, int] = {}
-    for chunk in _chunks(sorted(set(terms))):
+    for chunk in chunks(sorted(set(terms))):
         query = (
             select(article_terms.c.term, func.count())
             .where(article_terms.c.term.in_(chunk))
@@ -255,7 +254,7 @@ def postings(conn: Connection, terms: Iterable[str]) -> dict[str, int]:
 def vectors(conn: Connection, paths: Sequence[str]) -> dict[str, dict[str, float]]:
     """The stored vectors of ``paths``."""
     found: dict[str, dict[str, float]] = {}
-    for chunk in _chunks(paths):
+    for chunk in chunks(paths):
         query = select(article_terms.c.path, article_terms.c.term, article_terms.c.weight)
         for row in conn.execute(query.where(article_terms.c.path.in_(chunk))):
             found.setdefault(row.path, {})[row.term] = row.weight
@@ -321,9 +320,3 @@ _SHIFT = (
 def _idf(df: Mapping[str, int]) -> dict[str, float]:
     documents = df.get(DOCUMENTS, 0)
     return {term: related.idf(n, documents) for term, n in df.items() if term != DOCUMENTS}
-
-
-def _chunks(items: Sequence[str] | Iterable[str]) -> Iterator[list[str]]:
-    ordered = list(items)
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start : start + CHUNK]

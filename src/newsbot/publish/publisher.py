@@ -28,19 +28,16 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from newsbot.articles import Article, revision_of, tag_slug
-from newsbot.mastodon.client import (
+from newsbot.mastodon.client import MastodonClient, backoff
+from newsbot.mastodon.documents import Limits, PostedStatus, StatusRequest
+from newsbot.mastodon.errors import (
     AuthError,
     Gone,
-    Limits,
-    MastodonClient,
     MastodonError,
     PermanentError,
-    PostedStatus,
     RateLimited,
-    StatusRequest,
     TooLong,
     TransientError,
-    backoff,
 )
 from newsbot.mastodon.profiles import UNKNOWN
 from newsbot.publish.compose import (

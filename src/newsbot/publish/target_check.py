@@ -18,15 +18,9 @@ from urllib.parse import urljoin
 
 import httpx
 
-from newsbot.mastodon.client import (
-    AuthError,
-    BearerToken,
-    Limits,
-    MastodonClient,
-    MastodonError,
-    Software,
-    TransientError,
-)
+from newsbot.mastodon.client import BearerToken, MastodonClient
+from newsbot.mastodon.documents import Limits, Software
+from newsbot.mastodon.errors import AuthError, MastodonError, TransientError
 from newsbot.settings import TargetSettings
 
 NEEDED_SCOPES = ("read:accounts", "write:statuses", "write:media")

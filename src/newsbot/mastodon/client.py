@@ -57,9 +57,8 @@ from newsbot.mastodon.errors import (
     TransientError,
 )
 from newsbot.mastodon.ratelimits import MAX_RATE_LIMIT_WAIT
-from newsbot.mastodon.retry import backoff
 
-__all__ = ["USER_AGENT", "BearerToken", "MastodonClient", "backoff", "make_http_client"]
+__all__ = ["USER_AGENT", "BearerToken", "MastodonClient", "make_http_client"]
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from newsbot.articles import Article, revision_of, tag_slug
-from newsbot.mastodon.client import MastodonClient, backoff
+from newsbot.mastodon.client import MastodonClient
 from newsbot.mastodon.documents import Limits, PostedStatus, StatusRequest
 from newsbot.mastodon.errors import (
     AuthError,
@@ -40,6 +40,7 @@ from newsbot.mastodon.errors import (
     TransientError,
 )
 from newsbot.mastodon.profiles import UNKNOWN
+from newsbot.mastodon.retry import backoff
 from newsbot.publish.compose import (
     RELATED_MARK,
     Composed,

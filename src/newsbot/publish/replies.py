@@ -15,7 +15,6 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from newsbot.mastodon.client import backoff
 from newsbot.mastodon.documents import PostedStatus, StatusRequest
 from newsbot.mastodon.errors import (
     AuthError,
@@ -24,6 +23,7 @@ from newsbot.mastodon.errors import (
     TooLong,
     TransientError,
 )
+from newsbot.mastodon.retry import backoff
 from newsbot.publish.compose import compose_reply
 from newsbot.state.replies import RelatedSet
 

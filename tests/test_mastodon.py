@@ -30,6 +30,7 @@ import pytest
 from pydantic import SecretStr
 
 import newsbot
+from newsbot.mastodon.account_check import check_account
 from newsbot.mastodon.client import BearerToken, MastodonClient, make_http_client
 from newsbot.mastodon.documents import Account, Limits, PostedStatus, StatusRequest
 from newsbot.mastodon.errors import (
@@ -1297,3 +1298,78 @@ def test_fake_runs_standalone_in_a_subprocess(http: httpx.Client) -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+# -- the account check (check --targets and the publisher's start-up) ----------------------------
+
+
+def asked_paths(fake: FakeMastodon) -> list[str]:
+    assert {request["method"] for request in fake.requests} == {"GET"}
+    return [request["path"] for request in fake.requests]
+
+
+def test_the_account_check_asks_limits_software_account_and_scopes(
+    fake_mastodon: FakeMastodon, client: MastodonClient
+) -> None:
+    fake_mastodon.configure(max_characters=640, scopes=["read", "write:statuses"])
+    asked = check_account(client, software=True, scopes=True)
+    limits, software, account = asked.answers()
+    assert limits.max_characters == 640
+    assert software is not None and software.name == "mastodon"
+    assert account.acct == "bot"
+    assert asked.scopes == ["read", "write:statuses"]
+    assert asked.missing_scopes() == ["write:media"]
+    assert asked_paths(fake_mastodon)[-2:] == [
+        "/api/v1/accounts/verify_credentials",
+        "/api/v1/apps/verify_credentials",
+    ]
+
+
+def test_the_publisher_s_check_stops_at_the_first_refusal(
+    fake_mastodon: FakeMastodon, http: httpx.Client
+) -> None:
+    client = MastodonClient(fake_mastodon.base_url, SecretStr("wrong-token"), http)
+    asked = check_account(client, software=False, scopes=True)
+    assert asked.limits is not None and asked.account is None
+    assert [failure.question for failure in asked.failures] == ["account"]
+    with pytest.raises(AuthError, match="the access token is missing, invalid or revoked"):
+        asked.answers()
+    assert "/api/v1/apps/verify_credentials" not in asked_paths(fake_mastodon)
+    assert "/.well-known/nodeinfo" not in asked_paths(fake_mastodon)
+
+
+def test_the_targets_check_goes_on_after_a_refusal(
+    fake_mastodon: FakeMastodon, http: httpx.Client
+) -> None:
+    fake_mastodon.inject("verify_credentials", "500")
+    asked = check_account(
+        client_for(fake_mastodon, http), software=True, scopes=True, keep_going=True
+    )
+    assert [type(failure.error) for failure in asked.failures] == [TransientError]
+    assert asked.scopes == ["read", "write"] and asked.missing_scopes() == []
+    assert asked.software is not None and asked.unreachable is None
+
+
+def test_an_unreachable_server_ends_the_account_check(http: httpx.Client) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    client = MastodonClient(f"http://127.0.0.1:{port}", SecretStr(MOCK_TOKEN), http)
+    asked = check_account(client, software=True, scopes=True, keep_going=True)
+    assert isinstance(asked.unreachable, TransientError)
+    assert (asked.limits, asked.software, asked.account, asked.scopes) == (None,) * 4
+    with pytest.raises(TransientError, match="cannot connect"):
+        asked.answers()
+
+
+def test_application_scopes_are_none_where_the_server_does_not_say() -> None:
+    assert mock_client(answer(404, "Not Found")).application_scopes() is None
+    assert mock_client(answer(200, "not JSON")).application_scopes() is None
+    assert mock_client(answer(200, '{"scopes": "read write"}')).application_scopes() == [
+        "read",
+        "write",
+    ]
+
+
+def client_for(fake: FakeMastodon, http: httpx.Client) -> MastodonClient:
+    return MastodonClient(fake.base_url, SecretStr(fake.token), http)

@@ -239,6 +239,24 @@ class MastodonClient:
         nodeinfo = self._get_json_or_none(href) if href is not None else None
         return software_from(nodeinfo, self._get_json_or_none("/api/v1/instance"))
 
+    def application_scopes(self) -> list[str] | None:
+        """The scopes of the token's application, as ``/api/v1/apps/verify_credentials`` says.
+
+        Mastodon reports the application's scopes, and a token can have
+        fewer: a missing scope is certain, a listed one is not. ``None`` when
+        the server does not say (no such endpoint, a refusal, no answer).
+        """
+        try:
+            data = self._send("GET", "/api/v1/apps/verify_credentials", PLAIN).json()
+        except (MastodonError, ValueError):
+            return None
+        found = data.get("scopes") if isinstance(data, dict) else None
+        if isinstance(found, list):
+            return [str(scope) for scope in found]
+        if isinstance(found, str):
+            return found.split()
+        return None
+
     def check_media_scope(self) -> None:
         """Raise :class:`AuthError` if the token may not use the media API.
 

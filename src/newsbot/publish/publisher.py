@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from newsbot.articles import Article, revision_of, tag_slug
+from newsbot.mastodon.account_check import check_account
 from newsbot.mastodon.client import MastodonClient
 from newsbot.mastodon.documents import Limits, PostedStatus, StatusRequest
 from newsbot.mastodon.errors import (
@@ -253,9 +254,9 @@ class Publisher:
         self.account_id = None
         knowledge = self.knowledge.get(self.name)
         try:
-            self.limits = self.client.instance_limits()
-            software = self.client.server_software() if self.target.profile == "auto" else None
-            account = self.client.verify_credentials()
+            asked = check_account(self.client, software=self.target.profile == "auto")
+            self.limits = asked.limits or self.limits  # composing offline uses them if refused
+            _, software, account = asked.answers()
             self._same_account(str(self.target.server), account.id, remember)
             self.account_id = account.id
             profile = choose_profile(self.target.profile, software, knowledge)

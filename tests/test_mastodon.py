@@ -10,6 +10,7 @@ tested at the end, since other tests and the benchmark rely on them.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import html
 import json
@@ -1373,3 +1374,29 @@ def test_application_scopes_are_none_where_the_server_does_not_say() -> None:
 
 def client_for(fake: FakeMastodon, http: httpx.Client) -> MastodonClient:
     return MastodonClient(fake.base_url, SecretStr(fake.token), http)
+
+
+# -- the layer rule -----------------------------------------------------------------------------
+
+LOWER_LAYERS = ("store", "render", "related", "summaries", "articles", "layout", "settings")
+
+
+def test_the_mastodon_package_imports_nothing_above_it() -> None:
+    """mastodon sits below state: no SQL, state, publish, build, web or service, even lazily."""
+    package = Path(newsbot.__file__).parent / "mastodon"
+    allowed = {"newsbot", "newsbot.mastodon", "newsbot.errors"}
+    allowed |= {f"newsbot.{layer}" for layer in LOWER_LAYERS}
+    for module in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for name in names:
+                assert not name.startswith("sqlalchemy"), f"{module.name} imports {name}"
+                if name.startswith("newsbot"):
+                    top = ".".join(name.split(".")[:2])
+                    assert top in allowed, f"{module.name} imports {name}"

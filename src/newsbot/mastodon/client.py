@@ -38,6 +38,7 @@ from newsbot.mastodon.documents import (
     has_max_characters,
     limits_from,
     nodeinfo_href,
+    scopes_from,
     software_from,
     status_form,
     status_from,
@@ -247,15 +248,9 @@ class MastodonClient:
         the server does not say (no such endpoint, a refusal, no answer).
         """
         try:
-            data = self._send("GET", "/api/v1/apps/verify_credentials", PLAIN).json()
+            return scopes_from(self._send("GET", "/api/v1/apps/verify_credentials", PLAIN).json())
         except (MastodonError, ValueError):
             return None
-        found = data.get("scopes") if isinstance(data, dict) else None
-        if isinstance(found, list):
-            return [str(scope) for scope in found]
-        if isinstance(found, str):
-            return found.split()
-        return None
 
     def check_media_scope(self) -> None:
         """Raise :class:`AuthError` if the token may not use the media API.

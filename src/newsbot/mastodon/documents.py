@@ -135,6 +135,16 @@ def _author(item: Mapping[str, Any]) -> str | None:
     return str(account["id"]) if isinstance(account, dict) and "id" in account else None
 
 
+def scopes_from(application: Any) -> list[str] | None:
+    """An application's ``scopes``: a list (Mastodon) or one space-separated string."""
+    found = application.get("scopes") if isinstance(application, dict) else None
+    if isinstance(found, list):
+        return [str(scope) for scope in found]
+    if isinstance(found, str):
+        return found.split()
+    return None
+
+
 # -- software -----------------------------------------------------------------------------
 
 

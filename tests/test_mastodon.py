@@ -10,6 +10,7 @@ tested at the end, since other tests and the benchmark rely on them.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import html
 import json
@@ -30,26 +31,23 @@ import pytest
 from pydantic import SecretStr
 
 import newsbot
-from newsbot.mastodon.client import (
-    Account,
+from newsbot.mastodon.account_check import check_account
+from newsbot.mastodon.client import BearerToken, MastodonClient, make_http_client
+from newsbot.mastodon.documents import Account, Limits, PostedStatus, StatusRequest
+from newsbot.mastodon.errors import (
     AuthError,
-    BearerToken,
+    Context,
     Gone,
-    Limits,
-    MastodonClient,
     MastodonError,
     MediaFailed,
     MediaNotReady,
     PermanentError,
-    PostedStatus,
     RateLimited,
-    StatusRequest,
     TooLong,
     TransientError,
-    make_http_client,
-    retry_at_from_headers,
-    server_message,
 )
+from newsbot.mastodon.messages import server_message
+from newsbot.mastodon.ratelimits import retry_at_from_headers
 from newsbot.mastodon.retry import backoff, delay_until
 from support.fakemastodon import FakeMastodon, countable_length
 
@@ -1007,6 +1005,94 @@ def test_a_token_echoed_by_the_server_is_hidden() -> None:
     assert "is not a valid token" in caught.value.server_message
 
 
+def raising(exc: Exception) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    return handler
+
+
+ECHO = f"Bearer {MOCK_TOKEN}"
+ECHOING_FAILURES: list[tuple[Callable[[httpx.Request], httpx.Response], str, type[Exception]]] = [
+    (answer(500, f"boom {ECHO}"), "post", TransientError),
+    (answer(429, f"slow down {ECHO}", {"Retry-After": "30"}), "post", RateLimited),
+    (answer(422, f"media not yet processed {ECHO}"), "post", MediaNotReady),
+    (answer(206, f'{{"id": "{MOCK_TOKEN}"}}'), "wait", MediaNotReady),
+    (answer(401, f"invalid {ECHO}"), "post", AuthError),
+    (answer(400, f"Invalid Bearer token {MOCK_TOKEN}"), "post", AuthError),
+    (answer(403, f"outside the authorized scopes {ECHO}"), "post", AuthError),
+    (answer(403, f"suspended {ECHO}"), "post", AuthError),
+    (answer(400, f"bad {ECHO}"), "post", PermanentError),
+    (
+        answer(302, "", {"Location": f"https://elsewhere.example/?t={MOCK_TOKEN}"}),
+        "post",
+        PermanentError,
+    ),
+    (answer(422, f"Text character limit exceeded {ECHO}"), "post", TooLong),
+    (answer(404, f"not found {ECHO}"), "delete", Gone),
+    (answer(415, f"unsupported {ECHO}"), "upload", MediaFailed),
+    (answer(200, f"not JSON {ECHO}"), "post", TransientError),
+    (raising(httpx.ConnectError(f"refused {ECHO}")), "post", TransientError),
+    (raising(httpx.ReadError(f"reset {ECHO}")), "post", TransientError),
+    (raising(httpx.UnsupportedProtocol(f"odd {ECHO}")), "post", PermanentError),
+]
+
+
+@pytest.mark.parametrize(("handler", "call", "kind"), ECHOING_FAILURES)
+def test_no_error_class_repeats_the_token(
+    handler: Callable[[httpx.Request], httpx.Response],
+    call: str,
+    kind: type[Exception],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = mock_client(handler)
+    calls: dict[str, Callable[[], object]] = {
+        "post": lambda: post(client),
+        "wait": lambda: client.wait_for_media("7", poll_interval=1, max_wait=1),
+        "delete": lambda: client.delete_status("7"),
+        "upload": lambda: client.upload_media(b"png", "a.png", "image/png", "alt"),
+    }
+    with pytest.raises(MastodonError) as caught:
+        calls[call]()
+    assert type(caught.value) is kind
+    assert_hidden(MOCK_TOKEN, caught.value, caplog.text)
+    assert MOCK_TOKEN not in repr(caught.value.context)
+    assert caught.value.server == "https://social.example"
+
+
+def test_a_token_the_http_library_refuses_is_not_quoted(
+    fake_mastodon: FakeMastodon, http: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx quotes a header value it will not send (here, a token with a line break).
+
+    Our errors and log lines must not repeat it; httpcore's own debug trace
+    does, which is why logging keeps httpcore at WARNING.
+    """
+    caplog.set_level(logging.DEBUG, logger="newsbot")
+    secret = "mock-token\nsecond-line-of-the-token"
+    client = MastodonClient(fake_mastodon.base_url, SecretStr(secret), http)
+    with pytest.raises(PermanentError, match="cannot send this request") as caught:
+        client.verify_credentials()
+    assert_hidden(secret, caught.value, caplog.text)
+    assert_hidden("second-line-of-the-token", caught.value, caplog.text)
+
+
+def test_every_error_class_is_checked_for_the_token() -> None:
+    def tree(cls: type[MastodonError]) -> set[type[MastodonError]]:
+        return {cls}.union(*(tree(sub) for sub in cls.__subclasses__()))
+
+    assert tree(MastodonError) - {MastodonError} == {kind for _, _, kind in ECHOING_FAILURES}
+
+
+def test_errors_name_the_server_without_its_user_and_password() -> None:
+    http = httpx.Client(transport=httpx.MockTransport(answer(500)))
+    client = MastodonClient("https://bot:hunter2@social.example", SecretStr(MOCK_TOKEN), http)
+    with pytest.raises(TransientError) as caught:
+        post(client)
+    assert caught.value.server == "https://social.example"
+
+
 def test_the_token_is_sent_as_a_bearer_token() -> None:
     seen: list[str] = []
 
@@ -1019,9 +1105,8 @@ def test_the_token_is_sent_as_a_bearer_token() -> None:
 
 
 def test_errors_survive_pickling() -> None:
-    error = RateLimited(
-        "rate limited", retry_at=NOW, method="POST", path="/api/v1/statuses", server_message="x"
-    )
+    context = Context("POST", "/api/v1/statuses", "https://social.example", 429, "x")
+    error = RateLimited("rate limited", context, retry_at=NOW)
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), str(copy), copy.retry_at, copy.outcome_unknown) == (
         RateLimited,
@@ -1029,6 +1114,7 @@ def test_errors_survive_pickling() -> None:
         NOW,
         False,
     )
+    assert (copy.context, copy.status_code, copy.server) == (context, 429, context.server)
 
 
 # -- the HTTP client and retry helpers ---------------------------------------------------------
@@ -1213,3 +1299,104 @@ def test_fake_runs_standalone_in_a_subprocess(http: httpx.Client) -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+# -- the account check (check --targets and the publisher's start-up) ----------------------------
+
+
+def asked_paths(fake: FakeMastodon) -> list[str]:
+    assert {request["method"] for request in fake.requests} == {"GET"}
+    return [request["path"] for request in fake.requests]
+
+
+def test_the_account_check_asks_limits_software_account_and_scopes(
+    fake_mastodon: FakeMastodon, client: MastodonClient
+) -> None:
+    fake_mastodon.configure(max_characters=640, scopes=["read", "write:statuses"])
+    asked = check_account(client, software=True, scopes=True)
+    limits, software, account = asked.answers()
+    assert limits.max_characters == 640
+    assert software is not None and software.name == "mastodon"
+    assert account.acct == "bot"
+    assert asked.scopes == ["read", "write:statuses"]
+    assert asked.missing_scopes() == ["write:media"]
+    assert asked_paths(fake_mastodon)[-2:] == [
+        "/api/v1/accounts/verify_credentials",
+        "/api/v1/apps/verify_credentials",
+    ]
+
+
+def test_the_publisher_s_check_stops_at_the_first_refusal(
+    fake_mastodon: FakeMastodon, http: httpx.Client
+) -> None:
+    client = MastodonClient(fake_mastodon.base_url, SecretStr("wrong-token"), http)
+    asked = check_account(client, software=False, scopes=True)
+    assert asked.limits is not None and asked.account is None
+    assert [failure.question for failure in asked.failures] == ["account"]
+    with pytest.raises(AuthError, match="the access token is missing, invalid or revoked"):
+        asked.answers()
+    assert "/api/v1/apps/verify_credentials" not in asked_paths(fake_mastodon)
+    assert "/.well-known/nodeinfo" not in asked_paths(fake_mastodon)
+
+
+def test_the_targets_check_goes_on_after_a_refusal(
+    fake_mastodon: FakeMastodon, http: httpx.Client
+) -> None:
+    fake_mastodon.inject("verify_credentials", "500")
+    asked = check_account(
+        client_for(fake_mastodon, http), software=True, scopes=True, keep_going=True
+    )
+    assert [type(failure.error) for failure in asked.failures] == [TransientError]
+    assert asked.scopes == ["read", "write"] and asked.missing_scopes() == []
+    assert asked.software is not None and asked.unreachable is None
+
+
+def test_an_unreachable_server_ends_the_account_check(http: httpx.Client) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    client = MastodonClient(f"http://127.0.0.1:{port}", SecretStr(MOCK_TOKEN), http)
+    asked = check_account(client, software=True, scopes=True, keep_going=True)
+    assert isinstance(asked.unreachable, TransientError)
+    assert (asked.limits, asked.software, asked.account, asked.scopes) == (None,) * 4
+    with pytest.raises(TransientError, match="cannot connect"):
+        asked.answers()
+
+
+def test_application_scopes_are_none_where_the_server_does_not_say() -> None:
+    assert mock_client(answer(404, "Not Found")).application_scopes() is None
+    assert mock_client(answer(200, "not JSON")).application_scopes() is None
+    assert mock_client(answer(200, '{"scopes": "read write"}')).application_scopes() == [
+        "read",
+        "write",
+    ]
+
+
+def client_for(fake: FakeMastodon, http: httpx.Client) -> MastodonClient:
+    return MastodonClient(fake.base_url, SecretStr(fake.token), http)
+
+
+# -- the layer rule -----------------------------------------------------------------------------
+
+LOWER_LAYERS = ("store", "render", "related", "summaries", "articles", "layout", "settings")
+
+
+def test_the_mastodon_package_imports_nothing_above_it() -> None:
+    """mastodon sits below state: no SQL, state, publish, build, web or service, even lazily."""
+    package = Path(newsbot.__file__).parent / "mastodon"
+    allowed = {"newsbot", "newsbot.mastodon", "newsbot.errors"}
+    allowed |= {f"newsbot.{layer}" for layer in LOWER_LAYERS}
+    for module in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for name in names:
+                assert not name.startswith("sqlalchemy"), f"{module.name} imports {name}"
+                if name.startswith("newsbot"):
+                    top = ".".join(name.split(".")[:2])
+                    assert top in allowed, f"{module.name} imports {name}"

@@ -9,15 +9,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from newsbot.mastodon.client import (
-    AuthError,
-    Gone,
-    MastodonClient,
-    StatusRequest,
-    TooLong,
-    TransientError,
-)
+from newsbot.mastodon.client import MastodonClient
 from newsbot.mastodon.counting import CountingRule, measure
+from newsbot.mastodon.documents import StatusRequest
+from newsbot.mastodon.errors import AuthError, Gone, TooLong, TransientError
 from newsbot.mastodon.profiles import PROFILES, UNKNOWN, detect, profile_named
 from support.fakemastodon import SOFTWARE, FakeMastodon
 

@@ -34,7 +34,8 @@ from sqlalchemy import select
 from newsbot.articles import revision_of
 from newsbot.build.builder import BuildReport
 from newsbot.cli import main
-from newsbot.mastodon.client import MastodonClient, StatusRequest, make_http_client
+from newsbot.mastodon.client import MastodonClient, make_http_client
+from newsbot.mastodon.documents import StatusRequest
 from newsbot.publish.compose import RELATED_MARK, idempotency_key
 from newsbot.publish.publisher import PassReport, Publisher, links_as_its_own
 from newsbot.publish.targets import publishers, targets

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pydantic import AnyHttpUrl
 
 from newsbot.app import App
-from newsbot.mastodon.client import Limits
+from newsbot.mastodon.documents import Limits
 from newsbot.publish.compose import PostPolicy, RelatedLink, compose, format_dry_run
 from newsbot.render import bodies as html
 from newsbot.settings import TargetSettings

@@ -28,21 +28,20 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from newsbot.articles import Article, revision_of, tag_slug
-from newsbot.mastodon.client import (
+from newsbot.mastodon.account_check import check_account
+from newsbot.mastodon.client import MastodonClient
+from newsbot.mastodon.documents import Limits, PostedStatus, StatusRequest
+from newsbot.mastodon.errors import (
     AuthError,
     Gone,
-    Limits,
-    MastodonClient,
     MastodonError,
     PermanentError,
-    PostedStatus,
     RateLimited,
-    StatusRequest,
     TooLong,
     TransientError,
-    backoff,
 )
 from newsbot.mastodon.profiles import UNKNOWN
+from newsbot.mastodon.retry import backoff
 from newsbot.publish.compose import (
     RELATED_MARK,
     Composed,
@@ -255,9 +254,9 @@ class Publisher:
         self.account_id = None
         knowledge = self.knowledge.get(self.name)
         try:
-            self.limits = self.client.instance_limits()
-            software = self.client.server_software() if self.target.profile == "auto" else None
-            account = self.client.verify_credentials()
+            asked = check_account(self.client, software=self.target.profile == "auto")
+            self.limits = asked.limits or self.limits  # composing offline uses them if refused
+            _, software, account = asked.answers()
             self._same_account(str(self.target.server), account.id, remember)
             self.account_id = account.id
             profile = choose_profile(self.target.profile, software, knowledge)

@@ -15,16 +15,15 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from newsbot.mastodon.client import (
+from newsbot.mastodon.documents import PostedStatus, StatusRequest
+from newsbot.mastodon.errors import (
     AuthError,
     MastodonError,
     PermanentError,
-    PostedStatus,
-    StatusRequest,
     TooLong,
     TransientError,
-    backoff,
 )
+from newsbot.mastodon.retry import backoff
 from newsbot.publish.compose import compose_reply
 from newsbot.state.replies import RelatedSet
 

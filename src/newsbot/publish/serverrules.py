@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from newsbot.mastodon.client import Limits, Software
 from newsbot.mastodon.counting import CountingRule
+from newsbot.mastodon.documents import Limits, Software
 from newsbot.mastodon.profiles import UNKNOWN, Profile, detect, profile_named
 from newsbot.state.learning import Knowledge, Learned
 

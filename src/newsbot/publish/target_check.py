@@ -1,38 +1,27 @@
 """``newsbot check --targets``: can each target be posted to, asked without posting anything.
 
-For each target: is the server reachable and what are its limits (the
-instance document), what software runs it (NodeInfo, else the instance's
-``version``), is the token accepted and whose account it is
-(``verify_credentials``), and which scopes the token's application was
-granted (``/api/v1/apps/verify_credentials``; Mastodon reports the
-application's scopes, and a token can have fewer, so a missing scope is
-certain but a listed one is not). Only GET requests are sent, and only to
-the target's own server: a NodeInfo link to another host is not followed.
+For each target: is the server reachable and what are its limits, what
+software runs it (NodeInfo, else the instance's ``version``), is the token
+accepted and whose account it is, and which scopes the token's application
+was granted: the questions the publisher asks before a pass
+(:func:`newsbot.mastodon.account_check.check_account`), all asked even after
+a refusal, so that every problem is named at once. Only GET requests are
+sent, and only to the target's own server: a NodeInfo link to another host
+is not followed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
 
 import httpx
 
-from newsbot.mastodon.client import (
-    AuthError,
-    BearerToken,
-    Limits,
-    MastodonClient,
-    MastodonError,
-    Software,
-    TransientError,
-)
+from newsbot.mastodon.account_check import check_account
+from newsbot.mastodon.client import MastodonClient
+from newsbot.mastodon.documents import Limits, Software
+from newsbot.mastodon.errors import AuthError
 from newsbot.settings import TargetSettings
-
-NEEDED_SCOPES = ("read:accounts", "write:statuses", "write:media")
-"""What a pass uses: the account (verify_credentials), posting, and uploading images."""
-
-_PARENTS = ("read", "write")
 
 
 @dataclass
@@ -69,18 +58,6 @@ class TargetCheck:
         }
 
 
-def missing_scopes(granted: list[str]) -> list[str]:
-    """The needed scopes that ``granted`` does not cover (``write`` covers ``write:media``)."""
-    have = set(granted)
-    return [
-        scope
-        for scope in NEEDED_SCOPES
-        if scope not in have
-        and scope.split(":")[0] not in have
-        and not (scope == "read:accounts" and "profile" in have)
-    ]
-
-
 def check_target(name: str, target: TargetSettings, http: httpx.Client) -> TargetCheck:
     """Ask the target's server everything a pass relies on, without posting."""
     server = str(target.server)
@@ -94,51 +71,31 @@ def check_target(name: str, target: TargetSettings, http: httpx.Client) -> Targe
         found.problems.append(f"no access token (targets.{name}.token or token_file)")
         return found
     client = MastodonClient(server, token, http)
-    try:
-        found.limits = client.instance_limits()
-    except TransientError as exc:
-        found.problems.append(f"server not reachable: {exc}")
+    asked = check_account(client, software=True, scopes=True, keep_going=True)
+    if asked.unreachable is not None:
+        found.problems.append(f"server not reachable: {asked.unreachable}")
         return found
-    except MastodonError as exc:
-        found.problems.append(f"instance document: {exc}")
     found.reachable = True
-    found.software = _software(client.server_software())
-    try:
-        account = client.verify_credentials()
-        found.account = account.acct
-    except AuthError as exc:
-        found.problems.append(f"the access token was refused: {exc}")
-    except MastodonError as exc:
-        found.problems.append(f"verify_credentials: {exc}")
-    found.scopes = _app_scopes(http, server, BearerToken(token))
-    if found.scopes is not None and (missing := missing_scopes(found.scopes)):
+    found.limits = asked.limits
+    found.software = _software(asked.software)
+    found.account = asked.account.acct if asked.account is not None else None
+    for failure in asked.failures:
+        if failure.question == "limits":
+            found.problems.append(f"instance document: {failure.error}")
+        elif isinstance(failure.error, AuthError):
+            found.problems.append(f"the access token was refused: {failure.error}")
+        else:
+            found.problems.append(f"verify_credentials: {failure.error}")
+    found.scopes = asked.scopes
+    if missing := asked.missing_scopes():
         found.problems.append("the token lacks the scope(s) " + ", ".join(missing))
     return found
 
 
-def _app_scopes(http: httpx.Client, server: str, auth: httpx.Auth) -> list[str] | None:
-    data = _get_json(http, urljoin(server, "/api/v1/apps/verify_credentials"), auth)
-    scopes = (data or {}).get("scopes")
-    if isinstance(scopes, list):
-        return [str(scope) for scope in scopes]
-    if isinstance(scopes, str):
-        return scopes.split()
-    return None
-
-
-def _get_json(
-    http: httpx.Client, url: str, auth: httpx.Auth | None = None
-) -> dict[str, Any] | None:
-    try:
-        response = http.get(url, auth=auth) if auth is not None else http.get(url)
-        data = response.json() if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _software(found: Software) -> str | None:
+def _software(found: Software | None) -> str | None:
     """``name version`` as NodeInfo says, else the instance's ``version`` text."""
+    if found is None:
+        return None
     if found.name:
         return f"{found.name} {found.version or ''}".strip()
     return f"version {found.instance_version}" if found.instance_version else None

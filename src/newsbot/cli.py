@@ -431,7 +431,7 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
     """
     from newsbot.publish.targets import targets
     from newsbot.state import suspect
-    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.deliveries import ACTIVE, DeliveryState, DeliveryStore, ReplyState
     from newsbot.state.learning import TargetKnowledge
     from newsbot.state.replies import RelatedStore
 
@@ -469,20 +469,22 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
                 click.echo(
                     "  replies: " + ", ".join(f"{n} {s}" for s, n in sorted(replies.items()))
                 )
-            for reply in related.listing(target.name, ("uncertain", "failed", "retry", "sending")):
+            unsettled = (ReplyState.UNCERTAIN, ReplyState.FAILED, *ACTIVE)
+            for reply in related.listing(target.name, unsettled):
                 click.echo(
                     f"  reply {reply.reply_state:9} {reply.article_id}  {reply.last_error or ''}"
                 )
             for article_id, due in _waiting(store, target, now, limit):
                 click.echo(f"  waiting  {article_id}  due {due.isoformat(timespec='minutes')}")
             for title, states in (
-                ("uncertain", ("uncertain",)),
-                ("pending", ("sending", "retry")),
-                ("failed", ("failed",)),
-                ("posted", ("posted",)),
+                ("uncertain", (DeliveryState.UNCERTAIN,)),
+                ("pending", ACTIVE),
+                ("failed", (DeliveryState.FAILED,)),
+                ("posted", (DeliveryState.POSTED,)),
             ):
                 for row in store.listing(target.name, states, limit):
-                    detail = row.status_url if title == "posted" else (row.last_error or "")
+                    shown = row.status_url if states == (DeliveryState.POSTED,) else row.last_error
+                    detail = shown or ""
                     click.echo(f"  {title:8} {row.article_id}  {detail}")
 
 
@@ -523,7 +525,7 @@ def resolve(
     been carried out on a server that cannot list the account's posts of its
     visibility. Look at the account, then say --posted URL or --not-posted.
     """
-    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.deliveries import DeliveryState, DeliveryStore, ReplyState
     from newsbot.state.replies import RelatedStore
 
     if (status is None) == (not not_posted):
@@ -534,15 +536,16 @@ def resolve(
         related = RelatedStore(app.engine)
         if reply:
             row = related.get(target, article_id)
-            if row is None or row.reply_state != "uncertain":
+            if row is None or row.reply_state != ReplyState.UNCERTAIN:
                 _fail(f"{target}: the reply of {article_id} is not uncertain", EXIT_PROBLEMS)
             if status is not None:
                 related.reply_posted(target, article_id, _status_id(status), status)
             else:
-                related.reply_failed(target, article_id, "resolved: not posted", now, "retry")
+                why = "resolved: not posted"
+                related.reply_failed(target, article_id, why, now, ReplyState.RETRY)
         else:
             delivery = store.get(target, article_id)
-            if delivery is None or delivery.state != "uncertain":
+            if delivery is None or delivery.state != DeliveryState.UNCERTAIN:
                 _fail(f"{target}: {article_id} is not an uncertain delivery", EXIT_PROBLEMS)
             if status is not None:
                 store.resolve_posted(target, article_id, _status_id(status), status, now)

@@ -56,7 +56,15 @@ from newsbot.publish.serverrules import ServerRules, choose_profile
 from newsbot.render import bodies as html
 from newsbot.settings import TargetSettings
 from newsbot.state import suspect
-from newsbot.state.deliveries import Attempt, Delivery, DeliveryStore, KnownAccount
+from newsbot.state.deliveries import (
+    Action,
+    Attempt,
+    Delivery,
+    DeliveryState,
+    DeliveryStore,
+    KnownAccount,
+    ReplyState,
+)
 from newsbot.state.index import Stored
 from newsbot.state.learning import Learned, TargetKnowledge
 from newsbot.state.leases import Lease
@@ -328,9 +336,9 @@ class Publisher:
         self._edits_left = self.target.max_edits_per_pass
         self._deletes_left = self.target.max_deletes_per_pass
 
-    def _allowed(self, action: str, article_id: str, report: PassReport) -> bool:
+    def _allowed(self, action: Action, article_id: str, report: PassReport) -> bool:
         """Whether one more edit or delete fits this pass; counts the ones held back."""
-        left = self._edits_left if action == "edit" else self._deletes_left
+        left = self._edits_left if action == Action.EDIT else self._deletes_left
         if left <= 0:
             report.held += 1
             if report.held == 1 and self.suspect is None:
@@ -340,7 +348,7 @@ class Publisher:
                     extra={"target": self.name, "article": article_id},
                 )
             return False
-        if action == "edit":
+        if action == Action.EDIT:
             self._edits_left -= 1
         else:
             self._deletes_left -= 1
@@ -434,7 +442,7 @@ class Publisher:
             if media_ids is None:
                 media_ids = self._media(article)
             self._keep_related(article, revision, composed)
-            self._begin(Attempt(self.name, article.id, "create", revision, key, article.url))
+            self._begin(Attempt(self.name, article.id, Action.CREATE, revision, key, article.url))
             since = since or int(self.clock().timestamp())
             tries += 1
             try:
@@ -499,8 +507,9 @@ class Publisher:
             f"{article.id} --posted URL` or `--not-posted`"
         )
         self.store.failed(
-            self.name, article.id, error=reason, retry_at=None, uncertain=True, back_to="uncertain"
-        )
+            self.name, article.id, error=reason, retry_at=None, uncertain=True,
+            back_to=DeliveryState.UNCERTAIN,
+        )  # fmt: skip
         report.uncertain += 1
         log.error(
             "uncertain: %s", reason,
@@ -565,7 +574,7 @@ class Publisher:
         self.store.succeeded(
             self.name,
             article.id,
-            state="posted",
+            state=DeliveryState.POSTED,
             revision=revision,
             now=self.clock(),
             status_id=status.id,
@@ -654,7 +663,7 @@ class Publisher:
 
     def _finish_unfinished(self, report: PassReport) -> None:
         for delivery in self.store.unfinished(self.name, self.clock()):
-            if delivery.action == "create":
+            if delivery.action == Action.CREATE:
                 stored = self.store.article(delivery.article_id)
                 if stored is None:
                     self._abandon_create(delivery, report)
@@ -663,7 +672,7 @@ class Publisher:
                     report.waiting += 1
                     continue
                 self._create(stored.article, stored.html, report, delivery)
-            elif delivery.action == "edit":
+            elif delivery.action == Action.EDIT:
                 stored = self.store.article(delivery.article_id)
                 if stored is not None:
                     self._edit(delivery, stored, report)
@@ -671,9 +680,9 @@ class Publisher:
                     # Withdrawn before its edit went out: the post stands (and may be deleted next).
                     self.store.failed(
                         self.name, delivery.article_id, error="withdrawn before its edit was made",
-                        retry_at=None, uncertain=False, back_to="posted",
+                        retry_at=None, uncertain=False, back_to=DeliveryState.POSTED,
                     )  # fmt: skip
-            elif delivery.action == "delete":
+            elif delivery.action == Action.DELETE:
                 self._delete(delivery, report)
 
     def _settle_resolved(self, report: PassReport) -> None:
@@ -694,8 +703,8 @@ class Publisher:
                     )  # fmt: skip
             self.related_sets.release(self.name, delivery.article_id)
             self.store.succeeded(
-                self.name, delivery.article_id, state="posted", revision=delivery.revision,
-                now=self.clock(),
+                self.name, delivery.article_id, state=DeliveryState.POSTED,
+                revision=delivery.revision, now=self.clock(),
             )  # fmt: skip
 
     def _abandon_create(self, delivery: Delivery, report: PassReport) -> None:
@@ -707,13 +716,14 @@ class Publisher:
         )
         if found is not None:
             self.store.succeeded(
-                self.name, delivery.article_id, state="posted", revision=delivery.revision,
-                now=self.clock(), status_id=found.id, status_url=found.url or found.uri,
+                self.name, delivery.article_id, state=DeliveryState.POSTED,
+                revision=delivery.revision, now=self.clock(), status_id=found.id,
+                status_url=found.url or found.uri,
             )  # fmt: skip
             return
         self.store.failed(
             self.name, delivery.article_id, error="withdrawn before it was posted",
-            retry_at=None, uncertain=False, back_to="skipped",
+            retry_at=None, uncertain=False, back_to=DeliveryState.SKIPPED,
         )  # fmt: skip
         report.skipped += 1
 
@@ -726,7 +736,7 @@ class Publisher:
     def _edit(self, delivery: Delivery, stored: Stored, report: PassReport) -> None:
         article = stored.article
         revision = revision_of(article)
-        if delivery.status_id is None or not self._allowed("edit", article.id, report):
+        if delivery.status_id is None or not self._allowed(Action.EDIT, article.id, report):
             return
         kept = self.related_sets.get(self.name, article.id)
         try:
@@ -737,7 +747,7 @@ class Publisher:
         # An edit keeps only the media it sends: the image goes again (or its new version).
         media_ids = self._media(article)
         self._begin(
-            Attempt(self.name, article.id, "edit", delivery.revision,
+            Attempt(self.name, article.id, Action.EDIT, delivery.revision,
                     delivery.idempotency_key, article.url),
         )  # fmt: skip
         try:
@@ -750,7 +760,7 @@ class Publisher:
                 self.client.edit_status(delivery.status_id, self._request(composed, media_ids))
         except Gone:
             self.store.succeeded(
-                self.name, article.id, state="gone", revision=revision, now=self.clock()
+                self.name, article.id, state=DeliveryState.GONE, revision=revision, now=self.clock()
             )
             log.warning(
                 "gone: the post was deleted on the server; the revision is not posted again",
@@ -768,7 +778,7 @@ class Publisher:
             self._edit_failed(article.id, revision, str(exc), report)
             return
         self.store.succeeded(
-            self.name, article.id, state="posted", revision=revision, now=self.clock()
+            self.name, article.id, state=DeliveryState.POSTED, revision=revision, now=self.clock()
         )
         report.edited += 1
         log.info(
@@ -779,10 +789,10 @@ class Publisher:
     def _edit_failed(self, article_id: str, revision: str, reason: str, report: PassReport) -> None:
         """The post stays as it was; the revision is remembered so the edit is not retried."""
         self.store.succeeded(
-            self.name, article_id, state="posted", revision=revision, now=self.clock()
+            self.name, article_id, state=DeliveryState.POSTED, revision=revision, now=self.clock()
         )
         self.store.failed(self.name, article_id, error=f"edit failed: {reason}", retry_at=None,
-                          uncertain=False, back_to="posted")  # fmt: skip
+                          uncertain=False, back_to=DeliveryState.POSTED)  # fmt: skip
         report.failed += 1
 
     def _retry_later(self, delivery: Delivery, exc: MastodonError, report: PassReport) -> None:
@@ -803,10 +813,11 @@ class Publisher:
             self._delete(delivery, report)
 
     def _delete(self, delivery: Delivery, report: PassReport) -> None:
-        if delivery.status_id is None or not self._allowed("delete", delivery.article_id, report):
+        allowed = self._allowed(Action.DELETE, delivery.article_id, report)
+        if delivery.status_id is None or not allowed:
             return
         self._begin(
-            Attempt(self.name, delivery.article_id, "delete", delivery.revision,
+            Attempt(self.name, delivery.article_id, Action.DELETE, delivery.revision,
                     delivery.idempotency_key, delivery.article_url),
         )  # fmt: skip
         kept = self.related_sets.get(self.name, delivery.article_id)
@@ -832,13 +843,13 @@ class Publisher:
         self.store.succeeded(
             self.name,
             delivery.article_id,
-            state="deleted",
+            state=DeliveryState.DELETED,
             revision=delivery.revision,
             now=self.clock(),
         )
         if kept is not None and kept.reply_state is not None:
             self.related_sets.reply_failed(
-                self.name, delivery.article_id, "deleted with its post", None, "deleted"
+                self.name, delivery.article_id, "deleted with its post", None, ReplyState.DELETED
             )
         report.deleted += 1
         log.info(

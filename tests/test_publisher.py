@@ -37,6 +37,7 @@ from newsbot.cli import main
 from newsbot.mastodon.client import MastodonClient, StatusRequest, make_http_client
 from newsbot.publish.compose import RELATED_MARK, idempotency_key
 from newsbot.publish.publisher import PassReport, Publisher, links_as_its_own
+from newsbot.publish.report import StopReason
 from newsbot.publish.targets import publishers, targets
 from newsbot.settings import Settings, TargetSettings
 from newsbot.state.database import open_database
@@ -432,6 +433,7 @@ def test_a_long_rate_limit_ends_the_pass_and_posting_waits_for_the_reset(
 
     assert first.posted == second.posted == 0
     assert first.stopped is not None and "rate limited until" in first.stopped
+    assert first.stop is StopReason.RATE_LIMITED and not first.needs_a_person
     assert second.stopped == first.stopped
     row = room.rows()["a"]
     assert row["state"] == "retry" and "429" in row["last_error"]
@@ -1238,6 +1240,7 @@ def test_a_target_that_recovers_says_so_once(
     server.token = "another"  # the bot's token is refused: Takahē's 400 text/plain
     stopped = room.publish()
     assert stopped.stopped is not None and "refused" in stopped.stopped
+    assert stopped.stop is StopReason.TOKEN_REFUSED and stopped.needs_a_person
     assert "HTTP 400" in stopped.stopped and "Invalid Bearer token" in stopped.stopped
     server.token = good
 

@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
@@ -364,7 +364,8 @@ def _passes(runner: Publisher, dry_run: bool) -> PassReport:
         for name in ("posted", "edited", "deleted", "skipped", "failed", "retries", "replies",
                      "length_errors", "recomposed", "uncertain"):  # fmt: skip
             setattr(total, name, getattr(total, name) + getattr(more, name))
-        total.waiting, total.stopped, total.busy = more.waiting, more.stopped, more.busy
+        total.waiting, total.busy = more.waiting, more.busy
+        total.stopped, total.stop = more.stopped, more.stop
     return total
 
 
@@ -492,19 +493,12 @@ def _waiting(
     store: DeliveryStore, target: Target, now: datetime, limit: int
 ) -> list[tuple[str, datetime]]:
     """Posts pacing holds back, with when each is due (evenly spaced after the last post)."""
-    settings = target.settings
-    horizon = now - timedelta(hours=settings.backlog_max_age_hours)
-    fresh = [
-        s for s in store.new_articles(target.name, now, limit) if s.article.published >= horizon
-    ]
-    spacing = timedelta(seconds=3600 / settings.posts_per_hour)
-    last = store.last_posted(target.name)
-    due = now if last is None else max(now, last + spacing)
-    waiting = []
-    for stored in fresh:
-        waiting.append((stored.article.id, due))
-        due += spacing
-    return waiting
+    from newsbot.publish import rules
+
+    new = store.new_articles(target.name, now, limit)
+    fresh = rules.sort(target.settings, new, lambda stored: stored.article, now).to_post
+    due = rules.due_times(target.settings, now, store.last_posted(target.name), len(fresh))
+    return [(stored.article.id, at) for stored, at in zip(fresh, due, strict=True)]
 
 
 @main.command()

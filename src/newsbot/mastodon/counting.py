@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from newsbot.mastodon.length import countable
 from newsbot.mastodon.profiles import Profile, Unit
 from newsbot.summaries import grapheme_length
 
@@ -46,7 +47,6 @@ class CountingRule:
 
     def count(self, text: str, spoiler_text: str) -> int:
         """The length of a status: the largest over every admitted way of counting."""
-        from newsbot.publish.compose import countable  # posts lays out text with this rule
 
         spoiler = spoiler_text.strip(_RUBY_STRIP) if self.spoiler_counts else ""
         lengths = [

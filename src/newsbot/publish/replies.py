@@ -26,11 +26,14 @@ from newsbot.mastodon.client import (
     backoff,
 )
 from newsbot.publish.compose import compose_reply
+from newsbot.publish.create import refused
+from newsbot.publish.report import StopReason, StopTarget
 from newsbot.state.deliveries import ENDED, DeliveryState, ReplyState
 from newsbot.state.replies import RelatedSet
 
 if TYPE_CHECKING:
-    from newsbot.publish.publisher import PassReport, Publisher
+    from newsbot.publish.publisher import Publisher
+    from newsbot.publish.report import PassReport
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ class Replies:
                 return
             except AuthError as exc:
                 self._retry(due, exc, state=ReplyState.RETRY)
-                raise p.stop_target(f"the access token was refused: {exc}") from None
+                raise StopTarget(StopReason.TOKEN_REFUSED, refused(exc)) from None
             except PermanentError as exc:
                 self._failed(due, str(exc))
                 return

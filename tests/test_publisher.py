@@ -1275,3 +1275,31 @@ def test_a_direct_target_on_friendica_stops_with_a_clear_reason(
         "friendica cannot post direct statuses: choose one of public, unlisted, private"
     )
     assert requests_of(server, "post_status") == []
+
+
+def test_one_process_between_passes_notices_revisions_withdrawals_and_articles_come_due(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    """The service keeps its publishers: a pass after one that did everything reads only the
+    articles come due since, until the store changes; a change is noticed at once."""
+    room.write("a.md", "Harbour reopens", 2)
+    room.write("b.md", "Council votes", 1)
+    room.write("c.md", "Ferry resumes", -0.5)  # scheduled: due in half an hour
+    room.build()
+    moment = datetime.now(UTC)
+    with room.runners(clock=lambda: moment) as runners:
+        runner = runners["main"]
+        assert runner.run().posted == 2
+        assert (runner.run().posted, len(server.live_statuses())) == (0, 2)  # nothing new
+        moment += timedelta(hours=1)
+        assert runner.run().posted == 1  # come due, without a build
+        room.write("a.md", "Harbour reopens after the storm", 2)
+        room.build()
+        assert runner.run().edited == 1
+        (room.content / "b.md").unlink()
+        room.build()
+        assert runner.run().deleted == 1
+        quiet = runner.run()
+        assert (quiet.posted, quiet.edited, quiet.deleted) == (0, 0, 0)
+    assert len(requests_of(server, "edit_status")) == 1
+    assert len(server.live_statuses()) == 2

@@ -83,7 +83,9 @@ class Amends:
     def edit_revised(self, report: PassReport) -> None:
         if not self.p.target.edit_on_update:
             return
-        for delivery, stored in self.p.store.revised(self.p.name, NEW_PER_PASS):
+        revised = self.p.store.revised(self.p.name, NEW_PER_PASS)
+        self.p.saturated = self.p.saturated or len(revised) >= NEW_PER_PASS
+        for delivery, stored in revised:
             self.edit(delivery, stored, report)
 
     def edit(self, delivery: Delivery, stored: Stored, report: PassReport) -> None:
@@ -174,7 +176,9 @@ class Amends:
     def delete_withdrawn(self, report: PassReport) -> None:
         if not self.p.target.delete_on_withdraw:
             return
-        for delivery in self.p.store.withdrawn(self.p.name, NEW_PER_PASS):
+        withdrawn = self.p.store.withdrawn(self.p.name, NEW_PER_PASS)
+        self.p.saturated = self.p.saturated or len(withdrawn) >= NEW_PER_PASS
+        for delivery in withdrawn:
             self.delete(delivery, report)
 
     def delete(self, delivery: Delivery, report: PassReport) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from newsbot.articles import Article, revision_of
@@ -72,11 +72,15 @@ class Creates:
     def __init__(self, publisher: Publisher) -> None:
         self.p = publisher
 
-    def post_new(self, report: PassReport) -> None:
-        """Mark what the rules skip as seen; post the rest oldest first, as pacing allows."""
+    def post_new(self, report: PassReport, since: datetime | None = None) -> None:
+        """Mark what the rules skip as seen; post the rest oldest first, as pacing allows.
+
+        With ``since``, only articles published after it are looked at.
+        """
         p = self.p
         now = p.clock()
-        candidates = p.store.new_articles(p.name, now, NEW_PER_PASS)
+        candidates = p.store.new_articles(p.name, now, NEW_PER_PASS, since)
+        p.saturated = p.saturated or len(candidates) >= NEW_PER_PASS
         chosen = rules.sort(p.target, candidates, lambda stored: stored.article, now)
         for skip in rules.Skip:
             report.skipped += p.store.skip(p.name, chosen.skipped[skip], skip, now)
@@ -115,7 +119,7 @@ class Creates:
             except PermanentError as exc:
                 self._give_up(article.id, str(exc), report)
                 return
-            self._posted(article, post.revision, status, report, post.composed)
+            self._posted(article, post.revision, status, report, post.composed, sent=True)
             return
         report.retries += 1
 
@@ -235,6 +239,7 @@ class Creates:
         status: PostedStatus,
         report: PassReport,
         composed: Composed,
+        sent: bool = False,
     ) -> None:
         p = self.p
         p.store.succeeded(
@@ -245,7 +250,8 @@ class Creates:
         log.info(
             "posted", extra={"target": p.name, "article": article.id, "status_url": status.url}
         )
-        self._keep_related(article, revision, composed)
+        if not sent:  # found by reconciliation: its related set is this composition's
+            self._keep_related(article, revision, composed)
         p.related_sets.release(p.name, article.id)
         if composed.reply_text is not None:
             p.replies.send_due(article.id, report)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from newsbot.mastodon.client import (
     MastodonClient,
     MastodonError,
     PostedStatus,
+    Software,
     StatusRequest,
     TooLong,
     TransientError,
@@ -62,6 +64,10 @@ log = logging.getLogger(__name__)
 IDEMPOTENCY_TRUST = 45 * 60
 """Seconds after a first attempt during which a server that honours Idempotency-Key still
 remembers it (Mastodon: an hour): resending with the key is safe, no search is needed."""
+
+SERVER_TTL = 600.0
+"""Seconds a process trusts what it read of the server (limits, software, the scopes its
+listing and media checks proved); the token and its account are checked every pass."""
 
 Related = Callable[[Article, int, datetime], Sequence[Article]]
 """Finds up to k related articles (editors' first) for an article, as of a moment."""
@@ -93,6 +99,8 @@ class Publisher:
 
     offline_profile: str | None = None
     """Dry run only: compose with this profile (or "learned") without asking the server."""
+    monotonic: Callable[[], float] = time.monotonic
+    """For `SERVER_TTL`."""
 
     def __post_init__(self) -> None:
         self.limits = Limits()
@@ -113,6 +121,10 @@ class Publisher:
         self.media = Media(self.name, self.target, self.client, self.media_root, self.media_prefix)
         self.related_sets = RelatedStore(self.store.engine)
         self.server = ServerRules(UNKNOWN, self.limits)
+        self._server_read: tuple[float, Software | None] | None = None
+        self._mark: tuple[str | None, datetime] | None = None
+        self.saturated = False
+        """A step of this pass read as many rows as it may: there may be more."""
 
     @property
     def suspect(self) -> suspect.Suspect | None:
@@ -150,21 +162,33 @@ class Publisher:
             # Sending now would only be refused.
             report.stopped_by(StopReason.RATE_LIMITED, _rate_limited(self._paused_until))
             return
+        started = self.clock()
+        mark, self._mark, self.saturated = self._mark, None, False
+        changes = self.store.store_changes()
         try:
             self._connect()
             self.amends.guard()
             self._finish_unfinished(report)
             self.creates.settle_resolved()
             self.replies.finish_due(report)
-            self.amends.delete_withdrawn(report)
-            self.amends.edit_revised(report)
-            self.creates.post_new(report)
+            if mark is not None and mark[0] == changes:
+                # The store did not change since a pass that did all there was to do: no
+                # article was revised or withdrawn since, and new ones are those come due.
+                self.creates.post_new(report, since=mark[1])
+            else:
+                self.amends.delete_withdrawn(report)
+                self.amends.edit_revised(report)
+                self.creates.post_new(report)
         except Interrupted:
             report.interrupted = True
         except StopTarget as stop:
             report.stopped_by(stop.reason, str(stop))
         except MastodonError as exc:
             report.stopped_by(StopReason.SERVER_ERROR, str(exc))
+        if report.stop is not None or report.interrupted:
+            self._server_read = None  # read the server afresh next time
+        elif not (report.waiting or report.held or self.saturated):
+            self._mark = (changes, started)
         report.rules = self.server.describe()
         self.store.record_pass(
             self.name, self.clock(), account_id=self.account_id, error=report.stopped
@@ -208,9 +232,15 @@ class Publisher:
         """
         self.account_id = None
         knowledge = self.knowledge.get(self.name)
+        read = self._server_read
+        fresh = read is None or self.monotonic() - read[0] > SERVER_TTL or not remember
         try:
-            self.limits = self.client.instance_limits()
-            software = self.client.server_software() if self.target.profile == "auto" else None
+            if fresh:
+                self.limits = self.client.instance_limits()
+                software = self.client.server_software() if self.target.profile == "auto" else None
+            else:
+                assert read is not None
+                software = read[1]
             account = self.client.verify_credentials()
             self._same_account(str(self.target.server), account.id, remember)
             self.account_id = account.id
@@ -222,9 +252,11 @@ class Publisher:
                     f"{profile.name} cannot post {self.target.visibility} statuses: "
                     f"choose one of {', '.join(profile.visibilities)}",
                 )
-            self._check_listing()
-            if self.target.media and self.media_root is not None:
-                self.client.check_media_scope()
+            if fresh:
+                self._check_listing()
+                if self.target.media and self.media_root is not None:
+                    self.client.check_media_scope()
+                self._server_read = (self.monotonic(), software)
         except AuthError as exc:
             raise StopTarget(StopReason.TOKEN_REFUSED, refused(exc)) from None
         except TransientError as exc:

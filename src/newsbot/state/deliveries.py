@@ -29,8 +29,8 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, insert, select, update
 
-from newsbot.state.index import Stored, decode_article
-from newsbot.state.schema import articles, deliveries, post_related, targets
+from newsbot.state.index import CHANGES, Stored, decode_article
+from newsbot.state.schema import articles, deliveries, meta, post_related, targets
 
 
 class DeliveryState(StrEnum):
@@ -141,8 +141,17 @@ class DeliveryStore:
 
     # -- what is due --------------------------------------------------------
 
-    def new_articles(self, target: str, now: datetime, limit: int | None) -> list[Stored]:
-        """Live articles this target has never seen, oldest first."""
+    def store_changes(self) -> str | None:
+        """The store index's change count (`newsbot.state.index.CHANGES`)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(meta.c.value).where(meta.c.key == CHANGES)).scalar()
+        return None if value is None else str(value)
+
+    def new_articles(
+        self, target: str, now: datetime, limit: int | None, since: datetime | None = None
+    ) -> list[Stored]:
+        """Live articles this target has never seen, oldest first; with ``since``, only those
+        published after it (read through the index on ``published``: nothing older)."""
         seen = exists().where(
             and_(deliveries.c.target == target, deliveries.c.article_id == articles.c.id)
         )
@@ -152,6 +161,7 @@ class DeliveryStore:
                 articles.c.visible,
                 ~articles.c.shadowed,
                 articles.c.published <= ts(now),
+                articles.c.published > (-(2**62) if since is None else ts(since)),
                 ~seen,
             )
             .order_by(articles.c.published, articles.c.id)

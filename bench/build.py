@@ -85,7 +85,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "wikinews_en_2019_2020.jsonl"
+_CORPUS_FILE = Path("shared") / "corpus" / "wikinews_en_2019_2020.jsonl"
+CORPUS = next(
+    (up / _CORPUS_FILE for up in Path(__file__).resolve().parents if (up / _CORPUS_FILE).exists()),
+    Path(__file__).resolve().parents[2] / _CORPUS_FILE,
+)
+"""The shared corpus, in the nearest folder above the repository that has one (a worktree's
+repository sits one level deeper than the main one)."""
 NEWSBOT = ROOT / ".venv" / "bin" / "newsbot"
 OUT_DIR = ROOT / "bench" / "out"
 

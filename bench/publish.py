@@ -3,7 +3,8 @@
 Everything runs in one go on loopback, against one fake Mastodon-compatible
 server (``tests/support/fakemastodon.py``, standalone, request log off, no rate limit,
 no latency), started once for the whole run; its statuses are reset before each
-tool posts, and after each tool it must hold exactly the expected number.
+tool posts, and after each tool it must hold exactly the expected number (for newsbot,
+the posts and the replies holding related links it reports; feed2toot makes none).
 
 For each posting size (default 1,000 and 10,000) the script
 
@@ -32,7 +33,18 @@ For each posting size (default 1,000 and 10,000) the script
    entry not in its cache, so the first run posts all N (no populate-cache
    step is involved). It reads the feed from the file through a ``file://``
    URI: no HTTP fetch, the setup most favourable to it;
-6. feed2toot: a second run, with every item in its cache (nothing new).
+6. feed2toot: a second run, with every item in its cache (nothing new);
+7. newsbot in one long-lived process, as the service publishes
+   (``bench/publish_warm.py``: the publishers, their HTTP clients and database
+   connections are made once): from a copy of the state as it was after the
+   build, passes until all N are posted, then passes with nothing new, each
+   timed around ``Publisher.run`` alone. The goals are checked for both ways:
+   a ``newsbot publish`` command per pass (interpreter start-up and imports
+   included, as a cron job would pay) and the service's passes.
+
+The build gets as long as it needs for the related lists
+(``site.related_seconds``): posts read each article's stored list, as they do
+once a service's builds have filled them.
 
 Then (unless ``--skip-100k``) a store of 100,000 articles is generated,
 ``newsbot catch-up`` (which builds first) marks every article as seen, and a
@@ -71,7 +83,7 @@ Usage (from the repository root)::
     .venv/bin/python bench/publish.py [--sizes 1000,10000] [--skip-100k] [--workdir DIR]
         [--repeat N] [--keep] [--target-setting related=0 ...]
 
-With ``--workdir`` the feed2toot venv is kept there and reused by later runs.
+feed2toot's venv is kept in ``.cache/feed2toot-0.17`` and reused by later runs.
 """
 
 from __future__ import annotations
@@ -105,6 +117,8 @@ from build import (
 )
 
 NEWSBOT = ROOT / ".venv" / "bin" / "newsbot"
+WARM = Path(__file__).resolve().parent / "publish_warm.py"
+F2T_VENV = ROOT / ".cache" / "feed2toot-0.17"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 FEED2TOOT_VERSION = "0.17"
 TARGET = "bench"
@@ -121,6 +135,7 @@ MEMORY_GROWTH_GOAL = 1.2
 """'Memory flat': the nothing-new pass over 100,000 articles may use at most 20 % more."""
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+_REPLIES = re.compile(rf"^{TARGET}: .*?, (?P<replies>\d+) replies", re.MULTILINE)
 _REPORT_LINE = re.compile(
     rf"^{TARGET}: (?P<posted>\d+) posted, (?P<edited>\d+) edited, (?P<deleted>\d+) deleted, "
     r"(?P<skipped>\d+) skipped, (?P<failed>\d+) failed, (?P<retries>\d+) to retry",
@@ -175,6 +190,8 @@ class Phase:
     runs: int = 0
     items: int = 0
     """Items posted by the phase (statuses the server gained)."""
+    replies: int = 0
+    """Replies holding related links newsbot posted besides (feed2toot makes none)."""
     server_cpu_seconds: float = 0.0
     returncode: int = 0
     error: str = ""
@@ -315,6 +332,7 @@ class Newsbot:
                 "NEWSBOT_FEEDS__PER_TAG": "false",
                 "NEWSBOT_FEEDS__PER_SECTION": "false",
                 "NEWSBOT_FEEDS__PAGES": "false",
+                "NEWSBOT_SITE__RELATED_SECONDS": "3600",
                 prefix + "SERVER": server.base_url,
                 prefix + "TOKEN": server.token,
                 **{prefix + key.upper(): value for key, value in extra.items()},
@@ -328,10 +346,50 @@ class Newsbot:
     def run(self, *args: str) -> Run:
         return measure([str(NEWSBOT), *args], self.env, self.work)
 
+    def warm(self, data: Path, server: FakeServer, count: int, repeat: int) -> dict[str, Any]:
+        """Passes in one process (``bench/publish_warm.py``) over the state copied at ``data``:
+        post ``count``, then ``repeat`` passes with nothing new."""
+        env = {**self.env, "NEWSBOT_STATE__DATA_DIR": str(data)}
+        before = server.cpu_seconds()
+        proc = subprocess.Popen(
+            [str(PYTHON), str(WARM)], env=env, cwd=self.work, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None
+
+        def ask(command: str) -> dict[str, Any]:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(command + "\n")
+            proc.stdin.flush()
+            answer: dict[str, Any] = json.loads(proc.stdout.readline())
+            return answer
+
+        try:
+            json.loads(proc.stdout.readline())  # ready
+            load = round(os.getloadavg()[0], 2)
+            post = ask(f"post {count}") | {"load_before": load}
+            post_server = round(server.cpu_seconds() - before, 3)
+            idle = [ask("idle") for _ in range(repeat)]
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=60)
+        live, _ = server.counts()
+        return {
+            "post": post | {"server_cpu_seconds": post_server, "statuses_after": live},
+            "nothing_new": {
+                "seconds": statistics.median(i["seconds"] for i in idle),
+                "all_seconds": [round(i["seconds"], 5) for i in idle],
+                "did": [{k: i[k] for k in ("posted", "edited", "deleted", "failed")} for i in idle],
+            },
+        }
+
     def publish_pass(self) -> tuple[Run, dict[str, int] | None]:
         run = self.run("publish", "--no-build", "--no-pacing")
         match = _REPORT_LINE.search(run.stdout)
         report = {k: int(v) for k, v in match.groupdict().items()} if match else None
+        replies = _REPLIES.search(run.stdout)
+        if report is not None and replies is not None:
+            report["replies"] = int(replies["replies"])
         return run, report
 
 
@@ -422,6 +480,7 @@ def newsbot_post_all(newsbot: Newsbot, server: FakeServer, count: int, label: st
             phase.fail("publish did not report what it did")
             break
         phase.items += report["posted"]
+        phase.replies += report.get("replies", 0)
         if report["failed"] or report["retries"]:
             phase.fail(f"publish run {phase.runs}: {report}")
             break
@@ -429,7 +488,7 @@ def newsbot_post_all(newsbot: Newsbot, server: FakeServer, count: int, label: st
             break
         if phase.runs % 10 == 0:
             print(f"{label} newsbot: {phase.items:,} posted so far", file=sys.stderr)
-    expect_statuses(server, phase, count, before)
+    expect_statuses(server, phase, count + phase.replies, before)
     return phase
 
 
@@ -503,12 +562,25 @@ def bench_size(
         "load_before": round(os.getloadavg()[0], 2),
     }
 
+    warm_data = work / "newsbot-data-warm"
+    shutil.copytree(newsbot.data, warm_data)  # the state as the build left it
     server.reset()
     post = newsbot_post_all(newsbot, server, size, label)
     print_phase(label, "newsbot", "post", post)
-    idle = newsbot_nothing_new(newsbot, server, size, repeat)
+    idle = newsbot_nothing_new(newsbot, server, size + post.replies, repeat)
     print_phase(label, "newsbot", "nothing new", idle)
     result["newsbot"] = {"post": asdict(post), "nothing_new": asdict(idle)}
+
+    server.reset()
+    warm = newsbot.warm(warm_data, server, size, max(repeat, 5))
+    print(
+        f"{label} newsbot (one process): posted {warm['post']['posted']} in "
+        f"{warm['post']['seconds']:.2f} s ({warm['post']['passes']} passes), nothing new "
+        f"{warm['nothing_new']['seconds'] * 1000:.1f} ms (median of "
+        f"{len(warm['nothing_new']['all_seconds'])})",
+        file=sys.stderr,
+    )
+    result["newsbot_warm"] = warm
 
     if f2t_venv is None or size > MAX_FEED_ITEMS:
         result["feed2toot"] = None
@@ -626,6 +698,18 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         per_item, idle = ratios(ours, theirs)
         check(size, "per-item newsbot/feed2toot", PER_ITEM_GOAL, per_item)
         check(size, "nothing-new newsbot/feed2toot", NOTHING_NEW_GOAL, idle)
+        warm = result.get("newsbot_warm")
+        if warm is not None and _ok(theirs["post"]) and theirs["post"]["items"]:
+            f2t_item = theirs["post"]["seconds"] / theirs["post"]["items"]
+            ok = warm["post"]["posted"] == size and not warm["post"]["failed"]
+            warm_item = warm["post"]["seconds"] / size if ok else None
+            value = None if warm_item is None else warm_item / f2t_item
+            check(size, "per-item one process/feed2toot", PER_ITEM_GOAL, value)
+        if warm is not None and _ok(theirs["nothing_new"]) and theirs["nothing_new"]["seconds"]:
+            quiet = all(not any(d.values()) for d in warm["nothing_new"]["did"])
+            value = warm["nothing_new"]["seconds"] / theirs["nothing_new"]["seconds"]
+            check(size, "nothing-new one process/feed2toot", NOTHING_NEW_GOAL,
+                  value if quiet else None)  # fmt: skip
         if _ok(theirs["nothing_new"]):
             largest_f2t_idle = (size, theirs["nothing_new"]["seconds"])
     for result in results:
@@ -677,6 +761,15 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
             lines.append(f"{'':>9}  {'feed2toot':9} ({result.get('feed2toot_skipped', 'not run')})")
             continue
         lines.append(f"{'':>9}  {'feed2toot':9} {cells(theirs)}")
+        warm = result.get("newsbot_warm")
+        if warm is not None:
+            per_item = warm["post"]["seconds"] / max(warm["post"]["posted"], 1) * 1000
+            lines.append(
+                f"{'':>9}  {'1 process':9} {warm['post']['seconds']:>8.2f} "
+                f"{warm['post']['passes']:>5} {per_item:>8.2f} {'':>8} "
+                f"{warm['post']['server_cpu_seconds']:>9.2f} "
+                f"{warm['nothing_new']['seconds']:>14.4f}"
+            )
         gap = " " * 15
         for name, key in (("ratio", "seconds"), ("CPU ratio", "cpu_seconds")):
             per_item, idle = ratios(result["newsbot"], theirs, key)
@@ -702,6 +795,8 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
         "ratio: newsbot/feed2toot by wall time (the goals); CPU ratio: by the tools' own CPU",
         "time (user+system), steadier when other work shares the machine.",
         "feed2toot reads all N items from one RSS file (file:// URI), --limit N, cache_limit N.",
+        "1 process: newsbot's passes in one long-lived process, as the service makes them",
+        "(bench/publish_warm.py), each timed around Publisher.run: no start-up, no imports.",
     ]
     if any(result["feed2toot"] is None and "catch_up" in result for result in results):
         lines.append(f"At {BIG_STORE:,}: all caught up, then {NEW_PER_PASS} new posted in one run.")
@@ -756,7 +851,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"corpus {CORPUS} not found")
     base = args.workdir or Path(tempfile.mkdtemp(prefix="newsbot-publish-bench-", dir="/tmp"))
     base.mkdir(parents=True, exist_ok=True)
-    f2t_venv = None if args.skip_feed2toot else base / "f2t"
+    f2t_venv = None if args.skip_feed2toot else F2T_VENV
     info = machine()
     info.pop("hugo", None)
     if f2t_venv is not None:

@@ -31,6 +31,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
+from newsbot.publish.report import StopReason
 from newsbot.service.health import Status
 from newsbot.settings import StoreSettings
 from newsbot.state.database import MIGRATIONS
@@ -318,7 +319,7 @@ def test_another_account_under_the_same_target_stops_it_until_catch_up(
 
     report = room.publish()
 
-    assert report.stopped is not None
+    assert report.stopped is not None and report.stop is StopReason.ACCOUNT_CHANGED
     assert report.stopped.startswith("the account changed: target main posted as account 1")
     assert "account 77" in report.stopped and "newsbot catch-up --target main" in report.stopped
     assert _writes(server) == before  # nothing posted, edited or deleted

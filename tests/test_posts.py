@@ -10,15 +10,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsbot.articles import Article
+from newsbot.errors import NewsbotError
+from newsbot.mastodon.length import count
 from newsbot.publish.compose import (
     DEFAULT_TEMPLATE,
     MIN_SUMMARY,
     WORD_JOINER,
     Composed,
+    ComposeError,
     PostPolicy,
     RelatedLink,
     compose,
-    count,
     format_dry_run,
     hashtags,
     idempotency_key,
@@ -303,8 +305,9 @@ def test_over_long_headline_is_shortened_with_an_ellipsis() -> None:
 
 def test_link_and_warning_over_the_limit_is_an_error() -> None:
     article = make_article(content_warning="x" * 490)
-    with pytest.raises(ValueError, match="exceed 500"):
+    with pytest.raises(ComposeError, match="exceed 500") as refused:
         compose(article, "", [], PostPolicy(), 500, 23)
+    assert isinstance(refused.value, NewsbotError) and refused.value.article_id == article.id
 
 
 def test_limits_of_different_servers() -> None:

@@ -38,6 +38,7 @@ from newsbot.mastodon.client import MastodonClient, make_http_client
 from newsbot.mastodon.documents import StatusRequest
 from newsbot.publish.compose import RELATED_MARK, idempotency_key
 from newsbot.publish.publisher import PassReport, Publisher, links_as_its_own
+from newsbot.publish.report import StopReason
 from newsbot.publish.targets import publishers, targets
 from newsbot.settings import Settings, TargetSettings
 from newsbot.state.database import database_url, open_database
@@ -433,6 +434,7 @@ def test_a_long_rate_limit_ends_the_pass_and_posting_waits_for_the_reset(
 
     assert first.posted == second.posted == 0
     assert first.stopped is not None and "rate limited until" in first.stopped
+    assert first.stop is StopReason.RATE_LIMITED and not first.needs_a_person
     assert second.stopped == first.stopped
     row = room.rows()["a"]
     assert row["state"] == "retry" and "429" in row["last_error"]
@@ -1241,6 +1243,7 @@ def test_a_target_that_recovers_says_so_once(
     server.token = "another"  # the bot's token is refused: Takahē's 400 text/plain
     stopped = room.publish()
     assert stopped.stopped is not None and "refused" in stopped.stopped
+    assert stopped.stop is StopReason.TOKEN_REFUSED and stopped.needs_a_person
     assert "HTTP 400" in stopped.stopped and "Invalid Bearer token" in stopped.stopped
     server.token = good
 
@@ -1275,3 +1278,31 @@ def test_a_direct_target_on_friendica_stops_with_a_clear_reason(
         "friendica cannot post direct statuses: choose one of public, unlisted, private"
     )
     assert requests_of(server, "post_status") == []
+
+
+def test_one_process_between_passes_notices_revisions_withdrawals_and_articles_come_due(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    """The service keeps its publishers: a pass after one that did everything reads only the
+    articles come due since, until the store changes; a change is noticed at once."""
+    room.write("a.md", "Harbour reopens", 2)
+    room.write("b.md", "Council votes", 1)
+    room.write("c.md", "Ferry resumes", -0.5)  # scheduled: due in half an hour
+    room.build()
+    moment = datetime.now(UTC)
+    with room.runners(clock=lambda: moment) as runners:
+        runner = runners["main"]
+        assert runner.run().posted == 2
+        assert (runner.run().posted, len(server.live_statuses())) == (0, 2)  # nothing new
+        moment += timedelta(hours=1)
+        assert runner.run().posted == 1  # come due, without a build
+        room.write("a.md", "Harbour reopens after the storm", 2)
+        room.build()
+        assert runner.run().edited == 1
+        (room.content / "b.md").unlink()
+        room.build()
+        assert runner.run().deleted == 1
+        quiet = runner.run()
+        assert (quiet.posted, quiet.edited, quiet.deleted) == (0, 0, 0)
+    assert len(requests_of(server, "edit_status")) == 1
+    assert len(server.live_statuses()) == 2

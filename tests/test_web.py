@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from newsbot.build.builder import BuildReport
 from newsbot.build.output import Output
 from newsbot.errors import Problem
-from newsbot.publish.publisher import PassReport
+from newsbot.publish.report import PassReport, StopReason
 from newsbot.service.health import Status
 from newsbot.service.metrics import Metrics
 from newsbot.web.asgi import create_app
@@ -551,7 +551,10 @@ def test_readyz_with_stopped_targets(site: Site) -> None:
     assert busy.status_code == 200
     assert busy.json()["targets"]["other"]["busy"] == "host-b:4242"
     refused = "the access token was refused: 401 Unauthorized"
-    site.status.record_pass(PassReport("social", stopped=refused))
+    # Readiness is decided from the stop's reason, not from its wording.
+    site.status.record_pass(PassReport("social", stopped=refused, stop=StopReason.RATE_LIMITED))
+    assert site.client.get("/readyz").json()["targets"]["social"]["fatal"] is False
+    site.status.record_pass(PassReport("social", stopped=refused, stop=StopReason.TOKEN_REFUSED))
     stopped = site.client.get("/readyz")
     # The feeds stay online: a refused posting token is for the publishing monitor.
     assert stopped.status_code == 200
@@ -591,7 +594,11 @@ def test_metrics_show_what_the_service_reported(site: Site) -> None:
     site.metrics.observe_build(report, articles=11)
     site.metrics.observe_build(None, "database locked")
     site.metrics.observe_pass(PassReport("social", posted=2, failed=1, waiting=3, retries=4))
-    site.metrics.observe_pass(PassReport("social", posted=1, stopped="rate limited until later"))
+    site.metrics.observe_pass(
+        PassReport(
+            "social", posted=1, stopped="rate limited until later", stop=StopReason.RATE_LIMITED
+        )
+    )
     site.metrics.observe_pass(PassReport("social", posted=9, busy="host-b:4242"))
     response = site.client.get("/metrics")
     assert response.status_code == 200

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -138,7 +138,8 @@ def _passes(runner: Publisher, dry_run: bool) -> PassReport:
         for name in ("posted", "edited", "deleted", "skipped", "failed", "retries", "replies",
                      "length_errors", "recomposed", "uncertain"):  # fmt: skip
             setattr(total, name, getattr(total, name) + getattr(more, name))
-        total.waiting, total.stopped, total.busy = more.waiting, more.stopped, more.busy
+        total.waiting, total.busy = more.waiting, more.busy
+        total.stopped, total.stop = more.stopped, more.stop
     return total
 
 
@@ -205,7 +206,7 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
     """
     from newsbot.publish.targets import targets
     from newsbot.state import suspect
-    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.deliveries import ACTIVE, DeliveryState, DeliveryStore, ReplyState
     from newsbot.state.learning import TargetKnowledge
     from newsbot.state.replies import RelatedStore
 
@@ -243,20 +244,22 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
                 click.echo(
                     "  replies: " + ", ".join(f"{n} {s}" for s, n in sorted(replies.items()))
                 )
-            for reply in related.listing(target.name, ("uncertain", "failed", "retry", "sending")):
+            unsettled = (ReplyState.UNCERTAIN, ReplyState.FAILED, *ACTIVE)
+            for reply in related.listing(target.name, unsettled):
                 click.echo(
                     f"  reply {reply.reply_state:9} {reply.article_id}  {reply.last_error or ''}"
                 )
             for article_id, due in _waiting(store, target, now, limit):
                 click.echo(f"  waiting  {article_id}  due {due.isoformat(timespec='minutes')}")
             for title, states in (
-                ("uncertain", ("uncertain",)),
-                ("pending", ("sending", "retry")),
-                ("failed", ("failed",)),
-                ("posted", ("posted",)),
+                ("uncertain", (DeliveryState.UNCERTAIN,)),
+                ("pending", ACTIVE),
+                ("failed", (DeliveryState.FAILED,)),
+                ("posted", (DeliveryState.POSTED,)),
             ):
                 for row in store.listing(target.name, states, limit):
-                    detail = row.status_url if title == "posted" else (row.last_error or "")
+                    shown = row.status_url if states == (DeliveryState.POSTED,) else row.last_error
+                    detail = shown or ""
                     click.echo(f"  {title:8} {row.article_id}  {detail}")
 
 
@@ -264,19 +267,12 @@ def _waiting(
     store: DeliveryStore, target: Target, now: datetime, limit: int
 ) -> list[tuple[str, datetime]]:
     """Posts pacing holds back, with when each is due (evenly spaced after the last post)."""
-    settings = target.settings
-    horizon = now - timedelta(hours=settings.backlog_max_age_hours)
-    fresh = [
-        s for s in store.new_articles(target.name, now, limit) if s.article.published >= horizon
-    ]
-    spacing = timedelta(seconds=3600 / settings.posts_per_hour)
-    last = store.last_posted(target.name)
-    due = now if last is None else max(now, last + spacing)
-    waiting = []
-    for stored in fresh:
-        waiting.append((stored.article.id, due))
-        due += spacing
-    return waiting
+    from newsbot.publish import rules
+
+    new = store.new_articles(target.name, now, limit)
+    fresh = rules.sort(target.settings, new, lambda stored: stored.article, now).to_post
+    due = rules.due_times(target.settings, now, store.last_posted(target.name), len(fresh))
+    return [(stored.article.id, at) for stored, at in zip(fresh, due, strict=True)]
 
 
 @click.command()
@@ -297,7 +293,7 @@ def resolve(
     been carried out on a server that cannot list the account's posts of its
     visibility. Look at the account, then say --posted URL or --not-posted.
     """
-    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.deliveries import DeliveryState, DeliveryStore, ReplyState
     from newsbot.state.replies import RelatedStore
 
     if (status is None) == (not not_posted):
@@ -308,15 +304,16 @@ def resolve(
         related = RelatedStore(app.engine)
         if reply:
             row = related.get(target, article_id)
-            if row is None or row.reply_state != "uncertain":
+            if row is None or row.reply_state != ReplyState.UNCERTAIN:
                 fail(f"{target}: the reply of {article_id} is not uncertain", EXIT_PROBLEMS)
             if status is not None:
                 related.reply_posted(target, article_id, _status_id(status), status)
             else:
-                related.reply_failed(target, article_id, "resolved: not posted", now, "retry")
+                why = "resolved: not posted"
+                related.reply_failed(target, article_id, why, now, ReplyState.RETRY)
         else:
             delivery = store.get(target, article_id)
-            if delivery is None or delivery.state != "uncertain":
+            if delivery is None or delivery.state != DeliveryState.UNCERTAIN:
                 fail(f"{target}: {article_id} is not an uncertain delivery", EXIT_PROBLEMS)
             if status is not None:
                 store.resolve_posted(target, article_id, _status_id(status), status, now)

@@ -53,48 +53,55 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from string import Formatter
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import regex  # type: ignore[import-untyped]
 
 from newsbot.articles import Article
-from newsbot.mastodon.counting import RUBY_STRIP, WORD, CountingRule, countable
+from newsbot.errors import NewsbotError
+from newsbot.mastodon.length import WORD as _WORD
+from newsbot.publish.fitting import MIN_RELATED_TITLE as MIN_RELATED_TITLE
+from newsbot.publish.fitting import MIN_SUMMARY as MIN_SUMMARY
+from newsbot.publish.fitting import RELATED_MARK as RELATED_MARK
+from newsbot.publish.fitting import Draft, NoRoom, Rules, fit, fit_reply
+from newsbot.publish.fitting import RelatedLink as RelatedLink
+from newsbot.publish.fitting import related_text as related_text
 from newsbot.render.bidi import balance
 from newsbot.summaries import grapheme_length, lead, sentences, shorten
 
+if TYPE_CHECKING:
+    from newsbot.mastodon.counting import CountingRule
+
 PLACEHOLDERS = frozenset({"headline", "summary", "link", "related", "hashtags"})
 DEFAULT_TEMPLATE = "{headline}\n\n{summary}\n\n{link}{related}{hashtags}"
-# A summary cut shorter than this says nothing; the post is better without it.
-MIN_SUMMARY = 30
-# A related headline is not cut shorter than this: below it, the link goes instead.
-MIN_RELATED_TITLE = 24
 # With related_in = "auto", related links stay in the post when this many fit there.
 AUTO_MIN_RELATED = 2
 WORD_JOINER = "\u2060"
-RELATED_MARK = "→"
 
-_MENTION_START = regex.compile(rf"(?<![=/{WORD}])@(?=[a-z0-9_])", regex.IGNORECASE)
-_HASHTAG_START = regex.compile(rf"#(?=[{WORD}\u00b7\u30fb\u200c]*\p{{Alphabetic}})")
 
-_TAG_WORD = regex.compile(rf"[{WORD}]+")
+_MENTION_START = regex.compile(rf"(?<![=/{_WORD}])@(?=[a-z0-9_])", regex.IGNORECASE)
+_HASHTAG_START = regex.compile(rf"#(?=[{_WORD}\u00b7\u30fb\u200c]*\p{{Alphabetic}})")
+
+_TAG_WORD = regex.compile(rf"[{_WORD}]+")
 _ALPHABETIC = regex.compile(r"\p{Alphabetic}")
 # Line breaks and ASCII spaces: a headline is one line. No-break spaces stay, so
 # that French "fini !" keeps its "!" on the same line.
 _LINE_SPACE = regex.compile(r"[ \t\r\n\f\v\x85\u2028\u2029]+")
-_TRAILING_SPACE = regex.compile(r"[ \t]+(?=\n|$)")
-_SPACE_RUN = regex.compile(r" {2,}")
-_BLANK_LINES = regex.compile(r"\n{3,}")
 
 
-@dataclass(frozen=True, slots=True)
-class RelatedLink:
-    """Another article worth reading next: its headline and address."""
+class ComposeError(NewsbotError):
+    """An article that cannot make a status within the limit: one article, not the pass.
 
-    title: str
-    url: str
+    The message says why (shown in the dry run and the delivery's error);
+    ``article_id`` names the article.
+    """
+
+    def __init__(self, article_id: str, message: str) -> None:
+        super().__init__(message)
+        self.article_id = article_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,59 +161,6 @@ class Composed:
     reply_length: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Draft:
-    headline: str
-    summary: str
-    link: str
-    related: tuple[RelatedLink, ...]
-    hashtags: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Rules:
-    """What a draft is rendered with and measured against."""
-
-    template: str
-    label: str
-    spoiler: str
-    limit: int
-    url_length: int | None
-    rule: CountingRule | None = None
-
-    def render(self, draft: _Draft) -> str:
-        text = self.template.format_map(
-            {
-                "headline": draft.headline,
-                "summary": draft.summary,
-                "link": draft.link,
-                "related": _block(related_text(self.label, draft.related) if draft.related else ""),
-                "hashtags": _block(" ".join(draft.hashtags)),
-            }
-        )
-        return _tidy(text)
-
-    def length(self, draft: _Draft) -> int:
-        return self.measure(self.render(draft))
-
-    def measure(self, text: str) -> int:
-        if self.rule is not None:
-            return self.rule.count(text, self.spoiler)
-        return count(text, self.spoiler, self.url_length)
-
-    def fits(self, draft: _Draft) -> bool:
-        return self.length(draft) <= self.limit
-
-
-def count(text: str, spoiler_text: str, url_length: int | None) -> int:
-    """The length of a status as Mastodon counts it; ``url_length=None`` counts URLs in full.
-
-    The content warning counts too, in full (the server does not look for URLs
-    in it). Leading and trailing whitespace is not counted: the server strips it.
-    """
-    return grapheme_length(spoiler_text.strip(RUBY_STRIP) + countable(text, url_length))
-
-
 def compose(
     article: Article,
     lead_text: str,
@@ -239,15 +193,15 @@ def compose(
 
     The link is never touched and neither is the content warning (a cut
     warning may hide what it warns about); when those two alone are over the
-    limit there is no status to make and ``ValueError`` is raised.
+    limit there is no status to make and `ComposeError` is raised.
     """
     if rule is not None:
         max_characters = rule.limit
         url_length = None if rule.urls_in_full else rule.url_length
     if max_characters < 1 or (url_length is not None and url_length < 0):
-        raise ValueError("max_characters must be >= 1 and url_length >= 0")
+        raise ComposeError(article.id, "max_characters must be >= 1 and url_length >= 0")
     language = _language(article.lang) or _language(policy.language)
-    rules = _Rules(
+    rules = Rules(
         template=policy.template,
         label=policy.related_label.strip(),
         spoiler=_one_line(article.content_warning or ""),
@@ -259,7 +213,7 @@ def compose(
         _quiet_link(link) for link in related if link.url.strip() not in ("", article.url.strip())
     )
     summary = _quiet(_summary(article, lead_text, policy, language))
-    draft = _Draft(
+    draft = Draft(
         headline=_quiet(_one_line(article.title)),
         summary=summary,
         link=article.url.strip(),
@@ -267,13 +221,16 @@ def compose(
         hashtags=tuple(hashtags(article.tags, policy.max_hashtags)) if policy.hashtags else (),
     )
     floor = _summary_floor(summary, policy, language)
-    fitted = _fit(draft, rules, floor)
-    in_reply = policy.related_in == "reply" or (
-        policy.related_in == "auto" and len(fitted.related) < min(AUTO_MIN_RELATED, len(links))
-    )
-    if in_reply and policy.related_in == "auto":
-        fitted = _fit(replace(draft, related=()), rules, floor)
-    reply_text, shown = _reply(links, rules) if in_reply else (None, fitted.related)
+    try:
+        fitted = fit(draft, rules, floor)
+        in_reply = policy.related_in == "reply" or (
+            policy.related_in == "auto" and len(fitted.related) < min(AUTO_MIN_RELATED, len(links))
+        )
+        if in_reply and policy.related_in == "auto":
+            fitted = fit(replace(draft, related=()), rules, floor)
+    except NoRoom as exc:
+        raise ComposeError(article.id, str(exc)) from None
+    reply_text, shown = fit_reply(links, rules) if in_reply else (None, fitted.related)
     text = rules.render(fitted)
     return Composed(
         text=text,
@@ -293,7 +250,7 @@ def compose_reply(
     related: Sequence[RelatedLink], policy: PostPolicy, rule: CountingRule, spoiler_text: str = ""
 ) -> tuple[str | None, tuple[RelatedLink, ...], int]:
     """A reply holding ``related`` within ``rule``: its text, the links kept, its length."""
-    rules = _Rules(
+    rules = Rules(
         template=policy.template,
         label=policy.related_label.strip(),
         spoiler=_one_line(spoiler_text),
@@ -301,7 +258,7 @@ def compose_reply(
         url_length=None,
         rule=rule,
     )
-    text, shown = _reply(tuple(_quiet_link(link) for link in related), rules)
+    text, shown = fit_reply(tuple(_quiet_link(link) for link in related), rules)
     return text, shown, rules.measure(text) if text else 0
 
 
@@ -345,12 +302,6 @@ def format_dry_run(composed: Composed) -> str:
     return "\n".join(lines)
 
 
-def related_text(label: str, related: Sequence[RelatedLink]) -> str:
-    """The related links as lines under ``label``: ``→ Headline https://...``."""
-    lines = [" ".join(filter(None, (RELATED_MARK, link.title, link.url))) for link in related]
-    return "\n".join([label, *lines] if label else lines)
-
-
 def template_placeholders(template: str) -> set[str]:
     """The placeholder names of ``template``; ``ValueError`` for a spec, conversion or bad brace."""
     names: set[str] = set()
@@ -363,84 +314,6 @@ def template_placeholders(template: str) -> set[str]:
     return names
 
 
-def _fit(draft: _Draft, rules: _Rules, floor: str) -> _Draft:
-    """``draft`` made to fit, following the order given in `compose`."""
-    if rules.fits(draft):
-        return draft
-    if draft.related:
-        kept = _fit_related(draft, rules, floor)
-        if kept is not None:
-            return kept
-    for summary_room in (MIN_SUMMARY, None):
-        for kept_tags in range(len(draft.hashtags), -1, -1):
-            candidate = replace(draft, related=(), hashtags=draft.hashtags[:kept_tags])
-            if summary_room is None:
-                candidate = replace(candidate, summary="")
-            summary = _fitted(candidate.summary, _with_summary(candidate), rules, summary_room)
-            if summary is not None:
-                return replace(candidate, summary=summary)
-    bare = replace(draft, summary="", related=(), hashtags=())
-    headline = _fitted(bare.headline, _with_headline(bare), rules, 1)
-    if headline is None:
-        raise ValueError(
-            f"the link and content warning alone exceed {rules.limit} characters: {draft.link}"
-        )
-    return replace(bare, headline=headline)
-
-
-def _fit_related(draft: _Draft, rules: _Rules, floor: str) -> _Draft | None:
-    """Keep as many related links as fit: summary to its floor, then shorter headlines."""
-    shortest = max(min(grapheme_length(floor), grapheme_length(draft.summary)), 1)
-    summary = _fitted(draft.summary, _with_summary(draft), rules, shortest)
-    if summary is not None:
-        return replace(draft, summary=summary)
-    at_floor = replace(draft, summary=floor)
-    for kept in range(len(draft.related), 0, -1):
-        candidate = replace(at_floor, related=draft.related[:kept])
-        titled = _shortened_titles(candidate, rules)
-        if titled is not None:
-            return titled
-    return None
-
-
-def _shortened_titles(draft: _Draft, rules: _Rules) -> _Draft | None:
-    """``draft`` with every related headline cut to the longest budget that fits, or None."""
-    longest = max(grapheme_length(link.title) for link in draft.related)
-    low, high, best = MIN_RELATED_TITLE, longest, None
-    while low <= high:
-        budget = (low + high) // 2
-        candidate = _with_title_budget(draft, budget)
-        if candidate is not None and rules.fits(candidate):
-            best, low = candidate, budget + 1
-        else:
-            high = budget - 1
-    return best
-
-
-def _with_title_budget(draft: _Draft, budget: int) -> _Draft | None:
-    links = []
-    for link in draft.related:
-        title = _cut_words(link.title, budget)
-        if title is None:
-            return None
-        links.append(RelatedLink(title, link.url))
-    return replace(draft, related=tuple(links))
-
-
-def _cut_words(title: str, budget: int) -> str | None:
-    """``title`` whole, or its longest run of whole words plus "…" within ``budget``."""
-    if grapheme_length(title) <= budget:
-        return title
-    kept = ""
-    for word in title.split(" "):
-        candidate = f"{kept} {word}" if kept else word
-        if grapheme_length(candidate) + 1 > budget:
-            break
-        kept = candidate
-    kept = kept.rstrip(" ,;:–—-")
-    return kept + "…" if kept else None
-
-
 def _summary_floor(summary: str, policy: PostPolicy, language: str | None) -> str:
     """The summary as short as it may get to make room for related links."""
     if policy.summary_floor > 0:
@@ -448,65 +321,6 @@ def _summary_floor(summary: str, policy: PostPolicy, language: str | None) -> st
     found = sentences(summary, language) if summary else []
     first = found[0] if found else summary
     return first if grapheme_length(first) >= MIN_SUMMARY else shorten(summary, MIN_SUMMARY)
-
-
-def _fitted(
-    text: str, draft_with: Callable[[str], _Draft], rules: _Rules, minimum: int | None
-) -> str | None:
-    """``text`` whole or shortened so that ``draft_with(text)`` fits, else ``None``.
-
-    ``minimum`` is the shortest acceptable cut text (``None``: no cut at all).
-    The room is measured, not added up: URLs, mentions and graphemes make
-    lengths non-additive, so each try is counted in full and the budget is
-    lowered by the overshoot until it fits. A cut that counts for more than
-    its own length (its end now reads as a URL: "https://x.or…") is retried
-    one character shorter instead.
-    """
-    if rules.fits(draft_with(text)):
-        return text
-    if minimum is None:
-        return None
-    budget = rules.limit - rules.length(draft_with(""))
-    while budget >= minimum:
-        short = balance(shorten(text, budget))
-        overshoot = rules.length(draft_with(short)) - rules.limit
-        length = grapheme_length(short)
-        if overshoot <= 0:
-            return short if length >= minimum else None
-        budget = length - overshoot if overshoot < length else length - 1
-    return None
-
-
-def _with_summary(draft: _Draft) -> Callable[[str], _Draft]:
-    return lambda summary: replace(draft, summary=summary)
-
-
-def _with_headline(draft: _Draft) -> Callable[[str], _Draft]:
-    return lambda headline: replace(draft, headline=headline)
-
-
-def _reply(
-    related: tuple[RelatedLink, ...], rules: _Rules
-) -> tuple[str | None, tuple[RelatedLink, ...]]:
-    """The related links as a reply's text: headlines shorten first, then links drop."""
-    for kept in range(len(related), 0, -1):
-        links = related[:kept]
-        text = related_text(rules.label, links)
-        if rules.measure(text) <= rules.limit:
-            return text, links
-        longest = max(grapheme_length(link.title) for link in links)
-        low, high, best = MIN_RELATED_TITLE, longest, None
-        while low <= high:
-            budget = (low + high) // 2
-            cut = [RelatedLink(_cut_words(link.title, budget) or "", link.url) for link in links]
-            candidate = related_text(rules.label, cut)
-            if all(link.title for link in cut) and rules.measure(candidate) <= rules.limit:
-                best, low = (candidate, tuple(cut)), budget + 1
-            else:
-                high = budget - 1
-        if best is not None:
-            return best
-    return None, ()
 
 
 def _summary(article: Article, lead_text: str, policy: PostPolicy, language: str | None) -> str:
@@ -526,18 +340,6 @@ def _quiet(text: str) -> str:
 def _one_line(text: str) -> str:
     """``text`` on one line, its bidirectional controls closed within it."""
     return balance(str(_LINE_SPACE.sub(" ", text)).strip())
-
-
-def _block(text: str) -> str:
-    """A placeholder's value that starts its own paragraph, or nothing."""
-    return "\n\n" + text if text else ""
-
-
-def _tidy(text: str) -> str:
-    """``text`` without the blank lines and spaces that empty placeholders leave."""
-    text = _TRAILING_SPACE.sub("", text)
-    text = _SPACE_RUN.sub(" ", text)
-    return str(_BLANK_LINES.sub("\n\n", text)).strip()
 
 
 def _language(code: str | None) -> str | None:

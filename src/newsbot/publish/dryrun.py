@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from newsbot.articles import Article
 from newsbot.publish.compose import Composed, format_dry_run
+from newsbot.publish.media import shown_image
 
 if TYPE_CHECKING:
-    from newsbot.publish.publisher import PassReport, Publisher
+    from newsbot.publish.publisher import Publisher
+    from newsbot.publish.report import PassReport
 
 
 def dry_run_text(runner: Publisher, report: PassReport) -> str:
@@ -65,9 +67,4 @@ def _posted(
 
 
 def _image(runner: Publisher, article: Article) -> dict[str, str] | None:
-    image = article.image
-    if not runner.target.media or image is None or not image.url:
-        return None
-    if not runner.media_prefix or not image.url.startswith(runner.media_prefix):
-        return None
-    return {"url": image.url, "alt": image.alt}
+    return shown_image(runner.target, runner.media_prefix, article)

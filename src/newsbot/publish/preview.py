@@ -2,8 +2,9 @@
 
 Until an operator configures a target, ``newsbot run`` composes each new
 article's status as a default target on a default server (500 characters,
-URLs counted as 23) would receive it, and logs it once. Articles older than
-the default backlog age would be marked as seen, not posted: the log says so,
+URLs counted as 23) would receive it, and logs it once. Which articles that is
+follows the pass's own rule (`newsbot.publish.rules`): articles older than the
+default backlog age would be marked as seen, not posted, and the log says so,
 once. Nothing is recorded: a target configured later starts from scratch.
 """
 
@@ -11,17 +12,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import AnyHttpUrl
 
-from newsbot.app import App
+from newsbot.articles import Article
 from newsbot.mastodon.documents import Limits
+from newsbot.publish import rules
 from newsbot.publish.compose import PostPolicy, RelatedLink, compose, format_dry_run
 from newsbot.render import bodies as html
-from newsbot.settings import TargetSettings
+from newsbot.settings import RelatedPolicy, TargetSettings
 from newsbot.state.index import SITE, Stored, StoreIndex
-from newsbot.state.related import RelatedFinder
 from newsbot.state.related_lists import RelatedLists
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,16 @@ FIRST_LOOK = 64
 class Preview:
     """Logs, once per article, the status a default target would get."""
 
-    def __init__(self, app: App, clock: Callable[[], datetime]) -> None:
-        self.index: StoreIndex = app.index
-        self.lists = RelatedLists(RelatedFinder(app.engine))
-        self.policy = app.settings.site.related_policy
+    def __init__(
+        self,
+        index: StoreIndex,
+        lists: RelatedLists,
+        policy: RelatedPolicy,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.index = index
+        self.lists = lists
+        self.policy = policy
         self.clock = clock
         self.target = TargetSettings(server=AnyHttpUrl("https://mastodon.invalid/"))
         self.limits = Limits()
@@ -45,11 +52,11 @@ class Preview:
 
     def log_new(self) -> None:
         now = self.clock()
-        horizon = now - timedelta(hours=self.target.backlog_max_age_hours)
+        horizon = rules.horizon(self.target, now)
         if not self.backlog_reported:
-            self._report_backlog(now, horizon)
+            self._report_backlog(now)
         policy = PostPolicy(template=self.target.template)
-        for stored in self._recent(now, horizon):
+        for stored in rules.sort(self.target, self._recent(now, horizon), _article, now).to_post:
             if stored.article.id in self.logged:
                 continue
             self.logged.add(stored.article.id)
@@ -85,8 +92,9 @@ class Preview:
                 return recent[::-1]
             limit *= 4
 
-    def _report_backlog(self, now: datetime, horizon: datetime) -> None:
-        old = sum(1 for a in self.index.articles() if a.is_live(now) and a.published < horizon)
+    def _report_backlog(self, now: datetime) -> None:
+        live = (a for a in self.index.articles() if a.is_live(now))
+        old = len(rules.sort(self.target, live, _same, now).skipped[rules.Skip.BACKLOG])
         if old:
             log.info(
                 "%d article(s) older than %.0f h would be marked as seen, not posted",
@@ -94,3 +102,11 @@ class Preview:
                 self.target.backlog_max_age_hours,
             )
         self.backlog_reported = True
+
+
+def _article(stored: Stored) -> Article:
+    return stored.article
+
+
+def _same(article: Article) -> Article:
+    return article

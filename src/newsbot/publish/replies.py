@@ -25,10 +25,14 @@ from newsbot.mastodon.errors import (
 )
 from newsbot.mastodon.retry import backoff
 from newsbot.publish.compose import compose_reply
+from newsbot.publish.create import refused
+from newsbot.publish.report import StopReason, StopTarget
+from newsbot.state.deliveries import ENDED, DeliveryState, ReplyState
 from newsbot.state.replies import RelatedSet
 
 if TYPE_CHECKING:
-    from newsbot.publish.publisher import PassReport, Publisher
+    from newsbot.publish.publisher import Publisher
+    from newsbot.publish.report import PassReport
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +53,16 @@ class Replies:
 
     def send_due(self, article_id: str, report: PassReport) -> None:
         due = self.p.related_sets.get(self.p.name, article_id)
-        if due is not None and due.reply_state in ("retry", "sending"):
+        if due is not None and due.reply_state in (ReplyState.RETRY, ReplyState.SENDING):
             self._send(due, report)
 
     def _send(self, due: RelatedSet, report: PassReport) -> None:
         p = self.p
         parent = p.store.get(p.name, due.article_id)
-        if parent is None or parent.state != "posted" or parent.status_id is None:
-            if parent is not None and parent.state in ("deleted", "gone", "skipped", "failed"):
+        if parent is None or parent.state != DeliveryState.POSTED or parent.status_id is None:
+            if parent is not None and parent.state in ENDED:
                 p.related_sets.reply_failed(
-                    p.name, due.article_id, f"its post is {parent.state}", None, "deleted"
+                    p.name, due.article_id, f"its post is {parent.state}", None, ReplyState.DELETED
                 )
             return
         if due.reply_outcome_unknown:
@@ -74,7 +78,7 @@ class Replies:
                     return
         text, _, _ = compose_reply(due.links, p.policy, p.server.rule)
         if text is None or due.reply_key is None:
-            p.related_sets.reply_failed(p.name, due.article_id, "nothing fits", None, "failed")
+            self._failed(due, "nothing fits")
             return
         for attempt in range(2):
             p.may_send()
@@ -93,11 +97,12 @@ class Replies:
                     return
                 continue
             except TransientError as exc:
-                self._retry(due, exc, state="sending" if exc.outcome_unknown else "retry")
+                unknown = exc.outcome_unknown
+                self._retry(due, exc, state=ReplyState.SENDING if unknown else ReplyState.RETRY)
                 return
             except AuthError as exc:
-                self._retry(due, exc, state="retry")
-                raise p.stop_target(f"the access token was refused: {exc}") from None
+                self._retry(due, exc, state=ReplyState.RETRY)
+                raise StopTarget(StopReason.TOKEN_REFUSED, refused(exc)) from None
             except PermanentError as exc:
                 self._failed(due, str(exc))
                 return
@@ -120,9 +125,9 @@ class Replies:
             what, extra={"target": self.p.name, "article": due.article_id, "status_url": reply.url}
         )
 
-    def _retry(self, due: RelatedSet, exc: MastodonError, state: str) -> None:
+    def _retry(self, due: RelatedSet, exc: MastodonError, state: ReplyState) -> None:
         p = self.p
-        if due.tries + 1 >= MAX_REPLY_TRIES and state == "retry":
+        if due.tries + 1 >= MAX_REPLY_TRIES and state == ReplyState.RETRY:
             self._failed(due, f"gave up after {due.tries + 1} tries: {exc}")
             return
         retry_at = p.clock() + timedelta(seconds=backoff(due.tries + 1, p.rng))
@@ -132,7 +137,8 @@ class Replies:
         )
 
     def _failed(self, due: RelatedSet, reason: str) -> None:
-        self.p.related_sets.reply_failed(self.p.name, due.article_id, reason, None, "failed")
+        p = self.p
+        p.related_sets.reply_failed(p.name, due.article_id, reason, None, ReplyState.FAILED)
         log.warning(
             "reply with related links not posted: %s",
             reason,
@@ -141,6 +147,7 @@ class Replies:
 
     def _uncertain(self, due: RelatedSet, report: PassReport) -> None:
         reason = "reply outcome unknown and this server cannot list the account's posts"
-        self.p.related_sets.reply_failed(self.p.name, due.article_id, reason, None, "uncertain")
+        p = self.p
+        p.related_sets.reply_failed(p.name, due.article_id, reason, None, ReplyState.UNCERTAIN)
         report.uncertain += 1
         log.error("uncertain: %s", reason, extra={"target": self.p.name, "article": due.article_id})

@@ -23,14 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from newsbot.build.builder import BuildReport
-    from newsbot.publish.publisher import PassReport
+    from newsbot.publish.report import PassReport
     from newsbot.state.suspect import Suspect
 
 Clock = Callable[[], datetime]
 """Returns the current time as an aware UTC datetime."""
-
-FATAL_STOPS = ("the access token was refused", "the account changed")
-"""How the publisher words the stops that need a person (``PassReport.stopped`` is text)."""
 
 
 def utc_now() -> datetime:
@@ -38,9 +35,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def fatal_stop(stopped: str | None) -> bool:
-    """Whether a pass stopped for a reason no retry will cure (a refused token)."""
-    return stopped is not None and stopped.startswith(FATAL_STOPS)
+def fatal_stop(report: PassReport) -> bool:
+    """Whether a pass stopped for a reason no retry will cure (a refused token, another
+    account): decided from its `StopReason`, never from the message's wording."""
+    return report.needs_a_person
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +239,7 @@ class Status:
 
     def record_pass(self, report: PassReport, *, fatal: bool | None = None) -> None:
         """Remember a target's pass that ended now; ``fatal`` overrides :func:`fatal_stop`."""
-        is_fatal = fatal_stop(report.stopped) if fatal is None else fatal
+        is_fatal = fatal_stop(report) if fatal is None else fatal
         record = PassRecord.of(report, self._clock(), is_fatal)
         with self._lock:
             before = self._snapshot.passes.get(report.target)

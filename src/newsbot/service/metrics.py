@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from newsbot.service.health import FATAL_STOPS, Clock, utc_now
+from newsbot.service.health import Clock, fatal_stop, utc_now
 
 if TYPE_CHECKING:
     from newsbot.build.builder import BuildReport
@@ -243,7 +243,7 @@ class Metrics:
         self.recomposed.labels(target).inc(report.recomposed)
         self.replies.labels(target).inc(report.replies)
         self.uncertain.labels(target).set(report.uncertain)
-        fatal = report.stopped is not None and report.stopped.startswith(FATAL_STOPS)
+        fatal = fatal_stop(report)
         self.publishing_ok.labels(target).set(0 if fatal or report.uncertain else 1)
         if report.stopped is None:
             self.pass_last_success.labels(target).set(self._clock().timestamp())

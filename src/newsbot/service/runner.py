@@ -478,8 +478,12 @@ class Service:
             return
         if self._preview is None:
             from newsbot.publish.preview import Preview
+            from newsbot.state.related import RelatedFinder
+            from newsbot.state.related_lists import RelatedLists
 
-            self._preview = Preview(self.app, self.clock)
+            lists = RelatedLists(RelatedFinder(self.app.engine))
+            policy = self.app.settings.site.related_policy
+            self._preview = Preview(self.app.index, lists, policy, self.clock)
         self._preview.log_new()
 
     def _start_passes(self) -> None:

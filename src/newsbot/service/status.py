@@ -18,7 +18,7 @@ from typing import Any
 from newsbot.logs import MASK
 from newsbot.publish.targets import Target
 from newsbot.service.health import Clock, Status, utc_now
-from newsbot.state.deliveries import Delivery, DeliveryStore
+from newsbot.state.deliveries import ACTIVE, Delivery, DeliveryState, DeliveryStore
 from newsbot.state.index import StoreIndex
 
 PROBLEMS_SHOWN = 200
@@ -84,9 +84,9 @@ class StatusPage:
     def _target(self, target: Target, last_pass: Any) -> dict[str, Any]:
         name = target.name
         counts = self.deliveries.report(name)
-        waiting = self.deliveries.listing(name, ("sending", "retry"), ROWS_SHOWN)
-        failed = self.deliveries.listing(name, ("failed",), ROWS_SHOWN)
-        posted = self.deliveries.listing(name, ("posted",), 1)
+        waiting = self.deliveries.listing(name, ACTIVE, ROWS_SHOWN)
+        failed = self.deliveries.listing(name, (DeliveryState.FAILED,), ROWS_SHOWN)
+        posted = self.deliveries.listing(name, (DeliveryState.POSTED,), 1)
         stored_error = self.deliveries.last_pass_error(name)
         next_pass = self.next_pass(name)
         return {
@@ -110,7 +110,7 @@ class StatusPage:
             "state": row.state,
             "action": row.action,
             "tries": row.tries,
-            "due_at": _when(row.next_try) if row.state == "retry" else None,
+            "due_at": _when(row.next_try) if row.state == DeliveryState.RETRY else None,
             "last_attempt_at": _when(row.last_attempt),
             "posted_at": _when(row.posted_at),
             "status_url": row.status_url,

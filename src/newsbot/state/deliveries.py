@@ -24,18 +24,60 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, insert, select, update
 
-from newsbot.state.index import Stored, decode_article
-from newsbot.state.schema import articles, deliveries, post_related, targets
+from newsbot.state.index import CHANGES, Stored, decode_article
+from newsbot.state.schema import articles, deliveries, meta, post_related, targets
 from newsbot.times import epoch_seconds as ts
 from newsbot.times import from_epoch
 
-ACTIVE = ("sending", "retry")
-OF_THE_ACCOUNT = ("sending", "retry", "posted", "failed", "uncertain")
+
+class DeliveryState(StrEnum):
+    """The state of a delivery (and of a reply's delivery); stored as its value."""
+
+    SENDING = "sending"
+    RETRY = "retry"
+    POSTED = "posted"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+    SKIPPED = "skipped"
+    DELETED = "deleted"
+    GONE = "gone"
+    FORMER = "former"
+
+
+class Action(StrEnum):
+    """What a delivery's request does to the status; stored as its value."""
+
+    CREATE = "create"
+    EDIT = "edit"
+    DELETE = "delete"
+
+
+class ReplyState(StrEnum):
+    """The state of the reply holding a post's related links; stored as its value."""
+
+    WAITING = "waiting"
+    SENDING = "sending"
+    RETRY = "retry"
+    POSTED = "posted"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+    DELETED = "deleted"
+    FORMER = "former"
+
+
+ACTIVE = (DeliveryState.SENDING, DeliveryState.RETRY)
+"""States with a request still to make (or in flight at a crash)."""
+OF_THE_ACCOUNT = (*ACTIVE, DeliveryState.POSTED, DeliveryState.FAILED, DeliveryState.UNCERTAIN)
 """States that speak of a status on the account: retired when the target moves to another."""
+SETTLED_REPLIES = (ReplyState.FAILED, ReplyState.DELETED)
+"""Reply states with nothing more to do."""
+ENDED = (DeliveryState.DELETED, DeliveryState.GONE, DeliveryState.SKIPPED, DeliveryState.FAILED)
+"""States of a post that is not (or no longer) on the account: nothing may reply to it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +97,8 @@ class Delivery:
 
     target: str
     article_id: str
-    state: str
-    action: str
+    state: DeliveryState
+    action: Action
     revision: str
     idempotency_key: str
     uncertain: bool
@@ -78,7 +120,7 @@ class Delivery:
         Either a failure said so (a timeout, a dropped connection, a 5xx) or the
         row is still ``sending``: the process died with the request in flight.
         """
-        return self.uncertain or self.state == "sending"
+        return self.uncertain or self.state == DeliveryState.SENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +129,7 @@ class Attempt:
 
     target: str
     article_id: str
-    action: str  # create | edit | delete
+    action: Action
     revision: str
     idempotency_key: str
     article_url: str
@@ -101,8 +143,17 @@ class DeliveryStore:
 
     # -- what is due --------------------------------------------------------
 
-    def new_articles(self, target: str, now: datetime, limit: int | None) -> list[Stored]:
-        """Live articles this target has never seen, oldest first."""
+    def store_changes(self) -> str | None:
+        """The store index's change count (`newsbot.state.index.CHANGES`)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(meta.c.value).where(meta.c.key == CHANGES)).scalar()
+        return None if value is None else str(value)
+
+    def new_articles(
+        self, target: str, now: datetime, limit: int | None, since: datetime | None = None
+    ) -> list[Stored]:
+        """Live articles this target has never seen, oldest first; with ``since``, only those
+        published after it (read through the index on ``published``: nothing older)."""
         seen = exists().where(
             and_(deliveries.c.target == target, deliveries.c.article_id == articles.c.id)
         )
@@ -112,6 +163,7 @@ class DeliveryStore:
                 articles.c.visible,
                 ~articles.c.shadowed,
                 articles.c.published <= ts(now),
+                articles.c.published > (-(2**62) if since is None else ts(since)),
                 ~seen,
             )
             .order_by(articles.c.published, articles.c.id)
@@ -127,7 +179,7 @@ class DeliveryStore:
             .join(articles, articles.c.id == deliveries.c.article_id)
             .where(
                 deliveries.c.target == target,
-                deliveries.c.state == "posted",
+                deliveries.c.state == DeliveryState.POSTED,
                 articles.c.visible,
                 ~articles.c.shadowed,
                 articles.c.revision != deliveries.c.revision,
@@ -147,7 +199,7 @@ class DeliveryStore:
         )
         query = (
             select(deliveries)
-            .where(deliveries.c.target == target, deliveries.c.state == "posted", ~live)
+            .where(deliveries.c.target == target, deliveries.c.state == DeliveryState.POSTED, ~live)
             .limit(limit)
         )
         with self.engine.connect() as conn:
@@ -204,7 +256,7 @@ class DeliveryStore:
     def begin(self, attempt: Attempt, now: datetime) -> None:
         """Record an attempt as in flight; committed before the request is sent."""
         values = {
-            "state": "sending",
+            "state": DeliveryState.SENDING,
             "action": attempt.action,
             "idempotency_key": attempt.idempotency_key,
             "article_url": attempt.article_url,
@@ -237,7 +289,7 @@ class DeliveryStore:
         """An operator found the uncertain post on the server: record it (and mark it, so
         that the next pass gives it the reply with its related links, where it has one)."""
         self._update(
-            target, article_id, state="posted", uncertain=False, status_id=status_id,
+            target, article_id, state=DeliveryState.POSTED, uncertain=False, status_id=status_id,
             status_url=status_url, posted_at=ts(now), tries=0, last_error=RESOLVED_POSTED,
         )  # fmt: skip
 
@@ -245,7 +297,7 @@ class DeliveryStore:
         """Posts an operator resolved as posted whose related set is not settled yet."""
         query = select(deliveries).where(
             deliveries.c.target == target,
-            deliveries.c.state == "posted",
+            deliveries.c.state == DeliveryState.POSTED,
             deliveries.c.last_error == RESOLVED_POSTED,
         )
         with self.engine.connect() as conn:
@@ -254,7 +306,7 @@ class DeliveryStore:
     def resolve_not_posted(self, target: str, article_id: str, now: datetime) -> None:
         """An operator checked: the uncertain request was not carried out; post on the next pass."""
         self._update(
-            target, article_id, state="retry", uncertain=False, next_try=ts(now),
+            target, article_id, state=DeliveryState.RETRY, uncertain=False, next_try=ts(now),
             last_error="resolved: not posted",
         )  # fmt: skip
 
@@ -263,7 +315,7 @@ class DeliveryStore:
         target: str,
         article_id: str,
         *,
-        state: str,
+        state: DeliveryState,
         revision: str,
         now: datetime,
         status_id: str | None = None,
@@ -282,7 +334,7 @@ class DeliveryStore:
             values.update(status_id=status_id, status_url=status_url)
         if reply_id is not None:
             values["reply_id"] = reply_id
-        if state == "posted" and status_id is not None:
+        if state == DeliveryState.POSTED and status_id is not None:
             values["posted_at"] = ts(now)
         self._update(target, article_id, **values)
 
@@ -294,7 +346,7 @@ class DeliveryStore:
         error: str,
         retry_at: datetime | None,
         uncertain: bool,
-        back_to: str | None = None,
+        back_to: DeliveryState | None = None,
     ) -> None:
         """Record a failure: ``retry_at`` None means permanent.
 
@@ -303,9 +355,9 @@ class DeliveryStore:
         """
         values: dict[str, Any] = {"last_error": error[:1000]}
         if retry_at is None:
-            values["state"] = back_to or "failed"
+            values["state"] = back_to or DeliveryState.FAILED
         else:
-            values.update(state="retry", next_try=ts(retry_at))
+            values.update(state=DeliveryState.RETRY, next_try=ts(retry_at))
         if uncertain:
             values["uncertain"] = True
         self._update(target, article_id, **values)
@@ -316,8 +368,8 @@ class DeliveryStore:
             {
                 "target": target,
                 "article_id": s.article.id,
-                "state": "skipped",
-                "action": "create",
+                "state": DeliveryState.SKIPPED,
+                "action": Action.CREATE,
                 "revision": "",
                 "idempotency_key": "",
                 "uncertain": False,
@@ -389,13 +441,13 @@ class DeliveryStore:
             done = conn.execute(
                 update(deliveries)
                 .where(deliveries.c.target == target, deliveries.c.state.in_(OF_THE_ACCOUNT))
-                .values(state="former", uncertain=False)
+                .values(state=DeliveryState.FORMER, uncertain=False)
             )
             conn.execute(  # replies under the former account's posts: never sent or deleted
                 update(post_related)
                 .where(post_related.c.target == target, post_related.c.reply_state.isnot(None),
-                       post_related.c.reply_state.notin_(("failed", "deleted")))
-                .values(reply_state="former")
+                       post_related.c.reply_state.notin_(SETTLED_REPLIES))
+                .values(reply_state=ReplyState.FORMER)
             )  # fmt: skip
             conn.execute(
                 update(targets)
@@ -455,4 +507,6 @@ class DeliveryStore:
 
 
 def _delivery(row: Any) -> Delivery:
-    return Delivery(**{name: row[name] for name in Delivery.__dataclass_fields__})
+    values = {name: row[name] for name in Delivery.__dataclass_fields__}
+    values.update(state=DeliveryState(row["state"]), action=Action(row["action"]))
+    return Delivery(**values)

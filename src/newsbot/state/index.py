@@ -57,6 +57,12 @@ class Stored:
     html: str
 
 
+CHANGES = "changes"
+"""The meta key counting changes of the articles table: a row stored, removed or
+(un)shadowed. A publish pass that saw this count needs to read no old article
+again while it stays the same (see `newsbot.publish.publisher`)."""
+
+
 class StoreIndex:
     """Queries and updates of the store index over one engine."""
 
@@ -79,6 +85,11 @@ class StoreIndex:
         conn.execute(delete(meta).where(meta.c.key == key))
         conn.execute(insert(meta).values(key=key, value=value))
 
+    def changed(self, conn: Connection) -> None:
+        """Count one more change of the stored articles (see `changes`)."""
+        before = conn.execute(select(meta.c.value).where(meta.c.key == CHANGES)).scalar()
+        self.set_meta(conn, CHANGES, str(int(before or "0") + 1))
+
     def touch(self, conn: Connection, stats: Iterable[FileStat]) -> None:
         """Remember new stat values of files whose contents did not change."""
         for stat in stats:
@@ -100,6 +111,7 @@ class StoreIndex:
                 sources,
             ):
                 conn.execute(delete(table))
+            self.changed(conn)
 
     def affected_by(self, conn: Connection, paths: Sequence[str]) -> set[FeedKey]:
         """The feeds the stored versions of ``paths`` belong to (before they change)."""
@@ -134,6 +146,8 @@ class StoreIndex:
         return found
 
     def remove(self, conn: Connection, paths: Sequence[str]) -> None:
+        if paths:
+            self.changed(conn)
         for chunk in chunks(paths, 500):
             terms.unindex(conn, chunk)
             conn.execute(delete(article_tags).where(article_tags.c.path.in_(chunk)))
@@ -163,6 +177,7 @@ class StoreIndex:
         ]
         if rows:
             conn.execute(insert(articles), rows)
+            self.changed(conn)
         tags = [
             {"tag": slug, "path": p.stat.path}
             for p in batch
@@ -228,6 +243,8 @@ class StoreIndex:
                         .where(articles.c.path == row.path)
                         .values(shadowed=is_shadowed)
                     )
+        if flipped:
+            self.changed(conn)
         return flipped
 
     def newest(self, key: FeedKey, now: datetime, limit: int) -> list[Stored]:

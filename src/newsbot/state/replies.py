@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, exists, insert, select, update
 
 from newsbot.publish.compose import RelatedLink
+from newsbot.state.deliveries import DeliveryState, ReplyState
 from newsbot.state.schema import deliveries, post_related
 from newsbot.times import epoch_seconds
 
@@ -34,7 +35,7 @@ class RelatedSet:
     links: tuple[RelatedLink, ...]
     editors: tuple[str, ...]
     in_reply: bool
-    reply_state: str | None
+    reply_state: ReplyState | None
     reply_key: str | None
     reply_id: str | None
     reply_url: str | None
@@ -45,7 +46,7 @@ class RelatedSet:
 
     @property
     def reply_outcome_unknown(self) -> bool:
-        return self.reply_state == "sending"
+        return self.reply_state == ReplyState.SENDING
 
 
 class RelatedStore:
@@ -81,7 +82,8 @@ class RelatedStore:
         existing = self.get(target, article_id)
         with self.engine.begin() as conn:
             if existing is None:
-                reply = {"reply_state": "waiting", "reply_key": reply_key} if in_reply else {}
+                waiting = {"reply_state": ReplyState.WAITING, "reply_key": reply_key}
+                reply = waiting if in_reply else {}
                 conn.execute(
                     insert(post_related).values(
                         target=target, article_id=article_id, tries=0, next_try=0, **values, **reply
@@ -89,8 +91,8 @@ class RelatedStore:
                 )
             else:
                 if existing.reply_state is None and in_reply:  # recomposed into a reply
-                    values.update(reply_state="waiting", reply_key=reply_key)
-                elif existing.reply_state == "waiting" and not in_reply:
+                    values.update(reply_state=ReplyState.WAITING, reply_key=reply_key)
+                elif existing.reply_state == ReplyState.WAITING and not in_reply:
                     values.update(reply_state=None)  # recomposed: the links fit in the post
                 conn.execute(
                     update(post_related)
@@ -106,9 +108,9 @@ class RelatedStore:
                 .where(
                     post_related.c.target == target,
                     post_related.c.article_id == article_id,
-                    post_related.c.reply_state == "waiting",
+                    post_related.c.reply_state == ReplyState.WAITING,
                 )
-                .values(reply_state="retry", next_try=0)
+                .values(reply_state=ReplyState.RETRY, next_try=0)
             )
 
     def release_posted(self, target: str) -> None:
@@ -117,14 +119,17 @@ class RelatedStore:
         posted = exists().where(
             deliveries.c.target == post_related.c.target,
             deliveries.c.article_id == post_related.c.article_id,
-            deliveries.c.state == "posted",
+            deliveries.c.state == DeliveryState.POSTED,
         )
         with self.engine.begin() as conn:
             conn.execute(
                 update(post_related)
-                .where(post_related.c.target == target, post_related.c.reply_state == "waiting")
+                .where(
+                    post_related.c.target == target,
+                    post_related.c.reply_state == ReplyState.WAITING,
+                )
                 .where(posted)
-                .values(reply_state="retry", next_try=0)
+                .values(reply_state=ReplyState.RETRY, next_try=0)
             )
 
     def due_replies(self, target: str, now: datetime) -> list[RelatedSet]:
@@ -133,7 +138,7 @@ class RelatedStore:
             select(post_related)
             .where(
                 post_related.c.target == target,
-                post_related.c.reply_state.in_(("sending", "retry")),
+                post_related.c.reply_state.in_((ReplyState.SENDING, ReplyState.RETRY)),
                 post_related.c.next_try <= epoch_seconds(now),
             )
             .order_by(post_related.c.next_try, post_related.c.article_id)
@@ -153,18 +158,24 @@ class RelatedStore:
         moment = epoch_seconds(now)
         first = row.first_attempt if row is not None and row.first_attempt else moment
         self._set(
-            target, article_id, reply_state="sending", first_attempt=first, next_try=moment,
+            target, article_id, reply_state=ReplyState.SENDING, first_attempt=first,
+            next_try=moment,
             tries=post_related.c.tries + 1,
         )  # fmt: skip
 
     def reply_posted(self, target: str, article_id: str, reply_id: str, url: str | None) -> None:
         self._set(
-            target, article_id, reply_state="posted", reply_id=reply_id, reply_url=url,
+            target, article_id, reply_state=ReplyState.POSTED, reply_id=reply_id, reply_url=url,
             last_error=None, tries=0,
         )  # fmt: skip
 
     def reply_failed(
-        self, target: str, article_id: str, error: str, retry_at: datetime | None, state: str
+        self,
+        target: str,
+        article_id: str,
+        error: str,
+        retry_at: datetime | None,
+        state: ReplyState,
     ) -> None:
         values: dict[str, Any] = {"reply_state": state, "last_error": error[:1000]}
         if retry_at is not None:
@@ -197,7 +208,7 @@ def _related_set(row: Any) -> RelatedSet:
         links=links,
         editors=tuple(json.loads(row["editors"])),
         in_reply=bool(row["in_reply"]),
-        reply_state=row["reply_state"],
+        reply_state=None if row["reply_state"] is None else ReplyState(row["reply_state"]),
         reply_key=row["reply_key"],
         reply_id=row["reply_id"],
         reply_url=row["reply_url"],

@@ -1,0 +1,226 @@
+"""Edits of revised articles' posts and deletions of withdrawn ones, within their guards.
+
+None while the store is suspect (`newsbot.state.suspect`): a store that lost
+half its files must not delete half the account. At most
+``max_edits_per_pass`` and ``max_deletes_per_pass`` per pass; the rest wait,
+counted as held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from newsbot.articles import revision_of
+from newsbot.mastodon.errors import (
+    AuthError,
+    Gone,
+    MastodonError,
+    PermanentError,
+    RateLimited,
+    TooLong,
+    TransientError,
+)
+from newsbot.mastodon.retry import backoff
+from newsbot.publish.compose import ComposeError
+from newsbot.publish.create import NEW_PER_PASS, refused
+from newsbot.publish.report import PassReport, StopReason, StopTarget
+from newsbot.state import suspect
+from newsbot.state.deliveries import Action, Attempt, Delivery, DeliveryState, ReplyState
+from newsbot.state.index import Stored
+
+if TYPE_CHECKING:
+    from newsbot.publish.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+
+class Amends:
+    """The edits and deletions of one publisher's target, and this pass's allowance of them."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.p = publisher
+        self.suspect: suspect.Suspect | None = None
+        self._edits_left = self._deletes_left = 0
+
+    def guard(self) -> None:
+        """This pass's allowance of edits and deletions: none while the store is suspect."""
+        p = self.p
+        self.suspect = suspect.load(p.store.engine)
+        if self.suspect is not None:
+            self._edits_left = self._deletes_left = 0
+            log.warning(
+                "no post is edited or deleted: %s",
+                self.suspect.message(),
+                extra={"target": p.name},
+            )
+            return
+        self._edits_left = p.target.max_edits_per_pass
+        self._deletes_left = p.target.max_deletes_per_pass
+
+    def _allowed(self, action: Action, article_id: str, report: PassReport) -> bool:
+        """Whether one more edit or delete fits this pass; counts the ones held back."""
+        left = self._edits_left if action == Action.EDIT else self._deletes_left
+        if left <= 0:
+            report.held += 1
+            if report.held == 1 and self.suspect is None:
+                log.warning(
+                    "per-pass limit of %ss reached; the rest wait for the next pass",
+                    action,
+                    extra={"target": self.p.name, "article": article_id},
+                )
+            return False
+        if action == Action.EDIT:
+            self._edits_left -= 1
+        else:
+            self._deletes_left -= 1
+        return True
+
+    # -- edits ----------------------------------------------------------------------
+
+    def edit_revised(self, report: PassReport) -> None:
+        if not self.p.target.edit_on_update:
+            return
+        revised = self.p.store.revised(self.p.name, NEW_PER_PASS)
+        self.p.saturated = self.p.saturated or len(revised) >= NEW_PER_PASS
+        for delivery, stored in revised:
+            self.edit(delivery, stored, report)
+
+    def edit(self, delivery: Delivery, stored: Stored, report: PassReport) -> None:
+        p = self.p
+        article = stored.article
+        revision = revision_of(article)
+        if delivery.status_id is None or not self._allowed(Action.EDIT, article.id, report):
+            return
+        kept = p.related_sets.get(p.name, article.id)
+        try:
+            composed = p.compose(article, stored.html, kept=kept)
+        except ComposeError as exc:
+            self._edit_failed(article.id, revision, f"cannot compose a status: {exc}", report)
+            return
+        # An edit keeps only the media it sends: the image goes again (or its new version).
+        media_ids = p.media.upload(article, p.limits)
+        p.begin(
+            Attempt(p.name, article.id, Action.EDIT, delivery.revision,
+                    delivery.idempotency_key, article.url),
+        )  # fmt: skip
+        try:
+            try:
+                p.client.edit_status(delivery.status_id, p.request(composed, media_ids))
+            except TooLong as exc:
+                p.learn_length(article.id, exc, report)
+                composed = p.compose(article, stored.html, kept=kept)
+                report.recomposed += 1
+                p.client.edit_status(delivery.status_id, p.request(composed, media_ids))
+        except Gone:
+            p.store.succeeded(
+                p.name, article.id, state=DeliveryState.GONE, revision=revision, now=p.clock()
+            )
+            log.warning(
+                "gone: the post was deleted on the server; the revision is not posted again",
+                extra={"target": p.name, "article": article.id,
+                       "status_url": delivery.status_url},
+            )  # fmt: skip
+            return
+        except TransientError as exc:
+            self._retry_later(delivery, exc, report)
+            return
+        except AuthError as exc:
+            self._retry_later(delivery, exc, report)
+            raise StopTarget(StopReason.TOKEN_REFUSED, refused(exc)) from None
+        except (PermanentError, ComposeError) as exc:
+            self._edit_failed(article.id, revision, str(exc), report)
+            return
+        p.store.succeeded(
+            p.name, article.id, state=DeliveryState.POSTED, revision=revision, now=p.clock()
+        )
+        report.edited += 1
+        log.info(
+            "edited",
+            extra={"target": p.name, "article": article.id, "status_url": delivery.status_url},
+        )
+
+    def _edit_failed(self, article_id: str, revision: str, reason: str, report: PassReport) -> None:
+        """The post stays as it was; the revision is remembered so the edit is not retried."""
+        p = self.p
+        p.store.succeeded(
+            p.name, article_id, state=DeliveryState.POSTED, revision=revision, now=p.clock()
+        )
+        p.store.failed(p.name, article_id, error=f"edit failed: {reason}", retry_at=None,
+                       uncertain=False, back_to=DeliveryState.POSTED)  # fmt: skip
+        report.failed += 1
+
+    def withdrawn_before_edit(self, delivery: Delivery) -> None:
+        """Withdrawn before its edit went out: the post stands (and may be deleted next)."""
+        self.p.store.failed(
+            self.p.name, delivery.article_id, error="withdrawn before its edit was made",
+            retry_at=None, uncertain=False, back_to=DeliveryState.POSTED,
+        )  # fmt: skip
+
+    def _retry_later(self, delivery: Delivery, exc: MastodonError, report: PassReport) -> None:
+        """An edit or delete to try again: when a rate limit lifts, or after a backoff."""
+        p = self.p
+        if isinstance(exc, RateLimited):
+            retry_at = exc.retry_at
+        else:
+            retry_at = p.clock() + timedelta(seconds=backoff(delivery.tries + 1, p.rng))
+        p.store.failed(
+            p.name, delivery.article_id, error=str(exc), retry_at=retry_at, uncertain=False
+        )
+        report.retries += 1
+
+    # -- deletions ------------------------------------------------------------------
+
+    def delete_withdrawn(self, report: PassReport) -> None:
+        if not self.p.target.delete_on_withdraw:
+            return
+        withdrawn = self.p.store.withdrawn(self.p.name, NEW_PER_PASS)
+        self.p.saturated = self.p.saturated or len(withdrawn) >= NEW_PER_PASS
+        for delivery in withdrawn:
+            self.delete(delivery, report)
+
+    def delete(self, delivery: Delivery, report: PassReport) -> None:
+        p = self.p
+        allowed = self._allowed(Action.DELETE, delivery.article_id, report)
+        if delivery.status_id is None or not allowed:
+            return
+        p.begin(
+            Attempt(p.name, delivery.article_id, Action.DELETE, delivery.revision,
+                    delivery.idempotency_key, delivery.article_url),
+        )  # fmt: skip
+        kept = p.related_sets.get(p.name, delivery.article_id)
+        reply_id = kept.reply_id if kept is not None else None
+        try:
+            for status_id in dict.fromkeys(
+                filter(None, (reply_id, delivery.reply_id, delivery.status_id))
+            ):
+                with contextlib.suppress(Gone):  # already deleted: as good
+                    p.client.delete_status(status_id)
+        except TransientError as exc:
+            self._retry_later(delivery, exc, report)
+            return
+        except AuthError as exc:
+            self._retry_later(delivery, exc, report)
+            raise StopTarget(StopReason.TOKEN_REFUSED, refused(exc)) from None
+        except PermanentError as exc:
+            # Recorded as failed, not posted: a posted row would be deleted again every pass.
+            p.store.failed(p.name, delivery.article_id, error=f"delete failed: {exc}",
+                           retry_at=None, uncertain=False)  # fmt: skip
+            report.failed += 1
+            return
+        p.store.succeeded(
+            p.name, delivery.article_id, state=DeliveryState.DELETED,
+            revision=delivery.revision, now=p.clock(),
+        )  # fmt: skip
+        if kept is not None and kept.reply_state is not None:
+            p.related_sets.reply_failed(
+                p.name, delivery.article_id, "deleted with its post", None, ReplyState.DELETED
+            )
+        report.deleted += 1
+        log.info(
+            "deleted",
+            extra={"target": p.name, "article": delivery.article_id,
+                   "status_url": delivery.status_url},
+        )  # fmt: skip

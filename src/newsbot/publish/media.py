@@ -1,0 +1,73 @@
+"""An article's lead image for its post: which file, read from the store and uploaded.
+
+A post never waits on its image: a file that cannot be read (or is refused:
+outside the store, a type the server does not take) is left out with a
+warning, and the status goes without it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsbot.articles import Article
+from newsbot.mastodon.client import MastodonClient
+from newsbot.mastodon.documents import Limits
+from newsbot.mastodon.errors import MastodonError
+from newsbot.settings import TargetSettings
+from newsbot.store.assets import AssetRefused, open_asset, store_path
+
+log = logging.getLogger(__name__)
+
+ALT_LENGTH = 1500
+"""The longest alt text Mastodon takes."""
+
+
+def shown_image(
+    target: TargetSettings, media_prefix: str, article: Article
+) -> dict[str, str] | None:
+    """The image the dry run names for ``article``: a store image, when the target sends media."""
+    image = article.image
+    if not target.media or image is None or not image.url:
+        return None
+    if not media_prefix or not image.url.startswith(media_prefix):
+        return None
+    return {"url": image.url, "alt": image.alt}
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """Uploads lead images of one target's posts from the store's files."""
+
+    target_name: str
+    target: TargetSettings
+    client: MastodonClient
+    root: Path | None
+    prefix: str
+
+    def upload(self, article: Article, limits: Limits) -> tuple[str, ...]:
+        """The lead image uploaded with its alt text (its media id), or nothing."""
+        image = article.image
+        if not self.target.media or image is None or not image.url or self.root is None:
+            return ()
+        mime = image.type or "application/octet-stream"
+        supported = limits.supported_mime_types
+        if not self.prefix or (supported and mime not in supported):
+            return ()
+        try:
+            path = store_path(image.url, self.prefix)
+            if path is None:
+                return ()
+            with open_asset(self.root, path) as (_, handle):
+                data = handle.read()
+            name = path.rsplit("/", 1)[-1]
+            media_id = self.client.upload_media(data, name, mime, image.alt[:ALT_LENGTH])
+        except (AssetRefused, OSError, MastodonError) as exc:
+            log.warning(
+                "posting without the image: %s",
+                exc,
+                extra={"target": self.target_name, "article": article.id},
+            )
+            return ()
+        return (media_id,)

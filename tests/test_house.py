@@ -13,8 +13,10 @@ from newsbot.errors import NewsbotError
 # Exceptions that are not NewsbotErrors on purpose; errors.py says why.
 OUTSIDE_THE_TREE = {
     "newsbot.activitypub.inbox.Rejected",
-    "newsbot.publish.publisher._StopTarget",
-    "newsbot.publish.publisher._Interrupted",
+    "newsbot.publish.report.StopTarget",
+    "newsbot.publish.report.Interrupted",
+    "newsbot.publish.fitting.NoRoom",
+    "newsbot.mastodon.documents.Unreadable",
 }
 
 

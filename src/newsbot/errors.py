@@ -19,7 +19,8 @@ Each class lives in this module unless a module is named:
     ├── SkeletonError        store/skeleton.py: a new article cannot be started
     ├── DatabaseError        state/database.py: the state database cannot be opened
     ├── NoToken              publish/targets.py: a target has no access token
-    ├── MastodonError        mastodon/client.py: what was asked, what the server answered
+    ├── ComposeError         publish/compose.py: one article cannot make a status
+    ├── MastodonError        mastodon/errors.py: what was asked, what the server answered
     │   ├── TransientError   may succeed later: retry with the same Idempotency-Key
     │   │   ├── RateLimited      429: wait until ``retry_at``
     │   │   └── MediaNotReady    the server is still processing the media
@@ -39,8 +40,13 @@ Outside the tree, or in it twice, on purpose:
   path is a bad value, and code that parses values catches that.
 * ``activitypub.inbox.Rejected`` is the inbox's answer to one remote request
   (an HTTP status and a reason); it never leaves the route that raises it.
-* ``publish.publisher._StopTarget`` and ``_Interrupted`` are control flow inside
-  one publishing pass (stop this target, stop everything), private to it.
+* ``publish.report.StopTarget`` and ``Interrupted`` are control flow inside
+  one publishing pass (stop this target, stop everything); the pass turns them
+  into a ``StopReason`` in its report.
+* ``publish.fitting.NoRoom`` (nothing fits the limit) becomes a ``ComposeError``
+  before it leaves ``publish.compose``; ``mastodon.documents.Unreadable`` (a
+  success answer missing what makes it useful) becomes a ``MastodonError``
+  before it leaves the client.
 """
 
 from __future__ import annotations

@@ -20,20 +20,18 @@ from datetime import UTC, datetime
 from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select
-
 from newsbot import __version__
 from newsbot.articles import Article, tag_slug
 from newsbot.build.output import Output
 from newsbot.errors import OutputError, Problem, StoreError
 from newsbot.layout import FeedPlace, page_file
 from newsbot.settings import Settings
+from newsbot.state import navigation as indexed
 from newsbot.state import suspect
-from newsbot.state.index import SITE, FeedKey, Known, Stored, StoreIndex, decode_article
+from newsbot.state.index import SITE, FeedKey, Known, Stored, StoreIndex
 from newsbot.state.manifest import OutputManifest
 from newsbot.state.related import RelatedFinder
 from newsbot.state.related_lists import RelatedLists
-from newsbot.state.schema import articles as articles_table
 from newsbot.state.suspect import Suspect
 from newsbot.store.assets import AssetRefused, open_asset, store_path
 from newsbot.store.fields import Site
@@ -131,7 +129,7 @@ class Builder:
             self.index.forget_all()
             known = {}
         report.files = len(files)
-        to_read = [f for f in files if _changed(known.get(f.path), f)]
+        to_read = [f for f in files if changed(known.get(f.path), f)]
         removed = sorted(set(known) - present)
         report.read, report.removed = len(to_read), len(removed)
         generation = int(self.index.get_meta("generation") or "0") + 1
@@ -229,7 +227,7 @@ class Builder:
                 paths = [p.stat.path for p in fresh]
                 affected |= self.index.affected_by(conn, paths)
                 ids |= self.index.ids_of(conn, paths)
-                gone |= self._page_files(conn, paths, old_media)
+                gone |= self._page_files(self.index.links(conn, paths), old_media)
                 added = self.index.added_of(conn, paths)
                 self.index.remove(conn, paths)
                 self.index.store(conn, fresh, generation, added)
@@ -245,7 +243,7 @@ class Builder:
         with self.index.engine.begin() as conn:
             affected |= self.index.affected_by(conn, removed)
             ids |= self.index.ids_of(conn, removed)
-            gone |= self._page_files(conn, removed, old_media)
+            gone |= self._page_files(self.index.links(conn, removed), old_media)
             self.index.remove(conn, removed)
             flipped = self.index.settle_ids(conn, ids)
         affected |= self._keys_of(flipped)
@@ -282,25 +280,17 @@ class Builder:
         with self.index.engine.connect() as conn:
             return self.index.affected_by(conn, sorted(paths))
 
-    def _page_files(self, conn: Connection, paths: Sequence[str], media: set[str]) -> set[str]:
-        """Output files of the pages of ``paths`` as stored now (before they change).
-
-        Their images' URLs go into ``media``.
+    def _page_files(self, links: Iterable[tuple[str, str | None]], media: set[str]) -> set[str]:
+        """Output files of the pages of ``links`` (see `StoreIndex.links`), read before they
+        change. Their images' URLs go into ``media``.
         """
         found: set[str] = set()
-        for start in range(0, len(paths), BATCH):
-            rows: Iterable[str] = conn.execute(
-                select(articles_table.c.data).where(
-                    articles_table.c.path.in_(paths[start : start + BATCH])
-                )
-            ).scalars()
-            for data in rows:
-                fields = json.loads(data)
-                name = page_file(self.base_url, fields["url"])
-                if name:
-                    found.add(name)
-                if fields.get("image"):
-                    media.add(fields["image"]["url"])
+        for url, image in links:
+            name = page_file(self.base_url, url)
+            if name:
+                found.add(name)
+            if image:
+                media.add(image)
         return found
 
     def _remove_unused_media(self, urls: set[str]) -> int:
@@ -342,7 +332,7 @@ class Builder:
 
         count = 0
         feeds_links = self._feed_links(FeedPlace("site", ""))
-        for stored in self._stored(paths):
+        for stored in self.index.stored(paths):
             article = stored.article
             name = page_file(self.base_url, article.url)
             if name is None or not article.is_live(now):
@@ -391,41 +381,28 @@ class Builder:
 
         site = self._navigation_site()
         with self.index.engine.connect() as conn:
-            counts = navigation.months(conn, now)
-            wanted = set(counts) if everything else self._months_of(conn, touched) & set(counts)
+            counts = indexed.months(conn, now)
+            wanted = set(counts) if everything else indexed.months_of(conn, touched) & set(counts)
             count = int(
                 self.output.write(
                     "archive/index.html", navigation.archive_index(self.pages, site, counts)
                 )
             )
             for month in sorted(wanted):
-                items = navigation.month_articles(conn, month, now)
+                items = indexed.month_articles(conn, month, now)
                 page = navigation.archive_month(self.pages, site, month, items, counts)
                 count += self.output.write(navigation.month_file(month), page)
             keys = sorted(k for k in self.index.feed_keys() if self._wanted(k))
-            names = navigation.feed_names(conn, keys)
+            names = indexed.feed_names(conn, keys)
             places = [(FeedPlace(*k), names.get(k, k[1])) for k in keys]
             listed = [place.url(self.base_url) for place, _ in places]
             listed.append(self.base_url + "archive/")
-            for name, data in navigation.sitemaps(conn, site, listed, now).items():
+            dates = indexed.page_dates(conn, now)
+            for name, data in navigation.sitemaps(site, listed, dates).items():
                 count += self.output.write(name, data)
         count += self.output.write("robots.txt", navigation.robots(site))
         count += self.output.write("feeds.opml", navigation.opml(site, places))
         return count
-
-    def _months_of(self, conn: Connection, paths: set[str]) -> set[tuple[int, int]]:
-        from newsbot.build import navigation
-
-        found: set[tuple[int, int]] = set()
-        ordered = sorted(paths)
-        for start in range(0, len(ordered), BATCH):
-            query = select(articles_table.c.published).where(
-                articles_table.c.path.in_(ordered[start : start + BATCH])
-            )
-            stamps: Iterable[int] = conn.execute(query).scalars()
-            for published in stamps:
-                found.add(navigation.month_of(datetime.fromtimestamp(published, UTC)))
-        return found
 
     def _navigation_site(self) -> navigation.Site:
         from newsbot.build import navigation
@@ -441,27 +418,13 @@ class Builder:
 
     def _nav_lists(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """(name, URL) of every section and tag page, for the index page's navigation."""
-        from newsbot.build import navigation
-
         keys = sorted(k for k in self.index.feed_keys() if k[0] != "site" and self._wanted(k))
         with self.index.engine.connect() as conn:
-            names = navigation.feed_names(conn, keys)
+            names = indexed.feed_names(conn, keys)
         links = [(k[0], names[k], FeedPlace(*k).url(self.base_url)) for k in keys]
         sections = sorted((n, u) for kind, n, u in links if kind == "section")
         tags = sorted((n, u) for kind, n, u in links if kind == "tag")
         return sections, tags
-
-    def _stored(self, paths: set[str]) -> Iterator[Stored]:
-        ordered = sorted(paths)
-        with self.index.engine.connect() as conn:
-            for start in range(0, len(ordered), BATCH):
-                query = select(articles_table.c.data, articles_table.c.html).where(
-                    articles_table.c.path.in_(ordered[start : start + BATCH]),
-                    articles_table.c.visible,
-                    ~articles_table.c.shadowed,
-                )
-                for row in conn.execute(query):
-                    yield Stored(decode_article(row.data), row.html)
 
     def _copy_media(self, article: Article) -> None:
         """Copy the article's image to ``media/`` if it is a file of the store (checked again:
@@ -599,7 +562,8 @@ def _keeping(parsed: Parsed) -> Parsed:
     return replace(parsed, problems=(*parsed.problems, note))
 
 
-def _changed(known: Known | None, stat: FileStat) -> bool:
+def changed(known: Known | None, stat: FileStat) -> bool:
+    """Whether a file must be read: new, or another size or modification time than indexed."""
     return known is None or (known.size, known.mtime_ns) != (stat.size, stat.mtime_ns)
 
 

@@ -20,10 +20,10 @@ import pytest
 from lxml import etree
 
 from newsbot.articles import Article, Image
+from newsbot.layout import MEDIA_TYPES
 from newsbot.render.feeds import (
     EMPTY_FEED_DATE,
     EXCERPT_LIMIT,
-    MEDIA_TYPES,
     RENDERERS,
     Entry,
     FeedInfo,

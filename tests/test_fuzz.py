@@ -32,7 +32,7 @@ from lxml import etree
 
 from newsbot.articles import Article, tag_slug
 from newsbot.errors import ArticleError
-from newsbot.layout import FeedPlace, page_file
+from newsbot.layout import MEDIA_TYPES, FeedPlace, page_file
 from newsbot.publish import compose as posts
 from newsbot.render import bodies as html
 from newsbot.render import feeds
@@ -269,7 +269,7 @@ def assert_outputs_are_safe(parsed: Parsed, out: Path) -> None:
         site_title="Fuzz news",
         home=BASE_URL,
         language="en",
-        feeds={fmt: (INFO.urls[fmt], feeds.MEDIA_TYPES[fmt]) for fmt in feeds.RENDERERS},
+        feeds={fmt: (INFO.urls[fmt], MEDIA_TYPES[fmt]) for fmt in feeds.RENDERERS},
     )
     assert problems("index.html", page) == []
 

@@ -24,7 +24,7 @@ from newsbot import __version__
 from newsbot.articles import Article, tag_slug
 from newsbot.build.output import Output
 from newsbot.errors import OutputError, Problem, StoreError
-from newsbot.layout import FeedPlace, page_file
+from newsbot.layout import MEDIA_TYPES, FeedPlace, page_file
 from newsbot.settings import Settings
 from newsbot.state import navigation as indexed
 from newsbot.state import suspect
@@ -531,9 +531,7 @@ class Builder:
     def _feed_links(self, place: FeedPlace) -> dict[str, tuple[str, str]]:
         from newsbot.render import feeds
 
-        return {
-            fmt: (place.url(self.base_url, fmt), feeds.MEDIA_TYPES[fmt]) for fmt in feeds.RENDERERS
-        }
+        return {fmt: (place.url(self.base_url, fmt), MEDIA_TYPES[fmt]) for fmt in feeds.RENDERERS}
 
     def _fingerprint(self) -> str:
         return fingerprint(self.settings)

@@ -62,15 +62,8 @@ from lxml import etree
 from pydantic import BaseModel, ConfigDict
 
 from newsbot.articles import Article, Image
+from newsbot.layout import MEDIA_TYPES
 from newsbot.render.bidi import balance
-
-MEDIA_TYPES: Mapping[str, str] = MappingProxyType(
-    {
-        "rss": "application/rss+xml",
-        "atom": "application/atom+xml",
-        "json": "application/feed+json",
-    }
-)
 
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 """The date of a feed with no entries: fixed, so the bytes stay the same."""

@@ -41,6 +41,7 @@ from newsbot.store import frontmatter
 from newsbot.store.fields import FIELDS, Site
 from newsbot.store.reader import Parsed, parse_bytes
 from newsbot.store.scan import FileStat
+from newsbot.summaries import summary_text
 from support.outputcheck import balanced, forbidden, html_problems, problems, text_problems
 from support.stores import BASE_URL, ID_PREFIX
 
@@ -265,7 +266,7 @@ def assert_outputs_are_safe(parsed: Parsed, out: Path) -> None:
     page = Pages().article_page(
         article,
         parsed.html,
-        summary=feeds.summary_text(article, parsed.html),
+        summary=summary_text(article, parsed.html),
         site_title="Fuzz news",
         home=BASE_URL,
         language="en",

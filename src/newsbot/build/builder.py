@@ -37,6 +37,7 @@ from newsbot.store.assets import AssetRefused, open_asset, store_path
 from newsbot.store.fields import Site
 from newsbot.store.reader import Parsed, read
 from newsbot.store.scan import UNREADABLE, FileStat, walk
+from newsbot.summaries import summary_text
 
 if TYPE_CHECKING:  # rendering modules load only when something is rendered
     from newsbot.build import navigation
@@ -328,7 +329,6 @@ class Builder:
         if not self.settings.feeds.pages:
             return 0
         written: set[str] = set()
-        from newsbot.render import feeds
 
         count = 0
         feeds_links = self._feed_links(FeedPlace("site", ""))
@@ -341,7 +341,7 @@ class Builder:
             data = self.pages.article_page(
                 article,
                 stored.html,
-                summary=feeds.summary_text(article, stored.html),
+                summary=summary_text(article, stored.html),
                 site_title=self.settings.site.title,
                 home=self.base_url,
                 language=self.settings.site.language,

@@ -20,8 +20,8 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
+from newsbot.bidi import CONTROLS, Balancer, balance
 from newsbot.render import cmark as markdown_c
-from newsbot.render.bidi import CONTROLS, Balancer, balance
 from newsbot.store.text import strip_forbidden
 
 _TAGS = {

@@ -51,25 +51,20 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
-import lxml.html
 from feedgen.feed import FeedGenerator
 from lxml import etree
 from pydantic import BaseModel, ConfigDict
 
 from newsbot.articles import Article, Image
 from newsbot.layout import MEDIA_TYPES
-from newsbot.render.bidi import balance
+from newsbot.summaries import clean_text, one_line, summary_text
 
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 """The date of a feed with no entries: fixed, so the bytes stay the same."""
-
-EXCERPT_LIMIT = 300
-"""Characters in a summary made from the body when the article has none."""
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "newsbot"
@@ -77,22 +72,14 @@ GENERATOR = "newsbot"
 _ATOM = "http://www.w3.org/2005/Atom"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
-# Everything XML 1.0 forbids, plus DEL, C1 controls and U+FFFD, which the
-# validator reports as bad characters.
-_UNSAFE_CHARACTERS = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffc\U00010000-\U0010ffff]")
 # Characters a URL may keep as they are; the rest is percent-encoded.
 _URL_SAFE = ";/?:@&=+$!*'()%,#~"
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 _END_TAG = re.compile(r"</\w+>")
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+")
 # Plain-text elements as lxml writes them; Atom ones with a type attribute hold HTML.
 _RSS_PLAIN_TEXT = re.compile(rb"<(title|category)(?:\s[^>]*)?>(?P<text>[^<]*)</\1>")
 _RSS_CHANNEL_DESCRIPTION = re.compile(rb"<description>(?P<text>[^<]*)</description>")
 _ATOM_PLAIN_TEXT = re.compile(rb"<(title|subtitle|summary|name)>(?P<text>[^<]*)</\1>")
-_BLOCK_TAGS = frozenset(
-    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 "
-    "h6 header hr li main nav ol p pre section table td th tr ul".split()
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +119,7 @@ def related_html(related: Sequence[Article], label: str = RELATED_LABEL) -> str:
     if not related:
         return ""
     items = "".join(
-        f'<li><a href="{html.escape(_url(a.url))}">{html.escape(_line(a.title), quote=False)}'
+        f'<li><a href="{html.escape(_url(a.url))}">{html.escape(one_line(a.title), quote=False)}'
         "</a></li>"
         for a in related
     )
@@ -151,19 +138,9 @@ class _Enclosure:
 # -- text, URLs and dates ----------------------------------------------------
 
 
-def _clean(text: str) -> str:
-    """``text`` without the characters XML (or the validator) rejects."""
-    return _UNSAFE_CHARACTERS.sub("", text)
-
-
-def _line(text: str) -> str:
-    """``text`` cleaned and on one line, for titles, names and tags."""
-    return balance(" ".join(_clean(text).split()))
-
-
 def _url(url: str) -> str:
     """An absolute URL in the ASCII form the validator accepts (IRIs are errors)."""
-    return quote(_clean(url).strip(), safe=_URL_SAFE)
+    return quote(clean_text(url).strip(), safe=_URL_SAFE)
 
 
 def _utc(value: datetime) -> datetime:
@@ -197,71 +174,24 @@ def _distinct_updates(entries: Sequence[Entry]) -> list[datetime]:
 # -- what an entry says --------------------------------------------------------
 
 
-def _plain_text(content_html: str) -> str:
-    """The words of an HTML fragment, blocks separated by spaces."""
-    if not content_html.strip():
-        return ""
-    root = lxml.html.fragment_fromstring(content_html, create_parent="div")
-    for element in root.iter():
-        if element.tag in _BLOCK_TAGS:
-            element.tail = " " + (element.tail or "")
-    return " ".join(root.text_content().split())
-
-
-def _cut_words(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters on a word boundary, marked with an ellipsis."""
-    head = text[: limit - 1]
-    if not text[limit - 1].isspace():
-        head = head.rpartition(" ")[0] or head
-    return head.rstrip(" ,;:-–—") + "…"
-
-
-@lru_cache(maxsize=4096)
-def _excerpt(content_html: str, limit: int = EXCERPT_LIMIT) -> str:
-    """The first sentences of the body that fit in ``limit`` characters.
-
-    Cached: one article appears in the site feed, its section's and its tags',
-    in three formats each, and a cold build renders all of them.
-    """
-    text = _plain_text(_clean(content_html))
-    if len(text) <= limit:
-        return balance(text)
-    kept = ""
-    for sentence in _SENTENCE_BREAK.split(text):
-        longer = f"{kept} {sentence}".strip()
-        if len(longer) > limit:
-            break
-        kept = longer
-    return balance(kept or _cut_words(text, limit))
-
-
 def _summary(entry: Entry) -> str:
     return summary_text(entry.article, entry.content_html)
-
-
-def summary_text(article: Article, content_html: str) -> str:
-    """A plain-text summary: the editors', else an excerpt, else the title.
-
-    The article page's description uses it too, so a link preview and a feed
-    reader show the same words.
-    """
-    return _line(article.summary) or _excerpt(content_html) or _line(article.title)
 
 
 def _categories(article: Article) -> list[str]:
     """The section, then the tags, without blanks or repeats."""
     names = [article.section or "", *article.tags]
-    return list(dict.fromkeys(name for name in map(_line, names) if name))
+    return list(dict.fromkeys(name for name in map(one_line, names) if name))
 
 
 def _authors(article: Article) -> list[str]:
     """The article's author names, without blanks."""
-    return [name for name in map(_line, article.authors) if name]
+    return [name for name in map(one_line, article.authors) if name]
 
 
 def _feed_author(info: FeedInfo) -> str:
     """The feed-level author that Atom needs for entries without one."""
-    return _line(info.author or "") or _line(info.title)
+    return one_line(info.author or "") or one_line(info.title)
 
 
 def _enclosure(image: Image | None) -> _Enclosure | None:
@@ -282,15 +212,15 @@ def item_id(guid: str) -> str:
     (an IRI) is percent-encoded from its NFC form, and stray whitespace is
     dropped. ASCII ids pass unchanged, so the mapping never moves an id twice.
     """
-    return _url(unicodedata.normalize("NFC", _clean(guid).strip()))
+    return _url(unicodedata.normalize("NFC", clean_text(guid).strip()))
 
 
 def _content(entry: Entry, with_related: bool = False) -> str:
     """The full body HTML, cleaned of characters XML cannot carry; with the related list
     at the end for formats that have no element for it (RSS, JSON Feed)."""
-    body = _clean(entry.content_html).strip()
+    body = clean_text(entry.content_html).strip()
     if with_related and entry.related:
-        return body + _clean(related_html(entry.related))
+        return body + clean_text(related_html(entry.related))
     return body
 
 
@@ -304,10 +234,10 @@ def _generator(info: FeedInfo, kind: str, updated: datetime) -> Any:
     added: self first, the alternate (the site) last.
     """
     generator = FeedGenerator()
-    generator.id(_clean(info.id))
-    generator.title(_line(info.title))
-    generator.description(_line(info.description) or _line(info.title))
-    generator.language(_line(info.language))
+    generator.id(clean_text(info.id))
+    generator.title(one_line(info.title))
+    generator.description(one_line(info.description) or one_line(info.title))
+    generator.language(one_line(info.language))
     generator.generator(GENERATOR)
     generator.link(href=_url(info.urls[kind]), rel="self", type=MEDIA_TYPES[kind])
     if info.hub:
@@ -323,7 +253,7 @@ def _add_rss_item(generator: Any, entry: Entry) -> None:
     article = entry.article
     item = generator.add_entry(order="append")
     item.guid(_guid(entry), permalink=False)
-    item.title(_line(article.title))
+    item.title(one_line(article.title))
     item.link(href=_url(article.url))
     item.description(html.escape(_summary(entry), quote=False))
     if content := _content(entry, with_related=True):
@@ -342,7 +272,7 @@ def _add_atom_entry(generator: Any, entry: Entry, updated: datetime) -> None:
     article = entry.article
     item = generator.add_entry(order="append")
     item.id(_guid(entry))
-    item.title(_line(article.title))
+    item.title(one_line(article.title))
     item.updated(updated)
     item.published(_utc(article.published))
     item.link(href=_url(article.url), rel="alternate")
@@ -416,7 +346,12 @@ def _atom_links(entry: Entry) -> Iterator[dict[str, str]]:
         href = _url(other.url)
         if href and href not in seen:
             seen.add(href)
-            yield {"rel": "related", "type": "text/html", "href": href, "title": _line(other.title)}
+            yield {
+                "rel": "related",
+                "type": "text/html",
+                "href": href,
+                "title": one_line(other.title),
+            }
 
 
 def _replace_links(element: etree._Element, entry: Entry) -> None:
@@ -444,8 +379,8 @@ def _mark_html_text(element: etree._Element | None) -> None:
 
 def _set_language(element: etree._Element, language: str | None, default: str) -> None:
     """Mark an entry written in another language than the feed."""
-    if language and _line(language) != _line(default):
-        element.set(_XML_LANG, _line(language))
+    if language and one_line(language) != one_line(default):
+        element.set(_XML_LANG, one_line(language))
 
 
 def _repair_atom(root: etree._Element, info: FeedInfo, entries: Sequence[Entry]) -> None:
@@ -538,7 +473,7 @@ def _json_item(entry: Entry) -> _JsonItem:
     return _JsonItem(
         id=_guid(entry),
         url=_url(article.url),
-        title=_line(article.title),
+        title=one_line(article.title),
         content_html=_content(entry, with_related=True),
         summary=_summary(entry),
         image=_url(image) if image else None,
@@ -546,18 +481,18 @@ def _json_item(entry: Entry) -> _JsonItem:
         date_modified=_rfc3339(article.updated),
         authors=_json_authors(_authors(article)),
         tags=tuple(_categories(article)) or None,
-        language=_line(article.lang) if article.lang else None,
+        language=one_line(article.lang) if article.lang else None,
     )
 
 
 def render_json(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
     """The JSON Feed 1.1 document of ``entries`` (newest first), served at ``info.urls["json"]``."""
     feed = _JsonFeed(
-        title=_line(info.title),
+        title=one_line(info.title),
         home_page_url=_url(info.home_url),
         feed_url=_url(info.urls["json"]),
-        description=_line(info.description) or _line(info.title),
-        language=_line(info.language),
+        description=one_line(info.description) or one_line(info.title),
+        language=one_line(info.language),
         authors=(_JsonAuthor(name=_feed_author(info)),),
         hubs=(_JsonHub(type="WebSub", url=_url(info.hub)),) if info.hub else None,
         items=tuple(_json_item(entry) for entry in entries),

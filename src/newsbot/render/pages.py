@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from newsbot.articles import Article
-from newsbot.render.bidi import balance
+from newsbot.bidi import balance
 from newsbot.store.text import strip_forbidden
 
 

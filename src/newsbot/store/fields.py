@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from newsbot.articles import Article, Image, id_from_path, id_problem, permalink
+from newsbot.bidi import balance, is_balanced
 from newsbot.errors import ArticleError, Problem
 from newsbot.layout import page_problem
-from newsbot.render.bidi import balance, is_balanced
 from newsbot.store.assets import AssetRefused, media_url, store_path
 from newsbot.store.text import forbidden_characters, strip_forbidden
 

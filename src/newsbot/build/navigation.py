@@ -22,8 +22,11 @@ from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
 
 from newsbot.articles import Article
+from newsbot.build.output import Output
+from newsbot.build.site import SITE_PLACE, SiteView
 from newsbot.layout import FILES, FeedPlace
 from newsbot.render.pages import ListPage, Pages
+from newsbot.state import navigation as indexed
 from newsbot.state.navigation import Month
 
 SITEMAP_LIMIT = 50_000
@@ -41,6 +44,41 @@ class Site:
     description: str
     language: str
     feeds: dict[str, tuple[str, str]]  # format -> (url, media type) of the site's feeds
+
+
+def write(
+    view: SiteView, output: Output, pages: Pages, touched: set[str], everything: bool, now: datetime
+) -> int:
+    """Write the archive (the months ``touched`` articles are in, or all), sitemap, robots.txt
+    and OPML; returns how many files changed."""
+    base_url = view.base_url
+    settings = view.settings.site
+    site = Site(
+        base_url,
+        settings.title,
+        settings.description,
+        settings.language,
+        view.feed_links(SITE_PLACE),
+    )
+    with view.index.engine.connect() as conn:
+        counts = indexed.months(conn, now)
+        wanted = set(counts) if everything else indexed.months_of(conn, touched) & set(counts)
+        count = int(output.write("archive/index.html", archive_index(pages, site, counts)))
+        for month in sorted(wanted):
+            items = indexed.month_articles(conn, month, now)
+            count += output.write(
+                month_file(month), archive_month(pages, site, month, items, counts)
+            )
+        keys = sorted(k for k in view.index.feed_keys() if view.wanted(k))
+        names = indexed.feed_names(conn, keys)
+        places = [(FeedPlace(*k), names.get(k, k[1])) for k in keys]
+        listed = [place.url(base_url) for place, _ in places]
+        listed.append(base_url + "archive/")
+        for name, data in sitemaps(site, listed, indexed.page_dates(conn, now)).items():
+            count += output.write(name, data)
+    count += output.write("robots.txt", robots(site))
+    count += output.write("feeds.opml", opml(site, places))
+    return count
 
 
 def month_file(month: Month) -> str:

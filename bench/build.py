@@ -105,8 +105,8 @@ SAMPLE_SECONDS = 0.2
 # Goals (newsbot / Hugo ratios, and newsbot's peak memory), by store size.
 RATIO_GOALS = {
     "cold": {10_000: 0.5, 100_000: 0.5},
-    "unchanged": {10_000: 0.1, 100_000: 0.02},
-    "one_new": {10_000: 0.15, 100_000: 0.03},
+    "unchanged": {10_000: 0.05, 100_000: 0.02},
+    "one_new": {10_000: 0.1, 100_000: 0.03},
 }
 MEMORY_GOAL_MB = {100_000: 300}
 PHASES = ("cold", "unchanged", "one_new")

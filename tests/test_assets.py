@@ -396,5 +396,5 @@ def test_the_build_checks_an_image_again_when_it_copies_it(tmp_path: Path) -> No
     ]
     with opened(settings) as app:
         for url in urls:
-            app.builder._copy_media(replace(article, image=Image(url=url)))
+            app.builder.article_pages.copy_media(replace(article, image=Image(url=url)))
     assert _published_files(settings) == {"media/ok.png": b"png"}

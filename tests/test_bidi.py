@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from newsbot.bidi import MAX_DEPTH, balance, is_balanced
 from newsbot.render import bodies as html
-from newsbot.render.bidi import MAX_DEPTH, balance, is_balanced
 from support.outputcheck import balanced
 
 LRE, RLE, PDF, LRO, RLO = "\u202a\u202b\u202c\u202d\u202e"

@@ -20,10 +20,9 @@ import pytest
 from lxml import etree
 
 from newsbot.articles import Article, Image
+from newsbot.layout import MEDIA_TYPES
 from newsbot.render.feeds import (
     EMPTY_FEED_DATE,
-    EXCERPT_LIMIT,
-    MEDIA_TYPES,
     RENDERERS,
     Entry,
     FeedInfo,
@@ -31,6 +30,7 @@ from newsbot.render.feeds import (
     render_json,
     render_rss,
 )
+from newsbot.summaries import EXCERPT_LIMIT
 from support import feedcheck
 from support.feedcheck import (
     SchemaMissing,

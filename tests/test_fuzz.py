@@ -32,7 +32,7 @@ from lxml import etree
 
 from newsbot.articles import Article, tag_slug
 from newsbot.errors import ArticleError
-from newsbot.layout import FeedPlace, page_file
+from newsbot.layout import MEDIA_TYPES, FeedPlace, page_file
 from newsbot.publish import compose as posts
 from newsbot.render import bodies as html
 from newsbot.render import feeds
@@ -41,6 +41,7 @@ from newsbot.store import frontmatter
 from newsbot.store.fields import FIELDS, Site
 from newsbot.store.reader import Parsed, parse_bytes
 from newsbot.store.scan import FileStat
+from newsbot.summaries import summary_text
 from support.outputcheck import balanced, forbidden, html_problems, problems, text_problems
 from support.stores import BASE_URL, ID_PREFIX
 
@@ -265,11 +266,11 @@ def assert_outputs_are_safe(parsed: Parsed, out: Path) -> None:
     page = Pages().article_page(
         article,
         parsed.html,
-        summary=feeds.summary_text(article, parsed.html),
+        summary=summary_text(article, parsed.html),
         site_title="Fuzz news",
         home=BASE_URL,
         language="en",
-        feeds={fmt: (INFO.urls[fmt], feeds.MEDIA_TYPES[fmt]) for fmt in feeds.RENDERERS},
+        feeds={fmt: (INFO.urls[fmt], MEDIA_TYPES[fmt]) for fmt in feeds.RENDERERS},
     )
     assert problems("index.html", page) == []
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from fixtures.make_broken import make_store
-from newsbot.layout import FILES, FeedPlace
-from newsbot.render.feeds import MEDIA_TYPES, item_id
+from newsbot.layout import FILES, MEDIA_TYPES, FeedPlace
+from newsbot.render.feeds import item_id
 from newsbot.settings import Settings
 from support.feedcheck import check_atom, check_json, check_rss
 from support.readers import Resource, feedparser_items, loopback_server, newsboat_items, sfeed_items

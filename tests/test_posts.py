@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsbot.articles import Article
+from newsbot.bidi import balance
 from newsbot.errors import NewsbotError
 from newsbot.mastodon.length import count
 from newsbot.publish.compose import (
@@ -25,7 +26,6 @@ from newsbot.publish.compose import (
     hashtags,
     idempotency_key,
 )
-from newsbot.render.bidi import balance
 from newsbot.summaries import ELLIPSIS, grapheme_length
 
 WHEN = datetime(2015, 8, 20, 12, tzinfo=UTC)

@@ -9,10 +9,20 @@ its articles and points readers to the feeds.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from urllib.parse import unquote
 
 FILES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
+MEDIA_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        "rss": "application/rss+xml",
+        "atom": "application/atom+xml",
+        "json": "application/feed+json",
+    }
+)
+"""The media type of each feed format: what the pages link with and the server sends."""
 INDEX = "index.html"
 FOLDERS = {"site": "", "tag": "tags/", "section": "sections/"}
 

@@ -1,7 +1,19 @@
-"""Summary text within a length budget: sentences, leads and word-boundary shortening.
+"""The one summary stage: what feeds, pages and posts show as an article's summary.
 
-A status is measured in grapheme clusters (what a reader sees as one character:
-a flag or an emoji with a skin tone is one), so every budget here is too.
+Two summaries, because their readers differ, and both are made here:
+
+* `summary_text`, for feeds and article pages (and link previews): the
+  editors' summary, else `excerpt`, the first sentences of the body within
+  `EXCERPT_LIMIT` characters, else the title; plain text that XML can carry.
+* `lead`, for posts: the opening sentences of the text within a budget of
+  grapheme clusters, as Mastodon counts a status.
+
+They are not merged: the excerpt is cut from the rendered body (HTML) at
+``.``, ``!``, ``?`` or ``…`` followed by a space, the lead from the Markdown
+text with pysbd, and published feeds and pages keep the words they have.
+
+A status is measured in grapheme clusters (what a reader sees as one
+character: a flag or an emoji with a skin tone is one), so a lead's budget is too.
 
 Sentences come from pysbd, which knows the abbreviations, initials, decimals,
 currencies and numbered lists of news text in many languages. It has blind
@@ -21,13 +33,16 @@ said.``), and cutting it would leave a quote without its speaker.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from typing import Protocol
 
+import lxml.html
 import pysbd  # type: ignore[import-untyped]
 import regex  # type: ignore[import-untyped]
 
-from newsbot.articles import primary_language
+from newsbot.articles import Article, primary_language
+from newsbot.bidi import balance
 
 ELLIPSIS = "…"
 FALLBACK_LANGUAGE = "en"
@@ -60,6 +75,19 @@ _QUOTE_PAIRS = {
 _DEFAULT_QUOTE_PAIRS = (("“", "”"), ("«", "»"))
 # Characters that read badly right before an ellipsis: "the deal, …", "said: …".
 _DANGLING = " \t\n,;:.–—-/([{“‘«„\"'\u00a0\u202f"
+
+
+EXCERPT_LIMIT = 300
+"""Characters in a summary made from the body when the article has none."""
+
+# Everything XML 1.0 forbids, plus DEL, C1 controls and U+FFFD, which the feed
+# validator reports as bad characters.
+_UNSAFE_CHARACTERS = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffc\U00010000-\U0010ffff]")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+")
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 "
+    "h6 header hr li main nav ol p pre section table td th tr ul".split()
+)
 
 
 class _Segmenter(Protocol):
@@ -121,6 +149,63 @@ def shorten(text: str, budget: int) -> str:
     if not prefix:
         prefix = "".join(clusters[:room]).rstrip(_DANGLING)
     return prefix + ELLIPSIS
+
+
+def summary_text(article: Article, content_html: str) -> str:
+    """The summary feeds and pages show: the editors', else an excerpt, else the title.
+
+    The article page's description uses it too, so a link preview and a feed
+    reader show the same words.
+    """
+    return one_line(article.summary) or excerpt(content_html) or one_line(article.title)
+
+
+def clean_text(text: str) -> str:
+    """``text`` without the characters XML (or the feed validator) rejects."""
+    return _UNSAFE_CHARACTERS.sub("", text)
+
+
+def one_line(text: str) -> str:
+    """``text`` cleaned, on one line and bidi-balanced, for titles, names and tags."""
+    return balance(" ".join(clean_text(text).split()))
+
+
+@functools.lru_cache(maxsize=4096)
+def excerpt(content_html: str, limit: int = EXCERPT_LIMIT) -> str:
+    """The first sentences of the body (HTML) that fit in ``limit`` characters.
+
+    Cached: one article appears in the site feed, its section's and its tags',
+    in three formats each, and on its page.
+    """
+    text = _plain_text(clean_text(content_html))
+    if len(text) <= limit:
+        return balance(text)
+    kept = ""
+    for sentence in _SENTENCE_BREAK.split(text):
+        longer = f"{kept} {sentence}".strip()
+        if len(longer) > limit:
+            break
+        kept = longer
+    return balance(kept or _cut_words(text, limit))
+
+
+def _plain_text(content_html: str) -> str:
+    """The words of an HTML fragment, blocks separated by spaces."""
+    if not content_html.strip():
+        return ""
+    root = lxml.html.fragment_fromstring(content_html, create_parent="div")
+    for element in root.iter():
+        if element.tag in _BLOCK_TAGS:
+            element.tail = " " + (element.tail or "")
+    return " ".join(root.text_content().split())
+
+
+def _cut_words(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters on a word boundary, marked with an ellipsis."""
+    head = text[: limit - 1]
+    if not text[limit - 1].isspace():
+        head = head.rpartition(" ")[0] or head
+    return head.rstrip(" ,;:-–—") + "…"
 
 
 def segmenter_language(language: str | None) -> str:

@@ -10,49 +10,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property, partial
+from functools import cached_property
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select
-
 from newsbot import __version__
-from newsbot.articles import Article, tag_slug
+from newsbot.build.indexing import Indexer, Progress, changed
 from newsbot.build.output import Output
-from newsbot.errors import OutputError, Problem, StoreError
-from newsbot.layout import FeedPlace, page_file
+from newsbot.build.site import SITE_PLACE, SiteView
+from newsbot.errors import Problem, StoreError
 from newsbot.settings import Settings
 from newsbot.state import suspect
-from newsbot.state.index import SITE, FeedKey, Known, Stored, StoreIndex, decode_article
+from newsbot.state.index import StoreIndex
 from newsbot.state.manifest import OutputManifest
 from newsbot.state.related import RelatedFinder
 from newsbot.state.related_lists import RelatedLists
-from newsbot.state.schema import articles as articles_table
 from newsbot.state.suspect import Suspect
-from newsbot.store.assets import AssetRefused, open_asset, store_path
-from newsbot.store.fields import Site
-from newsbot.store.reader import Parsed, read
-from newsbot.store.scan import UNREADABLE, FileStat, walk
+from newsbot.store.scan import UNREADABLE, walk
 
 if TYPE_CHECKING:  # rendering modules load only when something is rendered
-    from newsbot.build import navigation
-    from newsbot.render import feeds
+    from newsbot.build.article_pages import ArticlePages
+    from newsbot.build.feed_files import FeedFiles
     from newsbot.render.pages import Pages
 
-log = logging.getLogger(__name__)
-
-BATCH = 500
-PARALLEL_FROM = 400
-"""Below this many files to read, starting worker processes costs more than it saves."""
-
-Progress = Callable[[int, int], None]
-"""Called with (done, total) while files are read."""
+__all__ = ["BuildReport", "Builder", "Progress", "fingerprint"]
 
 
 @dataclass
@@ -76,17 +59,21 @@ class BuildReport:
 
 
 class Builder:
-    """Builds the output folder from the store, remembering what it did in the index."""
+    """Builds the output folder from the store, remembering what it did in the index.
+
+    The steps: scan and index (`newsbot.build.indexing`), article pages
+    (`newsbot.build.article_pages`), feeds (`newsbot.build.feed_files`) and
+    navigation (`newsbot.build.navigation`).
+    """
 
     def __init__(self, settings: Settings, index: StoreIndex, output: Output) -> None:
         self.settings = settings
         self.index = index
         self.output = output
         self.root = settings.store.content_dir
-        self.base_url = str(settings.site.base_url)
-        self.site = Site(self.base_url, settings.site.permalink, settings.site.zone)
         self.related = RelatedLists(RelatedFinder(index.engine))
-        self._related_cache: dict[str, Sequence[Article]] = {}
+        self.view = SiteView(settings, index, self.related)
+        self.indexer = Indexer(settings, index, self.related)
 
     def build(
         self, now: datetime, progress: Progress | None = None, *, confirm_removals: bool = False
@@ -100,7 +87,7 @@ class Builder:
         started = time.perf_counter()
         report = BuildReport()
         stamp = now.astimezone(UTC).isoformat()
-        self._related_cache = {}
+        self.view.begin()
         full = self._fingerprint() != self.index.get_meta("fingerprint")
         since = self._suspect_since(stamp)
         known = self.index.known()
@@ -131,32 +118,37 @@ class Builder:
             self.index.forget_all()
             known = {}
         report.files = len(files)
-        to_read = [f for f in files if _changed(known.get(f.path), f)]
+        to_read = [f for f in files if changed(known.get(f.path), f)]
         removed = sorted(set(known) - present)
         report.read, report.removed = len(to_read), len(removed)
         generation = int(self.index.get_meta("generation") or "0") + 1
-        old_media: set[str] = set()
-        affected, touched_pages, gone_pages = self._update_index(
-            to_read, removed, known, generation, progress, old_media, report
-        )
+        changes = self.indexer.update(to_read, removed, known, generation, progress)
+        report.related_seconds = changes.related_seconds
+        affected, touched_pages, gone_pages = changes.feeds, changes.pages, changes.gone_pages
         last = self.index.get_meta("last_build")
         if last is not None:
             due = self.index.due_between(datetime.fromisoformat(last), now)
-            affected |= self._keys_of(due)
+            affected |= self.indexer.feeds_of_paths(due)
             touched_pages |= set(due)
-        everything = full or not self.output.exists(FeedPlace("site", "").index)
+        everything = full or not self.output.exists(SITE_PLACE.index)
         if everything:
             affected = self.index.feed_keys() | affected
             touched_pages = self.index.paths()
-        report.pages_written = self._write_pages(touched_pages, gone_pages, now)
-        report.feeds_written, report.changed_feeds = self._write_feeds(affected, now)
+        report.pages_written = self.article_pages.write(touched_pages, gone_pages, now)
+        report.feeds_written, report.changed_feeds = self.feed_files.write(affected, now)
         if affected or touched_pages or gone_pages:
+            from newsbot.build import navigation
+
             all_months = everything or bool(removed) or bool(gone_pages)
-            report.pages_written += self._write_navigation(touched_pages, all_months, now)
+            report.pages_written += navigation.write(
+                self.view, self.output, self.pages, touched_pages, all_months, now
+            )
         if everything:
             report.stale_removed = self._remove_stale()
         else:
-            report.stale_removed = self._remove_unused_media(old_media)
+            report.stale_removed = self.article_pages.remove_unused_media(
+                changes.old_media, self.manifest
+            )
         with self.index.engine.begin() as conn:
             self.manifest.add(conn, self.output.written)
             self.manifest.discard(conn, self.output.removed)
@@ -193,384 +185,23 @@ class Builder:
     def manifest(self) -> OutputManifest:
         return OutputManifest(self.index.engine)
 
-    # -- the index --------------------------------------------------------------
-
-    def _update_index(
-        self,
-        to_read: Sequence[FileStat],
-        removed: Sequence[str],
-        known: dict[str, Known],
-        generation: int,
-        progress: Progress | None,
-        old_media: set[str],
-        report: BuildReport,
-    ) -> tuple[set[FeedKey], set[str], set[str]]:
-        """Parse ``to_read``, drop ``removed``; return affected feeds, pages to write, to delete.
-
-        ``old_media`` receives the image URLs the replaced and removed versions referred to.
-        """
-        affected: set[FeedKey] = set()
-        pages: set[str] = set()
-        gone: set[str] = set()
-        ids: set[str] = set()
-        stored: list[str] = []
-        done = 0
-        for batch in self._parse(to_read):
-            fresh = [p for p in batch if p.digest != known.get(p.stat.path, _NONE).digest]
-            same = [p.stat for p in batch if p.digest == known.get(p.stat.path, _NONE).digest]
-            with self.index.engine.begin() as conn:
-                self.index.touch(conn, same)
-                # A published article whose file breaks (a typo mid-edit) stays as it was
-                # last read: readers keep it and its posts are not deleted as withdrawn.
-                broken = [p.stat.path for p in fresh if p.article is None]
-                kept = self.index.with_article(conn, broken)
-                self.index.store_sources(conn, [_keeping(p) for p in fresh if p.stat.path in kept])
-                fresh = [p for p in fresh if p.stat.path not in kept]
-                paths = [p.stat.path for p in fresh]
-                affected |= self.index.affected_by(conn, paths)
-                ids |= self.index.ids_of(conn, paths)
-                gone |= self._page_files(conn, paths, old_media)
-                added = self.index.added_of(conn, paths)
-                self.index.remove(conn, paths)
-                self.index.store(conn, fresh, generation, added)
-            stored.extend(p.stat.path for p in fresh)
-            for parsed in fresh:
-                if parsed.article is not None:
-                    affected |= _keys(parsed.article)
-                    ids.add(parsed.article.id)
-                    pages.add(parsed.stat.path)
-            done += len(batch)
-            if progress:
-                progress(done, len(to_read))
-        with self.index.engine.begin() as conn:
-            affected |= self.index.affected_by(conn, removed)
-            ids |= self.index.ids_of(conn, removed)
-            gone |= self._page_files(conn, removed, old_media)
-            self.index.remove(conn, removed)
-            flipped = self.index.settle_ids(conn, ids)
-        affected |= self._keys_of(flipped)
-        pages |= flipped
-        started = time.perf_counter()
-        with self.index.engine.begin() as conn:
-            # Once every batch is indexed, so that each list sees the whole store.
-            relinked = self.related.refresh(
-                conn, stored, removed, self.settings.site.related_seconds
-            )
-            affected |= self.index.affected_by(conn, sorted(relinked))
-        report.related_seconds = time.perf_counter() - started
-        pages |= relinked
-        return affected, pages, gone
-
-    def _parse(self, stats: Sequence[FileStat]) -> Iterator[list[Parsed]]:
-        """Parsed files in batches; several processes when there are many."""
-        work = partial(
-            read, self.root, site=self.site, max_bytes=self.settings.store.max_file_bytes
-        )
-        workers = min(os.cpu_count() or 1, 8)
-        if len(stats) < PARALLEL_FROM or workers < 2:
-            for start in range(0, len(stats), BATCH):
-                yield [work(stat) for stat in stats[start : start + BATCH]]
-            return
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for start in range(0, len(stats), BATCH * workers):
-                chunk = stats[start : start + BATCH * workers]
-                results = list(pool.map(work, chunk, chunksize=64))
-                for offset in range(0, len(results), BATCH):
-                    yield results[offset : offset + BATCH]
-
-    def _keys_of(self, paths: Iterable[str]) -> set[FeedKey]:
-        with self.index.engine.connect() as conn:
-            return self.index.affected_by(conn, sorted(paths))
-
-    def _page_files(self, conn: Connection, paths: Sequence[str], media: set[str]) -> set[str]:
-        """Output files of the pages of ``paths`` as stored now (before they change).
-
-        Their images' URLs go into ``media``.
-        """
-        found: set[str] = set()
-        for start in range(0, len(paths), BATCH):
-            rows: Iterable[str] = conn.execute(
-                select(articles_table.c.data).where(
-                    articles_table.c.path.in_(paths[start : start + BATCH])
-                )
-            ).scalars()
-            for data in rows:
-                fields = json.loads(data)
-                name = page_file(self.base_url, fields["url"])
-                if name:
-                    found.add(name)
-                if fields.get("image"):
-                    media.add(fields["image"]["url"])
-        return found
-
-    def _remove_unused_media(self, urls: set[str]) -> int:
-        """Remove the copied images that the replaced or removed articles used and none uses now.
-
-        Only images in the manifest (copied by a build) are candidates; one still
-        referred to by a readable article stays.
-        """
-        candidates = {
-            name: url
-            for url in urls
-            if (name := self._media_name(url)) and name not in self.output.written
-        }
-        if not candidates:
-            return 0
-        ours = self.manifest.paths_among(sorted(candidates))
-        removed = 0
-        for name in sorted(ours):
-            if not self.index.uses_image(candidates[name]):
-                removed += self.output.remove(name)
-        return removed
-
-    def _media_name(self, url: str) -> str | None:
-        """The output file an image URL of the store is copied to, if it is one."""
-        try:
-            rel = store_path(url, self.base_url + "media/")
-        except AssetRefused:
-            return None  # never copied, so nothing to remove
-        return None if rel is None else f"media/{rel}"
-
-    # -- the output -------------------------------------------------------------
-
-    def _write_pages(self, paths: set[str], gone: set[str], now: datetime) -> int:
-        """Write the page of each live article in ``paths``; delete pages no longer backed."""
-        if not self.settings.feeds.pages:
-            return 0
-        written: set[str] = set()
-        from newsbot.render import feeds
-
-        count = 0
-        feeds_links = self._feed_links(FeedPlace("site", ""))
-        for stored in self._stored(paths):
-            article = stored.article
-            name = page_file(self.base_url, article.url)
-            if name is None or not article.is_live(now):
-                continue
-            written.add(name)
-            data = self.pages.article_page(
-                article,
-                stored.html,
-                summary=feeds.summary_text(article, stored.html),
-                site_title=self.settings.site.title,
-                home=self.base_url,
-                language=self.settings.site.language,
-                feeds=feeds_links,
-                related=self._related(article, now),
-                section=self._place_link("section", article.section),
-                tags=[link for tag in article.tags if (link := self._place_link("tag", tag))],
-            )
-            try:
-                count += self.output.write(name, data)
-            except OutputError as exc:  # this page's name only (a file where a folder is due)
-                log.error("article page not written: %s", exc, extra={"path": article.path})
-                continue
-            self._copy_media(article)
-        for name in gone - written:
-            self.output.remove(name)
-        return count
-
-    def _related(self, article: Article, now: datetime) -> Sequence[Article]:
-        """The stored related list of ``article`` as pages and feeds show it (a lookup)."""
-        site = self.settings.site
-        found = self._related_cache.get(article.path)
-        if found is None:
-            found = self.related.related(article, site.related, now, site.related_policy)
-            self._related_cache[article.path] = found
-        return found
-
-    def _place_link(self, kind: str, name: str | None) -> tuple[str, str] | None:
-        """(name, URL of its page) of a tag or section that has a page, else None."""
-        if not name or not self._wanted((kind, tag_slug(name))):
-            return None
-        return name, FeedPlace(kind, tag_slug(name)).url(self.base_url)
-
-    def _write_navigation(self, touched: set[str], everything: bool, now: datetime) -> int:
-        """Archive (the months ``touched`` articles are in, or all), sitemap, robots, OPML."""
-        from newsbot.build import navigation
-
-        site = self._navigation_site()
-        with self.index.engine.connect() as conn:
-            counts = navigation.months(conn, now)
-            wanted = set(counts) if everything else self._months_of(conn, touched) & set(counts)
-            count = int(
-                self.output.write(
-                    "archive/index.html", navigation.archive_index(self.pages, site, counts)
-                )
-            )
-            for month in sorted(wanted):
-                items = navigation.month_articles(conn, month, now)
-                page = navigation.archive_month(self.pages, site, month, items, counts)
-                count += self.output.write(navigation.month_file(month), page)
-            keys = sorted(k for k in self.index.feed_keys() if self._wanted(k))
-            names = navigation.feed_names(conn, keys)
-            places = [(FeedPlace(*k), names.get(k, k[1])) for k in keys]
-            listed = [place.url(self.base_url) for place, _ in places]
-            listed.append(self.base_url + "archive/")
-            for name, data in navigation.sitemaps(conn, site, listed, now).items():
-                count += self.output.write(name, data)
-        count += self.output.write("robots.txt", navigation.robots(site))
-        count += self.output.write("feeds.opml", navigation.opml(site, places))
-        return count
-
-    def _months_of(self, conn: Connection, paths: set[str]) -> set[tuple[int, int]]:
-        from newsbot.build import navigation
-
-        found: set[tuple[int, int]] = set()
-        ordered = sorted(paths)
-        for start in range(0, len(ordered), BATCH):
-            query = select(articles_table.c.published).where(
-                articles_table.c.path.in_(ordered[start : start + BATCH])
-            )
-            stamps: Iterable[int] = conn.execute(query).scalars()
-            for published in stamps:
-                found.add(navigation.month_of(datetime.fromtimestamp(published, UTC)))
-        return found
-
-    def _navigation_site(self) -> navigation.Site:
-        from newsbot.build import navigation
-
-        site = self.settings.site
-        return navigation.Site(
-            self.base_url,
-            site.title,
-            site.description,
-            site.language,
-            self._feed_links(FeedPlace("site", "")),
-        )
-
-    def _nav_lists(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        """(name, URL) of every section and tag page, for the index page's navigation."""
-        from newsbot.build import navigation
-
-        keys = sorted(k for k in self.index.feed_keys() if k[0] != "site" and self._wanted(k))
-        with self.index.engine.connect() as conn:
-            names = navigation.feed_names(conn, keys)
-        links = [(k[0], names[k], FeedPlace(*k).url(self.base_url)) for k in keys]
-        sections = sorted((n, u) for kind, n, u in links if kind == "section")
-        tags = sorted((n, u) for kind, n, u in links if kind == "tag")
-        return sections, tags
-
-    def _stored(self, paths: set[str]) -> Iterator[Stored]:
-        ordered = sorted(paths)
-        with self.index.engine.connect() as conn:
-            for start in range(0, len(ordered), BATCH):
-                query = select(articles_table.c.data, articles_table.c.html).where(
-                    articles_table.c.path.in_(ordered[start : start + BATCH]),
-                    articles_table.c.visible,
-                    ~articles_table.c.shadowed,
-                )
-                for row in conn.execute(query):
-                    yield Stored(decode_article(row.data), row.html)
-
-    def _copy_media(self, article: Article) -> None:
-        """Copy the article's image to ``media/`` if it is a file of the store (checked again:
-        the store may have changed since the article was read, or an older index be in use)."""
-        if article.image is None:
-            return
-        try:
-            rel = store_path(article.image.url, self.base_url + "media/")
-            if rel is None:
-                return
-            if self.output.exists("media/" + rel):
-                self.output.keep("media/" + rel)  # copied before: still this build's
-                return
-            with open_asset(self.root, rel) as (_, handle):
-                self.output.write("media/" + rel, handle.read())
-        except AssetRefused as refused:
-            log.warning(
-                "image not copied: %s %s", article.image.url, refused, extra={"path": article.path}
-            )
-
     @cached_property
     def pages(self) -> Pages:
         from newsbot.render.pages import Pages
 
         return Pages(self.settings.site.zone)
 
-    def _write_feeds(self, keys: set[FeedKey], now: datetime) -> tuple[int, list[str]]:
-        """Render every feed in ``keys``; returns how many files changed, and their feed URLs."""
-        from newsbot.render import feeds
-        from newsbot.render.pages import ListPage
+    @cached_property
+    def article_pages(self) -> ArticlePages:
+        from newsbot.build.article_pages import ArticlePages
 
-        count = 0
-        changed: list[str] = []
-        limit = self.settings.feeds.items
-        for key in sorted(keys):
-            if not self._wanted(key):
-                continue
-            place = FeedPlace(*key)
-            stored = self.index.newest(key, now, limit)
-            if not stored and key != SITE:
-                for fmt in feeds.RENDERERS:
-                    self.output.remove(place.file(fmt))
-                self.output.remove(place.index)
-                continue
-            info = self._feed_info(place, stored)
-            entries = [
-                feeds.Entry(
-                    s.article,
-                    self.settings.site.id_prefix + s.article.id,
-                    s.html,
-                    related=self._related(s.article, now),
-                )
-                for s in stored
-            ]
-            for fmt, render in feeds.RENDERERS.items():
-                if self.output.write(place.file(fmt), render(info, entries)):
-                    count += 1
-                    changed.append(place.url(self.base_url, fmt))
-            sections, tags = self._nav_lists() if key == SITE else ((), ())
-            page = ListPage(
-                title=info.title,
-                description=info.description,
-                language=info.language,
-                feeds=self._feed_links(place),
-                items=[s.article for s in stored],
-                hub=info.hub,
-                sections=sections,
-                tags=tags,
-                home=None if key == SITE else self.base_url,
-                site_title=self.settings.site.title,
-            )
-            count += self.output.write(place.index, self.pages.list_page(page))
-        return count, changed
+        return ArticlePages(self.view, self.output, self.pages, self.root)
 
-    def _wanted(self, key: FeedKey) -> bool:
-        kind = key[0]
-        return (
-            kind == "site"
-            or (kind == "tag" and self.settings.feeds.per_tag)
-            or (kind == "section" and self.settings.feeds.per_section)
-        )
+    @cached_property
+    def feed_files(self) -> FeedFiles:
+        from newsbot.build.feed_files import FeedFiles
 
-    def _feed_info(self, place: FeedPlace, stored: Sequence[Stored]) -> feeds.FeedInfo:
-        from newsbot.render import feeds
-
-        site = self.settings.site
-        title, description = site.title, site.description
-        if place.kind != "site":
-            name = _display_name(place, stored)
-            label = "Tag" if place.kind == "tag" else "Section"
-            title = f"{site.title}: {name}"
-            description = f"{label} “{name}” of {site.title}."
-        return feeds.FeedInfo(
-            title=title,
-            description=description,
-            home_url=place.url(self.base_url),
-            language=site.language,
-            id=f"{site.id_prefix}feeds/{place.folder or 'site'}",
-            urls={fmt: place.url(self.base_url, fmt) for fmt in feeds.RENDERERS},
-            hub=str(self.settings.feeds.hub) if self.settings.feeds.hub else None,
-            author=site.author,
-        )
-
-    def _feed_links(self, place: FeedPlace) -> dict[str, tuple[str, str]]:
-        from newsbot.render import feeds
-
-        return {
-            fmt: (place.url(self.base_url, fmt), feeds.MEDIA_TYPES[fmt]) for fmt in feeds.RENDERERS
-        }
+        return FeedFiles(self.view, self.output, self.pages)
 
     def _fingerprint(self) -> str:
         return fingerprint(self.settings)
@@ -586,35 +217,3 @@ def fingerprint(settings: Settings) -> str:
         "root": str(settings.store.content_dir.resolve()),
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
-
-
-_NONE = Known(-1, -1, "")
-
-
-def _keeping(parsed: Parsed) -> Parsed:
-    """``parsed`` (a broken file) with a note that its last readable version stays published."""
-    note = Problem(
-        parsed.stat.path, "the last readable version stays published until this is fixed"
-    )
-    return replace(parsed, problems=(*parsed.problems, note))
-
-
-def _changed(known: Known | None, stat: FileStat) -> bool:
-    return known is None or (known.size, known.mtime_ns) != (stat.size, stat.mtime_ns)
-
-
-def _keys(article: Article) -> set[FeedKey]:
-    keys: set[FeedKey] = {SITE}
-    if article.section:
-        keys.add(("section", tag_slug(article.section)))
-    keys.update(("tag", tag_slug(tag)) for tag in article.tags)
-    return keys
-
-
-def _display_name(place: FeedPlace, stored: Sequence[Stored]) -> str:
-    for item in stored:
-        names = item.article.tags if place.kind == "tag" else (item.article.section or "",)
-        for name in names:
-            if tag_slug(name) == place.slug:
-                return name
-    return place.slug

@@ -9,21 +9,18 @@ no article.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-
-from sqlalchemy import select
 
 from newsbot.articles import Article
 from newsbot.build.builder import fingerprint
+from newsbot.build.indexing import changed
 from newsbot.errors import Problem
 from newsbot.related.references import TitleIndex, resolve_all
 from newsbot.settings import Settings
-from newsbot.state.index import Known, StoreIndex, decode_article
-from newsbot.state.schema import articles, sources
+from newsbot.state.index import StoreIndex, duplicate, owners
 from newsbot.store.fields import Site
 from newsbot.store.reader import read
-from newsbot.store.scan import FileStat, walk
+from newsbot.store.scan import walk
 
 
 def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
@@ -35,11 +32,11 @@ def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
     # as a whole: the next build forgets it, and so does the check.
     fresh = index.get_meta("fingerprint") == fingerprint(settings)
     known = index.known() if fresh else {}
-    stale = [f for f in files if not _same(known.get(f.path), f)]
+    stale = [f for f in files if changed(known.get(f.path), f)]
     stale_paths = {f.path for f in stale}
     current = {f.path for f in files} - stale_paths
     found: list[Article] = []
-    for article, stored_problems in _from_index(index, current):
+    for article, stored_problems in index.recorded(current):
         problems.extend(stored_problems)
         if article is not None:
             found.append(article)
@@ -48,11 +45,11 @@ def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
         problems.extend(parsed.problems)
         if parsed.article is not None:
             found.append(parsed.article)
-    # Who owns an id is decided as the build decides it: the file stored first, edits
-    # included, then new files by path.
-    first = _first_stored(index) if fresh else {}
-    found.sort(key=lambda article: (first.get(article.path, _NEW), article.path))
-    problems.extend(_duplicates(found))
+    # Who owns an id is decided as the build decides it (new files after stored ones);
+    # titles resolve in that order too.
+    added = index.added() if fresh else {}
+    found.sort(key=lambda article: (added.get(article.path, _NEW), article.path))
+    problems.extend(_duplicates(found, added))
     problems.extend(_unresolved(found))
     return sorted(problems, key=lambda p: (p.path, p.line or 0, p.field or ""))
 
@@ -61,41 +58,11 @@ _NEW = 2**63
 """Sorts files the index has no article of after every stored one."""
 
 
-def _first_stored(index: StoreIndex) -> dict[str, int]:
-    """The build that first stored each article of the index."""
-    with index.engine.connect() as conn:
-        rows = conn.execute(select(articles.c.path, articles.c.added))
-        return {row.path: row.added for row in rows}
-
-
-def _same(known: Known | None, stat: FileStat) -> bool:
-    return known is not None and (known.size, known.mtime_ns) == (stat.size, stat.mtime_ns)
-
-
-def _from_index(
-    index: StoreIndex, paths: set[str]
-) -> Iterator[tuple[Article | None, list[Problem]]]:
-    query = (
-        select(sources.c.path, sources.c.problems, articles.c.data)
-        .select_from(sources.outerjoin(articles, articles.c.path == sources.c.path))
-        .order_by(articles.c.added, sources.c.path)
-    )
-    with index.engine.connect() as conn:
-        for row in conn.execute(query):
-            if row.path not in paths:
-                continue
-            stored = [Problem(**item) for item in json.loads(row.problems)]
-            yield (decode_article(row.data) if row.data else None), stored
-
-
-def _duplicates(found: list[Article]) -> Iterator[Problem]:
-    owners: dict[str, str] = {}
+def _duplicates(found: list[Article], added: dict[str, int]) -> Iterator[Problem]:
+    owner = owners((article.id, added.get(article.path, _NEW), article.path) for article in found)
     for article in found:
-        owner = owners.setdefault(article.id, article.path)
-        if owner != article.path:
-            yield Problem(
-                article.path, f"id {article.id!r} is already used by {owner}; left out", field="id"
-            )
+        if owner[article.id] != article.path:
+            yield duplicate(article.path, article.id, owner[article.id])
 
 
 def _unresolved(found: list[Article]) -> Iterator[Problem]:

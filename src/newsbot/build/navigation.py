@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
 
-from sqlalchemy import Connection, select
-
-from newsbot.articles import Article, tag_slug
+from newsbot.articles import Article
+from newsbot.build.output import Output
+from newsbot.build.site import SITE_PLACE, SiteView
 from newsbot.layout import FILES, FeedPlace
 from newsbot.render.pages import ListPage, Pages
-from newsbot.state.index import decode_article
-from newsbot.state.schema import article_tags, articles
-from newsbot.state.terms import live
+from newsbot.state import navigation as indexed
+from newsbot.state.navigation import Month
 
 SITEMAP_LIMIT = 50_000
 """URLs per sitemap file (sitemaps.org)."""
@@ -47,39 +46,39 @@ class Site:
     feeds: dict[str, tuple[str, str]]  # format -> (url, media type) of the site's feeds
 
 
-Month = tuple[int, int]
-
-
-def month_of(moment: datetime) -> Month:
-    """The archive month of a moment (in UTC, as every stored date)."""
-    utc = moment.astimezone(UTC)
-    return utc.year, utc.month
-
-
-def months(conn: Connection, now: datetime) -> Counter[Month]:
-    """Live articles per month (one indexed column read, no article decoded)."""
-    found: Counter[Month] = Counter()
-    query = select(articles.c.published).where(*live(now))
-    published: Iterable[int] = conn.execute(query).scalars()
-    for stamp in published:
-        found[month_of(datetime.fromtimestamp(stamp, UTC))] += 1
-    return found
-
-
-def month_articles(conn: Connection, month: Month, now: datetime) -> list[Article]:
-    """The live articles of one month, newest first."""
-    year, number = month
-    start = datetime(year, number, 1, tzinfo=UTC)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
-    query = (
-        select(articles.c.data)
-        .where(*live(now))
-        .where(articles.c.published >= int(start.timestamp()))
-        .where(articles.c.published < int(end.timestamp()))
-        .order_by(articles.c.published.desc(), articles.c.id)
+def write(
+    view: SiteView, output: Output, pages: Pages, touched: set[str], everything: bool, now: datetime
+) -> int:
+    """Write the archive (the months ``touched`` articles are in, or all), sitemap, robots.txt
+    and OPML; returns how many files changed."""
+    base_url = view.base_url
+    settings = view.settings.site
+    site = Site(
+        base_url,
+        settings.title,
+        settings.description,
+        settings.language,
+        view.feed_links(SITE_PLACE),
     )
-    rows: Iterable[str] = conn.execute(query).scalars()
-    return [decode_article(data) for data in rows]
+    with view.index.engine.connect() as conn:
+        counts = indexed.months(conn, now)
+        wanted = set(counts) if everything else indexed.months_of(conn, touched) & set(counts)
+        count = int(output.write("archive/index.html", archive_index(pages, site, counts)))
+        for month in sorted(wanted):
+            items = indexed.month_articles(conn, month, now)
+            count += output.write(
+                month_file(month), archive_month(pages, site, month, items, counts)
+            )
+        keys = sorted(k for k in view.index.feed_keys() if view.wanted(k))
+        names = indexed.feed_names(conn, keys)
+        places = [(FeedPlace(*k), names.get(k, k[1])) for k in keys]
+        listed = [place.url(base_url) for place, _ in places]
+        listed.append(base_url + "archive/")
+        for name, data in sitemaps(site, listed, indexed.page_dates(conn, now)).items():
+            count += output.write(name, data)
+    count += output.write("robots.txt", robots(site))
+    count += output.write("feeds.opml", opml(site, places))
+    return count
 
 
 def month_file(month: Month) -> str:
@@ -128,39 +127,17 @@ def archive_month(
     return pages.list_page(page)
 
 
-def feed_names(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """The name each tag or section feed is shown under (as one of its articles writes it)."""
-    names: dict[tuple[str, str], str] = {}
-    for kind, slug in sorted(keys):
-        if kind == "site":
-            continue
-        query = select(articles.c.data).where(articles.c.visible, ~articles.c.shadowed)
-        if kind == "tag":
-            query = query.join(article_tags, article_tags.c.path == articles.c.path).where(
-                article_tags.c.tag == slug
-            )
-        else:
-            query = query.where(articles.c.section == slug)
-        data = conn.execute(query.limit(1)).scalar()
-        article = decode_article(data) if data else None
-        written = (article.tags if kind == "tag" else (article.section or "",)) if article else ()
-        names[(kind, slug)] = next((n for n in written if tag_slug(n) == slug), slug)
-    return names
+def sitemaps(
+    site: Site, pages: Sequence[str], articles: Iterable[tuple[str, int]]
+) -> dict[str, bytes]:
+    """``sitemap.xml`` and, for a large site, its parts: site pages first, then ``articles``.
 
-
-def sitemaps(conn: Connection, site: Site, pages: Sequence[str], now: datetime) -> dict[str, bytes]:
-    """``sitemap.xml`` and, for a large site, its parts: site pages first, then articles."""
+    ``articles`` are (URL, publication time) pairs, newest first.
+    """
     urls: list[tuple[str, str | None]] = [(url, None) for url in pages]
-    query = (
-        select(articles.c.url_key, articles.c.published)
-        .where(*live(now))
-        .order_by(articles.c.published.desc(), articles.c.path)
-    )
-    for row in conn.execute(query):
-        url: str = row.url_key or ""
+    for url, published in articles:
         if url.startswith(site.base_url):
-            day = datetime.fromtimestamp(int(row.published), UTC).strftime("%Y-%m-%d")
-            urls.append((url, day))
+            urls.append((url, datetime.fromtimestamp(published, UTC).strftime("%Y-%m-%d")))
     chunks = [urls[i : i + SITEMAP_LIMIT] for i in range(0, len(urls), SITEMAP_LIMIT)] or [[]]
     if len(chunks) == 1:
         return {"sitemap.xml": _urlset(chunks[0])}

@@ -38,7 +38,7 @@ server would read as a mention or hashtag. A mention notifies a stranger and
 delivers the post to their server; the bot's only hashtags are the ones it
 adds from the tags, within ``max_hashtags``.
 
-Bidirectional controls (see `newsbot.render.bidi`) are closed within the headline,
+Bidirectional controls (see `newsbot.bidi`) are closed within the headline,
 the summary (after any cut) and each related headline, so none turns the link
 or the hashtags after them around.
 
@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Literal
 import regex  # type: ignore[import-untyped]
 
 from newsbot.articles import Article
+from newsbot.bidi import balance
 from newsbot.errors import NewsbotError
 from newsbot.mastodon.length import WORD as _WORD
 from newsbot.publish.fitting import MIN_RELATED_TITLE as MIN_RELATED_TITLE
@@ -69,7 +70,6 @@ from newsbot.publish.fitting import RELATED_MARK as RELATED_MARK
 from newsbot.publish.fitting import Draft, NoRoom, Rules, fit, fit_reply
 from newsbot.publish.fitting import RelatedLink as RelatedLink
 from newsbot.publish.fitting import related_text as related_text
-from newsbot.render.bidi import balance
 from newsbot.summaries import grapheme_length, lead, sentences, shorten
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import regex  # type: ignore[import-untyped]
 
+from newsbot.bidi import balance
 from newsbot.mastodon.length import count
-from newsbot.render.bidi import balance
 from newsbot.summaries import grapheme_length, shorten
 
 if TYPE_CHECKING:

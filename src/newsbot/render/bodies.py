@@ -21,8 +21,8 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 
 from newsbot.articles import strip_forbidden
+from newsbot.bidi import CONTROLS, Balancer, balance
 from newsbot.render import cmark as markdown_c
-from newsbot.render.bidi import CONTROLS, Balancer, balance
 
 _TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl",

@@ -45,260 +45,57 @@ Decisions that readers and the validator can see:
 from __future__ import annotations
 
 import html
-import json
 import re
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote
 
-import lxml.html
 from feedgen.feed import FeedGenerator
 from lxml import etree
-from pydantic import BaseModel, ConfigDict
 
-from newsbot.articles import Article, Image
-from newsbot.render.bidi import balance
-
-MEDIA_TYPES: Mapping[str, str] = MappingProxyType(
-    {
-        "rss": "application/rss+xml",
-        "atom": "application/atom+xml",
-        "json": "application/feed+json",
-    }
+from newsbot.layout import MEDIA_TYPES
+from newsbot.render.entries import (
+    EMPTY_FEED_DATE,
+    Entry,
+    FeedInfo,
+    authors_of,
+    categories_of,
+    content_of,
+    distinct_updates,
+    enclosure_of,
+    feed_author,
+    feed_date,
+    guid,
+    item_id,
+    safe_url,
+    summary_of,
+    utc,
 )
+from newsbot.render.json_feed import render_json
+from newsbot.summaries import clean_text, one_line
 
-EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
-"""The date of a feed with no entries: fixed, so the bytes stay the same."""
+__all__ = [
+    "EMPTY_FEED_DATE",
+    "RENDERERS",
+    "Entry",
+    "FeedInfo",
+    "item_id",
+    "render_atom",
+    "render_json",
+    "render_rss",
+]
 
-EXCERPT_LIMIT = 300
-"""Characters in a summary made from the body when the article has none."""
-
-JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "newsbot"
 
 _ATOM = "http://www.w3.org/2005/Atom"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
-# Everything XML 1.0 forbids, plus DEL, C1 controls and U+FFFD, which the
-# validator reports as bad characters.
-_UNSAFE_CHARACTERS = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffc\U00010000-\U0010ffff]")
-# Characters a URL may keep as they are; the rest is percent-encoded.
-_URL_SAFE = ";/?:@&=+$!*'()%,#~"
-_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 _END_TAG = re.compile(r"</\w+>")
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+")
 # Plain-text elements as lxml writes them; Atom ones with a type attribute hold HTML.
 _RSS_PLAIN_TEXT = re.compile(rb"<(title|category)(?:\s[^>]*)?>(?P<text>[^<]*)</\1>")
 _RSS_CHANNEL_DESCRIPTION = re.compile(rb"<description>(?P<text>[^<]*)</description>")
 _ATOM_PLAIN_TEXT = re.compile(rb"<(title|subtitle|summary|name)>(?P<text>[^<]*)</\1>")
-_BLOCK_TAGS = frozenset(
-    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 "
-    "h6 header hr li main nav ol p pre section table td th tr ul".split()
-)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedInfo:
-    """What a feed says about itself: names, addresses and its stable id."""
-
-    title: str
-    description: str
-    home_url: str
-    language: str
-    id: str
-    urls: Mapping[str, str]
-    hub: str | None = None
-    author: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One article as a feed item: its stable guid and its rendered, sanitised body."""
-
-    article: Article
-    guid: str
-    content_html: str
-    related: Sequence[Article] = ()
-    """The article's related articles, as its page lists them."""
-
-
-RELATED_LABEL = "Related"
-
-
-def related_html(related: Sequence[Article], label: str = RELATED_LABEL) -> str:
-    """The related articles as an HTML list under a heading, for the end of an item's content.
-
-    A separate section with its own heading and list markup, so that every reader
-    shows it as a list apart from the article's text.
-    """
-    if not related:
-        return ""
-    items = "".join(
-        f'<li><a href="{html.escape(_url(a.url))}">{html.escape(_line(a.title), quote=False)}'
-        "</a></li>"
-        for a in related
-    )
-    return f"<hr><h2>{html.escape(label, quote=False)}</h2><ul>{items}</ul>"
-
-
-@dataclass(frozen=True, slots=True)
-class _Enclosure:
-    """The lead image as a media attachment; ``length`` is None when unknown."""
-
-    url: str
-    type: str
-    length: int | None
-
-
-# -- text, URLs and dates ----------------------------------------------------
-
-
-def _clean(text: str) -> str:
-    """``text`` without the characters XML (or the validator) rejects."""
-    return _UNSAFE_CHARACTERS.sub("", text)
-
-
-def _line(text: str) -> str:
-    """``text`` cleaned and on one line, for titles, names and tags."""
-    return balance(" ".join(_clean(text).split()))
-
-
-def _url(url: str) -> str:
-    """An absolute URL in the ASCII form the validator accepts (IRIs are errors)."""
-    return quote(_clean(url).strip(), safe=_URL_SAFE)
-
-
-def _utc(value: datetime) -> datetime:
-    """``value`` in UTC to the second: feeds cannot all carry fractions."""
-    return value.astimezone(UTC).replace(microsecond=0)
-
-
-def _rfc3339(value: datetime) -> str:
-    """The JSON Feed form of a date."""
-    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _feed_date(entries: Sequence[Entry]) -> datetime:
-    """When the feed last changed: its newest revision, or a fixed date if empty."""
-    return max((_utc(entry.article.updated) for entry in entries), default=EMPTY_FEED_DATE)
-
-
-def _distinct_updates(entries: Sequence[Entry]) -> list[datetime]:
-    """Each entry's ``updated``, repeated values moved back so none is shared (Atom warns)."""
-    seen: set[datetime] = set()
-    updates = []
-    for entry in entries:
-        value = _utc(entry.article.updated)
-        while value in seen:
-            value -= timedelta(seconds=1)
-        seen.add(value)
-        updates.append(value)
-    return updates
-
-
-# -- what an entry says --------------------------------------------------------
-
-
-def _plain_text(content_html: str) -> str:
-    """The words of an HTML fragment, blocks separated by spaces."""
-    if not content_html.strip():
-        return ""
-    root = lxml.html.fragment_fromstring(content_html, create_parent="div")
-    for element in root.iter():
-        if element.tag in _BLOCK_TAGS:
-            element.tail = " " + (element.tail or "")
-    return " ".join(root.text_content().split())
-
-
-def _cut_words(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters on a word boundary, marked with an ellipsis."""
-    head = text[: limit - 1]
-    if not text[limit - 1].isspace():
-        head = head.rpartition(" ")[0] or head
-    return head.rstrip(" ,;:-–—") + "…"
-
-
-@lru_cache(maxsize=4096)
-def _excerpt(content_html: str, limit: int = EXCERPT_LIMIT) -> str:
-    """The first sentences of the body that fit in ``limit`` characters.
-
-    Cached: one article appears in the site feed, its section's and its tags',
-    in three formats each, and a cold build renders all of them.
-    """
-    text = _plain_text(_clean(content_html))
-    if len(text) <= limit:
-        return balance(text)
-    kept = ""
-    for sentence in _SENTENCE_BREAK.split(text):
-        longer = f"{kept} {sentence}".strip()
-        if len(longer) > limit:
-            break
-        kept = longer
-    return balance(kept or _cut_words(text, limit))
-
-
-def _summary(entry: Entry) -> str:
-    return summary_text(entry.article, entry.content_html)
-
-
-def summary_text(article: Article, content_html: str) -> str:
-    """A plain-text summary: the editors', else an excerpt, else the title.
-
-    The article page's description uses it too, so a link preview and a feed
-    reader show the same words.
-    """
-    return _line(article.summary) or _excerpt(content_html) or _line(article.title)
-
-
-def _categories(article: Article) -> list[str]:
-    """The section, then the tags, without blanks or repeats."""
-    names = [article.section or "", *article.tags]
-    return list(dict.fromkeys(name for name in map(_line, names) if name))
-
-
-def _authors(article: Article) -> list[str]:
-    """The article's author names, without blanks."""
-    return [name for name in map(_line, article.authors) if name]
-
-
-def _feed_author(info: FeedInfo) -> str:
-    """The feed-level author that Atom needs for entries without one."""
-    return _line(info.author or "") or _line(info.title)
-
-
-def _enclosure(image: Image | None) -> _Enclosure | None:
-    """The lead image as an enclosure, if it has an address and a known media type."""
-    if image is None or not image.url.strip() or not _MEDIA_TYPE.match(image.type or ""):
-        return None
-    return _Enclosure(url=_url(image.url), type=image.type or "", length=image.length)
-
-
-def _guid(entry: Entry) -> str:
-    return item_id(entry.guid)
-
-
-def item_id(guid: str) -> str:
-    """An entry's id as readers see it: a URI, the same in all three formats.
-
-    Atom ids must be URIs in canonical form: an id holding non-ASCII letters
-    (an IRI) is percent-encoded from its NFC form, and stray whitespace is
-    dropped. ASCII ids pass unchanged, so the mapping never moves an id twice.
-    """
-    return _url(unicodedata.normalize("NFC", _clean(guid).strip()))
-
-
-def _content(entry: Entry, with_related: bool = False) -> str:
-    """The full body HTML, cleaned of characters XML cannot carry; with the related list
-    at the end for formats that have no element for it (RSS, JSON Feed)."""
-    body = _clean(entry.content_html).strip()
-    if with_related and entry.related:
-        return body + _clean(related_html(entry.related))
-    return body
 
 
 # -- the parts feedgen does right -----------------------------------------------
@@ -311,15 +108,15 @@ def _generator(info: FeedInfo, kind: str, updated: datetime) -> Any:
     added: self first, the alternate (the site) last.
     """
     generator = FeedGenerator()
-    generator.id(_clean(info.id))
-    generator.title(_line(info.title))
-    generator.description(_line(info.description) or _line(info.title))
-    generator.language(_line(info.language))
+    generator.id(clean_text(info.id))
+    generator.title(one_line(info.title))
+    generator.description(one_line(info.description) or one_line(info.title))
+    generator.language(one_line(info.language))
     generator.generator(GENERATOR)
-    generator.link(href=_url(info.urls[kind]), rel="self", type=MEDIA_TYPES[kind])
+    generator.link(href=safe_url(info.urls[kind]), rel="self", type=MEDIA_TYPES[kind])
     if info.hub:
-        generator.link(href=_url(info.hub), rel="hub")
-    generator.link(href=_url(info.home_url), rel="alternate", type="text/html")
+        generator.link(href=safe_url(info.hub), rel="hub")
+    generator.link(href=safe_url(info.home_url), rel="alternate", type="text/html")
     generator.updated(updated)
     generator.lastBuildDate(updated)
     return generator
@@ -329,18 +126,18 @@ def _add_rss_item(generator: Any, entry: Entry) -> None:
     """One RSS item; the summary is HTML in RSS, so it is escaped."""
     article = entry.article
     item = generator.add_entry(order="append")
-    item.guid(_guid(entry), permalink=False)
-    item.title(_line(article.title))
-    item.link(href=_url(article.url))
-    item.description(html.escape(_summary(entry), quote=False))
-    if content := _content(entry, with_related=True):
+    item.guid(guid(entry), permalink=False)
+    item.title(one_line(article.title))
+    item.link(href=safe_url(article.url))
+    item.description(html.escape(summary_of(entry), quote=False))
+    if content := content_of(entry, with_related=True):
         item.content(content)
-    item.pubDate(_utc(article.published))
-    for term in _categories(article):
+    item.pubDate(utc(article.published))
+    for term in categories_of(article):
         item.category(term=term)
-    if enclosure := _enclosure(article.image):
+    if enclosure := enclosure_of(article.image):
         item.enclosure(enclosure.url, str(enclosure.length or 0), enclosure.type)
-    if authors := _authors(article):
+    if authors := authors_of(article):
         item.dc.dc_creator(authors)
 
 
@@ -348,17 +145,17 @@ def _add_atom_entry(generator: Any, entry: Entry, updated: datetime) -> None:
     """One Atom entry; its links are placeholders that ``_repair_atom`` replaces."""
     article = entry.article
     item = generator.add_entry(order="append")
-    item.id(_guid(entry))
-    item.title(_line(article.title))
+    item.id(guid(entry))
+    item.title(one_line(article.title))
     item.updated(updated)
-    item.published(_utc(article.published))
-    item.link(href=_url(article.url), rel="alternate")
-    item.summary(_summary(entry))
-    if content := _content(entry):
+    item.published(utc(article.published))
+    item.link(href=safe_url(article.url), rel="alternate")
+    item.summary(summary_of(entry))
+    if content := content_of(entry):
         item.content(content, type="html")
-    for name in _authors(article):
+    for name in authors_of(article):
         item.author(name=name)
-    for term in _categories(article):
+    for term in categories_of(article):
         item.category(term=term)
 
 
@@ -387,7 +184,7 @@ def _add_rss_hub(root: etree._Element, hub: str) -> None:
     self_link = root.find(f"channel/{_atom('link')}")
     if channel is None or self_link is None:
         raise ValueError("feedgen wrote an RSS channel without a self link")
-    hub_link = etree.Element(_atom("link"), {"href": _url(hub), "rel": "hub"})
+    hub_link = etree.Element(_atom("link"), {"href": safe_url(hub), "rel": "hub"})
     channel.insert(channel.index(self_link) + 1, hub_link)
 
 
@@ -412,18 +209,23 @@ def _atom_plain_text(document: bytes) -> bytes:
 
 def _atom_links(entry: Entry) -> Iterator[dict[str, str]]:
     """The attributes of an Atom entry's links: the article, then its image."""
-    yield {"rel": "alternate", "type": "text/html", "href": _url(entry.article.url)}
-    if enclosure := _enclosure(entry.article.image):
+    yield {"rel": "alternate", "type": "text/html", "href": safe_url(entry.article.url)}
+    if enclosure := enclosure_of(entry.article.image):
         link = {"rel": "enclosure", "type": enclosure.type, "href": enclosure.url}
         if enclosure.length is not None:
             link["length"] = str(enclosure.length)
         yield link
-    seen = {_url(entry.article.url)}
+    seen = {safe_url(entry.article.url)}
     for other in entry.related:
-        href = _url(other.url)
+        href = safe_url(other.url)
         if href and href not in seen:
             seen.add(href)
-            yield {"rel": "related", "type": "text/html", "href": href, "title": _line(other.title)}
+            yield {
+                "rel": "related",
+                "type": "text/html",
+                "href": href,
+                "title": one_line(other.title),
+            }
 
 
 def _replace_links(element: etree._Element, entry: Entry) -> None:
@@ -451,8 +253,8 @@ def _mark_html_text(element: etree._Element | None) -> None:
 
 def _set_language(element: etree._Element, language: str | None, default: str) -> None:
     """Mark an entry written in another language than the feed."""
-    if language and _line(language) != _line(default):
-        element.set(_XML_LANG, _line(language))
+    if language and one_line(language) != one_line(default):
+        element.set(_XML_LANG, one_line(language))
 
 
 def _repair_atom(root: etree._Element, info: FeedInfo, entries: Sequence[Entry]) -> None:
@@ -471,7 +273,7 @@ def _repair_atom(root: etree._Element, info: FeedInfo, entries: Sequence[Entry])
 
 def render_rss(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
     """The RSS 2.0 document of ``entries`` (newest first), served at ``info.urls["rss"]``."""
-    generator = _generator(info, "rss", _feed_date(entries))
+    generator = _generator(info, "rss", feed_date(entries))
     generator.load_extension("dc", atom=False, rss=True)
     for entry in entries:
         _add_rss_item(generator, entry)
@@ -483,94 +285,13 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
 
 def render_atom(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
     """The Atom 1.0 document of ``entries`` (newest first), served at ``info.urls["atom"]``."""
-    generator = _generator(info, "atom", _feed_date(entries))
-    generator.author(name=_feed_author(info))
-    for entry, updated in zip(entries, _distinct_updates(entries), strict=True):
+    generator = _generator(info, "atom", feed_date(entries))
+    generator.author(name=feed_author(info))
+    for entry, updated in zip(entries, distinct_updates(entries), strict=True):
         _add_atom_entry(generator, entry, updated)
     root = _parse(generator.atom_str(pretty=False))
     _repair_atom(root, info, entries)
     return _atom_plain_text(_serialise(root))
-
-
-class _JsonModel(BaseModel):
-    """A closed JSON Feed object: unknown keys are a bug, not an extension."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class _JsonAuthor(_JsonModel):
-    name: str
-
-
-class _JsonHub(_JsonModel):
-    type: str
-    url: str
-
-
-class _JsonItem(_JsonModel):
-    id: str
-    url: str
-    title: str
-    content_html: str
-    summary: str
-    image: str | None = None
-    date_published: str
-    date_modified: str
-    authors: tuple[_JsonAuthor, ...] | None = None
-    tags: tuple[str, ...] | None = None
-    language: str | None = None
-
-
-class _JsonFeed(_JsonModel):
-    version: str = JSON_FEED_VERSION
-    title: str
-    home_page_url: str
-    feed_url: str
-    description: str
-    language: str
-    authors: tuple[_JsonAuthor, ...]
-    hubs: tuple[_JsonHub, ...] | None = None
-    items: tuple[_JsonItem, ...]
-
-
-def _json_authors(names: Iterable[str]) -> tuple[_JsonAuthor, ...] | None:
-    """JSON Feed authors, or None so that the key is left out."""
-    return tuple(_JsonAuthor(name=name) for name in names) or None
-
-
-def _json_item(entry: Entry) -> _JsonItem:
-    """One JSON Feed item; plain-text fields stay plain text here."""
-    article = entry.article
-    image = article.image.url.strip() if article.image else ""
-    return _JsonItem(
-        id=_guid(entry),
-        url=_url(article.url),
-        title=_line(article.title),
-        content_html=_content(entry, with_related=True),
-        summary=_summary(entry),
-        image=_url(image) if image else None,
-        date_published=_rfc3339(article.published),
-        date_modified=_rfc3339(article.updated),
-        authors=_json_authors(_authors(article)),
-        tags=tuple(_categories(article)) or None,
-        language=_line(article.lang) if article.lang else None,
-    )
-
-
-def render_json(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
-    """The JSON Feed 1.1 document of ``entries`` (newest first), served at ``info.urls["json"]``."""
-    feed = _JsonFeed(
-        title=_line(info.title),
-        home_page_url=_url(info.home_url),
-        feed_url=_url(info.urls["json"]),
-        description=_line(info.description) or _line(info.title),
-        language=_line(info.language),
-        authors=(_JsonAuthor(name=_feed_author(info)),),
-        hubs=(_JsonHub(type="WebSub", url=_url(info.hub)),) if info.hub else None,
-        items=tuple(_json_item(entry) for entry in entries),
-    )
-    document = feed.model_dump(mode="json", exclude_none=True)
-    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 RENDERERS: Mapping[str, Callable[[FeedInfo, Sequence[Entry]], bytes]] = MappingProxyType(

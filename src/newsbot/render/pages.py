@@ -20,7 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from newsbot.articles import Article, strip_forbidden
-from newsbot.render.bidi import balance
+from newsbot.bidi import balance
 
 
 @dataclass(frozen=True, slots=True)

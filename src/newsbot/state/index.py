@@ -228,14 +228,13 @@ class StoreIndex:
         flipped: set[str] = set()
         for chunk in chunks(sorted(set(ids)), 500):
             rows = conn.execute(
-                select(articles.c.path, articles.c.id, articles.c.shadowed)
-                .where(articles.c.id.in_(chunk))
-                .order_by(articles.c.id, articles.c.added, articles.c.path)
+                select(articles.c.path, articles.c.id, articles.c.added, articles.c.shadowed).where(
+                    articles.c.id.in_(chunk)
+                )
             ).all()
-            owner: dict[str, str] = {}
+            owner = owners((row.id, row.added, row.path) for row in rows)
             for row in rows:
-                first = owner.setdefault(row.id, row.path)
-                is_shadowed = first != row.path
+                is_shadowed = owner[row.id] != row.path
                 if is_shadowed != row.shadowed:
                     flipped.add(row.path)
                     conn.execute(
@@ -302,12 +301,50 @@ class StoreIndex:
                     .where(articles.c.id == row.id, ~articles.c.shadowed)
                     .limit(1)
                 ).scalar_one_or_none()
-                found.append(
-                    Problem(
-                        row.path, f"id {row.id!r} is already used by {owner}; left out", field="id"
-                    )
-                )
+                found.append(duplicate(row.path, row.id, owner))
         return sorted(found, key=lambda p: (p.path, p.line or 0))
+
+    def added(self) -> dict[str, int]:
+        """The build that first stored each article of the index (see `owners`)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(articles.c.path, articles.c.added))
+            return {row.path: row.added for row in rows}
+
+    def recorded(self, paths: set[str]) -> Iterator[tuple[Article | None, list[Problem]]]:
+        """The stored article (None if unreadable) and problems of each of ``paths``."""
+        query = (
+            select(sources.c.path, sources.c.problems, articles.c.data)
+            .select_from(sources.outerjoin(articles, articles.c.path == sources.c.path))
+            .order_by(articles.c.added, sources.c.path)
+        )
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                if row.path not in paths:
+                    continue
+                stored = [Problem(**item) for item in json.loads(row.problems)]
+                yield (decode_article(row.data) if row.data else None), stored
+
+    def links(self, conn: Connection, paths: Sequence[str]) -> Iterator[tuple[str, str | None]]:
+        """(page URL, image URL or None) of the stored articles of ``paths``."""
+        for chunk in chunks(paths, 500):
+            rows: Iterable[str] = conn.execute(
+                select(articles.c.data).where(articles.c.path.in_(chunk))
+            ).scalars()
+            for data in rows:
+                fields = json.loads(data)
+                image = fields.get("image")
+                yield fields["url"], image["url"] if image else None
+
+    def stored(self, paths: Iterable[str]) -> Iterator[Stored]:
+        """The articles of ``paths`` that are visible and own their id, with their bodies."""
+        ordered = sorted(paths)
+        with self.engine.connect() as conn:
+            for chunk in chunks(ordered, 500):
+                query = select(articles.c.data, articles.c.html).where(
+                    articles.c.path.in_(chunk), articles.c.visible, ~articles.c.shadowed
+                )
+                for row in conn.execute(query):
+                    yield Stored(decode_article(row.data), row.html)
 
     def live_count(self) -> int:
         """How many articles readers may see or will see (not drafts, not withdrawn)."""
@@ -359,6 +396,30 @@ class StoreIndex:
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
+
+
+Claim = tuple[str, int, str]
+"""(article id, build that first stored the file, path): one file's claim to an id."""
+
+
+def owners(claims: Iterable[Claim]) -> dict[str, str]:
+    """Who owns each id: the file stored first, edits included, then by path.
+
+    An edited file keeps the build it was first stored in, so an older article
+    keeps its id when a newer file takes it up too. The build settles ownership
+    with it, and ``newsbot check`` predicts it with it.
+    """
+    found: dict[str, tuple[int, str]] = {}
+    for article_id, added, path in claims:
+        held = found.get(article_id)
+        if held is None or (added, path) < held:
+            found[article_id] = (added, path)
+    return {article_id: path for article_id, (_, path) in found.items()}
+
+
+def duplicate(path: str, article_id: str, owner: str | None) -> Problem:
+    """The problem of a file whose id another file owns."""
+    return Problem(path, f"id {article_id!r} is already used by {owner}; left out", field="id")
 
 
 def _article_row(parsed: Parsed, generation: int) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from newsbot.articles import (
     permalink,
     strip_forbidden,
 )
+from newsbot.bidi import balance, is_balanced
 from newsbot.errors import ArticleError, Problem
 from newsbot.layout import page_problem
-from newsbot.render.bidi import balance, is_balanced
 from newsbot.store.assets import AssetRefused, media_url, store_path
 
 FIELDS = (

@@ -7,8 +7,8 @@ headline, a photo credit and caption, the byline, ``Latest update :``, the
 body, ``Date created :`` and the editors' related headlines, each followed by
 ``Read more``.
 
-The parser looks for those landmarks through the keyword tables below (one
-`Landmarks` per language: add a language by adding one) and reads whatever
+The parser looks for those landmarks through the keyword tables of
+`newsbot.store.landmarks` (one per language) and reads whatever
 lies between them, so a page lacking a part (no promo, no photo, no related
 block) still reads. A page whose headline, date or body text cannot be found
 is refused with the line and field where they were expected: an article page
@@ -22,74 +22,29 @@ Markdown whose text is escaped: what the page says is shown, never interpreted.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from functools import cache
-from typing import Any, Literal
+from typing import Any
 
 from newsbot.articles import Article
 from newsbot.errors import ArticleError, Problem
+from newsbot.store import landmarks
 from newsbot.store.fields import Site, Source, build
 
 SUFFIXES = (".txt",)
 
 
-@dataclass(frozen=True, slots=True)
-class Landmarks:
-    """The fixed words of one language's pages; matched ignoring case, accents and quote style."""
-
-    lang: str
-    promo: tuple[str, ...]
-    read_more: tuple[str, ...]
-    bylines: tuple[str, ...]
-    updated: tuple[str, ...]
-    created: tuple[str, ...]
-    conjunctions: tuple[str, ...]
-
-
-LANDMARKS = (
-    Landmarks(
-        lang="en",
-        promo=("Don't miss", "Do not miss"),
-        read_more=("Read more",),
-        bylines=("Text by", "By"),
-        updated=("Latest update", "Last update", "Last updated", "Updated on"),
-        created=("Date created", "First published", "Published on"),
-        conjunctions=("and",),
-    ),
-    Landmarks(
-        lang="fr",
-        promo=("À ne pas manquer",),
-        read_more=("Lire la suite", "Lire plus", "En savoir plus"),
-        bylines=("Texte par", "Par"),
-        updated=("Dernière modification", "Mis à jour le", "Mis à jour"),
-        created=("Date de création", "Publié le"),
-        conjunctions=("et",),
-    ),
-)
 # The section line is "<outlet> <section>"; an outlet not listed here still reads,
 # its whole short line is then taken as the section.
 OUTLETS = ("France 24", "RFI", "Monte Carlo Doualiya")
 
 MAX_TITLE_BLOCKS = 3  # section line, headline and standfirst may precede the photo or byline
 MAX_SECTION_WORDS = 3  # a short first line before the headline is a section line
-MAX_LANDMARK = 80  # characters; a longer line is text, whatever its first words
 MAX_BYLINE = 120  # characters; longer lines opening with "By" are body text
 MAX_SUBHEADING = 100  # characters
 MAX_CREDIT = 80  # characters of a closing "(FRANCE 24 with AFP)"
 SENTENCE_ENDS = ".!?…:;,。！？؟"
 CLOSERS = "\"'”’»)]"
-DECORATION = " .:;!?»«›‹>→-–—|*"  # around "Read more »" and the like
-QUOTES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'", "`": "'"})
-
-_DATED = re.compile(r"^(?P<label>[^:\d]{1,40}?)\s*(?::\s*|\s+(?=\d))(?P<value>\S.*)$")
-_DATE_TIME = re.compile(
-    r"^(?:(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})"
-    r"|(?P<day2>\d{1,2})/(?P<month2>\d{1,2})/(?P<year2>\d{4}))"
-    r"(?:\s*(?:[-,T]|at|à)?\s*(?P<hour>\d{1,2})[:hH](?P<minute>\d{2})(?::(?P<second>\d{2}))?)?$",
-    re.IGNORECASE,
-)
 # Every character that can start emphasis, code, a link, raw HTML, strikethrough, a
 # table cell or a heading; an "&" that would read as an entity; and the ":" of "://"
 # and the "." of "www." that would make GFM turn a bare address into a link.
@@ -97,17 +52,6 @@ _INLINE = re.compile(r"[\\`*_\[\]<>~|#]|&(?=#?\w+;)|:(?=//)|(?<=[Ww]{3})\.")
 _LIST_NUMBER = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")
 _CREDIT_LINE = re.compile(r"^\(.+\)$")
 _PHOTO_CREDIT = re.compile(r"^(?:©|\(c\)\s)", re.IGNORECASE)
-
-_Kind = Literal["promo", "read_more", "updated", "created"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Mark:
-    """A landmark line: what it is, the language of its words, and its value (for dates)."""
-
-    kind: _Kind
-    lang: str
-    value: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +61,7 @@ class _Block:
     line: int
     text: str
     single: bool
-    mark: _Mark | None = None
+    mark: landmarks.Mark | None = None
 
 
 @dataclass(slots=True)
@@ -140,13 +84,13 @@ class _Page:
         self.fields.setdefault(name, []).extend(values)
         self.lines.setdefault(name, line)
 
-    def note(self, mark: _Mark, line: int) -> None:
+    def note(self, mark: landmarks.Mark, line: int) -> None:
         """Count a landmark's language and keep its date, if it has one."""
         self.langs[mark.lang] += 1
         if mark.kind == "created":
-            self.set("date", _iso(mark.value), line)
+            self.set("date", landmarks.iso(mark.value), line)
         elif mark.kind == "updated":
-            self.set("updated", _iso(mark.value), line)
+            self.set("updated", landmarks.iso(mark.value), line)
 
 
 def parse(text: str, source: Source, site: Site) -> tuple[Article, list[Problem]]:
@@ -183,7 +127,7 @@ def _blocks(text: str) -> list[_Block]:
     pending: list[tuple[int, str]] = []
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
-        mark = _mark(line) if line else None
+        mark = landmarks.mark(line) if line else None
         if line and mark is None:
             pending.append((number, line))
             continue
@@ -202,67 +146,6 @@ def _joined(lines: list[tuple[int, str]]) -> list[_Block]:
     return [_Block(lines[0][0], " ".join(text for _, text in lines), single=len(lines) == 1)]
 
 
-def _key(text: str) -> str:
-    """``text`` reduced for comparing words: no case, accents, quote style or odd spaces."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return " ".join(bare.translate(QUOTES).casefold().split())
-
-
-def _is_phrase(text: str, phrases: tuple[str, ...]) -> bool:
-    return _key(text).strip(DECORATION) in _keys(phrases)
-
-
-@cache
-def _keys(phrases: tuple[str, ...]) -> frozenset[str]:
-    """The phrases of a `Landmarks` table as `_key` makes them (cached: every line asks)."""
-    return frozenset(_key(phrase) for phrase in phrases)
-
-
-def _mark(line: str) -> _Mark | None:
-    """The landmark ``line`` is (promo title, "Read more", a dated line), if any."""
-    if len(line) > MAX_LANDMARK:
-        return None
-    key = _key(line).strip(DECORATION)
-    for table in LANDMARKS:
-        if key in _keys(table.promo):
-            return _Mark("promo", table.lang)
-        if key in _keys(table.read_more):
-            return _Mark("read_more", table.lang)
-    return _dated(line)
-
-
-def _dated(line: str) -> _Mark | None:
-    """``Latest update : 2015-08-20`` and its kin, whatever the spaces around the colon."""
-    match = _DATED.match(" ".join(line.split()))
-    if match is None:
-        return None
-    for table in LANDMARKS:
-        if _is_phrase(match["label"], table.created):
-            return _Mark("created", table.lang, match["value"])
-        if _is_phrase(match["label"], table.updated):
-            return _Mark("updated", table.lang, match["value"])
-    return None
-
-
-def _iso(value: str) -> str:
-    """Day-first (``20/08/2015``) and French (``14h32``) forms as ISO 8601; others unchanged.
-
-    Zoneless on purpose: `fields.build` places them in the site's zone, and
-    reports a value it cannot read with the field and line.
-    """
-    match = _DATE_TIME.match(value)
-    if match is None:
-        return value
-    year = match["year"] or match["year2"]
-    month = int(match["month"] or match["month2"])
-    day = int(match["day"] or match["day2"])
-    text = f"{year}-{month:02d}-{day:02d}"
-    if match["hour"] is not None:
-        text += f"T{int(match['hour']):02d}:{match['minute']}:{match['second'] or '00'}"
-    return text
-
-
 # --- the parts of the page ---------------------------------------------------------------
 
 
@@ -277,7 +160,7 @@ def _is_link(blocks: list[_Block], index: int) -> bool:
     )
 
 
-def _link_mark(blocks: list[_Block], index: int) -> _Mark:
+def _link_mark(blocks: list[_Block], index: int) -> landmarks.Mark:
     """The "Read more" of the link at ``index``; it tells the page's language."""
     mark = blocks[index + 1].mark
     assert mark is not None  # _is_link checked it
@@ -364,9 +247,9 @@ def _outlet(block: _Block) -> tuple[str, str] | None:
     """The outlet a section line opens with, and the rest of the line."""
     words = block.text.split()
     for outlet in OUTLETS:
-        wanted = _key(outlet).replace(" ", "")
+        wanted = landmarks.key(outlet).replace(" ", "")
         for size in range(1, min(len(words), len(outlet.split())) + 1):
-            if _key(" ".join(words[:size])).replace(" ", "") == wanted:
+            if landmarks.key(" ".join(words[:size])).replace(" ", "") == wanted:
                 return outlet, " ".join(words[size:])
     return None
 
@@ -416,10 +299,12 @@ def _byline(block: _Block) -> tuple[list[str], str] | None:
     if not block.single or len(block.text) > MAX_BYLINE or block.text[-1] in SENTENCE_ENDS:
         return None
     words = block.text.split()
-    for table in LANDMARKS:
+    for table in landmarks.LANDMARKS:
         for phrase in table.bylines:
             size = len(phrase.split())
-            if len(words) > size and _key(" ".join(words[:size])).rstrip(":") == _key(phrase):
+            if len(words) > size and landmarks.key(" ".join(words[:size])).rstrip(
+                ":"
+            ) == landmarks.key(phrase):
                 names = " ".join(words[size:]).lstrip(": ")
                 return _names(names, table.conjunctions), table.lang
     return None
@@ -471,7 +356,7 @@ def _require_date(page: _Page, blocks: list[_Block], source: Source) -> list[Pro
     if "date" in page.fields:
         return []
     if "updated" not in page.fields:
-        labels = " or ".join(f"'{table.created[0]} :'" for table in LANDMARKS)
+        labels = " or ".join(f"'{table.created[0]} :'" for table in landmarks.LANDMARKS)
         raise ArticleError(
             f"no date found: expected a line such as {labels} before the related headlines",
             line=blocks[-1].line if blocks else 1,

@@ -3,7 +3,7 @@
 Decided by name, from a fixed table rather than the machine's
 ``/etc/mime.types``, so every machine serves the same headers. The feed file
 names come from :mod:`newsbot.layout` and their types from
-:data:`newsbot.render.feeds.MEDIA_TYPES`, so the builder and the server cannot
+:data:`newsbot.layout.MEDIA_TYPES`, so the builder and the server cannot
 disagree. A name without a suffix is an article page (a permalink such as
 ``articles/{slug}`` is written as an extensionless HTML file).
 """
@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from newsbot.layout import FILES
-from newsbot.render.feeds import MEDIA_TYPES
+from newsbot.layout import FILES, MEDIA_TYPES
 
 FEED_TYPES = {FILES[fmt]: MEDIA_TYPES[fmt] for fmt in FILES}
 """``rss.xml`` -> ``application/rss+xml``, and so on: feeds are known by their file name."""

@@ -1,0 +1,122 @@
+"""The pages step of a build: one HTML page per live article, and its copied image.
+
+Pages of articles that were replaced or removed are deleted unless written
+again, and copied images no article uses any more are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from newsbot.articles import Article
+from newsbot.build.output import Output
+from newsbot.build.site import SITE_PLACE, SiteView
+from newsbot.errors import OutputError
+from newsbot.layout import page_file
+from newsbot.state.manifest import OutputManifest
+from newsbot.store.assets import AssetRefused, open_asset, store_path
+from newsbot.summaries import summary_text
+
+if TYPE_CHECKING:
+    from newsbot.render.pages import Pages
+
+log = logging.getLogger(__name__)
+
+
+class ArticlePages:
+    """Writes article pages and copies their images into the output folder."""
+
+    def __init__(self, site: SiteView, output: Output, pages: Pages, root: Path) -> None:
+        self.site = site
+        self.output = output
+        self.pages = pages
+        self.root = root
+
+    def write(self, paths: Iterable[str], gone: set[str], now: datetime) -> int:
+        """Write the page of each live article in ``paths``; delete ``gone`` pages not
+        written again. Returns how many files changed."""
+        if not self.site.settings.feeds.pages:
+            return 0
+        written: set[str] = set()
+        count = 0
+        settings = self.site.settings.site
+        base_url = self.site.base_url
+        feeds_links = self.site.feed_links(SITE_PLACE)
+        for stored in self.site.index.stored(paths):
+            article = stored.article
+            name = page_file(base_url, article.url)
+            if name is None or not article.is_live(now):
+                continue
+            written.add(name)
+            data = self.pages.article_page(
+                article,
+                stored.html,
+                summary=summary_text(article, stored.html),
+                site_title=settings.title,
+                home=base_url,
+                language=settings.language,
+                feeds=feeds_links,
+                related=self.site.related(article, now),
+                section=self.site.place_link("section", article.section),
+                tags=[link for tag in article.tags if (link := self.site.place_link("tag", tag))],
+            )
+            try:
+                count += self.output.write(name, data)
+            except OutputError as exc:  # this page's name only (a file where a folder is due)
+                log.error("article page not written: %s", exc, extra={"path": article.path})
+                continue
+            self.copy_media(article)
+        for name in gone - written:
+            self.output.remove(name)
+        return count
+
+    def copy_media(self, article: Article) -> None:
+        """Copy the article's image to ``media/`` if it is a file of the store (checked again:
+        the store may have changed since the article was read, or an older index be in use)."""
+        if article.image is None:
+            return
+        try:
+            rel = store_path(article.image.url, self.site.base_url + "media/")
+            if rel is None:
+                return
+            if self.output.exists("media/" + rel):
+                self.output.keep("media/" + rel)  # copied before: still this build's
+                return
+            with open_asset(self.root, rel) as (_, handle):
+                self.output.write("media/" + rel, handle.read())
+        except AssetRefused as refused:
+            log.warning(
+                "image not copied: %s %s", article.image.url, refused, extra={"path": article.path}
+            )
+
+    def remove_unused_media(self, urls: set[str], manifest: OutputManifest) -> int:
+        """Remove the copied images that the replaced or removed articles used and none uses now.
+
+        Only images in the manifest (copied by a build) are candidates; one still
+        referred to by a readable article stays.
+        """
+        candidates = {
+            name: url
+            for url in urls
+            if (name := self._media_name(url)) and name not in self.output.written
+        }
+        if not candidates:
+            return 0
+        ours = manifest.paths_among(sorted(candidates))
+        removed = 0
+        for name in sorted(ours):
+            if not self.site.index.uses_image(candidates[name]):
+                removed += self.output.remove(name)
+        return removed
+
+    def _media_name(self, url: str) -> str | None:
+        """The output file an image URL of the store is copied to, if it is one."""
+        try:
+            rel = store_path(url, self.site.base_url + "media/")
+        except AssetRefused:
+            return None  # never copied, so nothing to remove
+        return None if rel is None else f"media/{rel}"

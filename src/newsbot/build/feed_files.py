@@ -1,0 +1,124 @@
+"""The feeds step of a build: RSS, Atom and JSON Feed, and the index page, of each feed set.
+
+Only the feed sets an added, changed or removed article belongs to are
+rendered again; a feed set left without articles loses its files (the
+site's keeps an empty feed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from newsbot.articles import tag_slug
+from newsbot.build.output import Output
+from newsbot.build.site import SiteView
+from newsbot.layout import FILES, FeedPlace
+from newsbot.state import navigation as indexed
+from newsbot.state.index import SITE, FeedKey, Stored
+
+if TYPE_CHECKING:
+    from newsbot.render import feeds
+    from newsbot.render.pages import Pages
+
+
+class FeedFiles:
+    """Renders feed sets into the output folder."""
+
+    def __init__(self, site: SiteView, output: Output, pages: Pages) -> None:
+        self.site = site
+        self.output = output
+        self.pages = pages
+
+    def write(self, keys: set[FeedKey], now: datetime) -> tuple[int, list[str]]:
+        """Render every feed set in ``keys``; returns how many files changed, and the URLs
+        of the feeds that changed."""
+        from newsbot.render import feeds
+        from newsbot.render.pages import ListPage
+
+        count = 0
+        changed: list[str] = []
+        settings = self.site.settings
+        base_url = self.site.base_url
+        for key in sorted(keys):
+            if not self.site.wanted(key):
+                continue
+            place = FeedPlace(*key)
+            stored = self.site.index.newest(key, now, settings.feeds.items)
+            if not stored and key != SITE:
+                for fmt in FILES:
+                    self.output.remove(place.file(fmt))
+                self.output.remove(place.index)
+                continue
+            info = self._feed_info(place, stored)
+            entries = [
+                feeds.Entry(
+                    s.article,
+                    settings.site.id_prefix + s.article.id,
+                    s.html,
+                    related=self.site.related(s.article, now),
+                )
+                for s in stored
+            ]
+            for fmt, render in feeds.RENDERERS.items():
+                if self.output.write(place.file(fmt), render(info, entries)):
+                    count += 1
+                    changed.append(place.url(base_url, fmt))
+            sections, tags = self._nav_lists() if key == SITE else ((), ())
+            page = ListPage(
+                title=info.title,
+                description=info.description,
+                language=info.language,
+                feeds=self.site.feed_links(place),
+                items=[s.article for s in stored],
+                hub=info.hub,
+                sections=sections,
+                tags=tags,
+                home=None if key == SITE else base_url,
+                site_title=settings.site.title,
+            )
+            count += self.output.write(place.index, self.pages.list_page(page))
+        return count, changed
+
+    def _feed_info(self, place: FeedPlace, stored: Sequence[Stored]) -> feeds.FeedInfo:
+        from newsbot.render import feeds
+
+        site = self.site.settings.site
+        hub = self.site.settings.feeds.hub
+        title, description = site.title, site.description
+        if place.kind != "site":
+            name = _display_name(place, stored)
+            label = "Tag" if place.kind == "tag" else "Section"
+            title = f"{site.title}: {name}"
+            description = f"{label} “{name}” of {site.title}."
+        return feeds.FeedInfo(
+            title=title,
+            description=description,
+            home_url=place.url(self.site.base_url),
+            language=site.language,
+            id=f"{site.id_prefix}feeds/{place.folder or 'site'}",
+            urls={fmt: place.url(self.site.base_url, fmt) for fmt in FILES},
+            hub=str(hub) if hub else None,
+            author=site.author,
+        )
+
+    def _nav_lists(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(name, URL) of every section and tag page, for the index page's navigation."""
+        index = self.site.index
+        keys = sorted(k for k in index.feed_keys() if k[0] != "site" and self.site.wanted(k))
+        with index.engine.connect() as conn:
+            names = indexed.feed_names(conn, keys)
+        links = [(k[0], names[k], FeedPlace(*k).url(self.site.base_url)) for k in keys]
+        sections = sorted((n, u) for kind, n, u in links if kind == "section")
+        tags = sorted((n, u) for kind, n, u in links if kind == "tag")
+        return sections, tags
+
+
+def _display_name(place: FeedPlace, stored: Sequence[Stored]) -> str:
+    for item in stored:
+        names = item.article.tags if place.kind == "tag" else (item.article.section or "",)
+        for name in names:
+            if tag_slug(name) == place.slug:
+                return name
+    return place.slug

@@ -1,0 +1,215 @@
+"""The index step of a build: changed files parsed and stored, removed ones dropped.
+
+What flows out is what the later steps must redo: the feeds an added, changed
+or removed article belongs to, the pages to write and the page files to
+delete, and the image URLs the replaced versions used (candidates for removal).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+from newsbot.articles import Article, tag_slug
+from newsbot.errors import Problem
+from newsbot.layout import page_file
+from newsbot.settings import Settings
+from newsbot.state.index import SITE, FeedKey, Known, StoreIndex
+from newsbot.state.related_lists import RelatedLists
+from newsbot.store.fields import Site
+from newsbot.store.reader import Parsed, read
+from newsbot.store.scan import FileStat
+
+BATCH = 500
+"""Files stored per transaction."""
+PARALLEL_FROM = 400
+"""Below this many files to read, starting worker processes costs more than it saves."""
+
+Progress = Callable[[int, int], None]
+"""Called with (done, total) while files are read."""
+
+
+@dataclass
+class Changes:
+    """What the index step changed, for the steps that write the output."""
+
+    feeds: set[FeedKey] = field(default_factory=set)
+    """Feeds to render again."""
+    pages: set[str] = field(default_factory=set)
+    """Store paths whose article pages must be written."""
+    gone_pages: set[str] = field(default_factory=set)
+    """Output files of pages as they were before this build (deleted unless written again)."""
+    old_media: set[str] = field(default_factory=set)
+    """Image URLs the replaced and removed versions referred to."""
+    related_seconds: float = 0.0
+
+
+def changed(known: Known | None, stat: FileStat) -> bool:
+    """Whether a file must be read: new, or another size or modification time than indexed."""
+    return known is None or (known.size, known.mtime_ns) != (stat.size, stat.mtime_ns)
+
+
+def feeds_of(article: Article) -> set[FeedKey]:
+    """The feeds ``article`` belongs to: the site's, its section's and its tags'."""
+    keys: set[FeedKey] = {SITE}
+    if article.section:
+        keys.add(("section", tag_slug(article.section)))
+    keys.update(("tag", tag_slug(tag)) for tag in article.tags)
+    return keys
+
+
+class Indexer:
+    """Brings the store index up to date with the files that changed."""
+
+    def __init__(self, settings: Settings, index: StoreIndex, related: RelatedLists) -> None:
+        self.settings = settings
+        self.index = index
+        self.related = related
+        self.base_url = str(settings.site.base_url)
+        self.site = Site(self.base_url, settings.site.permalink, settings.site.zone)
+
+    def update(
+        self,
+        to_read: Sequence[FileStat],
+        removed: Sequence[str],
+        known: dict[str, Known],
+        generation: int,
+        progress: Progress | None = None,
+    ) -> Changes:
+        """Parse and store ``to_read``, drop ``removed``, then settle ids and related lists."""
+        changes = Changes()
+        ids: set[str] = set()
+        stored: list[str] = []
+        done = 0
+        for batch in self._parse(to_read):
+            fresh = self._store(batch, known, generation, changes, ids)
+            stored.extend(p.stat.path for p in fresh)
+            for parsed in fresh:
+                if parsed.article is not None:
+                    changes.feeds |= feeds_of(parsed.article)
+                    ids.add(parsed.article.id)
+                    changes.pages.add(parsed.stat.path)
+            done += len(batch)
+            if progress:
+                progress(done, len(to_read))
+        with self.index.engine.begin() as conn:
+            changes.feeds |= self.index.affected_by(conn, removed)
+            ids |= self.index.ids_of(conn, removed)
+            self._note_pages(self.index.links(conn, removed), changes)
+            self.index.remove(conn, removed)
+            flipped = self.index.settle_ids(conn, ids)
+        changes.feeds |= self.feeds_of_paths(flipped)
+        changes.pages |= flipped
+        started = time.perf_counter()
+        with self.index.engine.begin() as conn:
+            # Once every batch is indexed, so that each list sees the whole store.
+            relinked = self.related.refresh(
+                conn, stored, removed, self.settings.site.related_seconds
+            )
+            changes.feeds |= self.index.affected_by(conn, sorted(relinked))
+        changes.related_seconds = time.perf_counter() - started
+        changes.pages |= relinked
+        return changes
+
+    def _store(
+        self,
+        batch: Sequence[Parsed],
+        known: dict[str, Known],
+        generation: int,
+        changes: Changes,
+        ids: set[str],
+    ) -> list[Parsed]:
+        """Store one batch in one transaction; returns the files whose rows were replaced."""
+        fresh = [p for p in batch if p.digest != known.get(p.stat.path, _NONE).digest]
+        same = [p.stat for p in batch if p.digest == known.get(p.stat.path, _NONE).digest]
+        with self.index.engine.begin() as conn:
+            self.index.touch(conn, same)
+            # A published article whose file breaks (a typo mid-edit) stays as it was
+            # last read: readers keep it and its posts are not deleted as withdrawn.
+            broken = [p.stat.path for p in fresh if p.article is None]
+            kept = self.index.with_article(conn, broken)
+            self.index.store_sources(conn, [_keeping(p) for p in fresh if p.stat.path in kept])
+            fresh = [p for p in fresh if p.stat.path not in kept]
+            paths = [p.stat.path for p in fresh]
+            if known:  # a first build has no older rows to look at
+                changes.feeds |= self.index.affected_by(conn, paths)
+                ids |= self.index.ids_of(conn, paths)
+                self._note_pages(self.index.links(conn, paths), changes)
+                added = self.index.added_of(conn, paths)
+                self.index.remove(conn, paths)
+            else:
+                added = {}
+            self.index.store(conn, fresh, generation, added)
+        return fresh
+
+    def _parse(self, stats: Sequence[FileStat]) -> Iterator[list[Parsed]]:
+        """Parsed files in batches, in the order of ``stats``; several processes when many.
+
+        The workers parse the next batches while this process stores the last one;
+        at most two batches per worker wait, which bounds memory on a large store.
+        """
+        work = partial(
+            read,
+            self.settings.store.content_dir,
+            site=self.site,
+            max_bytes=self.settings.store.max_file_bytes,
+        )
+        workers = min(os.cpu_count() or 1, 8)
+        if len(stats) < PARALLEL_FROM or workers < 2:
+            for start in range(0, len(stats), BATCH):
+                yield [work(stat) for stat in stats[start : start + BATCH]]
+            return
+        size = BATCH // workers
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            pending: list[Future[list[Parsed]]] = []
+            starts = iter(range(0, len(stats), size))
+            for start in starts:
+                pending.append(pool.submit(_read_all, work, stats[start : start + size]))
+                if len(pending) >= 2 * workers:
+                    break
+            batch: list[Parsed] = []
+            while pending:
+                batch.extend(pending.pop(0).result())
+                nxt = next(starts, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_read_all, work, stats[nxt : nxt + size]))
+                if len(batch) >= BATCH:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+    def feeds_of_paths(self, paths: Iterable[str]) -> set[FeedKey]:
+        """The feeds the stored articles of ``paths`` belong to."""
+        with self.index.engine.connect() as conn:
+            return self.index.affected_by(conn, sorted(paths))
+
+    def _note_pages(self, links: Iterable[tuple[str, str | None]], changes: Changes) -> None:
+        """Note the page files and images of ``links`` (see `StoreIndex.links`), as stored
+        before this build changes them."""
+        for url, image in links:
+            name = page_file(self.base_url, url)
+            if name:
+                changes.gone_pages.add(name)
+            if image:
+                changes.old_media.add(image)
+
+
+def _read_all(work: Callable[[FileStat], Parsed], stats: Sequence[FileStat]) -> list[Parsed]:
+    """One worker's share: a slice of files read in order."""
+    return [work(stat) for stat in stats]
+
+
+_NONE = Known(-1, -1, "")
+
+
+def _keeping(parsed: Parsed) -> Parsed:
+    """``parsed`` (a broken file) with a note that its last readable version stays published."""
+    note = Problem(
+        parsed.stat.path, "the last readable version stays published until this is fixed"
+    )
+    return replace(parsed, problems=(*parsed.problems, note))

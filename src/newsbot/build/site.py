@@ -1,0 +1,62 @@
+"""What every output step of a build needs to know about the site.
+
+The settings that shape the output, which feed sets get files, the links
+between them, and the stored related lists (looked up once per article and
+build, as a page and three feeds show the same list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from newsbot.articles import Article, tag_slug
+from newsbot.layout import MEDIA_TYPES, FeedPlace
+from newsbot.settings import Settings
+from newsbot.state.index import FeedKey, StoreIndex
+from newsbot.state.related_lists import RelatedLists
+
+SITE_PLACE = FeedPlace("site", "")
+
+
+class SiteView:
+    """The site as one build sees it; `begin` forgets what the previous build looked up."""
+
+    def __init__(self, settings: Settings, index: StoreIndex, related: RelatedLists) -> None:
+        self.settings = settings
+        self.index = index
+        self.related_lists = related
+        self.base_url = str(settings.site.base_url)
+        self._related: dict[str, Sequence[Article]] = {}
+
+    def begin(self) -> None:
+        self._related = {}
+
+    def wanted(self, key: FeedKey) -> bool:
+        """Whether the feed set ``key`` gets files (tags and sections can be turned off)."""
+        kind = key[0]
+        feeds = self.settings.feeds
+        return (
+            kind == "site"
+            or (kind == "tag" and feeds.per_tag)
+            or (kind == "section" and feeds.per_section)
+        )
+
+    def feed_links(self, place: FeedPlace) -> dict[str, tuple[str, str]]:
+        """Format -> (URL, media type) of the feeds of ``place``."""
+        return {fmt: (place.url(self.base_url, fmt), kind) for fmt, kind in MEDIA_TYPES.items()}
+
+    def place_link(self, kind: str, name: str | None) -> tuple[str, str] | None:
+        """(name, URL of its page) of a tag or section that has a page, else None."""
+        if not name or not self.wanted((kind, tag_slug(name))):
+            return None
+        return name, FeedPlace(kind, tag_slug(name)).url(self.base_url)
+
+    def related(self, article: Article, now: datetime) -> Sequence[Article]:
+        """The stored related list of ``article`` as pages and feeds show it (a lookup)."""
+        site = self.settings.site
+        found = self._related.get(article.path)
+        if found is None:
+            found = self.related_lists.related(article, site.related, now, site.related_policy)
+            self._related[article.path] = found
+        return found

@@ -31,13 +31,14 @@ from click.testing import CliRunner, Result
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from newsbot.app import publishers
 from newsbot.articles import revision_of
 from newsbot.build.builder import BuildReport
 from newsbot.cli import main
 from newsbot.mastodon.client import MastodonClient, StatusRequest, make_http_client
 from newsbot.publish.compose import RELATED_MARK, idempotency_key
 from newsbot.publish.publisher import PassReport, Publisher, links_as_its_own
-from newsbot.publish.targets import publishers, targets
+from newsbot.publish.targets import targets
 from newsbot.settings import Settings, TargetSettings
 from newsbot.state.database import open_database
 from newsbot.state.deliveries import Attempt, DeliveryStore

@@ -36,7 +36,7 @@ from newsbot.errors import Problem
 from newsbot.publish.publisher import PassReport
 from newsbot.service.health import Status
 from newsbot.service.metrics import Metrics
-from newsbot.web.asgi import create_app
+from newsbot.web.asgi import web_app
 from newsbot.web.server import WebServer, serve
 from support.readers import newsboat_items, newsboat_reload, newsboat_user_errors
 
@@ -159,7 +159,7 @@ def running_site(root: Path) -> Iterator[Site]:
     output = write_site(root)
     status = Status(clock=lambda: NOW)
     metrics = Metrics(clock=lambda: NOW)
-    recorder = Recorder(create_app(root, status, metrics.registry))
+    recorder = Recorder(web_app(root, status, metrics.registry))
     with WebServer(recorder, "127.0.0.1", 0) as server:
         running = Site(root, output, status, metrics, recorder, server)
         yield running
@@ -639,7 +639,7 @@ def test_serve_leaves_signals_to_the_caller(tmp_path: Path) -> None:
     (With Python's default SIGINT handler in place, asyncio itself would take
     SIGINT while the loop runs; a service that owns signals has its own.)
     """
-    app = create_app(tmp_path, Status(), Metrics().registry)
+    app = web_app(tmp_path, Status(), Metrics().registry)
 
     def service_handler(signum: int, frame: object) -> None:
         """Stands in for the service's own handler."""
@@ -668,7 +668,7 @@ def test_serve_leaves_signals_to_the_caller(tmp_path: Path) -> None:
 
 
 def test_port_in_use_fails_in_the_caller(tmp_path: Path) -> None:
-    app = create_app(tmp_path, Status(), Metrics().registry)
+    app = web_app(tmp_path, Status(), Metrics().registry)
     with WebServer(app, "127.0.0.1", 0) as first:
         with pytest.raises(OSError):
             WebServer(app, "127.0.0.1", first.port)
@@ -686,7 +686,7 @@ def test_kept_alive_connections_answer_without_delay(served: Site) -> None:
 
 
 def test_stop_ends_the_thread(tmp_path: Path) -> None:
-    server = WebServer(create_app(tmp_path, Status(), Metrics().registry), "127.0.0.1", 0)
+    server = WebServer(web_app(tmp_path, Status(), Metrics().registry), "127.0.0.1", 0)
     server.start()
     assert server.running
     server.stop(timeout=10)

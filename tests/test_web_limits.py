@@ -22,7 +22,7 @@ import pytest
 from newsbot.build.output import Output
 from newsbot.service.health import Status
 from newsbot.service.metrics import Metrics
-from newsbot.web.asgi import create_app
+from newsbot.web.asgi import web_app
 from newsbot.web.server import Limits, WebServer
 
 SECRET = b"outside the output folder: the state database's neighbour\n"
@@ -77,7 +77,7 @@ def _site(root: Path) -> None:
 @contextlib.contextmanager
 def serving(root: Path, limits: Limits | None = None) -> Iterator[Served]:
     _site(root)
-    app = create_app(root, Status(), Metrics().registry)
+    app = web_app(root, Status(), Metrics().registry)
     with WebServer(app, "127.0.0.1", 0, limits=limits) as server:
         yield Served(root, server)
 

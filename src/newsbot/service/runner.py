@@ -63,6 +63,14 @@ BUILD_LEASE_POLL_SECONDS = 0.5
 Clock = Callable[[], datetime]
 
 
+def _wants_activity(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A client asking for ActivityPub JSON: the actor's middleware answers it, never the cache."""
+    from newsbot.activitypub.routes import wants_activity
+
+    return any(name == b"accept" and wants_activity(value.decode("latin-1"))
+               for name, value in headers)  # fmt: skip
+
+
 class Service:
     """The scheduler, the watcher and the web server around one `App`."""
 
@@ -149,6 +157,7 @@ class Service:
             page,
             routes=self.federation.routes(),
             middleware=self.federation.middleware(),
+            declines=_wants_activity,
         )
 
     def _next_pass(self, name: str) -> datetime | None:

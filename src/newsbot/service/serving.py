@@ -25,7 +25,8 @@ from newsbot.service.metrics import Metrics
 from newsbot.service.status import StatusPage
 from newsbot.web.access import AccessLog, HttpMetrics
 from newsbot.web.asgi import web_app
-from newsbot.web.server import WebServer
+from newsbot.web.files import OutputFiles
+from newsbot.web.server import Declines, FastPath, WebServer
 from newsbot.web.status import StatusEndpoints
 
 
@@ -86,23 +87,32 @@ def start_web(
     *,
     routes: Sequence[BaseRoute] = (),
     middleware: Sequence[Middleware] = (),
+    declines: Declines | None = None,
 ) -> WebServer:
-    """The web server, listening and serving on a thread of its own."""
+    """The web server, listening and serving on a thread of its own.
+
+    Files are answered from one cache, by the server itself when it can;
+    ``declines`` names the requests that must reach the app whatever the
+    cache holds (an ActivityPub client asking for an article as JSON).
+    """
     service = app.settings.service
     endpoints = StatusEndpoints(page, service.status_page)
+    files = OutputFiles(app.settings.feeds.output_dir)
     asgi = AccessLog(
         web_app(
             app.settings.feeds.output_dir,
             status,
             metrics.registry,
+            files=files,
             routes=[*endpoints.routes(), *routes],
             middleware=middleware,
         ),
         HttpMetrics(metrics.registry),
         log=app.settings.log.access,
     )
+    fast = FastPath(files.answer_cached, asgi.record, declines)
     try:
-        server = WebServer(asgi, service.host, service.port)
+        server = WebServer(asgi, service.host, service.port, fast=fast)
     except OSError as exc:
         where = f"{service.host}:{service.port}"
         raise OutputError(f"cannot listen on {where}: {exc.strerror}") from None

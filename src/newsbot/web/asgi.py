@@ -33,21 +33,23 @@ def web_app(
     registry: CollectorRegistry,
     *,
     cache_policy: CachePolicy | None = None,
+    files: OutputFiles | None = None,
     routes: Sequence[BaseRoute] = (),
     middleware: Sequence[Middleware] = (),
 ) -> Starlette:
     """The app serving ``output_dir``, ``/healthz``, ``/readyz`` and ``/metrics``.
 
     ``health`` and ``registry`` are read on each request, so the service
-    updates them and never the app. ``routes`` are served before the files,
-    which take every other path.
+    updates them and never the app. ``files`` is given when the server
+    answers from the same cache (:class:`~newsbot.web.server.FastPath`).
+    ``routes`` are served before the files, which take every other path.
     """
     return Starlette(
         routes=[
             *HealthEndpoints(health).routes(),
             *MetricsEndpoint(registry).routes(),
             *routes,
-            *OutputFiles(output_dir, cache_policy).routes(),
+            *(OutputFiles(output_dir, cache_policy) if files is None else files).routes(),
         ],
         middleware=list(middleware),
     )

@@ -45,9 +45,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from related_eval import CORPUS, load_corpus, write_store  # noqa: E402
 
-from newsbot.app import create_app  # noqa: E402
+from newsbot.app import create_app, publishers  # noqa: E402
 from newsbot.publish.compose import RELATED_MARK  # noqa: E402
-from newsbot.publish.targets import publishers, targets  # noqa: E402
+from newsbot.publish.targets import targets  # noqa: E402
 from newsbot.settings import (  # noqa: E402
     FeedSettings,
     Settings,

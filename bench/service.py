@@ -530,6 +530,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     build_bench = load_build_bench()
+    if not build_bench.CORPUS.exists():  # a checkout one level deeper (a worktree of the repo)
+        for parent in ROOT.parents:
+            corpus = parent / "shared" / "corpus" / build_bench.CORPUS.name
+            if corpus.exists():
+                build_bench.CORPUS = corpus
+                break
     work = args.workdir or Path(tempfile.mkdtemp(prefix="newsbot-service-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     work.chmod(0o755)  # nginx's workers run as nobody

@@ -6,7 +6,7 @@ Everything runs on 127.0.0.1 and is bounded in time (about ``2 * (3 +
 1. An output folder is written to a temporary directory: a 100 KB feed, an
    article page, a 1 MiB media file.
 2. For each server, a separate process serves that folder on a free loopback
-   port: **newsbot** (``create_app`` on ``WebServer``, its production wiring,
+   port: **newsbot** (``web_app`` on ``WebServer``, its production wiring,
    with its default :class:`~newsbot.web.server.Limits`), then the peer,
    **uvicorn with its defaults** (the same app on a plain ``uvicorn.Server``,
    as a Starlette app is usually run; h11 either way, since httptools is not
@@ -68,10 +68,10 @@ def serve(folder: Path, kind: str) -> None:
 
     from newsbot.service.health import Status
     from newsbot.service.metrics import Metrics
-    from newsbot.web.asgi import create_app
+    from newsbot.web.asgi import web_app
     from newsbot.web.server import WebServer, bind
 
-    app = create_app(folder, Status(), Metrics().registry)
+    app = web_app(folder, Status(), Metrics().registry)
     if kind == "newsbot":
         server = WebServer(app, HOST, 0)
         print(json.dumps({"port": server.port}), flush=True)

@@ -23,8 +23,9 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from newsbot.app import publishers
 from newsbot.articles import Article, Image
-from newsbot.publish.targets import publishers, targets
+from newsbot.publish.targets import targets
 from newsbot.settings import Settings
 from newsbot.store.assets import (
     ARTICLE_SUFFIXES,

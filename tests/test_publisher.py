@@ -31,6 +31,7 @@ from click.testing import CliRunner, Result
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from newsbot.app import publishers
 from newsbot.articles import revision_of
 from newsbot.build.builder import BuildReport
 from newsbot.cli import main
@@ -39,7 +40,7 @@ from newsbot.mastodon.documents import StatusRequest
 from newsbot.publish.compose import RELATED_MARK, idempotency_key
 from newsbot.publish.publisher import PassReport, Publisher, links_as_its_own
 from newsbot.publish.report import StopReason
-from newsbot.publish.targets import publishers, targets
+from newsbot.publish.targets import targets
 from newsbot.settings import Settings, TargetSettings
 from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import Attempt, DeliveryStore

@@ -48,7 +48,7 @@ import httpx
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from newsbot.service.runner import Coalesced
+from newsbot.service.jobs import Coalesced
 from newsbot.service.watch import Watcher
 from support.databases import fresh_postgres_database, postgres_server
 from support.fakemastodon import FakeMastodon

@@ -36,8 +36,9 @@ from newsbot.errors import Problem
 from newsbot.publish.report import PassReport, StopReason
 from newsbot.service.health import Status
 from newsbot.service.metrics import Metrics
-from newsbot.web.asgi import create_app
-from newsbot.web.server import WebServer, serve
+from newsbot.web.asgi import web_app
+from newsbot.web.files import OutputFiles
+from newsbot.web.server import FastPath, WebServer, serve
 from support.readers import newsboat_items, newsboat_reload, newsboat_user_errors
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -97,6 +98,12 @@ class Recorder:
             await send(message)
 
         await self.app(scope, receive, record)
+
+    def observe(
+        self, method: str, path: str, status: int, sent: int, seconds: float, client: str | None
+    ) -> None:
+        """The server's fast path reports here what it answered from the cache."""
+        self.seen.append((method, path, status))
 
 
 @dataclass
@@ -159,8 +166,10 @@ def running_site(root: Path) -> Iterator[Site]:
     output = write_site(root)
     status = Status(clock=lambda: NOW)
     metrics = Metrics(clock=lambda: NOW)
-    recorder = Recorder(create_app(root, status, metrics.registry))
-    with WebServer(recorder, "127.0.0.1", 0) as server:
+    files = OutputFiles(root)  # as the service wires it: the server answers cached files itself
+    recorder = Recorder(web_app(root, status, metrics.registry, files=files))
+    fast = FastPath(files.answer_cached, recorder.observe)
+    with WebServer(recorder, "127.0.0.1", 0, fast=fast) as server:
         running = Site(root, output, status, metrics, recorder, server)
         yield running
         running.client.close()
@@ -646,7 +655,7 @@ def test_serve_leaves_signals_to_the_caller(tmp_path: Path) -> None:
     (With Python's default SIGINT handler in place, asyncio itself would take
     SIGINT while the loop runs; a service that owns signals has its own.)
     """
-    app = create_app(tmp_path, Status(), Metrics().registry)
+    app = web_app(tmp_path, Status(), Metrics().registry)
 
     def service_handler(signum: int, frame: object) -> None:
         """Stands in for the service's own handler."""
@@ -675,7 +684,7 @@ def test_serve_leaves_signals_to_the_caller(tmp_path: Path) -> None:
 
 
 def test_port_in_use_fails_in_the_caller(tmp_path: Path) -> None:
-    app = create_app(tmp_path, Status(), Metrics().registry)
+    app = web_app(tmp_path, Status(), Metrics().registry)
     with WebServer(app, "127.0.0.1", 0) as first:
         with pytest.raises(OSError):
             WebServer(app, "127.0.0.1", first.port)
@@ -693,7 +702,7 @@ def test_kept_alive_connections_answer_without_delay(served: Site) -> None:
 
 
 def test_stop_ends_the_thread(tmp_path: Path) -> None:
-    server = WebServer(create_app(tmp_path, Status(), Metrics().registry), "127.0.0.1", 0)
+    server = WebServer(web_app(tmp_path, Status(), Metrics().registry), "127.0.0.1", 0)
     server.start()
     assert server.running
     server.stop(timeout=10)
@@ -717,3 +726,111 @@ def test_newsboat_revalidates_with_304(site: Site, tmp_path: Path) -> None:
         assert newsboat_user_errors(log) == []
     fetches = [status for method, path, status in site.recorder.seen if path == "/rss.xml"]
     assert fetches == [200, 200, 304]
+
+
+# -- the server's fast path ------------------------------------------------------------
+
+FAST_CASES = [
+    ("GET", "/rss.xml", {}),
+    ("GET", "/rss.xml", {"Accept-Encoding": "gzip"}),
+    ("GET", "/rss.xml", {"Accept-Encoding": "gzip;q=0"}),
+    ("HEAD", "/rss.xml", {"Accept-Encoding": "gzip"}),
+    ("GET", "/rss.xml", {"If-None-Match": "IDENTITY"}),
+    ("GET", "/rss.xml", {"If-None-Match": "GZIP", "Accept-Encoding": "gzip"}),
+    ("GET", "/rss.xml", {"If-None-Match": "IDENTITY", "Accept-Encoding": "gzip"}),
+    ("GET", "/rss.xml", {"If-Modified-Since": "Sun, 06 Nov 2044 08:49:37 GMT"}),
+    ("GET", "/rss.xml", {"If-Modified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"}),
+    ("GET", "/", {}),
+    ("GET", "/tags/x/", {"Connection": "close"}),
+    ("GET", "/articles/one", {}),
+    ("GET", "/media/lead.png", {"Accept-Encoding": "gzip"}),
+    ("GET", "/tags/caf%C3%A9/", {}),
+    ("GET", "/alias.xml?x=1", {}),
+]
+
+
+def test_the_fast_path_answers_exactly_as_the_app(tmp_path: Path) -> None:
+    """Each request, once the file is cached, gets the same bytes from the protocol as from the app.
+
+    The app's answers come from a server without the fast path; the fast
+    path's are counted, so a request that fell through to the app is seen.
+    """
+    root = tmp_path / "public"
+    write_site(root)
+    files = OutputFiles(root)
+    answered: list[tuple[str, str, int]] = []
+    fast = FastPath(files.answer_cached, lambda m, p, s, *_: answered.append((m, p, s)))
+    app = web_app(root, Status(), Metrics().registry, files=files)
+    plain = web_app(root, Status(), Metrics().registry)
+    with (
+        WebServer(app, "127.0.0.1", 0, fast=fast) as quick,
+        WebServer(plain, "127.0.0.1", 0) as slow,
+    ):
+        identity = etag_of(rss([f"Article {n}" for n in range(20)]))
+        gzipped = etag_of(rss([f"Article {n}" for n in range(20)]), "gzip")
+        statuses = []
+        for method, path, headers in FAST_CASES:
+            sent = {
+                k: {"IDENTITY": identity, "GZIP": gzipped}.get(v, v) for k, v in headers.items()
+            }
+            _fetch(quick, method, path, sent)  # the first request fills the cache
+            before = len(answered)
+            assert _fetch(quick, method, path, sent) == _fetch(slow, method, path, sent), path
+            assert len(answered) == before + 1, f"{method} {path} {headers} fell through"
+            statuses.append(answered[-1][2])
+        assert statuses.count(304) == 3  # If-None-Match twice, If-Modified-Since once
+
+
+def test_the_fast_path_sees_a_replaced_file_at_once(tmp_path: Path) -> None:
+    root = tmp_path / "public"
+    output = write_site(root)
+    files = OutputFiles(root)
+    with WebServer(
+        web_app(root, Status(), Metrics().registry, files=files),
+        "127.0.0.1",
+        0,
+        fast=FastPath(files.answer_cached),
+    ) as server:
+        first = _fetch(server, "GET", "/atom.xml", {})
+        assert _fetch(server, "GET", "/atom.xml", {}) == first
+        output.write("atom.xml", ATOM.replace(b"Newsroom", b"Renamed newsroom"))
+        status, headers, body = _fetch(server, "GET", "/atom.xml", {})
+        assert b"Renamed newsroom" in body
+        assert headers["etag"] != first[1]["etag"]
+        (root / "atom.xml").unlink()
+        assert _fetch(server, "GET", "/atom.xml", {})[0] == 404
+
+
+def test_the_fast_path_leaves_declined_requests_to_the_app(tmp_path: Path) -> None:
+    root = tmp_path / "public"
+    write_site(root)
+    files = OutputFiles(root)
+    answered: list[str] = []
+    fast = FastPath(
+        files.answer_cached,
+        lambda m, p, *_: answered.append(p),
+        declines=lambda headers: (b"accept", b"application/activity+json") in headers,
+    )
+    with WebServer(
+        web_app(root, Status(), Metrics().registry, files=files), "127.0.0.1", 0, fast=fast
+    ) as server:
+        for _ in range(2):
+            _fetch(server, "GET", "/articles/one", {"Accept": "application/activity+json"})
+            _fetch(server, "POST", "/articles/one", {})
+        assert answered == []
+        _fetch(server, "GET", "/articles/one", {})
+        assert answered == ["/articles/one"]
+
+
+def _fetch(
+    server: WebServer, method: str, path: str, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    """One request on its own connection: status, headers (without Date) and body as received."""
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        connection.request(method, path, headers={"Accept-Encoding": "identity", **headers})
+        response = connection.getresponse()
+        got = {k.lower(): v for k, v in response.getheaders() if k.lower() != "date"}
+        return response.status, got, response.read()
+    finally:
+        connection.close()

@@ -22,8 +22,9 @@ import pytest
 from newsbot.build.output import Output
 from newsbot.service.health import Status
 from newsbot.service.metrics import Metrics
-from newsbot.web.asgi import create_app
-from newsbot.web.server import Limits, WebServer
+from newsbot.web.asgi import web_app
+from newsbot.web.files import OutputFiles
+from newsbot.web.server import FastPath, Limits, WebServer
 
 SECRET = b"outside the output folder: the state database's neighbour\n"
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>\n"
@@ -77,8 +78,10 @@ def _site(root: Path) -> None:
 @contextlib.contextmanager
 def serving(root: Path, limits: Limits | None = None) -> Iterator[Served]:
     _site(root)
-    app = create_app(root, Status(), Metrics().registry)
-    with WebServer(app, "127.0.0.1", 0, limits=limits) as server:
+    files = OutputFiles(root)  # as the service wires it: the server answers cached files itself
+    app = web_app(root, Status(), Metrics().registry, files=files)
+    fast = FastPath(files.answer_cached)
+    with WebServer(app, "127.0.0.1", 0, limits=limits, fast=fast) as server:
         yield Served(root, server)
 
 

@@ -1,12 +1,24 @@
 """The composition root: the long-lived parts, built once from the settings.
 
-Only what every command needs lives here; the service adds the web server,
-health and metrics itself, so that one-shot commands never import them.
+Everything the service and the commands share is wired here, and only here:
+the state database, the builder, the delivery store, the leases and a
+:class:`~newsbot.publish.publisher.Publisher` per target with its HTTP
+client. The posting code is imported only when a command asks for
+publishers, so building feeds never loads it; what only the long-running
+service has (the web server, health, metrics) is wired in
+:mod:`newsbot.service`, so one-shot commands never import it.
 """
 
 from __future__ import annotations
 
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -15,8 +27,25 @@ from newsbot.build.output import Output
 from newsbot.errors import StoreError
 from newsbot.settings import Settings
 from newsbot.state.database import database_url, open_database
+from newsbot.state.deliveries import DeliveryStore
 from newsbot.state.index import StoreIndex
+from newsbot.state.leases import Lease, Leases, process_owner
 from newsbot.store.scan import walk
+
+if TYPE_CHECKING:
+    import httpx
+
+    from newsbot.articles import Article
+    from newsbot.publish.publisher import Publisher
+    from newsbot.publish.targets import Target
+    from newsbot.settings import TargetSettings
+
+PASS_LEASE_TTL = timedelta(minutes=10)
+"""A pass renews its lease as it goes; a holder that vanished frees it after this long."""
+BUILD_LEASE = "build"
+BUILD_LEASE_TTL = timedelta(minutes=15)
+"""Renewed while files are read; a holder that vanished frees it after this long."""
+Clock = Callable[[], datetime]
 
 
 @dataclass
@@ -43,6 +72,39 @@ class App:
                 raise
         self.output.check_writable()
 
+    def deliveries(self) -> DeliveryStore:
+        return DeliveryStore(self.engine)
+
+    def leases(self, owner: str | None = None) -> Leases:
+        """The leases, held in this process's name (default: `process_owner`)."""
+        return Leases(self.engine, owner or process_owner())
+
+    def build_lease(self, clock: Clock) -> Lease:
+        """The lease a build holds, so that processes sharing the database build one at a time."""
+        return Lease(self.leases(), BUILD_LEASE, BUILD_LEASE_TTL, clock)
+
+    @contextmanager
+    def publishers(
+        self,
+        chosen: Sequence[Target],
+        pacing: bool = True,
+        *,
+        stop: threading.Event | None = None,
+        owner: str | None = None,
+        offline_profile: str | None = None,
+    ) -> Iterator[list[Publisher]]:
+        """A publisher per usable target (see :func:`publishers`)."""
+        with publishers(
+            self.settings,
+            self.engine,
+            chosen,
+            pacing,
+            stop=stop,
+            owner=owner,
+            offline_profile=offline_profile,
+        ) as runners:
+            yield runners
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -53,3 +115,99 @@ def create_app(settings: Settings) -> App:
     index = StoreIndex(engine)
     output = Output(settings.feeds.output_dir)
     return App(settings, engine, index, output, Builder(settings, index, output))
+
+
+@contextmanager
+def publishers(
+    settings: Settings,
+    engine: Engine,
+    chosen: Sequence[Target],
+    pacing: bool = True,
+    *,
+    stop: threading.Event | None = None,
+    owner: str | None = None,
+    offline_profile: str | None = None,
+) -> Iterator[list[Publisher]]:
+    """A publisher per usable target; the HTTP clients are closed on exit.
+
+    Each pass holds the target's lease (``publish:<target>``), so that several
+    processes sharing one database never publish to one target at the same
+    time. ``stop``, once set, makes every pass end before its next request;
+    ``owner`` names this process in the leases (default: `process_owner`);
+    ``offline_profile`` makes dry runs that never ask the server (a profile
+    name, or "learned"), for which a target needs no token.
+    """
+    from pydantic import SecretStr
+
+    from newsbot.mastodon.client import MastodonClient, make_http_client
+    from newsbot.publish.publisher import Publisher
+    from newsbot.state.related import RelatedFinder
+    from newsbot.state.related_lists import RelatedLists
+
+    store = DeliveryStore(engine)
+    lists = RelatedLists(RelatedFinder(engine))
+    leases = Leases(engine, owner or process_owner())
+    base_url = str(settings.site.base_url)
+    clients: list[httpx.Client] = []
+
+    def related_for(
+        target: TargetSettings,
+    ) -> Callable[[Article, int, datetime], Sequence[Article]]:
+        """The stored related list of an article, under ``target``'s policy (a lookup)."""
+        policy = target.related_policy or settings.site.related_policy
+
+        def related(article: Article, k: int, now: datetime) -> Sequence[Article]:
+            return lists.related(article, k, now, policy)
+
+        return related
+
+    def publisher(target: Target) -> Publisher:
+        http = make_http_client(target.settings.timeout)
+        clients.append(http)
+        return Publisher(
+            name=target.name,
+            target=target.settings,
+            client=MastodonClient(
+                str(target.settings.server),
+                SecretStr("") if offline_profile is not None else target.token(),
+                http,
+            ),
+            store=store,
+            related=related_for(target.settings),
+            media_root=settings.store.content_dir,
+            media_prefix=base_url + "media/",
+            sleep=_sleeper(stop),
+            rng=random.Random(),  # noqa: S311 - jitter, not secrets
+            pacing=pacing and target.settings.pacing,
+            default_language=settings.site.language,
+            lease=pass_lease(leases, target.name),
+            stop=stop,
+            store_root=settings.store.content_dir,
+            offline_profile=offline_profile,
+        )
+
+    try:
+        yield [
+            publisher(target)
+            for target in chosen
+            if target.problem is None or offline_profile is not None
+        ]
+    finally:
+        for http in clients:
+            http.close()
+
+
+def pass_lease(leases: Leases, target: str) -> Lease:
+    """The lease that a pass (or a catch-up) over ``target`` holds."""
+    return Lease(leases, f"publish:{target}", PASS_LEASE_TTL, lambda: datetime.now(UTC))
+
+
+def _sleeper(stop: threading.Event | None) -> Callable[[float], None]:
+    """``time.sleep``, or a wait that a shutdown cuts short."""
+    if stop is None:
+        return time.sleep
+
+    def wait(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return wait

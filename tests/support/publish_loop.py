@@ -2,7 +2,7 @@
 
 The crash test's victim. Settings come from the ``NEWSBOT_*`` environment
 exactly as for ``newsbot publish --no-build --no-pacing``, and passes run
-through `newsbot.publish.targets.publishers`, leases included. Two things differ,
+through `newsbot.app.publishers`, leases included. Two things differ,
 to fit hundreds of faults into minutes: waits between retries are cut to at
 most ``--max-sleep`` seconds, and the targets take turns in a random order,
 so that a short life may be spent on any of them.
@@ -27,7 +27,8 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from newsbot.publish.targets import publishers, targets
+from newsbot.app import publishers
+from newsbot.publish.targets import targets
 from newsbot.settings import Settings, load_settings
 from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import ACTIVE, DeliveryStore

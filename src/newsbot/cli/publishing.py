@@ -76,7 +76,7 @@ def publish(
     reachable server it counts by the last profile detected (or --profile).
     """
     from newsbot.publish.dryrun import dry_run_json, dry_run_text
-    from newsbot.publish.targets import publishers, targets
+    from newsbot.publish.targets import targets
 
     if (profile or as_json) and not dry_run:
         fail("--profile and --json go with --dry-run", EXIT_SETTINGS)
@@ -96,9 +96,7 @@ def publish(
             if target.problem and profile is None:
                 click.echo(f"{target.name}: {target.problem}", err=True)
                 failed = True
-        with publishers(
-            settings, app.engine, chosen, pacing=not no_pacing, offline_profile=profile
-        ) as runners:
+        with app.publishers(chosen, pacing=not no_pacing, offline_profile=profile) as runners:
             for runner in runners:
                 report = _passes(runner, dry_run)
                 if dry_run:
@@ -154,9 +152,8 @@ def catch_up(obj: Context, only: tuple[str, ...]) -> None:
     another account, that account is taken on: the posts of the former one stay
     as they are, never edited or deleted from here.
     """
-    from newsbot.publish.targets import pass_lease, targets
-    from newsbot.state.deliveries import DeliveryStore
-    from newsbot.state.leases import Leases, process_owner
+    from newsbot.app import pass_lease
+    from newsbot.publish.targets import targets
 
     settings = obj.settings
     chosen = targets(settings, only)
@@ -166,8 +163,8 @@ def catch_up(obj: Context, only: tuple[str, ...]) -> None:
     with open_app(settings) as app:
         now = utc_now()
         app.builder.build(now)
-        store = DeliveryStore(app.engine)
-        leases = Leases(app.engine, process_owner())
+        store = app.deliveries()
+        leases = app.leases()
         for target in chosen:
             lease = pass_lease(leases, target.name)
             if not lease.acquire():

@@ -264,3 +264,13 @@ class Status:
     def snapshot(self) -> Snapshot:
         with self._lock:
             return self._snapshot
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """``/readyz``'s verdict: ready or not, and the whole snapshot as the reason."""
+        snapshot = self.snapshot()
+        return snapshot.ready, snapshot.to_json()
+
+    def publishing(self) -> tuple[bool, dict[str, Any]]:
+        """``/healthz/publishing``'s verdict: every target posting, and each one's health."""
+        health = self.snapshot().publishing()
+        return bool(health["ok"]), health

@@ -14,45 +14,41 @@ one is reconciled on the next start), and everything is given at most
 ``service.shutdown_timeout_seconds`` in all. A job still running after that
 (a server that does not answer) is abandoned, as a crash would leave it, and
 :attr:`Service.abandoned` tells the command line to exit without waiting for it.
+
+This module holds what the service does and when; the scheduling helpers
+are in :mod:`~newsbot.service.jobs`, stopping in :mod:`~newsbot.service.signals`,
+and the wiring of what it serves in :mod:`~newsbot.service.serving`.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
-from types import FrameType
 from typing import TYPE_CHECKING
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import disable_created_metrics
 
 from newsbot.app import App
 from newsbot.build.builder import BuildReport
-from newsbot.errors import NewsbotError, OutputError
+from newsbot.errors import NewsbotError
 from newsbot.mastodon.client import make_http_client
 from newsbot.publish.publisher import PassReport, Publisher
-from newsbot.publish.targets import Target, publishers, targets
+from newsbot.publish.targets import Target, targets
+from newsbot.service import jobs
 from newsbot.service.health import Status
+from newsbot.service.jobs import Coalesced
 from newsbot.service.metrics import Metrics
-from newsbot.service.status import StatusPage
+from newsbot.service.serving import start_web, status_page
+from newsbot.service.signals import ShutdownBudget, stop_on_signals
 from newsbot.service.watch import Watcher
 from newsbot.service.websub import ping
 from newsbot.settings import Settings
-from newsbot.state.deliveries import DeliveryStore
-from newsbot.state.leases import Lease, Leases, process_owner
-from newsbot.web.access import AccessLog, HttpMetrics
-from newsbot.web.asgi import create_app
+from newsbot.state.leases import process_owner
 from newsbot.web.server import WebServer
-from newsbot.web.status import StatusEndpoints
 
 if TYPE_CHECKING:
     from newsbot.activitypub.deliveries import Outcome
@@ -61,55 +57,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BUILD_JOB = "build"
-PREVIEW_JOB = "preview"
-ACTIVITYPUB_JOB = "activitypub"
 ACTIVITYPUB_EVERY_SECONDS = 30.0
 """How often scheduled articles are checked for the outbox and delivery health is measured."""
-BUILD_LEASE = "build"
-BUILD_LEASE_TTL = timedelta(minutes=15)
-"""Renewed while files are read; a holder that vanished frees it after this long."""
 BUILD_LEASE_POLL_SECONDS = 0.5
 Clock = Callable[[], datetime]
 
 
-class Coalesced:
-    """A job that runs one at a time, and can be asked to run soon.
+def _wants_activity(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A client asking for ActivityPub JSON: the actor's middleware answers it, never the cache."""
+    from newsbot.activitypub.routes import wants_activity
 
-    APScheduler skips a run that falls due while the same job still runs, and
-    with it a ``modify(next_run_time=now)``: a file dropped during a build, or
-    a build that ends during a pass, would wait for the next tick. Here a
-    request made while the job runs gives exactly one more run after it, and
-    requests made before that run starts add nothing.
-    """
-
-    def __init__(self, scheduler: BackgroundScheduler, job: Callable[[], object], name: str):
-        self.scheduler = scheduler
-        self.job = job
-        self.name = name
-        self._running = threading.Lock()
-        self._asking = threading.Lock()
-        self._wanted = threading.Event()
-
-    def run(self) -> None:
-        """A scheduled run: it covers every request made before it started."""
-        with self._running:
-            self._wanted.clear()
-            self.job()
-
-    def request(self) -> None:
-        """Run soon: now if idle, else once more as soon as the run in flight ends."""
-        with self._asking:
-            if self._wanted.is_set():
-                return  # a run is already waiting to start, and will see what changed
-            self._wanted.set()
-        self.scheduler.add_job(self._requested, name=self.name)
-
-    def _requested(self) -> None:
-        with self._running:
-            if self._wanted.is_set():
-                self._wanted.clear()
-                self.job()
+    return any(name == b"accept" and wants_activity(value.decode("latin-1"))
+               for name, value in headers)  # fmt: skip
 
 
 class Service:
@@ -126,10 +85,7 @@ class Service:
         self.settings: Settings = app.settings
         self.clock = clock
         self.stopping = stopping if stopping is not None else threading.Event()
-        self.scheduler = BackgroundScheduler(
-            timezone=UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
-        )
+        self.scheduler = jobs.scheduler()
         self.targets: list[Target] = targets(self.settings)
         self.publishers: dict[str, Publisher] = {}
         self.http = make_http_client()
@@ -143,22 +99,18 @@ class Service:
         self._first_build_done = False
         self._preview: Preview | None = None
         self.federation: Federation | None = None
-        self._stop_by: float | None = None
-        self._build_lease = Lease(
-            Leases(app.engine, process_owner()), BUILD_LEASE, BUILD_LEASE_TTL, self.clock
-        )
+        self._budget = ShutdownBudget(self.settings.service.shutdown_timeout_seconds)
+        self._build_lease = app.build_lease(self.clock)
 
     # -- lifecycle ----------------------------------------------------------------
 
     def run(self, on_ready: Callable[[], None] | None = None) -> int:
         """Run until SIGTERM/SIGINT; returns the exit code."""
-        self._install_signals()
-        _quiet_scheduler_notices()
+        stop_on_signals(self.stopping)
+        jobs.quiet_scheduler_notices()
         with ExitStack() as stack:
             stack.callback(self.http.close)
-            runners = stack.enter_context(
-                publishers(self.settings, self.app.engine, self.targets, stop=self.stopping)
-            )
+            runners = stack.enter_context(self.app.publishers(self.targets, stop=self.stopping))
             for runner in runners:
                 runner.sleep = self._pause
             self.publishers = {runner.name: runner for runner in runners}
@@ -193,73 +145,23 @@ class Service:
         self.stopping.set()
 
     def _start_web(self) -> WebServer:
-        service = self.settings.service
-        status = StatusEndpoints(self._status_page(), service.status_page)
-        routes, middleware = (
-            (self.federation.routes(), self.federation.middleware())
-            if self.federation is not None
-            else ((), [])
+        page = status_page(
+            self.app, self.status, self.targets, self.publishers.get, self._next_pass, self.clock
         )
-        app = AccessLog(
-            create_app(
-                self.settings.feeds.output_dir,
-                self.status,
-                self.metrics.registry,
-                routes=[*status.routes(), *routes],
-                middleware=middleware,
-            ),
-            HttpMetrics(self.metrics.registry),
-            log=self.settings.log.access,
-        )
-        try:
-            server = WebServer(app, service.host, service.port)
-        except OSError as exc:
-            where = f"{service.host}:{service.port}"
-            raise OutputError(f"cannot listen on {where}: {exc.strerror}") from None
-        server.start()
-        return server
-
-    def _status_page(self) -> StatusPage:
-        secrets = []
-        for target in self.targets:
-            try:
-                token = target.settings.access_token()
-            except OSError:
-                continue
-            if token is not None:
-                secrets.append(token.get_secret_value())
-        return StatusPage(
-            self.app.index,
-            DeliveryStore(self.app.engine),
+        if self.federation is None:
+            return start_web(self.app, self.status, self.metrics, page)
+        return start_web(
+            self.app,
             self.status,
-            self.targets,
-            secrets=secrets,
-            profile=self._profile,
-            next_pass=self._next_pass,
-            clock=self.clock,
+            self.metrics,
+            page,
+            routes=self.federation.routes(),
+            middleware=self.federation.middleware(),
+            declines=_wants_activity,
         )
-
-    def _profile(self, name: str) -> dict[str, object] | None:
-        """What the target's last connection learnt of its server (None before one).
-
-        ``counting`` is the detected software and the rule statuses are composed by
-        (learned from a length error, if one taught it).
-        """
-        runner = self.publishers.get(name)
-        if runner is None or runner.account_id is None:
-            return None
-        limits = runner.limits
-        return {
-            "account_id": runner.account_id,
-            "max_characters": limits.max_characters,
-            "characters_reserved_per_url": limits.characters_reserved_per_url,
-            "max_media_attachments": limits.max_media_attachments,
-            "api_version": limits.api_version,
-            "counting": runner.server.describe(),
-        }
 
     def _next_pass(self, name: str) -> datetime | None:
-        job = self.scheduler.get_job(_publish_job(name))
+        job = self.scheduler.get_job(jobs.publish_job(name))
         return None if job is None else job.next_run_time
 
     def _federation(self) -> Federation:
@@ -302,20 +204,9 @@ class Service:
         articles = self.app.index.count() if report is not None else None
         self.metrics.observe_build(report, error, articles=articles)
 
-    def _install_signals(self) -> None:
-        def handle(signum: int, _frame: FrameType | None) -> None:
-            log.info("received %s", signal.Signals(signum).name)
-            self.stopping.set()
-
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, handle)
-            signal.signal(signal.SIGINT, handle)
-
     def _time_left(self) -> float:
         """Seconds left of the shutdown budget, which starts running at the first call."""
-        if self._stop_by is None:
-            self._stop_by = time.monotonic() + self.settings.service.shutdown_timeout_seconds
-        return max(0.0, self._stop_by - time.monotonic())
+        return self._budget.left()
 
     def _pause(self, seconds: float) -> None:
         """The publishers' wait before a retry, cut short when the service stops."""
@@ -342,28 +233,28 @@ class Service:
         service = self.settings.service
         self.scheduler.add_job(
             self._builds.run,
-            _trigger(service.build_cron, service.build_every_seconds, service.jitter_seconds),
-            id=BUILD_JOB,
+            jobs.trigger(service.build_cron, service.build_every_seconds, service.jitter_seconds),
+            id=jobs.BUILD_JOB,
             name="build the feeds",
             next_run_time=self.clock(),
         )
         if self.federation is not None:
             self.scheduler.add_job(
                 self.federate,
-                IntervalTrigger(seconds=ACTIVITYPUB_EVERY_SECONDS, timezone=UTC),
-                id=ACTIVITYPUB_JOB,
+                jobs.every(ACTIVITYPUB_EVERY_SECONDS),
+                id=jobs.ACTIVITYPUB_JOB,
                 name="ActivityPub outbox and delivery health",
             )
-        jobs: dict[str, Callable[[], object]] = {
-            _publish_job(name): partial(self.publish, name) for name in self.publishers
+        passes: dict[str, Callable[[], object]] = {
+            jobs.publish_job(name): partial(self.publish, name) for name in self.publishers
         }
         if not self.targets:
-            jobs[PREVIEW_JOB] = self.preview
-        for job_id, job in jobs.items():
+            passes[jobs.PREVIEW_JOB] = self.preview
+        for job_id, job in passes.items():
             self._passes[job_id] = Coalesced(self.scheduler, job, f"{job_id} after a build")
             self.scheduler.add_job(
                 self._passes[job_id].run,
-                _trigger(
+                jobs.trigger(
                     service.publish_cron, service.publish_every_seconds, service.jitter_seconds
                 ),
                 id=job_id,
@@ -514,22 +405,3 @@ class Service:
                 "NEWSBOT_TARGETS__MAIN__SERVER=https://your.server/ and "
                 "NEWSBOT_TARGETS__MAIN__TOKEN (or a [targets.main] table in the config file)"
             )
-
-
-def _trigger(cron: str | None, every: float, jitter: float) -> BaseTrigger:
-    if cron:
-        return CronTrigger.from_crontab(cron, timezone=UTC)
-    return IntervalTrigger(seconds=every, jitter=int(jitter) or None, timezone=UTC)
-
-
-def _publish_job(name: str) -> str:
-    return f"publish:{name}"
-
-
-def _quiet_scheduler_notices() -> None:
-    """A pass longer than its interval makes APScheduler warn at every skipped tick.
-
-    Skipping is what the service wants (one pass at a time per target, one
-    build at a time), so those notices would only flood the log; errors stay.
-    """
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

@@ -15,6 +15,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, Template, select_autoescape
+
 from newsbot.logs import MASK
 from newsbot.publish.targets import Target
 from newsbot.service.health import Clock, Status, utc_now
@@ -57,6 +59,7 @@ class StatusPage:
         self.profile = profile
         self.next_pass = next_pass
         self.clock = clock
+        self._template: Template | None = None
 
     def compose(self) -> dict[str, Any]:
         """The whole page as JSON-ready data; reads the database, so call it off the event loop."""
@@ -80,6 +83,16 @@ class StatusPage:
                 self._target(target, snapshot.passes.get(target.name)) for target in self.targets
             ],
         }
+
+    def render(self, status: dict[str, Any]) -> str:
+        """The page as HTML, from what :meth:`compose` returned (the template loads once)."""
+        if self._template is None:
+            env = Environment(
+                loader=PackageLoader("newsbot.render", "templates"),
+                autoescape=select_autoescape(["html"]),
+            )
+            self._template = env.get_template("status.html")
+        return self._template.render(status=status)
 
     def _target(self, target: Target, last_pass: Any) -> dict[str, Any]:
         name = target.name

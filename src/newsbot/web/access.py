@@ -104,24 +104,35 @@ class AccessLog:
         try:
             await self.app(scope, receive, watch)
         finally:
-            seconds = self.timer() - started
-            path = scope.get("path", "")
-            route = route_class(path)
-            self.metrics.observe(route, status, seconds)
-            if self.log:
-                client = scope.get("client")
-                self.logger.info(
-                    "%s %s %d",
-                    scope.get("method", ""),
-                    path,
-                    status,
-                    extra={
-                        "method": scope.get("method", ""),
-                        "path": path,
-                        "status": status,
-                        "bytes": sent,
-                        "ms": round(seconds * 1000, 2),
-                        "client": client[0] if client else None,
-                        "route": route,
-                    },
-                )
+            client = scope.get("client")
+            self.record(
+                scope.get("method", ""),
+                scope.get("path", ""),
+                status,
+                sent,
+                self.timer() - started,
+                client[0] if client else None,
+            )
+
+    def record(
+        self, method: str, path: str, status: int, sent: int, seconds: float, client: str | None
+    ) -> None:
+        """Log and count one answered request (also those the server answers from its cache)."""
+        route = route_class(path)
+        self.metrics.observe(route, status, seconds)
+        if self.log:
+            self.logger.info(
+                "%s %s %d",
+                method,
+                path,
+                status,
+                extra={
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "bytes": sent,
+                    "ms": round(seconds * 1000, 2),
+                    "client": client,
+                    "route": route,
+                },
+            )

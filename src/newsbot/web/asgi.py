@@ -1,12 +1,14 @@
 """The HTTP app: the output folder, the health probes and the metrics, as one Starlette app.
 
-Built by :func:`create_app` from a declared list of routes, each group from a
+Built by :func:`web_app` from a declared list of routes, each group from a
 small module that owns one kind of traffic: probes (:mod:`newsbot.web.probes`),
 metrics (:mod:`newsbot.web.metrics`), files (:mod:`newsbot.web.files`). Later
 groups (WebFinger, the ActivityPub actor, inbox and outbox) come in as
 ``routes`` ahead of the files, whose catch-all route always goes last.
-Nothing is global: the folder, the status and the registry are handed in by
-the service that owns them, and :mod:`newsbot.web.server` runs the app.
+Nothing is global: the folder, the health verdicts and the registry are
+handed in by the service that owns them (this package imports nothing of
+newsbot but the output folder's layout), and :mod:`newsbot.web.server` runs
+the app.
 """
 
 from __future__ import annotations
@@ -19,34 +21,35 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from newsbot.service.health import Status
 from newsbot.web.files import OutputFiles
 from newsbot.web.media import CachePolicy
 from newsbot.web.metrics import MetricsEndpoint
-from newsbot.web.probes import HealthEndpoints
+from newsbot.web.probes import Health, HealthEndpoints
 
 
-def create_app(
+def web_app(
     output_dir: Path,
-    status: Status,
+    health: Health,
     registry: CollectorRegistry,
     *,
     cache_policy: CachePolicy | None = None,
+    files: OutputFiles | None = None,
     routes: Sequence[BaseRoute] = (),
     middleware: Sequence[Middleware] = (),
 ) -> Starlette:
     """The app serving ``output_dir``, ``/healthz``, ``/readyz`` and ``/metrics``.
 
-    ``status`` and ``registry`` are read on each request, so the service
-    updates them (``Status.record_*``, ``Metrics.observe_*``) and never the
-    app. ``routes`` are served before the files, which take every other path.
+    ``health`` and ``registry`` are read on each request, so the service
+    updates them and never the app. ``files`` is given when the server
+    answers from the same cache (:class:`~newsbot.web.server.FastPath`).
+    ``routes`` are served before the files, which take every other path.
     """
     return Starlette(
         routes=[
-            *HealthEndpoints(status).routes(),
+            *HealthEndpoints(health).routes(),
             *MetricsEndpoint(registry).routes(),
             *routes,
-            *OutputFiles(output_dir, cache_policy).routes(),
+            *(OutputFiles(output_dir, cache_policy) if files is None else files).routes(),
         ],
         middleware=list(middleware),
     )

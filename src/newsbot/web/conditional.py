@@ -36,10 +36,15 @@ def http_date(timestamp: float) -> str:
 
 def not_modified(headers: Headers, etag: str, modified: float) -> bool:
     """Whether a GET or HEAD with these request headers gets a 304 (RFC 9110 section 13.2.2)."""
-    if_none_match = headers.get("if-none-match")
+    return unchanged(headers.get("if-none-match"), headers.get("if-modified-since"), etag, modified)
+
+
+def unchanged(
+    if_none_match: str | None, if_modified_since: str | None, etag: str, modified: float
+) -> bool:
+    """:func:`not_modified`, from the two request headers that decide it."""
     if if_none_match is not None:
         return _none_match_fails(if_none_match, etag)
-    if_modified_since = headers.get("if-modified-since")
     if if_modified_since is None:
         return False
     since = _parse_http_date(if_modified_since)

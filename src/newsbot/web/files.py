@@ -5,12 +5,14 @@ builder replaces a file by renaming a complete new one over it, so an open
 file is one whole version: its size, times, hash and bytes all belong
 together, however many builds run meanwhile.
 
-The content hash behind the ETag is remembered per file version, keyed by
-device, inode, size, mtime and ctime from ``fstat`` of the open file: a
-rename always brings a new inode, an in-place write changes the ctime (which
-nothing can set back), so a key never outlives its bytes. A touched file is
-hashed again and keeps its ETag. Gzipped bodies are remembered by content
-hash, so a feed polled by many readers is compressed once per version.
+Files up to :data:`~newsbot.web.cache.CACHED_UP_TO` (feeds, pages) are
+answered from :class:`~newsbot.web.cache.FileCache`: read, hashed and gzipped
+once per version, with their headers laid out, so a request costs one
+``stat``. :meth:`OutputFiles.answer_cached` answers from it without Starlette
+at all (the server's fast path); every other request comes here. Larger
+files are streamed, their content hash remembered per version, keyed by
+device, inode, size, mtime and ctime from ``fstat`` of the open file. A
+touched file is hashed again and keeps its ETag.
 
 Gzip is done here rather than by Starlette's ``GZipMiddleware``, which keeps
 the identity ETag on the gzipped body (one strong ETag for two different
@@ -18,13 +20,12 @@ byte sequences), skips ``Vary`` on small bodies and 304s, and reads
 ``Accept-Encoding`` by substring (``gzip;q=0`` would get gzip).
 
 The endpoint is synchronous, so Starlette runs the file work in its thread
-pool, off the event loop.
+pool, off the event loop; a cached answer is one ``stat`` and is given on it.
 """
 
 from __future__ import annotations
 
 import errno
-import gzip
 import hashlib
 import io
 import logging
@@ -32,8 +33,9 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import quote
@@ -42,20 +44,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from newsbot.web.conditional import entity_tag, http_date, not_modified
+from newsbot.layout import INDEX
+from newsbot.web.cache import CACHED_UP_TO, Entry, FileCache, make_entry
+from newsbot.web.conditional import entity_tag, http_date, not_modified, unchanged
 from newsbot.web.media import CachePolicy, MediaType, media_type_of
 from newsbot.web.paths import FolderAt, locate
 
 log = logging.getLogger(__name__)
 
-READ_WHOLE_UP_TO = 4 * 1024 * 1024
-"""Files up to this size are read into memory; larger ones (media) are streamed, never gzipped."""
 CHUNK = 64 * 1024
-GZIP_FROM = 256
-"""Below this, gzip's own header and trailer eat most of the saving."""
-GZIP_LEVEL = 6
-DIGEST_ENTRIES = 16_384
-GZIP_CACHE_BYTES = 32 * 1024 * 1024
+DIGEST_ENTRIES = 4_096
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 """No following a symlink swapped in after the path was checked; no blocking on a FIFO."""
 NOT_THERE = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR, errno.ENAMETOOLONG}
@@ -120,8 +118,6 @@ class OpenFile:
 
     def digest(self) -> str:
         """A hash of the content: 128 bits of SHA-256, in hex."""
-        if self.size <= READ_WHOLE_UP_TO:
-            return hashlib.sha256(self.read_all()).hexdigest()[:32]
         digest = hashlib.file_digest(self.handle, "sha256").hexdigest()[:32]
         self.handle.seek(0)
         return digest
@@ -192,46 +188,125 @@ def _folder_redirect(request: Request) -> Response:
     return RedirectResponse(location, status_code=301)
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole response from a cached file: status, headers (lowercase names) and body."""
+
+    status: int
+    headers: Sequence[tuple[bytes, bytes]]
+    body: bytes
+
+
+ACCEPT_VALUES_KEPT = 256
+"""Distinct ``Accept-Encoding`` values remembered: clients send a handful, always the same."""
+
+
 class OutputFiles:
     """Serves the files under ``root`` (GET and HEAD), as the builder leaves them there."""
 
-    def __init__(self, root: Path, policy: CachePolicy | None = None) -> None:
+    def __init__(
+        self, root: Path, policy: CachePolicy | None = None, cache: FileCache | None = None
+    ) -> None:
         self.root = root
         self.policy = CachePolicy() if policy is None else policy
+        self.cache = FileCache() if cache is None else cache
         self.digests: LruCache[FileKey, str] = LruCache(DIGEST_ENTRIES)
-        self.gzipped: LruCache[str, bytes] = LruCache(GZIP_CACHE_BYTES, len)
+        self._accepts: dict[str, bool] = {}
 
     def routes(self) -> list[BaseRoute]:
         """One catch-all route: it goes last, after every route with a fixed path."""
         return [Route("/{path:path}", self.serve, methods=["GET"], name="files")]
 
-    def serve(self, request: Request) -> Response:
-        place = locate(self.root, request.path_params["path"])
-        if isinstance(place, FolderAt):
-            return _folder_redirect(request)
-        opened = None if place is None else open_file(place.path)
-        if place is None or opened is None:
-            return not_found()
-        with ExitStack() as cleanup:
-            cleanup.callback(opened.close)
-            response = self._respond(request, opened, media_type_of(place.path.name, self.policy))
-            if isinstance(response, StreamingResponse):
-                cleanup.pop_all()  # the stream closes the file when it ends
-            return response
+    def answer_cached(
+        self,
+        method: str,
+        url_path: str,
+        if_none_match: str | None,
+        if_modified_since: str | None,
+        accept_encoding: str | None,
+    ) -> Answer | None:
+        """The answer from memory to a GET or HEAD of ``url_path`` (decoded, no leading ``/``).
 
-    def _respond(self, request: Request, opened: OpenFile, media: MediaType) -> Response:
-        varies = media.textual and GZIP_FROM <= opened.size <= READ_WHOLE_UP_TO
-        coding = "gzip" if varies and accepts_gzip(request.headers.get("accept-encoding")) else None
+        None when the file is not cached as it is now on disk: the request
+        must then go through :meth:`serve`, which checks the path and caches it.
+        """
+        entry = self.cache.get(url_path)
+        if entry is None:
+            return None
+        return self._answer(entry, method, if_none_match, if_modified_since, accept_encoding)
+
+    def serve(self, request: Request) -> Response:
+        url_path = request.path_params["path"]
+        headers = request.headers
+        entry = self.cache.get(url_path)
+        if entry is None:
+            place = locate(self.root, url_path)
+            if isinstance(place, FolderAt):
+                return _folder_redirect(request)
+            opened = None if place is None else open_file(place.path)
+            if place is None or opened is None:
+                return not_found()
+            with ExitStack() as cleanup:
+                cleanup.callback(opened.close)
+                if opened.size > CACHED_UP_TO:
+                    media = media_type_of(place.path.name, self.policy)
+                    response = self._stream(request, opened, media)
+                    if isinstance(response, StreamingResponse):
+                        cleanup.pop_all()  # the stream closes the file when it ends
+                    return response
+                entry = self._cache(url_path, place.path, opened)
+        answer = self._answer(
+            entry,
+            request.method,
+            headers.get("if-none-match"),
+            headers.get("if-modified-since"),
+            headers.get("accept-encoding"),
+        )
+        return _response(answer)
+
+    def _cache(self, url_path: str, path: Path, opened: OpenFile) -> Entry:
+        """An entry for the file opened at ``url_path``, kept for the next requests."""
+        names = url_path.split("/")
+        where = self.root.joinpath(*names[:-1], INDEX) if names[-1] == "" else self.root / url_path
+        entry = make_entry(
+            str(where), path.name, opened.key, opened.modified, opened.read_all(), self.policy
+        )
+        self.cache.put(url_path, entry)
+        return entry
+
+    def _answer(
+        self,
+        entry: Entry,
+        method: str,
+        if_none_match: str | None,
+        if_modified_since: str | None,
+        accept_encoding: str | None,
+    ) -> Answer:
+        variant = entry.identity
+        if entry.gzipped is not None and self._accepts_gzip(accept_encoding):
+            variant = entry.gzipped
+        if unchanged(if_none_match, if_modified_since, variant.etag, entry.modified):
+            return Answer(304, variant.validators, b"")
+        headers = (*variant.validators, *variant.content)
+        return Answer(200, headers, b"" if method == "HEAD" else variant.body)
+
+    def _accepts_gzip(self, header: str | None) -> bool:
+        if header is None:
+            return False
+        known = self._accepts.get(header)
+        if known is None:
+            known = accepts_gzip(header)
+            if len(self._accepts) < ACCEPT_VALUES_KEPT:
+                self._accepts[header] = known
+        return known
+
+    def _stream(self, request: Request, opened: OpenFile, media: MediaType) -> Response:
+        """A large file (media): validators from its hash, the body streamed, never gzipped."""
         digest = self._digest(opened)
-        headers = _validators(entity_tag(digest, coding), opened.modified, media, varies)
+        headers = _validators(entity_tag(digest, None), opened.modified, media, False)
         if not_modified(request.headers, headers["ETag"], opened.modified):
             return Response(status_code=304, headers=headers)
         headers["Content-Type"] = media.content_type
-        if coding is not None:
-            headers["Content-Encoding"] = coding
-            return _full(request, self._gzip(opened, digest), headers)
-        if opened.size <= READ_WHOLE_UP_TO:
-            return _full(request, opened.read_all(), headers)
         headers["Content-Length"] = str(opened.size)
         if request.method == "HEAD":
             return Response(headers=headers)
@@ -244,13 +319,22 @@ class OutputFiles:
             self.digests.put(opened.key, digest)
         return digest
 
-    def _gzip(self, opened: OpenFile, digest: str) -> bytes:
-        """The gzipped content; ``mtime=0`` keeps the bytes the same for the same content."""
-        body = self.gzipped.get(digest)
-        if body is None:
-            body = gzip.compress(opened.read_all(), GZIP_LEVEL, mtime=0)
-            self.gzipped.put(digest, body)
-        return body
+
+def _response(answer: Answer) -> Response:
+    """A cached answer as a Starlette response; a body over one chunk is streamed.
+
+    A body over one chunk goes out chunk by chunk, each sent once the client
+    has taken the one before (uvicorn waits while the socket's buffer is
+    full): a client that reads slowly, or not at all, holds about one chunk
+    of our memory, not a copy of the whole file.
+    """
+    response: Response
+    if len(answer.body) > CHUNK:
+        response = StreamingResponse(_chunks_of(answer.body), status_code=answer.status)
+    else:
+        response = Response(answer.body, status_code=answer.status)
+    response.raw_headers = list(answer.headers)
+    return response
 
 
 def _validators(etag: str, modified: float, media: MediaType, varies: bool) -> dict[str, str]:
@@ -264,22 +348,6 @@ def _validators(etag: str, modified: float, media: MediaType, varies: bool) -> d
     if varies:
         headers["Vary"] = "Accept-Encoding"
     return headers
-
-
-def _full(request: Request, body: bytes, headers: dict[str, str]) -> Response:
-    """A response with the whole body, or only its headers for HEAD.
-
-    A body over one chunk goes out chunk by chunk, each sent once the client
-    has taken the one before (uvicorn waits while the socket's buffer is
-    full): a client that reads slowly, or not at all, holds about one chunk
-    of our memory, not a copy of the whole file.
-    """
-    if request.method == "HEAD":
-        return Response(headers={**headers, "Content-Length": str(len(body))})
-    if len(body) <= CHUNK:
-        return Response(body, headers=headers)
-    headers["Content-Length"] = str(len(body))
-    return StreamingResponse(_chunks_of(body), headers=headers)
 
 
 async def _chunks_of(body: bytes) -> AsyncIterator[bytes]:

@@ -1,32 +1,46 @@
 """``/healthz`` and ``/readyz``: is the process alive, and is it doing its job.
 
 Liveness answers ``ok`` as long as the event loop runs, and nothing else, so
-an orchestrator restarts only a process that is stuck. Readiness reports the
-service's :class:`~newsbot.service.health.Status`: 503 until a first build succeeded
-or after a failed build; it is about serving the feeds, so a posting problem
-never takes them offline. The JSON body says why, with the last build, each
-target's last pass and publishing health. ``/healthz/publishing`` is the
-endpoint a monitor alerts on: 503 while a target is stopped for good (a
-refused token) or holds uncertain deliveries.
+an orchestrator restarts only a process that is stuck. Readiness and
+publishing health are verdicts the service hands in (:class:`Health`): the
+web layer only turns each into 200 or 503 and its JSON body, so what
+"ready" means stays with the service. ``/healthz/publishing`` is the
+endpoint a monitor alerts on.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from newsbot.service.health import Status
-
 NO_STORE = {"Cache-Control": "no-store"}
 """A probe must see the state of now, never a cached answer."""
 
+Verdict = tuple[bool, Mapping[str, Any]]
+"""Whether all is well (200, else 503), and the JSON body that says why."""
+
+
+class Health(Protocol):
+    """What the probes ask of the service, on each request."""
+
+    def readiness(self) -> Verdict:
+        """Whether the feeds are being served as they should (``/readyz``)."""
+        ...
+
+    def publishing(self) -> Verdict:
+        """Whether every target is posting (``/healthz/publishing``)."""
+        ...
+
 
 class HealthEndpoints:
-    """The probes, reading the status the service keeps up to date."""
+    """The probes, reading the verdicts the service keeps up to date."""
 
-    def __init__(self, status: Status) -> None:
-        self.status = status
+    def __init__(self, health: Health) -> None:
+        self.health = health
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -39,10 +53,12 @@ class HealthEndpoints:
         return PlainTextResponse("ok\n", headers=NO_STORE)
 
     async def readyz(self, request: Request) -> Response:
-        snapshot = self.status.snapshot()
-        code = 200 if snapshot.ready else 503
-        return JSONResponse(snapshot.to_json(), status_code=code, headers=NO_STORE)
+        return _verdict(self.health.readiness())
 
     async def publishing(self, request: Request) -> Response:
-        health = self.status.snapshot().publishing()
-        return JSONResponse(health, status_code=200 if health["ok"] else 503, headers=NO_STORE)
+        return _verdict(self.health.publishing())
+
+
+def _verdict(verdict: Verdict) -> Response:
+    ok, body = verdict
+    return JSONResponse(dict(body), status_code=200 if ok else 503, headers=NO_STORE)

@@ -13,19 +13,24 @@ at once. uvicorn stays quiet: no access log, its own loggers at WARNING, and
 ``log_config=None`` so the service's logging setup is left as it is.
 
 What one client can make the server hold is bounded (:class:`Limits`):
-uvicorn runs its h11 protocol (given as a class, so an installed
-``httptools``, which sets no size limit, is never picked up instead), a
-request line and headers together may not exceed ``max_head_bytes``, and a
-client has ``head_timeout_seconds`` to send a whole request
-head, counted from the connection or the end of the previous response.
-uvicorn itself has no such deadline: its keep-alive timer restarts on every
-byte, so a client that connects and sends nothing, or one byte now and then,
-would hold its connection, its buffer and a file descriptor for ever.
+uvicorn runs its httptools protocol (given as a class, with uvloop as the
+loop when installed), which sets no size limit of its own, so the bytes of a
+request head are counted here as they arrive: a head still incomplete past
+``max_head_bytes`` is answered 400 and the connection closed, which bounds
+what a slow client makes us buffer; a head that arrives whole in one read is
+measured by :class:`_HeadLimit` and answered 414 or 431 before the app sees
+it. A client has ``head_timeout_seconds`` to send a whole request head,
+counted from the connection or the end of the previous response. uvicorn
+itself has no such deadline: its keep-alive timer restarts on every byte, so
+a client that connects and sends nothing, or one byte now and then, would
+hold its connection, its buffer and a file descriptor for ever.
 
-The head size is enforced twice: h11 refuses (400) a head still incomplete
-past the limit, which bounds what a slow client makes us buffer; a head that
-arrives whole in one read is measured by :class:`_HeadLimit` and answered
-414 or 431 before the app sees it.
+The fast path (:class:`FastPath`): a GET or HEAD of a file the cache holds
+as it is on disk is answered in the protocol itself, from the bytes and
+headers :meth:`~newsbot.web.files.OutputFiles.answer_cached` gives, without
+an ASGI task, Starlette or the thread pool; it is logged and counted by the
+same observer as the app's requests. Everything else (a miss, a probe, a
+large body, a pipelined request while another is in flight) goes to the app.
 """
 
 from __future__ import annotations
@@ -39,13 +44,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote
 
-import h11
 import uvicorn
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
+
+from newsbot.web.files import Answer
 
 START_TIMEOUT = 10.0
 """Seconds :meth:`WebServer.start` waits for the server to listen."""
@@ -56,7 +63,7 @@ class Limits:
     """Bounds on what a single client can make the server hold."""
 
     max_head_bytes: int = 16 * 1024
-    """Request line and headers together (h11 counts the incomplete head)."""
+    """Request line and headers together (counted as they arrive, and once whole)."""
     head_timeout_seconds: float = 10.0
     """Time to send a whole request head, from connecting or from the previous response."""
     keep_alive_seconds: int = 5
@@ -88,22 +95,42 @@ class _HeadLimit:
         await self.app(scope, receive, send)
 
 
-class _Config(uvicorn.Config):
-    """uvicorn's config, carrying the limits its protocol instances read."""
+CachedAnswer = Callable[[str, str, str | None, str | None, str | None], Answer | None]
+"""(method, path without its leading ``/``, If-None-Match, If-Modified-Since, Accept-Encoding)."""
+Observe = Callable[[str, str, int, int, float, str | None], None]
+"""(method, path, status, body bytes, seconds, client host): one answered request."""
+Declines = Callable[[list[tuple[bytes, bytes]]], bool]
+"""Whether a request (by its headers) must go to the app, whatever the cache holds."""
 
-    def __init__(self, app: ASGIApp, limits: Limits, **options: Any) -> None:
+
+@dataclass(frozen=True, slots=True)
+class FastPath:
+    """What the protocol needs to answer cached files by itself."""
+
+    answer: CachedAnswer
+    observe: Observe | None = None
+    declines: Declines | None = None
+    timer: Callable[[], float] = time.perf_counter
+    largest_body: int = 64 * 1024
+    """A larger body goes through the app, which sends it as the client takes it."""
+
+
+class _Config(uvicorn.Config):
+    """uvicorn's config, carrying the limits and fast path its protocol instances read."""
+
+    def __init__(self, app: ASGIApp, limits: Limits, fast: FastPath | None, **options: Any) -> None:
         super().__init__(
             _HeadLimit(app, limits.max_head_bytes),
-            http=_BoundedH11,
-            h11_max_incomplete_event_size=limits.max_head_bytes,
+            http=_BoundedHttp,
             timeout_keep_alive=limits.keep_alive_seconds,
             **options,
         )
         self.limits = limits
+        self.fast = fast
 
 
-class _BoundedH11(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for each request head."""
+class _BoundedHttp(HttpToolsProtocol):
+    """uvicorn's httptools protocol with bounded heads, deadlines, and the fast path."""
 
     def __init__(
         self,
@@ -114,6 +141,13 @@ class _BoundedH11(H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         limits = config.limits if isinstance(config, _Config) else Limits()
+        self._fast = config.fast if isinstance(config, _Config) else None
+        self._max_head = limits.max_head_bytes
+        self._head_bytes = 0
+        self._in_head = True
+        """Waiting for (the rest of) a request head."""
+        self._answered = False
+        """The current request was answered by the fast path: its body is ignored."""
         self._head_timeout = limits.head_timeout_seconds
         self._head_deadline: asyncio.TimerHandle | None = None
         self._stall_timeout = limits.write_stall_seconds
@@ -123,9 +157,40 @@ class _BoundedH11(H11Protocol):
         super().connection_made(transport)
         self._arm_head_deadline()
 
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._in_head and self._head_bytes > self._max_head and not self.transport.is_closing():
+            self.send_400_response("Request head too large")
+
+    def on_message_begin(self) -> None:
+        self._answered = False
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+        if self._fast is not None and self._answer_fast(self._fast):
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._answered:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        if not self._answered:
+            super().on_message_complete()
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._arm_head_deadline()
+        if self.cycle is None or self.cycle.response_complete:  # nothing pipelined in flight
+            self._arm_head_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
         for deadline in (self._head_deadline, self._stall_deadline):
@@ -133,6 +198,62 @@ class _BoundedH11(H11Protocol):
                 deadline.cancel()
         self._head_deadline = self._stall_deadline = None
         super().connection_lost(exc)
+
+    def _answer_fast(self, fast: FastPath) -> bool:
+        """Answer from the cache, if it holds the file and nothing else is in flight."""
+        started = fast.timer()
+        if self.pipeline or not (self.cycle is None or self.cycle.response_complete):
+            return False
+        if self.expect_100_continue or self.parser.should_upgrade():
+            return False
+        if self.parser.get_http_version() != "1.1":
+            return False
+        method = self.parser.get_method()
+        url = self.url
+        if method not in (b"GET", b"HEAD") or url[:1] != b"/" or b"#" in url:
+            return False
+        raw_path, _, query = url.partition(b"?")
+        if len(url) + len(method) + 1 + sum(len(n) + len(v) + 4 for n, v in self.headers) > (
+            self._max_head
+        ):
+            return False  # the app's _HeadLimit answers it
+        if fast.declines is not None and fast.declines(self.headers):
+            return False
+        try:
+            path = raw_path.decode("ascii")
+        except UnicodeDecodeError:
+            return False
+        if "%" in path:
+            path = unquote(path)
+        if_none_match = if_modified_since = accept_encoding = None
+        for name, value in self.headers:
+            if name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
+            elif name == b"if-modified-since":
+                if_modified_since = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                accept_encoding = value.decode("latin-1")
+        verb = method.decode("ascii")
+        answer = fast.answer(verb, path[1:], if_none_match, if_modified_since, accept_encoding)
+        if answer is None or len(answer.body) > fast.largest_body:
+            return False
+        keep_alive = self.parser.should_keep_alive()
+        head = [STATUS_LINE[answer.status]]
+        for name, value in (*self.server_state.default_headers, *answer.headers):
+            head += (name, b": ", value, b"\r\n")
+        if not keep_alive:
+            head.append(b"connection: close\r\n")
+        head += (b"\r\n", answer.body)
+        self.transport.write(b"".join(head))
+        self._answered = True
+        if not keep_alive:
+            self.transport.close()
+        self.on_response_complete()
+        if fast.observe is not None:
+            client = self.client[0] if self.client else None
+            seconds = fast.timer() - started
+            fast.observe(verb, path, answer.status, len(answer.body), seconds, client)
+        return True
 
     def pause_writing(self) -> None:
         """The socket's buffer is full: the client has that long to take some of it."""
@@ -161,7 +282,7 @@ class _BoundedH11(H11Protocol):
     def _head_overdue(self) -> None:
         """Close the connection if its next request head has still not arrived whole."""
         self._head_deadline = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if self._in_head and not self.transport.is_closing():
             self._close()
 
     def timeout_keep_alive_handler(self) -> None:
@@ -229,6 +350,7 @@ class WebServer:
         shutdown_timeout: int = 10,
         access_log: bool = False,
         limits: Limits | None = None,
+        fast: FastPath | None = None,
     ) -> None:
         self.socket = bind(host, port)
         self.host, self.port = self.socket.getsockname()[:2]
@@ -237,6 +359,7 @@ class WebServer:
         config = _Config(
             app,
             Limits() if limits is None else limits,
+            fast,
             log_config=None,
             log_level="warning",
             access_log=access_log,

@@ -6,35 +6,39 @@ default) answers only requests from the machine itself (``curl`` on the host,
 refused request gets the same 404 as a missing file, so the page's existence
 is not advertised. Behind a reverse proxy on the same machine every request
 comes from loopback: block ``/status`` at the proxy, or turn the page off.
+
+What the page says, and how it looks, is the service's (:class:`StatusSource`);
+this module only decides who sees it, off the event loop.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from newsbot.service.status import StatusPage
-
 Access = Literal["off", "loopback", "on"]
 NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+
+
+class StatusSource(Protocol):
+    """Composes the status as plain data, and renders that data as a page."""
+
+    def compose(self) -> dict[str, Any]: ...
+
+    def render(self, status: dict[str, Any]) -> str: ...
 
 
 class StatusEndpoints:
     """Serves the composed status to the clients the access setting lets in."""
 
-    def __init__(self, page: StatusPage, access: Access = "loopback") -> None:
+    def __init__(self, page: StatusSource, access: Access = "loopback") -> None:
         self.page = page
         self.access = access
-        self._env = Environment(
-            loader=PackageLoader("newsbot.render", "templates"),
-            autoescape=select_autoescape(["html"]),
-        )
 
     def routes(self) -> list[BaseRoute]:
         if self.access == "off":
@@ -64,5 +68,4 @@ class StatusEndpoints:
         if not self.allowed(request):
             return PlainTextResponse("Not Found", status_code=404)
         data = await run_in_threadpool(self.page.compose)
-        body = self._env.get_template("status.html").render(status=data)
-        return HTMLResponse(body, headers=NO_STORE)
+        return HTMLResponse(self.page.render(data), headers=NO_STORE)

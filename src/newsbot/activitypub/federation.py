@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
@@ -32,6 +31,7 @@ from newsbot.activitypub.signatures import Signer
 from newsbot.activitypub.worker import DeliveryWorker
 from newsbot.articles import Article
 from newsbot.settings import Settings
+from newsbot.state.database import Engine
 
 log = logging.getLogger(__name__)
 

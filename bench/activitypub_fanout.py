@@ -273,6 +273,7 @@ def run_newsbot(
             encoding="utf-8",
         )
         cpu_before = cpu_seconds(process.pid)
+        receivers_before = cpu_seconds(os.getpid())
         started = time.monotonic()
         aside.replace(article)
         deadline = started + 300
@@ -284,6 +285,7 @@ def run_newsbot(
         last = inboxes.last - started
         sending = inboxes.last - inboxes.first
         cpu = cpu_seconds(process.pid) - cpu_before
+        receivers_cpu = cpu_seconds(os.getpid()) - receivers_before
         time.sleep(1.0)
         memory = peak_memory_mb(process.pid)
     finally:
@@ -307,6 +309,8 @@ def run_newsbot(
         "per_second_sending": round(expected / sending, 1) if sending else None,
         "newsbot_cpu_seconds": round(cpu, 2),
         "per_cpu_second": round(expected / cpu, 1) if cpu else None,
+        "receivers_cpu_seconds": round(receivers_cpu, 2),
+        "receivers_busy": round(receivers_cpu / last, 2),
         "peak_mb": round(memory, 1),
         "lost": lost,
         "failing_hosts_pending": waiting_failing,

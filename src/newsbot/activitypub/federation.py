@@ -18,7 +18,12 @@ import httpx
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from newsbot.activitypub.addresses import Resolver, guarded_client, system_resolver
+from newsbot.activitypub.addresses import (
+    Resolver,
+    guarded_client,
+    guarded_session,
+    system_resolver,
+)
 from newsbot.activitypub.deliveries import DeliveryStore, Outcome
 from newsbot.activitypub.documents import Actor
 from newsbot.activitypub.followers import Followers
@@ -97,7 +102,14 @@ class Federation:
         )
         self.worker = DeliveryWorker(
             self.deliveries,
-            self._client,
+            lambda: guarded_session(
+                allow_private=ap.allow_private_addresses,
+                resolver=resolver,
+                timeout=ap.timeout,
+                max_connections=ap.concurrency,
+                per_host=ap.per_host_concurrency,
+                tls=self._tls,
+            ),
             self.signer,
             owner=owner,
             clock=clock,

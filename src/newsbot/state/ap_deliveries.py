@@ -1,9 +1,9 @@
 """Delivery rows of the actor's activities: one per (activity, inbox), claimed and finished.
 
-A row is ``pending`` until a worker claims it: one statement sets it to
-``sending`` under the worker's claim token and a lease (on PostgreSQL the
-candidates are taken ``FOR UPDATE SKIP LOCKED``, so replicas never wait on
-each other's rows; SQLite runs one writer at a time). After the request the
+A row is ``pending`` until a worker claims it: one ``UPDATE ... RETURNING``
+sets a batch to ``sending`` under the worker's claim token and a lease (on
+PostgreSQL the candidates are taken ``FOR UPDATE SKIP LOCKED``, so replicas
+never wait on each other's rows; SQLite runs one writer at a time). After the request the
 row becomes ``done``, or ``pending`` again with a later ``next_try`` (the
 caller's retry schedule decides when), or ``failed`` (a permanent refusal),
 or ``dead`` (its host is dead). A worker killed mid-flight leaves rows
@@ -93,7 +93,7 @@ class DeliveryRows:
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True, of=ap_deliveries)
-            conn.execute(
+            taken = conn.execute(
                 update(ap_deliveries)
                 .where(ap_deliveries.c.id.in_(candidates.scalar_subquery()), due)
                 .values(
@@ -102,24 +102,31 @@ class DeliveryRows:
                     lease_until=_ts(now + lease),
                     tries=ap_deliveries.c.tries + 1,
                 )
-            )
-        query = (
-            select(
-                ap_deliveries.c.id,
-                ap_deliveries.c.activity_id,
-                ap_deliveries.c.inbox,
-                ap_deliveries.c.host,
-                ap_deliveries.c.tries,
-                ap_activities.c.body,
-            )  # fmt: skip
-            .join(ap_activities, ap_activities.c.id == ap_deliveries.c.activity_id)
-            .where(ap_deliveries.c.owner == token, ap_deliveries.c.state == "sending")
-        )
-        with self.engine.connect() as conn:
-            return [
-                Claimed(r.id, r.activity_id, r.inbox, r.host, r.tries, r.body.encode())
-                for r in conn.execute(query)
-            ]
+                .returning(
+                    ap_deliveries.c.id,
+                    ap_deliveries.c.activity_id,
+                    ap_deliveries.c.inbox,
+                    ap_deliveries.c.host,
+                    ap_deliveries.c.tries,
+                )
+            ).all()
+            if not taken:
+                return []
+            # One body per activity, shared by its rows: every inbox gets the same bytes.
+            wanted = {r.activity_id for r in taken}
+            bodies = {
+                r.id: str(r.body).encode()
+                for r in conn.execute(
+                    select(ap_activities.c.id, ap_activities.c.body).where(
+                        ap_activities.c.id.in_(wanted)
+                    )
+                )
+            }
+        return [
+            Claimed(r.id, r.activity_id, r.inbox, r.host, r.tries, bodies[r.activity_id])
+            for r in sorted(taken, key=lambda r: r.id)  # the order they were queued in
+            if r.activity_id in bodies
+        ]
 
     def release_orphans(self) -> int:
         """Free the rows of claimers on this machine that are gone (killed): due again at once.

@@ -6,10 +6,12 @@ bounds: ``concurrency`` requests in flight overall and ``per_host`` per
 remote host. Rows are claimed in batches under a lease (see
 :mod:`newsbot.activitypub.deliveries`) and outcomes are written back in
 batches, so the database sees a few statements per hundred deliveries. Each
-request is signed as it leaves (``Signer.post_headers``, on a worker thread:
-the RSA operation releases the GIL), with a fresh ``Date`` on every try; the
-body and its ``Digest`` are made once per activity, since only the request
-target, host and date differ between inboxes.
+request is signed as it leaves (``Signer.post_headers``), with a fresh
+``Date`` on every try; the body and its ``Digest`` are made once per
+activity, since only the request target, host and date differ between
+inboxes. The RSA operations run on a thread beside the event loop (they
+release the GIL), batched: one hand-over for all the requests waiting to be
+signed, since a hand-over per request cost more than the signature itself.
 
 Outcomes: 2xx is done; 401, 408, 429 and 5xx, timeouts and connection errors
 are retried later (``Retry-After`` honoured); any other 4xx is permanent.
@@ -93,6 +95,43 @@ def classify(claimed: Claimed, response: Answer, now: datetime, seconds: float) 
         later = retry_after(response.headers.get("retry-after"), now)
         return Outcome(claimed, "retry", status, error, later, seconds)
     return Outcome(claimed, "failed", status, error, seconds=seconds)
+
+
+class BatchSigner:
+    """Signs waiting requests together on a thread: one hand-over per batch, not per request."""
+
+    def __init__(self, signer: Signer) -> None:
+        self._signer = signer
+        self._waiting: list[tuple[asyncio.Future[dict[str, str]], str, str, str]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def post_headers(self, host: str, target: str, digest: str) -> dict[str, str]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, str]] = loop.create_future()
+        self._waiting.append((future, host, target, digest))
+        if self._drainer is None:
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    signed = await asyncio.to_thread(self._sign, [b[1:] for b in batch])
+                except Exception as exc:
+                    for future, *_ in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (future, *_), headers in zip(batch, signed, strict=True):
+                    if not future.done():
+                        future.set_result(headers)
+        finally:
+            self._drainer = None
+
+    def _sign(self, requests: list[tuple[str, str, str]]) -> list[dict[str, str]]:
+        return [self._signer.post_headers(*request) for request in requests]
 
 
 class DeliveryWorker:
@@ -188,18 +227,19 @@ class DeliveryWorker:
                 for host in [h for h in hosts if not busy[h]]:
                     del hosts[host], busy[host]
 
-        async def send(http: aiohttp.ClientSession, claimed: Claimed) -> None:
+        async def send(http: aiohttp.ClientSession, signer: BatchSigner, claimed: Claimed) -> None:
             host = hosts.setdefault(claimed.host, asyncio.Semaphore(self.per_host))
             busy[claimed.host] += 1
             try:
                 async with host, overall:
-                    outcomes.append(await self._send(http, claimed))
+                    outcomes.append(await self._send(http, signer, claimed))
             finally:
                 busy[claimed.host] -= 1
             have_outcomes.set()
             if len(in_flight) <= room // 2:
                 wake.set()
 
+        signer = BatchSigner(self._signer)
         async with self._session_factory() as http:
             recorder = asyncio.create_task(record())
             last_orphans = 0.0
@@ -216,7 +256,7 @@ class DeliveryWorker:
                         self.lease,
                     )  # fmt: skip
                 for item in claimed:
-                    task = asyncio.create_task(send(http, item))
+                    task = asyncio.create_task(send(http, signer, item))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                 if until_idle and not claimed and not in_flight and not outcomes:
@@ -240,14 +280,14 @@ class DeliveryWorker:
             digest = self._digests[claimed.activity_id] = digest_header(claimed.body)
         return digest
 
-    async def _send(self, http: aiohttp.ClientSession, claimed: Claimed) -> Outcome:
+    async def _send(
+        self, http: aiohttp.ClientSession, signer: BatchSigner, claimed: Claimed
+    ) -> Outcome:
         started = time.monotonic()
         try:
             url = URL(claimed.inbox, encoded=True)
             host = (url.host_port_subcomponent or "").lower()  # the Host header, port included
-            headers = await asyncio.to_thread(
-                self._signer.post_headers, host, url.raw_path_qs, self._digest(claimed)
-            )
+            headers = await signer.post_headers(host, url.raw_path_qs, self._digest(claimed))
             headers["Content-Type"] = headers["Accept"] = ACTIVITY_JSON
             async with http.post(
                 url, data=claimed.body, headers=headers, allow_redirects=False

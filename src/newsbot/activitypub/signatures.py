@@ -4,8 +4,9 @@ Outgoing requests are signed the way Mastodon verifies them: draft-cavage
 ``rsa-sha256`` over ``(request-target) host date digest`` (``digest`` only
 with a body), where ``host`` is exactly the Host header sent (port included)
 and ``Digest`` is taken from the bytes sent. :class:`Signer` is an
-``httpx.Auth``, so the signature is made when the request leaves, on every
-retry again, never when it is queued.
+``httpx.Auth`` for the GETs (the signature is made when the request leaves),
+and makes the headers of each delivery POST as it leaves
+(:meth:`Signer.post_headers`, on every retry again, never when it is queued).
 
 Incoming requests may carry a draft-cavage signature (what Mastodon sends) or
 an RFC 9421 one (Mastodon 4.5+ and Fedify can send it); both are verified

@@ -27,6 +27,14 @@ request), the script
    ``done``, except those to failing hosts, which must be ``pending`` with a
    later retry; duplicates are counted.
 
+At the end a table compares newsbot with Fedify: deliveries per second
+against the goal (PASS at >= 400/s from the drop, MISS below), peak memory
+against 250 MB, lost deliveries, and the load average of the machine (the
+figures move with it: the machine is shared); the JSON goes to
+``bench/out/activitypub_fanout.json``. The receivers' own CPU time is
+reported too (``receivers_busy``: the share of one core they used), to show
+that they are not what limits the rate.
+
 With ``--fedify`` the same inboxes also receive the same fan-out from
 Fedify 1.10.12 (``tests/fedify/fanout.mjs``: one ``sendActivity`` to the
 10,000 recipients, no queue), as the peer.
@@ -74,6 +82,8 @@ from newsbot.state.database import open_database  # noqa: E402
 from newsbot.state.schema import ap_deliveries, ap_followers  # noqa: E402
 
 NEWSBOT = Path(sys.executable).parent / "newsbot"
+GOAL_PER_SECOND = 400.0
+GOAL_MB = 250.0
 SLOW_SECONDS = 2.0
 
 
@@ -272,7 +282,9 @@ def run_newsbot(
             "tags: [Ferries]\n---\n\nThe ferry strike ended this morning.\n",
             encoding="utf-8",
         )
+        load = os.getloadavg()[0]
         cpu_before = cpu_seconds(process.pid)
+        receivers_before = cpu_seconds(os.getpid())
         started = time.monotonic()
         aside.replace(article)
         deadline = started + 300
@@ -284,6 +296,7 @@ def run_newsbot(
         last = inboxes.last - started
         sending = inboxes.last - inboxes.first
         cpu = cpu_seconds(process.pid) - cpu_before
+        receivers_cpu = cpu_seconds(os.getpid()) - receivers_before
         time.sleep(1.0)
         memory = peak_memory_mb(process.pid)
     finally:
@@ -307,6 +320,9 @@ def run_newsbot(
         "per_second_sending": round(expected / sending, 1) if sending else None,
         "newsbot_cpu_seconds": round(cpu, 2),
         "per_cpu_second": round(expected / cpu, 1) if cpu else None,
+        "load_average_at_start": round(load, 2),
+        "receivers_cpu_seconds": round(receivers_cpu, 2),
+        "receivers_busy": round(receivers_cpu / last, 2),
         "peak_mb": round(memory, 1),
         "lost": lost,
         "failing_hosts_pending": waiting_failing,
@@ -336,6 +352,7 @@ def run_fedify(inboxes: Inboxes, followers_each: int, work: Path) -> dict[str, A
     with httpx.Client(trust_env=False, timeout=30) as http:
         doc = http.get(key_url, headers={"Accept": "application/activity+json"}).json()
     inboxes.keys[doc["publicKey"]["id"]] = doc["publicKey"]["publicKeyPem"]
+    load = os.getloadavg()[0]
     started = time.monotonic()
     process.stdin.write("go\n")
     process.stdin.flush()
@@ -358,6 +375,7 @@ def run_fedify(inboxes: Inboxes, followers_each: int, work: Path) -> dict[str, A
         "send_activity_seconds": round(report["seconds"], 2) if "seconds" in report else None,
         "peak_mb": report.get("peak_mb"),
         "rejected_signatures": inboxes.rejected,
+        "load_average_at_start": round(load, 2),
         "rejected_why": dict(inboxes.reasons.most_common(3)),
         "errors": report.get("errors"),
         "stderr": done.stderr[-500:] if done.returncode else "",
@@ -402,7 +420,33 @@ def main() -> None:
             print("fedify 1.10.12, healthy", json.dumps(result), flush=True)
     finally:
         inboxes.stop()
-    print(json.dumps(results, indent=2))
+    results["load_average"] = list(os.getloadavg())
+    out = REPO / "bench" / "out" / "activitypub_fanout.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(summary(results))
+    print(f"JSON: {out}")
+
+
+def summary(results: dict[str, Any]) -> str:
+    """One line per run: rate against the goal, memory, lost deliveries."""
+    lines = [f"{'run':42} {'per s':>7} {'goal':>5} {'peak MB':>8} {'lost':>5}"]
+    for key, result in results.items():
+        if not isinstance(result, dict) or "deliveries" not in result:
+            continue
+        rate = result.get("per_second_from_drop", result.get("per_second_from_go")) or 0.0
+        verdict = "PASS" if rate >= GOAL_PER_SECOND else "MISS"
+        memory = result.get("peak_mb")
+        memory_text = f"{memory:8.1f}" if isinstance(memory, int | float) else f"{'?':>8}"
+        if isinstance(memory, int | float) and memory > GOAL_MB:
+            verdict += " (memory)"
+        lost = result.get("lost", result["deliveries"] - result.get("arrived", 0))
+        lines.append(f"{key:42} {rate:7.1f} {verdict:>5} {memory_text} {lost:5}")
+    load = results.get("load_average")
+    if load:
+        lines.append("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in load))
+    lines.append(f"goal: >= {GOAL_PER_SECOND:.0f} deliveries/s, <= {GOAL_MB:.0f} MB, 0 lost")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from newsbot.activitypub.addresses import Resolver, guarded_client, system_resolver
+from newsbot.activitypub.addresses import (
+    Resolver,
+    guarded_client,
+    guarded_session,
+    system_resolver,
+)
 from newsbot.activitypub.deliveries import DeliveryStore, Outcome
 from newsbot.activitypub.documents import Actor
 from newsbot.activitypub.followers import Followers
@@ -32,6 +36,7 @@ from newsbot.activitypub.signatures import Signer
 from newsbot.activitypub.worker import DeliveryWorker
 from newsbot.articles import Article
 from newsbot.settings import Settings
+from newsbot.state.database import Engine
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +102,14 @@ class Federation:
         )
         self.worker = DeliveryWorker(
             self.deliveries,
-            self._client,
+            lambda: guarded_session(
+                allow_private=ap.allow_private_addresses,
+                resolver=resolver,
+                timeout=ap.timeout,
+                max_connections=ap.concurrency,
+                per_host=ap.per_host_concurrency,
+                tls=self._tls,
+            ),
             self.signer,
             owner=owner,
             clock=clock,

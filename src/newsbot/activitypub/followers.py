@@ -1,4 +1,4 @@
-"""The actor's followers, as rows: who, where their server wants activities, which Follow."""
+"""The actor's followers: who they are, and the one inbox per server that activities go to."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
-from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
-from newsbot.state.schema import ap_followers
+from newsbot.state.followers import FollowerRows
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,58 +28,10 @@ def host_of(url: str) -> str:
     return httpx.URL(url).netloc.decode("ascii").lower()
 
 
-class Followers:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+class Followers(FollowerRows):
+    """The follower rows, keyed by the actor's host (counted by server, never by inbox)."""
 
     def add(self, follower: Follower, now: datetime) -> None:
         """Store (or refresh) a follower; a second Follow from one actor replaces the first."""
-        values = {
-            "inbox": follower.inbox,
-            "shared_inbox": follower.shared_inbox,
-            "follow_id": follower.follow_id,
-            "host": host_of(follower.actor),
-        }
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                update(ap_followers).where(ap_followers.c.actor == follower.actor).values(**values)
-            )
-            if done.rowcount == 0:
-                conn.execute(
-                    insert(ap_followers).values(
-                        actor=follower.actor, created=int(now.timestamp()), **values
-                    )
-                )
-
-    def remove(self, actor: str, follow_id: str | None = None) -> int:
-        """Remove by the Follow's id when given (else by actor); returns how many went."""
-        match = ap_followers.c.actor == actor
-        if follow_id is not None:
-            match = or_(ap_followers.c.follow_id == follow_id, match)
-        with self.engine.begin() as conn:
-            return conn.execute(delete(ap_followers).where(match)).rowcount
-
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(ap_followers)).scalar_one())
-
-    def by_host(self) -> dict[str, int]:
-        query = select(ap_followers.c.host, func.count()).group_by(ap_followers.c.host)
-        with self.engine.connect() as conn:
-            return {str(r[0]): int(r[1]) for r in conn.execute(query)}
-
-    def page(self, offset: int, limit: int) -> list[str]:
-        query = (
-            select(ap_followers.c.actor)
-            .order_by(ap_followers.c.created.desc(), ap_followers.c.actor)
-            .offset(offset)
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return list(conn.execute(query).scalars())
-
-    @staticmethod
-    def delivery_inboxes(conn: Connection) -> list[str]:
-        """Every distinct inbox that an activity to all followers goes to."""
-        inbox = func.coalesce(ap_followers.c.shared_inbox, ap_followers.c.inbox)
-        return list(conn.execute(select(inbox).distinct()).scalars())
+        self.store(follower.actor, follower.inbox, follower.shared_inbox, follower.follow_id,
+                   host_of(follower.actor), now)  # fmt: skip

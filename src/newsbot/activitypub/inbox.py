@@ -20,14 +20,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
-
 from newsbot.activitypub.addresses import BlockedAddress, check_literal
 from newsbot.activitypub.followers import Follower, Followers, host_of
 from newsbot.activitypub.outbox import Outbox
 from newsbot.activitypub.remote import FetchFailed, RemoteActors
 from newsbot.activitypub.signatures import Incoming, SignatureRejected, key_id_of, verify
-from newsbot.state.schema import ap_inbox
+from newsbot.state.database import Engine
+from newsbot.state.inbox import InboxRows
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ class Inbox:
         limiter: HostLimiter,
         on_queued: Callable[[], None] = lambda: None,
     ) -> None:
-        self.engine = engine
+        self.rows = InboxRows(engine)
         self.remote = remote
         self.outbox = outbox
         self.followers = Followers(engine)
@@ -143,30 +142,18 @@ class Inbox:
                     raise Rejected(401, str(exc)) from None
 
     def _store(self, activity: dict[str, Any], actor: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(insert(ap_inbox).values(
-                activity_id=_id(activity.get("id")), actor=actor, type=activity["type"][:50],
-                body=json.dumps(activity), received=int(self.clock().timestamp()),
-            ))  # fmt: skip
+        self.rows.store(_id(activity.get("id")), actor, activity["type"], json.dumps(activity),
+                        int(self.clock().timestamp()))  # fmt: skip
 
     async def process(self) -> int:
         """Act on every stored, unprocessed activity; returns how many were handled."""
-        query = (
-            select(ap_inbox.c.id, ap_inbox.c.actor, ap_inbox.c.body)
-            .where(ap_inbox.c.processed.is_(None))
-            .order_by(ap_inbox.c.id)
-            .limit(100)
-        )
-        with self.engine.connect() as conn:
-            rows = list(conn.execute(query))
+        rows = self.rows.unprocessed(100)
         for row in rows:
             try:
                 await self._handle(row.actor, json.loads(row.body))
             except FetchFailed as exc:
                 log.warning("inbox: cannot handle an activity from %s: %s", host_of(row.actor), exc)
-            with self.engine.begin() as conn:
-                conn.execute(update(ap_inbox).where(ap_inbox.c.id == row.id)
-                             .values(processed=int(self.clock().timestamp())))  # fmt: skip
+            self.rows.processed(row.id, int(self.clock().timestamp()))
         return len(rows)
 
     async def _handle(self, actor: str, activity: dict[str, Any]) -> None:

@@ -20,13 +20,11 @@ from pathlib import Path
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
 
 from newsbot.errors import NewsbotError
-from newsbot.state.schema import ap_keys
+from newsbot.state.actor_keys import store_key, stored_private_pem
+from newsbot.state.database import Engine
 
-KEY_NAME = "main"
 KEY_BITS = 2048
 """What Mastodon generates and verifies; larger keys only make every signature slower."""
 
@@ -76,7 +74,7 @@ def load_key(engine: Engine, now: datetime, key_file: Path | None = None) -> Act
             raise KeyUnusable(
                 f"cannot read activitypub.key_file {key_file}: {exc.strerror}"
             ) from None
-    stored = _stored(engine)
+    stored = stored_private_pem(engine)
     if stored is not None:
         return ActorKey.from_private_pem(stored.encode("ascii"))
     made = generate()
@@ -85,25 +83,8 @@ def load_key(engine: Engine, now: datetime, key_file: Path | None = None) -> Act
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode("ascii")
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                ap_keys.insert().values(
-                    name=KEY_NAME,
-                    private_pem=pem,
-                    public_pem=made.public_pem,
-                    created=int(now.timestamp()),
-                )
-            )
-    except IntegrityError:  # another replica stored its key first: use that one
-        stored = _stored(engine)
+    if not store_key(engine, pem, made.public_pem, now):  # another replica stored its key first
+        stored = stored_private_pem(engine)
         assert stored is not None
         return ActorKey.from_private_pem(stored.encode("ascii"))
     return made
-
-
-def _stored(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return conn.execute(
-            select(ap_keys.c.private_pem).where(ap_keys.c.name == KEY_NAME)
-        ).scalar_one_or_none()

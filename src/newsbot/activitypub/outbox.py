@@ -23,17 +23,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, func, insert, select, update
-
 from newsbot.activitypub import documents
 from newsbot.activitypub.deliveries import DeliveryStore
 from newsbot.activitypub.documents import Actor
-from newsbot.activitypub.followers import Followers
 from newsbot.articles import Article, revision_of
 from newsbot.publish.compose import RelatedLink
 from newsbot.render import bodies as html
-from newsbot.state.index import decode_article
-from newsbot.state.schema import ap_activities, ap_notes, articles
+from newsbot.state.activities import Activities, NewActivity
+from newsbot.state.database import Engine
 from newsbot.summaries import lead
 
 log = logging.getLogger(__name__)
@@ -67,7 +64,7 @@ class Outbox:
         may_change: Callable[[], bool] = lambda: True,
         backlog: timedelta = timedelta(hours=48),
     ) -> None:
-        self.engine = engine
+        self.rows = Activities(engine, DeliveryStore.enqueue)
         self.actor = actor
         self.related = related
         self.may_change = may_change
@@ -77,18 +74,13 @@ class Outbox:
 
     def sync(self, now: datetime) -> SyncReport:
         report = SyncReport()
-        live_query = select(
-            articles.c.id, articles.c.revision, articles.c.data, articles.c.html
-        ).where(articles.c.visible, ~articles.c.shadowed, articles.c.published <= _ts(now))
-        with self.engine.connect() as conn:
-            notes = {r.article_id: r for r in conn.execute(select(
-                ap_notes.c.article_id, ap_notes.c.state, ap_notes.c.revision))}  # fmt: skip
-            live = {r.id: r for r in conn.execute(live_query)}
+        notes = self.rows.notes()
+        live = self.rows.live(_ts(now))
         for article_id, row in live.items():
             known = notes.get(article_id)
             if known is not None and known.state == "published" and known.revision == row.revision:
                 continue
-            article = decode_article(row.data)
+            article = row.article()
             revision = row.revision or revision_of(article)
             if known is not None and known.revision == revision and known.state == "published":
                 continue
@@ -119,19 +111,13 @@ class Outbox:
         note = self._note(article, body_html, now)
         salt = f"{revision}@{_ts(now)}" if again else revision
         activity_id = self.actor.activity_id("Create", article.id, salt)
-        deliver = article.published >= now - self.backlog
-        with self.engine.begin() as conn:
-            values = {"url_path": urlsplit(article.url).path, "state": "published",
-                      "revision": revision, "published": _ts(article.published),
-                      "updated": None, "deleted": None, "document": json.dumps(note)}  # fmt: skip
-            if again:
-                conn.execute(update(ap_notes).where(ap_notes.c.article_id == article.id)
-                             .values(**values))  # fmt: skip
-            else:
-                conn.execute(insert(ap_notes).values(article_id=article.id, **values))
-            report.deliveries += self._record(
-                conn, activity_id, "Create", article.id, note, now, deliver=deliver
-            )
+        values = {"url_path": urlsplit(article.url).path, "state": "published",
+                  "revision": revision, "published": _ts(article.published),
+                  "updated": None, "deleted": None, "document": json.dumps(note)}  # fmt: skip
+        report.deliveries += self.rows.publish(
+            article.id, values, self._activity(activity_id, "Create", article.id, note, now),
+            again=again, deliver=article.published >= now - self.backlog,
+        )  # fmt: skip
         report.created += 1
         report.activities.append(activity_id)
 
@@ -139,14 +125,11 @@ class Outbox:
                 report: SyncReport) -> None:  # fmt: skip
         note = self._note(article, body_html, now, updated=now)
         activity_id = self.actor.activity_id("Update", article.id, revision)
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(ap_notes).where(ap_notes.c.article_id == article.id).values(
-                    url_path=urlsplit(article.url).path, revision=revision,
-                    updated=_ts(now), document=json.dumps(note),
-                )
-            )  # fmt: skip
-            report.deliveries += self._record(conn, activity_id, "Update", article.id, note, now)
+        values = {"url_path": urlsplit(article.url).path, "revision": revision,
+                  "updated": _ts(now), "document": json.dumps(note)}  # fmt: skip
+        report.deliveries += self.rows.update(
+            article.id, values, self._activity(activity_id, "Update", article.id, note, now)
+        )
         report.updated += 1
         report.activities.append(activity_id)
 
@@ -154,28 +137,16 @@ class Outbox:
         stone = documents.tombstone(self.actor, article_id, now)
         stone.pop("@context")
         activity_id = self.actor.activity_id("Delete", article_id, revision)
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(ap_notes).where(ap_notes.c.article_id == article_id)
-                .values(state="deleted", deleted=_ts(now))
-            )  # fmt: skip
-            report.deliveries += self._record(conn, activity_id, "Delete", article_id, stone, now)
+        report.deliveries += self.rows.delete(
+            article_id, _ts(now), self._activity(activity_id, "Delete", article_id, stone, now)
+        )
         report.deleted += 1
         report.activities.append(activity_id)
 
-    def _record(self, conn: Any, activity_id: str, kind: str, article_id: str | None,
-                obj: dict[str, Any], now: datetime, *, deliver: bool = True) -> int:  # fmt: skip
+    def _activity(self, activity_id: str, kind: str, article_id: str, obj: dict[str, Any],
+                  now: datetime) -> NewActivity:  # fmt: skip
         body = documents.activity(self.actor, kind, obj, activity_id, now)
-        seq = int(
-            conn.execute(select(func.coalesce(func.max(ap_activities.c.seq), 0))).scalar_one()
-        )
-        conn.execute(insert(ap_activities).values(
-            id=activity_id, seq=seq + 1, type=kind, article_id=article_id, public=True,
-            body=json.dumps(body, ensure_ascii=False), created=_ts(now),
-        ))  # fmt: skip
-        if not deliver:
-            return 0
-        return DeliveryStore.enqueue(conn, activity_id, Followers.delivery_inboxes(conn), now)
+        return NewActivity(activity_id, kind, article_id, True, body, now)
 
     # -- Accept ---------------------------------------------------------------------
 
@@ -185,66 +156,28 @@ class Outbox:
         accept_id = self.actor.activity_id("Accept", follow_id, str(follow.get("actor", "")))
         body = documents.accept(self.actor, {k: v for k, v in follow.items() if k != "@context"},
                                 accept_id)  # fmt: skip
-        with self.engine.begin() as conn:
-            exists = conn.execute(
-                select(ap_activities.c.id).where(ap_activities.c.id == accept_id)
-            ).first()
-            if exists is None:
-                seq = int(
-                    conn.execute(
-                        select(func.coalesce(func.max(ap_activities.c.seq), 0))
-                    ).scalar_one()
-                )
-                conn.execute(insert(ap_activities).values(
-                    id=accept_id, seq=seq + 1, type="Accept", article_id=None, public=False,
-                    body=json.dumps(body, ensure_ascii=False), created=_ts(now),
-                ))  # fmt: skip
-                DeliveryStore.enqueue(conn, accept_id, [inbox], now)
+        self.rows.record_once(NewActivity(accept_id, "Accept", None, False, body, now), [inbox])
         return accept_id
 
     # -- reading ---------------------------------------------------------------------
 
     def note_by_id(self, article_id: str) -> tuple[str, dict[str, Any], int | None] | None:
-        query = select(ap_notes.c.state, ap_notes.c.document, ap_notes.c.deleted).where(
-            ap_notes.c.article_id == article_id
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            return None
-        return row.state, json.loads(row.document), row.deleted
+        return self.rows.note_by_id(article_id)
 
     def article_at(self, url_path: str) -> str | None:
-        query = select(ap_notes.c.article_id).where(ap_notes.c.url_path == url_path).limit(1)
-        with self.engine.connect() as conn:
-            found = conn.execute(query).scalar_one_or_none()
-            return None if found is None else str(found)
+        return self.rows.article_at(url_path)
 
     def activity(self, activity_id: str) -> dict[str, Any] | None:
-        query = select(ap_activities.c.body).where(
-            ap_activities.c.id == activity_id, ap_activities.c.public
-        )
-        with self.engine.connect() as conn:
-            body = conn.execute(query).scalar_one_or_none()
-        return None if body is None else dict(json.loads(str(body)))
+        return self.rows.activity(activity_id)
 
     def total(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(
-                select(func.count()).select_from(ap_activities).where(ap_activities.c.public)
-            ).scalar_one())  # fmt: skip
+        return self.rows.total()
 
     def page(self, before: int | None, limit: int) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first: up to ``limit`` activities with ``seq < before``, and the next cursor."""
-        query = select(ap_activities.c.seq, ap_activities.c.body).where(ap_activities.c.public)
-        if before is not None:
-            query = query.where(ap_activities.c.seq < before)
-        query = query.order_by(ap_activities.c.seq.desc()).limit(limit + 1)
-        with self.engine.connect() as conn:
-            rows = list(conn.execute(query))
+        rows = self.rows.page(before, limit + 1)
         items = []
-        for row in rows[:limit]:
-            body = json.loads(row.body)
+        for _seq, body in rows[:limit]:
             body.pop("@context", None)
             items.append(body)
-        return items, (rows[limit - 1].seq if len(rows) > limit else None)
+        return items, (rows[limit - 1][0] if len(rows) > limit else None)

@@ -4,8 +4,9 @@ Outgoing requests are signed the way Mastodon verifies them: draft-cavage
 ``rsa-sha256`` over ``(request-target) host date digest`` (``digest`` only
 with a body), where ``host`` is exactly the Host header sent (port included)
 and ``Digest`` is taken from the bytes sent. :class:`Signer` is an
-``httpx.Auth``, so the signature is made when the request leaves, on every
-retry again, never when it is queued.
+``httpx.Auth`` for the GETs (the signature is made when the request leaves),
+and makes the headers of each delivery POST as it leaves
+(:meth:`Signer.post_headers`, on every retry again, never when it is queued).
 
 Incoming requests may carry a draft-cavage signature (what Mastodon sends) or
 an RFC 9421 one (Mastodon 4.5+ and Fedify can send it); both are verified
@@ -90,14 +91,25 @@ class Signer(httpx.Auth):
             request.headers["Digest"] = digest_header(body)
             names.append("digest")
         target = request.url.raw_path.decode("ascii")
-        lines = []
-        for name in names:
-            if name == "(request-target)":
-                lines.append(f"(request-target): {request.method.lower()} {target}")
-            else:
-                lines.append(f"{name}: {request.headers[name]}")
-        signature = self._key.sign("\n".join(lines).encode(), padding.PKCS1v15(), hashes.SHA256())
-        request.headers["Signature"] = (
+        values = [f"{request.method.lower()} {target}"]
+        values += [request.headers[name] for name in names[1:]]
+        request.headers["Signature"] = self._signature(names, values)
+
+    def post_headers(self, host: str, target: str, digest: str) -> dict[str, str]:
+        """The signed headers of a POST of a body whose ``Digest`` is ``digest``, dated now.
+
+        ``host`` is the Host header to send (port included when not the
+        default), ``target`` the path and query as they go on the request line.
+        """
+        date = http_date(self._clock())
+        names = ["(request-target)", "host", "date", "digest"]
+        signature = self._signature(names, [f"post {target}", host, date, digest])
+        return {"Host": host, "Date": date, "Digest": digest, "Signature": signature}
+
+    def _signature(self, names: list[str], values: list[str]) -> str:
+        lines = "\n".join(f"{name}: {value}" for name, value in zip(names, values, strict=True))
+        signature = self._key.sign(lines.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return (
             f'keyId="{self._key_id}",algorithm="rsa-sha256",'
             f'headers="{" ".join(names)}",'
             f'signature="{base64.b64encode(signature).decode("ascii")}"'

@@ -1,12 +1,17 @@
 """The delivery worker: claims due rows, sends them concurrently, records the outcomes.
 
-It runs an asyncio loop on a thread of its own, with one ``httpx.AsyncClient``
-(through the address guard) and two bounds: ``concurrency`` requests in
-flight overall and ``per_host`` per remote host. Rows are claimed in batches
-under a lease (see :mod:`newsbot.activitypub.deliveries`) and outcomes are
-written back in batches, so the database sees a few statements per hundred
-deliveries. Each request is signed as it leaves (``Signer``), with a fresh
-``Date`` on every try.
+It runs an asyncio loop on a thread of its own, with one aiohttp session
+(through the address guard, keep-alive connections pooled per host) and two
+bounds: ``concurrency`` requests in flight overall and ``per_host`` per
+remote host. Rows are claimed in batches under a lease (see
+:mod:`newsbot.activitypub.deliveries`) and outcomes are written back in
+batches, so the database sees a few statements per hundred deliveries. Each
+request is signed as it leaves (``Signer.post_headers``), with a fresh
+``Date`` on every try; the body and its ``Digest`` are made once per
+activity, since only the request target, host and date differ between
+inboxes. The RSA operations run on a thread beside the event loop (they
+release the GIL), batched: one hand-over for all the requests waiting to be
+signed, since a hand-over per request cost more than the signature itself.
 
 Outcomes: 2xx is done; 401, 408, 429 and 5xx, timeouts and connection errors
 are retried later (``Retry-After`` honoured); any other 4xx is permanent.
@@ -21,22 +26,28 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from newsbot.activitypub.addresses import BlockedAddress
 from newsbot.activitypub.deliveries import Claimed, DeliveryStore, Outcome
 from newsbot.activitypub.documents import ACTIVITY_JSON
+from newsbot.activitypub.signatures import Signer, digest_header
 
 log = logging.getLogger(__name__)
 
 RETRIED_4XX = frozenset({401, 408, 429})
 IDLE_POLL_SECONDS = 1.0
 ORPHANS_EVERY_SECONDS = 30.0
-MAX_IDLE_CLIENTS = 256
-"""Connection pools kept for hosts with nothing in flight, before they are closed."""
+MAX_IDLE_HOSTS = 4096
+"""Per-host limits kept for hosts with nothing in flight, before they are dropped."""
+MAX_ANSWER_BYTES = 64 * 1024
+"""What is read of an inbox's answer (its body is not used; a longer one closes the connection)."""
 
 Clock = Callable[[], datetime]
 
@@ -53,7 +64,29 @@ def retry_after(value: str | None, now: datetime) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def classify(claimed: Claimed, response: httpx.Response, now: datetime, seconds: float) -> Outcome:
+class Headers(Protocol):
+    def get(self, key: str, /) -> str | None: ...
+
+
+class Answer(Protocol):
+    """What an outcome needs of an inbox's response."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def reason_phrase(self) -> str: ...
+    @property
+    def headers(self) -> Headers: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status_code: int
+    reason_phrase: str
+    headers: Headers
+
+
+def classify(claimed: Claimed, response: Answer, now: datetime, seconds: float) -> Outcome:
     status = response.status_code
     if 200 <= status < 300:
         return Outcome(claimed, "done", status, seconds=seconds)
@@ -64,12 +97,49 @@ def classify(claimed: Claimed, response: httpx.Response, now: datetime, seconds:
     return Outcome(claimed, "failed", status, error, seconds=seconds)
 
 
+class BatchSigner:
+    """Signs waiting requests together on a thread: one hand-over per batch, not per request."""
+
+    def __init__(self, signer: Signer) -> None:
+        self._signer = signer
+        self._waiting: list[tuple[asyncio.Future[dict[str, str]], str, str, str]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def post_headers(self, host: str, target: str, digest: str) -> dict[str, str]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, str]] = loop.create_future()
+        self._waiting.append((future, host, target, digest))
+        if self._drainer is None:
+            self._drainer = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    signed = await asyncio.to_thread(self._sign, [b[1:] for b in batch])
+                except Exception as exc:
+                    for future, *_ in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (future, *_), headers in zip(batch, signed, strict=True):
+                    if not future.done():
+                        future.set_result(headers)
+        finally:
+            self._drainer = None
+
+    def _sign(self, requests: list[tuple[str, str, str]]) -> list[dict[str, str]]:
+        return [self._signer.post_headers(*request) for request in requests]
+
+
 class DeliveryWorker:
     def __init__(
         self,
         store: DeliveryStore,
-        client: Callable[[int], httpx.AsyncClient],
-        sign: httpx.Auth,
+        session: Callable[[], aiohttp.ClientSession],
+        signer: Signer,
         *,
         owner: str,
         clock: Clock = lambda: datetime.now(UTC),
@@ -79,8 +149,8 @@ class DeliveryWorker:
         observe: Callable[[Outcome], None] = lambda _outcome: None,
     ) -> None:
         self.store = store
-        self._client_factory = client
-        self._sign = sign
+        self._session_factory = session
+        self._signer = signer
         self.owner = owner
         self.clock = clock
         self.concurrency = concurrency
@@ -91,6 +161,7 @@ class DeliveryWorker:
         self._wake: asyncio.Event | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._digests: dict[str, str] = {}
         self.sent = 0
 
     # -- thread ---------------------------------------------------------------------
@@ -149,36 +220,27 @@ class DeliveryWorker:
                     for outcome in batch:
                         self.observe(outcome)
 
-        clients: dict[str, httpx.AsyncClient] = {}
         busy: Counter[str] = Counter()
 
-        def client_for(host: str) -> httpx.AsyncClient:
-            # One small pool per host: httpcore scans a pool's connections for every
-            # request, so one pool shared by hundreds of hosts costs more than the sending.
-            if host not in clients:
-                clients[host] = self._client_factory(self.per_host)
-            return clients[host]
+        def forget_idle_hosts() -> None:
+            if len(hosts) > MAX_IDLE_HOSTS:
+                for host in [h for h in hosts if not busy[h]]:
+                    del hosts[host], busy[host]
 
-        async def close_idle() -> None:
-            if len(clients) > MAX_IDLE_CLIENTS:
-                for host in [h for h in clients if not busy[h]]:
-                    await clients.pop(host).aclose()
-                    hosts.pop(host, None)
-                    del busy[host]
-
-        async def send(claimed: Claimed) -> None:
+        async def send(http: aiohttp.ClientSession, signer: BatchSigner, claimed: Claimed) -> None:
             host = hosts.setdefault(claimed.host, asyncio.Semaphore(self.per_host))
             busy[claimed.host] += 1
             try:
                 async with host, overall:
-                    outcomes.append(await self._send(client_for(claimed.host), claimed))
+                    outcomes.append(await self._send(http, signer, claimed))
             finally:
                 busy[claimed.host] -= 1
             have_outcomes.set()
             if len(in_flight) <= room // 2:
                 wake.set()
 
-        try:
+        signer = BatchSigner(self._signer)
+        async with self._session_factory() as http:
             recorder = asyncio.create_task(record())
             last_orphans = 0.0
             while not self._stop.is_set():
@@ -194,7 +256,7 @@ class DeliveryWorker:
                         self.lease,
                     )  # fmt: skip
                 for item in claimed:
-                    task = asyncio.create_task(send(item))
+                    task = asyncio.create_task(send(http, signer, item))
                     in_flight.add(task)
                     task.add_done_callback(in_flight.discard)
                 if until_idle and not claimed and not in_flight and not outcomes:
@@ -202,28 +264,39 @@ class DeliveryWorker:
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), IDLE_POLL_SECONDS)
-                await close_idle()
+                forget_idle_hosts()
             if in_flight:  # stopping: let requests in flight end and record them
                 await asyncio.wait(in_flight, timeout=10)
             recording = False
             have_outcomes.set()
             await recorder
-        finally:
-            for client in clients.values():
-                await client.aclose()
 
-    async def _send(self, http: httpx.AsyncClient, claimed: Claimed) -> Outcome:
+    def _digest(self, claimed: Claimed) -> str:
+        """The body's ``Digest``, made once per activity (every inbox gets the same bytes)."""
+        digest = self._digests.get(claimed.activity_id)
+        if digest is None:
+            if len(self._digests) > 256:
+                self._digests.clear()
+            digest = self._digests[claimed.activity_id] = digest_header(claimed.body)
+        return digest
+
+    async def _send(
+        self, http: aiohttp.ClientSession, signer: BatchSigner, claimed: Claimed
+    ) -> Outcome:
         started = time.monotonic()
         try:
-            response = await http.post(
-                claimed.inbox,
-                content=claimed.body,
-                headers={"Content-Type": ACTIVITY_JSON, "Accept": ACTIVITY_JSON},
-                auth=self._sign,
-            )
+            url = URL(claimed.inbox, encoded=True)
+            host = (url.host_port_subcomponent or "").lower()  # the Host header, port included
+            headers = await signer.post_headers(host, url.raw_path_qs, self._digest(claimed))
+            headers["Content-Type"] = headers["Accept"] = ACTIVITY_JSON
+            async with http.post(
+                url, data=claimed.body, headers=headers, allow_redirects=False
+            ) as answer:
+                await answer.content.read(MAX_ANSWER_BYTES)
+                response = Response(answer.status, answer.reason or "", answer.headers)
         except BlockedAddress as exc:
             return Outcome(claimed, "failed", None, str(exc))
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             seconds = time.monotonic() - started
             return Outcome(claimed, "retry", None, type(exc).__name__, seconds=seconds)
         seconds = time.monotonic() - started

@@ -52,7 +52,7 @@ from sqlalchemy import Engine
 
 from newsbot.app import create_app
 from newsbot.articles import Article
-from newsbot.related.scoring import words
+from newsbot.related.tokens import words
 from newsbot.settings import FeedSettings, Settings, StateSettings, StoreSettings
 from newsbot.state.related import RelatedFinder
 from newsbot.state.related_lists import RelatedLists

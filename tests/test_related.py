@@ -29,8 +29,11 @@ from sqlalchemy import Engine, create_engine, event, inspect, select, text
 
 from newsbot.articles import Article
 from newsbot.related import scoring as related
+from newsbot.related import tokens
+from newsbot.related import vectors as tfidf
 from newsbot.related.references import TitleIndex
-from newsbot.related.scoring import RANKING, WEIGHTING, Candidate, Profile
+from newsbot.related.scoring import RANKING, Candidate, Profile
+from newsbot.related.tokens import WEIGHTING
 from newsbot.state.database import MIGRATIONS, open_database
 from newsbot.state.index import StoreIndex
 from newsbot.state.related import RelatedFinder, related_for
@@ -158,14 +161,14 @@ def topic_of(article_id: str) -> str:
 
 
 def test_words_fold_case_accents_plurals_and_drop_stop_words() -> None:
-    assert related.words("The Governors of Puerto Rico said: Vázquez, 2019", "en") == [
+    assert tokens.words("The Governors of Puerto Rico said: Vázquez, 2019", "en") == [
         "governor",
         "puerto",
         "rico",
         "vazquez",
     ]
-    assert related.words("Les élections régionales", "fr") == ["election", "regionale"]
-    assert related.words("news bus glass", "en") == ["news", "bus", "glass"]
+    assert tokens.words("Les élections régionales", "fr") == ["election", "regionale"]
+    assert tokens.words("news bus glass", "en") == ["news", "bus", "glass"]
 
 
 def test_pick_puts_editors_first_without_repeats_or_the_article_itself() -> None:
@@ -181,8 +184,8 @@ def test_pick_puts_editors_first_without_repeats_or_the_article_itself() -> None
 def test_probe_takes_the_heaviest_terms_whose_postings_fit_the_budget() -> None:
     vector = {"rare": 0.6, "common": 0.5, "medium": 0.4, "light": 0.1, "new": 0.05}
     postings = {"rare": 10, "common": 50_000, "medium": 9_000, "light": 20_000}
-    assert related.probe(vector, postings, 20_000) == {"rare": 0.6, "medium": 0.4, "new": 0.05}
-    assert related.probe(vector, postings, 10**9) == vector
+    assert tfidf.probe(vector, postings, 20_000) == {"rare": 0.6, "medium": 0.4, "new": 0.05}
+    assert tfidf.probe(vector, postings, 10**9) == vector
 
 
 def test_recency_prefers_the_closer_of_two_equally_similar_candidates() -> None:
@@ -388,7 +391,7 @@ def test_document_frequencies_count_every_term_of_the_stored_articles(store: Sto
     kept = [a for i, a in enumerate(articles) if i % 3]
     expected: Counter[str] = Counter()
     for article in kept:
-        expected.update(related.count(article.title, article.body, "en", WEIGHTING).distinct())
+        expected.update(tokens.count(article.title, article.body, "en", WEIGHTING).distinct())
     expected[""] = len(kept)
     assert dict(_rows(store, term_stats)) == dict(expected)
     with store.index.engine.connect() as conn:
@@ -419,7 +422,7 @@ def test_vectors_have_unit_length_and_keep_every_title_term(store: Store) -> Non
     for article in articles:
         weights = by_path[article.path]
         assert sum(w * w for w in weights.values()) == pytest.approx(1.0)
-        assert set(related.words(article.title, "en")) <= set(weights)
+        assert set(tokens.words(article.title, "en")) <= set(weights)
         assert len(weights) <= WEIGHTING.max_terms
 
 

@@ -17,8 +17,11 @@ from sqlalchemy import Connection, Engine, select
 
 from newsbot.articles import Article, tag_slug
 from newsbot.related import scoring as related
+from newsbot.related import tokens
+from newsbot.related import vectors as tfidf
 from newsbot.related.references import TitleIndex
-from newsbot.related.scoring import RANKING, WEIGHTING, Candidate, Profile, Ranking, Weighting
+from newsbot.related.scoring import RANKING, Candidate, Profile, Ranking
+from newsbot.related.tokens import WEIGHTING, Weighting
 from newsbot.settings import RelatedPolicy
 from newsbot.state import terms, titles
 from newsbot.state.index import decode_article
@@ -90,7 +93,7 @@ class RelatedFinder:
         # An indexed article's own stored vector is its query: no tokenising per post.
         stored = terms.vectors(conn, [article.path]).get(article.path)
         query = stored or terms.vector_of(conn, article, self.weighting)
-        probe = related.probe(query, terms.postings(conn, query), self.ranking.probe_budget)
+        probe = tfidf.probe(query, terms.postings(conn, query), self.ranking.probe_budget)
         profile = profile_of(article)
         found = terms.candidates(conn, probe, profile, now, self.ranking, wanted, widen)
         vectors = terms.vectors(conn, [c.path for c in found])
@@ -117,7 +120,7 @@ def profile_of(article: Article) -> Profile:
         tags=frozenset(tag_slug(tag) for tag in article.tags),
         lang=article.lang,
         names=frozenset(
-            related.names(article.title, article.body[: WEIGHTING.names_chars], article.lang)
+            tokens.names(article.title, article.body[: WEIGHTING.names_chars], article.lang)
         ),
     )
 

@@ -72,3 +72,10 @@ def similarity(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     """Cosine of two unit vectors."""
     small, large = (a, b) if len(a) <= len(b) else (b, a)
     return sum(weight * large[term] for term, weight in small.items() if term in large)
+
+
+def agreeing(a: Mapping[str, float], b: Mapping[str, float], share: float) -> int:
+    """How many terms of two unit vectors carry ``share`` of their cosine or more each."""
+    products = [weight * b[term] for term, weight in a.items() if term in b]
+    least = share * sum(products)
+    return sum(1 for product in products if product >= least) if products else 0

@@ -97,7 +97,9 @@ class RelatedFinder:
         profile = profile_of(article)
         found = terms.candidates(conn, probe, profile, now, self.ranking, wanted, widen)
         vectors = terms.vectors(conn, [c.path for c in found])
-        rescored = related.rescore(found, query, vectors, profile.names)
+        rescored = related.rescore(
+            found, query, vectors, profile.names, self.ranking.agreement_share
+        )
         ranked = related.rank(profile, rescored, self.ranking)
         return Ranked(ranked, vectors, self.ranking)
 

@@ -29,7 +29,10 @@ Measured, per size:
   articles spread over the store (median, 95th percentile, max), the SQL
   statements per query, and the peak of Python allocations during 20 queries
   (``tracemalloc``). SQLite runs in the process, so CPU time is the query's
-  work; on a shared machine it is steadier than wall time.
+  work; on a shared machine it is steadier than wall time. Also the links a
+  query returns and the share of them in the article's own generated story
+  (a check that speed is not bought with recall; meaningless with
+  ``--copies``).
 
 Usage::
 
@@ -222,13 +225,15 @@ def query(engine: Engine, count: int, copies: bool) -> dict[str, float]:
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     finder.related(articles[0], 3, NOW)  # warm the connection pool and statement cache
     statements.clear()
-    timings, cpu = [], []
+    timings, cpu, same, links = [], [], 0, 0
     for article in articles:
         started, cpu_started = time.perf_counter(), time.process_time()
         found = finder.related(article, 3, NOW)
         timings.append(time.perf_counter() - started)
         cpu.append(time.process_time() - cpu_started)
         assert article.id not in {a.id for a in found}
+        links += len(found)
+        same += sum(1 for a in found if _story(a.id) == _story(article.id))
     tracemalloc.start()  # apart: tracing slows Python down
     for article in articles[:20]:
         finder.related(article, 3, NOW)
@@ -242,8 +247,15 @@ def query(engine: Engine, count: int, copies: bool) -> dict[str, float]:
         "query_cpu_median_ms": statistics.median(cpu) * 1000,
         "query_cpu_p95_ms": sorted(cpu)[int(len(cpu) * 0.95)] * 1000,
         "statements_per_query": len(statements) / len(articles),
+        "links_per_query": links / len(articles),
+        "same_story_share": same / links if links else 0.0,
         "peak_python_mb": peak / 1e6,
     }
+
+
+def _story(article_id: str) -> int:
+    """The generated story of ``bench-NNNNNN`` (see `generate`; not with ``--copies``)."""
+    return int(article_id.removeprefix("bench-")) // STORY
 
 
 def new_articles(engine: Engine, count: int, copies: bool) -> dict[str, float]:

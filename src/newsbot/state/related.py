@@ -31,15 +31,28 @@ from newsbot.state.titles import title_key
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """One search's ranked candidates, with the vectors that tell near-duplicates apart."""
+    """One search's ranked candidates, and how to read the vectors that tell
+    near-duplicates apart (on the connection of the search)."""
 
     candidates: list[Candidate]
-    vectors: dict[str, dict[str, float]]
+    conn: Connection
     ranking: Ranking
 
     def distinct(self, limit: int) -> list[Candidate]:
-        """The first ``limit`` candidates that are not near-duplicates of one taken before."""
-        return related.distinct(self.candidates, self.vectors, self.ranking, limit)
+        """The first ``limit`` candidates that are not near-duplicates of one taken before.
+
+        Vectors are read a few at a time, as far down the ranking as the choice goes:
+        in a large store many candidates pass the floor and few are needed.
+        """
+        vectors: dict[str, dict[str, float]] = {}
+        end = 0
+        while True:
+            start, end = end, end + 2 * max(limit, 1)
+            paths = [c.path for c in self.candidates[start:end]]
+            vectors |= terms.vectors(self.conn, paths)
+            taken = related.distinct(self.candidates[:end], vectors, self.ranking, limit)
+            if len(taken) >= limit or end >= len(self.candidates):
+                return taken
 
 
 class RelatedFinder:
@@ -96,12 +109,14 @@ class RelatedFinder:
         probe = tfidf.probe(query, terms.postings(conn, query), self.ranking.probe_budget)
         profile = profile_of(article)
         found = terms.candidates(conn, probe, profile, now, self.ranking, wanted, widen)
-        vectors = terms.vectors(conn, [c.path for c in found])
+        # Only the weights of the query's terms decide the score: whole vectors are
+        # read only for the few `Ranked.distinct` looks at (near-duplicates).
+        shared = terms.shared(conn, [c.path for c in found], query)
         rescored = related.rescore(
-            found, query, vectors, profile.names, self.ranking.agreement_share
+            found, query, shared, profile.names, self.ranking.agreement_share
         )
         ranked = related.rank(profile, rescored, self.ranking)
-        return Ranked(ranked, vectors, self.ranking)
+        return Ranked(ranked, conn, self.ranking)
 
     def resolve(self, conn: Connection, article: Article, ref: str) -> Article | None:
         """The article ``ref`` names, or None; never ``article`` itself."""

@@ -263,6 +263,25 @@ def vectors(conn: Connection, paths: Sequence[str]) -> dict[str, dict[str, float
     return found
 
 
+def shared(
+    conn: Connection, paths: Sequence[str], query: Mapping[str, float]
+) -> dict[str, dict[str, float]]:
+    """The stored weights of ``paths`` for the terms of ``query`` only: all a cosine with
+    the query needs, a few postings a path instead of its whole vector."""
+    found: dict[str, dict[str, float]] = {path: {} for path in paths}
+    if not paths or not query:
+        return found
+    wanted = sorted(query)
+    for chunk in _chunks(paths):
+        query_rows = select(article_terms.c.path, article_terms.c.term, article_terms.c.weight)
+        rows = conn.execute(
+            query_rows.where(article_terms.c.path.in_(chunk), article_terms.c.term.in_(wanted))
+        )
+        for path, term, weight in rows.tuples():
+            found[path][term] = weight
+    return found
+
+
 def live(now: datetime) -> tuple[ColumnElement[bool], ...]:
     """Conditions on ``articles`` for what readers may see now and can follow a link to."""
     return (

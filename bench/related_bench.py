@@ -29,12 +29,21 @@ Measured, per size:
   articles spread over the store (median, 95th percentile, max), the SQL
   statements per query, and the peak of Python allocations during 20 queries
   (``tracemalloc``). SQLite runs in the process, so CPU time is the query's
-  work; on a shared machine it is steadier than wall time.
+  work; on a shared machine it is steadier than wall time. Also the links a
+  query returns and the share of them in the article's own generated story
+  (a check that speed is not bought with recall; meaningless with
+  ``--copies``).
 
 Usage::
 
     .venv/bin/python bench/related_bench.py --sizes 20000,100000 [--keep DIR] [--copies]
     .venv/bin/python bench/related_bench.py --sizes 20000 --postgres postgresql://...
+    .venv/bin/python bench/related_bench.py --sizes 100000 --keep DIR --reuse
+
+``--reuse`` takes the database a run with ``--keep DIR`` left in DIR instead of
+filling a new one (the fill of 100,000 articles takes minutes); the new
+articles and the lists of an earlier run are taken out first, so the same
+work is measured.
 """
 
 from __future__ import annotations
@@ -54,7 +63,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import Engine, create_engine, delete, event, func, select, text
 from sqlalchemy.engine import make_url
 
 from newsbot.articles import Article
@@ -63,7 +72,7 @@ from newsbot.state.database import open_database
 from newsbot.state.index import StoreIndex
 from newsbot.state.related import RelatedFinder
 from newsbot.state.related_lists import RelatedLists
-from newsbot.state.schema import article_terms, term_stats
+from newsbot.state.schema import article_terms, related_links, term_stats
 from newsbot.store.reader import Parsed
 from newsbot.store.scan import FileStat
 
@@ -216,13 +225,15 @@ def query(engine: Engine, count: int, copies: bool) -> dict[str, float]:
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     finder.related(articles[0], 3, NOW)  # warm the connection pool and statement cache
     statements.clear()
-    timings, cpu = [], []
+    timings, cpu, same, links = [], [], 0, 0
     for article in articles:
         started, cpu_started = time.perf_counter(), time.process_time()
         found = finder.related(article, 3, NOW)
         timings.append(time.perf_counter() - started)
         cpu.append(time.process_time() - cpu_started)
         assert article.id not in {a.id for a in found}
+        links += len(found)
+        same += sum(1 for a in found if _story(a.id) == _story(article.id))
     tracemalloc.start()  # apart: tracing slows Python down
     for article in articles[:20]:
         finder.related(article, 3, NOW)
@@ -236,8 +247,15 @@ def query(engine: Engine, count: int, copies: bool) -> dict[str, float]:
         "query_cpu_median_ms": statistics.median(cpu) * 1000,
         "query_cpu_p95_ms": sorted(cpu)[int(len(cpu) * 0.95)] * 1000,
         "statements_per_query": len(statements) / len(articles),
+        "links_per_query": links / len(articles),
+        "same_story_share": same / links if links else 0.0,
         "peak_python_mb": peak / 1e6,
     }
+
+
+def _story(article_id: str) -> int:
+    """The generated story of ``bench-NNNNNN`` (see `generate`; not with ``--copies``)."""
+    return int(article_id.removeprefix("bench-")) // STORY
 
 
 def new_articles(engine: Engine, count: int, copies: bool) -> dict[str, float]:
@@ -253,6 +271,9 @@ def new_articles(engine: Engine, count: int, copies: bool) -> dict[str, float]:
     lists = RelatedLists(RelatedFinder(engine))
     later = held_out(count)
     newcomers = [a for n, a in enumerate(generate(count, copies=copies)) if n in later]
+    with engine.begin() as conn:  # what an earlier run on a kept database left
+        conn.execute(delete(related_links))
+        index.remove(conn, sorted(index.with_article(conn, [a.path for a in newcomers])))
     mates = {
         f"bench/{n:06d}.md"
         for k in later
@@ -265,14 +286,15 @@ def new_articles(engine: Engine, count: int, copies: bool) -> dict[str, float]:
         for article in stored.values():
             lists.compute(conn, article)
         prepare_ms = (time.perf_counter() - prepared) / max(len(stored), 1) * 1000
-    step, changed = [], []
+    step, cpu, changed = [], [], []
     for article in newcomers:
         parsed = Parsed(FileStat(article.path, len(article.body), 1), article.id, article, "", ())
         with engine.begin() as conn:
             index.store(conn, [parsed], 2)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             changed.append(len(lists.refresh(conn, [article.path], [])))
             step.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
     lookups = []
     for article in newcomers:
         started = time.perf_counter()
@@ -284,6 +306,7 @@ def new_articles(engine: Engine, count: int, copies: bool) -> dict[str, float]:
         "new_article_related_median_ms": statistics.median(step) * 1000,
         "new_article_related_p95_ms": step[int(len(step) * 0.95)] * 1000,
         "new_article_related_max_ms": step[-1] * 1000,
+        "new_article_related_cpu_median_ms": statistics.median(cpu) * 1000,
         "new_article_lists_changed_mean": statistics.fmean(changed),
         "stored_lookup_median_ms": statistics.median(lookups) * 1000,
     }
@@ -296,10 +319,11 @@ def sizes(engine: Engine) -> dict[str, float]:
     return {"article_terms_rows": rows, "term_stats_rows": stats}
 
 
-def bench(count: int, url: str, copies: bool) -> dict[str, Any]:
+def bench(count: int, url: str, copies: bool, reuse: bool = False) -> dict[str, Any]:
     engine = open_database(url)
     result: dict[str, Any] = {"articles": count, "copies": copies, "database": engine.dialect.name}
-    result |= fill(engine, count, copies)
+    if not reuse:
+        result |= fill(engine, count, copies)
     result |= sizes(engine)
     result |= query(engine, count, copies)
     result |= new_articles(engine, count, copies)
@@ -312,11 +336,15 @@ def sqlite_file(folder: Path, count: int) -> Path:
 
 
 @contextmanager
-def database(count: int, folder: Path, postgres: str | None) -> Iterator[str]:
-    """A fresh database: a SQLite file in ``folder``, or a new database on the PostgreSQL server."""
+def database(count: int, folder: Path, postgres: str | None, reuse: bool = False) -> Iterator[str]:
+    """A fresh database: a SQLite file in ``folder``, or a new database on the PostgreSQL server
+    (or, with ``reuse``, the SQLite file an earlier run kept in ``folder``)."""
     if postgres is None:
         path = sqlite_file(folder, count)
-        path.unlink(missing_ok=True)
+        if reuse and not path.exists():
+            raise SystemExit(f"--reuse: no database {path}")
+        if not reuse:
+            path.unlink(missing_ok=True)
         yield f"sqlite:///{path}"
         return
     name = f"newsbot_related_bench_{count}"
@@ -340,14 +368,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="folder for the databases (kept afterwards)")
     parser.add_argument("--copies", action="store_true", help="reuse corpus headlines (worst case)")
     parser.add_argument("--postgres", help="a PostgreSQL server URL to use instead of SQLite")
+    parser.add_argument("--reuse", action="store_true", help="the database --keep DIR holds")
     args = parser.parse_args(argv)
+    if args.reuse and (args.keep is None or args.postgres):
+        parser.error("--reuse needs --keep DIR (SQLite)")
     counts = [int(size) for size in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="newsbot-related-bench-") as work:
         folder = args.keep or Path(work)
         folder.mkdir(parents=True, exist_ok=True)
         for count in counts:
-            with database(count, folder, args.postgres) as url:
-                result = bench(count, url, args.copies)
+            with database(count, folder, args.postgres, args.reuse) as url:
+                result = bench(count, url, args.copies, args.reuse)
             if args.postgres is None:
                 result["db_mb"] = sqlite_file(folder, count).stat().st_size / 1e6
             print(

@@ -17,8 +17,11 @@ from sqlalchemy import Connection, Engine, select
 
 from newsbot.articles import Article, tag_slug
 from newsbot.related import scoring as related
+from newsbot.related import tokens
+from newsbot.related import vectors as tfidf
 from newsbot.related.references import TitleIndex
-from newsbot.related.scoring import RANKING, WEIGHTING, Candidate, Profile, Ranking, Weighting
+from newsbot.related.scoring import RANKING, Candidate, Profile, Ranking
+from newsbot.related.tokens import WEIGHTING, Weighting
 from newsbot.settings import RelatedPolicy
 from newsbot.state import terms, titles
 from newsbot.state.index import decode_article
@@ -28,15 +31,28 @@ from newsbot.state.titles import title_key
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """One search's ranked candidates, with the vectors that tell near-duplicates apart."""
+    """One search's ranked candidates, and how to read the vectors that tell
+    near-duplicates apart (on the connection of the search)."""
 
     candidates: list[Candidate]
-    vectors: dict[str, dict[str, float]]
+    conn: Connection
     ranking: Ranking
 
     def distinct(self, limit: int) -> list[Candidate]:
-        """The first ``limit`` candidates that are not near-duplicates of one taken before."""
-        return related.distinct(self.candidates, self.vectors, self.ranking, limit)
+        """The first ``limit`` candidates that are not near-duplicates of one taken before.
+
+        Vectors are read a few at a time, as far down the ranking as the choice goes:
+        in a large store many candidates pass the floor and few are needed.
+        """
+        vectors: dict[str, dict[str, float]] = {}
+        end = 0
+        while True:
+            start, end = end, end + 2 * max(limit, 1)
+            paths = [c.path for c in self.candidates[start:end]]
+            vectors |= terms.vectors(self.conn, paths)
+            taken = related.distinct(self.candidates[:end], vectors, self.ranking, limit)
+            if len(taken) >= limit or end >= len(self.candidates):
+                return taken
 
 
 class RelatedFinder:
@@ -90,13 +106,17 @@ class RelatedFinder:
         # An indexed article's own stored vector is its query: no tokenising per post.
         stored = terms.vectors(conn, [article.path]).get(article.path)
         query = stored or terms.vector_of(conn, article, self.weighting)
-        probe = related.probe(query, terms.postings(conn, query), self.ranking.probe_budget)
+        probe = tfidf.probe(query, terms.postings(conn, query), self.ranking.probe_budget)
         profile = profile_of(article)
         found = terms.candidates(conn, probe, profile, now, self.ranking, wanted, widen)
-        vectors = terms.vectors(conn, [c.path for c in found])
-        rescored = related.rescore(found, query, vectors, profile.names)
+        # Only the weights of the query's terms decide the score: whole vectors are
+        # read only for the few `Ranked.distinct` looks at (near-duplicates).
+        shared = terms.shared(conn, [c.path for c in found], query)
+        rescored = related.rescore(
+            found, query, shared, profile.names, self.ranking.agreement_share
+        )
         ranked = related.rank(profile, rescored, self.ranking)
-        return Ranked(ranked, vectors, self.ranking)
+        return Ranked(ranked, conn, self.ranking)
 
     def resolve(self, conn: Connection, article: Article, ref: str) -> Article | None:
         """The article ``ref`` names, or None; never ``article`` itself."""
@@ -117,7 +137,7 @@ def profile_of(article: Article) -> Profile:
         tags=frozenset(tag_slug(tag) for tag in article.tags),
         lang=article.lang,
         names=frozenset(
-            related.names(article.title, article.body[: WEIGHTING.names_chars], article.lang)
+            tokens.names(article.title, article.body[: WEIGHTING.names_chars], article.lang)
         ),
     )
 

@@ -106,8 +106,10 @@ class RelatedLists:
         arrival may answer, the fresh articles', then any article still
         without a list (the backlog), until ``budget_seconds`` are spent. What
         is left keeps no list until a later build; meanwhile a post searches
-        its related articles itself. Returns the paths of the articles whose
-        list changed (other than ``fresh``), whose pages and feeds show it.
+        its related articles itself. Without a budget the backlog is left
+        alone: the work stays bounded by what changed. Returns the paths of
+        the articles whose list changed (other than ``fresh``), whose pages
+        and feeds show it.
         """
         deadline = None if budget_seconds is None else time.perf_counter() + budget_seconds
         gone = set(fresh) | set(removed)
@@ -126,12 +128,12 @@ class RelatedLists:
                 if path in arrived:  # the strongest only: the score is symmetric
                     offers.extend([(path, c) for c in pool if c.path not in arrived][:STORED])
         changed |= self._offer(conn, offers)
-        while deadline is None or time.perf_counter() < deadline:
+        while deadline is not None and time.perf_counter() < deadline:
             backlog = self._backlog(conn)
             if not backlog:
                 break
             for path, article in self._articles(conn, backlog):
-                if deadline is not None and time.perf_counter() > deadline:
+                if time.perf_counter() > deadline:
                     break
                 self.compute(conn, article)
                 changed.add(path)

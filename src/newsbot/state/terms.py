@@ -1,6 +1,6 @@
 """The term index: each article's term vector and the store's document frequencies.
 
-``article_terms`` holds, per article, the unit tf-idf vector `related.vector`
+``article_terms`` holds, per article, the unit tf-idf vector `related.vectors.vector`
 makes (a few dozen terms). ``term_stats`` holds each term's document
 frequency over every term of every indexed article, and under the empty term
 (which no tokeniser produces) the number of indexed articles. Both change
@@ -44,8 +44,10 @@ from sqlalchemy import (
 )
 
 from newsbot.articles import Article
-from newsbot.related import scoring as related
-from newsbot.related.scoring import WEIGHTING, Candidate, Counts, Profile, Ranking, Weighting
+from newsbot.related import tokens
+from newsbot.related import vectors as tfidf
+from newsbot.related.scoring import Candidate, Profile, Ranking
+from newsbot.related.tokens import WEIGHTING, Counts, Weighting
 from newsbot.state.database import chunks
 from newsbot.state.schema import article_tags, article_terms, articles, term_stats
 from newsbot.times import from_epoch
@@ -83,7 +85,7 @@ def index(
     rows = [
         {"term": term, "path": path, "weight": weight}
         for path, counts in counted
-        for term, weight in related.vector(counts, idf_of, weighting).items()
+        for term, weight in tfidf.vector(counts, idf_of, weighting).items()
     ]
     if rows:  # in key order: the table is clustered by term, and sorted inserts stay local
         rows.sort(key=itemgetter("term", "path"))
@@ -106,7 +108,7 @@ def vector_of(
 ) -> dict[str, float]:
     """The vector of ``article`` against the store as it is now (indexed or not)."""
     counts = _count(article, weighting)
-    return related.vector(counts, idf_of(conn, counts.distinct()), weighting)
+    return tfidf.vector(counts, idf_of(conn, counts.distinct()), weighting)
 
 
 def idf_of(conn: Connection, terms: Iterable[str]) -> dict[str, float]:
@@ -261,6 +263,25 @@ def vectors(conn: Connection, paths: Sequence[str]) -> dict[str, dict[str, float
     return found
 
 
+def shared(
+    conn: Connection, paths: Sequence[str], query: Mapping[str, float]
+) -> dict[str, dict[str, float]]:
+    """The stored weights of ``paths`` for the terms of ``query`` only: all a cosine with
+    the query needs, a few postings a path instead of its whole vector."""
+    found: dict[str, dict[str, float]] = {path: {} for path in paths}
+    if not paths or not query:
+        return found
+    wanted = sorted(query)
+    for chunk in chunks(paths):
+        query_rows = select(article_terms.c.path, article_terms.c.term, article_terms.c.weight)
+        rows = conn.execute(
+            query_rows.where(article_terms.c.path.in_(chunk), article_terms.c.term.in_(wanted))
+        )
+        for path, term, weight in rows.tuples():
+            found[path][term] = weight
+    return found
+
+
 def live(now: datetime) -> tuple[ColumnElement[bool], ...]:
     """Conditions on ``articles`` for what readers may see now and can follow a link to."""
     return (
@@ -272,13 +293,13 @@ def live(now: datetime) -> tuple[ColumnElement[bool], ...]:
 
 
 def _count(article: Article, weighting: Weighting) -> Counts:
-    return related.count(article.title, article.body, article.lang, weighting)
+    return tokens.count(article.title, article.body, article.lang, weighting)
 
 
 def _count_stored(data: str, weighting: Weighting) -> Counts:
     """Counts of an article from its stored JSON (the fields `index.encode_article` writes)."""
     fields = json.loads(data)
-    return related.count(fields["title"], fields["body"], fields.get("lang"), weighting)
+    return tokens.count(fields["title"], fields["body"], fields.get("lang"), weighting)
 
 
 def _frequency_changes(counted: Iterable[Counts], sign: int) -> Counter[str]:
@@ -319,4 +340,4 @@ _SHIFT = (
 
 def _idf(df: Mapping[str, int]) -> dict[str, float]:
     documents = df.get(DOCUMENTS, 0)
-    return {term: related.idf(n, documents) for term, n in df.items() if term != DOCUMENTS}
+    return {term: tfidf.idf(n, documents) for term, n in df.items() if term != DOCUMENTS}

@@ -23,7 +23,7 @@ import math
 from sqlalchemy import Connection, Select, func, or_, select
 
 from newsbot.related.references import normalise
-from newsbot.related.scoring import Weighting, words
+from newsbot.related.tokens import Weighting, words
 from newsbot.state.schema import article_terms, articles
 from newsbot.store.scan import SUFFIXES
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from newsbot.articles import Article
 from newsbot.errors import ArticleError, Problem
-from newsbot.related import scoring as related
-from newsbot.related.scoring import Counts
+from newsbot.related import tokens
+from newsbot.related.tokens import Counts
 from newsbot.render import bodies as html
 from newsbot.store import markdown, scraped
 from newsbot.store.assets import asset_size
@@ -67,6 +67,6 @@ def parse_bytes(root: Path, stat: FileStat, digest: str, data: bytes, site: Site
     except RecursionError:
         problem = Problem(stat.path, "nested too deeply to read")
         return Parsed(stat, digest, None, "", (problem,))
-    counts = related.count(article.title, article.body, article.lang, related.WEIGHTING)
+    counts = tokens.count(article.title, article.body, article.lang, tokens.WEIGHTING)
     body_html = html.render(article.body, article.url)
     return Parsed(stat, digest, article, body_html, tuple(warnings), counts)

@@ -187,3 +187,11 @@ def forbidden_characters(text: str) -> list[int]:
 def strip_forbidden(text: str) -> str:
     """``text`` without the characters XML forbids."""
     return _FORBIDDEN.sub("", text)
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedLink:
+    """Another article worth reading next: its headline and address."""
+
+    title: str
+    url: str

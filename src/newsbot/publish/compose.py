@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Literal
 import regex  # type: ignore[import-untyped]
 
 from newsbot.articles import Article
+from newsbot.articles import RelatedLink as RelatedLink
 from newsbot.bidi import balance
 from newsbot.errors import NewsbotError
 from newsbot.mastodon.length import WORD as _WORD
@@ -68,7 +69,6 @@ from newsbot.publish.fitting import MIN_RELATED_TITLE as MIN_RELATED_TITLE
 from newsbot.publish.fitting import MIN_SUMMARY as MIN_SUMMARY
 from newsbot.publish.fitting import RELATED_MARK as RELATED_MARK
 from newsbot.publish.fitting import Draft, NoRoom, Rules, fit, fit_reply
-from newsbot.publish.fitting import RelatedLink as RelatedLink
 from newsbot.publish.fitting import related_text as related_text
 from newsbot.summaries import grapheme_length, lead, sentences, shorten
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import regex  # type: ignore[import-untyped]
 
+from newsbot.articles import RelatedLink
 from newsbot.bidi import balance
 from newsbot.mastodon.length import count
 from newsbot.summaries import grapheme_length, shorten
@@ -35,14 +36,6 @@ _BLANK_LINES = regex.compile(r"\n{3,}")
 
 class NoRoom(Exception):
     """Nothing fits: the link and content warning alone are over the limit."""
-
-
-@dataclass(frozen=True, slots=True)
-class RelatedLink:
-    """Another article worth reading next: its headline and address."""
-
-    title: str
-    url: str
 
 
 @dataclass(frozen=True, slots=True)

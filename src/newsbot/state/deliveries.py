@@ -24,60 +24,37 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, and_, exists, func, insert, select, update
 
+from newsbot.state.delivery_states import (
+    ACTIVE,
+    ENDED,
+    OF_THE_ACCOUNT,
+    SETTLED_REPLIES,
+    Action,
+    DeliveryState,
+    ReplyState,
+)
 from newsbot.state.index import CHANGES, Stored, decode_article
 from newsbot.state.schema import articles, deliveries, meta, post_related, targets
 from newsbot.times import epoch_seconds as ts
 from newsbot.times import from_epoch
 
-
-class DeliveryState(StrEnum):
-    """The state of a delivery (and of a reply's delivery); stored as its value."""
-
-    SENDING = "sending"
-    RETRY = "retry"
-    POSTED = "posted"
-    FAILED = "failed"
-    UNCERTAIN = "uncertain"
-    SKIPPED = "skipped"
-    DELETED = "deleted"
-    GONE = "gone"
-    FORMER = "former"
-
-
-class Action(StrEnum):
-    """What a delivery's request does to the status; stored as its value."""
-
-    CREATE = "create"
-    EDIT = "edit"
-    DELETE = "delete"
-
-
-class ReplyState(StrEnum):
-    """The state of the reply holding a post's related links; stored as its value."""
-
-    WAITING = "waiting"
-    SENDING = "sending"
-    RETRY = "retry"
-    POSTED = "posted"
-    FAILED = "failed"
-    UNCERTAIN = "uncertain"
-    DELETED = "deleted"
-    FORMER = "former"
-
-
-ACTIVE = (DeliveryState.SENDING, DeliveryState.RETRY)
-"""States with a request still to make (or in flight at a crash)."""
-OF_THE_ACCOUNT = (*ACTIVE, DeliveryState.POSTED, DeliveryState.FAILED, DeliveryState.UNCERTAIN)
-"""States that speak of a status on the account: retired when the target moves to another."""
-SETTLED_REPLIES = (ReplyState.FAILED, ReplyState.DELETED)
-"""Reply states with nothing more to do."""
-ENDED = (DeliveryState.DELETED, DeliveryState.GONE, DeliveryState.SKIPPED, DeliveryState.FAILED)
-"""States of a post that is not (or no longer) on the account: nothing may reply to it."""
+__all__ = [
+    "ACTIVE",
+    "ENDED",
+    "OF_THE_ACCOUNT",
+    "SETTLED_REPLIES",
+    "Action",
+    "Attempt",
+    "Delivery",
+    "DeliveryState",
+    "DeliveryStore",
+    "KnownAccount",
+    "ReplyState",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, exists, insert, select, update
 
-from newsbot.publish.compose import RelatedLink
+from newsbot.articles import RelatedLink
 from newsbot.state.deliveries import DeliveryState, ReplyState
 from newsbot.state.schema import deliveries, post_related
 from newsbot.times import epoch_seconds

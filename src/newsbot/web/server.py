@@ -122,6 +122,10 @@ class _Config(uvicorn.Config):
         super().__init__(
             _HeadLimit(app, limits.max_head_bytes),
             http=_BoundedHttp,
+            # The standard loop, not uvloop: uvloop refuses to close while a handle
+            # that another part of the process opened on it is still open (EBUSY),
+            # which turned every shutdown with the actor's fetches into an error.
+            loop="asyncio",
             timeout_keep_alive=limits.keep_alive_seconds,
             **options,
         )

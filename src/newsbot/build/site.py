@@ -57,6 +57,6 @@ class SiteView:
         site = self.settings.site
         found = self._related.get(article.path)
         if found is None:
-            found = self.related_lists.related(article, site.related, now, site.related_policy)
+            found = self.related_lists.lookup(article, site.related, now, site.related_policy)
             self._related[article.path] = found
         return found

@@ -316,6 +316,19 @@ class RelatedLists:
                 return [link.article for link in self.links(conn, article.path, now, policy, k)]
         return self.finder.related(article, k, now, policy)
 
+    def lookup(
+        self, article: Article, k: int, now: datetime, policy: RelatedPolicy = "both"
+    ) -> list[Article]:
+        """The stored list of ``article`` only: none yet if it has not been computed.
+
+        The build shows this on pages and in feeds. Searching there for every
+        article still without a list (a large first build runs past its related
+        budget) made builds search once per page and feed entry; the build
+        that later stores the list rewrites the page and feeds that show it.
+        """
+        with self.finder.engine.connect() as conn:
+            return [link.article for link in self.links(conn, article.path, now, policy, k)]
+
 
 def _row(
     path: str, position: int, kind: str, target: str | None, ref_key: str | None, score: float

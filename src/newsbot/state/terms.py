@@ -277,8 +277,8 @@ def shared(
         rows = conn.execute(
             query_rows.where(article_terms.c.path.in_(chunk), article_terms.c.term.in_(wanted))
         )
-        for path, term, weight in rows.tuples():
-            found[path][term] = weight
+        for row in rows:
+            found[row.path][row.term] = row.weight
     return found
 
 

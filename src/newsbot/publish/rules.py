@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from newsbot.articles import Article, tag_slug
-from newsbot.settings import TargetSettings
+
+if TYPE_CHECKING:  # settings are values here; validating them needs libraries
+    from newsbot.settings import TargetSettings
 
 T = TypeVar("T")
 

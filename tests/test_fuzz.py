@@ -284,7 +284,7 @@ def assert_outputs_are_safe(parsed: Parsed, out: Path) -> None:
     lead_text = "\n\n".join(html.paragraphs(parsed.html))
     try:
         status = posts.compose(article, lead_text, [], posts.PostPolicy(), 500, 23)
-    except ValueError as exc:  # the link and warning alone are over the limit: named
+    except posts.ComposeError as exc:  # the link and warning alone are over the limit: named
         assert "exceed" in str(exc)
         return
     assert status.length <= 500
@@ -391,7 +391,7 @@ def test_the_composer_fits_or_names_why_not(
     policy = posts.PostPolicy(related_in="reply" if related_in == "reply" else "post")
     try:
         status = posts.compose(article, lead_text, related, policy, limit, url_length)
-    except ValueError as exc:
+    except posts.ComposeError as exc:
         assert "exceed" in str(exc)
         return
     assert status.length <= limit

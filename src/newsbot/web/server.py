@@ -36,6 +36,7 @@ large body, a pipelined request while another is in flight) goes to the app.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import threading
 import time
@@ -122,10 +123,6 @@ class _Config(uvicorn.Config):
         super().__init__(
             _HeadLimit(app, limits.max_head_bytes),
             http=_BoundedHttp,
-            # The standard loop, not uvloop: uvloop refuses to close while a handle
-            # that another part of the process opened on it is still open (EBUSY),
-            # which turned every shutdown with the actor's fetches into an error.
-            loop="asyncio",
             timeout_keep_alive=limits.keep_alive_seconds,
             **options,
         )
@@ -383,6 +380,11 @@ class WebServer:
         """Serve on this thread until :meth:`stop` is called (from another thread)."""
         try:
             self._server.run(sockets=[self.socket])
+        except OSError as exc:
+            # uvloop refuses to close a loop while a handle opened on it is still
+            # open (EBUSY): serving has ended by then, so only the close failed.
+            if exc.errno != errno.EBUSY or not self._server.should_exit:
+                raise
         finally:
             self.socket.close()
 

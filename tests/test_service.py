@@ -162,7 +162,9 @@ class Service:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            pytest.fail(f"the service did not exit within {timeout} s of {sig.name}")
+            pytest.fail(
+                f"the service did not exit within {timeout} s of {sig.name}:\n{self.output()}"
+            )
         return code, time.monotonic() - sent
 
     def kill(self) -> None:
@@ -385,7 +387,7 @@ def test_probes_answer_while_the_first_build_runs(
         ready = service.ready(client, 60)
     assert ready["build"]["files"] == FIRST_BUILD_ARTICLES
     code, seconds = service.stop()
-    assert code == 0 and seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK
+    assert code == 0 and seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK, service.output()
 
 
 # -- SIGTERM in the middle of a pass ----------------------------------------------------------

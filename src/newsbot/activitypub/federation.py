@@ -35,7 +35,7 @@ from newsbot.activitypub.routes import ActivityPubRoutes, NegotiatedNotes
 from newsbot.activitypub.signatures import Signer
 from newsbot.activitypub.worker import DeliveryWorker
 from newsbot.articles import Article
-from newsbot.settings import Settings
+from newsbot.settings import RelatedPolicy, Settings
 from newsbot.state.database import Engine
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Federation:
         self.outbox = Outbox(
             engine,
             self.actor,
-            related=self._related_finder(engine),
+            related=self._related_lists(engine, settings.site.related_policy),
             may_change=store_trusted(engine) if may_change is None else may_change,
             backlog=timedelta(hours=ap.backlog_max_age_hours),
         )
@@ -140,11 +140,19 @@ class Federation:
         )
 
     @staticmethod
-    def _related_finder(engine: Engine) -> Callable[[Article, datetime], Sequence[Article]]:
-        from newsbot.state.related import RelatedFinder
+    def _related_lists(
+        engine: Engine, policy: RelatedPolicy
+    ) -> Callable[[Article, datetime], Sequence[Article]]:
+        """A note's related articles: the list the build stored, under the site's policy.
 
-        finder = RelatedFinder(engine)
-        return lambda article, now: finder.related(article, RELATED_LINKS, now)
+        A search per note made a first sync of a large store search once per
+        article, minutes of work that held up the service's stop.
+        """
+        from newsbot.state.related import RelatedFinder
+        from newsbot.state.related_lists import RelatedLists
+
+        lists = RelatedLists(RelatedFinder(engine))
+        return lambda article, now: lists.related(article, RELATED_LINKS, now, policy)
 
     def routes(self) -> Sequence[BaseRoute]:
         return self._routes.routes()

@@ -178,7 +178,9 @@ class DeliveryWorker:
         """New rows were queued: claim them now rather than at the next poll."""
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:
-            loop.call_soon_threadsafe(wake.set)
+            # The loop may have ended (stopped) since: then there is nobody to wake.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
 
     def stop(self, timeout: float | None = None) -> None:
         self._stop.set()

@@ -51,7 +51,15 @@ def run(obj: Context, strict: bool) -> None:
     with open_app(settings) as app:
         app.check_startup()
         service = Service(app, stopping=stopping)
-        code = service.run()
+        try:
+            code = service.run()
+        except Exception:
+            if not service.abandoned:
+                raise
+            # Closing failed beside a job still running (a locked database, say):
+            # say so, and still do not wait for that job's thread.
+            log.exception("stopping failed while a job still ran")
+            code = EXIT_PROBLEMS
     if service.abandoned:
         # A job still waits on a server past the shutdown time; the interpreter would
         # wait for its thread at exit. Its request is recorded, as after a crash.

@@ -9,7 +9,9 @@ words for their people, and the states, provinces and large cities news most
 often names, each standing for its country (a US state for the United
 States), so that "Wisconsin" and "US" agree. Names that are also common
 words or people's names ("Georgia", "Jordan", "Chad") are left out: a
-missed place costs nothing, a false one separates a story.
+missed place costs nothing, a false one separates a story. "US" is the
+exception: headlines are folded to lower case, and the pronoun is rare in
+headlines while the country is the commonest place English news names.
 
 Pure: no database.
 """

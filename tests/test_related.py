@@ -31,7 +31,8 @@ from newsbot.articles import Article
 from newsbot.related import scoring as related
 from newsbot.related import tokens
 from newsbot.related import vectors as tfidf
-from newsbot.related.references import TitleIndex
+from newsbot.related.places import countries, is_place
+from newsbot.related.references import TitleIndex, normalise
 from newsbot.related.scoring import RANKING, Candidate, Profile
 from newsbot.related.tokens import WEIGHTING
 from newsbot.state.database import MIGRATIONS, open_database
@@ -207,6 +208,43 @@ def test_a_weak_link_must_rest_on_several_shared_terms() -> None:
     # A strong match stands on its own.
     strong = replace(one_word, similarity=0.5)
     assert [c.id for c in related.rank(query, [strong], RANKING)] == ["one"]
+
+
+def test_headlines_name_countries_by_their_places_and_people() -> None:
+    assert countries(normalise("US state of Wisconsin holds 2020 election")) == {"us"}
+    assert countries(normalise("Sixteen states sue U.S. President Trump")) == {"us"}
+    assert countries(normalise("Bangladesh reports five new deaths due to COVID-19")) == {"bd"}
+    assert countries(normalise("200 in New Delhi, India drink cow urine")) == {"in"}
+    # The longest name wins: New South Wales is Australia, not Wales.
+    assert countries(normalise("New South Wales decriminalizes abortion")) == {"au"}
+    assert countries(normalise("World Health Organization declares COVID-19 pandemic")) == set()
+    # Vector terms have their plurals folded.
+    assert is_place("united state") and is_place("cuba") and not is_place("covid")
+
+
+def test_links_across_countries_or_on_places_alone_score_lower() -> None:
+    query = Profile("q", "q.md", NOW, normalise("Prime Minister of Slovakia tests positive"))
+    same = Candidate("same", "same.md", NOW, normalise("Slovak minister resigns"), 0.4, agreeing=3)
+    abroad = replace(same, id="abroad", path="abroad.md", title_key=normalise("UK minister quits"))
+    neutral = replace(same, id="neutral", path="neutral.md", title_key=normalise("Minister quits"))
+    ranking = replace(RANKING, title_weight=0.0)  # the headlines' shared words aside
+    scores = {c.id: c.score for c in related.rank(query, [same, abroad, neutral], ranking)}
+    assert scores["same"] == scores["neutral"]
+    assert scores["abroad"] == pytest.approx(scores["same"] * ranking.place_disagreement)
+    # A link whose evidence is only a place name weighs less than one on its subject.
+    placed = replace(neutral, places_only=True)
+    (weak,) = related.rank(query, [placed], ranking)
+    assert weak.score == pytest.approx(scores["neutral"] * ranking.place_only)
+
+
+def test_rescore_marks_links_that_rest_on_places_only() -> None:
+    query = {"cuba": 0.8, "bus": 0.6}
+    found = [Candidate(n, f"{n}.md", NOW, n, 0.0) for n in ("flights", "crash")]
+    vectors = {"flights.md": {"cuba": 0.9, "flight": 0.4}, "crash.md": {"cuba": 0.5, "bus": 0.8}}
+    rescored = {c.id: c for c in related.rescore(found, query, vectors)}
+    assert rescored["flights"].places_only
+    assert not rescored["crash"].places_only
+    assert tfidf.carrying(query, vectors["crash.md"], 0.1) == ["bus", "cuba"]
 
 
 def test_agreeing_counts_the_terms_that_carry_the_cosine() -> None:

@@ -76,6 +76,12 @@ def similarity(a: Mapping[str, float], b: Mapping[str, float]) -> float:
 
 def agreeing(a: Mapping[str, float], b: Mapping[str, float], share: float) -> int:
     """How many terms of two unit vectors carry ``share`` of their cosine or more each."""
-    products = [weight * b[term] for term, weight in a.items() if term in b]
-    least = share * sum(products)
-    return sum(1 for product in products if product >= least) if products else 0
+    return len(carrying(a, b, share))
+
+
+def carrying(a: Mapping[str, float], b: Mapping[str, float], share: float) -> list[str]:
+    """The terms of two unit vectors that carry ``share`` of their cosine or more each:
+    the evidence a link rests on."""
+    products = {term: weight * b[term] for term, weight in a.items() if term in b}
+    least = share * sum(products.values())
+    return sorted(term for term, product in products.items() if product >= least)

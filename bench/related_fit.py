@@ -181,10 +181,10 @@ def fit(pairs: Sequence[Pair], ridge: float = RIDGE, per_query: bool = False) ->
         hess = [[(ridge if i == j and i else 0.0) for j in range(n + 1)] for i in range(n + 1)]
         for x, y, weight in zip(rows, ys, weights, strict=True):
             z = sum(a * b for a, b in zip(w, x, strict=True))
-            p = 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
-            d = weight * p * (1.0 - p)
+            prob = 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+            d = weight * prob * (1.0 - prob)
             for i in range(n + 1):
-                grad[i] += weight * (p - y) * x[i]
+                grad[i] += weight * (prob - y) * x[i]
                 di = d * x[i]
                 row = hess[i]
                 for j in range(i, n + 1):

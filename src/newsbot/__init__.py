@@ -7,4 +7,4 @@ __version__ = "0.1.0"
 # httpx imports its command-line tool on import whenever rich and pygments are
 # installed (they are: rich is ours): ~0.1 s of every command's start-up, for a
 # tool newsbot never runs. A None entry makes that import fail, as httpx expects.
-sys.modules.setdefault("httpx._main", None)
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

@@ -824,8 +824,8 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
             )
     lines += [
         "",
-        "post s: wall time of all runs that posted the N items (newsbot posts at most 200 per",
-        "run, so N/200 runs); ms/item = post s / N. nothing-new s: one pass that finds nothing",
+        "post s: wall time of all runs that posted the N items (a newsbot command runs passes",
+        "of at most 200 until done); ms/item = post s / N. nothing-new s: one pass that finds nothing",
         "new. MB: peak RSS (ru_maxrss). srv CPU s: the fake server's CPU time while posting.",
         "ratio: newsbot/feed2toot by wall time (the goals); CPU ratio: by the tools' own CPU",
         "time (user+system), steadier when other work shares the machine.",
@@ -833,6 +833,12 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
         "1 process: newsbot's passes in one long-lived process, as the service makes them",
         "(bench/publish_warm.py), each timed around Publisher.run: no start-up, no imports.",
     ]
+    replies = [r["newsbot"]["post"]["replies"] for r in results if r["newsbot"].get("post")]
+    if any(replies):
+        lines.append(
+            f"newsbot also posted {', '.join(map(str, replies))} replies holding related links\n"
+            "(one POST each, counted in its time; feed2toot makes none)."
+        )
     if any(result["feed2toot"] is None and "catch_up" in result for result in results):
         lines.append(f"At {BIG_STORE:,}: all caught up, then {NEW_PER_PASS} new posted in one run.")
     return "\n".join(lines)

@@ -824,9 +824,10 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
             )
     lines += [
         "",
-        "post s: wall time of all runs that posted the N items (a newsbot command runs passes",
-        "of at most 200 until done); ms/item = post s / N. nothing-new s: one pass that finds nothing",
-        "new. MB: peak RSS (ru_maxrss). srv CPU s: the fake server's CPU time while posting.",
+        "post s: wall time of all runs that posted the N items (a newsbot command runs",
+        "passes of at most 200 until done); ms/item = post s / N. nothing-new s: one pass",
+        "that finds nothing new. MB: peak RSS (ru_maxrss). srv CPU s: the fake server's CPU",
+        "time while posting.",
         "ratio: newsbot/feed2toot by wall time (the goals); CPU ratio: by the tools' own CPU",
         "time (user+system), steadier when other work shares the machine.",
         "feed2toot reads all N items from one RSS file (file:// URI), --limit N, cache_limit N.",

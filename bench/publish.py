@@ -81,7 +81,11 @@ Results are printed as a table and written as JSON to
 Usage (from the repository root)::
 
     .venv/bin/python bench/publish.py [--sizes 1000,10000] [--skip-100k] [--workdir DIR]
-        [--repeat N] [--keep] [--target-setting related=0 ...]
+        [--repeat N] [--keep] [--target-setting related=0 ...] [--profile LABEL]
+
+``--profile LABEL`` records py-spy flame graphs (``bench/out/publish-post-LABEL.svg``,
+``-idle-``, ``-warm-``) of newsbot's first posting command, its first nothing-new
+command and the one-process posting; those runs are timed under the profiler.
 
 feed2toot's venv is kept in ``.cache/feed2toot-0.17`` and reused by later runs.
 """
@@ -94,6 +98,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -117,6 +122,7 @@ from build import (
 )
 
 NEWSBOT = ROOT / ".venv" / "bin" / "newsbot"
+PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
 WARM = Path(__file__).resolve().parent / "publish_warm.py"
 F2T_VENV = ROOT / ".cache" / "feed2toot-0.17"
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -315,9 +321,17 @@ class Newsbot:
     """newsbot over one store, with one target on the fake server."""
 
     def __init__(
-        self, work: Path, content: Path, server: FakeServer, feed_items: int, extra: dict[str, str]
+        self,
+        work: Path,
+        content: Path,
+        server: FakeServer,
+        feed_items: int,
+        extra: dict[str, str],
+        profile: str | None = None,
     ) -> None:
         self.work = work
+        self.profile = profile
+        """With a label, one run of each kind is recorded by py-spy (``flame_graph``)."""
         self.output = work / "newsbot-out"
         self.data = work / "newsbot-data"
         self.data.mkdir(parents=True, exist_ok=True)
@@ -343,8 +357,12 @@ class Newsbot:
     def feed(self) -> Path:
         return self.output / "rss.xml"
 
-    def run(self, *args: str) -> Run:
-        return measure([str(NEWSBOT), *args], self.env, self.work)
+    def run(self, *args: str, profiled: str | None = None) -> Run:
+        """``newsbot ARGS``; with ``profiled`` (and a profile label), under ``py-spy record``."""
+        command = [str(NEWSBOT), *args]
+        if profiled is not None and self.profile is not None:
+            command = [*py_spy(profiled, self.profile), "--", *command]
+        return measure(command, self.env, self.work)
 
     def warm(self, data: Path, server: FakeServer, count: int, repeat: int) -> dict[str, Any]:
         """Passes in one process (``bench/publish_warm.py``) over the state copied at ``data``:
@@ -364,10 +382,19 @@ class Newsbot:
             answer: dict[str, Any] = json.loads(proc.stdout.readline())
             return answer
 
+        spy = None
         try:
             json.loads(proc.stdout.readline())  # ready
+            if self.profile is not None:
+                spy = subprocess.Popen(
+                    [*py_spy("warm", self.profile), "--pid", str(proc.pid)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
             load = round(os.getloadavg()[0], 2)
             post = ask(f"post {count}") | {"load_before": load}
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its flame graph on SIGINT
+                spy.wait(timeout=60)
             post_server = round(server.cpu_seconds() - before, 3)
             idle = [ask("idle") for _ in range(repeat)]
         finally:
@@ -383,14 +410,21 @@ class Newsbot:
             },
         }
 
-    def publish_pass(self) -> tuple[Run, dict[str, int] | None]:
-        run = self.run("publish", "--no-build", "--no-pacing")
+    def publish_pass(self, profiled: str | None = None) -> tuple[Run, dict[str, int] | None]:
+        run = self.run("publish", "--no-build", "--no-pacing", profiled=profiled)
         match = _REPORT_LINE.search(run.stdout)
         report = {k: int(v) for k, v in match.groupdict().items()} if match else None
         replies = _REPLIES.search(run.stdout)
         if report is not None and replies is not None:
             report["replies"] = int(replies["replies"])
         return run, report
+
+
+def py_spy(what: str, label: str) -> list[str]:
+    """``py-spy record`` writing ``bench/out/publish-WHAT-LABEL.svg`` (a flame graph)."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    svg = OUT_DIR / f"publish-{what}-{label}.svg"
+    return [str(PY_SPY), "record", "--rate", "250", "--nonblocking", "-o", str(svg)]
 
 
 class Feed2toot:
@@ -474,7 +508,7 @@ def newsbot_post_all(newsbot: Newsbot, server: FakeServer, count: int, label: st
     before = server.cpu_seconds()
     cap = count // NEW_PER_PASS + 5
     while phase.items < count and phase.runs < cap:
-        run, report = newsbot.publish_pass()
+        run, report = newsbot.publish_pass("post" if phase.runs == 0 else None)
         phase.add(run)
         if run.returncode or report is None:
             phase.fail("publish did not report what it did")
@@ -494,10 +528,10 @@ def newsbot_post_all(newsbot: Newsbot, server: FakeServer, count: int, label: st
 
 def newsbot_nothing_new(newsbot: Newsbot, server: FakeServer, expected: int, repeat: int) -> Phase:
     phases = []
-    for _ in range(repeat):
+    for n in range(repeat):
         phase = Phase()
         before = server.cpu_seconds()
-        run, report = newsbot.publish_pass()
+        run, report = newsbot.publish_pass("idle" if n == 0 and expected else None)
         phase.add(run)
         if report is None:
             phase.fail("publish did not report what it did")
@@ -537,6 +571,7 @@ def bench_size(
     seed: int,
     repeat: int,
     extra: dict[str, str],
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Post ``size`` articles with both tools, then a pass with nothing new for each."""
     label = f"[{size:,}]"
@@ -545,7 +580,7 @@ def bench_size(
     store_bytes = write_store(content, range(size), seed, datetime.now(UTC))
     generate_seconds = time.perf_counter() - started
     warm_up(content)
-    newsbot = Newsbot(work, content, server, min(size, MAX_FEED_ITEMS), extra)
+    newsbot = Newsbot(work, content, server, min(size, MAX_FEED_ITEMS), extra, profile)
     build = newsbot.run("build", "--quiet")
     if build.returncode:
         raise SystemExit(f"{label} newsbot build failed: {build.stderr[-1500:]}")
@@ -789,15 +824,22 @@ def table(results: list[dict[str, Any]], checks: list[dict[str, Any]]) -> str:
             )
     lines += [
         "",
-        "post s: wall time of all runs that posted the N items (newsbot posts at most 200 per",
-        "run, so N/200 runs); ms/item = post s / N. nothing-new s: one pass that finds nothing",
-        "new. MB: peak RSS (ru_maxrss). srv CPU s: the fake server's CPU time while posting.",
+        "post s: wall time of all runs that posted the N items (a newsbot command runs",
+        "passes of at most 200 until done); ms/item = post s / N. nothing-new s: one pass",
+        "that finds nothing new. MB: peak RSS (ru_maxrss). srv CPU s: the fake server's CPU",
+        "time while posting.",
         "ratio: newsbot/feed2toot by wall time (the goals); CPU ratio: by the tools' own CPU",
         "time (user+system), steadier when other work shares the machine.",
         "feed2toot reads all N items from one RSS file (file:// URI), --limit N, cache_limit N.",
         "1 process: newsbot's passes in one long-lived process, as the service makes them",
         "(bench/publish_warm.py), each timed around Publisher.run: no start-up, no imports.",
     ]
+    replies = [r["newsbot"]["post"]["replies"] for r in results if r["newsbot"].get("post")]
+    if any(replies):
+        lines.append(
+            f"newsbot also posted {', '.join(map(str, replies))} replies holding related links\n"
+            "(one POST each, counted in its time; feed2toot makes none)."
+        )
     if any(result["feed2toot"] is None and "catch_up" in result for result in results):
         lines.append(f"At {BIG_STORE:,}: all caught up, then {NEW_PER_PASS} new posted in one run.")
     return "\n".join(lines)
@@ -840,6 +882,12 @@ def main(argv: list[str] | None = None) -> int:
         "--target-setting", action="append", default=[], metavar="KEY=VALUE",
         help="a setting of newsbot's target (e.g. related=0), for experiments; recorded",
     )  # fmt: skip
+    parser.add_argument(
+        "--profile", metavar="LABEL",
+        help="py-spy flame graphs of newsbot's first posting run, first nothing-new run and "
+        "one-process posting, in bench/out/publish-{post,idle,warm}-LABEL.svg (those runs are "
+        "timed under the profiler: take figures from a run without it)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -864,6 +912,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "seed": args.seed,
         "repeat": args.repeat,
+        "profile": args.profile,
         "settings": {
             "newsbot": "publish --no-build --no-pacing; target defaults"
             + (f" except {extra}" if extra else ""),
@@ -897,7 +946,9 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(bench_big_store(size, work, server, args.seed, args.repeat, extra))
             else:
                 results.append(
-                    bench_size(size, work, server, f2t_venv, args.seed, args.repeat, extra)
+                    bench_size(
+                        size, work, server, f2t_venv, args.seed, args.repeat, extra, args.profile
+                    )
                 )
             report["goals"] = goals(results)
             target.write_text(json.dumps(report, indent=2) + "\n")  # saved after every size

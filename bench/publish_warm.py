@@ -24,7 +24,7 @@ from typing import Any
 
 from newsbot.app import create_app
 from newsbot.publish.report import PassReport
-from newsbot.publish.targets import publishers, targets
+from newsbot.publish.targets import targets
 from newsbot.settings import load_settings
 
 COUNTS = ("posted", "edited", "deleted", "skipped", "failed", "retries", "waiting")
@@ -40,7 +40,7 @@ def main() -> int:
     settings = load_settings(None)
     app = create_app(settings)
     try:
-        with publishers(settings, app.engine, targets(settings, ()), pacing=False) as runners:
+        with app.publishers(targets(settings, ()), pacing=False) as runners:
             (runner,) = runners
             print(json.dumps({"ready": True}), flush=True)
             for line in sys.stdin:

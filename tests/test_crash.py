@@ -362,6 +362,40 @@ def _assert_replies_once(settings: Settings, servers: dict[str, FakeMastodon]) -
         assert set(states) <= {"posted"}, f"{target}: replies {dict(states)}"
 
 
+def test_a_post_records_its_related_set_with_its_attempt_and_releases_its_reply_with_its_outcome(
+    database_url: str,
+) -> None:
+    """Two commits per post: nothing can die between the set and the attempt, or between
+    the outcome and the reply's release."""
+    from newsbot.articles import RelatedLink
+    from newsbot.state.deliveries import Attempt, DeliveryStore, KeptSet
+    from newsbot.state.replies import RelatedStore
+
+    engine = open_database(database_url)
+    try:
+        store, related = DeliveryStore(engine), RelatedStore(engine)
+        now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+        links = (RelatedLink("Other", "https://x/other"),)
+        kept = KeptSet(links, ("other",), in_reply=True, reply_key="key-a")
+        store.begin(Attempt("main", "2026/a", "create", "r1", "k-a", "https://x/a"), now, kept)
+        row, kept_set = store.get("main", "2026/a"), related.get("main", "2026/a")
+        assert row is not None and row.state == "sending" and row.tries == 1
+        assert kept_set is not None and kept_set.links == links
+        assert kept_set.reply_state == "waiting" and kept_set.reply_key == "key-a"
+        assert related.due_replies("main", now) == []  # waits for its post
+
+        store.succeeded(
+            "main", "2026/a", state="posted", revision="r1", now=now, status_id="9",
+            status_url="https://server/9", release_reply=True,
+        )  # fmt: skip
+        row = store.get("main", "2026/a")
+        assert row is not None and row.state == "posted" and row.status_id == "9"
+        due = related.due_replies("main", now)
+        assert [(d.article_id, d.reply_state) for d in due] == [("2026/a", "retry")]
+    finally:
+        engine.dispose()
+
+
 def test_a_kill_between_the_post_and_its_release_leaves_the_reply_due(database_url: str) -> None:
     """The post's row says posted but its reply still waits for it: the next pass sends it."""
     from newsbot.state.deliveries import Attempt, DeliveryStore

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+import regex  # type: ignore[import-untyped]
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -335,6 +336,18 @@ def test_unknown_language_is_split_as_english() -> None:
 )
 def test_grapheme_length(text: str, expected: int) -> None:
     assert grapheme_length(text) == expected
+
+
+# Pieces that join, break or neither: the counts that skip splitting must agree with it.
+_PIECES = st.sampled_from(
+    ["a", " ", "\r", "\n", "é", "e\u0301", "🇫", "🏽", "👍", "\u200d", "한", "\u1100", "\u1161",
+     "\u11a8", "क", "\u094d", "\u0600", "\u0903", "日", "—", "\u2060", "\x00"]
+)  # fmt: skip
+
+
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_grapheme_length_counts_as_splitting_does(text: str) -> None:
+    assert grapheme_length(text) == len(regex.findall(r"\X", text))
 
 
 # -- lead ----------------------------------------------------------------------------------

@@ -48,6 +48,15 @@ ELLIPSIS = "…"
 FALLBACK_LANGUAGE = "en"
 
 _GRAPHEME = regex.compile(r"\X")
+# What can join code points into one cluster (UAX #29): CR LF, and the break properties
+# of every rule that does not break. Text without any is one cluster per code point.
+_JOINING = regex.compile(
+    r"\r\n|[\p{Grapheme_Cluster_Break=Extend}\p{Grapheme_Cluster_Break=ZWJ}"
+    r"\p{Grapheme_Cluster_Break=Regional_Indicator}\p{Grapheme_Cluster_Break=Prepend}"
+    r"\p{Grapheme_Cluster_Break=SpacingMark}\p{Grapheme_Cluster_Break=L}"
+    r"\p{Grapheme_Cluster_Break=V}\p{Grapheme_Cluster_Break=T}"
+    r"\p{Grapheme_Cluster_Break=LV}\p{Grapheme_Cluster_Break=LVT}]"
+)
 _PARAGRAPH_BREAK = regex.compile(r"\n[ \t\r\f\v]*\n")
 # Only ASCII whitespace is collapsed: the no-break spaces of French typography
 # ("fini !") must keep the punctuation on the same line.
@@ -90,12 +99,24 @@ _BLOCK_TAGS = frozenset(
 )
 
 
+class _Processor(Protocol):
+    def process(self) -> list[str]: ...
+
+
 class _Segmenter(Protocol):
-    def segment(self, text: str) -> list[str]: ...
+    def processor(self, text: str) -> _Processor: ...
 
 
 def grapheme_length(text: str) -> int:
-    """The number of grapheme clusters of ``text``: its length as Mastodon counts it."""
+    """The number of grapheme clusters of ``text``: its length as Mastodon counts it.
+
+    Fitting a status measures many candidates, so the common cases are counted
+    without splitting: ASCII, and text with nothing that joins code points.
+    """
+    if text.isascii():
+        return len(text) - text.count("\r\n")
+    if _JOINING.search(text) is None:
+        return len(text)
     return len(_graphemes(text))
 
 
@@ -119,8 +140,17 @@ def lead(article_text: str, budget: int, language: str | None) -> str:
     a word boundary and ends with an ellipsis. A lead of whole sentences has no
     ellipsis: it is a complete thought, not a cut one.
     """
+    return " ".join(lead_sentences(article_text, budget, language))
+
+
+def lead_sentences(article_text: str, budget: int, language: str | None) -> list[str]:
+    """The sentences `lead` joins (one space apart); a shortened first one alone, or none.
+
+    A post's summary may shrink to its first sentence: this is it, as the lead
+    cut it, without splitting the lead again.
+    """
     if budget <= 0:
-        return ""
+        return []
     # Lazily, and on a window of the text: pysbd is slow (~1 ms a sentence) and a lead
     # needs the first few only. A sentence cut by the window ends past it, so it is
     # never whole within the budget: the window changes no lead.
@@ -128,8 +158,8 @@ def lead(article_text: str, budget: int, language: str | None) -> str:
     found = _iter_sentences(window, segmenter_language(language))
     first = next(found, "")
     if grapheme_length(first) > budget:
-        return shorten(first, budget)
-    return " ".join(_whole_sentences(first, found, budget))
+        return [shorten(first, budget)]
+    return _whole_sentences(first, found, budget)
 
 
 def shorten(text: str, budget: int) -> str:
@@ -281,10 +311,15 @@ def _pysbd_cuts(paragraph: str, language: str) -> set[int]:
     "." for "The inner star has a mass of 6.3 ± 0.7 M☉."), and a piece it
     changed simply gives no cut. The end of a piece is a cut too, so the
     sentence before a rewritten one still ends where it should.
+
+    The pieces come from pysbd's processor, not from ``Segmenter.segment``,
+    which finds each piece in the text again with a regular expression made
+    of the piece: one compiled expression per sentence, which also evicts
+    pysbd's own from Python's expression cache (most of pysbd's time).
     """
     cuts: set[int] = set()
     cursor = 0
-    for segment in _segmenter(language).segment(paragraph):
+    for segment in _segmenter(language).processor(paragraph).process():
         piece = segment.strip()
         start = paragraph.find(piece, cursor) if piece else -1
         if start < 0:

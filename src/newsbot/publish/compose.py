@@ -70,7 +70,7 @@ from newsbot.publish.fitting import MIN_SUMMARY as MIN_SUMMARY
 from newsbot.publish.fitting import RELATED_MARK as RELATED_MARK
 from newsbot.publish.fitting import Draft, NoRoom, Rules, fit, fit_reply
 from newsbot.publish.fitting import related_text as related_text
-from newsbot.summaries import grapheme_length, lead, sentences, shorten
+from newsbot.summaries import grapheme_length, lead_sentences, sentences, shorten
 
 if TYPE_CHECKING:
     from newsbot.mastodon.counting import CountingRule
@@ -212,7 +212,8 @@ def compose(
     links = tuple(
         _quiet_link(link) for link in related if link.url.strip() not in ("", article.url.strip())
     )
-    summary = _quiet(_summary(article, lead_text, policy, language))
+    summary, first = _summary(article, lead_text, policy, language)
+    summary = _quiet(summary)
     draft = Draft(
         headline=_quiet(_one_line(article.title)),
         summary=summary,
@@ -220,7 +221,7 @@ def compose(
         related=links if policy.related_in != "reply" else (),
         hashtags=tuple(hashtags(article.tags, policy.max_hashtags)) if policy.hashtags else (),
     )
-    floor = _summary_floor(summary, policy, language)
+    floor = _summary_floor(summary, first, policy, language)
     try:
         fitted = fit(draft, rules, floor)
         in_reply = policy.related_in == "reply" or (
@@ -314,17 +315,32 @@ def template_placeholders(template: str) -> set[str]:
     return names
 
 
-def _summary_floor(summary: str, policy: PostPolicy, language: str | None) -> str:
-    """The summary as short as it may get to make room for related links."""
+def _summary_floor(
+    summary: str, first: str | None, policy: PostPolicy, language: str | None
+) -> str:
+    """The summary as short as it may get to make room for related links.
+
+    ``first`` is the lead's first sentence when the summary is the lead (the
+    lead was split into sentences already; splitting it again costs as much),
+    else None: the article's own summary is split here.
+    """
     if policy.summary_floor > 0:
         return shorten(summary, max(policy.summary_floor, MIN_SUMMARY))
-    found = sentences(summary, language) if summary else []
-    first = found[0] if found else summary
+    if first is None:
+        found = sentences(summary, language) if summary else []
+        first = found[0] if found else summary
     return first if grapheme_length(first) >= MIN_SUMMARY else shorten(summary, MIN_SUMMARY)
 
 
-def _summary(article: Article, lead_text: str, policy: PostPolicy, language: str | None) -> str:
-    return _one_line(article.summary) or balance(lead(lead_text, policy.lead_length, language))
+def _summary(
+    article: Article, lead_text: str, policy: PostPolicy, language: str | None
+) -> tuple[str, str | None]:
+    """The summary, and its first sentence when it is the lead (see `_summary_floor`)."""
+    own = _one_line(article.summary)
+    if own:
+        return own, None
+    chosen = lead_sentences(lead_text, policy.lead_length, language)
+    return balance(" ".join(chosen)), _quiet(balance(chosen[0])) if chosen else ""
 
 
 def _quiet_link(link: RelatedLink) -> RelatedLink:

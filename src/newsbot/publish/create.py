@@ -22,7 +22,7 @@ from newsbot.mastodon.retry import backoff
 from newsbot.publish import rules
 from newsbot.publish.compose import Composed, ComposeError, idempotency_key
 from newsbot.publish.report import PassReport, StopReason, StopTarget
-from newsbot.state.deliveries import Action, Attempt, Delivery, DeliveryState
+from newsbot.state.deliveries import Action, Attempt, Delivery, DeliveryState, KeptSet
 
 if TYPE_CHECKING:
     from newsbot.publish.publisher import Publisher
@@ -158,9 +158,11 @@ class Creates:
         p = self.p
         if post.media_ids is None:
             post.media_ids = p.media.upload(post.article, p.limits)
-        self._keep_related(post.article, post.revision, post.composed)
         article = post.article
-        p.begin(Attempt(p.name, article.id, Action.CREATE, post.revision, post.key, article.url))
+        p.begin(
+            Attempt(p.name, article.id, Action.CREATE, post.revision, post.key, article.url),
+            self._kept(article, post.revision, post.composed),
+        )
         post.since = post.since or int(p.clock().timestamp())
         post.tries += 1
         return p.client.post_status(p.request(post.composed, post.media_ids), post.key)
@@ -236,28 +238,32 @@ class Creates:
         sent: bool = False,
     ) -> None:
         p = self.p
+        if not sent:  # found by reconciliation: its related set is this composition's
+            kept = self._kept(article, revision, composed)
+            p.related_sets.keep(
+                p.name, article.id, kept.links, kept.editors, in_reply=kept.in_reply,
+                reply_key=kept.reply_key,
+            )  # fmt: skip
         p.store.succeeded(
             p.name, article.id, state=DeliveryState.POSTED, revision=revision, now=p.clock(),
-            status_id=status.id, status_url=status.url or status.uri,
+            status_id=status.id, status_url=status.url or status.uri, release_reply=True,
         )  # fmt: skip
         report.posted += 1
         log.info(
             "posted", extra={"target": p.name, "article": article.id, "status_url": status.url}
         )
-        if not sent:  # found by reconciliation: its related set is this composition's
-            self._keep_related(article, revision, composed)
-        p.related_sets.release(p.name, article.id)
         if composed.reply_text is not None:
             p.replies.send_due(article.id, report)
 
-    def _keep_related(self, article: Article, revision: str, composed: Composed) -> None:
-        """The post's related set (and its reply to make), recorded before the post is sent:
-        a crash after the post leaves the reply due, never forgotten."""
-        self.p.related_sets.keep(
-            self.p.name, article.id, composed.related, article.related,
+    def _kept(self, article: Article, revision: str, composed: Composed) -> KeptSet:
+        """The post's related set (and its reply to make), recorded with the attempt, before
+        the post is sent: a crash after the post leaves the reply due, never forgotten."""
+        return KeptSet(
+            links=tuple(composed.related),
+            editors=tuple(article.related),
             in_reply=composed.reply_text is not None,
             reply_key=idempotency_key(self.p.name, article.id, revision + ":reply"),
-        )  # fmt: skip
+        )
 
     def _transient(self, article_id: str, exc: TransientError, tries: int, uncertain: bool) -> None:
         """Record a transient failure and wait before the next try (or end the pass)."""

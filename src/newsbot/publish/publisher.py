@@ -50,7 +50,7 @@ from newsbot.publish.serverrules import ServerRules, choose_profile
 from newsbot.render import bodies as html
 from newsbot.settings import TargetSettings
 from newsbot.state import suspect
-from newsbot.state.deliveries import Action, Attempt, DeliveryStore, KnownAccount
+from newsbot.state.deliveries import Action, Attempt, DeliveryStore, KeptSet, KnownAccount
 from newsbot.state.learning import Learned, TargetKnowledge
 from newsbot.state.leases import Lease
 from newsbot.state.replies import RelatedSet, RelatedStore
@@ -328,10 +328,11 @@ class Publisher:
         """No listing of this visibility's own posts: an unknown outcome cannot be checked."""
         return self.server.profile.listing_for(self.target.visibility) is None
 
-    def begin(self, attempt: Attempt) -> None:
-        """Record an attempt before sending it, if this process may still send at all."""
+    def begin(self, attempt: Attempt, kept: KeptSet | None = None) -> None:
+        """Record an attempt (and the related set of a post) before sending it, if this
+        process may still send at all."""
         self.may_send()
-        self.store.begin(attempt, self.clock())
+        self.store.begin(attempt, self.clock(), kept)
 
     def may_send(self) -> None:
         """Raise unless this process may still send: not shutting down, still holding the lease."""

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, insert, select, update
 
+from newsbot.articles import RelatedLink
 from newsbot.state.delivery_states import (
     ACTIVE,
     ENDED,
@@ -52,9 +53,30 @@ __all__ = [
     "Delivery",
     "DeliveryState",
     "DeliveryStore",
+    "KeptSet",
     "KnownAccount",
     "ReplyState",
 ]
+
+
+# The statements of every post, built once: a post's records cost their execution only.
+# The row's key is bound as ``row_target`` and ``row_article``; the columns set are the
+# other parameters given.
+_DELIVERY = and_(
+    deliveries.c.target == bindparam("row_target"),
+    deliveries.c.article_id == bindparam("row_article"),
+)
+_SET_DELIVERY = update(deliveries).where(_DELIVERY)
+_TRY_DELIVERY = _SET_DELIVERY.values(tries=deliveries.c.tries + 1)
+_RELATED = and_(
+    post_related.c.target == bindparam("row_target"),
+    post_related.c.article_id == bindparam("row_article"),
+)
+_REPLY_STATE = select(post_related.c.reply_state).where(_RELATED)
+_SET_RELATED = update(post_related).where(_RELATED)
+_RELEASE_REPLY = _SET_RELATED.where(post_related.c.reply_state == ReplyState.WAITING).values(
+    reply_state=ReplyState.RETRY, next_try=0
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +132,19 @@ class Attempt:
     revision: str
     idempotency_key: str
     article_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeptSet:
+    """The related links a post is made with, kept with the post (see `newsbot.state.replies`).
+
+    ``in_reply``: they go in a reply under the post, sent under ``reply_key``.
+    """
+
+    links: tuple[RelatedLink, ...]
+    editors: tuple[str, ...]
+    in_reply: bool
+    reply_key: str | None
 
 
 class DeliveryStore:
@@ -230,8 +265,12 @@ class DeliveryStore:
 
     # -- recording --------------------------------------------------------------
 
-    def begin(self, attempt: Attempt, now: datetime) -> None:
-        """Record an attempt as in flight; committed before the request is sent."""
+    def begin(self, attempt: Attempt, now: datetime, kept: KeptSet | None = None) -> None:
+        """Record an attempt as in flight; committed before the request is sent.
+
+        ``kept``, the related set of a post, is written in the same transaction:
+        one commit before each request, and a crash leaves both or neither.
+        """
         values = {
             "state": DeliveryState.SENDING,
             "action": attempt.action,
@@ -240,24 +279,23 @@ class DeliveryStore:
             "last_attempt": ts(now),
             "next_try": ts(now),
         }
-        key = (deliveries.c.target == attempt.target) & (
-            deliveries.c.article_id == attempt.article_id
-        )
+        row = {"row_target": attempt.target, "row_article": attempt.article_id}
         with self.engine.begin() as conn:
-            done = conn.execute(
-                update(deliveries).where(key).values(tries=deliveries.c.tries + 1, **values)
-            )
+            if kept is not None:
+                keep_related_set(conn, attempt.target, attempt.article_id, kept)
+            done = conn.execute(_TRY_DELIVERY, row | values)
             if done.rowcount == 0:
                 conn.execute(
-                    insert(deliveries).values(
-                        target=attempt.target,
-                        article_id=attempt.article_id,
-                        revision=attempt.revision,
-                        uncertain=False,
-                        tries=1,
-                        first_attempt=ts(now),
+                    insert(deliveries),
+                    {
+                        "target": attempt.target,
+                        "article_id": attempt.article_id,
+                        "revision": attempt.revision,
+                        "uncertain": False,
+                        "tries": 1,
+                        "first_attempt": ts(now),
                         **values,
-                    )
+                    },
                 )
 
     def resolve_posted(
@@ -298,8 +336,13 @@ class DeliveryStore:
         status_id: str | None = None,
         status_url: str | None = None,
         reply_id: str | None = None,
+        release_reply: bool = False,
     ) -> None:
-        """Record the outcome of a successful request."""
+        """Record the outcome of a successful request.
+
+        ``release_reply``: the request made the post, so its reply waiting for it
+        is now due (`release_reply`), in the same transaction.
+        """
         values: dict[str, Any] = {
             "state": state,
             "revision": revision,
@@ -313,7 +356,10 @@ class DeliveryStore:
             values["reply_id"] = reply_id
         if state == DeliveryState.POSTED and status_id is not None:
             values["posted_at"] = ts(now)
-        self._update(target, article_id, **values)
+        with self.engine.begin() as conn:
+            conn.execute(_SET_DELIVERY, {"row_target": target, "row_article": article_id, **values})
+            if release_reply:
+                release_reply_of(conn, target, article_id)
 
     def failed(
         self,
@@ -364,11 +410,7 @@ class DeliveryStore:
 
     def _update(self, target: str, article_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.target == target, deliveries.c.article_id == article_id)
-                .values(**values)
-            )
+            conn.execute(_SET_DELIVERY, {"row_target": target, "row_article": article_id, **values})
 
     # -- targets ----------------------------------------------------------------
 
@@ -481,6 +523,37 @@ class DeliveryStore:
         )
         with self.engine.connect() as conn:
             return [_delivery(row._mapping) for row in conn.execute(query)]
+
+
+def keep_related_set(conn: Connection, target: str, article_id: str, kept: KeptSet) -> None:
+    """Store the set a post is made with; a reply to make waits for the post."""
+    values: dict[str, Any] = {
+        "links": json.dumps([[link.title, link.url] for link in kept.links], ensure_ascii=False),
+        "editors": json.dumps(list(kept.editors), ensure_ascii=False),
+        "in_reply": kept.in_reply,
+    }
+    row = {"row_target": target, "row_article": article_id}
+    existing = conn.execute(_REPLY_STATE, row).first()
+    if existing is None:
+        waiting = {"reply_state": ReplyState.WAITING, "reply_key": kept.reply_key}
+        reply = waiting if kept.in_reply else {}
+        conn.execute(
+            insert(post_related),
+            {"target": target, "article_id": article_id, "tries": 0, "next_try": 0}
+            | values
+            | reply,
+        )
+        return
+    if existing.reply_state is None and kept.in_reply:  # recomposed into a reply
+        values.update(reply_state=ReplyState.WAITING, reply_key=kept.reply_key)
+    elif existing.reply_state == ReplyState.WAITING and not kept.in_reply:
+        values.update(reply_state=None)  # recomposed: the links fit in the post
+    conn.execute(_SET_RELATED, row | values)
+
+
+def release_reply_of(conn: Connection, target: str, article_id: str) -> None:
+    """The post is made: its reply, waiting for it, is now due."""
+    conn.execute(_RELEASE_REPLY, {"row_target": target, "row_article": article_id})
 
 
 def _delivery(row: Any) -> Delivery:

@@ -18,10 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, exists, insert, select, update
+from sqlalchemy import Engine, exists, select, update
 
 from newsbot.articles import RelatedLink
-from newsbot.state.deliveries import DeliveryState, ReplyState
+from newsbot.state.deliveries import (
+    DeliveryState,
+    KeptSet,
+    ReplyState,
+    keep_related_set,
+    release_reply_of,
+)
 from newsbot.state.schema import deliveries, post_related
 from newsbot.times import epoch_seconds
 
@@ -73,45 +79,19 @@ class RelatedStore:
         in_reply: bool,
         reply_key: str | None,
     ) -> None:
-        """Store the set a post was made with; a reply to make is then due at once."""
-        values: dict[str, Any] = {
-            "links": json.dumps([[link.title, link.url] for link in links], ensure_ascii=False),
-            "editors": json.dumps(list(editors), ensure_ascii=False),
-            "in_reply": in_reply,
-        }
-        existing = self.get(target, article_id)
+        """Store the set a post was made with; a reply to make waits for the post.
+
+        A post being sent keeps its set with its attempt instead
+        (`DeliveryStore.begin`), in one transaction.
+        """
+        kept = KeptSet(tuple(links), tuple(editors), in_reply, reply_key)
         with self.engine.begin() as conn:
-            if existing is None:
-                waiting = {"reply_state": ReplyState.WAITING, "reply_key": reply_key}
-                reply = waiting if in_reply else {}
-                conn.execute(
-                    insert(post_related).values(
-                        target=target, article_id=article_id, tries=0, next_try=0, **values, **reply
-                    )
-                )
-            else:
-                if existing.reply_state is None and in_reply:  # recomposed into a reply
-                    values.update(reply_state=ReplyState.WAITING, reply_key=reply_key)
-                elif existing.reply_state == ReplyState.WAITING and not in_reply:
-                    values.update(reply_state=None)  # recomposed: the links fit in the post
-                conn.execute(
-                    update(post_related)
-                    .where(post_related.c.target == target, post_related.c.article_id == article_id)
-                    .values(**values)
-                )
+            keep_related_set(conn, target, article_id, kept)
 
     def release(self, target: str, article_id: str) -> None:
         """The post is made: its reply, waiting for it, is now due."""
         with self.engine.begin() as conn:
-            conn.execute(
-                update(post_related)
-                .where(
-                    post_related.c.target == target,
-                    post_related.c.article_id == article_id,
-                    post_related.c.reply_state == ReplyState.WAITING,
-                )
-                .values(reply_state=ReplyState.RETRY, next_try=0)
-            )
+            release_reply_of(conn, target, article_id)
 
     def release_posted(self, target: str) -> None:
         """Release the replies whose post was recorded as made but not released: a crash

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from newsbot.build.builder import Builder
 from newsbot.build.output import Output
 from newsbot.errors import StoreError
 from newsbot.settings import Settings
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import httpx
 
     from newsbot.articles import Article
+    from newsbot.build.builder import Builder
     from newsbot.publish.publisher import Publisher
     from newsbot.publish.targets import Target
     from newsbot.settings import TargetSettings
@@ -56,7 +57,14 @@ class App:
     engine: Engine
     index: StoreIndex
     output: Output
-    builder: Builder
+
+    @cached_property
+    def builder(self) -> Builder:
+        """The builder, wired on first use: a command that only posts never loads the
+        store's readers and the build steps (a fifth of its start-up)."""
+        from newsbot.build.builder import Builder
+
+        return Builder(self.settings, self.index, self.output)
 
     def check_startup(self) -> None:
         """Fail at once, with one clear error, on what would make every later job fail.
@@ -114,7 +122,7 @@ def create_app(settings: Settings) -> App:
     engine = open_database(database_url(settings.state))
     index = StoreIndex(engine)
     output = Output(settings.feeds.output_dir)
-    return App(settings, engine, index, output, Builder(settings, index, output))
+    return App(settings, engine, index, output)
 
 
 @contextmanager

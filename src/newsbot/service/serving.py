@@ -25,6 +25,7 @@ from newsbot.service.metrics import Metrics
 from newsbot.service.status import StatusPage
 from newsbot.web.access import AccessLog, HttpMetrics
 from newsbot.web.asgi import web_app
+from newsbot.web.early import EarlyProbes
 from newsbot.web.files import OutputFiles
 from newsbot.web.server import Declines, FastPath, WebServer
 from newsbot.web.status import StatusEndpoints
@@ -88,12 +89,15 @@ def start_web(
     routes: Sequence[BaseRoute] = (),
     middleware: Sequence[Middleware] = (),
     declines: Declines | None = None,
+    early: EarlyProbes | None = None,
 ) -> WebServer:
     """The web server, listening and serving on a thread of its own.
 
     Files are answered from one cache, by the server itself when it can;
     ``declines`` names the requests that must reach the app whatever the
     cache holds (an ActivityPub client asking for an article as JSON).
+    ``early`` has answered the probes on the socket since start-up: the
+    server takes its socket over.
     """
     service = app.settings.service
     endpoints = StatusEndpoints(page, service.status_page)
@@ -112,7 +116,8 @@ def start_web(
     )
     fast = FastPath(files.answer_cached, asgi.record, declines)
     try:
-        server = WebServer(asgi, service.host, service.port, fast=fast)
+        sock = None if early is None else early.handover()
+        server = WebServer(asgi, service.host, service.port, fast=fast, sock=sock)
     except OSError as exc:
         where = f"{service.host}:{service.port}"
         raise OutputError(f"cannot listen on {where}: {exc.strerror}") from None

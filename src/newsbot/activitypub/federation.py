@@ -166,6 +166,14 @@ class Federation:
     def routes(self) -> Sequence[BaseRoute]:
         return self._routes.routes()
 
+    async def close_routes(self) -> None:
+        """Close what the routes opened on the web server's loop (the fetches' connections).
+
+        Run by the web server as it shuts down, on its own loop: uvloop refuses
+        to close a loop on which a connection is still open.
+        """
+        await self.remote.close()
+
     def middleware(self) -> list[Middleware]:
         return [Middleware(NegotiatedNotes, routes=self._routes)]
 

@@ -165,6 +165,7 @@ class Service:
             middleware=self.federation.middleware(),
             declines=_wants_activity,
             early=self.early,
+            on_shutdown=[self.federation.close_routes],
         )
 
     def _next_pass(self, name: str) -> datetime | None:

@@ -9,7 +9,7 @@ connection), and the ActivityPub routes when the actor is on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -90,6 +90,7 @@ def start_web(
     middleware: Sequence[Middleware] = (),
     declines: Declines | None = None,
     early: EarlyProbes | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> WebServer:
     """The web server, listening and serving on a thread of its own.
 
@@ -110,6 +111,7 @@ def start_web(
             files=files,
             routes=[*endpoints.routes(), *routes],
             middleware=middleware,
+            on_shutdown=on_shutdown,
         ),
         HttpMetrics(metrics.registry),
         log=app.settings.log.access,

@@ -36,7 +36,6 @@ large body, a pipelined request while another is in flight) goes to the app.
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 import threading
 import time
@@ -364,11 +363,6 @@ class WebServer:
         """Serve on this thread until :meth:`stop` is called (from another thread)."""
         try:
             self._server.run(sockets=[self.socket])
-        except OSError as exc:
-            # uvloop refuses to close a loop while a handle opened on it is still
-            # open (EBUSY): serving has ended by then, so only the close failed.
-            if exc.errno != errno.EBUSY or not self._server.should_exit:
-                raise
         finally:
             self.socket.close()
 

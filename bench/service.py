@@ -162,13 +162,45 @@ class FakeServer:
 class Service:
     """``newsbot run`` on the bench's store; its log is JSON lines in a file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, watch_start: bool = False) -> None:
+        """``watch_start``: on a port chosen here, time the first answers of the probes."""
         self.log = log
+        self.alive_seconds: float | None = None
+        self.app_seconds: float | None = None
+        port = free_port() if watch_start else 0
+        env = {**env, "NEWSBOT_SERVICE__PORT": str(port)}
+        started = time.monotonic()
         with log.open("ab") as err:
             self.process = subprocess.Popen(
                 [str(NEWSBOT), "run"], env=env, stdout=err, stderr=err, stdin=subprocess.DEVNULL
             )
+        if watch_start:
+            base = f"http://127.0.0.1:{port}"
+            wait_for(lambda: self._answers(base + "/healthz"), 120, "no /healthz", every=0.005)
+            self.alive_seconds = round(time.monotonic() - started, 3)
+            wait_for(lambda: self._app_answers(base), 120, "no web app", every=0.005)
+            self.app_seconds = round(time.monotonic() - started, 3)
         self.url = wait_for(self._logged_url, 120, "the service did not start")
+
+    def _answers(self, url: str) -> bool:
+        if self.process.poll() is not None:
+            raise SystemExit(f"the service exited: {self.log.read_text()[-3000:]}")
+        try:
+            with _DIRECT.open(url, timeout=5) as answer:
+                return bool(answer.status == 200)
+        except (OSError, urllib.error.HTTPError):
+            return False
+
+    def _app_answers(self, base: str) -> bool:
+        """Whether the web app itself answers ``/readyz`` (the early responder says "starting")."""
+        try:
+            with _DIRECT.open(base + "/readyz", timeout=5) as answer:
+                body = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read())
+        except OSError:
+            return False
+        return body.get("reasons") != ["starting"]
 
     def _logged_url(self) -> str | None:
         if self.process.poll() is not None:
@@ -263,6 +295,10 @@ class Memory:
     startup_to_ready_seconds: float
     articles_in_store: int | None = None
     shutdown_seconds: float | None = None
+    alive_seconds: float | None = None
+    """From starting the process to the first ``/healthz`` 200."""
+    app_seconds: float | None = None
+    """From starting the process to the web app's own first answer (past start-up)."""
 
 
 def status_kb(pid: int, key: str) -> int:
@@ -484,7 +520,6 @@ def service_env(work: Path, content: Path, fake: FakeServer) -> dict[str, str]:
         NEWSBOT_FEEDS__OUTPUT_DIR=str(work / "public"),
         NEWSBOT_STATE__DATA_DIR=str(work / "data"),
         NEWSBOT_SERVICE__HOST="127.0.0.1",
-        NEWSBOT_SERVICE__PORT="0",
         NEWSBOT_LOG__FORMAT="json",
         NEWSBOT_TARGETS__MAIN__SERVER=fake.base_url,
         NEWSBOT_TARGETS__MAIN__TOKEN=TOKEN,
@@ -506,6 +541,8 @@ def memory_lines(memory: dict[str, Any]) -> list[str]:
         f"    first build {memory['first_build_seconds']:.1f} s; ready and first pass "
         f"{memory['startup_to_ready_seconds']:.1f} s after start; children left: "
         f"{memory['children']} ({memory['children_rss_mb']} MB)",
+        f"    /healthz 200 {memory['alive_seconds']} s after start; the web app answering "
+        f"{memory['app_seconds']} s after start",
         f"    goal VmRSS <= {MEMORY_GOAL_MB:.0f} MB: {verdict(median <= MEMORY_GOAL_MB)}"
         + ("" if median <= MEMORY_GOAL_MB else f" (by {median - MEMORY_GOAL_MB:.1f} MB)"),
     ]
@@ -596,8 +633,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print("(a) memory: first start on an empty state", file=sys.stderr)
         started = time.monotonic()
-        service = Service(env, work / "service-1.log")
+        service = Service(env, work / "service-1.log", watch_start=True)
         memory = measure_memory(service, started, args.settle)
+        memory.alive_seconds, memory.app_seconds = service.alive_seconds, service.app_seconds
         memory.shutdown_seconds = round(service.stop(), 2)
         print("\n".join(memory_lines(asdict(memory))), file=sys.stderr)  # before a later step fails
 

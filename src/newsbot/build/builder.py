@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,14 +92,16 @@ class Builder:
         leaves the related lists still missing to a later build (the build a
         dropped file asks for then does only what that file needs).
 
-        What the build looked up (related lists, the files written) is forgotten
-        when it ends: a service would otherwise hold it until its next build.
+        What the build looked up (related lists, the files written, the cached
+        excerpts) is forgotten when it ends: a service would otherwise hold it
+        until its next build.
         """
         try:
             return self._build(now, progress, confirm_removals, backlog)
         finally:
             self.view.begin()
             self.output.begin()
+            _forget_excerpts()
 
     def _build(
         self,
@@ -230,6 +233,16 @@ class Builder:
 
     def _fingerprint(self) -> str:
         return fingerprint(self.settings)
+
+
+def _forget_excerpts() -> None:
+    """Empty the excerpt cache (up to 4,096 article bodies), meant for one build's pages and feeds.
+
+    Looked up in ``sys.modules``: a build that rendered nothing never loaded it.
+    """
+    summaries = sys.modules.get("newsbot.summaries")
+    if summaries is not None:
+        summaries.excerpt.cache_clear()
 
 
 def fingerprint(settings: Settings) -> str:

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 
-from newsbot.service.health import Status
 from newsbot.service.metrics import Metrics
 from newsbot.web.asgi import web_app
 from newsbot.web.early import EarlyProbes, answer, bind

@@ -128,3 +128,24 @@ def test_the_early_module_loads_no_heavy_library() -> None:
 def test_a_port_in_use_is_an_error_at_bind() -> None:
     with early_probes() as (probes, _), pytest.raises(OSError):
         bind("127.0.0.1", probes.socket.getsockname()[1])
+
+
+def test_newsbot_run_on_a_port_in_use_exits_3_before_loading_the_service(tmp_path: Path) -> None:
+    newsbot = Path(sys.executable).parent / "newsbot"
+    with early_probes() as (probes, _):
+        port = probes.socket.getsockname()[1]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "NEWSBOT_STORE__CONTENT_DIR": str(tmp_path / "content"),
+            "NEWSBOT_FEEDS__OUTPUT_DIR": str(tmp_path / "public"),
+            "NEWSBOT_STATE__DATA_DIR": str(tmp_path / "data"),
+            "NEWSBOT_SERVICE__HOST": "127.0.0.1",
+            "NEWSBOT_SERVICE__PORT": str(port),
+        }
+        done = subprocess.run(
+            [str(newsbot), "run"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 3, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert not (tmp_path / "data").exists()  # nothing opened before the port was bound

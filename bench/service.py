@@ -31,8 +31,11 @@ Everything runs on loopback, in this order, on one generated store:
    with a Lua script counts the answers by status: all must be 304.
 
 ``wrk`` and ``nginx`` are installed with apt-get when missing (as root).
-Results are printed as a table and written as JSON to
-``bench/out/service-<timestamp>.json``.
+Each step prints its figures as soon as it ends; at the end the whole table,
+with PASS or MISS for each goal (idle VmRSS <= 100 MB; 304s at >= 0.3 of
+nginx's rate with one worker, every answer a 304), is printed and written as
+JSON to ``bench/out/service-<timestamp>.json``. ``--workdir`` keeps the
+generated store for the next run (state and output start afresh each run).
 
 Usage (from the repository root)::
 
@@ -67,6 +70,10 @@ NEWSBOT = ROOT / ".venv" / "bin" / "newsbot"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 OUT_DIR = ROOT / "bench" / "out"
 TOKEN = "bench-token-not-secret"
+MEMORY_GOAL_MB = 100.0
+"""Idle ``VmRSS`` (median) of ``newsbot run`` at rest after its first build and pass."""
+RATIO_GOAL = 0.3
+"""304s per second against nginx with one worker (the serving goal of ``bench/serve.py``)."""
 POSTS_PER_HOUR = 600
 DROP_SPACING = 3600 / POSTS_PER_HOUR + 0.7
 """Seconds between a post and the next drop: pacing's spacing, plus a margin."""
@@ -155,13 +162,45 @@ class FakeServer:
 class Service:
     """``newsbot run`` on the bench's store; its log is JSON lines in a file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, watch_start: bool = False) -> None:
+        """``watch_start``: on a port chosen here, time the first answers of the probes."""
         self.log = log
+        self.alive_seconds: float | None = None
+        self.app_seconds: float | None = None
+        port = free_port() if watch_start else 0
+        env = {**env, "NEWSBOT_SERVICE__PORT": str(port)}
+        started = time.monotonic()
         with log.open("ab") as err:
             self.process = subprocess.Popen(
                 [str(NEWSBOT), "run"], env=env, stdout=err, stderr=err, stdin=subprocess.DEVNULL
             )
+        if watch_start:
+            base = f"http://127.0.0.1:{port}"
+            wait_for(lambda: self._answers(base + "/healthz"), 120, "no /healthz", every=0.005)
+            self.alive_seconds = round(time.monotonic() - started, 3)
+            wait_for(lambda: self._app_answers(base), 120, "no web app", every=0.005)
+            self.app_seconds = round(time.monotonic() - started, 3)
         self.url = wait_for(self._logged_url, 120, "the service did not start")
+
+    def _answers(self, url: str) -> bool:
+        if self.process.poll() is not None:
+            raise SystemExit(f"the service exited: {self.log.read_text()[-3000:]}")
+        try:
+            with _DIRECT.open(url, timeout=5) as answer:
+                return bool(answer.status == 200)
+        except (OSError, urllib.error.HTTPError):
+            return False
+
+    def _app_answers(self, base: str) -> bool:
+        """Whether the web app itself answers ``/readyz`` (the early responder says "starting")."""
+        try:
+            with _DIRECT.open(base + "/readyz", timeout=5) as answer:
+                body = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            body = json.loads(exc.read())
+        except OSError:
+            return False
+        return body.get("reasons") != ["starting"]
 
     def _logged_url(self) -> str | None:
         if self.process.poll() is not None:
@@ -256,6 +295,10 @@ class Memory:
     startup_to_ready_seconds: float
     articles_in_store: int | None = None
     shutdown_seconds: float | None = None
+    alive_seconds: float | None = None
+    """From starting the process to the first ``/healthz`` 200."""
+    app_seconds: float | None = None
+    """From starting the process to the web app's own first answer (past start-up)."""
 
 
 def status_kb(pid: int, key: str) -> int:
@@ -477,7 +520,6 @@ def service_env(work: Path, content: Path, fake: FakeServer) -> dict[str, str]:
         NEWSBOT_FEEDS__OUTPUT_DIR=str(work / "public"),
         NEWSBOT_STATE__DATA_DIR=str(work / "data"),
         NEWSBOT_SERVICE__HOST="127.0.0.1",
-        NEWSBOT_SERVICE__PORT="0",
         NEWSBOT_LOG__FORMAT="json",
         NEWSBOT_TARGETS__MAIN__SERVER=fake.base_url,
         NEWSBOT_TARGETS__MAIN__TOKEN=TOKEN,
@@ -486,32 +528,70 @@ def service_env(work: Path, content: Path, fake: FakeServer) -> dict[str, str]:
     return env
 
 
-def table(report: dict[str, Any]) -> str:
-    memory, latency = report["memory"], report["drop_to_post"]
-    lines = [
-        f"newsbot run, {report['articles']:,} articles ({report['machine']['cpus']} CPUs)",
-        "",
+def verdict(met: bool) -> str:
+    return "PASS" if met else "MISS"
+
+
+def memory_lines(memory: dict[str, Any]) -> list[str]:
+    median = memory["rss_mb_median"]
+    return [
         "(a) memory at rest after the first build and pass",
-        f"    VmRSS median {memory['rss_mb_median']} MB (max {memory['rss_mb_max']} MB, "
+        f"    VmRSS median {median} MB (max {memory['rss_mb_max']} MB, "
         f"{memory['samples']} samples); VmHWM {memory['hwm_mb']} MB",
         f"    first build {memory['first_build_seconds']:.1f} s; ready and first pass "
         f"{memory['startup_to_ready_seconds']:.1f} s after start; children left: "
         f"{memory['children']} ({memory['children_rss_mb']} MB)",
-        "",
+        f"    /healthz 200 {memory['alive_seconds']} s after start; the web app answering "
+        f"{memory['app_seconds']} s after start",
+        f"    goal VmRSS <= {MEMORY_GOAL_MB:.0f} MB: {verdict(median <= MEMORY_GOAL_MB)}"
+        + ("" if median <= MEMORY_GOAL_MB else f" (by {median - MEMORY_GOAL_MB:.1f} MB)"),
+    ]
+
+
+def latency_lines(latency: dict[str, Any]) -> list[str]:
+    return [
         f"(b) drop to post, {latency['drops']} drops",
         f"    median {latency['median_ms']:.0f} ms, min {latency['min_ms']:.0f} ms, "
         f"max {latency['max_ms']:.0f} ms",
-        "",
+    ]
+
+
+def gets_lines(report: dict[str, Any]) -> list[str]:
+    rows = report["conditional_gets"]
+    lines = [
         f"(c) conditional GET {report['path']} (If-None-Match), wrk {report['wrk']}",
         f"    {'server':<32} {'req/s':>10} {'avg':>9} {'p99':>9}  statuses (check run)",
     ]
-    for row in report["conditional_gets"]:
+    for row in rows:
         statuses = " ".join(f"{k}:{v}" for k, v in sorted(row["statuses"].items()))
         lines.append(
             f"    {row['server']:<32} {row['requests_per_second']:>10,.0f} "
             f"{row['latency_avg']:>9} {row['latency_p99'] or '':>9}  {statuses}"
         )
-    return "\n".join(lines)
+    ours, nginx = rows[0], rows[1]
+    ratio = ours["requests_per_second"] / max(nginx["requests_per_second"], 1.0)
+    only_304 = all(set(row["statuses"]) == {"304"} for row in rows)
+    lines += [
+        f"    ratio to nginx (1 worker) {ratio:.3f}; "
+        f"goal >= {RATIO_GOAL}: {verdict(ratio >= RATIO_GOAL)}",
+        f"    every answer of the check runs 304: {verdict(only_304)}",
+    ]
+    return lines
+
+
+def table(report: dict[str, Any]) -> str:
+    head = f"newsbot run, {report['articles']:,} articles ({report['machine']['cpus']} CPUs)"
+    parts = [memory_lines(report["memory"]), latency_lines(report["drop_to_post"]),
+             gets_lines(report)]  # fmt: skip
+    return "\n\n".join("\n".join(part) for part in [[head], *parts])
+
+
+def fresh_workdir(work: Path) -> None:
+    """A kept work folder: its generated store is reused, everything else starts afresh."""
+    for name in ("data", "public", "incoming", "content/bench-drops"):
+        shutil.rmtree(work / name, ignore_errors=True)
+    for log in work.glob("service-*.log"):
+        log.unlink()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -538,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
     work = args.workdir or Path(tempfile.mkdtemp(prefix="newsbot-service-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    fresh_workdir(work)
     work.chmod(0o755)  # nginx's workers run as nobody
     content, incoming = work / "content", work / "incoming"
     incoming.mkdir(exist_ok=True)
@@ -552,15 +633,18 @@ def main(argv: list[str] | None = None) -> int:
 
         print("(a) memory: first start on an empty state", file=sys.stderr)
         started = time.monotonic()
-        service = Service(env, work / "service-1.log")
+        service = Service(env, work / "service-1.log", watch_start=True)
         memory = measure_memory(service, started, args.settle)
+        memory.alive_seconds, memory.app_seconds = service.alive_seconds, service.app_seconds
         memory.shutdown_seconds = round(service.stop(), 2)
+        print("\n".join(memory_lines(asdict(memory))), file=sys.stderr)  # before a later step fails
 
         print("(b) drop to post: catch-up, then a second start", file=sys.stderr)
         subprocess.run([str(NEWSBOT), "catch-up"], env=env, check=True, capture_output=True)
         service = Service(env, work / "service-2.log")
         wait_for(lambda: service.readyz().get("ready"), 300, "not ready after restart")
         latency = measure_drops(fake, content, incoming, args.drops)
+        print("\n".join(latency_lines(asdict(latency))), file=sys.stderr)
 
         print("(c) conditional GETs", file=sys.stderr)
         gets = measure_gets(service, work / "public", work, args)

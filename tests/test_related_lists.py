@@ -244,3 +244,48 @@ def test_navigation_files(site: Settings) -> None:
     }
     assert {f.removeprefix(base) for f in feeds} == written
     app.close()
+
+
+def listed(app: App) -> int:
+    """Articles with a stored list."""
+    with app.engine.connect() as conn:
+        return int(conn.execute(select(func.count(func.distinct(related_links.c.path)))).scalar())
+
+
+def test_a_build_without_backlog_leaves_missing_lists_to_a_later_build(site: Settings) -> None:
+    app = build(site)
+    everyone = listed(app)
+    with app.engine.begin() as conn:  # as a first build past its related budget leaves them
+        conn.execute(related_links.delete())
+    app.close()
+    (site.store.content_dir / "2020" / "follow-up.md").write_text(FOLLOW_UP, encoding="utf-8")
+    app = _open(site)
+    report = app.builder.build(NOW, backlog=False)  # what a dropped file asks of the service
+    assert report.read == 1
+    with app.engine.connect() as conn:
+        assert app.builder.related.stored(conn, "2020/follow-up.md")  # its own list
+    assert everyone > 10 and listed(app) < everyone / 2
+    app.builder.build(NOW)  # a scheduled build takes the backlog up
+    assert listed(app) == everyone + 1
+    app.close()
+
+
+def test_the_service_builds_for_a_changed_file_without_backlog(site: Settings) -> None:
+    from newsbot.service.runner import Service
+
+    app = build(site)
+    everyone = listed(app)
+    with app.engine.begin() as conn:
+        conn.execute(related_links.delete())
+    (site.store.content_dir / "2020" / "follow-up.md").write_text(FOLLOW_UP, encoding="utf-8")
+    service = Service(app, clock=lambda: NOW)
+    try:
+        service._store_changed()  # what the watcher calls; the scheduler is not started
+        report = service.build()
+        assert report is not None and report.read == 1
+        assert listed(app) < everyone / 2
+        service.build()  # a scheduled build
+        assert listed(app) == everyone + 1
+    finally:
+        service.http.close()
+        app.close()

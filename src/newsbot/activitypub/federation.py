@@ -84,7 +84,9 @@ class Federation:
         self.outbox = Outbox(
             engine,
             self.actor,
-            related=self._related_lists(engine, settings.site.related_policy),
+            related=self._related_finder(
+                engine, timedelta(hours=ap.backlog_max_age_hours), settings.site.related_policy
+            ),
             may_change=store_trusted(engine) if may_change is None else may_change,
             backlog=timedelta(hours=ap.backlog_max_age_hours),
         )
@@ -140,22 +142,40 @@ class Federation:
         )
 
     @staticmethod
-    def _related_lists(
-        engine: Engine, policy: RelatedPolicy
+    def _related_finder(
+        engine: Engine, backlog: timedelta, policy: RelatedPolicy
     ) -> Callable[[Article, datetime], Sequence[Article]]:
-        """A note's related articles: the list the build stored, under the site's policy.
+        """A note's related links: the article's stored list under the site's policy, as the
+        pages and posts show.
 
-        A search per note made a first sync of a large store search once per
-        article, minutes of work that held up the service's stop.
+        Only an article recent enough to be delivered gets its list searched when
+        the build has not stored one yet (the build's related budget ran out);
+        an older one keeps the stored list, possibly none. Searching for every
+        article made the first sync of a large store take a search per article
+        (minutes at 10,000 articles).
         """
         from newsbot.state.related import RelatedFinder
         from newsbot.state.related_lists import RelatedLists
 
         lists = RelatedLists(RelatedFinder(engine))
-        return lambda article, now: lists.related(article, RELATED_LINKS, now, policy)
+
+        def related(article: Article, now: datetime) -> Sequence[Article]:
+            if article.published >= now - backlog:
+                return lists.related(article, RELATED_LINKS, now, policy)
+            return lists.lookup(article, RELATED_LINKS, now, policy)
+
+        return related
 
     def routes(self) -> Sequence[BaseRoute]:
         return self._routes.routes()
+
+    async def close_routes(self) -> None:
+        """Close what the routes opened on the web server's loop (the fetches' connections).
+
+        Run by the web server as it shuts down, on its own loop: uvloop refuses
+        to close a loop on which a connection is still open.
+        """
+        await self.remote.close()
 
     def middleware(self) -> list[Middleware]:
         return [Middleware(NegotiatedNotes, routes=self._routes)]

@@ -67,6 +67,10 @@ class RemoteActors:
         self._sign = sign
         self._cache: OrderedDict[str, tuple[datetime, dict[str, Any]]] = OrderedDict()
 
+    async def close(self) -> None:
+        """Close the kept-alive connections, on the loop that opened them."""
+        await self._http.aclose()
+
     async def document(self, url: str, *, refresh: bool = False) -> dict[str, Any]:
         url = url.split("#", 1)[0]
         now = self._clock()

@@ -177,9 +177,8 @@ class DeliveryWorker:
     def wake(self) -> None:
         """New rows were queued: claim them now rather than at the next poll."""
         loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None:
-            # The loop may have ended (stopped) since: then there is nobody to wake.
-            with contextlib.suppress(RuntimeError):
+        if loop is not None and wake is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing left to wake
                 loop.call_soon_threadsafe(wake.set)
 
     def stop(self, timeout: float | None = None) -> None:
@@ -246,17 +245,20 @@ class DeliveryWorker:
             recorder = asyncio.create_task(record())
             last_orphans = 0.0
             while not self._stop.is_set():
-                if time.monotonic() - last_orphans > ORPHANS_EVERY_SECONDS:
-                    freed = await asyncio.to_thread(self.store.release_orphans)
-                    if freed:
-                        log.warning("%d deliveries of a killed process are due again", freed)
-                    last_orphans = time.monotonic()
                 claimed: list[Claimed] = []
-                if len(in_flight) <= room // 2:
-                    claimed = await asyncio.to_thread(
-                        self.store.claim, self.owner, self.clock(), room - len(in_flight),
-                        self.lease,
-                    )  # fmt: skip
+                try:
+                    if time.monotonic() - last_orphans > ORPHANS_EVERY_SECONDS:
+                        freed = await asyncio.to_thread(self.store.release_orphans)
+                        if freed:
+                            log.warning("%d deliveries of a killed process are due again", freed)
+                        last_orphans = time.monotonic()
+                    if len(in_flight) <= room // 2:
+                        claimed = await asyncio.to_thread(
+                            self.store.claim, self.owner, self.clock(), room - len(in_flight),
+                            self.lease,
+                        )  # fmt: skip
+                except Exception:  # a database busy past its timeout, or gone: poll again
+                    log.exception("claiming deliveries failed; trying again at the next poll")
                 for item in claimed:
                     task = asyncio.create_task(send(http, signer, item))
                     in_flight.add(task)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,14 +77,39 @@ class Builder:
         self.indexer = Indexer(settings, index, self.related)
 
     def build(
-        self, now: datetime, progress: Progress | None = None, *, confirm_removals: bool = False
+        self,
+        now: datetime,
+        progress: Progress | None = None,
+        *,
+        confirm_removals: bool = False,
+        backlog: bool = True,
     ) -> BuildReport:
         """Bring the output up to date with the store as it is ``now``.
 
         A suspect store (see `newsbot.state.suspect`) changes nothing: neither the
         index nor the output; ``report.suspect`` says why. ``confirm_removals``
-        accepts an empty store or a large loss as intended.
+        accepts an empty store or a large loss as intended. ``backlog=False``
+        leaves the related lists still missing to a later build (the build a
+        dropped file asks for then does only what that file needs).
+
+        What the build looked up (related lists, the files written, the cached
+        excerpts) is forgotten when it ends: a service would otherwise hold it
+        until its next build.
         """
+        try:
+            return self._build(now, progress, confirm_removals, backlog)
+        finally:
+            self.view.begin()
+            self.output.begin()
+            _forget_excerpts()
+
+    def _build(
+        self,
+        now: datetime,
+        progress: Progress | None,
+        confirm_removals: bool,
+        backlog: bool,
+    ) -> BuildReport:
         started = time.perf_counter()
         report = BuildReport()
         stamp = now.astimezone(UTC).isoformat()
@@ -122,7 +148,9 @@ class Builder:
         removed = sorted(set(known) - present)
         report.read, report.removed = len(to_read), len(removed)
         generation = int(self.index.get_meta("generation") or "0") + 1
-        changes = self.indexer.update(to_read, removed, known, generation, progress)
+        changes = self.indexer.update(
+            to_read, removed, known, generation, progress, backlog=backlog
+        )
         report.related_seconds = changes.related_seconds
         affected, touched_pages, gone_pages = changes.feeds, changes.pages, changes.gone_pages
         last = self.index.get_meta("last_build")
@@ -205,6 +233,16 @@ class Builder:
 
     def _fingerprint(self) -> str:
         return fingerprint(self.settings)
+
+
+def _forget_excerpts() -> None:
+    """Empty the excerpt cache (up to 4,096 article bodies), meant for one build's pages and feeds.
+
+    Looked up in ``sys.modules``: a build that rendered nothing never loaded it.
+    """
+    summaries = sys.modules.get("newsbot.summaries")
+    if summaries is not None:
+        summaries.excerpt.cache_clear()
 
 
 def fingerprint(settings: Settings) -> str:

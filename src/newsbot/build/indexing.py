@@ -79,8 +79,13 @@ class Indexer:
         known: dict[str, Known],
         generation: int,
         progress: Progress | None = None,
+        *,
+        backlog: bool = True,
     ) -> Changes:
-        """Parse and store ``to_read``, drop ``removed``, then settle ids and related lists."""
+        """Parse and store ``to_read``, drop ``removed``, then settle ids and related lists.
+
+        ``backlog``: spend up to ``site.related_seconds`` on lists still missing too.
+        """
         changes = Changes()
         ids: set[str] = set()
         stored: list[str] = []
@@ -107,9 +112,8 @@ class Indexer:
         started = time.perf_counter()
         with self.index.engine.begin() as conn:
             # Once every batch is indexed, so that each list sees the whole store.
-            relinked = self.related.refresh(
-                conn, stored, removed, self.settings.site.related_seconds
-            )
+            budget = self.settings.site.related_seconds if backlog else None
+            relinked = self.related.refresh(conn, stored, removed, budget)
             changes.feeds |= self.index.affected_by(conn, sorted(relinked))
         changes.related_seconds = time.perf_counter() - started
         changes.pages |= relinked

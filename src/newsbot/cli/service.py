@@ -15,6 +15,7 @@ import click
 from newsbot.cli.common import (
     EXIT_PROBLEMS,
     EXIT_SETTINGS,
+    EXIT_UNUSABLE,
     Context,
     fail,
     open_app,
@@ -38,8 +39,8 @@ def run(obj: Context, strict: bool) -> None:
     stopped. Without a target it logs exactly what it would post.
     """
     from newsbot import logs
-    from newsbot.service.runner import Service
     from newsbot.settings_report import base_url_problem
+    from newsbot.web.early import EarlyProbes, bind
 
     stopping = _stop_on_signals()  # a stop asked for while starting up is a clean stop too
     settings = obj.settings
@@ -48,9 +49,17 @@ def run(obj: Context, strict: bool) -> None:
         if strict:
             fail(problem, EXIT_SETTINGS)
         log.warning(problem)
+    host, port = settings.service.host, settings.service.port
+    try:
+        early = EarlyProbes(bind(host, port))  # the probes answer before the heavy imports
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_UNUSABLE)
+    early.start()
+    from newsbot.service.runner import Service
+
     with open_app(settings) as app:
         app.check_startup()
-        service = Service(app, stopping=stopping)
+        service = Service(app, stopping=stopping, early=early)
         try:
             code = service.run()
         except Exception:

@@ -38,7 +38,7 @@ from newsbot.errors import NewsbotError
 from newsbot.mastodon.client import make_http_client
 from newsbot.publish.publisher import PassReport, Publisher
 from newsbot.publish.targets import Target, targets
-from newsbot.service import jobs
+from newsbot.service import jobs, memory
 from newsbot.service.health import Status
 from newsbot.service.jobs import Coalesced
 from newsbot.service.metrics import Metrics
@@ -48,6 +48,7 @@ from newsbot.service.watch import Watcher
 from newsbot.service.websub import ping
 from newsbot.settings import Settings
 from newsbot.state.leases import process_owner
+from newsbot.web.early import EarlyProbes
 from newsbot.web.server import WebServer
 
 if TYPE_CHECKING:
@@ -80,8 +81,11 @@ class Service:
         clock: Clock = lambda: datetime.now(UTC),
         *,
         stopping: threading.Event | None = None,
+        early: EarlyProbes | None = None,
     ) -> None:
+        """``early``: the probes answered on the bound port while the service loaded."""
         self.app = app
+        self.early = early
         self.settings: Settings = app.settings
         self.clock = clock
         self.stopping = stopping if stopping is not None else threading.Event()
@@ -97,6 +101,8 @@ class Service:
         self._builds = Coalesced(self.scheduler, self.build, "build after a change")
         self._passes: dict[str, Coalesced] = {}
         self._first_build_done = False
+        self._change_waiting = False
+        """A file changed: the next build does only what changed, no related backlog."""
         self._preview: Preview | None = None
         self.federation: Federation | None = None
         self._budget = ShutdownBudget(self.settings.service.shutdown_timeout_seconds)
@@ -149,7 +155,7 @@ class Service:
             self.app, self.status, self.targets, self.publishers.get, self._next_pass, self.clock
         )
         if self.federation is None:
-            return start_web(self.app, self.status, self.metrics, page)
+            return start_web(self.app, self.status, self.metrics, page, early=self.early)
         return start_web(
             self.app,
             self.status,
@@ -158,6 +164,8 @@ class Service:
             routes=self.federation.routes(),
             middleware=self.federation.middleware(),
             declines=_wants_activity,
+            early=self.early,
+            on_shutdown=[self.federation.close_routes],
         )
 
     def _next_pass(self, name: str) -> datetime | None:
@@ -229,7 +237,7 @@ class Service:
     # -- jobs ---------------------------------------------------------------------
 
     def _schedule(self) -> None:
-        """The first build now; the passes (paused until that build is done) on their schedule."""
+        """The first build now; the passes and ActivityPub (paused until that build is done)."""
         service = self.settings.service
         self.scheduler.add_job(
             self._builds.run,
@@ -244,6 +252,7 @@ class Service:
                 jobs.every(ACTIVITYPUB_EVERY_SECONDS),
                 id=jobs.ACTIVITYPUB_JOB,
                 name="ActivityPub outbox and delivery health",
+                next_run_time=None,  # paused until the first build: the index is being filled
             )
         passes: dict[str, Callable[[], object]] = {
             jobs.publish_job(name): partial(self.publish, name) for name in self.publishers
@@ -270,7 +279,8 @@ class Service:
         """
         if self.stopping.is_set():
             return None
-        report, error = self._build_once()
+        backlog, self._change_waiting = not self._change_waiting, False
+        report, error = self._build_once(backlog)
         if report is None and error is None:
             return None  # stopped while waiting for another process's build
         self._observe_build(report, error)
@@ -286,15 +296,23 @@ class Service:
             self._publish_soon()
         if report is not None and report.changed_feeds and self.settings.feeds.hub:
             ping(self.http, str(self.settings.feeds.hub), report.changed_feeds)
+        if report is not None and (changed or report.pages_written or report.feeds_written):
+            memory.release()  # what the build and the sync used, back to the system
         return report
 
-    def _build_once(self) -> tuple[BuildReport | None, str | None]:
-        """One build under the build lease; (None, None) when stopped while waiting for it."""
+    def _build_once(self, backlog: bool) -> tuple[BuildReport | None, str | None]:
+        """One build under the build lease; (None, None) when stopped while waiting for it.
+
+        ``backlog``: also compute related lists still missing, for up to
+        ``site.related_seconds`` (scheduled builds; a build a changed file asked
+        for leaves them, so that the new article is posted without that wait).
+        """
         try:
             if not self._hold_build_lease():
                 return None, None
             try:
-                return self.app.builder.build(self.clock(), self._keep_build_lease), None
+                now = self.clock()
+                return self.app.builder.build(now, self._keep_build_lease, backlog=backlog), None
             finally:
                 self._build_lease.release()
         except NewsbotError as exc:
@@ -359,6 +377,8 @@ class Service:
             report = PassReport(name, stopped=f"the pass failed: {type(exc).__name__}: {exc}")
         self.status.record_pass(report)
         self.metrics.observe_pass(report)
+        if report.posted or report.edited or report.deleted or report.skipped:
+            memory.release()
         if report.stopped:
             log.error("target stopped: %s", report.stopped, extra={"target": name})
         return report
@@ -378,9 +398,14 @@ class Service:
         self._preview.log_new()
 
     def _start_passes(self) -> None:
-        """After the first build: passes on their schedule from now, and one at once."""
+        """After the first build: passes and ActivityPub on their schedule, and a pass at once.
+
+        (The first build has just synced ActivityPub itself.)
+        """
         if self.stopping.is_set():
             return
+        if self.federation is not None:
+            self.scheduler.resume_job(jobs.ACTIVITYPUB_JOB)
         for job_id, passes in self._passes.items():
             self.scheduler.resume_job(job_id)
             passes.request()
@@ -393,6 +418,7 @@ class Service:
     def _store_changed(self) -> None:
         """The watcher saw a change: build now rather than at the next tick."""
         if not self.stopping.is_set():
+            self._change_waiting = True
             self._builds.request()
 
     def _announce_targets(self) -> None:

@@ -9,7 +9,7 @@ connection), and the ActivityPub routes when the actor is on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from newsbot.service.metrics import Metrics
 from newsbot.service.status import StatusPage
 from newsbot.web.access import AccessLog, HttpMetrics
 from newsbot.web.asgi import web_app
+from newsbot.web.early import EarlyProbes
 from newsbot.web.files import OutputFiles
 from newsbot.web.server import Declines, FastPath, WebServer
 from newsbot.web.status import StatusEndpoints
@@ -88,12 +89,16 @@ def start_web(
     routes: Sequence[BaseRoute] = (),
     middleware: Sequence[Middleware] = (),
     declines: Declines | None = None,
+    early: EarlyProbes | None = None,
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> WebServer:
     """The web server, listening and serving on a thread of its own.
 
     Files are answered from one cache, by the server itself when it can;
     ``declines`` names the requests that must reach the app whatever the
     cache holds (an ActivityPub client asking for an article as JSON).
+    ``early`` has answered the probes on the socket since start-up: the
+    server takes its socket over.
     """
     service = app.settings.service
     endpoints = StatusEndpoints(page, service.status_page)
@@ -106,13 +111,15 @@ def start_web(
             files=files,
             routes=[*endpoints.routes(), *routes],
             middleware=middleware,
+            on_shutdown=on_shutdown,
         ),
         HttpMetrics(metrics.registry),
         log=app.settings.log.access,
     )
     fast = FastPath(files.answer_cached, asgi.record, declines)
     try:
-        server = WebServer(asgi, service.host, service.port, fast=fast)
+        sock = None if early is None else early.handover()
+        server = WebServer(asgi, service.host, service.port, fast=fast, sock=sock)
     except OSError as exc:
         where = f"{service.host}:{service.port}"
         raise OutputError(f"cannot listen on {where}: {exc.strerror}") from None

@@ -13,7 +13,8 @@ the app.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -36,6 +37,7 @@ def web_app(
     files: OutputFiles | None = None,
     routes: Sequence[BaseRoute] = (),
     middleware: Sequence[Middleware] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Starlette:
     """The app serving ``output_dir``, ``/healthz``, ``/readyz`` and ``/metrics``.
 
@@ -43,8 +45,18 @@ def web_app(
     updates them and never the app. ``files`` is given when the server
     answers from the same cache (:class:`~newsbot.web.server.FastPath`).
     ``routes`` are served before the files, which take every other path.
+    ``on_shutdown`` run on the server's loop as it stops, after the last
+    request: what the routes opened on that loop is closed there.
     """
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        for close in on_shutdown:
+            await close()
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             *HealthEndpoints(health).routes(),
             *MetricsEndpoint(registry).routes(),

@@ -36,7 +36,6 @@ large body, a pipelined request while another is in flight) goes to the app.
 from __future__ import annotations
 
 import asyncio
-import errno
 import socket
 import threading
 import time
@@ -53,6 +52,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from newsbot.web.early import bind
 from newsbot.web.files import Answer
 
 START_TIMEOUT = 10.0
@@ -123,6 +123,7 @@ class _Config(uvicorn.Config):
         super().__init__(
             _HeadLimit(app, limits.max_head_bytes),
             http=_BoundedHttp,
+            ws="none",  # no WebSocket route: its library is never loaded
             timeout_keep_alive=limits.keep_alive_seconds,
             **options,
         )
@@ -318,26 +319,6 @@ class _Server(uvicorn.Server):
             self._on_started()
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host``:``port`` (port 0: a free one), IPv4 or IPv6.
-
-    The protocol is named (``IPPROTO_TCP``, not 0) because asyncio sets
-    ``TCP_NODELAY`` on accepted connections only when it sees it; without it,
-    Nagle's algorithm and delayed ACKs add about 40 ms to every response on a
-    kept-alive connection.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 class WebServer:
     """An ASGI app on a bound socket, served by uvicorn until :meth:`stop`."""
 
@@ -352,8 +333,10 @@ class WebServer:
         access_log: bool = False,
         limits: Limits | None = None,
         fast: FastPath | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
-        self.socket = bind(host, port)
+        """``sock``: a socket already listening (see :mod:`newsbot.web.early`), else bound here."""
+        self.socket = bind(host, port) if sock is None else sock
         self.host, self.port = self.socket.getsockname()[:2]
         self.started = threading.Event()
         self._on_started = on_started
@@ -380,11 +363,6 @@ class WebServer:
         """Serve on this thread until :meth:`stop` is called (from another thread)."""
         try:
             self._server.run(sockets=[self.socket])
-        except OSError as exc:
-            # uvloop refuses to close a loop while a handle opened on it is still
-            # open (EBUSY): serving has ended by then, so only the close failed.
-            if exc.errno != errno.EBUSY or not self._server.should_exit:
-                raise
         finally:
             self.socket.close()
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-import newsbot.build.indexing
+import newsbot.store.reader
 from newsbot.build.builder import BuildReport
 from newsbot.build.check import check_store
 from newsbot.settings import Settings
@@ -128,7 +128,7 @@ class Spy:
 def spy(newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch) -> Spy:
     found = Spy(newsroom.content)
     real_open = Path.open
-    real_read = newsbot.build.indexing.read
+    real_read = newsbot.store.reader.read
 
     def open_spy(self: Path, *args: Any, **kwargs: Any) -> Any:
         if str(self.resolve()).startswith(found.content):
@@ -140,7 +140,7 @@ def spy(newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch) -> Spy:
         return real_read(root, stat, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", open_spy)
-    monkeypatch.setattr(newsbot.build.indexing, "read", read_spy)
+    monkeypatch.setattr(newsbot.store.reader, "read", read_spy)  # the build imports it late
     return found
 
 

@@ -7,16 +7,19 @@ again, and copied images no article uses any more are removed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsbot.articles import Article
+from newsbot.build import parallel
 from newsbot.build.output import Output
 from newsbot.build.site import SITE_PLACE, SiteView
 from newsbot.errors import OutputError
 from newsbot.layout import page_file
+from newsbot.state.index import Stored
 from newsbot.state.manifest import OutputManifest
 from newsbot.store.assets import AssetRefused, open_asset, store_path
 from newsbot.summaries import summary_text
@@ -25,6 +28,11 @@ if TYPE_CHECKING:
     from newsbot.render.pages import Pages
 
 log = logging.getLogger(__name__)
+
+PARALLEL_FROM = 200
+"""Below this many pages, forking a second process costs more than it saves."""
+CHUNK = 500
+"""Pages whose articles are read, and related lists looked up, together."""
 
 
 class ArticlePages:
@@ -38,20 +46,39 @@ class ArticlePages:
 
     def write(self, paths: Iterable[str], gone: set[str], now: datetime) -> int:
         """Write the page of each live article in ``paths``; delete ``gone`` pages not
-        written again. Returns how many files changed."""
+        written again. Returns how many files changed.
+
+        Many pages are written by several processes (`newsbot.build.parallel`).
+        """
         if not self.site.settings.feeds.pages:
             return 0
-        written: set[str] = set()
+        shares = parallel.split(
+            partial(self._write_share, now=now),
+            sorted(paths),
+            minimum=PARALLEL_FROM,
+            in_child=self.site.in_child,
+        )
+        count = 0
+        for changed, written in shares:
+            count += changed
+            self.output.adopt(written)
+        for name in gone - self.output.written:
+            self.output.remove(name)
+        return count
+
+    def _write_share(self, paths: Sequence[str], now: datetime) -> tuple[int, set[str]]:
+        """Write the pages of ``paths`` (one process's share); returns how many files changed,
+        and the names of the files written or found as they should be."""
+        before = set(self.output.written)
         count = 0
         settings = self.site.settings.site
         base_url = self.site.base_url
         feeds_links = self.site.feed_links(SITE_PLACE)
-        for stored in self.site.index.stored(paths):
+        for stored in self._stored(paths, now):
             article = stored.article
             name = page_file(base_url, article.url)
             if name is None or not article.is_live(now):
                 continue
-            written.add(name)
             data = self.pages.article_page(
                 article,
                 stored.html,
@@ -70,9 +97,15 @@ class ArticlePages:
                 log.error("article page not written: %s", exc, extra={"path": article.path})
                 continue
             self.copy_media(article)
-        for name in gone - written:
-            self.output.remove(name)
-        return count
+        return count, self.output.written - before
+
+    def _stored(self, paths: Sequence[str], now: datetime) -> Iterator[Stored]:
+        """The stored articles of ``paths``, a chunk at a time (memory stays bounded), with
+        their related lists looked up for the whole chunk at once."""
+        for start in range(0, len(paths), CHUNK):
+            chunk = list(self.site.index.stored(paths[start : start + CHUNK]))
+            self.site.prefetch((stored.article for stored in chunk), now)
+            yield from chunk
 
     def copy_media(self, article: Article) -> None:
         """Copy the article's image to ``media/`` if it is a file of the store (checked again:

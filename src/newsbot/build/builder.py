@@ -162,8 +162,12 @@ class Builder:
         if everything:
             affected = self.index.feed_keys() | affected
             touched_pages = self.index.paths()
-        report.pages_written = self.article_pages.write(touched_pages, gone_pages, now)
-        report.feeds_written, report.changed_feeds = self.feed_files.write(affected, now)
+        # Each step (and its rendering modules) is loaded only when it has work: a build
+        # with nothing changed is mostly interpreter start-up and imports.
+        if touched_pages or gone_pages:
+            report.pages_written = self.article_pages.write(touched_pages, gone_pages, now)
+        if affected:
+            report.feeds_written, report.changed_feeds = self.feed_files.write(affected, now)
         if affected or touched_pages or gone_pages:
             from newsbot.build import navigation
 
@@ -173,7 +177,7 @@ class Builder:
             )
         if everything:
             report.stale_removed = self._remove_stale()
-        else:
+        elif changes.old_media:
             report.stale_removed = self.article_pages.remove_unused_media(
                 changes.old_media, self.manifest
             )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from newsbot.articles import tag_slug
+from newsbot.build import parallel
 from newsbot.build.output import Output
 from newsbot.build.site import SiteView
 from newsbot.layout import FILES, FeedPlace
@@ -21,6 +23,9 @@ from newsbot.state.index import SITE, FeedKey, Stored
 if TYPE_CHECKING:
     from newsbot.render import feeds
     from newsbot.render.pages import Pages
+
+PARALLEL_FROM = 40
+"""Below this many feed sets, forking a second process costs more than it saves."""
 
 
 class FeedFiles:
@@ -33,17 +38,40 @@ class FeedFiles:
 
     def write(self, keys: set[FeedKey], now: datetime) -> tuple[int, list[str]]:
         """Render every feed set in ``keys``; returns how many files changed, and the URLs
-        of the feeds that changed."""
+        of the feeds that changed.
+
+        Many feed sets are rendered by several processes (`newsbot.build.parallel`).
+        """
+        wanted = [key for key in sorted(keys) if self.site.wanted(key)]
+        shares = parallel.split(
+            partial(self._write_share, now=now),
+            wanted,
+            minimum=PARALLEL_FROM,
+            in_child=self.site.in_child,
+        )
+        done: list[tuple[FeedKey, int, list[str]]] = []
+        for results, written, removed in shares:
+            done.extend(results)
+            self.output.adopt(written, removed)
+        done.sort()
+        return sum(count for _, count, _ in done), [url for *_, urls in done for url in urls]
+
+    def _write_share(
+        self, keys: Sequence[FeedKey], now: datetime
+    ) -> tuple[list[tuple[FeedKey, int, list[str]]], set[str], set[str]]:
+        """Render the feed sets of ``keys`` (one process's share): for each, how many files
+        changed and the URLs of the feeds that changed; then the names of the files
+        written (or found as they should be) and removed."""
         from newsbot.render import feeds
         from newsbot.render.pages import ListPage
 
-        count = 0
-        changed: list[str] = []
+        written, removed = set(self.output.written), set(self.output.removed)
+        results: list[tuple[FeedKey, int, list[str]]] = []
         settings = self.site.settings
         base_url = self.site.base_url
-        for key in sorted(keys):
-            if not self.site.wanted(key):
-                continue
+        for key in keys:
+            count = 0
+            changed: list[str] = []
             place = FeedPlace(*key)
             stored = self.site.index.newest(key, now, settings.feeds.items)
             if not stored and key != SITE:
@@ -52,6 +80,7 @@ class FeedFiles:
                 self.output.remove(place.index)
                 continue
             info = self._feed_info(place, stored)
+            self.site.prefetch((s.article for s in stored), now)
             entries = [
                 feeds.Entry(
                     s.article,
@@ -79,7 +108,8 @@ class FeedFiles:
                 site_title=settings.site.title,
             )
             count += self.output.write(place.index, self.pages.list_page(page))
-        return count, changed
+            results.append((key, count, changed))
+        return results, self.output.written - written, self.output.removed - removed
 
     def _feed_info(self, place: FeedPlace, stored: Sequence[Stored]) -> feeds.FeedInfo:
         from newsbot.render import feeds

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from newsbot.articles import Article, tag_slug
 from newsbot.errors import Problem
@@ -20,9 +21,10 @@ from newsbot.layout import page_file
 from newsbot.settings import Settings
 from newsbot.state.index import SITE, FeedKey, Known, StoreIndex
 from newsbot.state.related_lists import RelatedLists
-from newsbot.store.fields import Site
-from newsbot.store.reader import Parsed, read
 from newsbot.store.scan import FileStat
+
+if TYPE_CHECKING:  # the parsers load only when there is something to read
+    from newsbot.store.reader import Parsed
 
 BATCH = 500
 """Files stored per transaction."""
@@ -70,7 +72,6 @@ class Indexer:
         self.index = index
         self.related = related
         self.base_url = str(settings.site.base_url)
-        self.site = Site(self.base_url, settings.site.permalink, settings.site.zone)
 
     def update(
         self,
@@ -156,10 +157,16 @@ class Indexer:
         The workers parse the next batches while this process stores the last one;
         at most two batches per worker wait, which bounds memory on a large store.
         """
+        if not stats:
+            return
+        from newsbot.store.fields import Site
+        from newsbot.store.reader import read
+
+        site = self.settings.site
         work = partial(
             read,
             self.settings.store.content_dir,
-            site=self.site,
+            site=Site(self.base_url, site.permalink, site.zone),
             max_bytes=self.settings.store.max_file_bytes,
         )
         workers = min(os.cpu_count() or 1, 8)

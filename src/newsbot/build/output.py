@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from newsbot.errors import OutputError
@@ -25,11 +26,14 @@ class Output:
         """Files written, or found already as they should be, since `begin`."""
         self.removed: set[str] = set()
         """Files removed since `begin`."""
+        self._folders: set[Path] = set()
+        """Folders known to exist (one ``mkdir`` each rather than one per file written)."""
 
     def begin(self) -> None:
         """Start a build: forget which files the last one wrote and removed."""
         self.written = set()
         self.removed = set()
+        self._folders = set()  # an operator may have removed some between builds
 
     def keep(self, rel: str) -> None:
         """Note a file put in place by other means (a copied image) as written by this build.
@@ -42,6 +46,15 @@ class Output:
             return
         self.written.add(rel)
         self.removed.discard(rel)
+
+    def adopt(self, written: Iterable[str], removed: Iterable[str] = ()) -> None:
+        """Note files that another process of this build wrote or removed (see
+        `newsbot.build.parallel`)."""
+        for name in written:
+            self.keep(name)
+        for name in removed:
+            self.written.discard(name)
+            self.removed.add(name)
 
     def check_writable(self) -> None:
         """Fail early, with a clear message, if the folder cannot be written."""
@@ -65,12 +78,18 @@ class Output:
         except OSError:
             pass
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            folder = target.parent
+            if folder not in self._folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                self._folders.add(folder)
+            fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
             try:
                 with os.fdopen(fd, "wb") as handle:
+                    os.fchmod(fd, 0o644)
                     handle.write(data)
-                Path(temp).chmod(0o644)
+                # No fsync: readers need the rename to be atomic, not the file to be on
+                # disk before it; a crash at worst leaves an old or empty file that the
+                # next build, finding it different, writes again.
                 Path(temp).replace(target)
             except BaseException:
                 Path(temp).unlink(missing_ok=True)
@@ -103,6 +122,7 @@ class Output:
                 folder.rmdir()
             except OSError:
                 return
+            self._folders.discard(folder)
             folder = folder.parent
 
     def exists(self, rel: str) -> bool:

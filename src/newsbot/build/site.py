@@ -7,7 +7,7 @@ build, as a page and three feeds show the same list).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from newsbot.articles import Article, tag_slug
@@ -32,6 +32,11 @@ class SiteView:
     def begin(self) -> None:
         self._related = {}
 
+    def in_child(self) -> None:
+        """In a process forked from the build: open database connections of its own (the
+        parent's pooled ones stay the parent's)."""
+        self.index.engine.dispose(close=False)
+
     def wanted(self, key: FeedKey) -> bool:
         """Whether the feed set ``key`` gets files (tags and sections can be turned off)."""
         kind = key[0]
@@ -51,6 +56,15 @@ class SiteView:
         if not name or not self.wanted((kind, tag_slug(name))):
             return None
         return name, FeedPlace(kind, tag_slug(name)).url(self.base_url)
+
+    def prefetch(self, shown: Iterable[Article], now: datetime) -> None:
+        """Look up the stored related lists of ``shown`` at once, before `related` asks for
+        them one by one."""
+        site = self.settings.site
+        missing = [article.path for article in shown if article.path not in self._related]
+        if missing:
+            found = self.related_lists.lookup_many(missing, site.related, now, site.related_policy)
+            self._related.update(found)
 
     def related(self, article: Article, now: datetime) -> Sequence[Article]:
         """The stored related list of ``article`` as pages and feeds show it (a lookup)."""

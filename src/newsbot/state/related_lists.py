@@ -292,16 +292,41 @@ class RelatedLists:
             .where(related_links.c.path == path, related_links.c.kind.in_(KINDS[policy]))
             .where(*live(now), articles.c.path != path)
         )
-        rows = sorted(
-            conn.execute(query),
-            key=lambda r: (r.kind != EDITORS, r.position if r.kind == EDITORS else 0, -r.score),
-        )
-        found: dict[str, Link] = {}
-        for row in rows:
-            if len(found) >= k:
-                break
-            found.setdefault(row.path, Link(decode_article(row.data), row.kind, row.score))
-        return list(found.values())
+        return _best(conn.execute(query), k, {})
+
+    def lookup_many(
+        self, paths: Iterable[str], k: int, now: datetime, policy: RelatedPolicy = "both"
+    ) -> dict[str, list[Article]]:
+        """`lookup` for many articles at once: a few queries on one connection, where
+        one lookup per page made a build spend more on lookups than on the pages."""
+        wanted = sorted(set(paths))
+        lists: dict[str, list[Any]] = {path: [] for path in wanted}
+        if k > 0:
+            owner = related_links.c.path.label("owner")
+            with self.finder.engine.connect() as conn:
+                for chunk in chunks(wanted, CHUNK):
+                    query = (
+                        select(
+                            owner,
+                            related_links.c.kind,
+                            related_links.c.position,
+                            related_links.c.score,
+                            articles.c.path,
+                            articles.c.data,
+                        )
+                        .join(articles, articles.c.path == related_links.c.target)
+                        .where(
+                            related_links.c.path.in_(chunk),
+                            related_links.c.kind.in_(KINDS[policy]),
+                        )
+                        .where(*live(now), articles.c.path != related_links.c.path)
+                    )
+                    for row in conn.execute(query):
+                        lists[row.owner].append(row)
+        decoded: dict[str, Article] = {}
+        return {
+            path: [link.article for link in _best(rows, k, decoded)] for path, rows in lists.items()
+        }
 
     def related(
         self, article: Article, k: int, now: datetime, policy: RelatedPolicy = "both"
@@ -328,6 +353,31 @@ class RelatedLists:
         """
         with self.finder.engine.connect() as conn:
             return [link.article for link in self.links(conn, article.path, now, policy, k)]
+
+
+def _best(rows: Iterable[Any], k: int, decoded: dict[str, Article]) -> list[Link]:
+    """The first ``k`` distinct targets of one article's link rows: the editors' picks in
+    their order, then computed links best first (ties in stored order). ``decoded``
+    keeps the articles decoded so far, for targets shared by several lists."""
+    ordered = sorted(
+        rows,
+        key=lambda r: (
+            r.kind != EDITORS,
+            r.position if r.kind == EDITORS else 0,
+            -r.score,
+            r.position,
+        ),
+    )
+    found: dict[str, Link] = {}
+    for row in ordered:
+        if len(found) >= k:
+            break
+        if row.path not in found:
+            article = decoded.get(row.path)
+            if article is None:
+                article = decoded[row.path] = decode_article(row.data)
+            found[row.path] = Link(article, row.kind, row.score)
+    return list(found.values())
 
 
 def _row(

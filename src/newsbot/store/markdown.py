@@ -6,8 +6,9 @@ from newsbot.articles import Article
 from newsbot.errors import Problem
 from newsbot.store import frontmatter
 from newsbot.store.fields import Site, Source, build
+from newsbot.store.scan import MARKDOWN_SUFFIXES
 
-SUFFIXES = (".md", ".markdown")
+SUFFIXES = MARKDOWN_SUFFIXES
 
 
 def parse(text: str, source: Source, site: Site) -> tuple[Article, list[Problem]]:

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsbot.errors import Problem, StoreError
-from newsbot.store import markdown, scraped
 
-SUFFIXES = markdown.SUFFIXES + scraped.SUFFIXES
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+SCRAPED_SUFFIXES = (".txt",)
+SUFFIXES = MARKDOWN_SUFFIXES + SCRAPED_SUFFIXES
+"""What a store file is named like; here, not with the parsers, so that a scan (all a build
+with nothing changed does) does not load them."""
 UNREADABLE = "cannot read folder"
 """How a folder of the store that could not be listed is reported (its articles are unseen)."""
 

@@ -30,8 +30,9 @@ from newsbot.articles import Article
 from newsbot.errors import ArticleError, Problem
 from newsbot.store import landmarks
 from newsbot.store.fields import Site, Source, build
+from newsbot.store.scan import SCRAPED_SUFFIXES
 
-SUFFIXES = (".txt",)
+SUFFIXES = SCRAPED_SUFFIXES
 
 
 # The section line is "<outlet> <section>"; an outlet not listed here still reads,

@@ -289,3 +289,28 @@ def test_the_service_builds_for_a_changed_file_without_backlog(site: Settings) -
     finally:
         service.http.close()
         app.close()
+
+
+def test_the_backlog_commits_as_it_goes(site: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build's leftover time holds the write lock for a step at a time, not the whole budget:
+    what it stored is committed (seen from another connection) while it still works."""
+    from newsbot.state import related_lists
+
+    app = build(site)
+    everyone = listed(app)
+    with app.engine.begin() as conn:
+        conn.execute(related_links.delete())
+    monkeypatch.setattr(related_lists, "BACKLOG", 2)
+    lists = app.builder.related
+    compute = lists.compute
+    seen: list[int] = []
+
+    def watched(conn: object, article: object) -> object:
+        seen.append(listed(app))  # a connection of its own: committed lists only
+        return compute(conn, article)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lists, "compute", watched)
+    drained = lists.drain(app.engine, 60)
+    assert len(drained) == everyone == listed(app)
+    assert seen[:5] == [0, 0, 2, 2, 4]
+    app.close()

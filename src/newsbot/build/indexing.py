@@ -111,10 +111,14 @@ class Indexer:
         changes.feeds |= self.feeds_of_paths(flipped)
         changes.pages |= flipped
         started = time.perf_counter()
+        budget = self.settings.site.related_seconds
         with self.index.engine.begin() as conn:
             # Once every batch is indexed, so that each list sees the whole store.
-            budget = self.settings.site.related_seconds if backlog else None
-            relinked = self.related.refresh(conn, stored, removed, budget)
+            relinked = self.related.refresh(conn, stored, removed, budget if backlog else None)
+        left = budget - (time.perf_counter() - started)
+        if backlog and left > 0:  # the rest of the budget for an earlier build's leftovers
+            relinked |= self.related.drain(self.index.engine, left)
+        with self.index.engine.connect() as conn:
             changes.feeds |= self.index.affected_by(conn, sorted(relinked))
         changes.related_seconds = time.perf_counter() - started
         changes.pages |= relinked

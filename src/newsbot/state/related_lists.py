@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, select
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select
 
 from newsbot.articles import Article
 from newsbot.related.scoring import Candidate
@@ -54,8 +54,10 @@ EDITORS = "editors"
 UNRESOLVED = "unresolved"
 COMPUTED_KINDS = ("story", "topic")
 CHUNK = 500
-BACKLOG = 100
-"""Articles without a list taken per round of a build's leftover time."""
+BACKLOG = 25
+"""Articles without a list computed per transaction of a build's leftover time: about
+half a second of work, so the write lock is never held for long (SQLite's busy
+timeout, which a publish pass or another process waits, is 10 s; the budget 20 s)."""
 
 KINDS: dict[str, tuple[str, ...]] = {
     "editors": (EDITORS,),
@@ -103,13 +105,11 @@ class RelatedLists:
         """Bring the lists up to date once ``fresh`` paths were (re)stored and ``removed`` dropped.
 
         Lists are computed in this order: those that lost a link, those an
-        arrival may answer, the fresh articles', then any article still
-        without a list (the backlog), until ``budget_seconds`` are spent. What
-        is left keeps no list until a later build; meanwhile a post searches
-        its related articles itself. Without a budget the backlog is left
-        alone: the work stays bounded by what changed. Returns the paths of
-        the articles whose list changed (other than ``fresh``), whose pages
-        and feeds show it.
+        arrival may answer, then the fresh articles', until ``budget_seconds``
+        are spent. What is left keeps no list until a later build (see
+        :meth:`drain`); meanwhile a post searches its related articles itself.
+        Returns the paths of the articles whose list changed (other than
+        ``fresh``), whose pages and feeds show it.
         """
         deadline = None if budget_seconds is None else time.perf_counter() + budget_seconds
         gone = set(fresh) | set(removed)
@@ -128,15 +128,27 @@ class RelatedLists:
                 if path in arrived:  # the strongest only: the score is symmetric
                     offers.extend([(path, c) for c in pool if c.path not in arrived][:STORED])
         changed |= self._offer(conn, offers)
-        while deadline is not None and time.perf_counter() < deadline:
-            backlog = self._backlog(conn)
-            if not backlog:
-                break
-            for path, article in self._articles(conn, backlog):
-                if time.perf_counter() > deadline:
+        return changed
+
+    def drain(self, engine: Engine, seconds: float) -> set[str]:
+        """Store lists of articles still without one (an earlier build's leftovers, newest
+        first) for up to ``seconds``; returns their paths.
+
+        Each `BACKLOG` lists commit on their own: the budget is longer than
+        anyone else should wait for the write lock.
+        """
+        deadline = time.perf_counter() + seconds
+        changed: set[str] = set()
+        while time.perf_counter() < deadline:
+            with engine.begin() as conn:
+                backlog = self._backlog(conn)
+                if not backlog:
                     break
-                self.compute(conn, article)
-                changed.add(path)
+                for path, article in self._articles(conn, backlog):
+                    self.compute(conn, article)
+                    changed.add(path)
+                    if time.perf_counter() > deadline:
+                        break
         return changed
 
     def compute(self, conn: Connection, article: Article) -> list[Candidate]:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select
+from sqlalchemy import Connection, Engine, Select, and_, bindparam, delete, insert, select
 
 from newsbot.articles import Article
 from newsbot.related.scoring import Candidate
@@ -292,18 +292,7 @@ class RelatedLists:
         """
         if k <= 0:
             return []
-        query = (
-            select(
-                related_links.c.kind,
-                related_links.c.position,
-                related_links.c.score,
-                articles.c.path,
-                articles.c.data,
-            )
-            .join(articles, articles.c.path == related_links.c.target)
-            .where(related_links.c.path == path, related_links.c.kind.in_(KINDS[policy]))
-            .where(*live(now), articles.c.path != path)
-        )
+        query = _links_query([path], now, policy)
         return _best(conn.execute(query), k, {})
 
     def lookup_many(
@@ -314,25 +303,9 @@ class RelatedLists:
         wanted = sorted(set(paths))
         lists: dict[str, list[Any]] = {path: [] for path in wanted}
         if k > 0:
-            owner = related_links.c.path.label("owner")
             with self.finder.engine.connect() as conn:
                 for chunk in chunks(wanted, CHUNK):
-                    query = (
-                        select(
-                            owner,
-                            related_links.c.kind,
-                            related_links.c.position,
-                            related_links.c.score,
-                            articles.c.path,
-                            articles.c.data,
-                        )
-                        .join(articles, articles.c.path == related_links.c.target)
-                        .where(
-                            related_links.c.path.in_(chunk),
-                            related_links.c.kind.in_(KINDS[policy]),
-                        )
-                        .where(*live(now), articles.c.path != related_links.c.path)
-                    )
+                    query = _links_query(chunk, now, policy)
                     for row in conn.execute(query):
                         lists[row.owner].append(row)
         decoded: dict[str, Article] = {}
@@ -390,6 +363,23 @@ def _best(rows: Iterable[Any], k: int, decoded: dict[str, Article]) -> list[Link
                 article = decoded[row.path] = decode_article(row.data)
             found[row.path] = Link(article, row.kind, row.score)
     return list(found.values())
+
+
+def _links_query(owners: Sequence[str], now: datetime, policy: RelatedPolicy) -> Select[Any]:
+    """The stored links of ``owners`` under ``policy`` to articles readers can open at ``now``."""
+    return (
+        select(
+            related_links.c.path.label("owner"),
+            related_links.c.kind,
+            related_links.c.position,
+            related_links.c.score,
+            articles.c.path,
+            articles.c.data,
+        )
+        .join(articles, articles.c.path == related_links.c.target)
+        .where(related_links.c.path.in_(owners), related_links.c.kind.in_(KINDS[policy]))
+        .where(*live(now), articles.c.path != related_links.c.path)
+    )
 
 
 def _row(

@@ -14,6 +14,7 @@ Each class lives in this module unless a module is named:
     ├── ArticleError         one article file cannot be read (path, line, field)
     ├── StoreError           the store as a whole is unusable (missing folder)
     ├── OutputError          the output folder cannot be written
+    ├── ShareFailed          build/parallel.py: a build's child process ended without its result
     ├── AssetRefused         store/assets.py: an image reference names no usable file
     ├── PageImportError      store/importer.py: a page cannot be imported
     ├── SkeletonError        store/skeleton.py: a new article cannot be started

@@ -18,14 +18,17 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import TypeVar
 
+from newsbot.errors import NewsbotError
+
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
 
 MAX_PROCESSES = 8
 
 
-class ShareFailed(RuntimeError):
-    """A child failed in a way that could not be sent back as its own exception."""
+class ShareFailed(NewsbotError):
+    """A child ended without its result (killed, out of memory) or could not send back its
+    own exception: the build fails as a build in one process would, and the next starts over."""
 
 
 def processes() -> int:

@@ -106,6 +106,9 @@ class ArticlePages:
             chunk = list(self.site.index.stored(paths[start : start + CHUNK]))
             self.site.prefetch((stored.article for stored in chunk), now)
             yield from chunk
+            # Each list is shown on this page and in at most a few feeds, which look
+            # theirs up again: kept for every page, the lists grew with the store.
+            self.site.forget(stored.article.path for stored in chunk)
 
     def copy_media(self, article: Article) -> None:
         """Copy the article's image to ``media/`` if it is a file of the store (checked again:

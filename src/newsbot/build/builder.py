@@ -151,6 +151,9 @@ class Builder:
         changes = self.indexer.update(
             to_read, removed, known, generation, progress, backlog=backlog
         )
+        # What the scan found, a few objects per file of the store, is not needed past the
+        # index step: freed here, the pages and navigation steps reuse its memory.
+        del files, present, to_read, known
         report.related_seconds = changes.related_seconds
         affected, touched_pages, gone_pages = changes.feeds, changes.pages, changes.gone_pages
         last = self.index.get_meta("last_build")

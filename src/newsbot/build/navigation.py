@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape, quoteattr
@@ -134,14 +134,18 @@ def sitemaps(
 
     ``articles`` are (URL, publication time) pairs, newest first.
     """
-    urls: list[tuple[str, str | None]] = [(url, None) for url in pages]
-    for url, published in articles:
-        if url.startswith(site.base_url):
-            urls.append((url, datetime.fromtimestamp(published, UTC).strftime("%Y-%m-%d")))
-    chunks = [urls[i : i + SITEMAP_LIMIT] for i in range(0, len(urls), SITEMAP_LIMIT)] or [[]]
-    if len(chunks) == 1:
-        return {"sitemap.xml": _urlset(chunks[0])}
-    files = {f"sitemap-{n}.xml": _urlset(chunk) for n, chunk in enumerate(chunks, 1)}
+    parts: list[bytes] = []
+    chunk: list[tuple[str, str | None]] = []
+    for url, day in _dated(site, pages, articles):
+        chunk.append((url, day))
+        if len(chunk) == SITEMAP_LIMIT:  # each part is written out as soon as it is full
+            parts.append(_urlset(chunk))
+            chunk = []
+    if chunk or not parts:
+        parts.append(_urlset(chunk))
+    if len(parts) == 1:
+        return {"sitemap.xml": parts[0]}
+    files = {f"sitemap-{n}.xml": part for n, part in enumerate(parts, 1)}
     entries = "".join(
         f"<sitemap><loc>{escape(site.base_url + name)}</loc></sitemap>" for name in files
     )
@@ -150,6 +154,18 @@ def sitemaps(
         f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</sitemapindex>\n'
     )
     return {"sitemap.xml": index.encode("utf-8"), **files}
+
+
+def _dated(
+    site: Site, pages: Sequence[str], articles: Iterable[tuple[str, int]]
+) -> Iterator[tuple[str, str | None]]:
+    """(URL, day or None) of every entry of the sitemap, in order; read as the parts are made,
+    so that a large store's URLs are never all held at once."""
+    for url in pages:
+        yield url, None
+    for url, published in articles:
+        if url.startswith(site.base_url):
+            yield url, datetime.fromtimestamp(published, UTC).strftime("%Y-%m-%d")
 
 
 def _urlset(urls: Sequence[tuple[str, str | None]]) -> bytes:

@@ -16,6 +16,11 @@ from pathlib import Path
 
 from newsbot.errors import OutputError
 
+FOLDERS_KNOWN = 1024
+"""Folders remembered as existing: a page has a folder of its own, so remembering every one
+grew with the store (a Path each) while only the folders written to again (feeds, images)
+save a ``mkdir``."""
+
 
 class Output:
     """Writes under one root folder."""
@@ -26,8 +31,9 @@ class Output:
         """Files written, or found already as they should be, since `begin`."""
         self.removed: set[str] = set()
         """Files removed since `begin`."""
-        self._folders: set[Path] = set()
-        """Folders known to exist (one ``mkdir`` each rather than one per file written)."""
+        self._folders: set[str] = set()
+        """Folders known to exist (one ``mkdir`` each rather than one per file written);
+        forgotten past `FOLDERS_KNOWN`."""
 
     def begin(self) -> None:
         """Start a build: forget which files the last one wrote and removed."""
@@ -79,9 +85,11 @@ class Output:
             pass
         try:
             folder = target.parent
-            if folder not in self._folders:
+            if str(folder) not in self._folders:
                 folder.mkdir(parents=True, exist_ok=True)
-                self._folders.add(folder)
+                if len(self._folders) >= FOLDERS_KNOWN:
+                    self._folders.clear()
+                self._folders.add(str(folder))
             fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
             try:
                 with os.fdopen(fd, "wb") as handle:
@@ -122,7 +130,7 @@ class Output:
                 folder.rmdir()
             except OSError:
                 return
-            self._folders.discard(folder)
+            self._folders.discard(str(folder))
             folder = folder.parent
 
     def exists(self, rel: str) -> bool:

@@ -66,6 +66,11 @@ class SiteView:
             found = self.related_lists.lookup_many(missing, site.related, now, site.related_policy)
             self._related.update(found)
 
+    def forget(self, paths: Iterable[str]) -> None:
+        """Drop the related lists of ``paths`` (their pages are written)."""
+        for path in paths:
+            self._related.pop(path, None)
+
     def related(self, article: Article, now: datetime) -> Sequence[Article]:
         """The stored related list of ``article`` as pages and feeds show it (a lookup)."""
         site = self.settings.site

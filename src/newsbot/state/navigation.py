@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
@@ -54,7 +55,12 @@ def months_of(conn: Connection, paths: Iterable[str]) -> set[Month]:
 
 
 def month_articles(conn: Connection, month: Month, now: datetime) -> list[Article]:
-    """The live articles of one month, newest first."""
+    """The live articles of one month, newest first, without their bodies.
+
+    A month page lists headlines, dates and summaries only; a month of a large
+    store holds thousands of articles, whose bodies were the build's largest
+    allocation (it grows with the store).
+    """
     year, number = month
     start = datetime(year, number, 1, tzinfo=UTC)
     end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
@@ -66,7 +72,7 @@ def month_articles(conn: Connection, month: Month, now: datetime) -> list[Articl
         .order_by(articles.c.published.desc(), articles.c.id)
     )
     rows: Iterable[str] = conn.execute(query).scalars()
-    return [decode_article(data) for data in rows]
+    return [replace(decode_article(data), body="") for data in rows]
 
 
 def feed_names(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:

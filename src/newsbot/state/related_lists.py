@@ -230,20 +230,24 @@ class RelatedLists:
 
     def _waiting(self, conn: Connection, arrived: Sequence[str]) -> set[str]:
         """Articles with an unresolved reference that one of ``arrived`` may now answer
-        (by its headline, id, path or link)."""
-        keys: set[str] = set()
+        (by its headline, id, path or link).
+
+        A chunk of arrivals at a time: the four keys of every article of a first
+        build (100,000 arrivals) held at once grew with the store.
+        """
+        found: set[str] = set()
         for chunk in chunks(arrived, CHUNK):
+            keys: set[str] = set()
             query = select(
                 articles.c.title_key, articles.c.id, articles.c.path, articles.c.url_key
             ).where(articles.c.path.in_(chunk))
             for row in conn.execute(query):
                 keys.update(title_key(k) for k in row if k)
-        found: set[str] = set()
-        for chunk in chunks(sorted(keys - {""}), CHUNK):
-            query = select(related_links.c.path).where(
-                related_links.c.kind == UNRESOLVED, related_links.c.ref_key.in_(chunk)
-            )
-            found.update(conn.execute(query.distinct()).scalars())
+            for part in chunks(sorted(keys - {""}), CHUNK):
+                waiting = select(related_links.c.path).where(
+                    related_links.c.kind == UNRESOLVED, related_links.c.ref_key.in_(part)
+                )
+                found.update(conn.execute(waiting.distinct()).scalars())
         return found
 
     def _backlog(self, conn: Connection) -> list[str]:

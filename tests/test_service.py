@@ -819,6 +819,66 @@ def test_a_run_asked_for_while_the_job_runs_comes_once_right_after_it() -> None:
         scheduler.shutdown()
 
 
+def test_a_one_off_run_handed_out_as_the_scheduler_stops_is_no_error() -> None:
+    """``shutdown`` marks the scheduler stopped before it takes the job stores' lock; the
+    scheduler's thread, handing out a one-off run in that window, then removes a job the
+    stopped scheduler looks for among its pending jobs only (agronholm/apscheduler#104)."""
+    from apscheduler.jobstores.base import JobLookupError
+    from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
+
+    from newsbot.service import jobs
+
+    scheduler = jobs.scheduler()
+    scheduler.start(paused=True)
+    one_off = scheduler.add_job(lambda: None)
+    with pytest.raises(JobLookupError):
+        scheduler.remove_job("no such job")  # while running, still an error
+    scheduler.state = STATE_STOPPED  # the window: shutdown's first step
+    scheduler.remove_job(one_off.id)  # what the scheduler's thread does in it
+    scheduler.state = STATE_RUNNING
+    scheduler.shutdown()
+
+
+def test_a_job_changing_the_schedule_as_the_service_stops_does_not_hang_the_stop(
+    tmp_path: Path,
+) -> None:
+    """APScheduler's shutdown holds its job stores' lock while it waits for running jobs, and
+    a job that adds a run (a build asking for passes) takes that lock: each waited for the
+    other until the shutdown budget ran out. The stop now waits for a change under way, and
+    changes asked for after it are dropped."""
+    from newsbot.app import create_app
+    from newsbot.service.runner import Service
+    from support.stores import make_settings
+
+    (tmp_path / "content").mkdir()
+    app = create_app(make_settings(tmp_path, tmp_path / "content"))
+    service = Service(app)
+    changing, added = threading.Event(), threading.Event()
+
+    def change() -> None:  # a change under way when the stop begins
+        changing.set()
+        time.sleep(0.5)  # the stop has started meanwhile
+        service.scheduler.add_job(lambda: None, name="one-off")
+        added.set()
+
+    def job() -> None:
+        service._while_running(change)
+        service._while_running(lambda: pytest.fail("a change after the stop was made"))
+
+    try:
+        service.scheduler.start()
+        service.scheduler.add_job(job)
+        assert changing.wait(10)
+        started = time.monotonic()
+        service._stop_scheduler()
+        assert added.is_set()
+        assert not service.abandoned, "the stop waited out its budget"
+        assert time.monotonic() - started < 10
+    finally:
+        service.http.close()
+        app.close()
+
+
 def test_watcher_sees_a_store_in_a_hidden_folder_and_ignores_hidden_files(
     tmp_path: Path,
 ) -> None:

@@ -7,7 +7,9 @@ import threading
 from collections.abc import Callable
 from datetime import UTC
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -17,9 +19,28 @@ PREVIEW_JOB = "preview"
 ACTIVITYPUB_JOB = "activitypub"
 
 
+class _Scheduler(BackgroundScheduler):  # type: ignore[misc]  # APScheduler 3 is untyped
+    """APScheduler's background scheduler, without its traceback at a stop.
+
+    ``shutdown`` marks the scheduler stopped before it takes the job stores'
+    lock; a one-off job (`Coalesced.request`) that the scheduler's thread is
+    handing out at that moment is then removed from the pending jobs of a
+    stopped scheduler, where it is not, and the thread dies with
+    ``JobLookupError`` (agronholm/apscheduler#104). The job ran or will not:
+    there is nothing left to remove.
+    """
+
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+        try:
+            super().remove_job(job_id, jobstore)
+        except JobLookupError:
+            if self.state != STATE_STOPPED:
+                raise
+
+
 def scheduler() -> BackgroundScheduler:
     """One run of each job at a time; a run missed while the process was busy is not repeated."""
-    return BackgroundScheduler(
+    return _Scheduler(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )

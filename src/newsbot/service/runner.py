@@ -98,6 +98,8 @@ class Service:
         self.metrics = Metrics()
         self.abandoned = False
         """Set when a job was still running once the shutdown time was up."""
+        self._scheduling = threading.Lock()
+        """Held while a job or the watcher changes the schedule (see `_while_running`)."""
         self._builds = Coalesced(self.scheduler, self.build, "build after a change")
         self._passes: dict[str, Coalesced] = {}
         self._first_build_done = False
@@ -222,6 +224,9 @@ class Service:
 
     def _stop_scheduler(self) -> None:
         """Stop taking jobs; wait (bounded) for the running ones to finish their request."""
+        self.stopping.set()
+        with self._scheduling:
+            pass  # a change of the schedule under way ends first; later ones see `stopping`
         waiter = threading.Thread(
             target=self.scheduler.shutdown, kwargs={"wait": True}, name="newsbot-stop", daemon=True
         )
@@ -402,8 +407,9 @@ class Service:
 
         (The first build has just synced ActivityPub itself.)
         """
-        if self.stopping.is_set():
-            return
+        self._while_running(self._resume_passes)
+
+    def _resume_passes(self) -> None:
         if self.federation is not None:
             self.scheduler.resume_job(jobs.ACTIVITYPUB_JOB)
         for job_id, passes in self._passes.items():
@@ -411,15 +417,30 @@ class Service:
             passes.request()
 
     def _publish_soon(self) -> None:
-        if not self.stopping.is_set():
-            for passes in self._passes.values():
-                passes.request()
+        self._while_running(self._request_passes)
+
+    def _request_passes(self) -> None:
+        for passes in self._passes.values():
+            passes.request()
+
+    def _while_running(self, change: Callable[[], object]) -> None:
+        """``change`` the schedule from a job or the watcher, unless the service stops.
+
+        APScheduler's ``shutdown`` holds the job stores' lock while it waits for
+        the running jobs, and every change of the schedule takes that lock: a
+        job that asked for a pass then would wait for the shutdown, and the
+        shutdown for it, until the process is killed. Changes are made under
+        `_scheduling`, which the stop takes once (after ``stopping`` is set)
+        before the shutdown: a change under way ends first, a later one is dropped.
+        """
+        with self._scheduling:
+            if not self.stopping.is_set():
+                change()
 
     def _store_changed(self) -> None:
         """The watcher saw a change: build now rather than at the next tick."""
-        if not self.stopping.is_set():
-            self._change_waiting = True
-            self._builds.request()
+        self._change_waiting = True
+        self._while_running(self._builds.request)
 
     def _announce_targets(self) -> None:
         for target in self.targets:

@@ -7,9 +7,11 @@ SQLite file, then reads what a reader would get: the written pages and feeds.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import lxml.html
 import pytest
@@ -17,8 +19,8 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from newsbot.app import App
-from newsbot.settings import Settings
-from newsbot.state.related_lists import KINDS
+from newsbot.settings import Settings, StateSettings
+from newsbot.state.related_lists import KINDS, RelatedLists
 from newsbot.state.schema import related_links
 from support.stores import make_settings
 
@@ -301,16 +303,65 @@ def test_the_backlog_commits_as_it_goes(site: Settings, monkeypatch: pytest.Monk
     with app.engine.begin() as conn:
         conn.execute(related_links.delete())
     monkeypatch.setattr(related_lists, "BACKLOG", 2)
+    monkeypatch.setattr(related_lists, "ROUND", 1)
     lists = app.builder.related
-    compute = lists.compute
+    list_of = lists._list_of
     seen: list[int] = []
 
     def watched(conn: object, article: object) -> object:
         seen.append(listed(app))  # a connection of its own: committed lists only
-        return compute(conn, article)  # type: ignore[arg-type]
+        return list_of(conn, article)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lists, "compute", watched)
+    monkeypatch.setattr(lists, "_list_of", watched)
     drained = lists.drain(app.engine, 60)
     assert len(drained) == everyone == listed(app)
     assert seen[:5] == [0, 0, 2, 2, 4]
     app.close()
+
+
+def all_lists(app: App) -> list[tuple[object, ...]]:
+    with app.engine.connect() as conn:
+        rows = conn.execute(select(related_links).order_by(related_links.c.path, "position"))
+        return [tuple(row) for row in rows]
+
+
+def test_lists_computed_on_every_core_are_those_one_process_computes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    """The build spreads related lists over forked processes (the sample store is large
+    enough), SQLite or PostgreSQL; with the spread turned off, the same rows are stored, and
+    the same again when the lists are drained as a build's leftovers."""
+    import newsbot.build.builder
+    from newsbot.build import parallel
+
+    if parallel.processes() < 2:
+        pytest.skip("one core, or no fork")
+    content = tmp_path / "content"
+    shutil.copytree(SAMPLE, content)
+    spread = build(make_settings(tmp_path / "spread", content))
+    pids = tmp_path / "pids"
+    share = RelatedLists._share
+
+    def noted(self: RelatedLists, *args: Any, **kwargs: Any) -> Any:
+        with pids.open("a") as out:  # children write here too
+            out.write(f"{os.getpid()}\n")
+        return share(self, *args, **kwargs)
+
+    monkeypatch.setattr(RelatedLists, "_share", noted)
+    again_settings = make_settings(tmp_path / "again", content)
+    state = StateSettings(data_dir=tmp_path / "again" / "data", database_url=database_url)
+    again = build(again_settings.model_copy(update={"state": state}))
+    assert len(set(pids.read_text().split())) == parallel.processes()
+    pids.unlink()
+    with again.engine.begin() as conn:
+        conn.execute(related_links.delete())
+    assert again.builder.related.drain(again.engine, 60)  # its rounds are spread too
+    assert len(set(pids.read_text().split())) == parallel.processes()
+    assert all_lists(again) == all_lists(spread)
+
+    monkeypatch.setattr(newsbot.build.builder, "RELATED_PARALLEL_FROM", 10**9)
+    one = build(make_settings(tmp_path / "one", content))
+    assert len(all_lists(one)) > 3 * len(list(one.index.articles()))
+    assert all_lists(one) == all_lists(spread)
+    for app in (spread, again, one):
+        app.close()

@@ -12,6 +12,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -27,7 +28,7 @@ from newsbot.state import suspect
 from newsbot.state.index import StoreIndex
 from newsbot.state.manifest import OutputManifest
 from newsbot.state.related import RelatedFinder
-from newsbot.state.related_lists import RelatedLists
+from newsbot.state.related_lists import Computed, RelatedLists, Work
 from newsbot.state.suspect import Suspect
 from newsbot.store.scan import UNREADABLE, walk
 
@@ -37,6 +38,9 @@ if TYPE_CHECKING:  # rendering modules load only when something is rendered
     from newsbot.render.pages import Pages
 
 __all__ = ["BuildReport", "Builder", "Progress", "fingerprint"]
+
+RELATED_PARALLEL_FROM = 16
+"""Below this many related lists (~15 ms each), a second process costs more than it saves."""
 
 
 @dataclass
@@ -72,9 +76,17 @@ class Builder:
         self.index = index
         self.output = output
         self.root = settings.store.content_dir
-        self.related = RelatedLists(RelatedFinder(index.engine))
+        self.related = RelatedLists(RelatedFinder(index.engine), spread=self._spread)
         self.view = SiteView(settings, index, self.related)
         self.indexer = Indexer(settings, index, self.related)
+
+    def _spread(self, work: Work, paths: Sequence[str]) -> list[list[Computed]]:
+        """Related lists computed on every core (`newsbot.build.parallel`)."""
+        from newsbot.build import parallel  # multiprocessing: only when lists are computed
+
+        return parallel.split(
+            work, paths, minimum=RELATED_PARALLEL_FROM, in_child=self.view.in_child
+        )
 
     def build(
         self,

@@ -20,15 +20,21 @@ bounded, never a sweep of the store:
 
 Computed lists consider scheduled articles too (they are filtered when read),
 so an article coming due needs no new search.
+
+Computing a list is reading only (a few indexed queries and the ranking, ~15 ms
+of CPU): many lists are computed by the shares of a `Spread` (the build's
+processes, one per core), each on a connection of its own, before a short
+transaction stores them all.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, Select, and_, bindparam, delete, insert, select
 
@@ -55,9 +61,12 @@ UNRESOLVED = "unresolved"
 COMPUTED_KINDS = ("story", "topic")
 CHUNK = 500
 BACKLOG = 25
-"""Articles without a list computed per transaction of a build's leftover time: about
-half a second of work, so the write lock is never held for long (SQLite's busy
-timeout, which a publish pass or another process waits, is 10 s; the budget 20 s)."""
+"""Lists of a build's leftover time stored per transaction, so the write lock is never
+held for long (SQLite's busy timeout, which a publish pass or another process waits,
+is 10 s; the budget 20 s)."""
+ROUND = 8
+"""Transactions' worth of leftover lists computed together: enough for every share of a
+`Spread` to have a few seconds of work (forking costs tens of milliseconds)."""
 
 KINDS: dict[str, tuple[str, ...]] = {
     "editors": (EDITORS,),
@@ -79,6 +88,28 @@ class _Added:
 
 
 @dataclass(frozen=True, slots=True)
+class Computed:
+    """One article's list, computed and not stored yet: its rows, and the candidates
+    it offers itself to (an arrival's strongest, see :meth:`RelatedLists.refresh`)."""
+
+    path: str
+    rows: list[dict[str, object]]
+    offers: list[Candidate]
+
+
+Work = Callable[[Sequence[str]], list[Computed]]
+
+
+class Spread(Protocol):
+    """Runs ``work`` on shares of ``paths`` (in parallel, say) and returns each share's result.
+
+    ``work`` opens a connection of its own, so a share may run in a forked process.
+    """
+
+    def __call__(self, work: Work, paths: Sequence[str]) -> list[list[Computed]]: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     """One related article as read from a stored list."""
 
@@ -90,8 +121,9 @@ class Link:
 class RelatedLists:
     """Computes, refreshes and reads the stored lists over one finder's engine."""
 
-    def __init__(self, finder: RelatedFinder) -> None:
+    def __init__(self, finder: RelatedFinder, spread: Spread | None = None) -> None:
         self.finder = finder
+        self.spread = spread
 
     # -- writing ------------------------------------------------------------------------
 
@@ -115,44 +147,90 @@ class RelatedLists:
         gone = set(fresh) | set(removed)
         holders = self._holders(conn, gone) - gone
         waiting = self._waiting(conn, fresh) - gone - holders
-        self._delete(conn, gone | holders | waiting)
-        arrived = set(fresh)
-        offers: list[tuple[str, Candidate]] = []
-        changed = holders | waiting
         order = [*sorted(holders), *sorted(waiting), *fresh]
-        for chunk in chunks(order, CHUNK):
-            for path, article in self._articles(conn, chunk):
-                if deadline is not None and time.perf_counter() > deadline:
-                    return changed | self._offer(conn, offers)
-                pool = self.compute(conn, article)
-                if path in arrived:  # the strongest only: the score is symmetric
-                    offers.extend([(path, c) for c in pool if c.path not in arrived][:STORED])
-        changed |= self._offer(conn, offers)
-        return changed
+        # Computed before this transaction writes: a share forked meanwhile must not
+        # inherit a connection in the middle of a write.
+        computed = self._compute_all(conn, order, deadline, frozenset(fresh))
+        self._delete(conn, gone | holders | waiting)
+        self._insert(conn, computed)
+        offers = [(c.path, candidate) for c in computed for candidate in c.offers]
+        return holders | waiting | self._offer(conn, offers)
 
     def drain(self, engine: Engine, seconds: float) -> set[str]:
         """Store lists of articles still without one (an earlier build's leftovers, newest
         first) for up to ``seconds``; returns their paths.
 
-        Each `BACKLOG` lists commit on their own: the budget is longer than
-        anyone else should wait for the write lock.
+        The lists of each round are computed first, then stored `BACKLOG` to a
+        transaction: the budget is longer than anyone else should wait for the
+        write lock.
         """
         deadline = time.perf_counter() + seconds
         changed: set[str] = set()
         while time.perf_counter() < deadline:
-            with engine.begin() as conn:
-                backlog = self._backlog(conn)
+            with engine.connect() as conn:
+                backlog = self._backlog(conn, BACKLOG * ROUND)
                 if not backlog:
                     break
-                for path, article in self._articles(conn, backlog):
-                    self.compute(conn, article)
-                    changed.add(path)
-                    if time.perf_counter() > deadline:
-                        break
+                computed = self._compute_all(conn, backlog, deadline, frozenset())
+            for part in chunks(computed, BACKLOG):
+                with engine.begin() as conn:
+                    # Only lists still missing: a build of another process may have stored some.
+                    stored = self._marked(conn, [c.path for c in part])
+                    part = [c for c in part if c.path not in stored]
+                    self._insert(conn, part)
+                changed.update(c.path for c in part)
+            if len(computed) < len(backlog):
+                break  # the deadline came during the round
         return changed
 
     def compute(self, conn: Connection, article: Article) -> list[Candidate]:
         """Store the list of ``article``; returns its ranked candidates (for offers)."""
+        rows, candidates = self._list_of(conn, article)
+        conn.execute(insert(related_links), rows)
+        return candidates
+
+    def _compute_all(
+        self,
+        conn: Connection,
+        paths: Sequence[str],
+        deadline: float | None,
+        arrived: frozenset[str],
+    ) -> list[Computed]:
+        """The lists of the visible articles among ``paths``, in order, as far as ``deadline``
+        allows: over the spread's shares when there is one, else on ``conn``."""
+        if self.spread is None:
+            return self._computed(conn, paths, deadline, arrived)
+        work = partial(self._share, deadline=deadline, arrived=arrived)
+        return [c for share in self.spread(work, paths) for c in share]
+
+    def _share(
+        self, paths: Sequence[str], deadline: float | None, arrived: frozenset[str]
+    ) -> list[Computed]:
+        """One share of `_compute_all`, on a connection of its own."""
+        with self.finder.engine.connect() as conn:
+            return self._computed(conn, paths, deadline, arrived)
+
+    def _computed(
+        self,
+        conn: Connection,
+        paths: Sequence[str],
+        deadline: float | None,
+        arrived: frozenset[str],
+    ) -> list[Computed]:
+        found: list[Computed] = []
+        for path, article in self._articles(conn, paths):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            rows, pool = self._list_of(conn, article)
+            # An arrival offers itself to its strongest candidates only: the score is symmetric.
+            offers = [c for c in pool if c.path not in arrived][:STORED] if path in arrived else []
+            found.append(Computed(path, rows, offers))
+        return found
+
+    def _list_of(
+        self, conn: Connection, article: Article
+    ) -> tuple[list[dict[str, object]], list[Candidate]]:
+        """The rows of ``article``'s list, and its ranked candidates (reads only)."""
         rows: list[dict[str, object]] = [_row(article.path, -1, MARK, None, None, 0.0)]
         position = 0
         for ref in article.related:
@@ -167,8 +245,13 @@ class RelatedLists:
             kind = candidate.kind(self.finder.ranking)
             rows.append(_row(article.path, position, kind, candidate.path, None, candidate.score))
             position += 1
-        conn.execute(insert(related_links), rows)
-        return ranked.candidates
+        return rows, ranked.candidates
+
+    @staticmethod
+    def _insert(conn: Connection, computed: Sequence[Computed]) -> None:
+        rows = [row for c in computed for row in c.rows]
+        if rows:
+            conn.execute(insert(related_links), rows)
 
     def _offer(self, conn: Connection, offers: Sequence[tuple[str, Candidate]]) -> set[str]:
         """Put each offered article in the list of its candidate where it beats the weakest
@@ -250,15 +333,25 @@ class RelatedLists:
                 found.update(conn.execute(waiting.distinct()).scalars())
         return found
 
-    def _backlog(self, conn: Connection) -> list[str]:
-        """Some visible articles without a stored list (left over by an earlier build)."""
+    def _marked(self, conn: Connection, paths: Sequence[str]) -> set[str]:
+        """Those of ``paths`` that have a stored list."""
+        found: set[str] = set()
+        for chunk in chunks(paths, CHUNK):
+            query = select(related_links.c.path).where(
+                related_links.c.path.in_(chunk), related_links.c.kind == MARK
+            )
+            found.update(conn.execute(query).scalars())
+        return found
+
+    def _backlog(self, conn: Connection, limit: int) -> list[str]:
+        """Up to ``limit`` visible articles without a stored list (an earlier build's leftovers)."""
         marked = and_(related_links.c.path == articles.c.path, related_links.c.kind == MARK)
         query = (
             select(articles.c.path)
             .outerjoin(related_links, marked)
             .where(articles.c.visible, ~articles.c.shadowed, related_links.c.path.is_(None))
             .order_by(articles.c.published.desc())
-            .limit(BACKLOG)
+            .limit(limit)
         )
         return list(conn.execute(query).scalars())
 

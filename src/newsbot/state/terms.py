@@ -70,10 +70,10 @@ WIDENING = 8
 WIDENINGS = 2
 """How much, and how many times, the preselection widens when the filters leave too few."""
 
-BATCH = 2
-"""Articles read per candidate still missing from the pool, in a batch of a search:
-the filters seldom leave out more than half (in a generated 100,000-article store, 40
-candidates take 40 articles in the median, 120 in the 99th percentile)."""
+BATCH = 1.25
+"""Articles read per candidate still missing from the pool, in a batch of a search: the
+filters seldom leave any out (in a generated 100,000-article store, 40 candidates take 40
+articles in the median, 120 in the 99th percentile); reading twice as many cost 4 % more."""
 
 
 STATEMENTS = 512
@@ -266,7 +266,7 @@ def _candidates(
     headlines: set[str | None] = set()
     start = 0
     while len(found) < ranking.pool and start < len(similar):
-        batch = similar[start : start + BATCH * (ranking.pool - len(found))]
+        batch = similar[start : start + int(BATCH * (ranking.pool - len(found)))]
         start += len(batch)
         query = _articles_query(conn.dialect, len(batch), bool(profile.title_key))
         paths = _numbered("p", (path for path, _ in batch))

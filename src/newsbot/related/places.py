@@ -130,7 +130,15 @@ PLACES: Mapping[str, str] = {
 }
 """Place names (folded: lower case, no accents or punctuation) and the country each stands for."""
 
-_LONGEST = max(len(name.split()) for name in PLACES)
+_SIZES: Mapping[str, tuple[int, ...]] = {
+    first: tuple(
+        sorted({len(name.split()) for name in PLACES if name.split()[0] == first}, reverse=True)
+    )
+    for first in {name.split()[0] for name in PLACES}
+}
+"""The lengths in words of the place names each word starts, longest first: most words of a
+headline start none, and are passed over with one lookup (the ranking looks at the headline
+of every candidate)."""
 
 
 def countries(title_key: str) -> frozenset[str]:
@@ -143,7 +151,9 @@ def countries(title_key: str) -> frozenset[str]:
     found: set[str] = set()
     start = 0
     while start < len(words):
-        for size in range(min(_LONGEST, len(words) - start), 0, -1):
+        for size in _SIZES.get(words[start], ()):
+            if size > len(words) - start:
+                continue
             country = PLACES.get(" ".join(words[start : start + size]))
             if country is not None:
                 found.add(country)

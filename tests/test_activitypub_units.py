@@ -306,3 +306,25 @@ def test_updates_and_deletes_wait_while_the_store_is_suspect(tmp_path: Path) -> 
         suspect.save(conn, None)
     assert outbox.sync(now).updated == 1
     app.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "attached"),
+    [("https://news.example/media/photo.jpg", True), ("", False), ("ftp://x/photo.jpg", False)],
+)
+def test_a_note_attaches_only_an_image_with_an_address(url: str, attached: bool) -> None:
+    """A scraped page's photo line gives a caption and credit without the photo's address."""
+    from newsbot.activitypub.documents import Actor, note
+    from newsbot.articles import Article, Image
+
+    when = datetime(2015, 8, 20, tzinfo=UTC)
+    article = Article(
+        "calais", "2015/calais.txt", "France and UK sign Calais agreement", when, when,
+        "Body.", "https://news.example/articles/calais/",
+        image=Image(url, alt="Ministers in Calais", credit="© AFP"),
+    )  # fmt: skip
+    actor = Actor("https://news.example/", "news", "News", "", "PEM", "en")
+    attachments = note(actor, article, "Summary.")["attachment"]
+    assert attachments == (
+        [{"type": "Document", "url": url, "name": "Ministers in Calais"}] if attached else []
+    )

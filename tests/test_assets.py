@@ -399,3 +399,19 @@ def test_the_build_checks_an_image_again_when_it_copies_it(tmp_path: Path) -> No
         for url in urls:
             app.builder.article_pages.copy_media(replace(article, image=Image(url=url)))
     assert _published_files(settings) == {"media/ok.png": b"png"}
+
+
+def test_a_photo_line_without_an_address_is_no_image_to_copy(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A scraped page's photo line gives caption and credit only: nothing to copy, no warning."""
+    content, _ = _layout(tmp_path)
+    settings = make_settings(tmp_path, content)
+    article = Article(
+        id="x", path="x.txt", title="X", published=NOW, updated=NOW, body="",
+        url=str(settings.site.base_url) + "x/", image=Image(url="", alt="Ministers", credit="AFP"),
+    )  # fmt: skip
+    with opened(settings) as app, caplog.at_level(logging.WARNING):
+        app.builder.article_pages.copy_media(article)
+    assert caplog.records == []
+    assert _published_files(settings) == {}

@@ -215,7 +215,8 @@ def note(
         doc["summary"] = article.content_warning
     if updated is not None:
         doc["updated"] = iso(updated)
-    if article.image is not None:
+    # A scraped page's photo may have a caption and credit but no address: no attachment then.
+    if article.image is not None and article.image.url.startswith(("https://", "http://")):
         image: dict[str, Any] = {"type": "Document", "url": article.image.url,
                                  "name": article.image.alt}  # fmt: skip
         if article.image.type:

@@ -113,8 +113,8 @@ class ArticlePages:
     def copy_media(self, article: Article) -> None:
         """Copy the article's image to ``media/`` if it is a file of the store (checked again:
         the store may have changed since the article was read, or an older index be in use)."""
-        if article.image is None:
-            return
+        if article.image is None or not article.image.url:
+            return  # none, or a caption and credit without a photo (a scraped page's)
         try:
             rel = store_path(article.image.url, self.site.base_url + "media/")
             if rel is None:

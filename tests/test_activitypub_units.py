@@ -308,6 +308,49 @@ def test_updates_and_deletes_wait_while_the_store_is_suspect(tmp_path: Path) -> 
     app.close()
 
 
+def test_a_sync_reads_the_text_of_changed_articles_only(tmp_path: Path) -> None:
+    """Each sync compares ids and revisions; reading every article's text and HTML held the
+    whole store in the service's memory at every sync (~8 KB an article)."""
+    from sqlalchemy import event
+
+    from newsbot.activitypub.documents import Actor
+    from newsbot.activitypub.outbox import Outbox
+    from newsbot.app import create_app
+    from newsbot.settings import FeedSettings, Settings, StateSettings, StoreSettings
+    from support.posting import write_article
+
+    content = tmp_path / "content"
+    now = datetime.now(UTC).replace(microsecond=0)
+    for n in range(30):
+        write_article(content, f"a{n}.md", f"Harbour news {n}", now - timedelta(hours=n + 1))
+    settings = Settings(
+        store=StoreSettings(content_dir=content),
+        feeds=FeedSettings(output_dir=tmp_path / "public"),
+        state=StateSettings(data_dir=tmp_path / "data"),
+    )
+    app = create_app(settings)
+    app.builder.build(now)
+    actor = Actor("https://news.example.org/", "news", "n", "s", KEY.public_pem, "en")
+    outbox = Outbox(app.engine, actor)
+    assert outbox.sync(now).created == 30
+    write_article(content, "a3.md", "Harbour news 3, updated", now - timedelta(hours=4))
+    app.builder.build(now)
+    read: list[object] = []
+
+    def texts(conn: object, cursor: object, statement: str, params: object, *_: object) -> None:
+        if "articles.html" in statement:
+            read.append(params)
+
+    event.listen(app.engine, "before_cursor_execute", texts)
+    report = outbox.sync(now)
+    assert (report.created, report.updated, report.deleted) == (0, 1, 0)
+    assert len(read) == 1 and "a3" in str(read[0]) and "a4" not in str(read[0])
+    read.clear()
+    assert outbox.sync(now).updated == 0
+    assert read == []  # nothing changed: no text read at all
+    app.close()
+
+
 @pytest.mark.parametrize(
     ("url", "attached"),
     [("https://news.example/media/photo.jpg", True), ("", False), ("ftp://x/photo.jpg", False)],

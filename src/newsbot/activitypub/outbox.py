@@ -29,7 +29,7 @@ from newsbot.activitypub.documents import Actor
 from newsbot.articles import Article, revision_of
 from newsbot.publish.compose import RelatedLink
 from newsbot.render import bodies as html
-from newsbot.state.activities import Activities, NewActivity
+from newsbot.state.activities import Activities, KnownNote, NewActivity
 from newsbot.state.database import Engine
 from newsbot.summaries import lead
 
@@ -76,10 +76,13 @@ class Outbox:
         report = SyncReport()
         notes = self.rows.notes()
         live = self.rows.live(_ts(now))
-        for article_id, row in live.items():
+        changed = [
+            article_id
+            for article_id, revision in live.items()
+            if not _current(notes.get(article_id), revision)
+        ]
+        for article_id, row in self.rows.read(changed, _ts(now)):
             known = notes.get(article_id)
-            if known is not None and known.state == "published" and known.revision == row.revision:
-                continue
             article = row.article()
             revision = row.revision or revision_of(article)
             if known is not None and known.revision == revision and known.state == "published":
@@ -181,3 +184,8 @@ class Outbox:
             body.pop("@context", None)
             items.append(body)
         return items, (rows[limit - 1][0] if len(rows) > limit else None)
+
+
+def _current(known: KnownNote | None, revision: str | None) -> bool:
+    """Whether followers have the article's revision already (as far as the row says)."""
+    return known is not None and known.state == "published" and known.revision == revision

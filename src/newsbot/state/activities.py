@@ -9,7 +9,7 @@ caller's (``route``); this module only stores them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from newsbot.articles import Article
+from newsbot.state.database import chunks
 from newsbot.state.followers import delivery_inboxes
 from newsbot.state.index import decode_article
 from newsbot.state.schema import ap_activities, ap_notes, articles
@@ -63,13 +64,26 @@ class Activities:
         with self.engine.connect() as conn:
             return {r.article_id: KnownNote(r.state, r.revision) for r in conn.execute(query)}
 
-    def live(self, now: int) -> dict[str, LiveArticle]:
-        """Articles followers should have: visible, owning their id, published by ``now``."""
-        query = select(articles.c.id, articles.c.revision, articles.c.data, articles.c.html).where(
-            articles.c.visible, ~articles.c.shadowed, articles.c.published <= now
-        )
+    def live(self, now: int) -> dict[str, str | None]:
+        """Articles followers should have (visible, owning their id, published by ``now``),
+        by id: their revision (None for a row stored before revisions were).
+
+        Ids and revisions only: a sync compares them with the notes and reads the
+        text of the few that changed (`read`). Reading every article's text and
+        HTML at each sync held the whole store in memory (~8 KB an article).
+        """
+        query = select(articles.c.id, articles.c.revision).where(*_live(now))
         with self.engine.connect() as conn:
-            return {r.id: LiveArticle(r.revision, r.data, r.html) for r in conn.execute(query)}
+            return {r.id: r.revision for r in conn.execute(query)}
+
+    def read(self, ids: Sequence[str], now: int) -> Iterator[tuple[str, LiveArticle]]:
+        """The live articles among ``ids``, a chunk at a time."""
+        for chunk in chunks(ids, 500):
+            query = select(articles.c.id, articles.c.revision, articles.c.data, articles.c.html)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.where(articles.c.id.in_(chunk), *_live(now))).all()
+            for r in rows:
+                yield r.id, LiveArticle(r.revision, r.data, r.html)
 
     # -- writing ----------------------------------------------------------------------
 
@@ -166,3 +180,7 @@ class Activities:
         query = query.order_by(ap_activities.c.seq.desc()).limit(limit)
         with self.engine.connect() as conn:
             return [(int(r.seq), json.loads(r.body)) for r in conn.execute(query)]
+
+
+def _live(now: int) -> tuple[Any, ...]:
+    return (articles.c.visible, ~articles.c.shadowed, articles.c.published <= now)

@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 
 from newsbot.activitypub.addresses import BlockedAddress, check_literal, is_public
 from newsbot.activitypub.deliveries import Claimed, DeliveryStore, Outcome, retry_delay
+from newsbot.activitypub.documents import Actor
 from newsbot.activitypub.keys import ActorKey, KeyUnusable, generate, load_key
 from newsbot.activitypub.signatures import (
     Incoming,
@@ -30,6 +31,7 @@ from newsbot.activitypub.signatures import (
     verify,
 )
 from newsbot.activitypub.worker import classify
+from newsbot.app import App
 from newsbot.state.database import open_database
 from newsbot.state.schema import ap_activities, ap_deliveries, ap_hosts
 
@@ -273,17 +275,11 @@ def test_workers_sharing_a_database_never_claim_one_row_twice(database_url: str)
     engine.dispose()
 
 
-def test_updates_and_deletes_wait_while_the_store_is_suspect(tmp_path: Path) -> None:
-    from newsbot.activitypub.federation import store_trusted
-    from newsbot.activitypub.outbox import Outbox
+def _built(tmp_path: Path, content: Path, now: datetime) -> tuple[App, Actor]:
+    """The app on ``content``, built at ``now``, and an actor for its notes."""
     from newsbot.app import create_app
     from newsbot.settings import FeedSettings, Settings, StateSettings, StoreSettings
-    from newsbot.state import suspect
-    from support.posting import write_article
 
-    content = tmp_path / "content"
-    now = datetime.now(UTC).replace(microsecond=0)
-    write_article(content, "a.md", "Harbour reopens", now - timedelta(hours=1))
     settings = Settings(
         store=StoreSettings(content_dir=content),
         feeds=FeedSettings(output_dir=tmp_path / "public"),
@@ -291,9 +287,19 @@ def test_updates_and_deletes_wait_while_the_store_is_suspect(tmp_path: Path) -> 
     )
     app = create_app(settings)
     app.builder.build(now)
-    from newsbot.activitypub.documents import Actor
+    return app, Actor("https://news.example.org/", "news", "n", "s", KEY.public_pem, "en")
 
-    actor = Actor("https://news.example.org/", "news", "n", "s", KEY.public_pem, "en")
+
+def test_updates_and_deletes_wait_while_the_store_is_suspect(tmp_path: Path) -> None:
+    from newsbot.activitypub.federation import store_trusted
+    from newsbot.activitypub.outbox import Outbox
+    from newsbot.state import suspect
+    from support.posting import write_article
+
+    content = tmp_path / "content"
+    now = datetime.now(UTC).replace(microsecond=0)
+    write_article(content, "a.md", "Harbour reopens", now - timedelta(hours=1))
+    app, actor = _built(tmp_path, content, now)
     outbox = Outbox(app.engine, actor, may_change=store_trusted(app.engine))
     assert outbox.sync(now).created == 1
     write_article(content, "a.md", "Harbour reopens after the storm", now - timedelta(hours=1))
@@ -313,24 +319,14 @@ def test_a_sync_reads_the_text_of_changed_articles_only(tmp_path: Path) -> None:
     whole store in the service's memory at every sync (~8 KB an article)."""
     from sqlalchemy import event
 
-    from newsbot.activitypub.documents import Actor
     from newsbot.activitypub.outbox import Outbox
-    from newsbot.app import create_app
-    from newsbot.settings import FeedSettings, Settings, StateSettings, StoreSettings
     from support.posting import write_article
 
     content = tmp_path / "content"
     now = datetime.now(UTC).replace(microsecond=0)
     for n in range(30):
         write_article(content, f"a{n}.md", f"Harbour news {n}", now - timedelta(hours=n + 1))
-    settings = Settings(
-        store=StoreSettings(content_dir=content),
-        feeds=FeedSettings(output_dir=tmp_path / "public"),
-        state=StateSettings(data_dir=tmp_path / "data"),
-    )
-    app = create_app(settings)
-    app.builder.build(now)
-    actor = Actor("https://news.example.org/", "news", "n", "s", KEY.public_pem, "en")
+    app, actor = _built(tmp_path, content, now)
     outbox = Outbox(app.engine, actor)
     assert outbox.sync(now).created == 30
     write_article(content, "a3.md", "Harbour news 3, updated", now - timedelta(hours=4))

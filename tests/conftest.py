@@ -12,19 +12,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from support.databases import fresh_postgres_database, postgres_server
 from support.fakemastodon import FakeMastodon
 from support.stores import without_newsbot_environment
 
 _SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
+_NO_EXPLAIN = [phase for phase in Phase if phase is not Phase.explain]
+"""Hypothesis's explain phase traces every line of the shrunk example again: on the
+composer it outlasted the test timeout, and a real failure showed as a timeout."""
 settings.register_profile(
-    "ci", max_examples=100, deadline=None, suppress_health_check=_SLOW_IS_FINE
-)
+    "ci", max_examples=100, deadline=None, suppress_health_check=_SLOW_IS_FINE,
+    phases=_NO_EXPLAIN,
+)  # fmt: skip
 settings.register_profile(
-    "long", max_examples=5_000, deadline=None, suppress_health_check=_SLOW_IS_FINE
-)
+    "long", max_examples=5_000, deadline=None, suppress_health_check=_SLOW_IS_FINE,
+    phases=_NO_EXPLAIN,
+)  # fmt: skip
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

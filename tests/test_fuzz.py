@@ -364,6 +364,14 @@ URL = st.one_of(
     url_length=st.sampled_from([23, 0, None]),
     related_in=st.sampled_from(["post", "reply"]),
 )
+@example(  # a related headline cut after an opener lost the terminator balancing gave it
+    title="0", summary="", lead_text="", warning="0" * 19, tags=[],
+    related=[posts.RelatedLink("0", "https://a.com/0"),
+             posts.RelatedLink("0" * 7, BASE_URL + "articles/a/"),
+             posts.RelatedLink("0" * 11, "https://a.com/0"),
+             posts.RelatedLink("0" * 21 + "\u202a\t0", BASE_URL + "articles/a/")],
+    link="https://a.com/", limit=178, url_length=23, related_in="reply",
+)  # fmt: skip
 def test_the_composer_fits_or_names_why_not(
     title: str,
     summary: str,

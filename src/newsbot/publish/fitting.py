@@ -163,7 +163,8 @@ def _cut_words(title: str, budget: int) -> str | None:
             break
         kept = candidate
     kept = kept.rstrip(" ,;:–—-")
-    return kept + "…" if kept else None
+    # A cut can drop the terminator the headline's balancing put at its end: close again.
+    return balance(kept) + "…" if kept else None
 
 
 def _fitted(

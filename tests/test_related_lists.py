@@ -340,14 +340,14 @@ def test_lists_computed_on_every_core_are_those_one_process_computes(
     shutil.copytree(SAMPLE, content)
     spread = build(make_settings(tmp_path / "spread", content))
     pids = tmp_path / "pids"
-    share = RelatedLists._share
+    share = RelatedLists._computed
 
     def noted(self: RelatedLists, *args: Any, **kwargs: Any) -> Any:
         with pids.open("a") as out:  # children write here too
             out.write(f"{os.getpid()}\n")
         return share(self, *args, **kwargs)
 
-    monkeypatch.setattr(RelatedLists, "_share", noted)
+    monkeypatch.setattr(RelatedLists, "_computed", noted)
     again_settings = make_settings(tmp_path / "again", content)
     state = StateSettings(data_dir=tmp_path / "again" / "data", database_url=database_url)
     again = build(again_settings.model_copy(update={"state": state}))

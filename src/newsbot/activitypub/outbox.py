@@ -85,7 +85,7 @@ class Outbox:
             known = notes.get(article_id)
             article = row.article()
             revision = row.revision or revision_of(article)
-            if known is not None and known.revision == revision and known.state == "published":
+            if _current(known, revision):
                 continue
             if known is None or known.state == "deleted":
                 self._publish(article, row.html, revision, now, report, again=known is not None)

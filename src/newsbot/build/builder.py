@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # rendering modules load only when something is rendered
 __all__ = ["BuildReport", "Builder", "Progress", "fingerprint"]
 
 RELATED_PARALLEL_FROM = 16
-"""Below this many related lists (~15 ms each), a second process costs more than it saves."""
+"""Below this many related lists (~10 ms each), a second process costs more than it saves."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ bounded, never a sweep of the store:
 Computed lists consider scheduled articles too (they are filtered when read),
 so an article coming due needs no new search.
 
-Computing a list is reading only (a few indexed queries and the ranking, ~15 ms
+Computing a list is reading only (a few indexed queries and the ranking, ~10 ms
 of CPU): many lists are computed by the shares of a `Spread` (the build's
 processes, one per core), each on a connection of its own, before a short
 transaction stores them all.
@@ -199,24 +199,22 @@ class RelatedLists:
         """The lists of the visible articles among ``paths``, in order, as far as ``deadline``
         allows: over the spread's shares when there is one, else on ``conn``."""
         if self.spread is None:
-            return self._computed(conn, paths, deadline, arrived)
-        work = partial(self._share, deadline=deadline, arrived=arrived)
+            return self._computed(paths, deadline, arrived, conn)
+        work = partial(self._computed, deadline=deadline, arrived=arrived)
         return [c for share in self.spread(work, paths) for c in share]
-
-    def _share(
-        self, paths: Sequence[str], deadline: float | None, arrived: frozenset[str]
-    ) -> list[Computed]:
-        """One share of `_compute_all`, on a connection of its own."""
-        with self.finder.engine.connect() as conn:
-            return self._computed(conn, paths, deadline, arrived)
 
     def _computed(
         self,
-        conn: Connection,
         paths: Sequence[str],
         deadline: float | None,
         arrived: frozenset[str],
+        conn: Connection | None = None,
     ) -> list[Computed]:
+        """One share of `_compute_all`: on ``conn``, or on a connection of its own (a share
+        may run in a forked process)."""
+        if conn is None:
+            with self.finder.engine.connect() as own:
+                return self._computed(paths, deadline, arrived, own)
         found: list[Computed] = []
         for path, article in self._articles(conn, paths):
             if deadline is not None and time.perf_counter() > deadline:
@@ -374,10 +372,7 @@ class RelatedLists:
 
     def stored(self, conn: Connection, path: str) -> bool:
         """Whether ``path`` has a stored list (possibly empty)."""
-        query = select(related_links.c.path).where(
-            related_links.c.path == path, related_links.c.kind == MARK
-        )
-        return conn.execute(query).first() is not None
+        return bool(self._marked(conn, [path]))
 
     def links(
         self, conn: Connection, path: str, now: datetime, policy: RelatedPolicy, k: int

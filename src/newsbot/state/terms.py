@@ -276,9 +276,9 @@ def _candidates(
         paths = _numbered("p", (path for path, _ in batch))
         rows = {row[0]: row for row in query.rows(conn, wanted | paths)}
         for path, cosine in batch:
-            row = rows.get(path)
             if len(found) >= ranking.pool:
                 break
+            row = rows.get(path)
             if row is not None and row[3] not in headlines:
                 headlines.add(row[3])
                 found.append((cosine, row))

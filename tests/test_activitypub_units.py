@@ -316,7 +316,7 @@ def test_updates_and_deletes_wait_while_the_store_is_suspect(tmp_path: Path) -> 
 
 def test_a_sync_reads_the_text_of_changed_articles_only(tmp_path: Path) -> None:
     """Each sync compares ids and revisions; reading every article's text and HTML held the
-    whole store in the service's memory at every sync (~8 KB an article)."""
+    whole store in the service's memory at every sync (~7 KB an article)."""
     from sqlalchemy import event
 
     from newsbot.activitypub.outbox import Outbox

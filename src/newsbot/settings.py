@@ -184,6 +184,11 @@ class StateSettings(_Group):
     password written in the URL.
     """
 
+    @property
+    def sqlite_file(self) -> Path:
+        """The SQLite database used when no ``database_url`` is given."""
+        return self.data_dir / "newsbot.db"
+
 
 class TargetSettings(_Group):
     """One account that articles are posted to."""

@@ -8,8 +8,6 @@ again. A change of the settings that shape the output rebuilds everything.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -18,10 +16,10 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from newsbot import __version__
 from newsbot.build.indexing import Indexer, Progress, changed
 from newsbot.build.output import Output
 from newsbot.build.site import SITE_PLACE, SiteView
+from newsbot.build.stamp import Stamp, fingerprint, listing
 from newsbot.errors import Problem, StoreError
 from newsbot.settings import Settings
 from newsbot.state import suspect
@@ -29,6 +27,7 @@ from newsbot.state.index import StoreIndex
 from newsbot.state.manifest import OutputManifest
 from newsbot.state.related import RelatedFinder
 from newsbot.state.related_lists import Computed, RelatedLists, Work
+from newsbot.state.stamp import STAMP
 from newsbot.state.suspect import Suspect
 from newsbot.store.scan import UNREADABLE, walk
 
@@ -37,7 +36,7 @@ if TYPE_CHECKING:  # rendering modules load only when something is rendered
     from newsbot.build.feed_files import FeedFiles
     from newsbot.render.pages import Pages
 
-__all__ = ["BuildReport", "Builder", "Progress", "fingerprint"]
+__all__ = ["BuildReport", "Builder", "Progress"]
 
 RELATED_PARALLEL_FROM = 16
 """Below this many related lists (~10 ms each), a second process costs more than it saves."""
@@ -136,6 +135,7 @@ class Builder:
             if not live:
                 raise  # nothing published yet: nothing to protect, say what is wrong
             return self._held(report, suspect.missing(str(exc), live, since), started)
+        store_listing = listing(files)
         present = {f.path for f in files}
         gone = self.index.live_among(sorted(set(known) - present))
         verdict = suspect.judge(
@@ -152,6 +152,7 @@ class Builder:
         self.output.begin()
         with self.index.engine.begin() as conn:
             self.manifest.belongs_to(conn, str(self.output.root.resolve()))
+            self.index.drop_meta(conn, STAMP)  # until this build ends complete
         if full:
             self.index.forget_all()
             known = {}
@@ -196,6 +197,7 @@ class Builder:
             report.stale_removed = self.article_pages.remove_unused_media(
                 changes.old_media, self.manifest
             )
+        report.problems = sorted(walk_problems + self.index.problems(), key=lambda p: p.path)
         with self.index.engine.begin() as conn:
             self.manifest.add(conn, self.output.written)
             self.manifest.discard(conn, self.output.removed)
@@ -203,7 +205,10 @@ class Builder:
             self.index.set_meta(conn, "generation", str(generation))
             self.index.set_meta(conn, "last_build", stamp)
             suspect.save(conn, None)
-        report.problems = sorted(walk_problems + self.index.problems(), key=lambda p: p.path)
+            if not report.problems and self.related.complete(conn):
+                done = Stamp(self._fingerprint(), str(self.output.root.resolve()), store_listing,
+                             self.index.next_due(conn, now))  # fmt: skip
+                self.index.set_meta(conn, STAMP, done.dumps())
         report.seconds = time.perf_counter() - started
         return report
 
@@ -211,6 +216,7 @@ class Builder:
         """A suspect store: remember why, touch neither the index nor the output."""
         with self.index.engine.begin() as conn:
             suspect.save(conn, verdict)
+            self.index.drop_meta(conn, STAMP)  # the next build clears the verdict
         report.suspect = verdict
         report.seconds = time.perf_counter() - started
         return report
@@ -262,15 +268,3 @@ def _forget_excerpts() -> None:
     summaries = sys.modules.get("newsbot.summaries")
     if summaries is not None:
         summaries.excerpt.cache_clear()
-
-
-def fingerprint(settings: Settings) -> str:
-    """What the output depends on besides the articles: any change means a full rebuild."""
-    shape = {
-        "version": __version__,
-        "site": settings.site.model_dump(mode="json"),
-        "feeds": settings.feeds.model_dump(mode="json", exclude={"output_dir"}),
-        "max_file_bytes": settings.store.max_file_bytes,
-        "root": str(settings.store.content_dir.resolve()),
-    }
-    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from newsbot.articles import Article
-from newsbot.build.builder import fingerprint
 from newsbot.build.indexing import changed
+from newsbot.build.stamp import fingerprint
 from newsbot.errors import Problem
 from newsbot.related.references import TitleIndex, resolve_all
 from newsbot.settings import Settings

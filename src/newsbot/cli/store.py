@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
     or lost more than store.removals_allowed_share of its live articles) changes
     nothing, and exits 3.
     """
+    if not confirm_removals and _unchanged(obj.settings, quiet):
+        return
     with open_app(obj.settings) as app:
         app.output.check_writable()
         with progress_bar("Reading articles", quiet) as progress:
@@ -58,6 +61,26 @@ def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
         )
     if report.problems:
         sys.exit(EXIT_PROBLEMS)
+
+
+def _unchanged(settings: Settings, quiet: bool) -> bool:
+    """Whether the last build's stamp shows nothing to do (`newsbot.build.stamp`), said
+    unless quiet.
+
+    Checked before the app is made: that costs more than the check.
+    """
+    from newsbot.build.stamp import unchanged
+
+    started = time.perf_counter()
+    files = unchanged(settings, utc_now())
+    if files is None:
+        return False
+    if not quiet:
+        click.echo(
+            f"{files} articles in the store, nothing changed since the last build "
+            f"(checked in {time.perf_counter() - started:.2f} s) -> {settings.feeds.output_dir}/"
+        )
+    return True
 
 
 @click.command()

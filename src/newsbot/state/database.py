@@ -47,7 +47,7 @@ def database_url(state: StateSettings) -> str:
     """The URL of ``state``, with its separate password set in (a SQLite file in the data folder
     when no URL is given)."""
     if state.database_url is None:
-        return f"sqlite:///{state.data_dir / 'newsbot.db'}"
+        return f"sqlite:///{state.sqlite_file}"
     url = state.database_url.get_secret_value()
     if state.database_password is None:
         return url

@@ -87,6 +87,9 @@ class StoreIndex:
         conn.execute(delete(meta).where(meta.c.key == key))
         conn.execute(insert(meta).values(key=key, value=value))
 
+    def drop_meta(self, conn: Connection, key: str) -> None:
+        conn.execute(delete(meta).where(meta.c.key == key))
+
     def changed(self, conn: Connection) -> None:
         """Count one more change of the stored articles (see `changes`)."""
         before = conn.execute(select(meta.c.value).where(meta.c.key == CHANGES)).scalar()
@@ -287,6 +290,14 @@ class StoreIndex:
         )
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
+
+    def next_due(self, conn: Connection, after: datetime) -> int | None:
+        """Epoch seconds of the first article scheduled after ``after`` (see `due_between`)."""
+        query = select(func.min(articles.c.published)).where(
+            articles.c.published > epoch_seconds(after)
+        )
+        found = conn.execute(query).scalar()
+        return None if found is None else int(found)
 
     def problems(self) -> list[Problem]:
         """Every problem recorded by the last scan, plus duplicate ids."""

@@ -341,6 +341,10 @@ class RelatedLists:
             found.update(conn.execute(query).scalars())
         return found
 
+    def complete(self, conn: Connection) -> bool:
+        """Whether every visible article has its list stored (no backlog for a later build)."""
+        return not self._backlog(conn, 1)
+
     def _backlog(self, conn: Connection, limit: int) -> list[str]:
         """Up to ``limit`` visible articles without a stored list (an earlier build's leftovers)."""
         marked = and_(related_links.c.path == articles.c.path, related_links.c.kind == MARK)

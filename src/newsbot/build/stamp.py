@@ -1,0 +1,114 @@
+"""What a complete build leaves behind, so that the next one sees at a glance that nothing changed.
+
+A build with nothing changed must still find out that nothing changed. The
+state database knows, but opening it through the state layer costs most of
+such a build: importing SQLAlchemy and the state modules takes longer than
+scanning 10,000 files. So a build that ended with nothing left to do (no
+problem in the store, every related list stored) stores a `Stamp` of what
+its output was made from: the settings' fingerprint, the output folder, a
+digest of the store's listing (each file's path, size and modification time,
+the same facts a build compares) and the moment the next scheduled article
+comes due. `unchanged` compares a fresh scan with it, reading it with the
+standard library (`newsbot.state.stamp`); when everything matches, the output
+is already what a build would write, and the build ends there.
+
+Any doubt takes the full path: no stamp, a stamp of other settings or another
+output folder, a problem in the scan, a changed listing, a missing site index,
+a PostgreSQL state. A full build drops the stamp in its first transaction and
+stores a new one in its last, only if it ended complete; so a build that fails
+half-way leaves none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from newsbot import __version__
+from newsbot.errors import StoreError
+from newsbot.layout import INDEX
+from newsbot.settings import Settings
+from newsbot.state.stamp import read_stamp
+from newsbot.store.scan import FileStat, walk
+from newsbot.times import epoch_seconds
+
+__all__ = ["Stamp", "fingerprint", "listing", "unchanged"]
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What a complete build's output was made from."""
+
+    fingerprint: str
+    """Of the settings that shape the output (`fingerprint`)."""
+    output: str
+    """The output folder, resolved."""
+    store: str
+    """Digest of the store's listing (`listing`)."""
+    due: int | None
+    """Epoch seconds at which the next scheduled article appears; None when none waits."""
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def loads(cls, text: str) -> Stamp | None:
+        """The stamp in ``text``; None for anything else (another version's, a damaged one)."""
+        try:
+            return cls(**json.loads(text))
+        except (ValueError, TypeError):
+            return None
+
+
+def fingerprint(settings: Settings) -> str:
+    """What the output depends on besides the articles: any change means a full rebuild."""
+    shape = {
+        "version": __version__,
+        "site": settings.site.model_dump(mode="json"),
+        "feeds": settings.feeds.model_dump(mode="json", exclude={"output_dir"}),
+        "max_file_bytes": settings.store.max_file_bytes,
+        "root": str(settings.store.content_dir.resolve()),
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+
+
+def listing(files: Sequence[FileStat]) -> str:
+    """Digest of the store as a scan sees it: a file added, removed, resized or touched
+    changes it."""
+    digest = hashlib.sha256()
+    for stat in files:
+        digest.update(f"{stat.path}\0{stat.size}\0{stat.mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def output_folder(settings: Settings) -> str:
+    return str(settings.feeds.output_dir.resolve())
+
+
+def unchanged(settings: Settings, now: datetime) -> int | None:
+    """How many files the store holds, when the output is already what a build would write ``now``.
+
+    None means: build. Reads the stamp and scans the store; imports nothing of
+    the state layer beyond `newsbot.state.stamp`.
+    """
+    if settings.state.database_url is not None:
+        return None
+    text = read_stamp(settings.state.sqlite_file)
+    stamp = None if text is None else Stamp.loads(text)
+    if stamp is None or stamp.fingerprint != fingerprint(settings):
+        return None
+    if stamp.output != output_folder(settings) or not (Path(stamp.output) / INDEX).is_file():
+        return None
+    if stamp.due is not None and epoch_seconds(now) >= stamp.due:
+        return None
+    try:
+        files, problems = walk(settings.store.content_dir)
+    except StoreError:
+        return None
+    if problems or listing(files) != stamp.store:
+        return None
+    return len(files)

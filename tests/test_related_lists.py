@@ -314,7 +314,8 @@ def test_the_backlog_commits_as_it_goes(site: Settings, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(lists, "_list_of", watched)
     drained = lists.drain(app.engine, 60)
-    assert len(drained) == everyone == listed(app)
+    assert drained.finished
+    assert len(drained.changed) == everyone == listed(app)
     assert seen[:5] == [0, 0, 2, 2, 4]
     app.close()
 
@@ -355,7 +356,7 @@ def test_lists_computed_on_every_core_are_those_one_process_computes(
     pids.unlink()
     with again.engine.begin() as conn:
         conn.execute(related_links.delete())
-    assert again.builder.related.drain(again.engine, 60)  # its rounds are spread too
+    assert again.builder.related.drain(again.engine, 60).changed  # its rounds are spread too
     assert len(set(pids.read_text().split())) == parallel.processes()
     assert all_lists(again) == all_lists(spread)
 

@@ -205,7 +205,7 @@ class Builder:
             self.index.set_meta(conn, "generation", str(generation))
             self.index.set_meta(conn, "last_build", stamp)
             suspect.save(conn, None)
-            if not report.problems and self.related.complete(conn):
+            if not report.problems and changes.lists_complete:
                 done = Stamp(self._fingerprint(), str(self.output.root.resolve()), store_listing,
                              self.index.next_due(conn, now))  # fmt: skip
                 self.index.set_meta(conn, STAMP, done.dumps())

@@ -48,6 +48,8 @@ class Changes:
     old_media: set[str] = field(default_factory=set)
     """Image URLs the replaced and removed versions referred to."""
     related_seconds: float = 0.0
+    lists_complete: bool = False
+    """Every visible article has its related list stored (none left for a later build)."""
 
 
 def changed(known: Known | None, stat: FileStat) -> bool:
@@ -117,7 +119,9 @@ class Indexer:
             relinked = self.related.refresh(conn, stored, removed, budget if backlog else None)
         left = budget - (time.perf_counter() - started)
         if backlog and left > 0:  # the rest of the budget for an earlier build's leftovers
-            relinked |= self.related.drain(self.index.engine, left)
+            drained = self.related.drain(self.index.engine, left)
+            relinked |= drained.changed
+            changes.lists_complete = drained.finished
         with self.index.engine.connect() as conn:
             changes.feeds |= self.index.affected_by(conn, sorted(relinked))
         changes.related_seconds = time.perf_counter() - started

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
@@ -56,6 +56,8 @@ HORIZON = datetime(2200, 1, 1, tzinfo=UTC)
 """The "now" of a stored list's search: every stored article, scheduled or not."""
 
 MARK = "computed"
+MARK_POSITION = -1
+"""Where a stored list's mark row sits: looked up by the whole primary key."""
 EDITORS = "editors"
 UNRESOLVED = "unresolved"
 COMPUTED_KINDS = ("story", "topic")
@@ -118,6 +120,16 @@ class Link:
     score: float
 
 
+@dataclass
+class Drained:
+    """What `RelatedLists.drain` stored."""
+
+    changed: set[str] = field(default_factory=set)
+    """Paths of the articles whose list was stored."""
+    finished: bool = False
+    """Whether no article was left without a list when it ended."""
+
+
 class RelatedLists:
     """Computes, refreshes and reads the stored lists over one finder's engine."""
 
@@ -156,20 +168,22 @@ class RelatedLists:
         offers = [(c.path, candidate) for c in computed for candidate in c.offers]
         return holders | waiting | self._offer(conn, offers)
 
-    def drain(self, engine: Engine, seconds: float) -> set[str]:
+    def drain(self, engine: Engine, seconds: float) -> Drained:
         """Store lists of articles still without one (an earlier build's leftovers, newest
-        first) for up to ``seconds``; returns their paths.
+        first) for up to ``seconds``; returns their paths, and whether none is left.
 
         The lists of each round are computed first, then stored `BACKLOG` to a
         transaction: the budget is longer than anyone else should wait for the
         write lock.
         """
         deadline = time.perf_counter() + seconds
-        changed: set[str] = set()
+        drained = Drained()
+        changed = drained.changed
         while time.perf_counter() < deadline:
             with engine.connect() as conn:
                 backlog = self._backlog(conn, BACKLOG * ROUND)
                 if not backlog:
+                    drained.finished = True
                     break
                 computed = self._compute_all(conn, backlog, deadline, frozenset())
             for part in chunks(computed, BACKLOG):
@@ -181,7 +195,7 @@ class RelatedLists:
                 changed.update(c.path for c in part)
             if len(computed) < len(backlog):
                 break  # the deadline came during the round
-        return changed
+        return drained
 
     def compute(self, conn: Connection, article: Article) -> list[Candidate]:
         """Store the list of ``article``; returns its ranked candidates (for offers)."""
@@ -229,7 +243,7 @@ class RelatedLists:
         self, conn: Connection, article: Article
     ) -> tuple[list[dict[str, object]], list[Candidate]]:
         """The rows of ``article``'s list, and its ranked candidates (reads only)."""
-        rows: list[dict[str, object]] = [_row(article.path, -1, MARK, None, None, 0.0)]
+        rows: list[dict[str, object]] = [_row(article.path, MARK_POSITION, MARK, None, None, 0.0)]
         position = 0
         for ref in article.related:
             target = self.finder.resolve(conn, article, ref)
@@ -336,18 +350,20 @@ class RelatedLists:
         found: set[str] = set()
         for chunk in chunks(paths, CHUNK):
             query = select(related_links.c.path).where(
-                related_links.c.path.in_(chunk), related_links.c.kind == MARK
+                related_links.c.path.in_(chunk),
+                related_links.c.position == MARK_POSITION,
+                related_links.c.kind == MARK,
             )
             found.update(conn.execute(query).scalars())
         return found
 
-    def complete(self, conn: Connection) -> bool:
-        """Whether every visible article has its list stored (no backlog for a later build)."""
-        return not self._backlog(conn, 1)
-
     def _backlog(self, conn: Connection, limit: int) -> list[str]:
         """Up to ``limit`` visible articles without a stored list (an earlier build's leftovers)."""
-        marked = and_(related_links.c.path == articles.c.path, related_links.c.kind == MARK)
+        marked = and_(
+            related_links.c.path == articles.c.path,
+            related_links.c.position == MARK_POSITION,
+            related_links.c.kind == MARK,
+        )
         query = (
             select(articles.c.path)
             .outerjoin(related_links, marked)

@@ -1,10 +1,17 @@
-"""The sitemap's parts: made as the URLs are read, split at the protocol's limit."""
+"""The sitemap's parts (made as the URLs are read, split at the protocol's limit), and the
+names feeds are listed under."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
 
 from lxml import etree
 
 from newsbot.build.navigation import SITEMAP_LIMIT, Site, sitemaps
+from newsbot.settings import StateSettings
+from newsbot.state.navigation import feed_names
+from support.stores import make_settings, opened
 
 BASE = "https://news.example/"
 SITE = Site(BASE, "News", "All the news", "en", {})
@@ -39,3 +46,35 @@ def test_links_outside_the_site_are_left_out_and_an_empty_site_has_an_empty_site
     files = sitemaps(SITE, [], [("https://elsewhere.example/a", 0)])
     assert list(files) == ["sitemap.xml"]
     assert _locs(files["sitemap.xml"]) == []
+
+
+def _tagged(path: Path, tag: str, section: str, draft: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"---\nid: {path.stem}\ntitle: Story {path.stem}\ndate: 2025-01-0{path.stem[-1]}\n"
+        f"tags: [{tag}]\nsection: {section}\ndraft: {str(draft).lower()}\n---\n\nBody.\n",
+        encoding="utf-8",
+    )
+
+
+def test_a_feed_is_named_as_its_first_visible_article_writes_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Tags and sections are shown as written by their first visible article by path,
+    on SQLite and PostgreSQL; a feed no visible article names keeps its slug."""
+    content = tmp_path / "content"
+    _tagged(content / "a" / "s1.md", "Covid-19", "World News", draft=True)
+    _tagged(content / "b" / "s2.md", "COVID-19", "world news")
+    _tagged(content / "c" / "s3.md", "covid-19", "World news")
+    settings = make_settings(tmp_path, content)
+    state = StateSettings(data_dir=tmp_path / "data", database_url=database_url)
+    with opened(settings.model_copy(update={"state": state})) as app:
+        assert app.builder.build(datetime(2026, 1, 1, tzinfo=UTC)).problems == []
+        keys = [("site", ""), ("tag", "covid-19"), ("section", "world-news"), ("tag", "none")]
+        with app.engine.connect() as conn:
+            names = feed_names(conn, keys)
+    assert names == {
+        ("tag", "covid-19"): "COVID-19",
+        ("section", "world-news"): "world news",
+        ("tag", "none"): "none",
+    }

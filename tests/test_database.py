@@ -18,7 +18,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
     """The guards' revision and the server rules' one both apply, in order, on existing data."""
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import create_engine, insert, make_url, select
+    from sqlalchemy import create_engine, insert, inspect, make_url, select
 
     from newsbot.state.database import HEAD, MIGRATIONS, current_revision, open_database
     from newsbot.state.schema import deliveries, targets
@@ -45,7 +45,9 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0007"
+        assert current_revision(upgraded) == HEAD == "0008"
+        indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
+        assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
             row = connection.execute(select(targets)).one()._mapping
             assert (row["account_id"], row["server"], row["moved_to"]) == ("7", None, None)

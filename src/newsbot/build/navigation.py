@@ -27,7 +27,7 @@ from newsbot.build.site import SITE_PLACE, SiteView
 from newsbot.layout import FILES, FeedPlace
 from newsbot.render.pages import ListPage, Pages
 from newsbot.state import navigation as indexed
-from newsbot.state.navigation import Month
+from newsbot.state.navigation import DAY, Month
 
 SITEMAP_LIMIT = 50_000
 """URLs per sitemap file (sitemaps.org)."""
@@ -163,9 +163,13 @@ def _dated(
     so that a large store's URLs are never all held at once."""
     for url in pages:
         yield url, None
+    days: dict[int, str] = {}  # a date written once per day, not once per article
     for url, published in articles:
         if url.startswith(site.base_url):
-            yield url, datetime.fromtimestamp(published, UTC).strftime("%Y-%m-%d")
+            day = published // DAY
+            if (text := days.get(day)) is None:
+                text = days[day] = datetime.fromtimestamp(day * DAY, UTC).strftime("%Y-%m-%d")
+            yield url, text
 
 
 def _urlset(urls: Sequence[tuple[str, str | None]]) -> bytes:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
@@ -42,9 +42,9 @@ FeedKey = tuple[str, str]
 SITE: FeedKey = ("site", "")
 
 
-@dataclass(frozen=True, slots=True)
-class Known:
-    """What the index remembers of one file."""
+class Known(NamedTuple):
+    """What the index remembers of one file (a tuple: a build makes one per file of the
+    store, and a frozen dataclass costs several times as much to make)."""
 
     size: int
     mtime_ns: int
@@ -75,9 +75,8 @@ class StoreIndex:
         """Every file the last scan saw."""
         query = select(sources.c.path, sources.c.size, sources.c.mtime_ns, sources.c.digest)
         with self.engine.connect() as conn:
-            return {
-                row.path: Known(row.size, row.mtime_ns, row.digest) for row in conn.execute(query)
-            }
+            rows: Iterable[tuple[str, int, int, str]] = conn.execute(query)
+            return {path: Known(size, mtime, digest) for path, size, mtime, digest in rows}
 
     def get_meta(self, key: str) -> str | None:
         with self.engine.connect() as conn:

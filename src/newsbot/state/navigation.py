@@ -11,8 +11,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from newsbot.articles import Article, tag_slug
 from newsbot.state.index import decode_article
@@ -22,6 +23,8 @@ from newsbot.state.terms import live
 Month = tuple[int, int]
 
 _CHUNK = 500
+DAY = 86_400
+"""Seconds in a UTC day (epoch seconds count no leap seconds)."""
 
 
 def month_of(moment: datetime) -> Month:
@@ -35,10 +38,17 @@ def _month(stamp: int) -> Month:
 
 
 def months(conn: Connection, now: datetime) -> Counter[Month]:
-    """Live articles per month (one indexed column read, no article decoded)."""
+    """Live articles per month (one indexed column read, no article decoded).
+
+    Counted by day first: a store has far fewer days than articles, and a date made
+    per article was most of the cost.
+    """
     query = select(articles.c.published).where(*live(now))
     published: Iterable[int] = conn.execute(query).scalars()
-    return Counter(_month(stamp) for stamp in published)
+    found: Counter[Month] = Counter()
+    for day, count in Counter(stamp // DAY for stamp in published).items():
+        found[_month(day * DAY)] += count
+    return found
 
 
 def months_of(conn: Connection, paths: Iterable[str]) -> set[Month]:
@@ -104,11 +114,13 @@ def feed_names(conn: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[
         .where(*visible, articles.c.section.is_not(None))
         .group_by(articles.c.section)
     )
-    for kind, query in (("tag", by_tag), ("section", by_section)):
+    queries: list[tuple[str, Select[Any]]] = [("tag", by_tag), ("section", by_section)]
+    for kind, query in queries:
         if any(key[0] == kind for key in wanted):
-            for slug, path in conn.execute(query):
+            for row in conn.execute(query):
+                slug, path = str(row[0]), row[1]
                 if path is not None and (kind, slug) in wanted:
-                    first[(kind, slug)] = path
+                    first[(kind, slug)] = str(path)
     decoded: dict[str, Article] = {}
     for start in range(0, len(paths := sorted(set(first.values()))), _CHUNK):
         rows = select(articles.c.path, articles.c.data).where(

@@ -7,8 +7,8 @@ rebuild with nothing changed finish without opening a single article.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from newsbot.errors import Problem, StoreError
 
@@ -21,9 +21,12 @@ UNREADABLE = "cannot read folder"
 """How a folder of the store that could not be listed is reported (its articles are unseen)."""
 
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
-    """A file of the store as ``stat`` sees it; ``path`` is relative, with ``/``."""
+class FileStat(NamedTuple):
+    """A file of the store as ``stat`` sees it; ``path`` is relative, with ``/``.
+
+    A tuple: every build makes one per file of the store, and a frozen dataclass
+    costs several times as much to make.
+    """
 
     path: str
     size: int

@@ -43,7 +43,7 @@ URL = "https://news.example.org:8443/ap/inbox?x=1"
 
 def signed(body: bytes = b'{"type":"Follow"}', at: datetime = NOW) -> Incoming:
     request = httpx.Request("POST", URL, content=body, headers={"Content-Type": "application/json"})
-    Signer("https://remote.example/users/a#main-key", KEY.private, lambda: at).sign(request)
+    Signer("https://remote.example/users/a#main-key", KEY, lambda: at).sign(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
     return Incoming("POST", URL, headers, body)
 

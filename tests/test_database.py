@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from newsbot.state import database
+from newsbot.state.database import DatabaseError, open_database
+
 
 def test_the_known_head_is_alembics_head() -> None:
     from alembic.config import Config
@@ -60,3 +71,32 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
             connection.exec_driver_sql("SELECT name FROM ap_keys")
     finally:
         upgraded.dispose()
+
+
+def test_an_upgrade_runs_in_a_child_and_leaves_no_alembic_behind(tmp_path: Path) -> None:
+    """A service that upgraded its schema at start would keep Alembic loaded until its restart."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    code = (
+        "import sys\n"
+        "from newsbot.state.database import HEAD, current_revision, open_database\n"
+        f"engine = open_database({url!r})\n"
+        "assert current_revision(engine) == HEAD, current_revision(engine)\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "[]"
+
+
+def test_an_upgrade_that_fails_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure in the child comes back as the error it would have been in this process."""
+    file = tmp_path / "state.db"
+    with sqlite3.connect(file) as connection:  # a table of the first revision, already there
+        connection.execute("CREATE TABLE articles (x INTEGER)")
+    with pytest.raises(DatabaseError, match=r"cannot open the state database sqlite:///.*articles"):
+        open_database(f"sqlite:///{file}")
+    monkeypatch.setattr(database, "_upgrade", lambda _engine: os.kill(os.getpid(), 9))
+    with pytest.raises(DatabaseError, match="schema upgrade's process was killed by SIGKILL"):
+        open_database(f"sqlite:///{tmp_path / 'killed.db'}")

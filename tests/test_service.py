@@ -369,13 +369,7 @@ def test_probes_answer_while_the_first_build_runs(
     tmp_path: Path, services: Callable[..., Service]
 ) -> None:
     content = tmp_path / "content"
-    archive = datetime(2019, 1, 1, tzinfo=UTC)
-    body = "The council met about the river bridge and the school budget. " * 20
-    for n in range(FIRST_BUILD_ARTICLES):
-        when = archive + timedelta(hours=n)
-        write_article(
-            content, f"2019/{n:05d}.md", f"Story {n}", when, body=body, tags=[f"T{n % 25}"]
-        )
+    archive(content)
     service = services(service_env(tmp_path, content), tmp_path / "run")
     base = service.url()
     with http() as client:
@@ -783,6 +777,176 @@ def test_runs_as_an_unprivileged_user_with_a_read_only_store(
     )
     assert probe.returncode != 0 and "Permission denied" in probe.stderr
     assert not (content / "probe.md").exists()
+
+
+# -- builds in a child process ------------------------------------------------------------------
+
+
+def archive(content: Path, count: int = FIRST_BUILD_ARTICLES) -> None:
+    """``count`` old articles: a first build of a second or more, on every core."""
+    start = datetime(2019, 1, 1, tzinfo=UTC)
+    body = "The council met about the river bridge and the school budget. " * 20
+    for n in range(count):
+        when = start + timedelta(hours=n)
+        write_article(
+            content, f"2019/{n:05d}.md", f"Story {n}", when, body=body, tags=[f"T{n % 25}"]
+        )
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started, from any of its threads (Linux's ``/proc``)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # the thread has ended
+            continue
+    return sorted(found)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a process that still runs (a zombie has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def mapped(pid: int, part: str) -> bool:
+    """Whether a file whose path holds ``part`` is mapped into ``pid`` (a loaded extension)."""
+    return part in Path(f"/proc/{pid}/maps").read_text()
+
+
+def build_child(service: Service) -> int:
+    """The process of the build under way, as soon as there is one (it names itself)."""
+
+    def found() -> list[int]:
+        service.assert_alive()
+        return [pid for pid in children(service.pid) if comm(pid) == "newsbot-build"]
+
+    return eventually(found, 30, "no build process")[0]
+
+
+def comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def test_a_service_at_rest_keeps_only_what_it_uses(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    """Builds run in a process of their own; the ActivityPub actor (on by default) loads its
+    HTTP client and its cryptography only once there is something to deliver or verify.
+
+    The markers are extension modules, mapped into a process once loaded:
+    libyaml's (``yaml/_yaml``), which the front matter parser always loads (it
+    requires the C loader) and nothing else in the service does; aiohttp's and
+    cryptography's, which only deliveries and signatures load.
+    """
+    import yaml
+
+    assert yaml.__with_libyaml__, "the marker needs PyYAML's C extension"
+    content = tmp_path / "content"
+    archive(content)
+    with FakeMastodon(token=TOKEN) as server:
+        service = services(service_env(tmp_path, content, {"main": server}), tmp_path / "run")
+        child = build_child(service)
+        eventually(lambda: mapped(child, "yaml/_yaml") or not running(child), 30, "no parsing")
+        with http() as client:
+            ready = service.ready(client, 60)
+            assert ready["build"]["files"] == FIRST_BUILD_ARTICLES
+            assert not running(child), "the build's process outlived its build"
+            assert children(service.pid) == []
+            eventually(
+                lambda: "main" in client.get(service.url() + "/readyz").json()["targets"],
+                10,
+                "no pass",
+            )
+            drop(content, "2026/fresh.md", "Fresh news", datetime.now(UTC))
+            url = url_of("2026/fresh.md")
+            eventually(lambda: posted(server).get(url) == 1, 15, "the new article was not posted")
+            assert client.get(service.url() + "/readyz").json()["build"]["files"] == 1001
+        assert not mapped(service.pid, "yaml/_yaml"), "the service parsed articles itself"
+        assert not mapped(service.pid, "/aiohttp/"), "aiohttp loaded with nothing to deliver"
+        assert not mapped(service.pid, "/cryptography/"), "cryptography loaded with nothing signed"
+        assert children(service.pid) == []
+        code, seconds = service.stop()
+    assert code == 0 and seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK, service.output()
+    assert not [e for e in service.lines() if e["level"] in ("error", "critical")]
+
+
+def test_a_build_process_killed_is_a_failed_build_and_the_next_one_builds_everything(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    """What the kernel's out-of-memory killer does to a large build: the service lives on,
+    says the build failed and how, and the next build starts over; the build's own
+    workers die with it."""
+    content = tmp_path / "content"
+    archive(content)
+    service = services(service_env(tmp_path, content), tmp_path / "run")
+    child = build_child(service)
+    workers = eventually(lambda: children(child) or not running(child), 30, "no workers")
+    assert workers is not True, "the build was over before it could be killed"
+    os.kill(child, signal.SIGKILL)
+    with http() as client:
+        base = service.url()
+
+        def failed() -> dict[str, Any] | None:
+            build = client.get(base + "/readyz").json().get("build")
+            return build if build and build.get("error") else None
+
+        build = eventually(failed, 30, "the killed build was not reported")
+        assert "SIGKILL" in build["error"], build
+        for worker in workers:
+            eventually(lambda w=worker: not running(w), 10, "a build worker outlived the build")
+        service.assert_alive()
+        metrics = client.get(base + "/metrics").text
+        assert metric(metrics, "newsbot_build_failures_total") == 1
+
+        drop(content, "2026/fresh.md", "Fresh news", datetime.now(UTC))
+        ready = service.ready(client, 60)
+        assert ready["build"]["files"] == FIRST_BUILD_ARTICLES + 1
+        assert ready["build"]["error"] is None
+    assert (tmp_path / "public" / "rss.xml").is_file()
+    assert "waiting for another process to finish its build" not in service.messages()
+    errors = [e["message"] for e in service.lines() if e["level"] in ("error", "critical")]
+    assert errors == [
+        "build failed: the build's process was killed by SIGKILL (out of memory, or stopped)"
+    ]
+    code, _ = service.stop()
+    assert code == 0, service.output()
+
+
+def test_sigterm_during_a_long_build_ends_it_within_the_shutdown_time(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    """A build still running when the shutdown time is up ends with the service, as a crash
+    would end it (the next start builds again), and leaves no process behind."""
+    content = tmp_path / "content"
+    archive(content)
+    budget = 1.0
+    env = service_env(tmp_path, content, shutdown_timeout_seconds=budget)
+    service = services(env, tmp_path / "run")
+    child = build_child(service)
+    eventually(lambda: children(child) or not running(child), 30, "no workers")
+    assert running(child), "the build was over before the stop"
+    family = [child, *children(child)]
+    code, seconds = service.stop(signal.SIGTERM)
+    assert code == 0, service.output()
+    assert seconds < budget + EXIT_SLACK + 1.0, f"{seconds:.1f} s to stop"
+    for pid in family:
+        eventually(lambda p=pid: not running(p), 10, f"process {pid} outlived the service")
+    assert "a job did not finish within 1 s; its request stays recorded" in service.messages()
+
+    again = services(service_env(tmp_path, content), tmp_path / "again")
+    with http() as client:
+        ready = again.ready(client, 120)
+    assert ready["build"]["files"] == FIRST_BUILD_ARTICLES
+    code, _ = again.stop()
+    assert code == 0, again.output()
 
 
 # -- parts of the service, in this process ---------------------------------------------------------

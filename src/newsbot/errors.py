@@ -14,6 +14,7 @@ Each class lives in this module unless a module is named:
     ├── ArticleError         one article file cannot be read (path, line, field)
     ├── StoreError           the store as a whole is unusable (missing folder)
     ├── OutputError          the output folder cannot be written
+    ├── ChildEnded           forked.py: work in a child process ended without its result
     ├── ShareFailed          build/parallel.py: a build's child process ended without its result
     ├── AssetRefused         store/assets.py: an image reference names no usable file
     ├── PageImportError      store/importer.py: a page cannot be imported

@@ -72,9 +72,7 @@ class RemoteServer:
         return f"{self.base}/users/{name}"
 
     def signer(self, name: str) -> Signer:
-        return Signer(
-            self.actor_id(name) + "#main-key", self.key.private, lambda: datetime.now(UTC)
-        )
+        return Signer(self.actor_id(name) + "#main-key", self.key, lambda: datetime.now(UTC))
 
     async def _actor(self, request: Request) -> Response:
         actor = self.actor_id(request.path_params["name"])

@@ -12,18 +12,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from newsbot.activitypub.addresses import (
-    Resolver,
-    guarded_client,
-    guarded_session,
-    system_resolver,
-)
+from newsbot.activitypub.addresses import Resolver, guarded_client, system_resolver
 from newsbot.activitypub.deliveries import DeliveryStore, Outcome
 from newsbot.activitypub.documents import Actor
 from newsbot.activitypub.followers import Followers
@@ -33,10 +28,12 @@ from newsbot.activitypub.outbox import Outbox, SyncReport
 from newsbot.activitypub.remote import RemoteActors
 from newsbot.activitypub.routes import ActivityPubRoutes, NegotiatedNotes
 from newsbot.activitypub.signatures import Signer
-from newsbot.activitypub.worker import DeliveryWorker
 from newsbot.articles import Article
 from newsbot.settings import RelatedPolicy, Settings
 from newsbot.state.database import Engine
+
+if TYPE_CHECKING:
+    from newsbot.activitypub.worker import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +76,7 @@ class Federation:
             language=settings.site.language,
             icon=None if ap.icon is None else str(ap.icon),
         )
-        self.signer = Signer(self.actor.key_id, key.private, clock)
+        self.signer = Signer(self.actor.key_id, key, clock)
         self.followers = Followers(engine)
         self.outbox = Outbox(
             engine,
@@ -102,24 +99,11 @@ class Federation:
             allow_private=ap.allow_private_addresses,
             sign=self.signer if ap.signed_fetch else None,
         )
-        self.worker = DeliveryWorker(
-            self.deliveries,
-            lambda: guarded_session(
-                allow_private=ap.allow_private_addresses,
-                resolver=resolver,
-                timeout=ap.timeout,
-                max_connections=ap.concurrency,
-                per_host=ap.per_host_concurrency,
-                tls=self._tls,
-            ),
-            self.signer,
-            owner=owner,
-            clock=clock,
-            concurrency=ap.concurrency,
-            per_host=ap.per_host_concurrency,
-            lease=timedelta(seconds=max(10.0, ap.timeout * 3)),
-            observe=observe,
-        )
+        self._owner = owner
+        self._observe = observe
+        self._worker: DeliveryWorker | None = None
+        self._worker_lock = threading.Lock()
+        self._started = False
         self.inbox = Inbox(
             engine,
             self.remote,
@@ -127,7 +111,7 @@ class Federation:
             clock,
             allow_private=ap.allow_private_addresses,
             limiter=HostLimiter(ap.inbox_requests_per_minute),
-            on_queued=self.worker.wake,
+            on_queued=self.deliver,
         )
         self._routes = ActivityPubRoutes(self)
         self._syncing = threading.Lock()
@@ -196,8 +180,10 @@ class Federation:
                                                       "deliveries": report.deliveries})  # fmt: skip
         if report.held:
             log.warning("%d edits or deletions held back by the store guard", report.held)
-        if report.deliveries:
-            self.worker.wake()
+        if report.deliveries or (
+            self._worker is None and self.deliveries.oldest_pending() is not None
+        ):  # queued here, or by another replica that may have stopped
+            self.deliver()
         return report
 
     async def process_inbox(self) -> None:
@@ -220,17 +206,63 @@ class Federation:
                 inbox = Inbox(
                     self.engine, remote, self.outbox, self.clock,
                     allow_private=self.settings.allow_private_addresses,
-                    limiter=self.inbox.limiter, on_queued=self.worker.wake,
+                    limiter=self.inbox.limiter, on_queued=self.deliver,
                 )  # fmt: skip
                 return await inbox.process()
 
         return asyncio.run(run())
 
     def start(self) -> None:
-        self.worker.start()
+        """Start delivering if anything waits to be delivered (left by an earlier run)."""
+        self._started = True
+        if self.deliveries.oldest_pending() is not None:
+            self.deliver()
+
+    def deliver(self) -> None:
+        """Rows were queued: deliver them now, starting the worker on the first call.
+
+        The worker (its thread, loop and aiohttp session) starts only once there
+        is something to deliver: an actor nobody follows never loads aiohttp.
+        """
+        with self._worker_lock:
+            if not self._started:
+                return  # not started yet, or stopped: `start` looks for pending rows
+            if self._worker is None:
+                self._worker = self._make_worker()
+                self._worker.start()
+            worker = self._worker
+        worker.wake()
+
+    def _make_worker(self) -> DeliveryWorker:
+        from newsbot.activitypub.sessions import guarded_session
+        from newsbot.activitypub.worker import DeliveryWorker
+
+        ap = self.settings
+        return DeliveryWorker(
+            self.deliveries,
+            lambda: guarded_session(
+                allow_private=ap.allow_private_addresses,
+                resolver=self._resolver,
+                timeout=ap.timeout,
+                max_connections=ap.concurrency,
+                per_host=ap.per_host_concurrency,
+                tls=self._tls,
+            ),
+            self.signer,
+            owner=self._owner,
+            clock=self.clock,
+            concurrency=ap.concurrency,
+            per_host=ap.per_host_concurrency,
+            lease=timedelta(seconds=max(10.0, ap.timeout * 3)),
+            observe=self._observe,
+        )
 
     def stop(self, timeout: float | None = None) -> None:
-        self.worker.stop(timeout)
+        with self._worker_lock:
+            self._started = False
+            worker = self._worker
+        if worker is not None:
+            worker.stop(timeout)
 
     def health(self) -> dict[str, Any]:
         """Delivery health for ``/readyz`` and ``newsbot followers``."""
@@ -245,5 +277,5 @@ class Federation:
             "oldest_pending_seconds": None if oldest is None else int(now.timestamp()) - oldest,
             "paused_hosts": len(self.deliveries.paused_hosts(now)),
             "dead_hosts": self.deliveries.dead_hosts(),
-            "worker_running": self.worker.running,
+            "worker_running": self._worker is not None and self._worker.running,
         }

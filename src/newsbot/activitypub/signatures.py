@@ -25,14 +25,17 @@ from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from newsbot.errors import NewsbotError
+
+if TYPE_CHECKING:  # cryptography (~8 MB) loads with the first signature made or checked
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from newsbot.activitypub.keys import ActorKey
 
 PAST_WINDOW = timedelta(minutes=65)
 FUTURE_WINDOW = timedelta(hours=1)
@@ -64,7 +67,7 @@ def http_date(moment: datetime) -> str:
 class Signer(httpx.Auth):
     """Signs each request as it is sent: Date, Digest and a cavage Signature header."""
 
-    def __init__(self, key_id: str, key: rsa.RSAPrivateKey, clock: Clock) -> None:
+    def __init__(self, key_id: str, key: ActorKey, clock: Clock) -> None:
         self._key_id = key_id
         self._key = key
         self._clock = clock
@@ -107,8 +110,11 @@ class Signer(httpx.Auth):
         return {"Host": host, "Date": date, "Digest": digest, "Signature": signature}
 
     def _signature(self, names: list[str], values: list[str]) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         lines = "\n".join(f"{name}: {value}" for name, value in zip(names, values, strict=True))
-        signature = self._key.sign(lines.encode(), padding.PKCS1v15(), hashes.SHA256())
+        signature = self._key.private.sign(lines.encode(), padding.PKCS1v15(), hashes.SHA256())
         return (
             f'keyId="{self._key_id}",algorithm="rsa-sha256",'
             f'headers="{" ".join(names)}",'
@@ -330,6 +336,9 @@ def _check_moment(moment: datetime, now: datetime) -> None:
 
 
 def _public_key(pem: str) -> rsa.RSAPublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         key = serialization.load_pem_public_key(pem.encode("ascii"))
     except (ValueError, UnicodeEncodeError):
@@ -340,6 +349,10 @@ def _public_key(pem: str) -> rsa.RSAPublicKey:
 
 
 def _rsa_verify(key: rsa.RSAPublicKey, signature: bytes, data: bytes) -> None:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     try:
         key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:

@@ -7,6 +7,7 @@ delete, and the image URLs the replaced versions used (candidates for removal).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
+from newsbot import forked
 from newsbot.articles import Article, tag_slug
+from newsbot.build import parallel
 from newsbot.errors import Problem
 from newsbot.layout import page_file
 from newsbot.settings import Settings
@@ -177,13 +180,18 @@ class Indexer:
             site=Site(self.base_url, site.permalink, site.zone),
             max_bytes=self.settings.store.max_file_bytes,
         )
-        workers = min(os.cpu_count() or 1, 8)
+        workers = parallel.processes()
         if len(stats) < PARALLEL_FROM or workers < 2:
             for start in range(0, len(stats), BATCH):
                 yield [work(stat) for stat in stats[start : start + BATCH]]
             return
         size = BATCH // workers
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=forked.die_with,  # a killed build takes its parsers with it
+            initargs=(os.getpid(),),
+        ) as pool:
             pending: list[Future[list[Parsed]]] = []
             starts = iter(range(0, len(stats), size))
             for start in starts:

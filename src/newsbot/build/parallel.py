@@ -15,10 +15,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import TypeVar
 
 from newsbot.errors import NewsbotError
+from newsbot.forked import available, die_with, send_outcome
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -33,7 +35,7 @@ class ShareFailed(NewsbotError):
 
 def processes() -> int:
     """How many processes share the work: one per core, and fork must be there."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not available():
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_PROCESSES))
 
@@ -62,7 +64,7 @@ def split(
         for share in shares[1:]:
             receiver, sender = context.Pipe(duplex=False)
             started = context.Process(
-                target=_child, args=(work, share, sender, in_child), daemon=True
+                target=_child, args=(work, share, sender, in_child, os.getpid()), daemon=True
             )
             started.start()
             sender.close()
@@ -94,16 +96,8 @@ def _child(
     share: Sequence[_Item],
     sender: Connection,
     in_child: Callable[[], None],
+    parent: int,
 ) -> None:
     """One child's share; its result or its exception goes back through ``sender``."""
-    try:
-        in_child()
-        outcome: tuple[bool, object] = (True, work(share))
-    except BaseException as exc:  # every failure goes back to the parent
-        outcome = (False, exc)
-    try:
-        sender.send(outcome)
-    except Exception as exc:  # an unpicklable result or exception
-        sender.send((False, ShareFailed(f"{type(exc).__name__}: {exc}")))
-    finally:
-        sender.close()
+    die_with(parent)
+    send_outcome(sender, in_child, partial(work, share), ShareFailed)

@@ -35,6 +35,7 @@ from prometheus_client import disable_created_metrics
 from newsbot.app import App
 from newsbot.build.builder import BuildReport
 from newsbot.errors import NewsbotError
+from newsbot.forked import Child, ChildEnded
 from newsbot.mastodon.client import make_http_client
 from newsbot.publish.publisher import PassReport, Publisher
 from newsbot.publish.targets import Target, targets
@@ -109,6 +110,9 @@ class Service:
         self.federation: Federation | None = None
         self._budget = ShutdownBudget(self.settings.service.shutdown_timeout_seconds)
         self._build_lease = app.build_lease(self.clock)
+        self._build_child: Child[tuple[BuildReport | None, str | None]] = Child(
+            "build", in_child=partial(app.engine.dispose, close=False)
+        )
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -130,6 +134,7 @@ class Service:
             web = self._start_web()
             stack.callback(lambda: web.stop(self._time_left()))
             self._schedule()
+            stack.callback(lambda: self._build_child.stop(self._time_left()))  # one over time
             self.scheduler.start()
             stack.callback(self._stop_scheduler)
             if self.settings.service.watch:
@@ -311,19 +316,35 @@ class Service:
         ``backlog``: also compute related lists still missing, for up to
         ``site.related_seconds`` (scheduled builds; a build a changed file asked
         for leaves them, so that the new article is posted without that wait).
+        The build runs in a child process (`newsbot.forked`), so
+        that what it loads and allocates is not kept by the service at rest.
         """
         try:
             if not self._hold_build_lease():
                 return None, None
             try:
-                now = self.clock()
-                return self.app.builder.build(now, self._keep_build_lease, backlog=backlog), None
+                return self._build_child.run(partial(self._build_here, backlog))
             finally:
                 self._build_lease.release()
+        except ChildEnded as exc:
+            if self.stopping.is_set():
+                log.info("build stopped with the service: %s", exc)
+            else:
+                log.error("build failed: %s", exc)
+            return None, str(exc)
+        except Exception as exc:  # the database went away, say: the next build tries again
+            log.exception("build failed")
+            return None, f"{type(exc).__name__}: {exc}"
+
+    def _build_here(self, backlog: bool) -> tuple[BuildReport | None, str | None]:
+        """The build itself, in whichever process runs it; a failure becomes its message."""
+        try:
+            report = self.app.builder.build(self.clock(), self._keep_build_lease, backlog=backlog)
+            return report, None
         except NewsbotError as exc:
             log.error("build failed: %s", exc)
             return None, str(exc)
-        except Exception as exc:  # the database went away, say: the next build tries again
+        except Exception as exc:
             log.exception("build failed")
             return None, f"{type(exc).__name__}: {exc}"
 

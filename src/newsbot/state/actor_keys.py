@@ -12,13 +12,13 @@ from newsbot.state.schema import ap_keys
 KEY_NAME = "main"
 
 
-def stored_private_pem(engine: Engine) -> str | None:
-    """The stored private key (PEM), or None before the first start."""
+def stored_pems(engine: Engine) -> tuple[str, str] | None:
+    """The stored key's private and public PEM, or None before the first start."""
     with engine.connect() as conn:
         found = conn.execute(
-            select(ap_keys.c.private_pem).where(ap_keys.c.name == KEY_NAME)
-        ).scalar_one_or_none()
-    return None if found is None else str(found)
+            select(ap_keys.c.private_pem, ap_keys.c.public_pem).where(ap_keys.c.name == KEY_NAME)
+        ).one_or_none()
+    return None if found is None else (str(found[0]), str(found[1]))
 
 
 def store_key(engine: Engine, private_pem: str, public_pem: str, now: datetime) -> bool:

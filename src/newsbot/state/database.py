@@ -8,6 +8,7 @@ Alembic's version table, so an old database upgrades itself.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from newsbot.errors import NewsbotError
+from newsbot.forked import Child, ChildEnded
 from newsbot.settings import StateSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -90,6 +92,16 @@ def migrate(engine: Engine) -> None:
     """
     if current_revision(engine) == HEAD:
         return  # the usual case: no need to load Alembic (a third of a second per start)
+    # Alembic and the migrations' modules stay loaded in the process that ran
+    # them (~10 MB): a long-running service would keep them until its restart.
+    upgrade = Child[None]("schema upgrade", in_child=partial(engine.dispose, close=False))
+    try:
+        upgrade.run(partial(_upgrade, engine))
+    except ChildEnded as exc:
+        raise DatabaseError(f"cannot upgrade the state database: {exc}") from None
+
+
+def _upgrade(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config
 

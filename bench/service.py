@@ -12,9 +12,10 @@ Everything runs on loopback, in this order, on one generated store:
    first build and the target's first pass (which marks the old articles as
    seen, 200 per pass, posting none), it is left alone for ``--settle`` seconds
    and ``VmRSS`` is sampled from ``/proc/<pid>/status`` every 0.5 s; ``VmHWM``
-   (the process's peak, the first build included) is read at the end. The
-   build's parsing workers are separate processes that have exited by then:
-   the table says how many children are left and their RSS.
+   (the service process's peak) is read at the end. Each build runs in a
+   child process of the service (its workers in children of that one), which
+   has exited by then, so neither figure holds a build's own peak: the table
+   says how many children are left and their RSS.
 3. **Drop to post.** ``newsbot catch-up`` marks the rest of the old articles
    as seen, and the service starts again (publish interval at its default,
    60 s, so posts come from the build's own trigger, not from polling; pacing at

@@ -76,13 +76,18 @@ class Child(Generic[_Result]):
             name=f"newsbot-{self.name}",
             daemon=False,  # a daemonic child could not fork its own workers
         )
-        with self._lock:
-            if self._stopped:
-                raise ChildEnded(f"the {self.name} was not started: stopping")
-            with _no_log_record_half_written():
-                child.start()
-            self._running = child
-        sender.close()
+        try:
+            with self._lock:
+                if self._stopped:
+                    raise ChildEnded(f"the {self.name} was not started: stopping")
+                with _no_log_record_half_written():
+                    child.start()  # may fail (no memory, too many processes)
+                self._running = child
+        except BaseException:
+            receiver.close()
+            raise
+        finally:
+            sender.close()
         try:
             # The child's own end is the sentinel: a worker of the work holding the
             # pipe open after the child was killed must not keep this waiting.
@@ -94,6 +99,8 @@ class Child(Generic[_Result]):
             except EOFError:
                 child.join()
                 raise ChildEnded(_how_it_ended(self.name, child.exitcode)) from None
+            except Exception as exc:  # a result or exception that does not unpickle here
+                raise ChildEnded(f"the {self.name}'s result: {type(exc).__name__}: {exc}") from None
         finally:
             receiver.close()
             child.join()

@@ -844,7 +844,8 @@ def test_a_service_at_rest_keeps_only_what_it_uses(
     The markers are extension modules, mapped into a process once loaded:
     libyaml's (``yaml/_yaml``), which the front matter parser always loads (it
     requires the C loader) and nothing else in the service does; aiohttp's and
-    cryptography's, which only deliveries and signatures load.
+    cryptography's, which only deliveries and signatures load; rapidfuzz's,
+    which only resolving editors' references loads.
     """
     import yaml
 
@@ -872,6 +873,7 @@ def test_a_service_at_rest_keeps_only_what_it_uses(
         assert not mapped(service.pid, "yaml/_yaml"), "the service parsed articles itself"
         assert not mapped(service.pid, "/aiohttp/"), "aiohttp loaded with nothing to deliver"
         assert not mapped(service.pid, "/cryptography/"), "cryptography loaded with nothing signed"
+        assert not mapped(service.pid, "/rapidfuzz/"), "the references' matcher loaded"
         assert children(service.pid) == []
         code, seconds = service.stop()
     assert code == 0 and seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK, service.output()

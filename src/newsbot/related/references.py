@@ -14,8 +14,6 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, process, utils
-
 from newsbot.articles import Article
 
 MIN_SCORE = 88.0
@@ -59,6 +57,8 @@ class TitleIndex:
         exact = self.titles.get(title)
         if exact is not None or not self.choices:
             return exact
+        from rapidfuzz import fuzz, process, utils  # index time only: ~3 MB a service need not hold
+
         match = process.extractOne(
             title,
             self.choices,

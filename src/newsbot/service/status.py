@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
-
-from jinja2 import Environment, PackageLoader, Template, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from newsbot.logs import MASK
 from newsbot.publish.targets import Target
 from newsbot.service.health import Clock, Status, utc_now
 from newsbot.state.deliveries import ACTIVE, Delivery, DeliveryState, DeliveryStore
 from newsbot.state.index import StoreIndex
+
+if TYPE_CHECKING:
+    from jinja2 import Template
 
 PROBLEMS_SHOWN = 200
 """Problems listed on the page; the count is always complete."""
@@ -87,6 +88,8 @@ class StatusPage:
     def render(self, status: dict[str, Any]) -> str:
         """The page as HTML, from what :meth:`compose` returned (the template loads once)."""
         if self._template is None:
+            from jinja2 import Environment, PackageLoader, select_autoescape  # first page: ~2 MB
+
             env = Environment(
                 loader=PackageLoader("newsbot.render", "templates"),
                 autoescape=select_autoescape(["html"]),

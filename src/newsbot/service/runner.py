@@ -297,16 +297,16 @@ class Service:
         changed = report is not None and bool(report.read or report.removed)
         if report is not None:
             self._log_build(report)
-        first = not self._first_build_done
-        if first:
+        if not self._first_build_done:
+            if report is not None:
+                self.federate()  # the whole store's activities, before the first pass
             self._first_build_done = True
             self._start_passes()
         elif changed:
-            self._publish_soon()  # first: the pass runs on its own thread while this goes on
+            self._publish_soon()  # first: the pass runs on its own thread during the sync
+            self.federate()
         if report is not None and report.changed_feeds and self.settings.feeds.hub:
             ping(self.http, str(self.settings.feeds.hub), report.changed_feeds)
-        if report is not None and (changed or first):
-            self.federate()
         if report is not None and (changed or report.pages_written or report.feeds_written):
             memory.release()  # what the build and the sync used, back to the system
         return report

@@ -18,7 +18,7 @@ Pure: no database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 _GROUPS: Mapping[str, str] = {
     "us": """us|u s|usa|united states|america|american|americans|washington|washington dc|
@@ -130,12 +130,17 @@ PLACES: Mapping[str, str] = {
 }
 """Place names (folded: lower case, no accents or punctuation) and the country each stands for."""
 
-_SIZES: Mapping[str, tuple[int, ...]] = {
-    first: tuple(
-        sorted({len(name.split()) for name in PLACES if name.split()[0] == first}, reverse=True)
-    )
-    for first in {name.split()[0] for name in PLACES}
-}
+
+def _sizes(names: Iterable[str]) -> dict[str, tuple[int, ...]]:
+    """Each first word's name lengths in words, longest first (one pass: this runs at import)."""
+    lengths: dict[str, set[int]] = {}
+    for name in names:
+        words = name.split()
+        lengths.setdefault(words[0], set()).add(len(words))
+    return {first: tuple(sorted(found, reverse=True)) for first, found in lengths.items()}
+
+
+_SIZES: Mapping[str, tuple[int, ...]] = _sizes(PLACES)
 """The lengths in words of the place names each word starts, longest first: most words of a
 headline start none, and are passed over with one lookup (the ranking looks at the headline
 of every candidate)."""

@@ -41,6 +41,8 @@ _Result = TypeVar("_Result")
 
 STOP_GRACE_SECONDS = 2.0
 """How long work asked to stop has to end before it is killed."""
+KILL_WAIT_SECONDS = 5.0
+"""How long a stop waits for a killed child to be gone (SIGKILL is not refused)."""
 PR_SET_PDEATHSIG = 1
 """prctl option: the signal the kernel sends this process when its parent ends."""
 PR_SET_NAME = 15
@@ -119,13 +121,16 @@ class Child(Generic[_Result]):
         with self._lock:
             self._stopped = True
             child = self._running
-        if child is None or child.exitcode is not None:
+        if child is None:
             return
+        # Only `run` reaps the child (join, exitcode): two threads waiting for one
+        # process race for its exit status, and the loser reads none. Here, its
+        # sentinel says when it has ended; signals to a child already reaped are
+        # not sent.
         child.terminate()
-        child.join(max(grace, 0.1))
-        if child.exitcode is None:
+        if not wait([child.sentinel], max(grace, 0.1)):
             child.kill()
-            child.join()
+            wait([child.sentinel], KILL_WAIT_SECONDS)
 
 
 @contextlib.contextmanager

@@ -54,9 +54,14 @@ def test_status_page_access_log_and_http_metrics(
         def settled() -> dict[str, object] | None:
             page = client.get(base + "/status.json").json()
             targets = {t["name"]: t for t in page["targets"]}
-            return page if targets["flaky"]["waiting"] and targets["refusing"]["failed"] else None
+            main_done = targets["main"]["state"] != "no pass yet"  # posted before its pass ends
+            waiting, refusing = targets["flaky"]["waiting"], targets["refusing"]["failed"]
+            between_tries = bool(waiting) and waiting[0]["state"] == "retry"  # not "sending"
+            return page if main_done and between_tries and refusing else None
 
-        page = eventually(settled, 20, "no retry waiting on flaky, or no failure on refusing")
+        page = eventually(
+            settled, 20, "main's pass did not end, no retry waits on flaky, or nothing failed"
+        )
 
         # The last build and the broken file, with its line and field.
         assert page["build"]["error"] is None and page["build"]["files"] == 2

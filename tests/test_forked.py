@@ -16,6 +16,7 @@ import pytest
 
 from newsbot.errors import NewsbotError
 from newsbot.forked import Child, ChildEnded
+from support.processes import running
 
 
 class Refused(NewsbotError):
@@ -121,17 +122,9 @@ def test_a_child_dies_with_its_parent(tmp_path: Path) -> None:
         parent.kill()
         parent.wait()
         deadline = time.monotonic() + 10
-        while _running(child):
+        while running(child):
             assert time.monotonic() < deadline, "the child outlived its parent"
             time.sleep(0.05)
     finally:
         if parent.poll() is None:
             parent.kill()
-
-
-def _running(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status

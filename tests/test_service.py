@@ -54,6 +54,7 @@ from support.databases import fresh_postgres_database, postgres_server
 from support.fakemastodon import FakeMastodon
 from support.posting import TOKEN, environment, posts_by_url, settings_for, url_of, write_article
 from support.posting import target as target_settings
+from support.processes import children, comm, mapped, running
 
 VENV_BIN = Path(sys.executable).parent
 NEWSBOT = VENV_BIN / "newsbot"
@@ -793,31 +794,6 @@ def archive(content: Path, count: int = FIRST_BUILD_ARTICLES) -> None:
         )
 
 
-def children(pid: int) -> list[int]:
-    """The processes ``pid`` started, from any of its threads (Linux's ``/proc``)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(child) for child in (task / "children").read_text().split()]
-        except OSError:  # the thread has ended
-            continue
-    return sorted(found)
-
-
-def running(pid: int) -> bool:
-    """Whether ``pid`` is a process that still runs (a zombie has ended)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status
-
-
-def mapped(pid: int, part: str) -> bool:
-    """Whether a file whose path holds ``part`` is mapped into ``pid`` (a loaded extension)."""
-    return part in Path(f"/proc/{pid}/maps").read_text()
-
-
 def build_child(service: Service) -> int:
     """The process of the build under way, as soon as there is one (it names itself)."""
 
@@ -826,13 +802,6 @@ def build_child(service: Service) -> int:
         return [pid for pid in children(service.pid) if comm(pid) == "newsbot-build"]
 
     return eventually(found, 30, "no build process")[0]
-
-
-def comm(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return None
 
 
 def test_a_service_at_rest_keeps_only_what_it_uses(

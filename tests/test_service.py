@@ -824,7 +824,6 @@ def test_a_service_at_rest_keeps_only_what_it_uses(
     with FakeMastodon(token=TOKEN) as server:
         service = services(service_env(tmp_path, content, {"main": server}), tmp_path / "run")
         child = build_child(service)
-        eventually(lambda: mapped(child, "yaml/_yaml") or not running(child), 30, "no parsing")
         with http() as client:
             ready = service.ready(client, 60)
             assert ready["build"]["files"] == FIRST_BUILD_ARTICLES

@@ -172,7 +172,9 @@ def die_with(parent: int) -> None:
 
     A build killed from outside (out of memory, an operator) would otherwise
     leave its workers rendering into the output for nobody. Call it first in a
-    child forked by ``parent``.
+    child forked by ``parent``. Strictly, the kernel watches the parent's
+    thread that forked: fork from a thread that outlives the work (the main
+    thread, or a pool thread, which lives as long as its pool).
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -60,10 +60,6 @@ class ActorKey:
     def __repr__(self) -> str:
         return "ActorKey(<private>)"
 
-    def __getstate__(self) -> dict[str, object]:
-        """Pickled (from a child) without the parsed key, which does not pickle."""
-        return {"private_pem": self.private_pem, "public_pem": self.public_pem}
-
 
 def _parse(pem: bytes) -> rsa.RSAPrivateKey:
     from cryptography.exceptions import UnsupportedAlgorithm

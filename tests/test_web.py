@@ -37,8 +37,9 @@ from newsbot.publish.report import PassReport, StopReason
 from newsbot.service.health import Status
 from newsbot.service.metrics import Metrics
 from newsbot.web.asgi import web_app
+from newsbot.web.fast import FastPath
 from newsbot.web.files import OutputFiles
-from newsbot.web.server import FastPath, WebServer, serve
+from newsbot.web.server import WebServer, serve
 from support.readers import newsboat_items, newsboat_reload, newsboat_user_errors
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -23,8 +23,9 @@ from newsbot.build.output import Output
 from newsbot.service.health import Status
 from newsbot.service.metrics import Metrics
 from newsbot.web.asgi import web_app
+from newsbot.web.fast import FastPath
 from newsbot.web.files import OutputFiles
-from newsbot.web.server import FastPath, Limits, WebServer
+from newsbot.web.server import Limits, WebServer
 
 SECRET = b"outside the output folder: the state database's neighbour\n"
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>\n"

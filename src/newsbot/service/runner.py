@@ -67,10 +67,12 @@ Clock = Callable[[], datetime]
 
 def _wants_activity(headers: list[tuple[bytes, bytes]]) -> bool:
     """A client asking for ActivityPub JSON: the actor's middleware answers it, never the cache."""
+    accepts = [value for name, value in headers if name == b"accept"]
+    if not accepts:  # most requests: asked once per request, so no import for them
+        return False
     from newsbot.activitypub.routes import wants_activity
 
-    return any(name == b"accept" and wants_activity(value.decode("latin-1"))
-               for name, value in headers)  # fmt: skip
+    return any(wants_activity(value.decode("latin-1")) for value in accepts)
 
 
 class Service:

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute
 
 from newsbot.app import App, Clock
 from newsbot.errors import OutputError
+from newsbot.logs import access_lines
 from newsbot.publish.publisher import Publisher
 from newsbot.publish.targets import Target
 from newsbot.service.health import Status
@@ -26,8 +27,9 @@ from newsbot.service.status import StatusPage
 from newsbot.web.access import AccessLog, HttpMetrics
 from newsbot.web.asgi import web_app
 from newsbot.web.early import EarlyProbes
+from newsbot.web.fast import Declines, FastPath
 from newsbot.web.files import OutputFiles
-from newsbot.web.server import Declines, FastPath, WebServer
+from newsbot.web.server import WebServer
 from newsbot.web.status import StatusEndpoints
 
 
@@ -103,6 +105,11 @@ def start_web(
     service = app.settings.service
     endpoints = StatusEndpoints(page, service.status_page)
     files = OutputFiles(app.settings.feeds.output_dir)
+
+    async def log_the_last_requests() -> None:
+        """The loop stops before the end of its last turn, where they would be logged."""
+        asgi.flush()
+
     asgi = AccessLog(
         web_app(
             app.settings.feeds.output_dir,
@@ -111,10 +118,11 @@ def start_web(
             files=files,
             routes=[*endpoints.routes(), *routes],
             middleware=middleware,
-            on_shutdown=on_shutdown,
+            on_shutdown=[*on_shutdown, log_the_last_requests],
         ),
         HttpMetrics(metrics.registry),
         log=app.settings.log.access,
+        lines=access_lines() if app.settings.log.access else None,
     )
     fast = FastPath(files.answer_cached, asgi.record, declines)
     try:

@@ -25,6 +25,7 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from newsbot.web.conditional import entity_tag, http_date
 from newsbot.web.media import CachePolicy, MediaType, media_type_of
@@ -45,9 +46,27 @@ def version_of(status: os.stat_result) -> Version:
     return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
+class Answer(NamedTuple):
+    """A whole response from a cached file: status, headers (lowercase names) and body."""
+
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    lines: bytes
+    """The headers as HTTP/1.1 header lines, each ending in CRLF, for the server's own writes."""
+
+
+def _answer(status: int, headers: tuple[tuple[bytes, bytes], ...], body: bytes) -> Answer:
+    return Answer(status, headers, body, b"".join(n + b": " + v + b"\r\n" for n, v in headers))
+
+
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """One representation of a file (identity or gzip): its body and its fixed headers."""
+    """One representation of a file (identity or gzip): its body, its headers, its answers.
+
+    The three answers a request can get are made once per file version: a
+    304 or a 200 from memory is then a lookup, with nothing to allocate.
+    """
 
     body: bytes
     etag: str
@@ -55,6 +74,17 @@ class Variant:
     """The headers a 200 and its 304 share (RFC 9110 section 15.4.5)."""
     content: tuple[tuple[bytes, bytes], ...]
     """What a 200 adds: type, coding, length."""
+    not_modified: Answer = field(init=False)
+    full: Answer = field(init=False)
+    """The answer to a GET."""
+    head: Answer = field(init=False)
+    """The answer to a HEAD: a GET's headers, no body."""
+
+    def __post_init__(self) -> None:
+        headers = (*self.validators, *self.content)
+        object.__setattr__(self, "not_modified", _answer(304, self.validators, b""))
+        object.__setattr__(self, "full", _answer(200, headers, self.body))
+        object.__setattr__(self, "head", _answer(200, headers, b""))
 
 
 @dataclass(frozen=True, slots=True)

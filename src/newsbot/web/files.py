@@ -33,9 +33,8 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import quote
@@ -45,7 +44,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response, S
 from starlette.routing import BaseRoute, Route
 
 from newsbot.layout import INDEX
-from newsbot.web.cache import CACHED_UP_TO, Entry, FileCache, make_entry
+from newsbot.web.cache import CACHED_UP_TO, Answer, Entry, FileCache, make_entry
 from newsbot.web.conditional import entity_tag, http_date, not_modified, unchanged
 from newsbot.web.media import CachePolicy, MediaType, media_type_of
 from newsbot.web.paths import FolderAt, locate
@@ -188,15 +187,6 @@ def _folder_redirect(request: Request) -> Response:
     return RedirectResponse(location, status_code=301)
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A whole response from a cached file: status, headers (lowercase names) and body."""
-
-    status: int
-    headers: Sequence[tuple[bytes, bytes]]
-    body: bytes
-
-
 ACCEPT_VALUES_KEPT = 256
 """Distinct ``Accept-Encoding`` values remembered: clients send a handful, always the same."""
 
@@ -286,9 +276,8 @@ class OutputFiles:
         if entry.gzipped is not None and self._accepts_gzip(accept_encoding):
             variant = entry.gzipped
         if unchanged(if_none_match, if_modified_since, variant.etag, entry.modified):
-            return Answer(304, variant.validators, b"")
-        headers = (*variant.validators, *variant.content)
-        return Answer(200, headers, b"" if method == "HEAD" else variant.body)
+            return variant.not_modified
+        return variant.head if method == "HEAD" else variant.full
 
     def _accepts_gzip(self, header: str | None) -> bool:
         if header is None:

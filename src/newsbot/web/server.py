@@ -44,16 +44,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote
 
 import uvicorn
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from newsbot.web.early import bind
-from newsbot.web.files import Answer
+from newsbot.web.fast import FastHttp, FastPath, FastSettings, compose
 
 START_TIMEOUT = 10.0
 """Seconds :meth:`WebServer.start` waits for the server to listen."""
@@ -96,39 +95,57 @@ class _HeadLimit:
         await self.app(scope, receive, send)
 
 
-CachedAnswer = Callable[[str, str, str | None, str | None, str | None], Answer | None]
-"""(method, path without its leading ``/``, If-None-Match, If-Modified-Since, Accept-Encoding)."""
-Observe = Callable[[str, str, int, int, float, str | None], None]
-"""(method, path, status, body bytes, seconds, client host): one answered request."""
-Declines = Callable[[list[tuple[bytes, bytes]]], bool]
-"""Whether a request (by its headers) must go to the app, whatever the cache holds."""
-
-
-@dataclass(frozen=True, slots=True)
-class FastPath:
-    """What the protocol needs to answer cached files by itself."""
-
-    answer: CachedAnswer
-    observe: Observe | None = None
-    declines: Declines | None = None
-    timer: Callable[[], float] = time.perf_counter
-    largest_body: int = 64 * 1024
-    """A larger body goes through the app, which sends it as the client takes it."""
-
-
 class _Config(uvicorn.Config):
     """uvicorn's config, carrying the limits and fast path its protocol instances read."""
 
     def __init__(self, app: ASGIApp, limits: Limits, fast: FastPath | None, **options: Any) -> None:
         super().__init__(
             _HeadLimit(app, limits.max_head_bytes),
-            http=_BoundedHttp,
+            http=_BoundedHttp if fast is None else _FastConnection,
             ws="none",  # no WebSocket route: its library is never loaded
             timeout_keep_alive=limits.keep_alive_seconds,
             **options,
         )
         self.limits = limits
         self.fast = fast
+        self._fast_settings: FastSettings | None = None
+
+    def fast_settings(
+        self, server_state: ServerState, app_state: dict[str, Any], loop: asyncio.AbstractEventLoop
+    ) -> FastSettings:
+        """What this server's fast connections share, made with the first of them."""
+        if self._fast_settings is None:
+            assert self.fast is not None
+            limits = self.limits
+
+            def hand_over() -> _BoundedHttp:
+                return _BoundedHttp(self, server_state, app_state, loop)
+
+            self._fast_settings = FastSettings(
+                self.fast,
+                server_state,
+                hand_over,
+                max_head_bytes=limits.max_head_bytes,
+                head_timeout=limits.head_timeout_seconds,
+                keep_alive=limits.keep_alive_seconds,
+                write_stall=limits.write_stall_seconds,
+            )
+        return self._fast_settings
+
+
+class _FastConnection(FastHttp):
+    """A new connection of a server that answers cached files itself (uvicorn makes one each)."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        loop = _loop or asyncio.get_event_loop()
+        assert isinstance(config, _Config)
+        super().__init__(config.fast_settings(server_state, app_state, loop), loop)
 
 
 class _BoundedHttp(HttpToolsProtocol):
@@ -210,43 +227,19 @@ class _BoundedHttp(HttpToolsProtocol):
             return False
         if self.parser.get_http_version() != "1.1":
             return False
-        method = self.parser.get_method()
-        url = self.url
-        if method not in (b"GET", b"HEAD") or url[:1] != b"/" or b"#" in url:
-            return False
-        raw_path, _, query = url.partition(b"?")
-        if len(url) + len(method) + 1 + sum(len(n) + len(v) + 4 for n, v in self.headers) > (
-            self._max_head
-        ):
-            return False  # the app's _HeadLimit answers it
-        if fast.declines is not None and fast.declines(self.headers):
-            return False
-        try:
-            path = raw_path.decode("ascii")
-        except UnicodeDecodeError:
-            return False
-        if "%" in path:
-            path = unquote(path)
-        if_none_match = if_modified_since = accept_encoding = None
-        for name, value in self.headers:
-            if name == b"if-none-match":
-                if_none_match = value.decode("latin-1")
-            elif name == b"if-modified-since":
-                if_modified_since = value.decode("latin-1")
-            elif name == b"accept-encoding":
-                accept_encoding = value.decode("latin-1")
-        verb = method.decode("ascii")
-        answer = fast.answer(verb, path[1:], if_none_match, if_modified_since, accept_encoding)
-        if answer is None or len(answer.body) > fast.largest_body:
-            return False
         keep_alive = self.parser.should_keep_alive()
-        head = [STATUS_LINE[answer.status]]
-        for name, value in (*self.server_state.default_headers, *answer.headers):
-            head += (name, b": ", value, b"\r\n")
-        if not keep_alive:
-            head.append(b"connection: close\r\n")
-        head += (b"\r\n", answer.body)
-        self.transport.write(b"".join(head))
+        composed = compose(
+            fast,
+            self.parser.get_method(),
+            self.url,
+            self.headers,
+            self.server_state.default_headers,
+            keep_alive,
+            self._max_head,
+        )
+        if composed is None:
+            return False
+        self.transport.write(composed.data)
         self._answered = True
         if not keep_alive:
             self.transport.close()
@@ -254,7 +247,8 @@ class _BoundedHttp(HttpToolsProtocol):
         if fast.observe is not None:
             client = self.client[0] if self.client else None
             seconds = fast.timer() - started
-            fast.observe(verb, path, answer.status, len(answer.body), seconds, client)
+            fast.observe(composed.method, composed.path, composed.status, composed.body_bytes,
+                         seconds, client)  # fmt: skip
         return True
 
     def pause_writing(self) -> None:
@@ -275,11 +269,15 @@ class _BoundedHttp(HttpToolsProtocol):
         self.transport.abort()
 
     def _arm_head_deadline(self) -> None:
+        self.head_deadline_at(self.loop.time() + self._head_timeout)
+
+    def head_deadline_at(self, when: float) -> None:
+        """The next request head must be whole by ``when`` (the loop's clock)."""
         if self._head_deadline is not None:
             self._head_deadline.cancel()
         self._head_deadline = None
         if not self.transport.is_closing():
-            self._head_deadline = self.loop.call_later(self._head_timeout, self._head_overdue)
+            self._head_deadline = self.loop.call_at(when, self._head_overdue)
 
     def _head_overdue(self) -> None:
         """Close the connection if its next request head has still not arrived whole."""

@@ -27,8 +27,9 @@ Everything runs on loopback, in this order, on one generated store:
 4. **Conditional GETs.** ``wrk`` (``-t2 -c32 -d10s`` by default) asks for
    ``/rss.xml`` with ``If-None-Match: <ETag>`` (each server's own ETag, from a
    first GET), against the service and against nginx (Debian's, one worker
-   process like the service's one, ``etag on``, serving the same output
-   folder; a second row with ``worker_processes auto``). A short second wrk run
+   process like the service's one, ``etag on``, an access log to a file as the
+   service logs each request, serving the same output folder; a second row
+   with ``worker_processes auto``). A short second wrk run
    with a Lua script counts the answers by status: all must be 304.
 
 ``wrk`` and ``nginx`` are installed with apt-get when missing (as root).
@@ -107,7 +108,7 @@ error_log {work}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
     include /etc/nginx/mime.types;
-    access_log off;
+    access_log {work}/access.log;
     sendfile on;
     tcp_nopush on;
     etag on;

@@ -157,6 +157,8 @@ def test_a_file_not_yet_cached_is_handed_over_and_answered(served: Served) -> No
     [
         pytest.param([HEAD + HEAD], 2, ["_BoundedHttp"], id="two requests in one read"),
         pytest.param([HEAD[:10], HEAD[10:]], 1, ["_BoundedHttp"], id="a head in two reads"),
+        pytest.param([HEAD[:-2] + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"], 1,
+                     ["_BoundedHttp"], id="an upgrade (no WebSocket here: answered as HTTP)"),
         pytest.param([b"GET /rss.xml HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"], 1, [],
                      id="HTTP/1.0 (uvicorn closes after it)"),
         pytest.param([b"GET /rss.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"], 1,

@@ -194,7 +194,7 @@ class FastHttp(asyncio.Protocol):
         self._complete = False
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError:  # the full protocol answers it (400), or upgrades
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # the full protocol's
             self._hand_over(data)
             return
         if not self._complete or self._version != "1.1":

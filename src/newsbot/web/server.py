@@ -25,12 +25,16 @@ itself has no such deadline: its keep-alive timer restarts on every byte, so
 a client that connects and sends nothing, or one byte now and then, would
 hold its connection, its buffer and a file descriptor for ever.
 
-The fast path (:class:`FastPath`): a GET or HEAD of a file the cache holds
-as it is on disk is answered in the protocol itself, from the bytes and
-headers :meth:`~newsbot.web.files.OutputFiles.answer_cached` gives, without
-an ASGI task, Starlette or the thread pool; it is logged and counted by the
-same observer as the app's requests. Everything else (a miss, a probe, a
-large body, a pipelined request while another is in flight) goes to the app.
+The fast path (:class:`~newsbot.web.fast.FastPath`): a GET or HEAD of a
+file the cache holds as it is on disk is answered in the protocol itself,
+from the bytes and headers
+:meth:`~newsbot.web.files.OutputFiles.answer_cached` gives, without an ASGI
+task, Starlette or the thread pool; it is logged and counted by the same
+observer as the app's requests. With a fast path, each connection starts on
+the lean :class:`~newsbot.web.fast.FastHttp`, which does only that, and is
+handed over to the full protocol here at its first request that needs more
+(a miss, a probe, a body, a head in pieces, pipelining); the full protocol
+answers cached files itself too, when nothing else is in flight.
 """
 
 from __future__ import annotations

@@ -33,12 +33,14 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Generic, TypeVar
 from urllib.parse import quote
 
+import anyio
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -121,10 +123,16 @@ class OpenFile:
         self.handle.seek(0)
         return digest
 
-    def chunks(self) -> Iterator[bytes]:
-        """The content in chunks, closing the file at the end (for streamed responses)."""
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The content in chunks, read off the loop, closing the file at the end.
+
+        An async generator, so that when a client is dropped mid-file the
+        loop's generator hooks close it, and with it the file. A plain
+        generator was left to the garbage collector, which could finalise
+        the file first (an fd held until then, and a ``ResourceWarning``).
+        """
         try:
-            while chunk := self.handle.read(CHUNK):
+            while chunk := await anyio.to_thread.run_sync(self.handle.read, CHUNK):
                 yield chunk
         finally:
             self.close()

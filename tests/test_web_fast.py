@@ -39,6 +39,7 @@ class Served:
     def connect(self) -> socket.socket:
         sock = socket.create_connection((self.server.host, self.server.port), timeout=10)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _LEFT.pop(sock.fileno(), None)  # a number an earlier, closed socket had
         return sock
 
     def protocols(self) -> list[str]:

@@ -86,6 +86,10 @@ class Redactor(logging.Filter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
         self.secrets = [s for s in secrets if len(s) >= 4]
+        self._escaped = [
+            e for e in (_JSON.encode(s)[1:-1] for s in self.secrets) if e not in self.secrets
+        ]
+        """Each secret as JSON writes it, where that differs (quotes, backslashes, controls)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
@@ -106,12 +110,9 @@ class Redactor(logging.Filter):
 
     def clean_line(self, line: str) -> str:
         """A whole formatted line with every secret masked, as written or as JSON escapes it."""
-        for secret in self.secrets:
+        for secret in (*self.secrets, *self._escaped):
             if secret in line:
                 line = line.replace(secret, MASK)
-            escaped = _JSON.encode(secret)[1:-1]
-            if escaped != secret and escaped in line:
-                line = line.replace(escaped, MASK)
         return line
 
 

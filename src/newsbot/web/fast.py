@@ -136,7 +136,9 @@ class FastSettings:
     """A new full protocol for this server, not yet connected."""
     max_head_bytes: int
     head_timeout: float
-    keep_alive: float
+    idle_after_answer: float
+    """An answered connection waits this long for its next head (keep-alive, within the head's
+    own deadline)."""
     write_stall: float
 
 
@@ -218,7 +220,7 @@ class FastHttp(asyncio.Protocol):
         transport.write(composed.data)
         if keep_alive:
             self._since = self._loop.time()
-            self._idle_until = self._since + min(settings.keep_alive, settings.head_timeout)
+            self._idle_until = self._since + settings.idle_after_answer
         else:
             self._close()
         observe = settings.fast.observe

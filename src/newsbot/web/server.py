@@ -131,7 +131,7 @@ class _Config(uvicorn.Config):
                 hand_over,
                 max_head_bytes=limits.max_head_bytes,
                 head_timeout=limits.head_timeout_seconds,
-                keep_alive=limits.keep_alive_seconds,
+                idle_after_answer=min(limits.keep_alive_seconds, limits.head_timeout_seconds),
                 write_stall=limits.write_stall_seconds,
             )
         return self._fast_settings

@@ -6,10 +6,13 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from newsbot.forked import Child
 from newsbot.state import database
 from newsbot.state.database import DatabaseError, open_database
 
@@ -97,6 +100,17 @@ def test_an_upgrade_that_fails_is_one_clear_error(
         connection.execute("CREATE TABLE articles (x INTEGER)")
     with pytest.raises(DatabaseError, match=r"cannot open the state database sqlite:///.*articles"):
         open_database(f"sqlite:///{file}")
-    monkeypatch.setattr(database, "_upgrade", lambda _engine: os.kill(os.getpid(), 9))
+    monkeypatch.setattr(database, "Child", _KilledChild)
     with pytest.raises(DatabaseError, match="schema upgrade's process was killed by SIGKILL"):
         open_database(f"sqlite:///{tmp_path / 'killed.db'}")
+
+
+def _kill_self() -> None:
+    os.kill(os.getpid(), 9)
+
+
+class _KilledChild(Child[None]):
+    """A child process that is killed (out of memory, say) instead of doing its work."""
+
+    def run(self, work: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+        super().run(_kill_self, *args, **kwargs)

@@ -698,7 +698,12 @@ def _newsbot_for_nobody() -> list[str]:
     enter (pyenv under /root): then the system's interpreter of the same
     version runs the venv's packages and this checkout, which nobody can read.
     """
-    direct = subprocess.run(_as_nobody([str(NEWSBOT), "--version"]), capture_output=True, text=True)
+    # The service starts its builds in new interpreters (`sys.executable`): nobody
+    # must be able to start that one again, not only the first.
+    again = "import subprocess as s, sys; sys.exit(s.run([sys.executable, '-c', '']).returncode)"
+    direct = subprocess.run(
+        _as_nobody([str(VENV_BIN / "python"), "-c", again]), capture_output=True, text=True
+    )
     if direct.returncode == 0:
         return [str(NEWSBOT)]
     version = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -8,6 +8,7 @@ nothing of the machine running the tests leaks in.
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +237,23 @@ def test_the_example_config_documents_every_field() -> None:
             key for key, name in names if f"\n{name} =" not in text and f"# {name} =" not in text
         ]
     assert missing == []
+
+
+def test_loaded_settings_pickle_with_their_values_and_secrets(
+    tmp_path: Path, no_secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child process is given the settings pickled: every value arrives, none is read again."""
+    config = tmp_path / "newsbot.toml"
+    config.write_text(
+        '[site]\ntitle = "From the file"\n[targets.main]\nserver = "https://a.example"\n'
+    )
+    monkeypatch.setenv("NEWSBOT_TARGETS__MAIN__TOKEN", "tok-from-env")
+    monkeypatch.setenv("NEWSBOT_STATE__DATABASE_URL", "sqlite:////tmp/x.db")
+    loaded = load_settings(config, secrets_dir=no_secrets)
+    monkeypatch.setenv("NEWSBOT_SITE__TITLE", "changed since")  # not read by the copy
+    copy = pickle.loads(pickle.dumps(loaded))
+    assert type(copy) is Settings
+    assert copy.model_dump() == loaded.model_dump()
+    assert copy.site.title == "From the file"
+    token = copy.targets["main"].access_token()
+    assert token is not None and token.get_secret_value() == "tok-from-env"

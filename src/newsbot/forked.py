@@ -1,41 +1,50 @@
-"""Work in a forked child process that ends with it, and dies with its parent.
+"""Work in a child process that ends with it, and dies with its parent.
 
 What a piece of work loads and allocates stays in a process after it: imported
 modules are never unloaded, and the allocator keeps much of what was freed. A
 service at rest after a large first build stayed at ~170 MB, most of it what
 the build left; a schema upgrade left Alembic behind (~10 MB) until the next
-restart. Work run through :class:`Child` happens in a child forked for it, and
-only its result comes back, pickled through a pipe; the child's memory goes
-back to the system when it exits. Its exception is raised in the parent, as if
-the work had run there.
+restart. Work run through :class:`Child` happens in a child process started
+for it, and only its result comes back, pickled through a pipe; the child's
+memory goes back to the system when it exits. Its exception is raised in the
+parent, as if the work had run there.
 
-Forking a process that runs threads is safe for work that touches no lock
-another thread may hold at the fork. The logging module's handlers are the
-exception, and :meth:`Child.run` holds their locks across the fork; the
-database pool is replaced in the child by ``in_child`` (without closing the
-parent's connections).
+The child is a new interpreter started for the work, not a fork. The
+service forks nothing while its threads run: a thread inside SQLite at the
+moment of a fork leaves the child SQLite's allocator mutex held by nobody, and
+the child's first connection waits for ever (a build was seen hung in
+``sqlite3.connect``); the child would also inherit SQLite's record of the
+parent's file locks, which its own connections would then trust. So the work
+must pickle, by name: a function of a module (not of a script run as
+``__main__``), or a dataclass of such a module with its arguments; it opens
+what it needs itself. The child logs as the parent does
+(:class:`newsbot.logs.LogSetup`), masking the same secrets.
 
 A child dies with its parent (:func:`die_with`, ``PR_SET_PDEATHSIG`` on Linux),
 so a process killed hard leaves no worker behind, writing for nobody; and
 :meth:`Child.stop` ends work still running when a service's time is up.
-Where fork is not available the work runs in the calling process.
+The output steps of a build still fork (`newsbot.build.parallel`): the build's
+own process runs no other threads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import logging
 import multiprocessing
 import os
+import pickle
 import signal
+import subprocess
+import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from functools import partial
 from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from typing import Generic, TypeVar
 
 from newsbot.errors import NewsbotError
+from newsbot.logs import LogSetup, current_setup
 
 _Result = TypeVar("_Result")
 
@@ -54,58 +63,66 @@ class ChildEnded(NewsbotError):
 
 
 class Child(Generic[_Result]):
-    """Runs one piece of work at a time in a forked child and hands back its result."""
+    """Runs one piece of work at a time in a child process and hands back its result."""
 
-    def __init__(self, name: str, in_child: Callable[[], None] = lambda: None) -> None:
-        """``name``: what the work is, for messages; ``in_child`` runs first in the child:
-        it drops what a child may not share with its parent, such as pooled database
-        connections."""
+    def __init__(self, name: str) -> None:
+        """``name``: what the work is, for messages and the child's process name."""
         self.name = name
-        self.in_child = in_child
         self._lock = threading.Lock()
-        self._running: BaseProcess | None = None
+        self._running: subprocess.Popen[bytes] | None = None
         self._stopped = False
 
-    def run(self, work: Callable[[], _Result]) -> _Result:
-        """``work()`` in a child; its exception is raised here, as if it had run here."""
-        if not available():
-            return work()
-        context = multiprocessing.get_context("fork")
-        receiver, sender = context.Pipe(duplex=False)
-        child = context.Process(
-            target=_child,
-            args=(self.name, work, sender, self.in_child, os.getpid()),
-            name=f"newsbot-{self.name}",
-            daemon=False,  # a daemonic child could not fork its own workers
-        )
+    def run(
+        self,
+        work: Callable[[], _Result],
+        meanwhile: Callable[[], None] = lambda: None,
+        every: float = 10.0,
+    ) -> _Result:
+        """``work()`` in a child; its exception is raised here, as if it had run here.
+
+        ``work`` must pickle (a work that does not is refused here, before any
+        process starts). ``meanwhile()`` is called here every ``every`` seconds
+        while the child works (to renew a lease the work holds, say).
+        """
+        receiver, sender = multiprocessing.Pipe(duplex=False)
         try:
+            job = partial(_child, self.name, work, sender.fileno(), os.getpid(), current_setup())
+            payload = pickle.dumps(list(sys.path)) + pickle.dumps(job)
             with self._lock:
                 if self._stopped:
                     raise ChildEnded(f"the {self.name} was not started: stopping")
-                with _no_log_record_half_written():
-                    child.start()  # may fail (no memory, too many processes)
-                self._running = child
+                process = subprocess.Popen(  # may fail: no memory, too many processes
+                    [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, pass_fds=[sender.fileno()]
+                )
+                self._running = process
         except BaseException:
             receiver.close()
             raise
         finally:
             sender.close()
+        ended = _end_of(process)
         try:
-            # The child's own end is the sentinel: a worker of the work holding the
+            _hand_over(process, payload)
+            # The child's own end is watched too: a worker of the work holding the
             # pipe open after the child was killed must not keep this waiting.
-            wait([receiver, child.sentinel])
+            while not wait([receiver] if ended is None else [receiver, ended], every):
+                meanwhile()
+                if ended is None and process.poll() is not None:
+                    break
             try:
                 if not receiver.poll():
                     raise EOFError
                 ok, value = receiver.recv()
             except EOFError:
-                child.join()
-                raise ChildEnded(_how_it_ended(self.name, child.exitcode)) from None
+                process.wait()
+                raise ChildEnded(_how_it_ended(self.name, process.returncode)) from None
             except Exception as exc:  # a result or exception that does not unpickle here
                 raise ChildEnded(f"the {self.name}'s result: {type(exc).__name__}: {exc}") from None
         finally:
             receiver.close()
-            child.join()
+            if ended is not None:
+                os.close(ended)
+            process.wait()
             with self._lock:
                 self._running = None
         if not ok:
@@ -120,50 +137,48 @@ class Child(Generic[_Result]):
         """
         with self._lock:
             self._stopped = True
-            child = self._running
-        if child is None:
+            process = self._running
+        if process is None:
             return
-        # Only `run` reaps the child (join, exitcode): two threads waiting for one
-        # process race for its exit status, and the loser reads none. Here, its
-        # sentinel says when it has ended; signals to a child already reaped are
-        # not sent.
-        child.terminate()
-        if not wait([child.sentinel], max(grace, 0.1)):
-            child.kill()
-            wait([child.sentinel], KILL_WAIT_SECONDS)
+        process.terminate()  # not sent to a child already reaped (Popen knows)
+        try:
+            process.wait(max(grace, 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(KILL_WAIT_SECONDS)
 
 
-@contextlib.contextmanager
-def _no_log_record_half_written() -> Iterator[None]:
-    """Hold every logging handler's lock across the fork.
+_BOOT = (
+    "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
+    "pickle.load(sys.stdin.buffer)()"
+)
+"""The child's program: this process's import path, then the work (both read from stdin).
 
-    Another thread writing a log record at the moment of the fork would leave
-    the child a stream whose buffer lock nobody will release: the child's
-    first log line would wait forever. Holding the handlers' locks means no
-    record is half written when the fork happens.
-    """
-    handlers = _handlers()
-    for handler in handlers:
-        handler.acquire()
+Only the standard library is imported before the path is set: newsbot may be
+importable here only through a path set at run time (a test's, a site dir's).
+"""
+
+
+def _hand_over(process: subprocess.Popen[bytes], payload: bytes) -> None:
+    """Write the child's program input; a child that died at once says how by its exit code."""
+    assert process.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.write(payload)
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.close()
+
+
+def _end_of(process: subprocess.Popen[bytes]) -> int | None:
+    """A descriptor that becomes readable when ``process`` ends (Linux), without reaping it."""
     try:
-        yield
-    finally:
-        for handler in reversed(handlers):
-            handler.release()
-
-
-def _handlers() -> list[logging.Handler]:
-    loggers: list[logging.Logger | logging.PlaceHolder] = [logging.getLogger()]
-    loggers += list(logging.Logger.manager.loggerDict.values())
-    found: dict[int, logging.Handler] = {}
-    for logger in loggers:
-        for handler in getattr(logger, "handlers", ()):
-            found.setdefault(id(handler), handler)
-    return list(found.values())
+        return os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # not Linux, or an old kernel: polled instead
+        return None
 
 
 def available() -> bool:
-    """Whether work can run in a forked child here."""
+    """Whether work can be shared with forked children here (`newsbot.build.parallel`)."""
     return "fork" in multiprocessing.get_all_start_methods()
 
 
@@ -199,18 +214,16 @@ def _how_it_ended(work: str, exitcode: int | None) -> str:
 
 
 def _child(
-    name: str,
-    work: Callable[[], object],
-    sender: Connection,
-    in_child: Callable[[], None],
-    parent: int,
+    name: str, work: Callable[[], object], sender: int, parent: int, logs: LogSetup | None
 ) -> None:
-    """The work, and its outcome back to the parent through ``sender``."""
+    """In the child: the work, and its outcome back to the parent through ``sender``."""
     die_with(parent)
     _name_self(f"newsbot-{name.split()[0]}")
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler would only set an event
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not ignored, even if the parent's was
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the parent decides
-    send_outcome(sender, in_child, work, ChildEnded)
+    if logs is not None:
+        logs.apply()
+    send_outcome(Connection(sender, readable=False), lambda: None, work, ChildEnded)
 
 
 def send_outcome(

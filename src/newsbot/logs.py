@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -209,10 +210,40 @@ def configure(
     """Send newsbot's logs to ``stream`` (stderr) in the configured format."""
     out = stream or sys.stderr
     use_json = settings.format == "json" or (settings.format == "auto" and not out.isatty())
-    handler = _Handler(out, use_json, Redactor(secrets))
+    level = logging.getLevelNamesMapping()[settings.level]
+    _install(_Handler(out, use_json, Redactor(secrets)), level)
+
+
+@dataclass(frozen=True)
+class LogSetup:
+    """What :func:`configure` set up, for a child process to set up the same (`newsbot.forked`).
+
+    A child started afresh inherits the standard error stream but not the
+    handler: without this its lines would be neither formatted nor masked.
+    """
+
+    level: int
+    use_json: bool
+    secrets: tuple[str, ...]
+
+    def apply(self) -> None:
+        """Log to standard error as the process that made this setup did."""
+        _install(_Handler(sys.stderr, self.use_json, Redactor(self.secrets)), self.level)
+
+
+def current_setup() -> LogSetup | None:
+    """This process's setup from :func:`configure`; None when it was not called."""
+    root = logging.getLogger("newsbot")
+    for handler in root.handlers:
+        if isinstance(handler, _Handler):
+            return LogSetup(root.level, handler.use_json, tuple(handler.redactor.secrets))
+    return None
+
+
+def _install(handler: _Handler, level: int) -> None:
     root = logging.getLogger("newsbot")
     root.handlers[:] = [handler]
-    root.setLevel(settings.level)
+    root.setLevel(level)
     root.propagate = False
     for noisy in ("apscheduler", "uvicorn", "httpx", "httpcore", "watchfiles"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

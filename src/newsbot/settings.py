@@ -15,7 +15,7 @@ import os
 import re
 import string
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -384,6 +384,18 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets replaced by ``**********``."""
         return json.loads(self.model_dump_json())  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> tuple[Callable[..., Settings], tuple[dict[str, Any], set[str]]]:
+        """Pickled as plain `Settings` with the same values, read from no source again.
+
+        :func:`load_settings` makes a class per call (its config file), which
+        pickle cannot name; a child process is given the settings this way.
+        """
+        return _settings_of, (dict(self.__dict__), set(self.model_fields_set))
+
+
+def _settings_of(values: dict[str, Any], fields_set: set[str]) -> Settings:
+    return Settings.model_construct(fields_set, **values)
 
 
 def load_settings(config: Path | None = None, secrets_dir: Path | None = None) -> Settings:

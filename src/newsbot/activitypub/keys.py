@@ -102,11 +102,18 @@ def load_key(engine: Engine, now: datetime, key_file: Path | None = None) -> Act
         stored = stored_pems(engine)
         if stored is not None:
             return ActorKey(stored[0].encode("ascii"), stored[1])
-    parse: Child[ActorKey] = Child("actor key", in_child=partial(engine.dispose, close=False))
-    return parse.run(partial(_read_or_make, engine, now, key_file))
+    key = Child[ActorKey]("actor key").run(partial(_read_or_make, key_file))
+    if key_file is not None:
+        return key
+    if not store_key(engine, key.private_pem.decode("ascii"), key.public_pem, now):
+        stored = stored_pems(engine)  # another replica stored its key first
+        assert stored is not None
+        return ActorKey(stored[0].encode("ascii"), stored[1])
+    return key
 
 
-def _read_or_make(engine: Engine, now: datetime, key_file: Path | None) -> ActorKey:
+def _read_or_make(key_file: Path | None) -> ActorKey:
+    """In a child: the key of ``key_file``, or a new one (only its PEMs come back)."""
     if key_file is not None:
         try:
             return ActorKey.from_private_pem(key_file.read_bytes())
@@ -114,9 +121,4 @@ def _read_or_make(engine: Engine, now: datetime, key_file: Path | None) -> Actor
             raise KeyUnusable(
                 f"cannot read activitypub.key_file {key_file}: {exc.strerror}"
             ) from None
-    made = generate()
-    if not store_key(engine, made.private_pem.decode("ascii"), made.public_pem, now):
-        stored = stored_pems(engine)  # another replica stored its key first
-        assert stored is not None
-        return ActorKey(stored[0].encode("ascii"), stored[1])
-    return made
+    return generate()

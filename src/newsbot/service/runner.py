@@ -34,12 +34,12 @@ from prometheus_client import disable_created_metrics
 
 from newsbot.app import App
 from newsbot.build.builder import BuildReport
-from newsbot.errors import NewsbotError
 from newsbot.forked import Child, ChildEnded
 from newsbot.mastodon.client import make_http_client
 from newsbot.publish.publisher import PassReport, Publisher
 from newsbot.publish.targets import Target, targets
 from newsbot.service import jobs, memory
+from newsbot.service.build_job import BuildJob, BuildOutcome
 from newsbot.service.health import Status
 from newsbot.service.jobs import Coalesced
 from newsbot.service.metrics import Metrics
@@ -112,9 +112,7 @@ class Service:
         self.federation: Federation | None = None
         self._budget = ShutdownBudget(self.settings.service.shutdown_timeout_seconds)
         self._build_lease = app.build_lease(self.clock)
-        self._build_child: Child[tuple[BuildReport | None, str | None]] = Child(
-            "build", in_child=partial(app.engine.dispose, close=False)
-        )
+        self._build_child: Child[BuildOutcome] = Child("build")
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -313,20 +311,22 @@ class Service:
             memory.release()  # what the build and the sync used, back to the system
         return report
 
-    def _build_once(self, backlog: bool) -> tuple[BuildReport | None, str | None]:
+    def _build_once(self, backlog: bool) -> BuildOutcome:
         """One build under the build lease; (None, None) when stopped while waiting for it.
 
         ``backlog``: also compute related lists still missing, for up to
         ``site.related_seconds`` (scheduled builds; a build a changed file asked
         for leaves them, so that the new article is posted without that wait).
-        The build runs in a child process (`newsbot.forked`), so
-        that what it loads and allocates is not kept by the service at rest.
+        The build runs in a child process (`newsbot.forked`), so that what it
+        loads and allocates is not kept by the service at rest; this process
+        keeps the build lease meanwhile.
         """
         try:
             if not self._hold_build_lease():
                 return None, None
             try:
-                return self._build_child.run(partial(self._build_here, backlog))
+                job = BuildJob(self.settings, self.clock(), backlog)
+                return self._build_child.run(job, meanwhile=self._lease_keeper())
             finally:
                 self._build_lease.release()
         except ChildEnded as exc:
@@ -336,18 +336,6 @@ class Service:
                 log.error("build failed: %s", exc)
             return None, str(exc)
         except Exception as exc:  # the database went away, say: the next build tries again
-            log.exception("build failed")
-            return None, f"{type(exc).__name__}: {exc}"
-
-    def _build_here(self, backlog: bool) -> tuple[BuildReport | None, str | None]:
-        """The build itself, in whichever process runs it; a failure becomes its message."""
-        try:
-            report = self.app.builder.build(self.clock(), self._keep_build_lease, backlog=backlog)
-            return report, None
-        except NewsbotError as exc:
-            log.error("build failed: %s", exc)
-            return None, str(exc)
-        except Exception as exc:
             log.exception("build failed")
             return None, f"{type(exc).__name__}: {exc}"
 
@@ -370,9 +358,17 @@ class Service:
                 return False
         return True
 
-    def _keep_build_lease(self, _done: int, _total: int) -> None:
-        if not self._build_lease.keep():
-            log.warning("the build lease ran out; another process may build at the same time")
+    def _lease_keeper(self) -> Callable[[], None]:
+        """Renews the build lease while a build runs; says once if it was lost."""
+        kept = True
+
+        def keep() -> None:
+            nonlocal kept
+            if kept and not self._build_lease.keep():
+                kept = False
+                log.warning("the build lease ran out; another process may build at the same time")
+
+        return keep
 
     def _log_build(self, report: BuildReport) -> None:
         if report.suspect is not None:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine as Engine  # the handle the layers above pass around, unopened
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from newsbot.errors import NewsbotError
@@ -67,12 +67,7 @@ def open_database(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    try:
-        engine = create_engine(parsed, pool_pre_ping=True)
-    except (SQLAlchemyError, ImportError) as exc:
-        raise DatabaseError(f"cannot use the state database: {type(exc).__name__}") from None
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+    engine = _engine(parsed)
     try:
         migrate(engine)
     except SQLAlchemyError as exc:
@@ -80,6 +75,16 @@ def open_database(url: str) -> Engine:
         where = parsed.render_as_string(hide_password=True)
         reason = getattr(exc, "orig", None) or exc
         raise DatabaseError(f"cannot open the state database {where}: {reason}") from None
+    return engine
+
+
+def _engine(url: URL) -> Engine:
+    try:
+        engine = create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise DatabaseError(f"cannot use the state database: {type(exc).__name__}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
@@ -94,24 +99,34 @@ def migrate(engine: Engine) -> None:
         return  # the usual case: no need to load Alembic (a third of a second per start)
     # Alembic and the migrations' modules stay loaded in the process that ran
     # them (~10 MB): a long-running service would keep them until its restart.
-    upgrade = Child[None]("schema upgrade", in_child=partial(engine.dispose, close=False))
+    # The child opens its own engine on the same URL (password included: it
+    # travels through a pipe, never a command line).
+    url = engine.url.render_as_string(hide_password=False)
     try:
-        upgrade.run(partial(_upgrade, engine))
+        upgrade: Child[None] = Child("schema upgrade")
+        upgrade.run(partial(_upgrade, url))
     except ChildEnded as exc:
         raise DatabaseError(f"cannot upgrade the state database: {exc}") from None
 
 
-def _upgrade(engine: Engine) -> None:
+def _upgrade(url: str) -> None:
+    """In a child: the schema of the database at ``url`` brought to the newest revision."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    engine = _engine(make_url(url))
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -7,6 +7,7 @@ examples, to be started by hand when the readers or renderers change.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,25 @@ def fake_mastodon() -> Iterator[FakeMastodon]:
     """A fresh fake Mastodon server on loopback (``.base_url``, ``.token``, ``.statuses``)."""
     with FakeMastodon() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """``logs.configure`` (a command run in-process, a test of logging) sets process-wide
+    loggers: each test gets them back as they were, or later tests' ``caplog`` sees nothing
+    of newsbot."""
+    names = ("newsbot", "newsbot.access", "apscheduler", "uvicorn", "httpx", "httpcore")
+    saved = {
+        name: (logger.handlers[:], logger.level, logger.propagate, logger.filters[:])
+        for name in (*names, "watchfiles")
+        for logger in [logging.getLogger(name)]
+    }
+    yield
+    for name, (handlers, level, propagate, filters) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:], logger.filters[:] = handlers, filters
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @pytest.fixture(autouse=True)

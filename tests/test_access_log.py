@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -16,8 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from newsbot.logs import MASK, AccessLines, access_lines, configure, json_time
 from newsbot.settings import LogSettings
 from newsbot.web.access import AccessLog, HttpMetrics
-
-NOISY = ("newsbot", "newsbot.access", "apscheduler", "uvicorn", "httpx", "httpcore", "watchfiles")
 
 
 class CountingStream(io.StringIO):
@@ -30,22 +27,6 @@ class CountingStream(io.StringIO):
     def write(self, text: str) -> int:
         self.writes += 1
         return super().write(text)
-
-
-@pytest.fixture(autouse=True)
-def logging_restored() -> Iterator[None]:
-    """``configure`` sets process-wide loggers: put them back as they were."""
-    saved = {
-        name: (logger.handlers[:], logger.level, logger.propagate, logger.filters[:])
-        for name in NOISY
-        for logger in [logging.getLogger(name)]
-    }
-    yield
-    for name, (handlers, level, propagate, filters) in saved.items():
-        logger = logging.getLogger(name)
-        logger.handlers[:], logger.filters[:] = handlers, filters
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def _configured(fmt: str, secrets: tuple[str, ...] = ()) -> CountingStream:

@@ -132,11 +132,8 @@ def test_a_lock_another_thread_holds_does_not_reach_the_child() -> None:
 def test_the_child_logs_as_the_parent_does_with_secrets_masked(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    configure(LogSettings(format="json"), ["s3cr3t-token"])
-    try:
-        Child[None]("test").run(_log_secret)
-    finally:
-        logging.getLogger("newsbot").handlers.clear()
+    configure(LogSettings(format="json"), ["s3cr3t-token"])  # undone by conftest
+    Child[None]("test").run(_log_secret)
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line]
     assert [(line["logger"], line["message"], line["x"]) for line in lines] == [
         ("newsbot.test", f"the token is {MASK}", 1)

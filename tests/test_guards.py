@@ -39,7 +39,7 @@ from newsbot.state.suspect import allowed_removals, judge
 from support.fakemastodon import FakeMastodon
 from support.posting import TOKEN, write_article
 from support.stores import snapshot
-from test_publisher import Newsroom, _logging_restored, requests_of  # noqa: F401 - autouse
+from test_publisher import Newsroom, requests_of
 from test_service import (  # noqa: F401 - a fixture
     NEWSBOT,
     Service,

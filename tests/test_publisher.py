@@ -196,17 +196,6 @@ def room(tmp_path: Path, server: FakeMastodon) -> Newsroom:
     return Newsroom(tmp_path, server)
 
 
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    """`newsbot publish` configures logging; later tests get it back as it was."""
-    names = ("newsbot", "httpx", "httpcore")
-    saved = {name: logging.getLogger(name) for name in names}
-    state = {name: (lg.handlers[:], lg.level, lg.propagate) for name, lg in saved.items()}
-    yield
-    for name, logger in saved.items():
-        logger.handlers[:], logger.level, logger.propagate = state[name]
-
-
 # -- new articles ----------------------------------------------------------------------------
 
 

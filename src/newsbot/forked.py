@@ -122,6 +122,7 @@ class Child(Generic[_Result]):
             receiver.close()
             if ended is not None:
                 os.close(ended)
+            _hand_over(process, b"")  # its input closed, if an error came before: no wait for ever
             process.wait()
             with self._lock:
                 self._running = None
@@ -161,8 +162,11 @@ importable here only through a path set at run time (a test's, a site dir's).
 
 
 def _hand_over(process: subprocess.Popen[bytes], payload: bytes) -> None:
-    """Write the child's program input; a child that died at once says how by its exit code."""
+    """Write the child's program input and close it; a child that died at once says how by its
+    exit code. Closing an input already closed does nothing."""
     assert process.stdin is not None
+    if process.stdin.closed:
+        return
     with contextlib.suppress(BrokenPipeError):
         process.stdin.write(payload)
     with contextlib.suppress(BrokenPipeError):

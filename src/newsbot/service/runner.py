@@ -364,8 +364,14 @@ class Service:
 
         def keep() -> None:
             nonlocal kept
-            if kept and not self._build_lease.keep():
-                kept = False
+            if not kept:
+                return
+            try:
+                kept = self._build_lease.keep()
+            except Exception as exc:  # the database busy with the build's own writes, say
+                log.warning("the build lease not renewed (%s); trying again", type(exc).__name__)
+                return
+            if not kept:
                 log.warning("the build lease ran out; another process may build at the same time")
 
         return keep

@@ -150,6 +150,19 @@ def _nap() -> None:
     time.sleep(1)
 
 
+def _result_then_stuck() -> int:
+    """A result, and a thread left behind that would keep the child's interpreter from ending."""
+    threading.Thread(target=time.sleep, args=(60,)).start()
+    return os.getpid()
+
+
+def test_a_child_stuck_after_its_result_is_ended_not_waited_for() -> None:
+    started = time.monotonic()
+    pid = Child[int]("test").run(_result_then_stuck)
+    assert time.monotonic() - started < 20
+    assert not running(pid)
+
+
 def test_stop_ends_the_work_and_refuses_more() -> None:
     child: Child[None] = Child("test")
     outcome: list[BaseException] = []

@@ -123,7 +123,7 @@ class Child(Generic[_Result]):
             if ended is not None:
                 os.close(ended)
             _hand_over(process, b"")  # its input closed, if an error came before: no wait for ever
-            process.wait()
+            _reap(process)
             with self._lock:
                 self._running = None
         if not ok:
@@ -171,6 +171,21 @@ def _hand_over(process: subprocess.Popen[bytes], payload: bytes) -> None:
         process.stdin.write(payload)
     with contextlib.suppress(BrokenPipeError):
         process.stdin.close()
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    """Wait for the child to end, killing it after a grace period.
+
+    After sending its result a child ends at once. One still there after
+    ``STOP_GRACE_SECONDS`` is stuck (a thread its work left behind) or was
+    given up on here (an error, a test's timeout, Ctrl-C): it is killed, so
+    that the caller is never kept waiting for ever.
+    """
+    try:
+        process.wait(STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _end_of(process: subprocess.Popen[bytes]) -> int | None:

@@ -156,7 +156,8 @@ def test_headline_and_summary_become_one_line() -> None:
 @pytest.mark.parametrize(
     ("article_lang", "policy_lang", "expected"),
     [("en", "fr", "en"), ("en-GB", None, "en"), ("pt_BR", None, "pt"), (None, "fr", "fr"),
-     (None, "fr-CA", "fr"), (None, None, None), ("", None, None)],
+     (None, "fr-CA", "fr"), (None, None, None), ("", None, None),
+     ("fil", "en", None), (None, "haw", None), ("EN_us", None, "en")],
 )  # fmt: skip
 def test_language(article_lang: str | None, policy_lang: str | None, expected: str | None) -> None:
     composed = compose(

@@ -251,6 +251,26 @@ def test_the_target_language_serves_articles_without_one(
     assert [s["language"] for s in server.live_statuses()] == ["de", "fr"]
 
 
+def test_languages_are_sent_as_iso_639_1_codes_or_not_at_all(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    # Akkoma refuses anything but a two-letter code with 422 "Invalid language": the reply
+    # of related links (target language "en-GB") and an article in Filipino ("fil") too.
+    server.configure(software="pleroma", max_characters=5000)
+    room.configure(language="en-GB", related_in="reply")
+    seed_url = room.copy_seed()
+    room.write_related()
+    filipino = room.write("fil.md", "Bukas na muli ang daungan", 1, lang="fil")
+
+    report = room.publish()
+
+    assert (report.posted, report.failed, report.replies) == (5, 0, 3)
+    post = status_of(server, seed_url)
+    (reply,) = [s for s in server.live_statuses() if s["in_reply_to_id"] == post["id"]]
+    assert (post["language"], reply["language"]) == ("en", "en")
+    assert status_of(server, filipino)["language"] is None  # not the site's: the server guesses
+
+
 # -- the seed article and its related headlines ----------------------------------------------
 
 

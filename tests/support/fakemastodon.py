@@ -99,6 +99,7 @@ _ID_BASE = 110_000_000_000_000_000
 _SCOPE_PARENTS = {"read", "write", "follow", "push", "admin:read", "admin:write"}
 _VISIBILITIES = {"public", "unlisted", "private", "direct"}
 _TRUE = {"1", "true", "t", "on", "yes", "y"}
+_ISO639_1 = re.compile(r"[a-z]{2}")  # Akkoma checks a list of the two-letter codes
 
 
 # -- behaviours ---------------------------------------------------------------------------
@@ -179,6 +180,10 @@ class FakeConfig:
     rate_limit_headers: bool = True
     direct_supported: bool = True
     """False: a direct status is answered 500 "Direct messages are currently unsupported"."""
+    languages: str = "any"
+    """"any": ``language`` is taken as sent (Mastodon falls back silently on a code it does
+    not know); "iso639-1": anything but a two-letter code is refused with 422 "Invalid
+    language" (Akkoma, ``Pleroma.ISO639.valid_alpha2?`` in ActivityDraft)."""
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply ``changes``, refusing unknown names and bad choices.
@@ -204,6 +209,7 @@ class FakeConfig:
         _check_choice("instance_v1", self.instance_v1, ("modern", "legacy", "absent"))
         _check_choice("count_units", self.count_units, ("graphemes", "code_points", "utf16"))
         _check_choice("bad_token", self.bad_token, ("json401", "text400"))
+        _check_choice("languages", self.languages, ("any", "iso639-1"))
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -231,6 +237,7 @@ _MASTODON_LIKE: dict[str, Any] = {
     "ignore_idempotency_key": False,
     "characters_reserved_per_url": 23,
     "direct_supported": True,
+    "languages": "any",
 }
 SOFTWARE: dict[str, dict[str, Any]] = {
     "mastodon": {**_MASTODON_LIKE, "software_version": "4.3.0", "instance_version": "4.5.0"},
@@ -258,6 +265,7 @@ SOFTWARE: dict[str, dict[str, Any]] = {
         "count_urls_in_full": True,
         "too_long_message": "The status is over the character limit",
         "rate_limit_headers": False,
+        "languages": "iso639-1",
     },
     "gotosocial": {
         **_MASTODON_LIKE,
@@ -935,7 +943,10 @@ class FakeMastodon:
         if not edit or "sensitive" in form or "spoiler_text" in form:
             fields_["sensitive"] = _truthy(form.get("sensitive")) or bool(spoiler)
         if "language" in form or not edit:
-            fields_["language"] = _field(form, "language") or None
+            language = _field(form, "language") or None
+            if language and config.languages == "iso639-1" and not _ISO639_1.fullmatch(language):
+                raise _ApiError(422, "Invalid language")
+            fields_["language"] = language
         if not edit:
             visibility = _field(form, "visibility") or "public"
             if visibility not in _VISIBILITIES:

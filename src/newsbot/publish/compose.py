@@ -90,6 +90,7 @@ _ALPHABETIC = regex.compile(r"\p{Alphabetic}")
 # Line breaks and ASCII spaces: a headline is one line. No-break spaces stay, so
 # that French "fini !" keeps its "!" on the same line.
 _LINE_SPACE = regex.compile(r"[ \t\r\n\f\v\x85\u2028\u2029]+")
+_ISO_639_1 = regex.compile(r"[a-z]{2}")
 
 
 class ComposeError(NewsbotError):
@@ -200,7 +201,7 @@ def compose(
         url_length = None if rule.urls_in_full else rule.url_length
     if max_characters < 1 or (url_length is not None and url_length < 0):
         raise ComposeError(article.id, "max_characters must be >= 1 and url_length >= 0")
-    language = _language(article.lang) or _language(policy.language)
+    language = _language(article.lang or policy.language)
     rules = Rules(
         template=policy.template,
         label=policy.related_label.strip(),
@@ -236,7 +237,7 @@ def compose(
     return Composed(
         text=text,
         spoiler_text=rules.spoiler,
-        language=language,
+        language=status_language(article.lang or policy.language),
         length=rules.measure(text),
         limit=max_characters,
         reply_text=reply_text,
@@ -358,8 +359,20 @@ def _one_line(text: str) -> str:
     return balance(str(_LINE_SPACE.sub(" ", text)).strip())
 
 
+def status_language(code: str | None) -> str | None:
+    """A status's ``language``: the ISO 639-1 code of a language tag (``en-GB`` -> ``en``).
+
+    ``None`` for a tag whose language has no two-letter code (``fil``): the
+    API takes ISO 639-1, and Akkoma refuses anything else with 422 "Invalid
+    language" (Mastodon silently falls back to the account's language), so
+    the server is left to guess rather than told another language.
+    """
+    primary = _language(code)
+    return primary if primary is not None and _ISO_639_1.fullmatch(primary) else None
+
+
 def _language(code: str | None) -> str | None:
-    """The ISO 639-1 part of a language tag (``en-GB`` -> ``en``), as the API expects."""
+    """The primary subtag of a language tag, lower case (``en-GB`` -> ``en``)."""
     primary = (code or "").replace("_", "-").split("-")[0].strip().lower()
     return primary or None
 

@@ -24,7 +24,7 @@ from newsbot.mastodon.errors import (
     TransientError,
 )
 from newsbot.mastodon.retry import backoff
-from newsbot.publish.compose import compose_reply
+from newsbot.publish.compose import compose_reply, status_language
 from newsbot.publish.create import refused
 from newsbot.publish.report import StopReason, StopTarget
 from newsbot.state.deliveries import ENDED, DeliveryState, ReplyState
@@ -114,7 +114,7 @@ class Replies:
         return StatusRequest(
             status=text,
             visibility="unlisted" if visibility == "public" else visibility,
-            language=self.p.policy.language,
+            language=status_language(self.p.policy.language),
             in_reply_to_id=parent_id,
         )
 

@@ -271,6 +271,21 @@ def test_languages_are_sent_as_iso_639_1_codes_or_not_at_all(
     assert status_of(server, filipino)["language"] is None  # not the site's: the server guesses
 
 
+def test_indic_conjuncts_count_as_mastodon_counts_them_no_length_error(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    # Ruby 3.4 (Mastodon's) clusters follow Unicode 15.0: "क्ष" is "क्" and "ष", two where
+    # Python's \X, with Unicode 15.1's rule GB9c, sees one.
+    summary = " ".join(["क्षेत्र में स्वास्थ्य मंत्री ने अस्पताल का उद्घाटन किया।"] * 20)
+    url = room.write("hindi.md", "स्वास्थ्य मंत्री", 1, summary=summary, lang="hi")
+
+    report = room.publish()
+
+    assert (report.posted, report.length_errors, report.recomposed) == (1, 0, 0)
+    status = status_of(server, url)
+    assert 450 < server.counted_length(status["text"], "") <= 500
+
+
 # -- the seed article and its related headlines ----------------------------------------------
 
 

@@ -324,6 +324,11 @@ _URL = regex.compile(r"(?<![\w/@.])https?://[^\s<>\"]+", regex.IGNORECASE)
 _MENTION = regex.compile(r"(?<![/\w])@([a-z0-9_]+)(?:@[\w.-]+\w)?", regex.IGNORECASE)
 _HASHTAG = regex.compile(r"(?<![\w/&])#(\w+)")
 _GRAPHEME = regex.compile(r"\X")
+# A consonant that GB9c (Unicode 15.1) joins to the cluster before it, over a virama.
+_CONJUNCT_JOIN = regex.compile(
+    r"(?<=\p{InCB=Consonant}[\p{InCB=Extend}\p{InCB=Linker}]*\p{InCB=Linker}"
+    r"[\p{InCB=Extend}\p{InCB=Linker}]*)\p{InCB=Consonant}"
+)
 _URL_TRAILING = ".,:;!?'\""
 
 
@@ -340,10 +345,14 @@ def _url_spans(text: str) -> Iterator[tuple[int, int]]:
 
 
 def grapheme_length(text: str) -> int:
-    """Length in extended grapheme clusters (a flag, an emoji with a skin tone: 1)."""
+    """Length in extended grapheme clusters (a flag, an emoji with a skin tone: 1).
+
+    As Ruby 3.4 (Mastodon's) counts them: Unicode 15.0, before rule GB9c joined
+    Indic conjuncts, so "क्ष" is two clusters ("क्", "ष") where ``\\X`` now sees one.
+    """
     if text.isascii() and "\r" not in text:
         return len(text)
-    return len(_GRAPHEME.findall(text))
+    return len(_GRAPHEME.findall(text)) + len(_CONJUNCT_JOIN.findall(text))
 
 
 def countable_length(status: str, spoiler_text: str, characters_per_url: int) -> int:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from newsbot.mastodon.length import countable
+from newsbot.mastodon.length import countable, graphemes
 from newsbot.mastodon.profiles import Profile, Unit
-from newsbot.summaries import grapheme_length
 
 _RUBY_STRIP = " \t\n\v\f\r\x00"
 
@@ -69,7 +68,7 @@ class CountingRule:
 def measure(text: str, unit: Unit) -> int:
     """The length of ``text`` in ``unit``."""
     if unit == "graphemes":
-        return grapheme_length(text)
+        return graphemes(text)
     if unit == "code_points":
         return len(text)
     return len(text.encode("utf-16-le")) // 2

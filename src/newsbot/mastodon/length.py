@@ -3,8 +3,9 @@
 The stripped ``spoiler_text`` and the stripped text are joined, each
 ``http(s)://`` URL of the text counts as ``characters_reserved_per_url``,
 ``@user@domain`` counts as ``@user``, and the result is measured in grapheme
-clusters. Pure: the counting rules of other servers build on it
-(`newsbot.mastodon.counting`), and posts are laid out with it.
+clusters as Ruby 3.4 splits them (Unicode 15.0, see `graphemes`). Pure: the
+counting rules of other servers build on it (`newsbot.mastodon.counting`), and
+posts are laid out with it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ _PATH_TAIL = frozenset("!*\"'「」;:=,.$%[]~&|@")  # may not end a path: "(see 
 _URL_QUERY = regex.compile(rf"\?[a-z0-9!?*'();:&=+$/%#\[\]\-_.,~|@^{_UCHARS}]*", regex.IGNORECASE)
 _QUERY_END = regex.compile(rf"[a-z0-9_&=#/\-{_UCHARS}]", regex.IGNORECASE)
 
+# A consonant that rule GB9c (Unicode 15.1) joins to the cluster before it over a virama.
+_CONJUNCT_JOIN = regex.compile(
+    r"(?<=\p{InCB=Consonant}[\p{InCB=Extend}\p{InCB=Linker}]*\p{InCB=Linker}"
+    r"[\p{InCB=Extend}\p{InCB=Linker}]*)\p{InCB=Consonant}"
+)
+_LINKER = regex.compile(r"\p{InCB=Linker}")
+
 _MENTION = regex.compile(
     rf"(?<![=/{_WORD}])@([a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@[{_WORD}]+(?:[.-]+[{_WORD}]+)*)?",
     regex.IGNORECASE,
@@ -68,7 +76,22 @@ def count(text: str, spoiler_text: str, url_length: int | None) -> int:
     The content warning counts too, in full (the server does not look for URLs
     in it). Leading and trailing whitespace is not counted: the server strips it.
     """
-    return grapheme_length(spoiler_text.strip(RUBY_STRIP) + _countable(text, url_length))
+    return graphemes(spoiler_text.strip(RUBY_STRIP) + _countable(text, url_length))
+
+
+def graphemes(text: str) -> int:
+    """The grapheme clusters of ``text`` as Mastodon counts them (``each_grapheme_cluster``).
+
+    Mastodon runs on Ruby 3.4, whose clusters follow Unicode 15.0: an Indic
+    conjunct such as "क्ष" is two clusters ("क्", "ष"), while Python's ``\\X``
+    follows rule GB9c (Unicode 15.1) and sees one, so a Hindi status counted
+    by ``\\X`` alone is refused as too long. Each joined consonant is counted
+    apart again: the larger count, which also fits a server on newer Unicode.
+    """
+    length = grapheme_length(text)
+    if _LINKER.search(text) is None:
+        return length
+    return length + len(_CONJUNCT_JOIN.findall(text))
 
 
 def _countable(text: str, url_length: int | None) -> str:

@@ -278,6 +278,49 @@ def test_broken_pages_name_the_line_and_field(name: str, field: str, line: int, 
     assert str(caught.value.at(name)).startswith(f"{name}:{line}: {field}: ")
 
 
+# --- dates as news sites print them -----------------------------------------------------
+
+
+def dated_page(value: str) -> str:
+    return page_with("A paragraph.").replace("2015-08-20", value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("August 20, 2015 2:32 PM", datetime(2015, 8, 20, 14, 32, tzinfo=UTC)),
+        ("20 Aug 2015 2:32 pm", datetime(2015, 8, 20, 14, 32, tzinfo=UTC)),
+        ("20 Aug 2015 12:05 AM", datetime(2015, 8, 20, 0, 5, tzinfo=UTC)),
+        ("20 Aug 2015 12:05 p.m.", datetime(2015, 8, 20, 12, 5, tzinfo=UTC)),
+        ("Thu, 20 Aug 2015 2:32 PM EDT", datetime(2015, 8, 20, 18, 32, tzinfo=UTC)),
+        ("Thu, 20 Aug 2015 14:32:00 GMT", datetime(2015, 8, 20, 14, 32, tzinfo=UTC)),
+        ("20 Aug 2015 14:32", datetime(2015, 8, 20, 14, 32, tzinfo=UTC)),
+    ],
+)
+def test_twelve_hour_times_and_named_zones_read_as_printed(value: str, expected: datetime) -> None:
+    article, _ = scraped.parse(dated_page(value), Source("p.txt", lambda _: None), SITE)
+    assert article.published == article.updated == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        # A zone the reader does not know must not be taken for the site's zone.
+        ("Thu, 20 Aug 2015 14:32:00 CEST", "unknown time zone 'CEST'"),
+        ("20 Aug 2015 14:32 BST", "unknown time zone 'BST'"),
+        ("20 Aug 2015 14:32 Paris", "unknown time zone 'Paris'"),
+        ("20 Aug 2015 13:05 PM", "not a 12-hour time"),
+        ("2015-08-20 14:32 UTC", "cannot read '2015-08-20 14:32 UTC' as a date"),
+        ("2 hours ago", "cannot read '2 hours ago' as a date"),
+    ],
+)
+def test_dates_that_cannot_be_read_exactly_are_refused(value: str, words: str) -> None:
+    with pytest.raises(ArticleError) as caught:
+        scraped.parse(dated_page(value), Source("p.txt", lambda _: None), SITE)
+    assert (caught.value.field, caught.value.line) == ("date", 11)
+    assert words in caught.value.message
+
+
 # --- escaping ----------------------------------------------------------------------------
 
 TRICKY = [

@@ -153,6 +153,18 @@ def test_crlf_and_byte_order_mark_read_as_the_seed() -> None:
     assert read("seed_crlf_bom.txt", path=SEED) == read(SEED)
 
 
+@pytest.mark.parametrize(
+    "invisible", ["\u200b", "\ufeff", "\u2060", "\u00ad", " \u200b\u00a0"], ids=ascii
+)
+def test_lines_of_invisible_characters_are_blank_as_in_the_seed(invisible: str) -> None:
+    """Scrapers keep the zero-width spaces, joiners and byte-order marks of the page's HTML:
+    a line of nothing else is blank, and they do not cling to the landmarks or headlines."""
+    text = (FIXTURES / SEED).read_text(encoding="utf-8")
+    lines = [line + invisible for line in text.split("\n")]
+    source = Source(SEED, lambda _: None)
+    assert scraped.parse("\n".join(lines), source, SITE) == read(SEED)
+
+
 # --- variants ----------------------------------------------------------------------------
 
 

@@ -53,6 +53,14 @@ _INLINE = re.compile(r"[\\`*_\[\]<>~|#]|&(?=#?\w+;)|:(?=//)|(?<=[Ww]{3})\.")
 _LIST_NUMBER = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")
 _CREDIT_LINE = re.compile(r"^\(.+\)$")
 _PHOTO_CREDIT = re.compile(r"^(?:©|\(c\)\s)", re.IGNORECASE)
+# What `str.strip` takes for spaces, and the invisible characters a page's HTML leaves at the
+# ends of lines (zero-width space, joiners, word joiner, byte-order mark, soft hyphen): a line
+# of nothing else is blank. One `strip` with them all (a regex would be quadratic in spaces).
+EDGES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+    "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +131,12 @@ def parse(text: str, source: Source, site: Site) -> tuple[Article, list[Problem]
 
 
 def _blocks(text: str) -> list[_Block]:
-    """The page as blocks separated by blank lines (lines of spaces or no-break spaces too)."""
+    """The page as blocks separated by blank lines (lines of spaces, no-break spaces or
+    zero-width characters too)."""
     blocks: list[_Block] = []
     pending: list[tuple[int, str]] = []
     for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.strip()
+        line = raw.strip(EDGES)
         mark = landmarks.mark(line) if line else None
         if line and mark is None:
             pending.append((number, line))

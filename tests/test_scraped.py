@@ -333,6 +333,44 @@ def test_dates_that_cannot_be_read_exactly_are_refused(value: str, words: str) -
     assert words in caught.value.message
 
 
+HTML_PAGE = """\
+<!DOCTYPE html>
+<html lang="en">
+<head><title>France and UK sign Calais cooperation agreement</title></head>
+<body>
+<h1>France and UK sign Calais cooperation agreement</h1>
+
+Text by FRANCE 24
+
+Latest update : 2015-08-20
+
+<p>French Interior Minister Bernard Cazeneuve signed a deal on Thursday.</p>
+
+Date created : 2015-08-20
+</body>
+</html>
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (HTML_PAGE, 1),
+        ("\n\n" + HTML_PAGE.replace("<!DOCTYPE html>\n", ""), 3),
+        ("<!-- saved from url=(0040)https://www.france24.com/en/ -->\n" + HTML_PAGE, 1),
+        ("\ufeff<?xml version='1.0'?>\n" + HTML_PAGE, 1),
+        (HTML_PAGE.replace("\n", ""), 1),
+    ],
+    ids=["doctype", "html", "saved-from", "xhtml", "one-line"],
+)
+def test_an_html_document_is_refused_not_published_as_text(text: str, line: int) -> None:
+    """A scraper that saved the HTML under ``.txt``: its markup must not become a headline."""
+    with pytest.raises(ArticleError) as caught:
+        scraped.parse(text, Source("p.txt", lambda _: None), SITE)
+    assert caught.value.line == line
+    assert "HTML document" in caught.value.message
+
+
 # --- escaping ----------------------------------------------------------------------------
 
 TRICKY = [

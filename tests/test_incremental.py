@@ -135,11 +135,19 @@ def spy(newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch) -> Spy:
             found.opened.append(self.relative_to(newsroom.content).as_posix())
         return real_open(self, *args, **kwargs)
 
+    def os_open_spy(path: Any, *args: Any, **kwargs: Any) -> int:
+        # The store's files are opened with `os.open` (no link followed, see `store.assets`).
+        if isinstance(path, str | Path) and str(path).startswith(found.content + os.sep):
+            found.opened.append(Path(path).relative_to(found.content).as_posix())
+        return real_os_open(path, *args, **kwargs)
+
     def read_spy(root: Path, stat: Any, *args: Any, **kwargs: Any) -> Parsed:
         found.reads.append(stat.path)
         return real_read(root, stat, *args, **kwargs)
 
+    real_os_open = os.open
     monkeypatch.setattr(Path, "open", open_spy)
+    monkeypatch.setattr(os, "open", os_open_spy)
     monkeypatch.setattr(newsbot.store.reader, "read", read_spy)  # the build imports it late
     return found
 

@@ -153,6 +153,18 @@ def test_crlf_and_byte_order_mark_read_as_the_seed() -> None:
     assert read("seed_crlf_bom.txt", path=SEED) == read(SEED)
 
 
+@pytest.mark.parametrize(
+    "invisible", ["\u200b", "\ufeff", "\u2060", "\u00ad", " \u200b\u00a0"], ids=ascii
+)
+def test_lines_of_invisible_characters_are_blank_as_in_the_seed(invisible: str) -> None:
+    """Scrapers keep the zero-width spaces, joiners and byte-order marks of the page's HTML:
+    a line of nothing else is blank, and they do not cling to the landmarks or headlines."""
+    text = (FIXTURES / SEED).read_text(encoding="utf-8")
+    lines = [line + invisible for line in text.split("\n")]
+    source = Source(SEED, lambda _: None)
+    assert scraped.parse("\n".join(lines), source, SITE) == read(SEED)
+
+
 # --- variants ----------------------------------------------------------------------------
 
 
@@ -276,6 +288,87 @@ def test_broken_pages_name_the_line_and_field(name: str, field: str, line: int, 
     assert (caught.value.field, caught.value.line) == (field, line)
     assert words in caught.value.message
     assert str(caught.value.at(name)).startswith(f"{name}:{line}: {field}: ")
+
+
+# --- dates as news sites print them -----------------------------------------------------
+
+
+def dated_page(value: str) -> str:
+    return page_with("A paragraph.").replace("2015-08-20", value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("August 20, 2015 2:32 PM", datetime(2015, 8, 20, 14, 32, tzinfo=UTC)),
+        ("20 Aug 2015 2:32 pm", datetime(2015, 8, 20, 14, 32, tzinfo=UTC)),
+        ("20 Aug 2015 12:05 AM", datetime(2015, 8, 20, 0, 5, tzinfo=UTC)),
+        ("20 Aug 2015 12:05 p.m.", datetime(2015, 8, 20, 12, 5, tzinfo=UTC)),
+        ("Thu, 20 Aug 2015 2:32 PM EDT", datetime(2015, 8, 20, 18, 32, tzinfo=UTC)),
+        ("Thu, 20 Aug 2015 14:32:00 GMT", datetime(2015, 8, 20, 14, 32, tzinfo=UTC)),
+        ("20 Aug 2015 14:32", datetime(2015, 8, 20, 14, 32, tzinfo=UTC)),
+    ],
+)
+def test_twelve_hour_times_and_named_zones_read_as_printed(value: str, expected: datetime) -> None:
+    article, _ = scraped.parse(dated_page(value), Source("p.txt", lambda _: None), SITE)
+    assert article.published == article.updated == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        # A zone the reader does not know must not be taken for the site's zone.
+        ("Thu, 20 Aug 2015 14:32:00 CEST", "unknown time zone 'CEST'"),
+        ("20 Aug 2015 14:32 BST", "unknown time zone 'BST'"),
+        ("20 Aug 2015 14:32 Paris", "unknown time zone 'Paris'"),
+        ("20 Aug 2015 13:05 PM", "not a 12-hour time"),
+        ("2015-08-20 14:32 UTC", "cannot read '2015-08-20 14:32 UTC' as a date"),
+        ("2 hours ago", "cannot read '2 hours ago' as a date"),
+    ],
+)
+def test_dates_that_cannot_be_read_exactly_are_refused(value: str, words: str) -> None:
+    with pytest.raises(ArticleError) as caught:
+        scraped.parse(dated_page(value), Source("p.txt", lambda _: None), SITE)
+    assert (caught.value.field, caught.value.line) == ("date", 11)
+    assert words in caught.value.message
+
+
+HTML_PAGE = """\
+<!DOCTYPE html>
+<html lang="en">
+<head><title>France and UK sign Calais cooperation agreement</title></head>
+<body>
+<h1>France and UK sign Calais cooperation agreement</h1>
+
+Text by FRANCE 24
+
+Latest update : 2015-08-20
+
+<p>French Interior Minister Bernard Cazeneuve signed a deal on Thursday.</p>
+
+Date created : 2015-08-20
+</body>
+</html>
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (HTML_PAGE, 1),
+        ("\n\n" + HTML_PAGE.replace("<!DOCTYPE html>\n", ""), 3),
+        ("<!-- saved from url=(0040)https://www.france24.com/en/ -->\n" + HTML_PAGE, 1),
+        ("\ufeff<?xml version='1.0'?>\n" + HTML_PAGE, 1),
+        (HTML_PAGE.replace("\n", ""), 1),
+    ],
+    ids=["doctype", "html", "saved-from", "xhtml", "one-line"],
+)
+def test_an_html_document_is_refused_not_published_as_text(text: str, line: int) -> None:
+    """A scraper that saved the HTML under ``.txt``: its markup must not become a headline."""
+    with pytest.raises(ArticleError) as caught:
+        scraped.parse(text, Source("p.txt", lambda _: None), SITE)
+    assert caught.value.line == line
+    assert "HTML document" in caught.value.message
 
 
 # --- escaping ----------------------------------------------------------------------------

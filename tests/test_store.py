@@ -9,10 +9,13 @@ Line numbers below count the lines of the texts in ``make_broken``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import lxml.html
 import pytest
@@ -40,8 +43,8 @@ from newsbot.errors import ArticleError, Problem
 from newsbot.settings import Settings
 from newsbot.store import frontmatter
 from newsbot.store.fields import Site
-from newsbot.store.reader import read
-from newsbot.store.scan import FileStat
+from newsbot.store.reader import Parsed, read
+from newsbot.store.scan import FileStat, walk
 from support.outputcheck import tree_problems
 from support.stores import (
     BASE_URL,
@@ -439,3 +442,50 @@ def test_numbers_in_text_lists_are_text(run: Run) -> None:
     assert creators == ["Jane Doe", "7"]
     odd = next(i for i in root.iter("item") if i.findtext("guid") == ID_PREFIX + "tags-odd-items")
     assert [c.text for c in odd.iter("category")] == ["Calais", "Migration"]
+
+
+# -- a file swapped between the walk and the read --------------------------------------------
+
+
+def _swap_for_link(page: Path, outside: Path) -> None:
+    page.unlink()
+    page.symlink_to(outside)
+
+
+def _swap_for_fifo(page: Path, outside: Path) -> None:
+    page.unlink()
+    os.mkfifo(page)
+
+
+@pytest.mark.parametrize(
+    ("swap", "words"),
+    [(_swap_for_link, "leading out of the store"), (_swap_for_fifo, "not a regular file")],
+    ids=["outside-link", "fifo"],
+)
+def test_a_file_swapped_after_the_walk_is_checked_again_when_read(
+    tmp_path: Path, swap: Callable[[Path, Path], None], words: str
+) -> None:
+    """The walk refuses links leading out of the store, but a file can become one before it
+    is read (a build reads long after its walk, in other processes): the read checks again,
+    as every read of an image does, and never waits on a FIFO."""
+    store = tmp_path / "content"
+    store.mkdir()
+    (store / "page.txt").write_text(GOOD["good-page.txt"], encoding="utf-8")
+    outside = tmp_path / "outside.txt"
+    outside.write_text(GOOD["good-page.txt"].replace("Good", OUTSIDE_MARKER), encoding="utf-8")
+    site = Site(BASE_URL, "articles/{slug}/", ZoneInfo("UTC"))
+    files, _ = walk(store)
+    assert [stat.path for stat in files] == ["page.txt"]
+    swap(store / "page.txt", outside)
+    result: list[Parsed] = []
+    reading = threading.Thread(
+        target=lambda: result.append(read(store, files[0], site, MAX_FILE_BYTES)), daemon=True
+    )
+    reading.start()
+    reading.join(timeout=10)
+    assert result, "the read is blocked"
+    [parsed] = result
+    assert parsed.article is None
+    assert OUTSIDE_MARKER not in repr(parsed)
+    [problem] = parsed.problems
+    assert problem.path == "page.txt" and words in problem.message

@@ -256,19 +256,69 @@ def parse_date(value: Any, zone: ZoneInfo) -> datetime:
     return parsed.astimezone(UTC)
 
 
+# A clock time in an RFC 2822-like date ("14:32", "2:32 PM", "14.32"), and what follows it.
+_CLOCK = re.compile(
+    r"(?<!\d)(?P<hour>\d{1,2})(?P<rest>[:.]\d{2}(?:[:.]\d{2})?)"
+    r"(?:\s*(?P<half>[ap])\.?m\.?(?![a-z]))?(?P<zone>.*)$",
+    re.IGNORECASE,
+)
+
+
 def _parse_date_text(text: str) -> datetime:
     candidate = text.replace("Z", "+00:00") if text.endswith("Z") else text
     try:
         return datetime.fromisoformat(candidate)
     except ValueError as iso_error:
-        if re.match(r"^\d{4}-\d{1,2}-\d{1,2}", text):
+        if _is_impossible_iso(text):
             raise ValueError(f"impossible date {text!r}: {iso_error}") from None
+    clock = _twenty_four_hour(text)
     try:
-        return parsedate_to_datetime(text)
+        parsed = parsedate_to_datetime(clock)
     except (TypeError, ValueError):
         raise ValueError(
             f"cannot read {text!r} as a date (use 2015-08-20 or 2015-08-20T14:30:00+02:00)"
         ) from None
+    _refuse_unknown_zone(text, parsed)
+    return parsed
+
+
+def _is_impossible_iso(text: str) -> bool:
+    """Whether ``text`` is an ISO date (and time) whose numbers are out of range (02-30).
+
+    Other text opening with an ISO date (``2015-08-20 14:32 UTC``) is a form not read, not
+    an impossible date.
+    """
+    match = re.match(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{2}))?", text)
+    if match is None:
+        return False
+    year, month, day, hour, minute = (int(part or 0) for part in match.groups())
+    try:
+        datetime(year, month, day, hour, minute)
+    except ValueError:
+        return True
+    return False
+
+
+def _twenty_four_hour(text: str) -> str:
+    """``text`` with a 12-hour time (``2:32 PM``) as 24-hour; RFC 2822 readers drop the PM."""
+    match = _CLOCK.search(text)
+    if match is None or match["half"] is None:
+        return text
+    hour = int(match["hour"])
+    if not 1 <= hour <= 12:
+        raise ValueError(f"{match['hour']}{match['rest']} {match['half']}m is not a 12-hour time")
+    hour = hour % 12 + (12 if match["half"].lower() == "p" else 0)
+    return f"{text[: match.start()]}{hour:02d}{match['rest']}{match['zone']}"
+
+
+def _refuse_unknown_zone(text: str, parsed: datetime) -> None:
+    """Refuse a zone name an RFC 2822 reader ignored (``CEST``): the time is not in the site's."""
+    match = _CLOCK.search(text)
+    zone = "" if match is None else match["zone"].strip()
+    if parsed.tzinfo is None and zone not in ("", "-0000"):
+        raise ValueError(
+            f"unknown time zone {zone!r} in {text!r} (give an offset: 2015-08-20T14:30:00+02:00)"
+        )
 
 
 def _image(

@@ -17,7 +17,7 @@ from newsbot.related import tokens
 from newsbot.related.tokens import Counts
 from newsbot.render import bodies as html
 from newsbot.store import markdown, scraped
-from newsbot.store.assets import asset_size
+from newsbot.store.assets import AssetRefused, asset_size, open_asset
 from newsbot.store.fields import Site, Source
 from newsbot.store.scan import FileStat
 from newsbot.store.text import decode
@@ -48,10 +48,20 @@ def read(root: Path, stat: FileStat, site: Site, max_bytes: int) -> Parsed:
     if stat.size > max_bytes:
         problem = Problem(stat.path, f"file is {stat.size:,} bytes, over the {max_bytes:,} limit")
         return Parsed(stat, unread, None, "", (problem,))
+    # Opened as every image is: the walk checked the file, but it may have become a link out
+    # of the store or a FIFO since (a build reads long after its walk, in other processes).
     try:
-        data = (root / stat.path).read_bytes()
+        with open_asset(root, stat.path) as (_, file):
+            data = file.read(max_bytes + 1)
+    except AssetRefused as refused:
+        return Parsed(
+            stat, unread, None, "", (Problem(stat.path, f"not read: the file {refused}"),)
+        )
     except OSError as exc:
         return Parsed(stat, unread, None, "", (Problem(stat.path, f"cannot read: {exc.strerror}"),))
+    if len(data) > max_bytes:
+        problem = Problem(stat.path, f"file is over the {max_bytes:,} byte limit")
+        return Parsed(stat, unread, None, "", (problem,))
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     return parse_bytes(root, stat, digest, data, site)
 

@@ -53,6 +53,18 @@ _INLINE = re.compile(r"[\\`*_\[\]<>~|#]|&(?=#?\w+;)|:(?=//)|(?<=[Ww]{3})\.")
 _LIST_NUMBER = re.compile(r"^(\d{1,9})([.)])(?=\s|$)")
 _CREDIT_LINE = re.compile(r"^\(.+\)$")
 _PHOTO_CREDIT = re.compile(r"^(?:©|\(c\)\s)", re.IGNORECASE)
+# How a saved HTML document opens; the text of a page never does.
+_HTML_START = re.compile(
+    r"<(?:!doctype\s|html[\s>]|head[\s>]|body[\s>]|\?xml\s|!--)", re.IGNORECASE
+)
+# What `str.strip` takes for spaces, and the invisible characters a page's HTML leaves at the
+# ends of lines (zero-width space, joiners, word joiner, byte-order mark, soft hyphen): a line
+# of nothing else is blank. One `strip` with them all (a regex would be quadratic in spaces).
+EDGES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+    "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +109,7 @@ class _Page:
 def parse(text: str, source: Source, site: Site) -> tuple[Article, list[Problem]]:
     """The article in a scraped page; raises `ArticleError` when its headline or date is missing."""
     blocks = _blocks(text.removeprefix("\ufeff"))
+    _refuse_html(blocks)
     page = _Page()
     start = _skip_promo(blocks, page)
     body_start = _read_header(blocks, start, page)
@@ -123,11 +136,12 @@ def parse(text: str, source: Source, site: Site) -> tuple[Article, list[Problem]
 
 
 def _blocks(text: str) -> list[_Block]:
-    """The page as blocks separated by blank lines (lines of spaces or no-break spaces too)."""
+    """The page as blocks separated by blank lines (lines of spaces, no-break spaces or
+    zero-width characters too)."""
     blocks: list[_Block] = []
     pending: list[tuple[int, str]] = []
     for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.strip()
+        line = raw.strip(EDGES)
         mark = landmarks.mark(line) if line else None
         if line and mark is None:
             pending.append((number, line))
@@ -145,6 +159,15 @@ def _joined(lines: list[tuple[int, str]]) -> list[_Block]:
     if not lines:
         return []
     return [_Block(lines[0][0], " ".join(text for _, text in lines), single=len(lines) == 1)]
+
+
+def _refuse_html(blocks: list[_Block]) -> None:
+    """Refuse a page saved as HTML: its markup would be published as its headline and text."""
+    if blocks and _HTML_START.match(blocks[0].text):
+        raise ArticleError(
+            "an HTML document, not the text of a page: save the page as text",
+            line=blocks[0].line,
+        )
 
 
 # --- the parts of the page ---------------------------------------------------------------

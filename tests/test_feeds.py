@@ -398,6 +398,23 @@ def test_non_ascii_ids_become_the_same_uri_in_every_format(
         assert CHECKERS[kind](render(kind, entries), INFO.urls[kind]) == []
 
 
+def test_a_title_that_cleaning_empties_still_gives_valid_feeds(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A mis-decoded headline ("\ufffd\ufffd") is kept by the store but emptied for feeds:
+    Atom requires a title (feedgen raised, failing the whole build) and a blank RSS
+    title is an error, so the item is titled by its summary instead."""
+    request.getfixturevalue("json_schema")
+    entries = [_entry(_article(1, title="\ufffd \ufffd"))]
+    for kind in ("rss", "atom", "json"):
+        data = render(kind, entries)
+        assert CHECKERS[kind](data, INFO.urls[kind]) == [], kind
+    assert _xml(render_rss(INFO, entries)).findtext("channel/item/title") == "Summary of story 1."
+    atom = _xml(render_atom(INFO, entries))
+    assert atom.findtext(f"{ATOM}entry/{ATOM}title") == "Summary of story 1."
+    assert json.loads(render_json(INFO, entries))["items"][0]["title"] == "Summary of story 1."
+
+
 # -- Atom --------------------------------------------------------------------------------------
 
 

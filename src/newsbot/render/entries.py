@@ -123,6 +123,15 @@ def summary_of(entry: Entry) -> str:
     return summary_text(entry.article, entry.content_html)
 
 
+def title_of(entry: Entry) -> str:
+    """The headline on one line; its summary when cleaning leaves it empty.
+
+    The store keeps a headline of only U+FFFD (mis-decoded text), which feeds
+    must drop: Atom requires a title and a blank RSS title is an error.
+    """
+    return one_line(entry.article.title) or summary_of(entry) or item_id(entry.guid)
+
+
 def categories_of(article: Article) -> list[str]:
     """The section, then the tags, without blanks or repeats."""
     names = [article.section or "", *article.tags]

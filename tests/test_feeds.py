@@ -415,6 +415,21 @@ def test_a_title_that_cleaning_empties_still_gives_valid_feeds(
     assert json.loads(render_json(INFO, entries))["items"][0]["title"] == "Summary of story 1."
 
 
+def test_urls_with_a_stray_percent_or_a_second_hash_become_valid_uris(
+    request: pytest.FixtureRequest,
+) -> None:
+    """The store takes any absolute http(s) URL; ``%`` not starting an escape and a ``#``
+    inside the fragment are not allowed in a URI (the JSON Feed schema's ``uri``)."""
+    request.getfixturevalue("json_schema")
+    image = Image(url="https://cdn.example.org/p%.jpg", type="image/jpeg")
+    article = _article(1, url="https://example.org/50%-off?q=%41#a#b", image=image)
+    for kind in ("rss", "atom", "json"):
+        data = render(kind, [_entry(article)])
+        assert CHECKERS[kind](data, INFO.urls[kind]) == [], kind
+        assert b"https://example.org/50%25-off?q=%41#a%23b" in data
+        assert b"https://cdn.example.org/p%25.jpg" in data
+
+
 # -- Atom --------------------------------------------------------------------------------------
 
 

@@ -22,8 +22,9 @@ from newsbot.summaries import clean_text, one_line, summary_text
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 """The date of a feed with no entries: fixed, so the bytes stay the same."""
 
-URL_SAFE = ";/?:@&=+$!*'()%,#~"
-"""Characters a URL may keep as they are; the rest is percent-encoded."""
+URL_SAFE = ";/?:@&=+$!*'()%,~"
+"""Characters a URL may keep as they are (and its first ``#``); the rest is percent-encoded."""
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 
 
@@ -84,8 +85,14 @@ class Enclosure:
 
 
 def safe_url(url: str) -> str:
-    """An absolute URL in the ASCII form the validator accepts (IRIs are errors)."""
-    return quote(clean_text(url).strip(), safe=URL_SAFE)
+    """An absolute URL in the ASCII form the validator accepts (IRIs are errors).
+
+    The store takes any absolute http(s) URL, but a URI has no ``%`` that starts
+    no escape (``50%-off``) and no ``#`` inside its fragment: both are encoded.
+    """
+    head, hash_mark, fragment = clean_text(url).strip().partition("#")
+    uri = quote(head, safe=URL_SAFE) + hash_mark + quote(fragment, safe=URL_SAFE)
+    return _STRAY_PERCENT.sub("%25", uri)
 
 
 def utc(value: datetime) -> datetime:

@@ -430,6 +430,15 @@ def test_urls_with_a_stray_percent_or_a_second_hash_become_valid_uris(
         assert b"https://cdn.example.org/p%25.jpg" in data
 
 
+def test_a_feed_id_with_non_ascii_letters_is_a_uri() -> None:
+    """A tag feed's id holds the tag's slug, which keeps non-Latin letters
+    (``tags/économie/``); like entry ids it must be an ASCII URI."""
+    info = replace(INFO, id="tag:example.org,2015:feeds/tags/\u00e9conomie/")
+    atom = render_atom(info, tricky_entries())
+    assert _xml(atom).findtext(f"{ATOM}id") == "tag:example.org,2015:feeds/tags/%C3%A9conomie/"
+    assert check_atom(atom, info.urls["atom"]) == []
+
+
 # -- Atom --------------------------------------------------------------------------------------
 
 

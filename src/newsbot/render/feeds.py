@@ -74,7 +74,7 @@ from newsbot.render.entries import (
     utc,
 )
 from newsbot.render.json_feed import render_json
-from newsbot.summaries import clean_text, one_line
+from newsbot.summaries import one_line
 
 __all__ = [
     "EMPTY_FEED_DATE",
@@ -109,7 +109,7 @@ def _generator(info: FeedInfo, kind: str, updated: datetime) -> Any:
     added: self first, the alternate (the site) last.
     """
     generator = FeedGenerator()
-    generator.id(clean_text(info.id))
+    generator.id(item_id(info.id))  # a tag feed's slug may hold non-ASCII letters
     generator.title(one_line(info.title))
     generator.description(one_line(info.description) or one_line(info.title))
     generator.language(one_line(info.language))

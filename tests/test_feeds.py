@@ -415,6 +415,22 @@ def test_a_title_that_cleaning_empties_still_gives_valid_feeds(
     assert json.loads(render_json(INFO, entries))["items"][0]["title"] == "Summary of story 1."
 
 
+def test_an_item_with_nothing_but_a_title_that_cleaning_empties_is_valid(
+    request: pytest.FixtureRequest,
+) -> None:
+    """No summary and no body either: the item id is all there is to show, and an Atom
+    entry without content needs a summary that is not blank."""
+    request.getfixturevalue("json_schema")
+    entries = [_entry(_article(1, title="\ufffd", summary=""), "")]
+    for kind in ("rss", "atom", "json"):
+        data = render(kind, entries)
+        assert CHECKERS[kind](data, INFO.urls[kind]) == [], kind
+    entry = _xml(render_atom(INFO, entries)).find(f"{ATOM}entry")
+    assert entry is not None
+    assert entry.findtext(f"{ATOM}title") == entries[0].guid
+    assert entry.findtext(f"{ATOM}summary") == entries[0].guid
+
+
 def test_urls_with_a_stray_percent_or_a_second_hash_become_valid_uris(
     request: pytest.FixtureRequest,
 ) -> None:

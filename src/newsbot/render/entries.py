@@ -127,16 +127,18 @@ def distinct_updates(entries: Sequence[Entry]) -> list[datetime]:
 
 
 def summary_of(entry: Entry) -> str:
-    return summary_text(entry.article, entry.content_html)
+    """The summary of `summary_text`, else the item id: never blank (see `title_of`)."""
+    return summary_text(entry.article, entry.content_html) or item_id(entry.guid)
 
 
 def title_of(entry: Entry) -> str:
     """The headline on one line; its summary when cleaning leaves it empty.
 
     The store keeps a headline of only U+FFFD (mis-decoded text), which feeds
-    must drop: Atom requires a title and a blank RSS title is an error.
+    must drop: Atom requires a title and a blank RSS title is an error, and an
+    Atom entry without content needs a summary that is not blank.
     """
-    return one_line(entry.article.title) or summary_of(entry) or item_id(entry.guid)
+    return one_line(entry.article.title) or summary_of(entry)
 
 
 def categories_of(article: Article) -> list[str]:

@@ -398,6 +398,63 @@ def test_non_ascii_ids_become_the_same_uri_in_every_format(
         assert CHECKERS[kind](render(kind, entries), INFO.urls[kind]) == []
 
 
+def test_a_title_that_cleaning_empties_still_gives_valid_feeds(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A mis-decoded headline ("\ufffd\ufffd") is kept by the store but emptied for feeds:
+    Atom requires a title (feedgen raised, failing the whole build) and a blank RSS
+    title is an error, so the item is titled by its summary instead."""
+    request.getfixturevalue("json_schema")
+    entries = [_entry(_article(1, title="\ufffd \ufffd"))]
+    for kind in ("rss", "atom", "json"):
+        data = render(kind, entries)
+        assert CHECKERS[kind](data, INFO.urls[kind]) == [], kind
+    assert _xml(render_rss(INFO, entries)).findtext("channel/item/title") == "Summary of story 1."
+    atom = _xml(render_atom(INFO, entries))
+    assert atom.findtext(f"{ATOM}entry/{ATOM}title") == "Summary of story 1."
+    assert json.loads(render_json(INFO, entries))["items"][0]["title"] == "Summary of story 1."
+
+
+def test_an_item_with_nothing_but_a_title_that_cleaning_empties_is_valid(
+    request: pytest.FixtureRequest,
+) -> None:
+    """No summary and no body either: the item id is all there is to show, and an Atom
+    entry without content needs a summary that is not blank."""
+    request.getfixturevalue("json_schema")
+    entries = [_entry(_article(1, title="\ufffd", summary=""), "")]
+    for kind in ("rss", "atom", "json"):
+        data = render(kind, entries)
+        assert CHECKERS[kind](data, INFO.urls[kind]) == [], kind
+    entry = _xml(render_atom(INFO, entries)).find(f"{ATOM}entry")
+    assert entry is not None
+    assert entry.findtext(f"{ATOM}title") == entries[0].guid
+    assert entry.findtext(f"{ATOM}summary") == entries[0].guid
+
+
+def test_urls_with_a_stray_percent_or_a_second_hash_become_valid_uris(
+    request: pytest.FixtureRequest,
+) -> None:
+    """The store takes any absolute http(s) URL; ``%`` not starting an escape and a ``#``
+    inside the fragment are not allowed in a URI (the JSON Feed schema's ``uri``)."""
+    request.getfixturevalue("json_schema")
+    image = Image(url="https://cdn.example.org/p%.jpg", type="image/jpeg")
+    article = _article(1, url="https://example.org/50%-off?q=%41#a#b", image=image)
+    for kind in ("rss", "atom", "json"):
+        data = render(kind, [_entry(article)])
+        assert CHECKERS[kind](data, INFO.urls[kind]) == [], kind
+        assert b"https://example.org/50%25-off?q=%41#a%23b" in data
+        assert b"https://cdn.example.org/p%25.jpg" in data
+
+
+def test_a_feed_id_with_non_ascii_letters_is_a_uri() -> None:
+    """A tag feed's id holds the tag's slug, which keeps non-Latin letters
+    (``tags/économie/``); like entry ids it must be an ASCII URI."""
+    info = replace(INFO, id="tag:example.org,2015:feeds/tags/\u00e9conomie/")
+    atom = render_atom(info, tricky_entries())
+    assert _xml(atom).findtext(f"{ATOM}id") == "tag:example.org,2015:feeds/tags/%C3%A9conomie/"
+    assert check_atom(atom, info.urls["atom"]) == []
+
+
 # -- Atom --------------------------------------------------------------------------------------
 
 

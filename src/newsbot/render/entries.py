@@ -22,8 +22,9 @@ from newsbot.summaries import clean_text, one_line, summary_text
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 """The date of a feed with no entries: fixed, so the bytes stay the same."""
 
-URL_SAFE = ";/?:@&=+$!*'()%,#~"
-"""Characters a URL may keep as they are; the rest is percent-encoded."""
+URL_SAFE = ";/?:@&=+$!*'()%,~"
+"""Characters a URL may keep as they are (and its first ``#``); the rest is percent-encoded."""
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
 
 
@@ -84,8 +85,14 @@ class Enclosure:
 
 
 def safe_url(url: str) -> str:
-    """An absolute URL in the ASCII form the validator accepts (IRIs are errors)."""
-    return quote(clean_text(url).strip(), safe=URL_SAFE)
+    """An absolute URL in the ASCII form the validator accepts (IRIs are errors).
+
+    The store takes any absolute http(s) URL, but a URI has no ``%`` that starts
+    no escape (``50%-off``) and no ``#`` inside its fragment: both are encoded.
+    """
+    head, hash_mark, fragment = clean_text(url).strip().partition("#")
+    uri = quote(head, safe=URL_SAFE) + hash_mark + quote(fragment, safe=URL_SAFE)
+    return _STRAY_PERCENT.sub("%25", uri)
 
 
 def utc(value: datetime) -> datetime:
@@ -120,7 +127,18 @@ def distinct_updates(entries: Sequence[Entry]) -> list[datetime]:
 
 
 def summary_of(entry: Entry) -> str:
-    return summary_text(entry.article, entry.content_html)
+    """The summary of `summary_text`, else the item id: never blank (see `title_of`)."""
+    return summary_text(entry.article, entry.content_html) or item_id(entry.guid)
+
+
+def title_of(entry: Entry) -> str:
+    """The headline on one line; its summary when cleaning leaves it empty.
+
+    The store keeps a headline of only U+FFFD (mis-decoded text), which feeds
+    must drop: Atom requires a title and a blank RSS title is an error, and an
+    Atom entry without content needs a summary that is not blank.
+    """
+    return one_line(entry.article.title) or summary_of(entry)
 
 
 def categories_of(article: Article) -> list[str]:

@@ -70,10 +70,11 @@ from newsbot.render.entries import (
     item_id,
     safe_url,
     summary_of,
+    title_of,
     utc,
 )
 from newsbot.render.json_feed import render_json
-from newsbot.summaries import clean_text, one_line
+from newsbot.summaries import one_line
 
 __all__ = [
     "EMPTY_FEED_DATE",
@@ -108,7 +109,7 @@ def _generator(info: FeedInfo, kind: str, updated: datetime) -> Any:
     added: self first, the alternate (the site) last.
     """
     generator = FeedGenerator()
-    generator.id(clean_text(info.id))
+    generator.id(item_id(info.id))  # a tag feed's slug may hold non-ASCII letters
     generator.title(one_line(info.title))
     generator.description(one_line(info.description) or one_line(info.title))
     generator.language(one_line(info.language))
@@ -127,7 +128,7 @@ def _add_rss_item(generator: Any, entry: Entry) -> None:
     article = entry.article
     item = generator.add_entry(order="append")
     item.guid(guid(entry), permalink=False)
-    item.title(one_line(article.title))
+    item.title(title_of(entry))
     item.link(href=safe_url(article.url))
     item.description(html.escape(summary_of(entry), quote=False))
     if content := content_of(entry, with_related=True):
@@ -146,7 +147,7 @@ def _add_atom_entry(generator: Any, entry: Entry, updated: datetime) -> None:
     article = entry.article
     item = generator.add_entry(order="append")
     item.id(guid(entry))
-    item.title(one_line(article.title))
+    item.title(title_of(entry))
     item.updated(updated)
     item.published(utc(article.published))
     item.link(href=safe_url(article.url), rel="alternate")

@@ -22,6 +22,7 @@ from newsbot.render.entries import (
     rfc3339,
     safe_url,
     summary_of,
+    title_of,
 )
 from newsbot.summaries import one_line
 
@@ -81,7 +82,7 @@ def _json_item(entry: Entry) -> _JsonItem:
     return _JsonItem(
         id=guid(entry),
         url=safe_url(article.url),
-        title=one_line(article.title),
+        title=title_of(entry),
         content_html=content_of(entry, with_related=True),
         summary=summary_of(entry),
         image=safe_url(image) if image else None,

@@ -423,6 +423,7 @@ def test_larger_server_limits(fake_mastodon: FakeMastodon, client: MastodonClien
 def test_rate_limited_until_the_reset(
     fake_mastodon: FakeMastodon, client: MastodonClient, reset_format: str, expected: datetime
 ) -> None:
+    fake_mastodon.clock = lambda: NOW  # the server's clock (its Date) agrees with the client's
     fake_mastodon.configure(
         rate_reset_format=reset_format,
         rate_reset_at=NOW + timedelta(minutes=5, microseconds=123456),
@@ -453,6 +454,33 @@ def test_retry_after_wins_over_the_reset(
         post(client)
     wait = (caught.value.retry_at - before).total_seconds()
     assert 88 <= wait <= 92
+
+
+@pytest.mark.parametrize("skew", [timedelta(hours=3), timedelta(hours=-3), timedelta(minutes=-10)])
+@pytest.mark.parametrize(
+    ("reset_format", "retry_after"), [("iso", None), ("unix", None), ("iso", "date")]
+)
+def test_a_rate_limit_is_read_by_the_server_s_clock(
+    fake_mastodon: FakeMastodon,
+    http: httpx.Client,
+    skew: timedelta,
+    reset_format: str,
+    retry_after: str | None,
+) -> None:
+    # The server's clock is hours off: its reset (and an HTTP-date Retry-After) is five
+    # minutes after its own Date header, not hours from now or long past.
+    fake_mastodon.configure(
+        clock_skew=skew.total_seconds(), rate_reset_format=reset_format, rate_reset_after=300
+    )
+    if retry_after is not None:
+        fake_mastodon.configure(retry_after_format=retry_after)
+    fake_mastodon.rate_limit_storm("post_status", 1, retry_after=300 if retry_after else None)
+    client = MastodonClient(fake_mastodon.base_url, SecretStr(fake_mastodon.token), http)
+    before = datetime.now(UTC)
+    with pytest.raises(RateLimited) as caught:
+        post(client)
+    wait = (caught.value.retry_at - before).total_seconds()
+    assert 298 <= wait <= 302  # the Date header and a Unix reset are whole seconds
 
 
 def test_a_storm_passes_and_the_same_key_posts_once(
@@ -505,6 +533,38 @@ RESET_ISO = "2025-03-01T12:05:00.123456Z"
         ({"X-RateLimit-Reset": "next tuesday"}, NOW + timedelta(seconds=60)),
         ({"X-RateLimit-Reset": "nan"}, NOW + timedelta(seconds=60)),
         ({"X-RateLimit-Reset": "-5"}, NOW + timedelta(seconds=60)),
+        # The server's clock is two hours ahead or behind: its Date header shows by how much.
+        (
+            {"Date": "Sat, 01 Mar 2025 14:00:00 GMT", "X-RateLimit-Reset": "2025-03-01T14:05:00Z"},
+            NOW + timedelta(minutes=5),
+        ),
+        (
+            {"Date": "Sat, 01 Mar 2025 10:00:00 GMT", "X-RateLimit-Reset": "2025-03-01T10:05:00Z"},
+            NOW + timedelta(minutes=5),
+        ),
+        (
+            {"Date": "Sat, 01 Mar 2025 10:00:00 GMT", "X-RateLimit-Reset": str(1740823500)},
+            NOW + timedelta(minutes=5),
+        ),
+        (
+            {
+                "Date": "Sat, 01 Mar 2025 10:00:00 GMT",
+                "Retry-After": "Sat, 01 Mar 2025 10:02:00 GMT",
+            },
+            NOW + timedelta(seconds=120),
+        ),
+        (
+            {"Date": "Sat, 01 Mar 2025 10:00:00 GMT", "Retry-After": "120"},
+            NOW + timedelta(minutes=2),
+        ),
+        (
+            {"Date": "Sat, 01 Mar 2025 10:00:00 GMT", "X-RateLimit-Reset": "2025-03-01T16:00:00Z"},
+            NOW + timedelta(hours=1),
+        ),
+        (
+            {"Date": "not a date", "X-RateLimit-Reset": RESET_ISO},
+            NOW + timedelta(minutes=5, microseconds=123456),
+        ),
     ],
 )
 def test_rate_limit_headers(headers: dict[str, str], expected: datetime) -> None:

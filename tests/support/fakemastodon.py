@@ -12,7 +12,7 @@ Servers differ, and so can this one (``server.configure(...)`` or the
 attributes of ``server.config``): ``ignore_idempotency_key``,
 ``count_urls_in_full`` (says 23 per URL, counts them in full, answers 400), ``latency``,
 ``error_body`` ("json", "text", "html"), ``rate_reset_format`` ("iso",
-"unix"), ``retry_after``, ``media_async``, ``media_fail``, the limits, which
+"unix"), ``clock_skew``, ``retry_after``, ``media_async``, ``media_fail``, the limits, which
 instance endpoints exist, the token's ``scopes``.
 
 Faults are injected per request kind (see ``KINDS``; "any" for all), from a
@@ -137,6 +137,9 @@ class FakeConfig:
     rate_reset_after: float = 300.0
     """A 429's reset is this many seconds from now, unless ``rate_reset_at`` is set."""
     rate_reset_at: datetime | None = None
+    clock_skew: float = 0.0
+    """The server's clock runs this many seconds ahead of the real one (negative: behind):
+    its ``Date`` header and its rate limits' resets are read from it."""
     retry_after: float | None = None
     """Add ``Retry-After`` to 429 answers (seconds, or an HTTP date, see below)."""
     retry_after_format: str = "seconds"
@@ -549,6 +552,10 @@ class FakeMastodon:
             index = self._status_index.get(status_id)
             return None if index is None else self.statuses[index]
 
+    def server_now(self) -> datetime:
+        """The time by this server's clock: ``clock`` moved by ``clock_skew``."""
+        return self.clock() + timedelta(seconds=self.config.clock_skew)
+
     def expire_idempotency_keys(self) -> None:
         """As if the hour had passed."""
         with self._lock:
@@ -909,7 +916,7 @@ class FakeMastodon:
             writes.popleft()
         if len(writes) >= limit:
             wait = self.config.status_rate_window - (now - writes[0])
-            lifts = datetime.now(UTC) + timedelta(seconds=wait)
+            lifts = self.server_now() + timedelta(seconds=wait)
             raise _ApiError(429, "Too many requests", self._rate_headers(limit, lifts))
         writes.append(now)
 
@@ -1011,14 +1018,14 @@ class FakeMastodon:
         retry_after = self.config.retry_after
         if retry_after is not None:
             if self.config.retry_after_format == "date":
-                moment = datetime.now(UTC) + timedelta(seconds=retry_after)
+                moment = self.server_now() + timedelta(seconds=retry_after)
                 headers["Retry-After"] = format_datetime(moment, usegmt=True)
             else:
                 headers["Retry-After"] = str(int(retry_after))
         return headers
 
     def _rate_limited(self) -> _ApiError:
-        lifts = datetime.now(UTC) + timedelta(seconds=self.config.rate_reset_after)
+        lifts = self.server_now() + timedelta(seconds=self.config.rate_reset_after)
         return _ApiError(429, "Too many requests", self._rate_headers(300, lifts))
 
     def _error_reply(self, error: _ApiError) -> _Reply:
@@ -1308,6 +1315,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header, by the fake server's clock (which may be skewed)."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        return format_datetime(self.server.fake.server_now(), usegmt=True)
 
     def do_GET(self) -> None:
         self._serve()

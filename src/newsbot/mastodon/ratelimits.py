@@ -5,6 +5,10 @@ Servers say it three ways: ``Retry-After`` (seconds or an HTTP date),
 ``X-RateLimit-Reset`` as a Unix time or a number of seconds. Whatever they
 say, the answer lies between now and a cap, so that a wrong header can
 neither hammer the server nor stop a target for days.
+
+A time in those headers is read on the server's clock, which may be off by
+minutes or hours: it is measured from the answer's own ``Date`` header (the
+same clock), and only without one from ours.
 """
 
 from __future__ import annotations
@@ -30,14 +34,17 @@ def retry_at_from_headers(
     ``Retry-After`` (seconds or an HTTP date) wins where present; otherwise
     ``X-RateLimit-Reset``: an ISO 8601 time (Mastodon, with microseconds) or a
     Unix time in seconds (a small number is taken as seconds from now, as
-    some servers send it); otherwise a minute from now.
+    some servers send it); otherwise a minute from now. A time is the
+    server's: the wait is its distance from the server's ``Date``, where the
+    answer has one, so that a server clock hours off neither stops the
+    target for the cap nor has it asked again at once.
     """
-    retry_at = _retry_after(headers.get("Retry-After"), now) or _reset(
-        headers.get("X-RateLimit-Reset"), now
+    server_now = _http_date(headers.get("Date")) or now
+    lifts = _retry_after(headers.get("Retry-After"), server_now) or _reset(
+        headers.get("X-RateLimit-Reset"), server_now
     )
-    if retry_at is None:
-        retry_at = now + DEFAULT_RATE_LIMIT_WAIT
-    return min(max(retry_at, now), now + cap)
+    wait = DEFAULT_RATE_LIMIT_WAIT if lifts is None else lifts - server_now
+    return now + min(max(wait, timedelta(0)), cap)
 
 
 def _retry_after(value: str | None, now: datetime) -> datetime | None:
@@ -47,8 +54,14 @@ def _retry_after(value: str | None, now: datetime) -> datetime | None:
     seconds = _number(value)
     if seconds is not None:
         return now + timedelta(seconds=seconds)
+    return _http_date(value)
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if value is None or not value.strip():
+        return None
     try:
-        moment = parsedate_to_datetime(value)
+        moment = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError):
         return None
     return _aware(moment)

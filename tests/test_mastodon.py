@@ -533,6 +533,11 @@ RESET_ISO = "2025-03-01T12:05:00.123456Z"
         ({"X-RateLimit-Reset": "next tuesday"}, NOW + timedelta(seconds=60)),
         ({"X-RateLimit-Reset": "nan"}, NOW + timedelta(seconds=60)),
         ({"X-RateLimit-Reset": "-5"}, NOW + timedelta(seconds=60)),
+        # A Date a second off is the same clock, read to whole seconds: ours is finer.
+        (
+            {"Date": "Sat, 01 Mar 2025 12:00:01 GMT", "X-RateLimit-Reset": RESET_ISO},
+            NOW + timedelta(minutes=5, microseconds=123456),
+        ),
         # The server's clock is two hours ahead or behind: its Date header shows by how much.
         (
             {"Date": "Sat, 01 Mar 2025 14:00:00 GMT", "X-RateLimit-Reset": "2025-03-01T14:05:00Z"},

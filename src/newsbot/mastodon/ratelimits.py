@@ -24,6 +24,9 @@ DEFAULT_RATE_LIMIT_WAIT: Final = timedelta(seconds=60)
 MAX_RATE_LIMIT_WAIT: Final = timedelta(hours=1)
 """A 429 never makes the caller wait longer than this, whatever the headers say."""
 _DELTA_THRESHOLD = 1_000_000_000  # a "Reset" below this is seconds from now, not a Unix time
+_DATE_RESOLUTION = timedelta(seconds=2)
+"""``Date`` has whole seconds: a server clock closer to ours than this is taken as ours,
+which is finer."""
 
 
 def retry_at_from_headers(
@@ -39,12 +42,20 @@ def retry_at_from_headers(
     answer has one, so that a server clock hours off neither stops the
     target for the cap nor has it asked again at once.
     """
-    server_now = _http_date(headers.get("Date")) or now
+    server_now = _server_now(headers.get("Date"), now)
     lifts = _retry_after(headers.get("Retry-After"), server_now) or _reset(
         headers.get("X-RateLimit-Reset"), server_now
     )
     wait = DEFAULT_RATE_LIMIT_WAIT if lifts is None else lifts - server_now
     return now + min(max(wait, timedelta(0)), cap)
+
+
+def _server_now(date: str | None, now: datetime) -> datetime:
+    """The time by the server's clock, from its ``Date`` header; ``now`` without one."""
+    moment = _http_date(date)
+    if moment is None or abs(moment - now) < _DATE_RESOLUTION:
+        return now
+    return moment
 
 
 def _retry_after(value: str | None, now: datetime) -> datetime | None:

@@ -38,6 +38,7 @@ from newsbot.cli import main
 from newsbot.mastodon.client import MastodonClient, make_http_client
 from newsbot.mastodon.documents import StatusRequest
 from newsbot.publish.compose import RELATED_MARK, idempotency_key
+from newsbot.publish.create import MAX_TRIES
 from newsbot.publish.publisher import PassReport, Publisher, links_as_its_own
 from newsbot.publish.report import StopReason
 from newsbot.publish.targets import targets
@@ -742,6 +743,43 @@ def test_a_refused_delete_is_recorded_as_failed_and_not_tried_every_pass(
     row = room.rows()["a"]
     assert row["state"] == "failed" and "delete failed" in row["last_error"]
     assert len(requests_of(server, "delete_status")) == 1
+
+
+def test_an_edit_the_server_keeps_failing_is_given_up_and_the_post_kept(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Akkoma answers every failure of an edit's pipeline (StatusController.update) with a
+    # server error: a transient answer that never changes for that edit.
+    server.configure(software="pleroma")
+    url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
+    room.publish()
+    posted = room.rows()["a"]
+    room.write("a.md", "Harbour reopens", 1, summary="Ferries too.")
+    room.build()
+    server.set_fault_rates("edit_status", {"500": 1.0})
+    moment = datetime.now(UTC)
+
+    with caplog.at_level(logging.WARNING, logger="newsbot"):
+        for hours in range(1, MAX_TRIES + 9):  # passes hours apart: every retry is due
+            later = moment + timedelta(hours=hours)
+            room.publish(build=False, clock=lambda later=later: later)
+
+    assert len(requests_of(server, "edit_status")) == MAX_TRIES
+    row = room.rows()["a"]
+    assert (row["state"], row["status_id"], row["status_url"]) == (
+        "posted", posted["status_id"], posted["status_url"],
+    )  # fmt: skip
+    assert row["last_error"].startswith(f"edit failed: gave up after {MAX_TRIES} tries")
+    assert "500" in row["last_error"]
+    given_up = [
+        r for r in caplog.records if "edit" in r.getMessage() and "gave up" in r.getMessage()
+    ]
+    assert len(given_up) == 1 and getattr(given_up[0], "article", None) == "a"
+    assert "Boats are back." in status_of(server, url)["text"]
+    server.set_fault_rates("edit_status", {})
+    room.write("a.md", "Harbour reopens", 1, summary="Ferries and buses too.")
+    last = moment + timedelta(hours=MAX_TRIES + 9)
+    assert room.publish(clock=lambda: last).edited == 1  # a later revision is edited again
 
 
 def test_an_edit_left_pending_when_the_article_is_withdrawn_becomes_a_delete(

@@ -25,7 +25,7 @@ from newsbot.mastodon.errors import (
 )
 from newsbot.mastodon.retry import backoff
 from newsbot.publish.compose import ComposeError
-from newsbot.publish.create import NEW_PER_PASS, refused
+from newsbot.publish.create import MAX_TRIES, NEW_PER_PASS, refused
 from newsbot.publish.report import PassReport, StopReason, StopTarget
 from newsbot.state import suspect
 from newsbot.state.deliveries import Action, Attempt, Delivery, DeliveryState, ReplyState
@@ -125,6 +125,13 @@ class Amends:
             )  # fmt: skip
             return
         except TransientError as exc:
+            tries = delivery.tries + 1  # this one included
+            if tries >= MAX_TRIES and not isinstance(exc, RateLimited):
+                # Akkoma answers every failure of an edit with a server error: one that
+                # lasts would otherwise be sent again every pass, for ever.
+                self._edit_failed(article.id, revision, f"gave up after {tries} tries: {exc}",
+                                  report)  # fmt: skip
+                return
             self._retry_later(delivery, exc, report)
             return
         except AuthError as exc:
@@ -145,6 +152,10 @@ class Amends:
     def _edit_failed(self, article_id: str, revision: str, reason: str, report: PassReport) -> None:
         """The post stays as it was; the revision is remembered so the edit is not retried."""
         p = self.p
+        log.warning(
+            "edit failed, the post stays as it was: %s", reason,
+            extra={"target": p.name, "article": article_id},
+        )  # fmt: skip
         p.store.succeeded(
             p.name, article_id, state=DeliveryState.POSTED, revision=revision, now=p.clock()
         )

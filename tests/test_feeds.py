@@ -446,6 +446,19 @@ def test_urls_with_a_stray_percent_or_a_second_hash_become_valid_uris(
         assert b"https://cdn.example.org/p%25.jpg" in data
 
 
+def test_an_internationalised_host_is_written_in_idna_not_percent_encoded() -> None:
+    """A host name is a DNS name: ``b%C3%BCcher.example`` is no host, its A-label is."""
+    image = Image(url="https://BÜCHER.example:8443/bild.jpg", type="image/jpeg")
+    article = _article(1, url="https://bücher.example/straße?q=ü#ß", image=image)
+    for kind in ("rss", "atom", "json"):
+        data = render(kind, [_entry(article)])
+        if kind != "json":  # the JSON Feed checker needs the schema (tests/setup/tools.sh)
+            assert CHECKERS[kind](data, INFO.urls[kind]) == [], kind
+        assert b"https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%BC#%C3%9F" in data
+        assert b"https://xn--bcher-kva.example:8443/bild.jpg" in data
+        assert b"%C3%BCcher" not in data and b"%C3%9CCHER" not in data
+
+
 def test_a_feed_id_with_non_ascii_letters_is_a_uri() -> None:
     """A tag feed's id holds the tag's slug, which keeps non-Latin letters
     (``tags/économie/``); like entry ids it must be an ASCII URI."""

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
+
+import idna
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,30 @@ def permalink(base_url: str, pattern: str, article_id: str, published: datetime)
         day=f"{published.day:02d}",
     )
     return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def ascii_host(url: str) -> str:
+    """``url`` with an internationalised host name written as IDNA A-labels.
+
+    A host is a DNS name, which percent-encoding (what ``quote`` does to any
+    other non-ASCII character) does not make: ``https://bücher.example/`` is
+    ``https://xn--bcher-kva.example/`` (IDNA 2008 with the UTS #46 mapping, as
+    browsers do). An ASCII host is left as it is. Raises `ValueError` naming a
+    host no IDNA allows (an empty label, a symbol, a leading hyphen).
+    """
+    netloc = urlsplit(url).netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if hostport.isascii():
+        return url
+    host, colon, port = hostport.partition(":")  # a non-ASCII host is no [IPv6] literal
+    try:
+        labels = idna.encode(host, uts46=True).decode("ascii")
+    except UnicodeError as exc:  # idna.IDNAError, and the codec's own
+        raise ValueError(
+            f"host {host!r} is not a valid internationalised domain name: {exc}"
+        ) from None
+    start = url.index(netloc)
+    return url[:start] + userinfo + at + labels + colon + port + url[start + len(netloc) :]
 
 
 def primary_language(tag: str | None) -> str:

@@ -8,6 +8,7 @@ as RSS and Atom, `newsbot.render.json_feed` as JSON Feed.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import unicodedata
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from newsbot.articles import Article, Image
+from newsbot.articles import Article, Image, ascii_host
 from newsbot.summaries import clean_text, one_line, summary_text
 
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
@@ -89,8 +90,13 @@ def safe_url(url: str) -> str:
 
     The store takes any absolute http(s) URL, but a URI has no ``%`` that starts
     no escape (``50%-off``) and no ``#`` inside its fragment: both are encoded.
+    An internationalised host is written as its IDNA A-labels (`ascii_host`),
+    not percent-encoded.
     """
-    head, hash_mark, fragment = clean_text(url).strip().partition("#")
+    url = clean_text(url).strip()
+    with contextlib.suppress(ValueError):  # the store refuses such a host with a problem
+        url = ascii_host(url)
+    head, hash_mark, fragment = url.partition("#")
     uri = quote(head, safe=URL_SAFE) + hash_mark + quote(fragment, safe=URL_SAFE)
     return _STRAY_PERCENT.sub("%25", uri)
 

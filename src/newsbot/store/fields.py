@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from newsbot.articles import (
     Article,
     Image,
+    ascii_host,
     forbidden_characters,
     id_from_path,
     id_problem,
@@ -93,6 +94,10 @@ def build(
     url = _text(values, "url", fail)
     if url and not _is_absolute(url):
         raise fail("url", f"must be an absolute http(s) URL, got {url!r}")
+    try:
+        ascii_host(url or "")
+    except ValueError as bad:
+        raise fail("url", f"{bad}, got {url!r}") from None
     link = url or permalink(site.base_url, site.permalink, article_id, published)
     no_page = page_problem(site.base_url, link)
     if no_page:
@@ -376,6 +381,10 @@ def _image_url(url: str, length: int | None, source: Source, site: Site) -> tupl
     except AssetRefused as refused:
         raise AssetRefused(f"url {url!r} {refused}") from None
     if local is None:
+        try:
+            ascii_host(url)
+        except ValueError as bad:
+            raise AssetRefused(f"url {url!r}: {bad}") from None
         return url, length
     try:
         size = source.asset_size(local)

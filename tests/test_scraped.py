@@ -497,3 +497,26 @@ def test_markdown_article_with_every_field_reads_back() -> None:
     again, warnings = markdown.parse(to_markdown(article), Source("y.md", lambda _: None), PARIS)
     assert warnings == []
     assert again == replace(article, path="y.md")
+
+
+def test_a_related_headline_the_page_repeats_is_one_reference() -> None:
+    """First occurrence kept, page order kept: the same headline in the body and after it."""
+    page = (
+        "A headline\n\nText by FRANCE 24\n\nLatest update : 2015-08-20\n\nA paragraph.\n\n"
+        "    Last story\n\n    Read more\n\nA closing paragraph.\n\n"
+        "Date created : 2015-08-20\n\n"
+        "    Other story\n\n    Read more\n\n    Last story\n\n    Read more\n\n"
+        "    Other story\n\n    Read more\n"
+    )
+    article, warnings = scraped.parse(page, Source("p.txt", lambda _: None), SITE)
+    assert article.related == ("Last story", "Other story")
+    assert warnings == []
+
+
+def test_front_matter_related_repeats_are_one_reference() -> None:
+    text = (
+        "---\ntitle: T\ndate: 2015-08-20\n"
+        "related: [2015/other, 'Some headline', 2015/other, ' Some headline ']\n---\nBody.\n"
+    )
+    article, _ = markdown.parse(text, Source("p.md", lambda _: None), SITE)
+    assert article.related == ("2015/other", "Some headline")

@@ -133,7 +133,8 @@ def build(
         section=_text(values, "section", fail).strip() or None,
         lang=lang or None,
         image=image,
-        related=_texts(values, "related", fail, warn),
+        # One reference named twice (a page's "Read more" in the body and after it) is one.
+        related=tuple(dict.fromkeys(_texts(values, "related", fail, warn))),
         draft=_flag(values, "draft", fail),
         withdrawn=_flag(values, "withdrawn", fail),
         content_warning=_text(values, "content_warning", fail).strip() or None,

@@ -36,6 +36,10 @@ FIELDS = (
 )  # fmt: skip
 ALIASES = {"published": "date", "authors": "author", "categories": "tags", "cw": "content_warning"}
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+MAX_RELATED = 100
+"""References kept of one article. Pages and posts show at most ten; each reference costs a
+look-up in every build that reads the file, so a page of 20,000 "Read more" headlines made
+each such build take seconds per thousand of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +137,7 @@ def build(
         section=_text(values, "section", fail).strip() or None,
         lang=lang or None,
         image=image,
-        # One reference named twice (a page's "Read more" in the body and after it) is one.
-        related=tuple(dict.fromkeys(_texts(values, "related", fail, warn))),
+        related=_related(values, fail, warn),
         draft=_flag(values, "draft", fail),
         withdrawn=_flag(values, "withdrawn", fail),
         content_warning=_text(values, "content_warning", fail).strip() or None,
@@ -213,6 +216,15 @@ def _texts(values: Mapping[str, Any], name: str, fail: Fail, warn: Warn) -> tupl
         raise fail(name, f"must be text or a list of text, got {_kind(value)}")
     cleaned = (clean_text(item).strip() for item in items)
     return tuple(item for item in cleaned if item)
+
+
+def _related(values: Mapping[str, Any], fail: Fail, warn: Warn) -> tuple[str, ...]:
+    """The references, each once (a page's "Read more" in the body and after it), in order,
+    the first `MAX_RELATED` of them."""
+    related = tuple(dict.fromkeys(_texts(values, "related", fail, warn)))
+    if len(related) > MAX_RELATED:
+        warn("related", f"{len(related)} references; only the first {MAX_RELATED} are kept")
+    return related[:MAX_RELATED]
 
 
 def _is_number(value: Any) -> bool:

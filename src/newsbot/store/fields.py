@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from newsbot.articles import (
+    LANGUAGE_TAG,
     Article,
     Image,
     forbidden_characters,
@@ -35,7 +36,6 @@ FIELDS = (
     "image", "related", "draft", "withdrawn", "url", "content_warning",
 )  # fmt: skip
 ALIASES = {"published": "date", "authors": "author", "categories": "tags", "cw": "content_warning"}
-_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 MAX_RELATED = 100
 """References kept of one article. Pages and posts show at most ten; each reference costs a
 look-up in every build that reads the file, so a page of 20,000 "Read more" headlines made
@@ -103,7 +103,7 @@ def build(
         field = "url" if url else "id"
         warnings.append(source_problem(source, line_of, field, f"no page is written: {no_page}"))
     lang = _text(values, "lang", fail)
-    if lang and not _LANG.match(lang):
+    if lang and not LANGUAGE_TAG.match(lang):
         raise fail("lang", f"must be a language tag like 'en' or 'pt-BR', got {lang!r}")
     for name in FIELDS:
         if _has_forbidden(values.get(name)):

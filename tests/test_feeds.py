@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -890,3 +890,27 @@ def test_newsboat_fetches_every_item_over_http(kind: str, tmp_path: Path) -> Non
     by_id = {item["id"]: item for item in _seen(items)}
     assert by_id == {item["id"]: item for item in _expected(entries)}
     assert [path for path, _ in server.requests] == [f"/feed.{kind}"]
+
+
+def test_atom_updated_made_distinct_never_falls_before_published() -> None:
+    """Pages dated by the day only: several articles published (and not revised) at the same
+    midnight. A repeated ``updated`` moved back would say the entry changed before it was
+    published; it moves forward instead, and the feed's own date covers it."""
+    midnight = datetime(2015, 8, 20, tzinfo=UTC)
+    entries = [_entry(_article(n, published=midnight, updated=midnight)) for n in range(1, 4)] + [
+        _entry(_article(4, published=midnight - timedelta(days=1), updated=midnight))
+    ]
+    feed = _xml(render_atom(INFO, entries))
+    dates = [
+        (e.findtext(f"{ATOM}published"), e.findtext(f"{ATOM}updated"))
+        for e in feed.iter(f"{ATOM}entry")
+    ]
+    assert dates == [
+        ("2015-08-20T00:00:00+00:00", "2015-08-20T00:00:00+00:00"),
+        ("2015-08-20T00:00:00+00:00", "2015-08-20T00:00:01+00:00"),
+        ("2015-08-20T00:00:00+00:00", "2015-08-20T00:00:02+00:00"),
+        ("2015-08-19T00:00:00+00:00", "2015-08-19T23:59:59+00:00"),
+    ]
+    assert feed.findtext(f"{ATOM}updated") == "2015-08-20T00:00:02+00:00"
+    assert render_atom(INFO, entries) == render_atom(INFO, entries)
+    assert check_atom(render_atom(INFO, entries), INFO.urls["atom"]) == []

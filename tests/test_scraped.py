@@ -21,7 +21,7 @@ import pytest
 from newsbot.articles import Article, Image
 from newsbot.errors import ArticleError, Problem
 from newsbot.render import cmark as markdown_c
-from newsbot.store import markdown, scraped
+from newsbot.store import fields, markdown, scraped
 from newsbot.store.fields import Site, Source
 from newsbot.store.text import decode
 from newsbot.store.writer import to_markdown
@@ -497,3 +497,53 @@ def test_markdown_article_with_every_field_reads_back() -> None:
     again, warnings = markdown.parse(to_markdown(article), Source("y.md", lambda _: None), PARIS)
     assert warnings == []
     assert again == replace(article, path="y.md")
+
+
+def test_a_related_headline_the_page_repeats_is_one_reference() -> None:
+    """First occurrence kept, page order kept: the same headline in the body and after it."""
+    page = (
+        "A headline\n\nText by FRANCE 24\n\nLatest update : 2015-08-20\n\nA paragraph.\n\n"
+        "    Last story\n\n    Read more\n\nA closing paragraph.\n\n"
+        "Date created : 2015-08-20\n\n"
+        "    Other story\n\n    Read more\n\n    Last story\n\n    Read more\n\n"
+        "    Other story\n\n    Read more\n"
+    )
+    article, warnings = scraped.parse(page, Source("p.txt", lambda _: None), SITE)
+    assert article.related == ("Last story", "Other story")
+    assert warnings == []
+
+
+def test_front_matter_related_repeats_are_one_reference() -> None:
+    text = (
+        "---\ntitle: T\ndate: 2015-08-20\n"
+        "related: [2015/other, 'Some headline', 2015/other, ' Some headline ']\n---\nBody.\n"
+    )
+    article, _ = markdown.parse(text, Source("p.md", lambda _: None), SITE)
+    assert article.related == ("2015/other", "Some headline")
+
+
+def test_related_headlines_past_the_cap_are_dropped_with_a_problem_at_their_line() -> None:
+    """A page of thousands of "Read more" headlines keeps the first ones, and says so."""
+    count = fields.MAX_RELATED + 50
+    page = page_with("A paragraph.") + "".join(
+        f"\n    Story number {n}\n\n    Read more\n" for n in range(count)
+    )
+    article, warnings = scraped.parse(page, Source("p.txt", lambda _: None), SITE)
+    assert article.related == tuple(f"Story number {n}" for n in range(fields.MAX_RELATED))
+    first_related_line = page.split("\n").index("    Story number 0") + 1
+    assert warnings == [
+        Problem(
+            "p.txt",
+            f"{count} references; only the first {fields.MAX_RELATED} are kept",
+            line=first_related_line,
+            field="related",
+        )
+    ]
+
+
+def test_front_matter_related_past_the_cap_are_dropped_with_a_problem() -> None:
+    items = "".join(f"  - Story {n}\n" for n in range(fields.MAX_RELATED + 1))
+    text = f"---\ntitle: T\ndate: 2015-08-20\nrelated:\n{items}---\nBody.\n"
+    article, problems = markdown.parse(text, Source("p.md", lambda _: None), SITE)
+    assert len(article.related) == fields.MAX_RELATED
+    assert [(p.line, p.field) for p in problems] == [(4, "related")]

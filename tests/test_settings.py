@@ -257,3 +257,45 @@ def test_loaded_settings_pickle_with_their_values_and_secrets(
     assert copy.site.title == "From the file"
     token = copy.targets["main"].access_token()
     assert token is not None and token.get_secret_value() == "tok-from-env"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("NEWSBOT_SITE__LANGUAGE", "English (UK)", "site.language"),
+        ("NEWSBOT_SITE__LANGUAGE", "en_GB", "site.language"),
+        ("NEWSBOT_SITE__LANGUAGE", "", "site.language"),
+        ("NEWSBOT_SITE__ID_AUTHORITY", "News Example", "site.id_authority"),
+        ("NEWSBOT_SITE__ID_AUTHORITY", "news.example.org", "site.id_authority"),  # no date
+        ("NEWSBOT_SITE__ID_AUTHORITY", "news.example.org,26", "site.id_authority"),
+        ("NEWSBOT_SITE__ID_AUTHORITY", "news.example.org,2026-13", "site.id_authority"),
+        ("NEWSBOT_SITE__ID_AUTHORITY", "News.Example.org,2026", "site.id_authority"),
+        ("NEWSBOT_SITE__ID_AUTHORITY", "-news.example.org,2026", "site.id_authority"),
+        ("NEWSBOT_SITE__ID_AUTHORITY", "news.example.org,2026:x", "site.id_authority"),
+    ],
+)
+def test_a_language_or_id_authority_feeds_cannot_carry_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, no_secrets: Path, variable: str, value: str, key: str
+) -> None:
+    """Both end up in every feed (``<language>``, ``xml:lang``, the ``tag:`` ids): a value
+    the validator rejects, or an id that is no tag URI, is an error at start, not in feeds."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(secrets_dir=no_secrets)
+    assert f"{key}: " in str(caught.value)
+    assert repr(value) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("language", "authority"),
+    [
+        ("en", "news.example.org,2026"),
+        ("pt-BR", "news.example.org,2026-01"),
+        ("fil", "editor@news.example.org,2026-01-31"),
+        ("zh-Hant-TW", "127.0.0.1,2015"),
+    ],
+)
+def test_language_tags_and_tag_authorities_are_accepted(language: str, authority: str) -> None:
+    settings = Settings.model_validate({"site": {"language": language, "id_authority": authority}})
+    assert settings.site.language == language
+    assert settings.site.id_prefix == f"tag:{authority}:"

@@ -491,3 +491,21 @@ def test_a_file_swapped_after_the_walk_is_checked_again_when_read(
     assert OUTSIDE_MARKER not in repr(parsed)
     [problem] = parsed.problems
     assert problem.path == "page.txt" and words in problem.message
+
+
+def test_check_warns_once_of_a_related_headline_a_page_repeats(tmp_path: Path) -> None:
+    """A page listing the same unresolved headline twice (in its body and after it) is one
+    reference: one warning, as for the seed's headlines."""
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "page.txt").write_text(
+        "A headline\n\nText by FRANCE 24\n\nLatest update : 2015-08-20\n\n"
+        "A paragraph.\n\n    Nowhere to be found\n\n    Read more\n\nA closing paragraph.\n\n"
+        "Date created : 2015-08-20\n\n    Nowhere to be found\n\n    Read more\n",
+        encoding="utf-8",
+    )
+    settings = make_settings(tmp_path, content)
+    result = CliRunner().invoke(main, ["check"], env=settings_env(settings))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("'Nowhere to be found' matches no article") == 1, result.stdout
+    assert "0 error(s), 1 warning(s)" in result.stderr

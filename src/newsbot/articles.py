@@ -90,6 +90,10 @@ def slug_of(article_id: str) -> str:
     return "/".join(slugify(part) or "_" for part in article_id.split("/"))
 
 
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+"""A language tag in the form feeds carry (``en``, ``pt-BR``, ``zh-Hant-TW``): an article's
+``lang`` and the site's ``language`` end up in ``xml:lang`` and ``<language>``."""
+
 MAX_ID_LENGTH = 200
 _ID_FORBIDDEN = re.compile(r"[\s\\%?#\x00-\x1f\x7f-\x9f]")
 

@@ -16,6 +16,7 @@ import re
 import string
 import typing
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +38,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from newsbot.articles import LANGUAGE_TAG
 from newsbot.errors import SettingsError
 
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
@@ -52,6 +54,13 @@ PERMALINK_FIELDS = ("slug", "id", "year", "month", "day")
 """What ``site.permalink`` may name (``articles.permalink`` fills them)."""
 POST_FIELDS = ("headline", "summary", "link", "related", "hashtags")
 """What a target's ``template`` may name (``publish.compose`` fills them)."""
+
+_DNS_NAME = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+TAG_AUTHORITY = re.compile(
+    rf"(?:[a-z0-9._-]+@)?{_DNS_NAME},(?P<year>\d{{4}})(?:-(?P<month>\d\d)(?:-(?P<day>\d\d))?)?"
+)
+"""The tagging entity of an RFC 4151 tag URI: a domain name or e-mail address and a date
+(lower case: tags compare character by character, and the feed validator wants it so)."""
 
 
 def template_problem(template: str, fields: Sequence[str]) -> str | None:
@@ -99,6 +108,33 @@ class SiteSettings(_Group):
     related_seconds: float = Field(default=20.0, gt=0)
     """Time a build may spend computing related lists beyond the new articles' own need;
     a first build of a large store computes the rest over the following builds."""
+
+    @field_validator("language")
+    @classmethod
+    def _language_tag(cls, value: str) -> str:
+        """Every feed carries it (``<language>``, ``xml:lang``, ``language``)."""
+        if not LANGUAGE_TAG.match(value):
+            raise ValueError("must be a language tag like 'en' or 'pt-BR'")
+        return value
+
+    @field_validator("id_authority")
+    @classmethod
+    def _tag_authority(cls, value: str | None) -> str | None:
+        """Every item id starts with it: a value that makes no tag URI is an invalid id in
+        every feed, and ids cannot be fixed later without readers seeing new items."""
+        if value is None:
+            return None
+        match = TAG_AUTHORITY.fullmatch(value)
+        try:
+            if match is None:
+                raise ValueError
+            date(int(match["year"]), int(match["month"] or 1), int(match["day"] or 1))
+        except ValueError:
+            raise ValueError(
+                "must be a domain name (or e-mail address), a comma and a date, in lower"
+                " case, like 'news.example.org,2026' (RFC 4151)"
+            ) from None
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -34,7 +34,8 @@ Decisions that readers and the validator can see:
   ``type="html"`` and escaped; RSS has no such declaration, so an RSS title
   with a literal end tag (``</b>``) still draws a warning.
 - Atom calls two entries with the same ``updated`` a warning, so within one
-  Atom document repeated values are moved back by whole seconds.
+  Atom document repeated values are moved back by whole seconds, but never
+  before the entry's ``published``: forward then (the feed's date follows).
 - Characters XML cannot carry, C1 controls and U+FFFD are removed from all
   text: lxml refuses the former and the validator warns about the latter.
   Bidirectional controls are balanced within each title, name and summary
@@ -286,9 +287,10 @@ def render_rss(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
 
 def render_atom(info: FeedInfo, entries: Sequence[Entry]) -> bytes:
     """The Atom 1.0 document of ``entries`` (newest first), served at ``info.urls["atom"]``."""
-    generator = _generator(info, "atom", feed_date(entries))
+    updates = distinct_updates(entries)
+    generator = _generator(info, "atom", max([feed_date(entries), *updates]))
     generator.author(name=feed_author(info))
-    for entry, updated in zip(entries, distinct_updates(entries), strict=True):
+    for entry, updated in zip(entries, updates, strict=True):
         _add_atom_entry(generator, entry, updated)
     root = _parse(generator.atom_str(pretty=False))
     _repair_atom(root, info, entries)

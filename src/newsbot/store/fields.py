@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from newsbot.articles import (
+    LANGUAGE_TAG,
     Article,
     Image,
     ascii_host,
@@ -36,7 +37,10 @@ FIELDS = (
     "image", "related", "draft", "withdrawn", "url", "content_warning",
 )  # fmt: skip
 ALIASES = {"published": "date", "authors": "author", "categories": "tags", "cw": "content_warning"}
-_LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+MAX_RELATED = 100
+"""References kept of one article. Pages and posts show at most ten; each reference costs a
+look-up in every build that reads the file, so a page of 20,000 "Read more" headlines made
+each such build take seconds per thousand of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +108,7 @@ def build(
         field = "url" if url else "id"
         warnings.append(source_problem(source, line_of, field, f"no page is written: {no_page}"))
     lang = _text(values, "lang", fail)
-    if lang and not _LANG.match(lang):
+    if lang and not LANGUAGE_TAG.match(lang):
         raise fail("lang", f"must be a language tag like 'en' or 'pt-BR', got {lang!r}")
     for name in FIELDS:
         if _has_forbidden(values.get(name)):
@@ -138,7 +142,7 @@ def build(
         section=_text(values, "section", fail).strip() or None,
         lang=lang or None,
         image=image,
-        related=_texts(values, "related", fail, warn),
+        related=_related(values, fail, warn),
         draft=_flag(values, "draft", fail),
         withdrawn=_flag(values, "withdrawn", fail),
         content_warning=_text(values, "content_warning", fail).strip() or None,
@@ -217,6 +221,15 @@ def _texts(values: Mapping[str, Any], name: str, fail: Fail, warn: Warn) -> tupl
         raise fail(name, f"must be text or a list of text, got {_kind(value)}")
     cleaned = (clean_text(item).strip() for item in items)
     return tuple(item for item in cleaned if item)
+
+
+def _related(values: Mapping[str, Any], fail: Fail, warn: Warn) -> tuple[str, ...]:
+    """The references, each once (a page's "Read more" in the body and after it), in order,
+    the first `MAX_RELATED` of them."""
+    related = tuple(dict.fromkeys(_texts(values, "related", fail, warn)))
+    if len(related) > MAX_RELATED:
+        warn("related", f"{len(related)} references; only the first {MAX_RELATED} are kept")
+    return related[:MAX_RELATED]
 
 
 def _is_number(value: Any) -> bool:

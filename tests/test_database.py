@@ -59,7 +59,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0008"
+        assert current_revision(upgraded) == HEAD == "0009"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -114,3 +114,56 @@ class _KilledChild(Child[None]):
 
     def run(self, work: Callable[[], None], *args: Any, **kwargs: Any) -> None:
         super().run(_kill_self, *args, **kwargs)
+
+
+def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> None:
+    """A state file left by the older id rule (北京.md was '_', 上海.md shadowed by it):
+    after the upgrade and a build, nothing posted is new again or withdrawn."""
+    from datetime import UTC, datetime, timedelta
+
+    from support.posting import write_article
+    from support.stores import make_settings, opened
+
+    now = datetime.now(UTC)
+    content = tmp_path / "content"
+    for hours, name in enumerate(["北京", "上海", "Calais deal", "2020-北京"], 1):
+        write_article(content, f"{name}.md", f"Article {name}", now - timedelta(hours=hours))
+    settings = make_settings(tmp_path, content)
+    with opened(settings) as app:
+        app.builder.build(now)
+        file = app.engine.url.database
+    assert file is not None
+    old_ids = {"北京.md": ("_", 0), "上海.md": ("_", 1), "2020-北京.md": ("2020", 0)}
+    with sqlite3.connect(file) as db:  # what the older version left
+        for path, (old, shadowed) in old_ids.items():
+            (data,) = db.execute("SELECT data FROM articles WHERE path = ?", (path,)).fetchone()
+            data = data.replace(f'"id":"{path.removesuffix(".md")}"', f'"id":"{old}"')
+            db.execute(
+                "UPDATE articles SET id = ?, shadowed = ?, data = ? WHERE path = ?",
+                (old, shadowed, data, path),
+            )
+        for old in ("_", "calais-deal", "2020"):
+            db.execute(
+                "INSERT INTO deliveries (target, article_id, state, action, revision,"
+                " idempotency_key, uncertain, article_url, tries, next_try)"
+                " VALUES ('main', ?, 'posted', 'create', 'r1', ?, 0, 'https://x/', 0, 0)",
+                (old, f"k-{old}"),
+            )
+        db.execute(
+            "INSERT INTO post_related (target, article_id, links, editors, in_reply)"
+            " VALUES ('main', '_', '[]', '[]', 0)"
+        )
+        db.execute("UPDATE alembic_version SET version_num = '0008'")
+
+    with opened(settings) as app:
+        deliveries = app.deliveries()
+        assert deliveries.withdrawn("main", 10) == []  # before the next build, too
+        assert [s.article.id for s in deliveries.new_articles("main", now, None)] == []
+        app.builder.build(now)
+        assert deliveries.withdrawn("main", 10) == []
+        assert [s.article.id for s in deliveries.new_articles("main", now, None)] == ["上海"]
+        for article_id in ("北京", "calais-deal", "2020-北京"):
+            delivery = deliveries.get("main", article_id)
+            assert delivery is not None and delivery.state == "posted"
+        with app.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT article_id FROM post_related").scalar() == "北京"

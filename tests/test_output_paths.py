@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from newsbot.articles import id_problem, slug_of, tag_slug
+from newsbot.articles import SEGMENT_BYTES, id_from_path, id_problem, slug_of, tag_slug
 from newsbot.build.builder import BuildReport
 from newsbot.layout import NAME_MAX, page_path
 from newsbot.settings import Settings, SiteSettings
@@ -153,6 +154,61 @@ def test_an_id_too_long_for_a_file_name_gets_no_page_and_a_named_problem(tmp_pat
     assert [f for f in run.files() if f.startswith("articles/")] == ["articles/b/index.html"]
 
 
+# -- non-Latin names and Unicode normalisation ------------------------------------------------
+
+NFC_CAFE, NFD_CAFE = "caf\u00e9", "cafe\u0301"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("Calais deal.md", "calais-deal"),
+        ("2015/Calais Deal.md", "2015/calais-deal"),
+        ("Café.md", "cafe"),
+        (NFD_CAFE + ".md", "cafe"),  # a macOS file name folds as before
+        ("Ünïcode/Crème brûlée.md", "unicode/creme-brulee"),
+        ("½ price.md", "12-price"),
+    ],
+)
+def test_names_that_fold_to_ascii_keep_their_ids(path: str, expected: str) -> None:
+    """An id that changed would make its article new again: posted a second time."""
+    assert id_from_path(path) == expected
+
+
+def test_non_latin_file_names_keep_ids_pages_and_items_of_their_own(tmp_path: Path) -> None:
+    names = ["北京", "上海", "2020-北京", "2020-上海", "Москва", "Straße"]
+    run = _build(tmp_path, {f"{name}.md": {} for name in names} | {"Calais deal.md": {}})
+    ids = ["北京", "上海", "2020-北京", "2020-上海", "москва", "straße", "calais-deal"]
+    assert run.guids() == sorted(ids)
+    assert run.report.problems == []
+    pages = [f for f in run.files() if f.startswith("articles/")]
+    assert pages == sorted(f"articles/{i}/index.html" for i in ids)
+    links = {unquote(link) for link in run.links().values()}
+    assert links == {f"{BASE_URL}articles/{i}/" for i in ids}
+
+
+def test_non_latin_ids_in_front_matter_get_pages_of_their_own(tmp_path: Path) -> None:
+    run = _build(tmp_path, {"a.md": {"id": "news/北京"}, "b.md": {"id": "news/上海"}})
+    assert run.guids() == ["news/上海", "news/北京"]
+    pages = [f for f in run.files() if f.startswith("articles/")]
+    assert pages == ["articles/news/上海/index.html", "articles/news/北京/index.html"]
+    assert len({slug_of(i) for i in ("北京", "上海", "2020-北京", "2020-上海")}) == 4
+
+
+def test_ids_that_differ_only_in_normalisation_are_one_id_used_twice(tmp_path: Path) -> None:
+    """The feeds give both one item id (Atom's canonical form is NFC): the second is refused,
+    naming the file that has it."""
+    run = _build(tmp_path, {"a.md": {"id": NFC_CAFE}, "b.md": {"id": NFD_CAFE}})
+    assert run.guids() == [NFC_CAFE]
+    [(_, field, message)] = run.problems("b.md")
+    assert field == "id" and "already used by a.md" in message
+
+
+def test_an_id_with_a_replacement_character_keeps_its_own_item_id(tmp_path: Path) -> None:
+    run = _build(tmp_path, {"a.md": {"id": "a\ufffdb"}, "b.md": {"id": "ab"}})
+    assert run.guids() == sorted(["a\ufffdb", "ab"])
+
+
 # -- links that point into the site ------------------------------------------------------------
 
 BAD_LINKS = {
@@ -227,8 +283,17 @@ _PATHY = st.lists(st.sampled_from(["a", "Ünï", "..", ".", "", "%2e", "\\", "x 
 def test_an_accepted_id_gives_a_slug_of_plain_segments(article_id: str) -> None:
     if id_problem(article_id) is None:
         for segment in slug_of(article_id).split("/"):
-            assert SLUG_SEGMENT.match(segment), segment
-            assert len(segment) <= 80
+            assert SLUG_SEGMENT.match(segment) or _letters_and_digits(segment), segment
+            assert len(segment) <= 80 and len(segment.encode()) <= SEGMENT_BYTES
+        assert page_path(BASE_URL, f"{BASE_URL}articles/{slug_of(article_id)}/")
+
+
+def _letters_and_digits(segment: str) -> bool:
+    """Letters, marks and digits joined by single dashes, one of them beyond ASCII."""
+    words = segment.split("-")
+    return not segment.isascii() and all(
+        word and all(unicodedata.category(c)[0] in "LMN" for c in word) for word in words
+    )
 
 
 @settings(max_examples=300, deadline=None)

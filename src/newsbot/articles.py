@@ -66,9 +66,12 @@ class Article:
 
 
 def id_from_path(path: str) -> str:
-    """A stable id from a path in the store: ``2015/Calais deal.md`` -> ``2015/calais-deal``."""
+    """A stable id from a path in the store: ``2015/Calais deal.md`` -> ``2015/calais-deal``.
+
+    Each folder and the file's name become one segment (`id_segment`).
+    """
     stem = PurePosixPath(path).with_suffix("")
-    return "/".join(slugify(part) or "_" for part in stem.parts)
+    return "/".join(id_segment(part) for part in stem.parts)
 
 
 def slugify(text: str, max_length: int = 80) -> str:
@@ -78,16 +81,62 @@ def slugify(text: str, max_length: int = 80) -> str:
     return slug[:max_length].rstrip("-")
 
 
+SEGMENT_BYTES = 240
+"""Longest segment of a slug kept, in UTF-8 bytes: a page's folder name must fit in 255."""
+
+
+def id_segment(text: str, max_length: int = 80) -> str:
+    """One segment of an id or slug: the `slugify` of ``text`` when folding loses no letter or
+    digit, else its letters, marks and digits (NFC, lower case) joined by ``-``.
+
+    Folding to ASCII is what ids and links always were, so a name that folds
+    whole (``Café`` -> ``cafe``) keeps them. A name it would empty or cut
+    (``北京``, ``2020-北京``, ``Straße``) keeps its own letters instead: folded,
+    every such name of a folder would get one id (``_``, ``2020``) and one page.
+    A segment of the second kind always holds a character beyond ASCII, so it
+    never equals one of the first. ``_`` remains for a name with no letter or digit.
+    """
+    if _folds_whole(text):
+        return slugify(text, max_length) or "_"
+    words = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in text.lower())
+    slug = unicodedata.normalize("NFC", "-".join(words.split()))[:max_length]
+    while len(slug.encode()) > SEGMENT_BYTES:
+        slug = slug[:-1]
+    return slug.rstrip("-") or "_"
+
+
+def _folds_whole(text: str) -> bool:
+    """Whether folding ``text`` to ASCII keeps every letter and digit (accents may go)."""
+    return all(
+        c.isascii()
+        for c in unicodedata.normalize("NFKD", text)
+        if unicodedata.category(c)[0] in "LN"
+    )
+
+
 def slug_of(article_id: str) -> str:
     """The URL slug of an id; ids may hold ``/`` to mirror folders, links keep it.
 
-    Each segment is slugified on its own, so a page's folders are made only of
-    ``a-z``, ``0-9``, ``-`` (or ``_`` for a segment with none of them): never a
-    dot segment, an empty one, a separator or a name too long for a file
-    system. The ``/`` between them stays, which keeps the links of articles
-    whose ids come from their paths (``2015/calais-deal``) as they always were.
+    Each segment is made on its own (`id_segment`), so a page's folders are
+    made only of letters, marks, digits and ``-`` (or ``_`` for a segment with
+    none of them): never a dot segment, an empty one, a separator or a name too
+    long for a file system. The ``/`` between them stays, which keeps the links
+    of articles whose ids come from their paths (``2015/calais-deal``) as they
+    always were. Letters beyond ASCII stay as they are in the link (an IRI);
+    feeds and pages write it percent-encoded.
     """
-    return "/".join(slugify(part) or "_" for part in article_id.split("/"))
+    return "/".join(id_segment(part) for part in article_id.split("/"))
+
+
+def given_id(text: str) -> str:
+    """An id as written in front matter, in the one form newsbot keeps: NFC.
+
+    ``café`` typed on macOS may arrive decomposed (NFD); feeds write item ids
+    from the NFC form, so two spellings of one id would give two articles a
+    single item id. As one form they are one id, and the second file is
+    refused as a duplicate. Ids made from paths are NFC already (`id_segment`).
+    """
+    return unicodedata.normalize("NFC", text)
 
 
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")

@@ -212,8 +212,14 @@ def item_id(guid: str) -> str:
     Atom ids must be URIs in canonical form: an id holding non-ASCII letters
     (an IRI) is percent-encoded from its NFC form, and stray whitespace is
     dropped. ASCII ids pass unchanged, so the mapping never moves an id twice.
+    U+FFFD, which text of feeds drops, is kept encoded: ``a\ufffdb`` and
+    ``ab`` are two articles (an id holds no ``%``, so no id is written so).
     """
-    return safe_url(unicodedata.normalize("NFC", clean_text(guid).strip()))
+    kept = guid.replace("\ufffd", REPLACEMENT_ESCAPE)
+    return safe_url(unicodedata.normalize("NFC", clean_text(kept).strip()))
+
+
+REPLACEMENT_ESCAPE = quote("\ufffd")
 
 
 def content_of(entry: Entry, with_related: bool = False) -> str:

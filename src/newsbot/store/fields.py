@@ -22,6 +22,7 @@ from newsbot.articles import (
     Image,
     ascii_host,
     forbidden_characters,
+    given_id,
     id_from_path,
     id_problem,
     permalink,
@@ -91,7 +92,7 @@ def build(
     if updated < published:
         warnings.append(source_problem(source, line_of, "updated", "is before date; using date"))
         updated = published
-    article_id = _text(values, "id", fail) or id_from_path(source.path)
+    article_id = given_id(_text(values, "id", fail)) or id_from_path(source.path)
     bad_id = id_problem(article_id)
     if bad_id:
         raise fail("id", f"{bad_id}, got {article_id!r}")

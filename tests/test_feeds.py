@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from newsbot.articles import Article, Image
+from newsbot.articles import Article, Image, ascii_host
 from newsbot.layout import MEDIA_TYPES
 from newsbot.render.feeds import (
     EMPTY_FEED_DATE,
@@ -457,6 +457,29 @@ def test_an_internationalised_host_is_written_in_idna_not_percent_encoded() -> N
         assert b"https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%BC#%C3%9F" in data
         assert b"https://xn--bcher-kva.example:8443/bild.jpg" in data
         assert b"%C3%BCcher" not in data and b"%C3%9CCHER" not in data
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.org/ü", "https://example.org/ü"),  # an ASCII host is left alone
+        ("https://user@Bücher.example:80/", "https://user@xn--bcher-kva.example:80/"),
+        ("https://faß.example/", "https://xn--fa-hia.example/"),  # not folded to "fass"
+        # IDNA 2008 forbids these, browsers open them as IDNA 2003 writes them
+        ("https://☃.example/", "https://xn--n3h.example/"),
+        ("https://-bücher.example/", "https://xn---bcher-4ya.example/"),
+    ],
+)
+def test_a_host_is_written_as_browsers_resolve_it(url: str, expected: str) -> None:
+    assert ascii_host(url) == expected
+
+
+@pytest.mark.parametrize(
+    "host", ["bücher..example", f"{'a' * 60}bücher.example", "bü cher.example", "bü%cher.example"]
+)
+def test_a_host_no_idna_allows_is_refused_by_name(host: str) -> None:
+    with pytest.raises(ValueError, match="is not a valid internationalised domain name"):
+        ascii_host(f"https://{host}/x")
 
 
 def test_a_feed_id_with_non_ascii_letters_is_a_uri() -> None:

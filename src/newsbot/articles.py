@@ -187,8 +187,10 @@ def ascii_host(url: str) -> str:
     A host is a DNS name, which percent-encoding (what ``quote`` does to any
     other non-ASCII character) does not make: ``https://bücher.example/`` is
     ``https://xn--bcher-kva.example/`` (IDNA 2008 with the UTS #46 mapping, as
-    browsers do). An ASCII host is left as it is. Raises `ValueError` naming a
-    host no IDNA allows (an empty label, a symbol, a leading hyphen).
+    browsers do). A name IDNA 2008 forbids but browsers still open (a symbol:
+    ``☃.example``) is written as IDNA 2003 writes it, which is what browsers
+    resolve (``xn--n3h.example``). An ASCII host is left as it is. Raises
+    `ValueError` naming a host neither allows (an empty label).
     """
     netloc = urlsplit(url).netloc
     userinfo, at, hostport = netloc.rpartition("@")
@@ -198,11 +200,26 @@ def ascii_host(url: str) -> str:
     try:
         labels = idna.encode(host, uts46=True).decode("ascii")
     except UnicodeError as exc:  # idna.IDNAError, and the codec's own
-        raise ValueError(
-            f"host {host!r} is not a valid internationalised domain name: {exc}"
-        ) from None
+        labels = _idna_2003(host)
+        if labels is None:
+            raise ValueError(
+                f"host {host!r} is not a valid internationalised domain name: {exc}"
+            ) from None
     start = url.index(netloc)
     return url[:start] + userinfo + at + labels + colon + port + url[start + len(netloc) :]
+
+
+_HOST_LABELS = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?")
+
+
+def _idna_2003(host: str) -> str | None:
+    """``host`` in IDNA 2003 A-labels, when that gives a host name browsers open (no space,
+    no ``%``: the old codec passes them through)."""
+    try:
+        labels = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return labels if _HOST_LABELS.fullmatch(labels) else None
 
 
 def primary_language(tag: str | None) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import newsbot
 from newsbot.build.feed_files import FeedFiles
 from newsbot.build.stamp import Stamp, unchanged
 from newsbot.settings import Settings
@@ -229,3 +230,29 @@ def test_the_command_ends_without_importing_the_state_layer(settings: Settings) 
     write(settings.store.content_dir / "2025/flood.md", _article("flood", "Flood", "2025-09-09"))
     third = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     assert "1 read" in third.stdout
+
+
+def test_other_code_means_a_full_build(settings: Settings, tmp_path: Path) -> None:
+    """An upgrade reaches the articles already stored: a stamp of other code never matches.
+
+    The build runs from a copy of the package; changing one template of the
+    copy (as an upgrade would) must make the next build write every page again.
+    """
+    code = tmp_path / "code"
+    shutil.copytree(
+        Path(newsbot.__file__).parent,
+        code / "newsbot",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    env = {**os.environ, **settings_env(settings), "PYTHONPATH": str(code)}
+    command = [sys.executable, "-m", "newsbot", "build"]
+    subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    again = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert "nothing changed since the last build" in again.stdout
+    template = code / "newsbot/render/templates/article.html"
+    template.write_text(template.read_text().replace("</body>", "<!-- upgraded --></body>"))
+    upgraded = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    assert "nothing changed" not in upgraded.stdout
+    pages = sorted((settings.feeds.output_dir / "articles").rglob("index.html"))
+    assert len(pages) == len(STORE)
+    assert all("<!-- upgraded -->" in page.read_text() for page in pages)

@@ -197,19 +197,24 @@ def ascii_host(url: str) -> str:
     if hostport.isascii():
         return url
     host, colon, port = hostport.partition(":")  # a non-ASCII host is no [IPv6] literal
+    labels = _a_labels(host)
+    start = url.index(netloc)
+    return url[:start] + userinfo + at + labels + colon + port + url[start + len(netloc) :]
+
+
+_HOST_LABELS = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?")
+
+
+def _a_labels(host: str) -> str:
     try:
-        labels = idna.encode(host, uts46=True).decode("ascii")
+        return str(idna.encode(host, uts46=True).decode("ascii"))
     except UnicodeError as exc:  # idna.IDNAError, and the codec's own
         labels = _idna_2003(host)
         if labels is None:
             raise ValueError(
                 f"host {host!r} is not a valid internationalised domain name: {exc}"
             ) from None
-    start = url.index(netloc)
-    return url[:start] + userinfo + at + labels + colon + port + url[start + len(netloc) :]
-
-
-_HOST_LABELS = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?")
+        return labels
 
 
 def _idna_2003(host: str) -> str | None:

@@ -17,8 +17,6 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-import idna
-
 
 @dataclass(frozen=True, slots=True)
 class Image:
@@ -139,10 +137,6 @@ def given_id(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-"""A language tag in the form feeds carry (``en``, ``pt-BR``, ``zh-Hant-TW``): an article's
-``lang`` and the site's ``language`` end up in ``xml:lang`` and ``<language>``."""
-
 MAX_ID_LENGTH = 200
 _ID_FORBIDDEN = re.compile(r"[\s\\%?#\x00-\x1f\x7f-\x9f]")
 
@@ -206,6 +200,8 @@ _HOST_LABELS = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?")
 
 
 def _a_labels(host: str) -> str:
+    import idna  # 13 ms of tables, for the rare non-ASCII host only
+
     try:
         return str(idna.encode(host, uts46=True).decode("ascii"))
     except UnicodeError as exc:  # idna.IDNAError, and the codec's own

@@ -38,7 +38,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from newsbot.articles import LANGUAGE_TAG
 from newsbot.errors import SettingsError
 
 DEFAULT_SECRETS_DIR = Path("/run/secrets")
@@ -54,6 +53,10 @@ PERMALINK_FIELDS = ("slug", "id", "year", "month", "day")
 """What ``site.permalink`` may name (``articles.permalink`` fills them)."""
 POST_FIELDS = ("headline", "summary", "link", "related", "hashtags")
 """What a target's ``template`` may name (``publish.compose`` fills them)."""
+
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+"""A language tag in the form feeds carry (``en``, ``pt-BR``, ``zh-Hant-TW``): an article's
+``lang`` and the site's ``language`` end up in ``xml:lang`` and ``<language>``."""
 
 _DNS_NAME = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
 TAG_AUTHORITY = re.compile(

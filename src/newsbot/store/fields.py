@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from newsbot.articles import (
-    LANGUAGE_TAG,
     Article,
     Image,
     ascii_host,
@@ -31,6 +30,7 @@ from newsbot.articles import (
 from newsbot.bidi import balance, is_balanced
 from newsbot.errors import ArticleError, Problem
 from newsbot.layout import page_problem
+from newsbot.settings import LANGUAGE_TAG
 from newsbot.store.assets import AssetRefused, media_url, store_path
 
 FIELDS = (

@@ -334,7 +334,13 @@ def test_serves_at_once_and_posts_a_dropped_article_within_seconds(
             zipped = client.get(base + "/atom.xml", headers={"Accept-Encoding": "gzip"})
             assert zipped.headers.get("content-encoding") == "gzip"
 
-            # /readyz and /metrics say what happened.
+            # /readyz and /metrics say what happened. A pass may post the article the build
+            # stored before the build's own report reaches the service: wait for that report.
+            def reported() -> bool:
+                metrics = client.get(base + "/metrics").text
+                return metric(metrics, "newsbot_store_articles") == 2
+
+            eventually(reported, 10, "the build's report did not reach /metrics")
             ready = client.get(base + "/readyz").json()
             assert ready["ready"] is True and ready["build"]["files"] == 2
             assert ready["targets"]["main"]["error"] is None

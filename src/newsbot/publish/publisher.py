@@ -227,8 +227,17 @@ class Publisher:
         `_same_account`), read the account, list the account's own statuses
         where reconciliation looks (per visibility and profile) and use the
         media API; a refusal names the scope that is missing.
+
+        The account read last stays known while the server is asked again (the
+        status page shows it during every pass); a connection that fails forgets it.
         """
-        self.account_id = None
+        try:
+            self._read_server(remember)
+        except BaseException:
+            self.account_id = None
+            raise
+
+    def _read_server(self, remember: bool) -> None:
         knowledge = self.knowledge.get(self.name)
         read = self._server_read
         fresh = read is None or self.monotonic() - read[0] > SERVER_TTL or not remember

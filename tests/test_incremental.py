@@ -311,6 +311,36 @@ def test_a_new_base_url_rebuilds_everything(newsroom: Newsroom, tmp_path: Path) 
     assert feeds_and_pages <= changed(before, after)
 
 
+def test_a_full_build_keeps_who_owns_an_id(newsroom: Newsroom, tmp_path: Path) -> None:
+    """A full build (new settings, or new code after an upgrade) reads every file again,
+    but the file stored first keeps its id: the copy does not take it by sorting first."""
+    newsroom.build()
+    newsroom.write("0000-copy.md", COPY)
+    newsroom.build()
+    other = make_settings(tmp_path, newsroom.content, max_file_bytes=100_000)
+    report = newsroom.build(settings=other)
+    assert report.read == report.files == 6
+    assert newsroom.titles()["calais"] == "Calais agreement signed"
+    assert _dup_problems(report) == [
+        ("0000-copy.md", "id 'calais' is already used by 2015/calais.md; left out")
+    ]
+
+
+def test_a_full_build_keeps_an_article_the_new_rules_refuse_published(
+    newsroom: Newsroom, tmp_path: Path
+) -> None:
+    """A published article the new settings or code cannot read stays as last read, as after
+    a broken edit: its post is not deleted as withdrawn; a problem says why."""
+    newsroom.write("2016/budget.md", STORE["2016/budget.md"].replace("Body.", "Body " * 80))
+    newsroom.build()
+    stricter = make_settings(tmp_path, newsroom.content, max_file_bytes=300)
+    report = newsroom.build(settings=stricter)
+    assert set(newsroom.titles()) == IDS
+    messages = [p.message for p in report.problems if p.path == "2016/budget.md"]
+    assert any("over the 300 limit" in m for m in messages)
+    assert any("last readable version stays published" in m for m in messages)
+
+
 def test_check_does_not_trust_an_index_built_with_other_settings(
     newsroom: Newsroom, tmp_path: Path
 ) -> None:

@@ -23,7 +23,7 @@ from newsbot.build.stamp import Stamp, fingerprint, listing
 from newsbot.errors import Problem, StoreError
 from newsbot.settings import Settings
 from newsbot.state import suspect
-from newsbot.state.index import StoreIndex
+from newsbot.state.index import Known, StoreIndex
 from newsbot.state.manifest import OutputManifest
 from newsbot.state.related import RelatedFinder
 from newsbot.state.related_lists import Computed, RelatedLists, Work
@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # rendering modules load only when something is rendered
     from newsbot.render.pages import Pages
 
 __all__ = ["BuildReport", "Builder", "Progress"]
+
+_FORGOTTEN = Known(size=-1, mtime_ns=-1, digest="")
+"""What a full build takes each stored file for: changed, whatever it holds."""
 
 RELATED_PARALLEL_FROM = 16
 """Below this many related lists (~10 ms each), a second process costs more than it saves."""
@@ -154,8 +157,10 @@ class Builder:
             self.manifest.belongs_to(conn, str(self.output.root.resolve()))
             self.index.drop_meta(conn, STAMP)  # until this build ends complete
         if full:
-            self.index.forget_all()
-            known = {}
+            # Every file is read and stored again, each over its own row: a file the new
+            # settings or code refuse keeps its last reading published (its posts are not
+            # deleted as withdrawn), and the file stored first keeps an id a copy shares.
+            known = dict.fromkeys(known, _FORGOTTEN)
         report.files = len(files)
         to_read = [f for f in files if changed(known.get(f.path), f)]
         removed = sorted(set(known) - present)

@@ -22,12 +22,9 @@ from newsbot.state import terms
 from newsbot.state.database import chunks
 from newsbot.state.schema import (
     article_tags,
-    article_terms,
     articles,
     meta,
-    related_links,
     sources,
-    term_stats,
 )
 from newsbot.state.titles import title_key, url_key
 from newsbot.store.scan import FileStat
@@ -102,20 +99,6 @@ class StoreIndex:
                 .where(sources.c.path == stat.path)
                 .values(size=stat.size, mtime_ns=stat.mtime_ns)
             )
-
-    def forget_all(self) -> None:
-        """Drop everything, so that the next build reads every file again."""
-        with self.engine.begin() as conn:
-            for table in (
-                related_links,
-                article_terms,
-                term_stats,
-                article_tags,
-                articles,
-                sources,
-            ):
-                conn.execute(delete(table))
-            self.changed(conn)
 
     def affected_by(self, conn: Connection, paths: Sequence[str]) -> set[FeedKey]:
         """The feeds the stored versions of ``paths`` belong to (before they change)."""

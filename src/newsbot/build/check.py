@@ -28,8 +28,8 @@ def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
     root = settings.store.content_dir
     site = Site(str(settings.site.base_url), settings.site.permalink, settings.site.zone)
     files, problems = walk(root)
-    # An index built with other settings (a lower size limit, another site) is stale
-    # as a whole: the next build forgets it, and so does the check.
+    # An index built with other settings or code (a lower size limit, another site) is
+    # stale as a whole: the next build reads every file again, and so does the check.
     fresh = index.get_meta("fingerprint") == fingerprint(settings)
     known = index.known() if fresh else {}
     stale = [f for f in files if changed(known.get(f.path), f)]
@@ -45,9 +45,9 @@ def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
         problems.extend(parsed.problems)
         if parsed.article is not None:
             found.append(parsed.article)
-    # Who owns an id is decided as the build decides it (new files after stored ones);
-    # titles resolve in that order too.
-    added = index.added() if fresh else {}
+    # Who owns an id is decided as the build decides it (new files after stored ones, a
+    # full build too); titles resolve in that order too.
+    added = index.added()
     found.sort(key=lambda article: (added.get(article.path, _NEW), article.path))
     problems.extend(_duplicates(found, added))
     problems.extend(_unresolved(found))

@@ -204,6 +204,41 @@ def test_ids_that_differ_only_in_normalisation_are_one_id_used_twice(tmp_path: P
     assert field == "id" and "already used by a.md" in message
 
 
+@pytest.mark.parametrize(
+    ("articles", "field", "page"),
+    [
+        ({"a.md": {"id": "Cafe"}, "b.md": {"id": "cafe"}}, "id", "cafe"),
+        ({"a.md": {"id": "calais_deal"}, "calais-deal.md": {}}, "id", "calais-deal"),
+        (
+            {"a.md": {"id": "cafe"}, "b.md": {"url": BASE_URL + "articles/cafe/index.html"}},
+            "url",
+            "cafe",
+        ),
+        (
+            {"a.md": {"id": "cafe"}, "b.md": {"url": BASE_URL + "articles/caf%65/#top"}},
+            "url",
+            "cafe",
+        ),
+    ],
+)
+def test_two_ids_with_one_page_leave_out_the_second(
+    tmp_path: Path, articles: dict[str, dict[str, Any]], field: str, page: str
+) -> None:
+    """One page cannot hold two articles: the second would overwrite the first, and both
+    items and posts would link to it. The file stored first keeps it, as with an id."""
+    run = _build(tmp_path, articles)
+    owner_id, other = articles["a.md"]["id"], list(articles)[1]
+    assert run.links() == {owner_id: f"{BASE_URL}articles/{page}/"}
+    [(_, problem_field, message)] = run.problems(other)
+    assert problem_field == field
+    assert message.startswith("its page https://") and message.endswith(
+        " is already that of a.md; left out"
+    )
+    pages = [f for f in run.files() if f.startswith("articles/")]
+    assert pages == [f"articles/{page}/index.html"]
+    assert "Article a.md" in (run.out / pages[0]).read_text(encoding="utf-8")
+
+
 def test_an_id_with_a_replacement_character_keeps_its_own_item_id(tmp_path: Path) -> None:
     run = _build(tmp_path, {"a.md": {"id": "a\ufffdb"}, "b.md": {"id": "ab"}})
     assert run.guids() == sorted(["a\ufffdb", "ab"])

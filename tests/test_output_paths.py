@@ -240,7 +240,9 @@ def test_two_ids_with_one_page_leave_out_the_second(
 
 
 def test_an_id_with_a_replacement_character_keeps_its_own_item_id(tmp_path: Path) -> None:
-    run = _build(tmp_path, {"a.md": {"id": "a\ufffdb"}, "b.md": {"id": "ab"}})
+    # Both ids make the page articles/ab/: b.md links elsewhere, so that both are published.
+    elsewhere = {"id": "ab", "url": "https://elsewhere.example/ab"}
+    run = _build(tmp_path, {"a.md": {"id": "a\ufffdb"}, "b.md": elsewhere})
     assert run.guids() == sorted(["a\ufffdb", "ab"])
 
 

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from newsbot.articles import SEGMENT_BYTES, id_from_path, id_problem, slug_of, tag_slug
 from newsbot.build.builder import BuildReport
 from newsbot.layout import NAME_MAX, page_path
-from newsbot.settings import Settings, SiteSettings
+from newsbot.settings import Settings, SiteSettings, StateSettings
 from support.posting import write_article
 from support.stores import BASE_URL, make_settings, opened, rss_items
 
@@ -237,6 +237,24 @@ def test_two_ids_with_one_page_leave_out_the_second(
     pages = [f for f in run.files() if f.startswith("articles/")]
     assert pages == [f"articles/{page}/index.html"]
     assert "Article a.md" in (run.out / pages[0]).read_text(encoding="utf-8")
+
+
+def test_a_page_changes_hands_when_its_owner_goes(tmp_path: Path, database_url: str) -> None:
+    """On either database: the second file keeps out, then takes the page over."""
+    content = tmp_path / "content"
+    write_article(content, "a.md", "First", NOW - timedelta(hours=2), id="Cafe")
+    write_article(content, "b.md", "Second", NOW - timedelta(hours=1), id="cafe")
+    settings = make_settings(tmp_path, content)
+    state = StateSettings(data_dir=tmp_path / "data", database_url=database_url)
+    settings = settings.model_copy(update={"state": state})
+    page = settings.feeds.output_dir / "articles/cafe/index.html"
+    with opened(settings) as app:
+        report = app.builder.build(NOW)
+        assert [(p.path, p.field) for p in report.problems] == [("b.md", "id")]
+        assert "First" in page.read_text(encoding="utf-8")
+        (content / "a.md").unlink()
+        assert app.builder.build(NOW).problems == []
+        assert "Second" in page.read_text(encoding="utf-8")
 
 
 def test_an_id_with_a_replacement_character_keeps_its_own_item_id(tmp_path: Path) -> None:

@@ -243,11 +243,11 @@ class StoreIndex:
         written), or the reverse (its page belongs to another file now). Only files
         that own their id claim a page; a file that lost its id leaves its page free.
         """
-        pages = set(pages)
-        by_id = _claims(conn, articles.c.id, set(ids))
+        ids, pages = set(ids), set(pages)
+        by_id = _claims(conn, articles.c.id, ids)
         pages.update(row.page for row in by_id.values() if row.page is not None)
         affected = by_id | _claims(conn, articles.c.page, pages)
-        more = {row.id for row in affected.values()} - set(ids)  # rivals of a page's claimants
+        more = {row.id for row in affected.values()} - ids  # rivals of a page's claimants
         every = affected | _claims(conn, articles.c.id, more)
         id_owner = owners((row.id, row.added, row.path) for row in every.values())
         page_owner = owners(

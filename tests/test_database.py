@@ -59,7 +59,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0009"
+        assert current_revision(upgraded) == HEAD == "0010"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -153,6 +153,7 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
             "INSERT INTO post_related (target, article_id, links, editors, in_reply)"
             " VALUES ('main', '_', '[]', '[]', 0)"
         )
+        _back_to_0009(db)
         db.execute("UPDATE alembic_version SET version_num = '0008'")
 
     with opened(settings) as app:
@@ -167,3 +168,52 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
             assert delivery is not None and delivery.state == "posted"
         with app.engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT article_id FROM post_related").scalar() == "北京"
+
+
+def _back_to_0009(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0009 left: no page of each article (migration 0010)."""
+    db.execute("DROP INDEX articles_page")
+    db.execute("ALTER TABLE articles DROP COLUMN page")
+    db.execute("ALTER TABLE articles DROP COLUMN page_field")
+    db.execute("UPDATE alembic_version SET version_num = '0009'")
+
+
+def test_two_posted_articles_with_one_page_are_told_apart_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """A state file of an older version, where Cafe and cafe were both published with one
+    page: the upgrade changes nothing a publish pass sees; the next build leaves the second
+    out (a problem names it) and its post is withdrawn, as a second file with one id is."""
+    from datetime import UTC, datetime, timedelta
+
+    from support.posting import write_article
+    from support.stores import make_settings, opened
+
+    now = datetime.now(UTC)
+    content = tmp_path / "content"
+    write_article(content, "a.md", "First", now - timedelta(hours=2), id="Cafe")
+    write_article(content, "b.md", "Second", now - timedelta(hours=1), id="cafe")
+    settings = make_settings(tmp_path, content)
+    with opened(settings) as app:
+        app.builder.build(now)
+        file = app.engine.url.database
+    assert file is not None
+    with sqlite3.connect(file) as db:  # what the older version left: both live, both posted
+        _back_to_0009(db)
+        db.execute("UPDATE articles SET shadowed = 0")
+        for article_id in ("Cafe", "cafe"):
+            db.execute(
+                "INSERT INTO deliveries (target, article_id, state, action, revision,"
+                " idempotency_key, uncertain, article_url, tries, next_try)"
+                " VALUES ('main', ?, 'posted', 'create', 'r1', ?, 0, 'https://x/', 0, 0)",
+                (article_id, f"k-{article_id}"),
+            )
+
+    with opened(settings) as app:
+        deliveries = app.deliveries()
+        assert deliveries.withdrawn("main", 10) == []  # before the next build, nothing moves
+        assert deliveries.new_articles("main", now, None) == []
+        report = app.builder.build(now)
+        assert [(p.path, p.field) for p in report.problems] == [("b.md", "id")]
+        assert [d.article_id for d in deliveries.withdrawn("main", 10)] == ["cafe"]
+        assert deliveries.new_articles("main", now, None) == []

@@ -294,6 +294,74 @@ def test_the_copy_takes_the_id_and_the_page_when_the_owner_goes(newsroom: Newsro
     assert _dup_problems(report) == []
 
 
+# -- pages claimed twice ------------------------------------------------------------------
+
+# Another id, one page: ``Calais`` makes the slug ``calais`` too.
+SAME_PAGE = _article("Calais", "A copy whose id makes the Calais page", "2019-01-01")
+CALAIS_URL = "https://news.example.org/articles/calais/"
+TAKEN = "its page https://news.example.org/articles/calais/ is already that of 2015/calais.md"
+
+
+def _with_url(text: str, url: str) -> str:
+    """``text`` (see `_article`) with a ``url`` in its front matter."""
+    return text.replace("\n---\n\n", f"\nurl: {url}\n---\n\n", 1)
+
+
+def _page_problems(report_or_list: BuildReport | list[Any]) -> list[tuple[str, str | None, str]]:
+    problems = (
+        report_or_list.problems if isinstance(report_or_list, BuildReport) else report_or_list
+    )
+    return [(p.path, p.field, p.message) for p in problems if "its page" in p.message]
+
+
+def test_a_new_file_does_not_take_the_page_of_an_older_one(newsroom: Newsroom) -> None:
+    newsroom.build()
+    newsroom.write("0000-copy.md", SAME_PAGE)  # sorts before the owner: age decides
+    report = newsroom.build()
+    assert "Calais agreement signed" in _page_title(newsroom, "calais")
+    titles = newsroom.titles()
+    assert titles["calais"] == "Calais agreement signed" and "Calais" not in titles
+    assert _page_problems(report) == [("0000-copy.md", "id", TAKEN + "; left out")]
+    with opened(newsroom.settings) as app:  # `check` agrees with the build
+        assert _page_problems(check_store(newsroom.settings, app.index)) == _page_problems(report)
+
+
+def test_a_url_that_names_another_page_is_left_out(newsroom: Newsroom) -> None:
+    newsroom.build()
+    text = _article("copy", "A copy linked to the Calais page", "2019-01-01")
+    newsroom.write("0000-copy.md", _with_url(text, CALAIS_URL))
+    with opened(newsroom.settings) as app:  # check before the build names the same owner
+        before = _page_problems(check_store(newsroom.settings, app.index))
+    report = newsroom.build()
+    assert before == _page_problems(report) == [("0000-copy.md", "url", TAKEN + "; left out")]
+    assert "Calais agreement signed" in _page_title(newsroom, "calais")
+    assert "copy" not in newsroom.titles()
+
+
+def test_the_copy_takes_the_page_when_the_owner_goes(newsroom: Newsroom) -> None:
+    newsroom.build()
+    newsroom.write("0000-copy.md", SAME_PAGE)
+    newsroom.build()
+    (newsroom.content / "2015/calais.md").unlink()
+    report = newsroom.build()
+    assert "A copy whose id makes the Calais page" in _page_title(newsroom, "calais")
+    assert newsroom.titles()["Calais"] == "A copy whose id makes the Calais page"
+    assert _page_problems(report) == []
+
+
+def test_a_file_left_out_for_its_id_claims_no_page(newsroom: Newsroom) -> None:
+    """Only a file that owns its id claims a page: one left out writes none, so it keeps
+    no other file from its page."""
+    newsroom.build()
+    page = "https://news.example.org/articles/p/"
+    newsroom.write("a.md", _with_url(_article("storm", "Loses its id", "2019-01-01"), page))
+    newsroom.write("b.md", _with_url(_article("other", "Owns the page", "2019-01-02"), page))
+    report = newsroom.build()
+    assert [(p.path, p.field) for p in report.problems] == [("a.md", "id")]
+    assert "Owns the page" in _page_title(newsroom, "p")
+    assert newsroom.titles()["other"] == "Owns the page"
+
+
 # -- settings and time --------------------------------------------------------------------
 
 

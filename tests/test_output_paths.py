@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from newsbot.articles import SEGMENT_BYTES, id_from_path, id_problem, slug_of, tag_slug
 from newsbot.build.builder import BuildReport
 from newsbot.layout import NAME_MAX, page_path
-from newsbot.settings import Settings, SiteSettings
+from newsbot.settings import Settings, SiteSettings, StateSettings
 from support.posting import write_article
 from support.stores import BASE_URL, make_settings, opened, rss_items
 
@@ -204,8 +204,63 @@ def test_ids_that_differ_only_in_normalisation_are_one_id_used_twice(tmp_path: P
     assert field == "id" and "already used by a.md" in message
 
 
+@pytest.mark.parametrize(
+    ("articles", "field", "page"),
+    [
+        ({"a.md": {"id": "Cafe"}, "b.md": {"id": "cafe"}}, "id", "cafe"),
+        ({"a.md": {"id": "calais_deal"}, "calais-deal.md": {}}, "id", "calais-deal"),
+        (
+            {"a.md": {"id": "cafe"}, "b.md": {"url": BASE_URL + "articles/cafe/index.html"}},
+            "url",
+            "cafe",
+        ),
+        (
+            {"a.md": {"id": "cafe"}, "b.md": {"url": BASE_URL + "articles/caf%65/#top"}},
+            "url",
+            "cafe",
+        ),
+    ],
+)
+def test_two_ids_with_one_page_leave_out_the_second(
+    tmp_path: Path, articles: dict[str, dict[str, Any]], field: str, page: str
+) -> None:
+    """One page cannot hold two articles: the second would overwrite the first, and both
+    items and posts would link to it. The file stored first keeps it, as with an id."""
+    run = _build(tmp_path, articles)
+    owner_id, other = articles["a.md"]["id"], list(articles)[1]
+    assert run.links() == {owner_id: f"{BASE_URL}articles/{page}/"}
+    [(_, problem_field, message)] = run.problems(other)
+    assert problem_field == field
+    assert message.startswith("its page https://") and message.endswith(
+        " is already that of a.md; left out"
+    )
+    pages = [f for f in run.files() if f.startswith("articles/")]
+    assert pages == [f"articles/{page}/index.html"]
+    assert "Article a.md" in (run.out / pages[0]).read_text(encoding="utf-8")
+
+
+def test_a_page_changes_hands_when_its_owner_goes(tmp_path: Path, database_url: str) -> None:
+    """On either database: the second file keeps out, then takes the page over."""
+    content = tmp_path / "content"
+    write_article(content, "a.md", "First", NOW - timedelta(hours=2), id="Cafe")
+    write_article(content, "b.md", "Second", NOW - timedelta(hours=1), id="cafe")
+    settings = make_settings(tmp_path, content)
+    state = StateSettings(data_dir=tmp_path / "data", database_url=database_url)
+    settings = settings.model_copy(update={"state": state})
+    page = settings.feeds.output_dir / "articles/cafe/index.html"
+    with opened(settings) as app:
+        report = app.builder.build(NOW)
+        assert [(p.path, p.field) for p in report.problems] == [("b.md", "id")]
+        assert "First" in page.read_text(encoding="utf-8")
+        (content / "a.md").unlink()
+        assert app.builder.build(NOW).problems == []
+        assert "Second" in page.read_text(encoding="utf-8")
+
+
 def test_an_id_with_a_replacement_character_keeps_its_own_item_id(tmp_path: Path) -> None:
-    run = _build(tmp_path, {"a.md": {"id": "a\ufffdb"}, "b.md": {"id": "ab"}})
+    # Both ids make the page articles/ab/: b.md links elsewhere, so that both are published.
+    elsewhere = {"id": "ab", "url": "https://elsewhere.example/ab"}
+    run = _build(tmp_path, {"a.md": {"id": "a\ufffdb"}, "b.md": elsewhere})
     assert run.guids() == sorted(["a\ufffdb", "ab"])
 
 

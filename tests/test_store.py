@@ -106,6 +106,7 @@ EXPECTED = [
     Expect("alias-bomb.md", 2, None, "too large once aliases are expanded"),
     Expect("deep-nesting.md", 4, "x", "nesting depth"),
     Expect("dup-b.md", None, "id", "'shared-id' is already used by dup-a.md"),
+    Expect("dup-page.md", None, "id", "/articles/shared-id/ is already that of dup-a.md"),
     Expect("outside-link.md", None, None, "symbolic link pointing outside the store"),
     Expect("2015/up", None, None, "symbolic link to a folder already read"),
     Expect("again", None, None, "symbolic link to a folder already read"),

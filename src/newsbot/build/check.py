@@ -3,7 +3,7 @@
 Files unchanged since the last build are taken from the index (their
 problems were recorded when they were read); changed and new files are read
 now, and every file when the index was built with other settings. On top of
-per-file problems it reports ids used twice and related references that match
+per-file problems it reports ids and pages used twice and related references that match
 no article.
 """
 
@@ -17,8 +17,8 @@ from newsbot.build.stamp import fingerprint
 from newsbot.errors import Problem
 from newsbot.related.references import TitleIndex, resolve_all
 from newsbot.settings import Settings
-from newsbot.state.index import StoreIndex, duplicate, owners
-from newsbot.store.fields import Site
+from newsbot.state.index import StoreIndex, duplicate, owners, taken_page
+from newsbot.store.fields import Site, page_of
 from newsbot.store.reader import read
 from newsbot.store.scan import walk
 
@@ -49,7 +49,7 @@ def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
     # full build too); titles resolve in that order too.
     added = index.added()
     found.sort(key=lambda article: (added.get(article.path, _NEW), article.path))
-    problems.extend(_duplicates(found, added))
+    problems.extend(_duplicates(found, added, site))
     problems.extend(_unresolved(found))
     return sorted(problems, key=lambda p: (p.path, p.line or 0, p.field or ""))
 
@@ -58,11 +58,25 @@ _NEW = 2**63
 """Sorts files the index has no article of after every stored one."""
 
 
-def _duplicates(found: list[Article], added: dict[str, int]) -> Iterator[Problem]:
+def _duplicates(found: list[Article], added: dict[str, int], site: Site) -> Iterator[Problem]:
+    """Files whose id another owns, then files whose page another owns (among id owners)."""
     owner = owners((article.id, added.get(article.path, _NEW), article.path) for article in found)
+    pages = {
+        article.path: page
+        for article in found
+        if owner[article.id] == article.path and (page := page_of(article, site)) is not None
+    }
+    page_owner = owners(
+        (pages[article.path].file, added.get(article.path, _NEW), article.path)
+        for article in found
+        if article.path in pages
+    )
     for article in found:
         if owner[article.id] != article.path:
             yield duplicate(article.path, article.id, owner[article.id])
+        elif article.path in pages and page_owner[pages[article.path].file] != article.path:
+            field = pages[article.path].field
+            yield taken_page(article.path, article.url, field, page_owner[pages[article.path].file])
 
 
 def _unresolved(found: list[Article]) -> Iterator[Problem]:

@@ -22,7 +22,7 @@ from newsbot.build import parallel
 from newsbot.errors import Problem
 from newsbot.layout import page_file
 from newsbot.settings import Settings
-from newsbot.state.index import SITE, FeedKey, Known, StoreIndex
+from newsbot.state.index import SITE, FeedKey, Known, StoreIndex, page_key
 from newsbot.state.related_lists import RelatedLists
 from newsbot.store.scan import FileStat
 
@@ -88,21 +88,25 @@ class Indexer:
         *,
         backlog: bool = True,
     ) -> Changes:
-        """Parse and store ``to_read``, drop ``removed``, then settle ids and related lists.
+        """Parse and store ``to_read``, drop ``removed``, then settle ids, pages and related
+        lists.
 
         ``backlog``: spend up to ``site.related_seconds`` on lists still missing too.
         """
         changes = Changes()
         ids: set[str] = set()
+        pages: set[str] = set()
         stored: list[str] = []
         done = 0
         for batch in self._parse(to_read):
-            fresh = self._store(batch, known, generation, changes, ids)
+            fresh = self._store(batch, known, generation, changes, ids, pages)
             stored.extend(p.stat.path for p in fresh)
             for parsed in fresh:
                 if parsed.article is not None:
                     changes.feeds |= feeds_of(parsed.article)
                     ids.add(parsed.article.id)
+                    if parsed.page is not None:
+                        pages.add(page_key(parsed.page.file))
                     changes.pages.add(parsed.stat.path)
             done += len(batch)
             if progress:
@@ -110,9 +114,10 @@ class Indexer:
         with self.index.engine.begin() as conn:
             changes.feeds |= self.index.affected_by(conn, removed)
             ids |= self.index.ids_of(conn, removed)
+            pages |= self.index.pages_of(conn, removed)
             self._note_pages(self.index.links(conn, removed), changes)
             self.index.remove(conn, removed)
-            flipped = self.index.settle_ids(conn, ids)
+            flipped = self.index.settle(conn, ids, pages)
         changes.feeds |= self.feeds_of_paths(flipped)
         changes.pages |= flipped
         started = time.perf_counter()
@@ -138,6 +143,7 @@ class Indexer:
         generation: int,
         changes: Changes,
         ids: set[str],
+        pages: set[str],
     ) -> list[Parsed]:
         """Store one batch in one transaction; returns the files whose rows were replaced."""
         fresh = [p for p in batch if p.digest != known.get(p.stat.path, _NONE).digest]
@@ -154,6 +160,7 @@ class Indexer:
             if known:  # a first build has no older rows to look at
                 changes.feeds |= self.index.affected_by(conn, paths)
                 ids |= self.index.ids_of(conn, paths)
+                pages |= self.index.pages_of(conn, paths)
                 self._note_pages(self.index.links(conn, paths), changes)
                 added = self.index.added_of(conn, paths)
                 self.index.remove(conn, paths)

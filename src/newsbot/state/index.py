@@ -3,18 +3,20 @@
 A build asks it which files changed since last time, hands it the freshly
 parsed ones, and asks it for the newest articles of each feed. Rows are keyed
 by path; an article id used by two files belongs to the file seen first, the
-other is reported and kept out of the feeds.
+other is reported and kept out of the feeds. So does a page two ids make (or a
+``url`` that names another article's page): one file would overwrite the other's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Column, Connection, Engine, Row, and_, delete, func, insert, select, update
 
 from newsbot.articles import Article, Image, revision_of, tag_slug
 from newsbot.errors import Problem
@@ -124,6 +126,16 @@ class StoreIndex:
             )
         return found
 
+    def pages_of(self, conn: Connection, paths: Sequence[str]) -> set[str]:
+        """The page keys the stored versions of ``paths`` claim (see `page_key`)."""
+        found: set[str] = set()
+        for chunk in chunks(paths, 500):
+            query = select(articles.c.page).where(
+                articles.c.path.in_(chunk), articles.c.page.is_not(None)
+            )
+            found.update(conn.execute(query).scalars())
+        return found
+
     def added_of(self, conn: Connection, paths: Sequence[str]) -> dict[str, int]:
         """The build that first stored each of ``paths`` (kept when a file is stored again)."""
         found: dict[str, int] = {}
@@ -206,29 +218,36 @@ class StoreIndex:
             found.update(conn.execute(query).scalars())
         return found
 
-    def settle_ids(self, conn: Connection, ids: Iterable[str]) -> set[str]:
-        """Decide who owns each of ``ids``: the file seen first; returns the paths that changed.
+    def settle(self, conn: Connection, ids: Iterable[str], pages: Iterable[str]) -> set[str]:
+        """Decide who owns each of ``ids`` and each page of ``pages`` (see `page_key`): the
+        file seen first; returns the paths that changed.
 
-        A changed path was shadowed and now owns its id (its page must be written), or
-        the reverse (its page belongs to another file now).
+        A changed path was left out and now owns its id and page (its page must be
+        written), or the reverse (its page belongs to another file now). Only files
+        that own their id claim a page; a file that lost its id leaves its page free.
         """
+        ids, pages = set(ids), set(pages)
+        by_id = _claims(conn, articles.c.id, ids)
+        pages.update(row.page for row in by_id.values() if row.page is not None)
+        affected = by_id | _claims(conn, articles.c.page, pages)
+        more = {row.id for row in affected.values()} - ids  # rivals of a page's claimants
+        every = affected | _claims(conn, articles.c.id, more)
+        id_owner = owners((row.id, row.added, row.path) for row in every.values())
+        page_owner = owners(
+            (row.page, row.added, row.path)
+            for row in affected.values()
+            if row.page is not None and id_owner[row.id] == row.path
+        )
         flipped: set[str] = set()
-        for chunk in chunks(sorted(set(ids)), 500):
-            rows = conn.execute(
-                select(articles.c.path, articles.c.id, articles.c.added, articles.c.shadowed).where(
-                    articles.c.id.in_(chunk)
+        for row in affected.values():
+            left_out = id_owner[row.id] != row.path or (
+                row.page is not None and page_owner[row.page] != row.path
+            )
+            if left_out != row.shadowed:
+                flipped.add(row.path)
+                conn.execute(
+                    update(articles).where(articles.c.path == row.path).values(shadowed=left_out)
                 )
-            ).all()
-            owner = owners((row.id, row.added, row.path) for row in rows)
-            for row in rows:
-                is_shadowed = owner[row.id] != row.path
-                if is_shadowed != row.shadowed:
-                    flipped.add(row.path)
-                    conn.execute(
-                        update(articles)
-                        .where(articles.c.path == row.path)
-                        .values(shadowed=is_shadowed)
-                    )
         if flipped:
             self.changed(conn)
         return flipped
@@ -282,21 +301,18 @@ class StoreIndex:
         return None if found is None else int(found)
 
     def problems(self) -> list[Problem]:
-        """Every problem recorded by the last scan, plus duplicate ids."""
+        """Every problem recorded by the last scan, plus ids and pages used twice."""
         found: list[Problem] = []
         with self.engine.connect() as conn:
             for row in conn.execute(select(sources.c.problems).where(sources.c.problems != "[]")):
                 found.extend(Problem(**item) for item in json.loads(row.problems))
             shadowed = conn.execute(
-                select(articles.c.path, articles.c.id).where(articles.c.shadowed)
+                select(
+                    articles.c.path, articles.c.id, articles.c.page, articles.c.page_field
+                ).where(articles.c.shadowed)
             ).all()
             for row in shadowed:
-                owner = conn.execute(
-                    select(articles.c.path)
-                    .where(articles.c.id == row.id, ~articles.c.shadowed)
-                    .limit(1)
-                ).scalar_one_or_none()
-                found.append(duplicate(row.path, row.id, owner))
+                found.append(_left_out(conn, row))
         return sorted(found, key=lambda p: (p.path, p.line or 0))
 
     def added(self) -> dict[str, int]:
@@ -417,9 +433,49 @@ def duplicate(path: str, article_id: str, owner: str | None) -> Problem:
     return Problem(path, f"id {article_id!r} is already used by {owner}; left out", field="id")
 
 
+def taken_page(path: str, url: str, field: str, owner: str | None) -> Problem:
+    """The problem of a file whose page (at ``url``) another file owns."""
+    return Problem(path, f"its page {url} is already that of {owner}; left out", field=field)
+
+
+def page_key(page_file: str) -> str:
+    """How the index stores a page: a digest of its output file (a link may be long)."""
+    return hashlib.sha256(page_file.encode()).hexdigest()
+
+
+def _claims(conn: Connection, column: Column[str], values: set[str]) -> dict[str, Row[Any]]:
+    """The claims (path, id, page, added, shadowed) of the rows whose ``column`` is in
+    ``values``, by path."""
+    found: dict[str, Row[Any]] = {}
+    for chunk in chunks(sorted(values), 500):
+        query = select(
+            articles.c.path, articles.c.id, articles.c.page, articles.c.added, articles.c.shadowed
+        ).where(column.in_(chunk))
+        found.update((row.path, row) for row in conn.execute(query))
+    return found
+
+
+def _left_out(conn: Connection, row: Row[Any]) -> Problem:
+    """Why the file of a left-out row is: its id is another's, or its page is."""
+    rivals = conn.execute(
+        select(articles.c.id, articles.c.added, articles.c.path).where(articles.c.id == row.id)
+    ).all()
+    owner = owners((rival.id, rival.added, rival.path) for rival in rivals)[row.id]
+    if owner != row.path or row.page is None:
+        return duplicate(row.path, row.id, owner)
+    holder = conn.execute(
+        select(articles.c.path).where(articles.c.page == row.page, ~articles.c.shadowed).limit(1)
+    ).scalar_one_or_none()
+    data: str = conn.execute(
+        select(articles.c.data).where(articles.c.path == row.path)
+    ).scalar_one()
+    return taken_page(row.path, json.loads(data)["url"], row.page_field, holder)
+
+
 def _article_row(parsed: Parsed, generation: int) -> dict[str, Any]:
     article = parsed.article
     assert article is not None
+    page = parsed.page
     return {
         "path": parsed.stat.path,
         "id": article.id,
@@ -433,6 +489,8 @@ def _article_row(parsed: Parsed, generation: int) -> dict[str, Any]:
         "title_key": title_key(article.title),
         "url_key": url_key(article.url),
         "revision": revision_of(article),
+        "page": None if page is None else page_key(page.file),
+        "page_field": None if page is None else page.field,
     }
 
 

@@ -49,7 +49,12 @@ articles = Table(
     Column("revision", String(64), nullable=False, default=""),
     Column("title_key", String(200)),
     Column("url_key", String(500)),
+    # The page the article is written to (a digest of its output file, which may be
+    # long), and the field its link came from; NULL when it has no page.
+    Column("page", String(64)),
+    Column("page_field", String(8)),
     Index("articles_id", "id"),
+    Index("articles_page", "page"),
     Index("articles_published", "published"),
     Index("articles_title_key", "title_key"),
     Index("articles_url_key", "url_key"),

@@ -29,7 +29,7 @@ from newsbot.articles import (
 )
 from newsbot.bidi import balance, is_balanced
 from newsbot.errors import ArticleError, Problem
-from newsbot.layout import page_problem
+from newsbot.layout import page_file, page_problem
 from newsbot.settings import LANGUAGE_TAG
 from newsbot.store.assets import AssetRefused, media_url, store_path
 
@@ -154,6 +154,29 @@ def build(
 
 
 UNBALANCED = "bidirectional controls left open closed, stray terminators removed"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The page an article claims: its output file, and the field its link came from."""
+
+    file: str
+    field: str
+    """``id`` when the link is the permalink the id makes, else ``url``."""
+
+
+def page_of(article: Article, site: Site) -> Page | None:
+    """The page ``article`` is written to on ``site``; None when it has none here.
+
+    Two ids can make one page (``Cafe`` and ``cafe``), and a ``url`` can name
+    another article's: the second would overwrite the first, so the index gives
+    each page to one file (`newsbot.state.index`).
+    """
+    name = page_file(site.base_url, article.url)
+    if name is None:
+        return None
+    made = permalink(site.base_url, site.permalink, article.id, article.published)
+    return Page(name, "id" if article.url == made else "url")
 
 
 def source_problem(source: Source, line_of: Mapping[str, int], field: str, message: str) -> Problem:

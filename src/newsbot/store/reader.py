@@ -18,7 +18,7 @@ from newsbot.related.tokens import Counts
 from newsbot.render import bodies as html
 from newsbot.store import markdown, scraped
 from newsbot.store.assets import AssetRefused, asset_size, open_asset
-from newsbot.store.fields import Site, Source
+from newsbot.store.fields import Page, Site, Source, page_of
 from newsbot.store.scan import FileStat
 from newsbot.store.text import decode
 
@@ -38,6 +38,8 @@ class Parsed:
     problems: tuple[Problem, ...]
     counts: Counts | None = None
     """The article's term counts for related articles, counted here to run in parallel."""
+    page: Page | None = None
+    """The page the article is written to, if it has one on the site."""
 
 
 def read(root: Path, stat: FileStat, site: Site, max_bytes: int) -> Parsed:
@@ -79,4 +81,5 @@ def parse_bytes(root: Path, stat: FileStat, digest: str, data: bytes, site: Site
         return Parsed(stat, digest, None, "", (problem,))
     counts = tokens.count(article.title, article.body, article.lang, tokens.WEIGHTING)
     body_html = html.render(article.body, article.url)
-    return Parsed(stat, digest, article, body_html, tuple(warnings), counts)
+    page = page_of(article, site)
+    return Parsed(stat, digest, article, body_html, tuple(warnings), counts, page)

@@ -391,9 +391,11 @@ def test_a_full_build_keeps_who_owns_an_id(newsroom: Newsroom, tmp_path: Path) -
     report = newsroom.build(settings=other)
     assert report.read == report.files == 6
     assert newsroom.titles()["calais"] == "Calais agreement signed"
-    assert before == _dup_problems(report) == [
-        ("0000-copy.md", "id 'calais' is already used by 2015/calais.md; left out")
-    ]
+    assert (
+        before
+        == _dup_problems(report)
+        == [("0000-copy.md", "id 'calais' is already used by 2015/calais.md; left out")]
+    )
 
 
 def test_a_full_build_keeps_an_article_the_new_rules_refuse_published(

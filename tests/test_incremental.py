@@ -9,6 +9,7 @@ root, permissions would prove nothing) and one on the reader itself.
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -411,6 +412,39 @@ def test_a_full_build_keeps_an_article_the_new_rules_refuse_published(
     messages = [p.message for p in report.problems if p.path == "2016/budget.md"]
     assert any("over the 300 limit" in m for m in messages)
     assert any("last readable version stays published" in m for m in messages)
+    stats, vectors = _terms(stricter)
+    assert ("", 5) in stats  # the article kept as last read is indexed again
+    assert any(path == "2016/budget.md" for _, path, _ in vectors)
+
+
+def _terms(settings: Settings) -> tuple[list[Any], list[Any]]:
+    """The term index of a state file: document frequencies, and each article's vector."""
+    with sqlite3.connect(settings.state.sqlite_file) as db:
+        stats = db.execute("SELECT term, df FROM term_stats WHERE df > 0 ORDER BY term").fetchall()
+        vectors = db.execute(
+            "SELECT term, path, round(weight, 9) FROM article_terms ORDER BY term, path"
+        ).fetchall()
+    return stats, vectors
+
+
+def test_a_full_build_makes_the_term_index_a_cold_build_makes(
+    newsroom: Newsroom, tmp_path: Path
+) -> None:
+    """The term index is made again, not amended: the code that counted the stored terms
+    may not be the code running (an upgrade), and amending it cost most of the build."""
+    newsroom.build()
+    newsroom.write("2018/storm.md", STORE["2018/storm.md"].replace("Body.", "Storm body words."))
+    newsroom.build()
+    with sqlite3.connect(newsroom.settings.state.sqlite_file) as db:  # counted by other code
+        db.execute("UPDATE term_stats SET df = df + 7")
+        db.execute("INSERT INTO article_terms VALUES ('oldtoken', '2016/budget.md', 0.5)")
+    other = make_settings(tmp_path, newsroom.content, max_file_bytes=100_000)
+    newsroom.build(settings=other)
+    cold = make_settings(tmp_path / "cold", newsroom.content, max_file_bytes=100_000)
+    newsroom.build(settings=cold)
+    stats, vectors = _terms(other)
+    assert (stats, vectors) == _terms(cold)
+    assert ("", 5) in stats  # every article counted once
 
 
 def test_check_does_not_trust_an_index_built_with_other_settings(

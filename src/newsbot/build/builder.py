@@ -160,6 +160,8 @@ class Builder:
             # Every file is read and stored again, each over its own row: a file the new
             # settings or code refuse keeps its last reading published (its posts are not
             # deleted as withdrawn), and the file stored first keeps an id a copy shares.
+            # Terms and related lists are made again from scratch.
+            self.index.forget_terms()
             known = dict.fromkeys(known, _FORGOTTEN)
         report.files = len(files)
         to_read = [f for f in files if changed(known.get(f.path), f)]
@@ -167,7 +169,7 @@ class Builder:
         report.read, report.removed = len(to_read), len(removed)
         generation = int(self.index.get_meta("generation") or "0") + 1
         changes = self.indexer.update(
-            to_read, removed, known, generation, progress, backlog=backlog
+            to_read, removed, known, generation, progress, backlog=backlog, full=full
         )
         # What the scan found, a few objects per file of the store, is not needed past the
         # index step: freed here, the pages and navigation steps reuse its memory.

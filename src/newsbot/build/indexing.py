@@ -87,11 +87,13 @@ class Indexer:
         progress: Progress | None = None,
         *,
         backlog: bool = True,
+        full: bool = False,
     ) -> Changes:
         """Parse and store ``to_read``, drop ``removed``, then settle ids, pages and related
         lists.
 
         ``backlog``: spend up to ``site.related_seconds`` on lists still missing too.
+        ``full``: every file is read again over a dropped term index (`StoreIndex.forget_terms`).
         """
         changes = Changes()
         ids: set[str] = set()
@@ -99,7 +101,7 @@ class Indexer:
         stored: list[str] = []
         done = 0
         for batch in self._parse(to_read):
-            fresh = self._store(batch, known, generation, changes, ids, pages)
+            fresh = self._store(batch, known, generation, changes, ids, pages, full)
             stored.extend(p.stat.path for p in fresh)
             for parsed in fresh:
                 if parsed.article is not None:
@@ -116,7 +118,10 @@ class Indexer:
             ids |= self.index.ids_of(conn, removed)
             pages |= self.index.pages_of(conn, removed)
             self._note_pages(self.index.links(conn, removed), changes)
-            self.index.remove(conn, removed)
+            self.index.remove(conn, removed, indexed=not full)
+            if full:  # rows kept as last read (their file now refused) are indexed again
+                unread = sorted({f.path for f in to_read} - set(stored))
+                self.index.reindex(conn, sorted(self.index.with_article(conn, unread)))
             flipped = self.index.settle(conn, ids, pages)
         changes.feeds |= self.feeds_of_paths(flipped)
         changes.pages |= flipped
@@ -144,6 +149,7 @@ class Indexer:
         changes: Changes,
         ids: set[str],
         pages: set[str],
+        full: bool,
     ) -> list[Parsed]:
         """Store one batch in one transaction; returns the files whose rows were replaced."""
         fresh = [p for p in batch if p.digest != known.get(p.stat.path, _NONE).digest]
@@ -163,7 +169,7 @@ class Indexer:
                 pages |= self.index.pages_of(conn, paths)
                 self._note_pages(self.index.links(conn, paths), changes)
                 added = self.index.added_of(conn, paths)
-                self.index.remove(conn, paths)
+                self.index.remove(conn, paths, indexed=not full)
             else:
                 added = {}
             self.index.store(conn, fresh, generation, added)

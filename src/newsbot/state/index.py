@@ -24,9 +24,12 @@ from newsbot.state import terms
 from newsbot.state.database import chunks
 from newsbot.state.schema import (
     article_tags,
+    article_terms,
     articles,
     meta,
+    related_links,
     sources,
+    term_stats,
 )
 from newsbot.state.titles import title_key, url_key
 from newsbot.store.scan import FileStat
@@ -144,11 +147,31 @@ class StoreIndex:
             found.update({row.path: row.added for row in conn.execute(query)})
         return found
 
-    def remove(self, conn: Connection, paths: Sequence[str]) -> None:
+    def forget_terms(self) -> None:
+        """Drop the term index and the related lists: a full build makes them again from
+        every file (the code that counted the stored terms may not be the code running)."""
+        with self.engine.begin() as conn:
+            for table in (related_links, article_terms, term_stats):
+                conn.execute(delete(table))
+            self.changed(conn)
+
+    def reindex(self, conn: Connection, paths: Sequence[str]) -> None:
+        """Index the terms of stored rows again (after `forget_terms`, the rows a full build
+        kept as last read)."""
+        for chunk in chunks(paths, 500):
+            rows = conn.execute(
+                select(articles.c.path, articles.c.data).where(articles.c.path.in_(chunk))
+            )
+            terms.index(conn, [(row.path, decode_article(row.data), None) for row in rows])
+
+    def remove(self, conn: Connection, paths: Sequence[str], *, indexed: bool = True) -> None:
+        """Drop the rows of ``paths``; ``indexed=False`` after `forget_terms` (no terms to
+        take back: counting them again would cost most of a full build)."""
         if paths:
             self.changed(conn)
         for chunk in chunks(paths, 500):
-            terms.unindex(conn, chunk)
+            if indexed:
+                terms.unindex(conn, chunk)
             conn.execute(delete(article_tags).where(article_tags.c.path.in_(chunk)))
             conn.execute(delete(articles).where(articles.c.path.in_(chunk)))
             conn.execute(delete(sources).where(sources.c.path.in_(chunk)))

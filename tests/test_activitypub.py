@@ -309,3 +309,87 @@ def test_an_activity_stored_before_a_crash_is_handled_later(
         running.service.federate()
         accepted = eventually(lambda: remote.of_type("Accept"), 20, "no Accept")
         assert accepted[0].activity["object"]["id"] == follow["id"]
+
+
+def test_a_key_on_another_host_cannot_speak_for_a_follower(
+    tmp_path: Path, remote: RemoteServer
+) -> None:
+    """Keys fetched from mallory's server claim to be alice's: none may remove alice.
+
+    A key answering 410 (the farewell of a deleted actor) is no proof unless it is
+    the actor's own address; a document fetched from one host cannot carry an
+    actor id of another; a standalone key's ``owner`` counts only when the owner's
+    own document names that key (what Mastodon's FetchRemoteKeyService confirms).
+    """
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from newsbot.activitypub.keys import generate
+    from newsbot.activitypub.signatures import Signer
+    from newsbot.web.server import WebServer
+
+    alice = remote.actor_id("alice")
+    evil_key = generate()
+
+    async def gone(_request: Request) -> Response:
+        return Response(status_code=410)
+
+    async def impostor(request: Request) -> Response:
+        own = str(request.url)
+        return JSONResponse({"id": alice, "type": "Person", "inbox": alice + "/inbox",
+                             "publicKey": {"id": own + "#main-key", "owner": alice,
+                                           "publicKeyPem": evil_key.public_pem}})  # fmt: skip
+
+    async def standalone(request: Request) -> Response:
+        owner = alice if request.url.path == "/key" else f"{evil.url}/users/mallory"
+        return JSONResponse({"id": str(request.url), "type": "CryptographicKey", "owner": owner,
+                             "publicKeyPem": evil_key.public_pem})  # fmt: skip
+
+    async def mallory(_request: Request) -> Response:
+        own = f"{evil.url}/users/mallory"
+        return JSONResponse({"id": own, "type": "Person", "inbox": own + "/inbox",
+                             "publicKey": {"id": f"{evil.url}/mallory-key", "owner": own,
+                                           "publicKeyPem": evil_key.public_pem}})  # fmt: skip
+
+    evil = WebServer(Starlette(routes=[
+        Route("/gone", gone), Route("/users/impostor", impostor), Route("/key", standalone),
+        Route("/users/mallory", mallory), Route("/mallory-key", standalone),
+    ]), "127.0.0.1", 0)  # fmt: skip
+    evil.start()
+    content = tmp_path / "content"
+    content.mkdir()
+    settings = make_settings(tmp_path, content, f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        with Running(settings) as running, client() as http:
+            actor_id = running.base + "ap/users/news"
+            inbox = actor_id + "/inbox"
+            follow = {"id": alice + "#f", "type": "Follow", "actor": alice, "object": actor_id}
+            headers = {"Content-Type": "application/activity+json"}
+            answer = http.post(inbox, content=json.dumps(follow).encode(),
+                               auth=remote.signer("alice"), headers=headers)  # fmt: skip
+            assert answer.status_code == 202
+            eventually(lambda: remote.of_type("Accept"), 20, "no Accept")
+            delete = {"id": alice + "#delete", "type": "Delete", "actor": alice, "object": alice}
+            undo = {"id": alice + "#undo", "type": "Undo", "actor": alice, "object": follow}
+            for key_id, activity in ((evil.url + "/gone", delete),
+                                     (evil.url + "/users/impostor#main-key", undo),
+                                     (evil.url + "/key", undo)):  # fmt: skip
+                signer = Signer(key_id, evil_key, lambda: datetime.now(UTC))
+                answer = http.post(inbox, content=json.dumps(activity).encode(), auth=signer,
+                                   headers=headers)  # fmt: skip
+                assert answer.status_code == 401, key_id
+            # Mallory's own standalone key, which mallory's document names, speaks for mallory.
+            mallory = f"{evil.url}/users/mallory"
+            own = {"id": mallory + "#undo", "type": "Undo", "actor": mallory,
+                   "object": {"id": mallory + "#f", "type": "Follow", "actor": mallory,
+                              "object": actor_id}}  # fmt: skip
+            signer = Signer(evil.url + "/mallory-key", evil_key, lambda: datetime.now(UTC))
+            answer = http.post(inbox, content=json.dumps(own).encode(), auth=signer,
+                               headers=headers)  # fmt: skip
+            assert answer.status_code == 202
+            running.service.federate()
+            assert http.get(actor_id + "/followers").json()["totalItems"] == 1
+    finally:
+        evil.stop(5)

@@ -129,8 +129,12 @@ class Inbox:
                     exc.gone
                     and activity.get("type") == "Delete"
                     and _id(activity.get("object")) == actor
+                    and key_id.split("#", 1)[0] == actor
                 ):
-                    return  # a deleted actor's farewell: its key is gone with it (as Mastodon does)
+                    # A deleted actor's farewell: its key is gone with it (as Mastodon does).
+                    # Only the actor's own address answering 410 proves it; a key elsewhere
+                    # answering 410 would let anyone remove any follower.
+                    return
                 raise Rejected(401, f"cannot get the signer's key: {exc}") from None
             if key.owner != actor:
                 raise Rejected(401, "the key's owner is not the activity's actor")

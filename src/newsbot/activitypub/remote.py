@@ -4,7 +4,9 @@ A key is fetched from its ``keyId`` (usually the actor's URL with a
 ``#main-key`` fragment), and cached; when a signature fails with the cached
 key, the inbox asks once more with ``refresh=True``, since the sender may
 have rotated its key. The cache is bounded, so a flood of unknown actors
-cannot grow it without end.
+cannot grow it without end. A key proves only an actor on its own host, and
+a standalone key document only the owner whose actor document names it, so
+no server can sign for another's actors.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import httpx
 
 from newsbot.activitypub.addresses import BlockedAddress, check_literal
 from newsbot.activitypub.documents import ACTIVITY_JSON
+from newsbot.activitypub.followers import host_of
 from newsbot.errors import NewsbotError
 
 ACCEPT = f'{ACTIVITY_JSON}, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
@@ -86,17 +89,36 @@ class RemoteActors:
         return doc
 
     async def key(self, key_id: str, *, refresh: bool = False) -> RemoteKey:
+        """The key at ``key_id`` and its owner, who must be an actor on the key's own host.
+
+        A document speaks only for its own host: one fetched from one server
+        that names an actor of another is refused. A standalone key
+        document's ``owner`` counts only when the owner's own document names
+        that key (what Mastodon's FetchRemoteKeyService confirms).
+        """
         doc = await self.document(key_id, refresh=refresh)
-        key = doc.get("publicKey", doc)
-        if isinstance(key, list):
-            key = next((k for k in key if isinstance(k, dict) and k.get("id") == key_id), {})
-        if not isinstance(key, dict) or not isinstance(key.get("publicKeyPem"), str):
+        _same_host(key_id, doc.get("id"))
+        if "publicKey" in doc:
+            actor, key = doc, _key_in(doc["publicKey"], key_id, exact=False)
+        else:
+            owner = doc.get("owner")
+            if not isinstance(owner, str):
+                raise FetchFailed(f"{key_id} names no owner")
+            _same_host(key_id, owner)
+            actor = await self.document(owner, refresh=refresh)
+            _same_host(owner, actor.get("id"))
+            own_id = doc.get("id")
+            key = _key_in(actor.get("publicKey"), own_id if isinstance(own_id, str) else key_id,
+                          exact=True)  # fmt: skip
+            if key is None:
+                raise FetchFailed(f"the owner of {key_id} does not name that key")
+        if key is None:
             raise FetchFailed(f"{key_id} has no public key")
-        owner = key.get("owner") or doc.get("id")
+        owner = key.get("owner") or actor.get("id")
         if not isinstance(owner, str):
             raise FetchFailed(f"{key_id} names no owner")
-        if owner != doc.get("id") and "publicKey" in doc:
-            raise FetchFailed(f"the key {key_id} belongs to {owner}, not to {doc.get('id')}")
+        if owner != actor.get("id"):
+            raise FetchFailed(f"the key {key_id} belongs to {owner}, not to {actor.get('id')}")
         return RemoteKey(key_id, owner, key["publicKeyPem"])
 
     async def actor(self, actor_id: str) -> RemoteActor:
@@ -133,3 +155,26 @@ class RemoteActors:
         if not isinstance(doc, dict):
             raise FetchFailed(f"{url} is not a JSON object")
         return doc
+
+
+def _key_in(value: Any, key_id: str, *, exact: bool) -> dict[str, Any] | None:
+    """The key ``key_id`` in an actor's ``publicKey`` (a lone key matches unless ``exact``)."""
+    keys = value if isinstance(value, list) else [value]
+    for key in keys:
+        if not isinstance(key, dict) or not isinstance(key.get("publicKeyPem"), str):
+            continue
+        if key.get("id") == key_id or (not exact and not isinstance(value, list)):
+            return key
+    return None
+
+
+def _same_host(fetched: str, claimed: Any) -> None:
+    """Refuse a document fetched from one host that claims an id on another."""
+    if claimed is None:
+        return
+    try:
+        same = isinstance(claimed, str) and host_of(claimed) == host_of(fetched)
+    except httpx.InvalidURL:
+        same = False
+    if not same:
+        raise FetchFailed(f"{fetched} names {claimed!r}, an id on another host")

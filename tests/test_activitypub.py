@@ -389,6 +389,11 @@ def test_a_key_on_another_host_cannot_speak_for_a_follower(
             answer = http.post(inbox, content=json.dumps(own).encode(), auth=signer,
                                headers=headers)  # fmt: skip
             assert answer.status_code == 202
+            # Signed by mallory for mallory, but undoing alice's Follow: only mallory's own goes.
+            theirs = {**own, "id": mallory + "#undo-alice", "object": follow}
+            answer = http.post(inbox, content=json.dumps(theirs).encode(), auth=signer,
+                               headers=headers)  # fmt: skip
+            assert answer.status_code == 202
             running.service.federate()
             assert http.get(actor_id + "/followers").json()["totalItems"] == 1
     finally:

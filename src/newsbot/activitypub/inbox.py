@@ -174,7 +174,7 @@ class Inbox:
             log.info("new follower", extra={"host": host, "activity": accept_id})
             self.on_queued()
         elif kind == "Undo" and isinstance(obj, dict) and obj.get("type") == "Follow":
-            if self.followers.remove(actor, _id(obj)):
+            if self.followers.remove(actor):  # as Mastodon: the actor no longer follows
                 log.info("follower left", extra={"host": host})
         elif kind == "Delete" and _id(obj) == actor:
             if self.followers.remove(actor):

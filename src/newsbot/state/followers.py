@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
 from newsbot.state.schema import ap_followers
 
@@ -28,10 +28,14 @@ class FollowerRows:
                 )
 
     def remove(self, actor: str, follow_id: str | None = None) -> int:
-        """Remove by the Follow's id when given (else by actor); returns how many went."""
+        """Remove the actor (only its row with that Follow id, when given); how many went.
+
+        Always within the actor: a Follow id names nobody else's row, so an
+        Undo signed by one actor cannot remove another who followed.
+        """
         match = ap_followers.c.actor == actor
         if follow_id is not None:
-            match = or_(ap_followers.c.follow_id == follow_id, match)
+            match = and_(ap_followers.c.follow_id == follow_id, match)
         with self.engine.begin() as conn:
             return conn.execute(delete(ap_followers).where(match)).rowcount
 

@@ -396,5 +396,15 @@ def test_a_key_on_another_host_cannot_speak_for_a_follower(
             assert answer.status_code == 202
             running.service.federate()
             assert http.get(actor_id + "/followers").json()["totalItems"] == 1
+            # Alice's own Undo naming the Follow by id, not embedding it (an Undo of
+            # something else by id leaves her).
+            for undone, left in ((alice + "#like", 1), (follow["id"], 0)):
+                by_id = {"id": alice + "#undo-" + undone[-4:], "type": "Undo", "actor": alice,
+                         "object": undone}  # fmt: skip
+                answer = http.post(inbox, content=json.dumps(by_id).encode(),
+                                   auth=remote.signer("alice"), headers=headers)  # fmt: skip
+                assert answer.status_code == 202
+                running.service.federate()
+                assert http.get(actor_id + "/followers").json()["totalItems"] == left
     finally:
         evil.stop(5)

@@ -176,6 +176,10 @@ class Inbox:
         elif kind == "Undo" and isinstance(obj, dict) and obj.get("type") == "Follow":
             if self.followers.remove(actor):  # as Mastodon: the actor no longer follows
                 log.info("follower left", extra={"host": host})
+        elif kind == "Undo" and isinstance(obj, str):
+            # The Follow named by its id, not embedded: it is undone only if it is the one stored.
+            if self.followers.remove(actor, obj):
+                log.info("follower left", extra={"host": host})
         elif kind == "Delete" and _id(obj) == actor:
             if self.followers.remove(actor):
                 log.info("follower deleted", extra={"host": host})

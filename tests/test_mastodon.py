@@ -1070,6 +1070,41 @@ def test_a_token_echoed_by_the_server_is_hidden() -> None:
     assert "is not a valid token" in caught.value.server_message
 
 
+def test_a_token_echoed_as_latin_1_is_hidden(tmp_path: Path) -> None:
+    """A token file saved with a byte order mark gives a token that is not ASCII; a server
+    echoing the header it got decodes its UTF-8 bytes as Latin-1 (HTTP's own charset)."""
+    import http.server
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"error": f"invalid: {self.headers['Authorization']}"}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token_file = tmp_path / "token"
+    token_file.write_text(f"\ufeff{MOCK_TOKEN}\n", encoding="utf-8")
+    token = SecretStr(token_file.read_text(encoding="utf-8").strip())
+    try:
+        with make_http_client(5) as http:
+            client = MastodonClient(f"http://127.0.0.1:{server.server_port}/", token, http)
+            with pytest.raises(AuthError) as caught:
+                client.verify_credentials()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert_hidden(MOCK_TOKEN, caught.value, "")
+    assert "invalid:" in caught.value.server_message
+
+
 def raising(exc: Exception) -> Callable[[httpx.Request], httpx.Response]:
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc

@@ -281,6 +281,28 @@ def test_the_database_password_is_kept_apart_from_the_url() -> None:
     assert url.password == "p@ss/word:1" and url.host == "db" and url.username == "newsbot"
 
 
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        # The host forgotten: the URL parser takes the password for a port number.
+        ("postgresql://newsbot:S3CRETPW/newsbot", None),
+        ("postgresql://newsbot:S3CRETPW@db:port/newsbot", None),
+        ("postgresql://newsbot@db:S3CRETPW/newsbot", None),
+        ("postgresql://newsbot@db:port/newsbot", "S3CRETPW"),
+    ],
+)
+def test_a_malformed_database_url_is_one_message_without_its_password(
+    tmp_path: Path, url: str, password: str | None
+) -> None:
+    env = {"NEWSBOT_STATE__DATABASE_URL": url, "NEWSBOT_STATE__DATA_DIR": str(tmp_path)}
+    if password is not None:
+        env["NEWSBOT_STATE__DATABASE_PASSWORD"] = password
+    result = CliRunner().invoke(main, ["state"], env=env)
+    assert result.exit_code == 3, result.output
+    assert result.output.strip() == "newsbot: state.database_url is not a valid database URL"
+    assert "S3CRETPW" not in result.output
+
+
 @pytest.mark.postgres
 def test_a_url_without_password_and_the_password_file_reach_postgresql(tmp_path: Path) -> None:
     server = make_url(postgres_server())

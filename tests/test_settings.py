@@ -299,3 +299,46 @@ def test_language_tags_and_tag_authorities_are_accepted(language: str, authority
     settings = Settings.model_validate({"site": {"language": language, "id_authority": authority}})
     assert settings.site.language == language
     assert settings.site.id_prefix == f"tag:{authority}:"
+
+
+@pytest.mark.parametrize(
+    ("content", "output", "data", "why"),
+    [
+        # The build's robots.txt became an article of the store, refused at every build.
+        ("site", "site", "data", "store.content_dir"),
+        ("site", "site/public", "data", "store.content_dir"),
+        # The server answers from the output folder: the raw store, drafts and all ...
+        ("srv/content", "srv", "data", "store.content_dir"),
+        # ... or the state database with the actor's private key.
+        ("content", "srv", "srv/data", "state.data_dir"),
+    ],
+)
+def test_an_output_folder_overlapping_the_store_or_the_state_is_refused(
+    tmp_path: Path, content: str, output: str, data: str, why: str
+) -> None:
+    (tmp_path / content).mkdir(parents=True)
+    (tmp_path / content / "a.md").write_text("---\ntitle: A\ndate: 2024-01-01\n---\nA.\n")
+    env = {
+        "NEWSBOT_STORE__CONTENT_DIR": str(tmp_path / content),
+        "NEWSBOT_FEEDS__OUTPUT_DIR": str(tmp_path / output),
+        "NEWSBOT_STATE__DATA_DIR": str(tmp_path / data),
+    }
+    result = CliRunner().invoke(main, ["build"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "feeds.output_dir" in result.output and why in result.output
+    assert not (tmp_path / content / "robots.txt").exists()
+
+
+def test_a_secret_file_in_the_output_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "public").mkdir()
+    (tmp_path / "public" / "token").write_text("a-token\n", encoding="utf-8")
+    env = {
+        "NEWSBOT_STORE__CONTENT_DIR": str(tmp_path / "content"),
+        "NEWSBOT_FEEDS__OUTPUT_DIR": str(tmp_path / "public"),
+        "NEWSBOT_STATE__DATA_DIR": str(tmp_path / "data"),
+        "NEWSBOT_TARGETS__MAIN__SERVER": "https://social.example/",
+        "NEWSBOT_TARGETS__MAIN__TOKEN_FILE": str(tmp_path / "public" / "token"),
+    }
+    result = CliRunner().invoke(main, ["config", "show"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "targets.main.token_file" in result.output

@@ -29,6 +29,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -400,6 +401,36 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"[A-Za-z0-9_-]{1,50}", name):
                 raise ValueError(f"target name {name!r}: use letters, digits, '-' and '_'")
         return value
+
+    @model_validator(mode="after")
+    def _output_apart(self) -> Settings:
+        """The output folder holds only what may be served: the server answers from it.
+
+        Holding the store, it would serve the raw articles, drafts too; inside
+        the store, the build's own files (``robots.txt``) would be read as
+        articles; holding the SQLite state, a secret file, they would be served
+        (the database keeps the actor's private key).
+        """
+        output = self.feeds.output_dir.resolve()
+        content = self.store.content_dir.resolve()
+        if output.is_relative_to(content) or content.is_relative_to(output):
+            raise ValueError(
+                f"feeds.output_dir {output} and store.content_dir {content} must be "
+                "apart (neither inside the other): the site is served from the output folder"
+            )
+        secrets = {} if self.state.database_url else {"state.data_dir": self.state.data_dir}
+        for name, target in self.targets.items():
+            if target.token_file is not None:
+                secrets[f"targets.{name}.token_file"] = target.token_file
+        if self.activitypub.key_file is not None:
+            secrets["activitypub.key_file"] = self.activitypub.key_file
+        for key, path in secrets.items():
+            if path.resolve().is_relative_to(output):
+                raise ValueError(
+                    f"{key} {path.resolve()} is inside feeds.output_dir {output}, "
+                    "which the site serves: keep it elsewhere"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -53,11 +53,14 @@ def redact(text: str, token: SecretStr) -> str:
 
     Also the token as ``repr`` writes it, escapes and all: the HTTP library
     quotes a header value it refuses (a token with a line break) that way.
+    And its UTF-8 bytes read as Latin-1, as a server echoing the header it got
+    decodes a token that is not ASCII (one from a file saved with a byte order mark).
     """
     secret = token.get_secret_value()
     if not secret:
         return text
-    for form in (secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]):
+    latin_1 = secret.encode().decode("latin-1")
+    for form in (secret, repr(secret)[1:-1], repr(secret.encode())[2:-1], latin_1):
         text = text.replace(form, REDACTED)
     return text
 

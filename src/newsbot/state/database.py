@@ -54,15 +54,25 @@ def database_url(state: StateSettings) -> str:
     if state.database_password is None:
         return url
     password = state.database_password.get_secret_value()
-    return make_url(url).set(password=password).render_as_string(hide_password=False)
+    return _parse(url).set(password=password).render_as_string(hide_password=False)
+
+
+def _parse(url: str) -> URL:
+    """``url`` parsed; a malformed one is refused without a word of it.
+
+    SQLAlchemy's own errors quote the URL or a part of it: with the host
+    forgotten (``postgresql://user:password/db``) the password is read as the
+    port, and the error shows it.
+    """
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        raise DatabaseError("state.database_url is not a valid database URL") from None
 
 
 def open_database(url: str) -> Engine:
     """An engine on ``url`` with the schema at the newest version."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise DatabaseError("state.database_url is not a valid database URL") from None
+    parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     if parsed.drivername in ("postgresql", "postgres"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -122,6 +123,54 @@ def test_rfc9421_signatures_verify_and_tampering_is_caught() -> None:
         verify(rfc9421(b"{}", NOW, tamper=True), KEY.public_pem, NOW)
     with pytest.raises(SignatureRejected, match="window"):
         verify(rfc9421(b"{}", NOW - timedelta(hours=2)), KEY.public_pem, NOW)
+
+
+def hs2019(created: datetime, params: str, names: str) -> Incoming:
+    """A cavage ``hs2019`` POST signed over ``names``, ``params`` added to its header."""
+    body = b'{"type":"Follow"}'
+    digest = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+    fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+    values = {"(request-target)": "post /ap/inbox?x=1", "host": "news.example.org:8443",
+              "digest": digest, "(created)": fields.get("created", ""),
+              "(expires)": fields.get("expires", "")}  # fmt: skip
+    base = "\n".join(f"{name}: {values[name]}" for name in names.split())
+    signature = KEY.private.sign(base.encode(), padding.PKCS1v15(), hashes.SHA256())
+    header = (f'keyId="https://remote.example/users/a#main-key",algorithm="hs2019",{params},'
+              f'headers="{names}",signature="{base64.b64encode(signature).decode()}"')  # fmt: skip
+    headers = {"host": values["host"], "digest": digest, "signature": header,
+               "date": http_date(created)}  # fmt: skip
+    return Incoming("POST", URL, headers, body)
+
+
+CREATED = NOW - timedelta(minutes=64)
+"""Within the date window; a signature made then and expiring a minute later is past it."""
+
+
+@pytest.mark.parametrize(
+    ("params", "names", "refused"),
+    [
+        (f'created="{int(CREATED.timestamp())}",expires="{int(CREATED.timestamp()) + 60}"',
+         "(request-target) host (created) (expires) digest", "expired"),
+        (f'created="{int(CREATED.timestamp())}",expires="{int(CREATED.timestamp()) + 60}.5"',
+         "(request-target) host (created) (expires) digest", "expired"),
+        (f'created="{int(CREATED.timestamp())}"',
+         "(request-target) host (created) (expires) digest", "expires"),
+        (f'created="{int(CREATED.timestamp())}",expires="{int(CREATED.timestamp()) + 600}"',
+         "(request-target) host (created) (expires) digest", None),
+        (f'created="{int(CREATED.timestamp())}",expires="{int(NOW.timestamp()) - 3540}"',
+         "(request-target) host (created) (expires) digest", None),
+    ],
+)  # fmt: skip
+def test_a_cavage_signature_is_refused_an_hour_after_it_expires(
+    params: str, names: str, refused: str | None
+) -> None:
+    # Mastodon's rule (app/lib/signed_request.rb): refused once now > expires + 1 hour of skew.
+    request = hs2019(CREATED, params, names)
+    if refused is None:
+        assert verify(request, KEY.public_pem, NOW).scheme == "cavage"
+    else:
+        with pytest.raises(SignatureRejected, match=refused):
+            verify(request, KEY.public_pem, NOW)
 
 
 def test_the_key_is_made_once_and_read_back_never_shown(tmp_path: Path) -> None:

@@ -195,6 +195,10 @@ def _verify_cavage(request: Incoming, key: rsa.RSAPublicKey, now: datetime) -> S
         raise SignatureRejected("the signature covers neither date nor (created)")
     if "date" in names:
         _check_date(request.headers.get("date"), now)
+    if "(expires)" in names and not params.get("expires"):
+        raise SignatureRejected("the signature covers (expires) but has no expires value")
+    if "expires" in params:
+        _check_expires(params["expires"], now)
     if "digest" in names:
         _check_digest(request)
     lines = []
@@ -261,6 +265,8 @@ def _verify_rfc9421(request: Incoming, key: rsa.RSAPublicKey, now: datetime) -> 
     if "created" not in params:
         raise SignatureRejected("the RFC 9421 signature has no created time")
     _check_moment(_epoch(params["created"]), now)
+    if "expires" in params:
+        _check_expires(params["expires"], now)
     required = {"@method", "@target-uri"} if "@target-uri" in components else {"@method"}
     if request.method != "GET":
         required.add("content-digest")
@@ -328,6 +334,20 @@ def _epoch(value: str) -> datetime:
         return datetime.fromtimestamp(int(value), UTC)
     except (ValueError, OverflowError):
         raise SignatureRejected("the signature's created time is malformed") from None
+
+
+def _check_expires(value: str, now: datetime) -> None:
+    """Refuse a signature an hour (the clock skew allowed) past its ``expires``, as Mastodon does.
+
+    An expiry is only ever sooner than the date window's 65 minutes (a
+    later one does not widen the window), so a sender's short expiry holds.
+    """
+    try:
+        expires = datetime.fromtimestamp(float(value), UTC)  # cavage allows a fraction here
+    except (ValueError, OverflowError):
+        raise SignatureRejected("the signature's expires time is malformed") from None
+    if now > expires + FUTURE_WINDOW:
+        raise SignatureRejected("the signature expired")
 
 
 def _check_moment(moment: datetime, now: datetime) -> None:

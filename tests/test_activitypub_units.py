@@ -173,6 +173,48 @@ def test_a_cavage_signature_is_refused_an_hour_after_it_expires(
             verify(request, KEY.public_pem, NOW)
 
 
+def rfc9421_covering(components: str, params: str, body: bytes = b"{}") -> Incoming:
+    """An RFC 9421 POST to ``URL`` whose signature covers ``components`` (quoted names)."""
+    digest = "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+    values = {"@method": "POST", "@target-uri": URL, "@authority": "news.example.org:8443",
+              "@path": "/ap/inbox", "@query": "?x=1", "content-digest": digest}  # fmt: skip
+    inner = f'({components});keyid="https://remote.example/users/a#main-key";{params}'
+    lines = [f'"{name}": {values[name]}' for name in re.findall(r'"([^"]+)"', components)]
+    base = "\n".join([*lines, f'"@signature-params": {inner}'])
+    signature = KEY.private.sign(base.encode(), padding.PKCS1v15(), hashes.SHA256())
+    headers = {"content-digest": digest, "signature-input": f"sig1={inner}",
+               "signature": f"sig1=:{base64.b64encode(signature).decode()}:"}  # fmt: skip
+    return Incoming("POST", URL, headers, body)
+
+
+@pytest.mark.parametrize(
+    ("components", "params", "refused"),
+    [
+        ('"@method" "@target-uri" "content-digest"', f"created={int(NOW.timestamp())}", None),
+        ('"@method" "@authority" "@path" "@query" "content-digest"',
+         f"created={int(NOW.timestamp())}", "@target-uri"),
+        ('"@method" "content-digest"', f"created={int(NOW.timestamp())}", "@target-uri"),
+        ('"@target-uri" "content-digest"', f"created={int(NOW.timestamp())}", "@method"),
+        ('"@method" "@target-uri"', f"created={int(NOW.timestamp())}", "content-digest"),
+        ('"@method" "@target-uri" "content-digest"',
+         f"created={int(CREATED.timestamp())};expires={int(CREATED.timestamp()) + 60}", "expired"),
+        ('"@method" "@target-uri" "content-digest"',
+         f"created={int(CREATED.timestamp())};expires={int(CREATED.timestamp()) + 600}", None),
+    ],
+)  # fmt: skip
+def test_an_rfc9421_signature_must_cover_method_and_target_uri_and_not_be_expired(
+    components: str, params: str, refused: str | None
+) -> None:
+    # Mastodon 4.5 (app/lib/signed_request.rb) requires @method and @target-uri, and
+    # Content-Digest on a POST; without @target-uri nothing ties it to the URL it was sent to.
+    request = rfc9421_covering(components, params)
+    if refused is None:
+        assert verify(request, KEY.public_pem, NOW).scheme == "rfc9421"
+    else:
+        with pytest.raises(SignatureRejected, match=refused):
+            verify(request, KEY.public_pem, NOW)
+
+
 def test_the_key_is_made_once_and_read_back_never_shown(tmp_path: Path) -> None:
     engine = open_database(f"sqlite:///{tmp_path / 's.db'}")
     first = load_key(engine, NOW)

@@ -267,7 +267,8 @@ def _verify_rfc9421(request: Incoming, key: rsa.RSAPublicKey, now: datetime) -> 
     _check_moment(_epoch(params["created"]), now)
     if "expires" in params:
         _check_expires(params["expires"], now)
-    required = {"@method", "@target-uri"} if "@target-uri" in components else {"@method"}
+    # As Mastodon 4.5 requires: without @target-uri nothing ties the signature to this URL.
+    required = {"@method", "@target-uri"}
     if request.method != "GET":
         required.add("content-digest")
     if missing := required - set(components):

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -399,6 +400,34 @@ def test_the_build_checks_an_image_again_when_it_copies_it(tmp_path: Path) -> No
         for url in urls:
             app.builder.article_pages.copy_media(replace(article, image=Image(url=url)))
     assert _published_files(settings) == {"media/ok.png": b"png"}
+
+
+def test_a_huge_image_is_copied_a_block_at_a_time(tmp_path: Path) -> None:
+    """The store sets no size for images: a 256 MiB one (sparse here) is copied whole to
+    ``media/`` without being held in memory (it was read whole, the build's peak with it)."""
+    content, _ = _layout(tmp_path)
+    size = 256 << 20
+    with (content / "huge.jpg").open("wb") as handle:
+        handle.write(b"\xff\xd8start")
+        handle.truncate(size)
+    settings = make_settings(tmp_path, content)
+    base = str(settings.site.base_url)
+    article = Article(
+        id="x", path="x.md", title="X", published=NOW, updated=NOW, body="", url=base + "x/",
+        image=Image(url=base + "media/huge.jpg"),
+    )  # fmt: skip
+    with opened(settings) as app:
+        tracemalloc.start()
+        try:
+            app.builder.article_pages.copy_media(article)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    copied = settings.feeds.output_dir / "media/huge.jpg"
+    assert copied.stat().st_size == size
+    with copied.open("rb") as handle:
+        assert handle.read(7) == b"\xff\xd8start"
+    assert peak < 16 << 20, f"{peak:,} bytes allocated to copy a {size:,}-byte image"
 
 
 def test_a_photo_line_without_an_address_is_no_image_to_copy(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import struct
 import subprocess
@@ -865,6 +866,66 @@ def test_a_media_failure_still_posts_without_the_image(
     assert (report.posted, report.failed) == (1, 0)
     assert status_of(server, url)["media_ids"] == []
     assert [r["status"] for r in requests_of(server, "upload_media")] == [422]
+
+
+def _media_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "posting without the image" in r.getMessage()]
+
+
+def test_an_image_over_the_servers_size_limit_is_neither_read_nor_sent(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.configure(image_size_limit=1000)
+    image = _png() + bytes(2000)  # trailing bytes after IEND: still a PNG, 2,000 bytes too big
+    (room.content / "harbour.png").write_bytes(image)
+    url = room.write("a.md", "Harbour reopens", 1, image={"url": "harbour.png", "alt": "Boats"})
+
+    with caplog.at_level(logging.WARNING, logger="newsbot"):
+        report = room.publish()
+
+    assert (report.posted, report.failed) == (1, 0)
+    assert status_of(server, url)["media_ids"] == []
+    assert requests_of(server, "upload_media") == []  # the server would refuse it (422)
+    [warning] = _media_warnings(caplog)
+    assert getattr(warning, "article", None) == "a"
+    assert f"{len(image)} bytes" in warning.getMessage()
+    assert "limit of 1000 bytes" in warning.getMessage()
+
+
+@pytest.mark.parametrize("size", [16 * 1024 * 1024 + 1, 4 * 1024**3], ids=["16MiB+1", "4GiB"])
+def test_a_huge_image_is_left_out_at_mastodons_limit_when_the_server_states_none(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture, size: int
+) -> None:
+    server.configure(instance_v2=False, instance_v1="legacy")  # no media_attachments at all
+    image = room.content / "harbour.png"
+    image.write_bytes(_png())
+    url = room.write("a.md", "Harbour reopens", 1, image={"url": "harbour.png", "alt": "Boats"})
+    room.build()  # copied while small: what is left to read is the upload's
+    os.truncate(image, size)  # sparse: no GBs written
+
+    with caplog.at_level(logging.WARNING, logger="newsbot"):
+        report = room.publish(build=False)
+
+    assert (report.posted, report.failed) == (1, 0)
+    assert status_of(server, url)["media_ids"] == []
+    assert requests_of(server, "upload_media") == []
+    [warning] = _media_warnings(caplog)
+    assert f"{size} bytes" in warning.getMessage()
+    assert f"limit of {16 * 1024 * 1024} bytes" in warning.getMessage()
+
+
+def test_an_image_at_the_servers_size_limit_is_uploaded(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    image = _png()
+    server.configure(image_size_limit=len(image))
+    (room.content / "harbour.png").write_bytes(image)
+    url = room.write("a.md", "Harbour reopens", 1, image={"url": "harbour.png", "alt": "Boats"})
+
+    assert room.publish().posted == 1
+
+    [media_id] = status_of(server, url)["media_ids"]
+    assert server.media[media_id]["sha256"] == hashlib.sha256(image).hexdigest()
 
 
 # -- related links in a reply ------------------------------------------------------------------

@@ -123,7 +123,7 @@ class ArticlePages:
                 self.output.keep("media/" + rel)  # copied before: still this build's
                 return
             with open_asset(self.root, rel) as (_, handle):
-                self.output.write("media/" + rel, handle.read())
+                self.output.copy("media/" + rel, handle)  # a block at a time: any size
         except AssetRefused as refused:
             log.warning(
                 "image not copied: %s %s", article.image.url, refused, extra={"path": article.path}

@@ -10,12 +10,16 @@ unchanged) and removed, for the build's manifest of its own files.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from newsbot.errors import OutputError
 
+COPY_BLOCK = 1 << 20
+"""Bytes copied at a time by `Output.copy`."""
 FOLDERS_KNOWN = 1024
 """Folders remembered as existing: a page has a folder of its own, so remembering every one
 grew with the store (a Path each) while only the folders written to again (feeds, images)
@@ -83,6 +87,19 @@ class Output:
                 return False
         except OSError:
             pass
+        self._replace(target, lambda handle: handle.write(data))
+        return True
+
+    def copy(self, rel: str, source: BinaryIO) -> None:
+        """Replace ``rel`` with what ``source`` holds, a block at a time: an image of the
+        store may be any size, and read whole it would be the build's memory."""
+        target = self._path(rel)
+        self.written.add(rel)
+        self.removed.discard(rel)
+        self._replace(target, lambda handle: shutil.copyfileobj(source, handle, COPY_BLOCK))
+
+    def _replace(self, target: Path, fill: Callable[[BinaryIO], object]) -> None:
+        """Write ``target`` through a temporary file ``fill`` writes, renamed over it."""
         try:
             folder = target.parent
             if str(folder) not in self._folders:
@@ -94,7 +111,7 @@ class Output:
             try:
                 with os.fdopen(fd, "wb") as handle:
                     os.fchmod(fd, 0o644)
-                    handle.write(data)
+                    fill(handle)
                 # No fsync: readers need the rename to be atomic, not the file to be on
                 # disk before it; a crash at worst leaves an old or empty file that the
                 # next build, finding it different, writes again.
@@ -104,7 +121,6 @@ class Output:
                 raise
         except OSError as exc:
             raise OutputError(f"cannot write {target}: {exc.strerror}") from None
-        return True
 
     def remove(self, rel: str) -> bool:
         """Delete ``rel`` if it exists, and its folders left empty; returns whether it did."""

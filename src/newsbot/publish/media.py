@@ -1,8 +1,8 @@
 """An article's lead image for its post: which file, read from the store and uploaded.
 
 A post never waits on its image: a file that cannot be read (or is refused:
-outside the store, a type the server does not take) is left out with a
-warning, and the status goes without it.
+outside the store, a type the server does not take, larger than the server
+takes) is left out with a warning, and the status goes without it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 ALT_LENGTH = 1500
 """The longest alt text Mastodon takes."""
+IMAGE_SIZE_LIMIT = 16 * 1024 * 1024
+"""Mastodon's image limit (``MediaAttachment::IMAGE_LIMIT``, 4.2+): a server may state none."""
 
 
 def shown_image(
@@ -59,8 +61,21 @@ class Media:
             path = store_path(image.url, self.prefix)
             if path is None:
                 return ()
-            with open_asset(self.root, path) as (_, handle):
-                data = handle.read()
+            limit = limits.image_size_limit or IMAGE_SIZE_LIMIT
+            with open_asset(self.root, path) as (asset, handle):
+                # Checked before reading, and read no further than the limit (the file
+                # may grow meanwhile): a server refuses a bigger image after the whole
+                # of it was held in memory and sent, at each try.
+                data = handle.read(limit + 1) if asset.size <= limit else b""
+            if asset.size > limit or len(data) > limit:
+                log.warning(
+                    "posting without the image: %s is %d bytes, over the limit of %d bytes",
+                    path,
+                    max(asset.size, len(data)),
+                    limit,
+                    extra={"target": self.target_name, "article": article.id},
+                )
+                return ()
             name = path.rsplit("/", 1)[-1]
             media_id = self.client.upload_media(data, name, mime, image.alt[:ALT_LENGTH])
         except (AssetRefused, OSError, MastodonError) as exc:

@@ -892,6 +892,25 @@ def test_an_image_over_the_servers_size_limit_is_neither_read_nor_sent(
     assert "limit of 1000 bytes" in warning.getMessage()
 
 
+def test_an_image_of_a_type_the_server_does_not_take_is_left_out_with_a_warning(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The post goes without it, and the operator is told why (it went silently)."""
+    server.configure(supported_mime_types=["image/jpeg"])
+    (room.content / "harbour.png").write_bytes(_png())
+    url = room.write("a.md", "Harbour reopens", 1, image={"url": "harbour.png", "alt": "Boats"})
+
+    with caplog.at_level(logging.WARNING, logger="newsbot"):
+        report = room.publish()
+
+    assert (report.posted, report.failed) == (1, 0)
+    assert status_of(server, url)["media_ids"] == []
+    assert requests_of(server, "upload_media") == []
+    [warning] = _media_warnings(caplog)
+    assert getattr(warning, "article", None) == "a"
+    assert "image/png, which the server does not take" in warning.getMessage()
+
+
 @pytest.mark.parametrize("size", [16 * 1024 * 1024 + 1, 4 * 1024**3], ids=["16MiB+1", "4GiB"])
 def test_a_huge_image_is_left_out_at_mastodons_limit_when_the_server_states_none(
     room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture, size: int

@@ -55,7 +55,13 @@ class Media:
             return ()
         mime = image.type or "application/octet-stream"
         supported = limits.supported_mime_types
-        if not self.prefix or (supported and mime not in supported):
+        if not self.prefix:
+            return ()
+        if supported and mime not in supported:
+            log.warning(
+                "posting without the image: %s is %s, which the server does not take",
+                image.url, mime, extra={"target": self.target_name, "article": article.id},
+            )  # fmt: skip
             return ()
         try:
             path = store_path(image.url, self.prefix)

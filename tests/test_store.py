@@ -310,7 +310,9 @@ def test_a_yaml_error_names_the_field_it_is_in(
 def _read_alone(tmp_path: Path, text: str) -> Problem:
     path = tmp_path / "hostile.md"
     path.write_text(text, encoding="utf-8")
-    site = Site(BASE_URL, "articles/{slug}/", make_settings(tmp_path, tmp_path).site.zone)
+    site = Site(
+        BASE_URL, "articles/{slug}/", make_settings(tmp_path, tmp_path / "content").site.zone
+    )
     info = path.stat()
     parsed = read(tmp_path, FileStat("hostile.md", info.st_size, info.st_mtime_ns), site, 10**8)
     assert parsed.article is None

@@ -186,6 +186,8 @@ def ascii_host(url: str) -> str:
     resolve (``xn--n3h.example``). An ASCII host is left as it is. Raises
     `ValueError` naming a host neither allows (an empty label).
     """
+    if url.isascii():  # every link a feed writes passes here
+        return url
     netloc = urlsplit(url).netloc
     userinfo, at, hostport = netloc.rpartition("@")
     if hostport.isascii():

@@ -72,11 +72,11 @@ def _duplicates(found: list[Article], added: dict[str, int], site: Site) -> Iter
         if article.path in pages
     )
     for article in found:
+        page = pages.get(article.path)
         if owner[article.id] != article.path:
             yield duplicate(article.path, article.id, owner[article.id])
-        elif article.path in pages and page_owner[pages[article.path].file] != article.path:
-            field = pages[article.path].field
-            yield taken_page(article.path, article.url, field, page_owner[pages[article.path].file])
+        elif page is not None and (holder := page_owner[page.file]) != article.path:
+            yield taken_page(article.path, article.url, page.field, holder)
 
 
 def _unresolved(found: list[Article]) -> Iterator[Problem]:

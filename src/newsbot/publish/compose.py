@@ -237,7 +237,7 @@ def compose(
     return Composed(
         text=text,
         spoiler_text=rules.spoiler,
-        language=status_language(article.lang or policy.language),
+        language=status_language(language),
         length=rules.measure(text),
         limit=max_characters,
         reply_text=reply_text,

@@ -53,10 +53,10 @@ class Media:
         image = article.image
         if not self.target.media or image is None or not image.url or self.root is None:
             return ()
-        mime = image.type or "application/octet-stream"
-        supported = limits.supported_mime_types
         if not self.prefix:
             return ()
+        mime = image.type or "application/octet-stream"
+        supported = limits.supported_mime_types
         if supported and mime not in supported:
             log.warning(
                 "posting without the image: %s is %s, which the server does not take",

@@ -94,11 +94,14 @@ def safe_url(url: str) -> str:
     not percent-encoded.
     """
     url = clean_text(url).strip()
-    with contextlib.suppress(ValueError):  # the store refuses such a host with a problem
-        url = ascii_host(url)
+    if not url.isascii():  # most are: spared the context manager, on every link of every feed
+        with contextlib.suppress(ValueError):  # the store refuses such a host with a problem
+            url = ascii_host(url)
     head, hash_mark, fragment = url.partition("#")
-    uri = quote(head, safe=URL_SAFE) + hash_mark + quote(fragment, safe=URL_SAFE)
-    return _STRAY_PERCENT.sub("%25", uri)
+    uri = quote(head, safe=URL_SAFE)
+    if hash_mark:
+        uri += hash_mark + quote(fragment, safe=URL_SAFE)
+    return _STRAY_PERCENT.sub("%25", uri) if "%" in uri else uri
 
 
 def utc(value: datetime) -> datetime:

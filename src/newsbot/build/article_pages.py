@@ -59,17 +59,19 @@ class ArticlePages:
             in_child=self.site.in_child,
         )
         count = 0
-        for changed, written in shares:
+        for changed, written, failed in shares:
             count += changed
-            self.output.adopt(written)
+            self.output.adopt(written, failed=failed)
         for name in gone - self.output.written:
             self.output.remove(name)
         return count
 
-    def _write_share(self, paths: Sequence[str], now: datetime) -> tuple[int, set[str]]:
+    def _write_share(self, paths: Sequence[str], now: datetime) -> tuple[int, set[str], set[str]]:
         """Write the pages of ``paths`` (one process's share); returns how many files changed,
-        and the names of the files written or found as they should be."""
+        the names of the files written or found as they should be, and of those that could
+        not be written."""
         before = set(self.output.written)
+        failed: set[str] = set()
         count = 0
         settings = self.site.settings.site
         base_url = self.site.base_url
@@ -93,11 +95,15 @@ class ArticlePages:
             )
             try:
                 count += self.output.write(name, data)
-            except OutputError as exc:  # this page's name only (a file where a folder is due)
+            except OutputError as exc:
+                # This page's name only (a file where a folder is due, no permission): the
+                # others are written, and the build is left unfinished so the next one
+                # writes it again (`Builder`).
                 log.error("article page not written: %s", exc, extra={"path": article.path})
+                failed.add(name)
                 continue
             self.copy_media(article)
-        return count, self.output.written - before
+        return count, self.output.written - before, failed
 
     def _stored(self, paths: Sequence[str], now: datetime) -> Iterator[Stored]:
         """The stored articles of ``paths``, a chunk at a time (memory stays bounded), with

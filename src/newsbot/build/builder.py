@@ -41,6 +41,13 @@ __all__ = ["BuildReport", "Builder", "Progress"]
 _FORGOTTEN = Known(size=-1, mtime_ns=-1, digest="")
 """What a full build takes each stored file for: changed, whatever it holds."""
 
+UNFINISHED = "output_unfinished"
+"""Meta key set while a build's output may lag behind its index: from the first transaction
+that can change the index to the end of a build that wrote every file it had to. A build
+that finds it set writes every feed and page (unchanged bytes are left alone), so what a
+failed or interrupted build did not write is not lost: its index already says the files
+are up to date, and nothing else would ever write them."""
+
 RELATED_PARALLEL_FROM = 16
 """Below this many related lists (~10 ms each), a second process costs more than it saves."""
 
@@ -63,6 +70,8 @@ class BuildReport:
     """Why the store was not trusted; then nothing was read, written or removed."""
     related_seconds: float = 0.0
     """Of ``seconds``, the time spent computing and refreshing stored related lists."""
+    unwritten: int = 0
+    """Output files that could not be written (logged each); the next build tries again."""
 
 
 class Builder:
@@ -153,9 +162,11 @@ class Builder:
             report.files = len(files)
             return self._held(report, verdict, started)
         self.output.begin()
+        unfinished = self.index.get_meta(UNFINISHED) is not None
         with self.index.engine.begin() as conn:
             self.manifest.belongs_to(conn, str(self.output.root.resolve()))
             self.index.drop_meta(conn, STAMP)  # until this build ends complete
+            self.index.set_meta(conn, UNFINISHED, stamp)
         if full:
             # Every file is read and stored again, each over its own row: a file the new
             # settings or code refuse keeps its last reading published (its posts are not
@@ -181,7 +192,7 @@ class Builder:
             due = self.index.due_between(datetime.fromisoformat(last), now)
             affected |= self.indexer.feeds_of_paths(due)
             touched_pages |= set(due)
-        everything = full or not self.output.exists(SITE_PLACE.index)
+        everything = full or unfinished or not self.output.exists(SITE_PLACE.index)
         if everything:
             affected = self.index.feed_keys() | affected
             touched_pages = self.index.paths()
@@ -198,9 +209,11 @@ class Builder:
             report.pages_written += navigation.write(
                 self.view, self.output, self.pages, touched_pages, all_months, now
             )
-        if everything:
+        report.unwritten = len(self.output.failed)
+        # While a file is missing, nothing is stale: the last output stays until it is written.
+        if everything and not report.unwritten:
             report.stale_removed = self._remove_stale()
-        elif changes.old_media:
+        elif changes.old_media and not report.unwritten:
             report.stale_removed = self.article_pages.remove_unused_media(
                 changes.old_media, self.manifest
             )
@@ -212,7 +225,9 @@ class Builder:
             self.index.set_meta(conn, "generation", str(generation))
             self.index.set_meta(conn, "last_build", stamp)
             suspect.save(conn, None)
-            if not report.problems and changes.lists_complete:
+            if not report.unwritten:
+                self.index.drop_meta(conn, UNFINISHED)
+            if not report.problems and changes.lists_complete and not report.unwritten:
                 done = Stamp(self._fingerprint(), str(self.output.root.resolve()), store_listing,
                              self.index.next_due(conn, now))  # fmt: skip
                 self.index.set_meta(conn, STAMP, done.dumps())

@@ -35,6 +35,8 @@ class Output:
         """Files written, or found already as they should be, since `begin`."""
         self.removed: set[str] = set()
         """Files removed since `begin`."""
+        self.failed: set[str] = set()
+        """Files that could not be written since `begin` (their step went on without them)."""
         self._folders: set[str] = set()
         """Folders known to exist (one ``mkdir`` each rather than one per file written);
         forgotten past `FOLDERS_KNOWN`."""
@@ -43,6 +45,7 @@ class Output:
         """Start a build: forget which files the last one wrote and removed."""
         self.written = set()
         self.removed = set()
+        self.failed = set()
         self._folders = set()  # an operator may have removed some between builds
 
     def keep(self, rel: str) -> None:
@@ -57,14 +60,17 @@ class Output:
         self.written.add(rel)
         self.removed.discard(rel)
 
-    def adopt(self, written: Iterable[str], removed: Iterable[str] = ()) -> None:
-        """Note files that another process of this build wrote or removed (see
-        `newsbot.build.parallel`)."""
+    def adopt(
+        self, written: Iterable[str], removed: Iterable[str] = (), failed: Iterable[str] = ()
+    ) -> None:
+        """Note files that another process of this build wrote, removed or failed to write
+        (see `newsbot.build.parallel`)."""
         for name in written:
             self.keep(name)
         for name in removed:
             self.written.discard(name)
             self.removed.add(name)
+        self.failed.update(failed)
 
     def check_writable(self) -> None:
         """Fail early, with a clear message, if the folder cannot be written."""

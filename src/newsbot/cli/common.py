@@ -69,6 +69,12 @@ def open_app(settings: Settings) -> Iterator[App]:
         fail(str(exc), EXIT_SETTINGS)
     except NewsbotError as exc:
         fail(one_line(str(exc)), EXIT_UNUSABLE)
+    except Exception as exc:
+        from newsbot.state.database import failure_of
+
+        if (reason := failure_of(exc)) is None:
+            raise
+        fail(reason, EXIT_UNUSABLE)
     finally:
         app.close()
 

@@ -59,6 +59,12 @@ def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
             f"{report.stale_removed} stale files removed "
             f"in {report.seconds:.2f} s -> {app.settings.feeds.output_dir}/"
         )
+    if report.unwritten:
+        fail(
+            f"{report.unwritten} output file(s) could not be written (each is logged above); "
+            "the next build writes them again",
+            EXIT_UNUSABLE,
+        )
     if report.problems:
         sys.exit(EXIT_PROBLEMS)
 

@@ -88,6 +88,23 @@ def open_database(url: str) -> Engine:
     return engine
 
 
+def failure_of(exc: BaseException) -> str | None:
+    """What went wrong, in one line, when ``exc`` is the database's own error; else None.
+
+    A command ends with this line rather than a traceback: the traceback
+    quotes the SQL and its parameters, and says nothing an operator can act on.
+    """
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    reason = " ".join(str(getattr(exc, "orig", None) or type(exc).__name__).split())
+    if "readonly database" in reason:  # SQLite: the file, or its -wal or -shm beside it
+        return (
+            f"the state database cannot be written ({reason}): check the owner and permissions "
+            "of the database file and of its -wal and -shm files"
+        )
+    return f"the state database failed: {reason}"
+
+
 def _engine(url: URL) -> Engine:
     try:
         engine = create_engine(url, pool_pre_ping=True)

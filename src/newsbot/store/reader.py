@@ -22,6 +22,9 @@ from newsbot.store.fields import Page, Site, Source, page_of
 from newsbot.store.scan import FileStat
 from newsbot.store.text import decode
 
+RETRY_MTIME = -1
+"""The modification time stored for a file that could not be read (see `_unopened`)."""
+
 _PARSERS = {suffix: markdown.parse for suffix in markdown.SUFFIXES} | {
     suffix: scraped.parse for suffix in scraped.SUFFIXES
 }
@@ -56,16 +59,27 @@ def read(root: Path, stat: FileStat, site: Site, max_bytes: int) -> Parsed:
         with open_asset(root, stat.path) as (_, file):
             data = file.read(max_bytes + 1)
     except AssetRefused as refused:
-        return Parsed(
-            stat, unread, None, "", (Problem(stat.path, f"not read: the file {refused}"),)
-        )
+        return _unopened(stat, unread, f"not read: the file {refused}")
     except OSError as exc:
-        return Parsed(stat, unread, None, "", (Problem(stat.path, f"cannot read: {exc.strerror}"),))
+        return _unopened(stat, unread, f"cannot read: {exc.strerror}")
     if len(data) > max_bytes:
         problem = Problem(stat.path, f"file is over the {max_bytes:,} byte limit")
         return Parsed(stat, unread, None, "", (problem,))
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     return parse_bytes(root, stat, digest, data, site)
+
+
+def _unopened(stat: FileStat, digest: str, message: str) -> Parsed:
+    """A file that could not be opened or read, stored as if modified at a time no file has.
+
+    What keeps it from being read is usually fixed outside the file (``chmod``,
+    ``chown``, a link put right, a disk remounted), which leaves its size and
+    modification time as they were: stored with its own, it would count as
+    unchanged and keep its problem until edited. So every build tries it again.
+    """
+    return Parsed(
+        stat._replace(mtime_ns=RETRY_MTIME), digest, None, "", (Problem(stat.path, message),)
+    )
 
 
 def parse_bytes(root: Path, stat: FileStat, digest: str, data: bytes, site: Site) -> Parsed:

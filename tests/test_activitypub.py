@@ -359,6 +359,41 @@ def test_an_activity_stored_before_a_crash_is_handled_later(
         assert accepted[0].activity["object"]["id"] == follow["id"]
 
 
+def test_a_follow_is_accepted_after_its_actor_could_not_be_fetched_for_a_while(
+    tmp_path: Path, database_url: str, remote: RemoteServer
+) -> None:
+    """Stored (the 202 sent) while dave's server answers 503: tried again, not dropped."""
+    from sqlalchemy import insert, select, update
+    from starlette.responses import Response
+
+    from newsbot.state.schema import ap_inbox
+
+    content = tmp_path / "content"
+    content.mkdir()
+    settings = make_settings(tmp_path, content, database_url)
+    with Running(settings) as running:
+        dave = remote.actor_id("dave")
+        remote.answers["dave"] = [Response(status_code=503)]
+        follow = {"id": dave + "#f", "type": "Follow", "actor": dave,
+                  "object": running.base + "ap/users/news"}  # fmt: skip
+        with running.app.engine.begin() as conn:
+            conn.execute(insert(ap_inbox).values(
+                activity_id=follow["id"], actor=dave, type="Follow", body=json.dumps(follow),
+                received=int(time.time()),
+            ))  # fmt: skip
+        running.service.federate()
+        with running.app.engine.connect() as conn:
+            row = conn.execute(select(ap_inbox)).one()
+        assert row.processed is None, "dropped after one failed fetch"
+        assert row.tries == 1 and row.next_try > time.time() and "503" in row.last_error
+        with running.app.engine.begin() as conn:  # its next try has come (not waited for)
+            conn.execute(update(ap_inbox).values(next_try=0))
+        running.service.federate()
+        accepted = eventually(lambda: remote.of_type("Accept"), 20, "no Accept")
+        assert accepted[0].activity["object"]["id"] == follow["id"]
+        assert remote.fetched.count("/users/dave") == 2
+
+
 def test_a_key_on_another_host_cannot_speak_for_a_follower(
     tmp_path: Path, remote: RemoteServer
 ) -> None:

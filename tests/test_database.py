@@ -59,7 +59,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0010"
+        assert current_revision(upgraded) == HEAD == "0011"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -72,6 +72,42 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
             connection.exec_driver_sql("SELECT reply_state FROM post_related")
             connection.exec_driver_sql("SELECT path FROM related_links")
             connection.exec_driver_sql("SELECT name FROM ap_keys")
+    finally:
+        upgraded.dispose()
+
+
+def test_an_inbox_row_left_at_0010_is_due_after_the_upgrade(database_url: str) -> None:
+    """An activity stored (its 202 sent) by a version without retries is handled by the next."""
+    from datetime import UTC, datetime, timedelta
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, make_url
+
+    from newsbot.state.database import MIGRATIONS
+    from newsbot.state.inbox import InboxRows
+
+    url = make_url(database_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    engine = create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0010")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO ap_inbox (actor, type, body, received) VALUES"
+            " ('https://a.example/u', 'Follow', '{}', 5), ('https://b.example/u', 'Undo', '{}', 6)"
+        )
+        connection.exec_driver_sql("UPDATE ap_inbox SET processed = 7 WHERE type = 'Undo'")
+    engine.dispose()
+
+    upgraded = open_database(database_url)
+    try:
+        claimed = InboxRows(upgraded).claim("me", datetime.now(UTC), 10, timedelta(minutes=1))
+        assert [(r.actor, r.tries) for r in claimed] == [("https://a.example/u", 1)]
     finally:
         upgraded.dispose()
 
@@ -171,7 +207,10 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
 
 
 def _back_to_0009(db: sqlite3.Connection) -> None:
-    """Make a head state file what 0009 left: no page of each article (migration 0010)."""
+    """Make a head state file what 0009 left: no page of each article (migration 0010), no
+    retries of inbox rows (0011)."""
+    for column in ("tries", "next_try", "owner", "lease_until", "last_error"):
+        db.execute(f"ALTER TABLE ap_inbox DROP COLUMN {column}")
     db.execute("DROP INDEX articles_page")
     db.execute("ALTER TABLE articles DROP COLUMN page")
     db.execute("ALTER TABLE articles DROP COLUMN page_field")

@@ -15,7 +15,6 @@ import asyncio
 import json
 import random
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +32,7 @@ from newsbot.activitypub.remote import RemoteActors
 from newsbot.state.database import open_database
 from newsbot.state.inbox import InboxRows
 from newsbot.state.schema import ap_deliveries, ap_followers, ap_inbox
+from support.claims import claimed_by_two
 from support.fediverse import RemoteServer
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -206,20 +206,11 @@ def test_claimers_sharing_a_database_never_take_one_row_twice(database_url: str)
             {"actor": f"https://h{i}.example/u", "type": "Follow", "body": "{}", "received": 0,
              "tries": 0, "next_try": 0} for i in range(300)
         ])  # fmt: skip
-    claimed: dict[str, list[int]] = {"one": [], "two": []}
-
-    def work(owner: str) -> None:
-        rows = InboxRows(engine)
-        while batch := rows.claim(owner, NOW, 7, timedelta(minutes=1)):
-            claimed[owner] += [r.id for r in batch]
-
-    threads = [threading.Thread(target=work, args=(name,)) for name in claimed]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not set(claimed["one"]) & set(claimed["two"])
-    assert len(claimed["one"]) + len(claimed["two"]) == 300
+    rows = InboxRows(engine)
+    taken = claimed_by_two(
+        lambda owner: [r.id for r in rows.claim(owner, NOW, 7, timedelta(minutes=1))]
+    )
+    assert taken == 300
     engine.dispose()
 
 

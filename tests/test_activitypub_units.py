@@ -35,6 +35,7 @@ from newsbot.activitypub.worker import classify
 from newsbot.app import App
 from newsbot.state.database import open_database
 from newsbot.state.schema import ap_activities, ap_deliveries, ap_hosts
+from support.claims import claimed_by_two
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 KEY = generate()
@@ -364,8 +365,6 @@ def test_each_remote_host_gets_a_bounded_number_of_requests_a_minute() -> None:
 
 
 def test_workers_sharing_a_database_never_claim_one_row_twice(database_url: str) -> None:
-    import threading
-
     engine = open_database(database_url)
     with engine.begin() as conn:
         conn.execute(insert(ap_activities).values(id="a", seq=1, type="Create", public=True,
@@ -373,20 +372,11 @@ def test_workers_sharing_a_database_never_claim_one_row_twice(database_url: str)
         DeliveryStore.enqueue(
             conn, "a", [f"https://h{i % 50}.example/u{i}/inbox" for i in range(600)], NOW
         )
-    claimed: dict[str, list[int]] = {"one": [], "two": []}
-
-    def work(owner: str) -> None:
-        store = DeliveryStore(engine)
-        while batch := store.claim(owner, NOW, 25, timedelta(minutes=5)):
-            claimed[owner] += [c.id for c in batch]
-
-    threads = [threading.Thread(target=work, args=(name,)) for name in claimed]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not set(claimed["one"]) & set(claimed["two"])
-    assert len(claimed["one"]) + len(claimed["two"]) == 600
+    store = DeliveryStore(engine)
+    taken = claimed_by_two(
+        lambda owner: [c.id for c in store.claim(owner, NOW, 25, timedelta(minutes=5))]
+    )
+    assert taken == 600
     engine.dispose()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
 from newsbot.forked import Child
 from newsbot.state import database
@@ -28,14 +29,13 @@ def test_the_known_head_is_alembics_head() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD
 
 
-def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
-    """The guards' revision and the server rules' one both apply, in order, on existing data."""
+def _at_revision(database_url: str, revision: str) -> Engine:
+    """A new database upgraded only as far as ``revision``, as an older version left it."""
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import create_engine, insert, inspect, make_url, select
+    from sqlalchemy import create_engine, make_url
 
-    from newsbot.state.database import HEAD, MIGRATIONS, current_revision, open_database
-    from newsbot.state.schema import deliveries, targets
+    from newsbot.state.database import MIGRATIONS
 
     url = make_url(database_url)
     if url.drivername == "postgresql":
@@ -45,7 +45,18 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
+        command.upgrade(config, revision)
+    return engine
+
+
+def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
+    """The guards' revision and the server rules' one both apply, in order, on existing data."""
+    from sqlalchemy import insert, inspect, select
+
+    from newsbot.state.database import HEAD, current_revision, open_database
+    from newsbot.state.schema import deliveries, targets
+
+    engine = _at_revision(database_url, "0003")
     with engine.begin() as connection:
         connection.exec_driver_sql("INSERT INTO targets (name, account_id) VALUES ('main', '7')")
         connection.exec_driver_sql(
@@ -80,22 +91,9 @@ def test_an_inbox_row_left_at_0010_is_due_after_the_upgrade(database_url: str) -
     """An activity stored (its 202 sent) by a version without retries is handled by the next."""
     from datetime import UTC, datetime, timedelta
 
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine, make_url
-
-    from newsbot.state.database import MIGRATIONS
     from newsbot.state.inbox import InboxRows
 
-    url = make_url(database_url)
-    if url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    engine = create_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0010")
+    engine = _at_revision(database_url, "0010")
     with engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO ap_inbox (actor, type, body, received) VALUES"

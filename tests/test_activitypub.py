@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from pydantic import AnyHttpUrl, SecretStr
 
 from newsbot.app import create_app
 from newsbot.service.runner import Service
@@ -125,7 +125,7 @@ def test_discovery_follow_articles_and_unfollow(
         assert found.headers["content-type"].startswith("application/jrd+json")
         jrd = found.json()
         actor_id = next(link["href"] for link in jrd["links"] if link["rel"] == "self")
-        assert jrd["subject"] == f"acct:news@{host}"
+        assert jrd["subject"] == "acct:news@127.0.0.1"  # the handle's host has no port
         for resource, status in (("nonsense", 400), ("", 400), (f"acct:nobody@{host}", 404),
                                  ("acct:news@elsewhere.example", 404)):  # fmt: skip
             answer = http.get(base + ".well-known/webfinger", params={"resource": resource})
@@ -286,6 +286,54 @@ def test_signed_fetch_when_required(tmp_path: Path, remote: RemoteServer) -> Non
         assert http.send(forged).status_code == 401
 
 
+def mastodon_confirms(http: httpx.Client, base: str, actor_id: str, username: str) -> None:
+    """Mastodon's WebFinger round trip for an actor it fetched (FetchRemoteActorService).
+
+    Its domain is the id's host without the port (``normalized_host``); it asks
+    ``acct:USER@DOMAIN`` (of port 443, here of the service) and accepts the
+    answer only if the ``subject`` names the same user and domain (case aside)
+    and the ``self`` link is the actor's id.
+    """
+    domain = httpx.URL(actor_id).host
+    answer = http.get(base + ".well-known/webfinger",
+                      params={"resource": f"acct:{username}@{domain}"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    jrd = answer.json()
+    name, _, host = jrd["subject"].removeprefix("acct:").partition("@")
+    assert (name.lower(), host.lower()) == (username.lower(), domain.lower()), jrd["subject"]
+    assert next(link["href"] for link in jrd["links"] if link["rel"] == "self") == actor_id
+
+
+def test_webfinger_of_a_site_served_off_port_443_answers_as_mastodon_asks(
+    tmp_path: Path,
+) -> None:
+    """``https://news.example:8443/``: Mastodon asks for ``acct:news@news.example``.
+
+    Port 443 of the host must pass ``/.well-known/webfinger`` on (Mastodon asks
+    there); newsbot answers it and the same ``subject`` for a handle typed with
+    the port, and a host or port of another site is not its own.
+    """
+    content = tmp_path / "content"
+    content.mkdir()
+    settings = make_settings(tmp_path, content, f"sqlite:///{tmp_path / 's.db'}")
+    site = settings.site.model_copy(update={"base_url": AnyHttpUrl("https://news.example:8443/")})
+    settings = settings.model_copy(update={"site": site})
+    base = f"http://127.0.0.1:{settings.service.port}/"
+    with Running(settings), client() as http:
+        actor_id = "https://news.example:8443/ap/users/news"
+        mastodon_confirms(http, base, actor_id, "news")
+        for resource, status in (("acct:news@news.example", 200), ("acct:News@NEWS.example", 200),
+                                 ("acct:news@news.example:8443", 200),
+                                 ("acct:news@news.example:9443", 404),
+                                 ("acct:news@other.example", 404)):  # fmt: skip
+            answer = http.get(base + ".well-known/webfinger", params={"resource": resource})
+            assert answer.status_code == status, resource
+            if status == 200:
+                assert answer.json()["subject"] == "acct:news@news.example", resource
+        actor = http.get(base + "ap/users/news", headers={"Accept": MASTODON_ACCEPT}).json()
+        assert (actor["id"], actor["preferredUsername"]) == (actor_id, "news")
+
+
 def test_an_activity_stored_before_a_crash_is_handled_later(
     tmp_path: Path, remote: RemoteServer
 ) -> None:
@@ -309,6 +357,41 @@ def test_an_activity_stored_before_a_crash_is_handled_later(
         running.service.federate()
         accepted = eventually(lambda: remote.of_type("Accept"), 20, "no Accept")
         assert accepted[0].activity["object"]["id"] == follow["id"]
+
+
+def test_a_follow_is_accepted_after_its_actor_could_not_be_fetched_for_a_while(
+    tmp_path: Path, database_url: str, remote: RemoteServer
+) -> None:
+    """Stored (the 202 sent) while dave's server answers 503: tried again, not dropped."""
+    from sqlalchemy import insert, select, update
+    from starlette.responses import Response
+
+    from newsbot.state.schema import ap_inbox
+
+    content = tmp_path / "content"
+    content.mkdir()
+    settings = make_settings(tmp_path, content, database_url)
+    with Running(settings) as running:
+        dave = remote.actor_id("dave")
+        remote.answers["dave"] = [Response(status_code=503)]
+        follow = {"id": dave + "#f", "type": "Follow", "actor": dave,
+                  "object": running.base + "ap/users/news"}  # fmt: skip
+        with running.app.engine.begin() as conn:
+            conn.execute(insert(ap_inbox).values(
+                activity_id=follow["id"], actor=dave, type="Follow", body=json.dumps(follow),
+                received=int(time.time()),
+            ))  # fmt: skip
+        running.service.federate()
+        with running.app.engine.connect() as conn:
+            row = conn.execute(select(ap_inbox)).one()
+        assert row.processed is None, "dropped after one failed fetch"
+        assert row.tries == 1 and row.next_try > time.time() and "503" in row.last_error
+        with running.app.engine.begin() as conn:  # its next try has come (not waited for)
+            conn.execute(update(ap_inbox).values(next_try=0))
+        running.service.federate()
+        accepted = eventually(lambda: remote.of_type("Accept"), 20, "no Accept")
+        assert accepted[0].activity["object"]["id"] == follow["id"]
+        assert remote.fetched.count("/users/dave") == 2
 
 
 def test_a_key_on_another_host_cannot_speak_for_a_follower(

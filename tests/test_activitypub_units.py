@@ -35,6 +35,7 @@ from newsbot.activitypub.worker import classify
 from newsbot.app import App
 from newsbot.state.database import open_database
 from newsbot.state.schema import ap_activities, ap_deliveries, ap_hosts
+from support.claims import claimed_by_two
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 KEY = generate()
@@ -125,20 +126,20 @@ def test_rfc9421_signatures_verify_and_tampering_is_caught() -> None:
         verify(rfc9421(b"{}", NOW - timedelta(hours=2)), KEY.public_pem, NOW)
 
 
-def hs2019(created: datetime, params: str, names: str) -> Incoming:
-    """A cavage ``hs2019`` POST signed over ``names``, ``params`` added to its header."""
+def hs2019(created: datetime, params: str, names: str, algorithm: str = "hs2019") -> Incoming:
+    """A cavage POST (``hs2019`` unless told) signed over ``names``, ``params`` in its header."""
     body = b'{"type":"Follow"}'
     digest = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
     fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
     values = {"(request-target)": "post /ap/inbox?x=1", "host": "news.example.org:8443",
               "digest": digest, "(created)": fields.get("created", ""),
-              "(expires)": fields.get("expires", "")}  # fmt: skip
+              "(expires)": fields.get("expires", ""), "date": http_date(created)}  # fmt: skip
     base = "\n".join(f"{name}: {values[name]}" for name in names.split())
     signature = KEY.private.sign(base.encode(), padding.PKCS1v15(), hashes.SHA256())
-    header = (f'keyId="https://remote.example/users/a#main-key",algorithm="hs2019",{params},'
+    header = (f'keyId="https://remote.example/users/a#main-key",algorithm="{algorithm}",{params},'
               f'headers="{names}",signature="{base64.b64encode(signature).decode()}"')  # fmt: skip
     headers = {"host": values["host"], "digest": digest, "signature": header,
-               "date": http_date(created)}  # fmt: skip
+               "date": values["date"]}  # fmt: skip
     return Incoming("POST", URL, headers, body)
 
 
@@ -170,6 +171,30 @@ def test_a_cavage_signature_is_refused_an_hour_after_it_expires(
         assert verify(request, KEY.public_pem, NOW).scheme == "cavage"
     else:
         with pytest.raises(SignatureRejected, match=refused):
+            verify(request, KEY.public_pem, NOW)
+
+
+@pytest.mark.parametrize(
+    ("names", "refused"),
+    [
+        ("(request-target) host (created) digest",
+         "Invalid pseudo-header (created) for rsa-sha256"),
+        ("(request-target) host date (expires) digest",
+         "Invalid pseudo-header (expires) for rsa-sha256"),
+        ("(request-target) host date digest", None),
+    ],
+)  # fmt: skip
+def test_an_rsa_sha256_signature_may_not_cover_created_or_expires(
+    names: str, refused: str | None
+) -> None:
+    # Mastodon (app/lib/signed_request.rb, build_signed_string) allows the pseudo-headers with
+    # hs2019 only, and refuses a correct rsa-sha256 signature over them with these words.
+    params = f'created="{int(NOW.timestamp())}",expires="{int(NOW.timestamp()) + 300}"'
+    request = hs2019(NOW, params, names, algorithm="rsa-sha256")
+    if refused is None:
+        assert verify(request, KEY.public_pem, NOW).scheme == "cavage"
+    else:
+        with pytest.raises(SignatureRejected, match=re.escape(refused)):
             verify(request, KEY.public_pem, NOW)
 
 
@@ -340,8 +365,6 @@ def test_each_remote_host_gets_a_bounded_number_of_requests_a_minute() -> None:
 
 
 def test_workers_sharing_a_database_never_claim_one_row_twice(database_url: str) -> None:
-    import threading
-
     engine = open_database(database_url)
     with engine.begin() as conn:
         conn.execute(insert(ap_activities).values(id="a", seq=1, type="Create", public=True,
@@ -349,20 +372,11 @@ def test_workers_sharing_a_database_never_claim_one_row_twice(database_url: str)
         DeliveryStore.enqueue(
             conn, "a", [f"https://h{i % 50}.example/u{i}/inbox" for i in range(600)], NOW
         )
-    claimed: dict[str, list[int]] = {"one": [], "two": []}
-
-    def work(owner: str) -> None:
-        store = DeliveryStore(engine)
-        while batch := store.claim(owner, NOW, 25, timedelta(minutes=5)):
-            claimed[owner] += [c.id for c in batch]
-
-    threads = [threading.Thread(target=work, args=(name,)) for name in claimed]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not set(claimed["one"]) & set(claimed["two"])
-    assert len(claimed["one"]) + len(claimed["two"]) == 600
+    store = DeliveryStore(engine)
+    taken = claimed_by_two(
+        lambda owner: [c.id for c in store.claim(owner, NOW, 25, timedelta(minutes=5))]
+    )
+    assert taken == 600
     engine.dispose()
 
 

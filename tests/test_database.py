@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
 from newsbot.forked import Child
 from newsbot.state import database
@@ -28,14 +29,13 @@ def test_the_known_head_is_alembics_head() -> None:
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD
 
 
-def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
-    """The guards' revision and the server rules' one both apply, in order, on existing data."""
+def _at_revision(database_url: str, revision: str) -> Engine:
+    """A new database upgraded only as far as ``revision``, as an older version left it."""
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import create_engine, insert, inspect, make_url, select
+    from sqlalchemy import create_engine, make_url
 
-    from newsbot.state.database import HEAD, MIGRATIONS, current_revision, open_database
-    from newsbot.state.schema import deliveries, targets
+    from newsbot.state.database import MIGRATIONS
 
     url = make_url(database_url)
     if url.drivername == "postgresql":
@@ -45,7 +45,18 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
+        command.upgrade(config, revision)
+    return engine
+
+
+def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
+    """The guards' revision and the server rules' one both apply, in order, on existing data."""
+    from sqlalchemy import insert, inspect, select
+
+    from newsbot.state.database import HEAD, current_revision, open_database
+    from newsbot.state.schema import deliveries, targets
+
+    engine = _at_revision(database_url, "0003")
     with engine.begin() as connection:
         connection.exec_driver_sql("INSERT INTO targets (name, account_id) VALUES ('main', '7')")
         connection.exec_driver_sql(
@@ -59,7 +70,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0010"
+        assert current_revision(upgraded) == HEAD == "0011"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -72,6 +83,29 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
             connection.exec_driver_sql("SELECT reply_state FROM post_related")
             connection.exec_driver_sql("SELECT path FROM related_links")
             connection.exec_driver_sql("SELECT name FROM ap_keys")
+    finally:
+        upgraded.dispose()
+
+
+def test_an_inbox_row_left_at_0010_is_due_after_the_upgrade(database_url: str) -> None:
+    """An activity stored (its 202 sent) by a version without retries is handled by the next."""
+    from datetime import UTC, datetime, timedelta
+
+    from newsbot.state.inbox import InboxRows
+
+    engine = _at_revision(database_url, "0010")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO ap_inbox (actor, type, body, received) VALUES"
+            " ('https://a.example/u', 'Follow', '{}', 5), ('https://b.example/u', 'Undo', '{}', 6)"
+        )
+        connection.exec_driver_sql("UPDATE ap_inbox SET processed = 7 WHERE type = 'Undo'")
+    engine.dispose()
+
+    upgraded = open_database(database_url)
+    try:
+        claimed = InboxRows(upgraded).claim("me", datetime.now(UTC), 10, timedelta(minutes=1))
+        assert [(r.actor, r.tries) for r in claimed] == [("https://a.example/u", 1)]
     finally:
         upgraded.dispose()
 
@@ -171,7 +205,10 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
 
 
 def _back_to_0009(db: sqlite3.Connection) -> None:
-    """Make a head state file what 0009 left: no page of each article (migration 0010)."""
+    """Make a head state file what 0009 left: no page of each article (migration 0010), no
+    retries of inbox rows (0011)."""
+    for column in ("tries", "next_try", "owner", "lease_until", "last_error"):
+        db.execute(f"ALTER TABLE ap_inbox DROP COLUMN {column}")
     db.execute("DROP INDEX articles_page")
     db.execute("ALTER TABLE articles DROP COLUMN page")
     db.execute("ALTER TABLE articles DROP COLUMN page_field")

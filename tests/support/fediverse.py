@@ -50,6 +50,9 @@ class RemoteServer:
     shared_inbox: bool = False
     public_keys: dict[str, str] = field(default_factory=dict)
     """keyId -> PEM of the senders whose signatures this server accepts (fetched on first use)."""
+    answers: dict[str, list[Response]] = field(default_factory=dict)
+    """Per actor name, the answers given (one a fetch, in order) before its document is served:
+    a server that is down for a while, or one whose actor is gone."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -79,6 +82,9 @@ class RemoteServer:
         with self.lock:
             self.fetched.append(request.url.path)
             self.signed_fetches += "signature" in request.headers
+            waiting = self.answers.get(request.path_params["name"])
+            if waiting:
+                return waiting.pop(0)
         doc: dict[str, Any] = {
             "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
             "id": actor,

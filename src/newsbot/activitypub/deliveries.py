@@ -7,25 +7,47 @@ of them. Retries follow Mastodon's own schedule (Sidekiq's): try ``n`` waits
 ``n**4 + 15 + rand(10)*(n+1)`` seconds, so 16 tries span about two days; a
 ``Retry-After`` is honoured when later. At-least-once: a receiver may see a
 request twice, and de-duplicates by the activity's id, which never changes.
+The inbox retries the handling of a received activity on the same schedule
+(:mod:`newsbot.activitypub.inbox`).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from newsbot.activitypub.followers import host_of
 from newsbot.state.ap_deliveries import Claimed, DeliveryRows, Outcome
 from newsbot.state.database import Engine
 
-__all__ = ["Claimed", "DeliveryStore", "Outcome", "retry_delay"]
+__all__ = ["Claimed", "DeliveryStore", "Outcome", "next_try", "retry_after", "retry_delay"]
 
 
 def retry_delay(tries: int, rng: random.Random) -> float:
     """Seconds before the next try after ``tries`` failed ones (Mastodon's Sidekiq schedule)."""
     return float(tries**4 + 15 + rng.randrange(10) * (tries + 1))
+
+
+def next_try(tries: int, now: datetime, rng: random.Random, later: datetime | None) -> datetime:
+    """When to try again after ``tries`` failed tries: Mastodon's delay, or ``later`` if later."""
+    at = now + timedelta(seconds=retry_delay(tries, rng))
+    return later if later is not None and later > at else at
+
+
+def retry_after(value: str | None, now: datetime) -> datetime | None:
+    """The moment a ``Retry-After`` header names (seconds, or an HTTP date), if it names one."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return now + timedelta(seconds=int(value.strip()))
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class DeliveryStore(DeliveryRows):
@@ -41,10 +63,7 @@ class DeliveryStore(DeliveryRows):
         self.record(outcomes, now, lambda outcome: self._next_try(outcome, now))
 
     def _next_try(self, outcome: Outcome, now: datetime) -> datetime:
-        at = now + timedelta(seconds=retry_delay(outcome.claimed.tries, self.rng))
-        if outcome.retry_after is not None and outcome.retry_after > at:
-            at = outcome.retry_after
-        return at
+        return next_try(outcome.claimed.tries, now, self.rng, outcome.retry_after)
 
     @staticmethod
     def enqueue(conn: Any, activity_id: str, inboxes: Iterable[str], now: datetime) -> int:

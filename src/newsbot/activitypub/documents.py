@@ -39,9 +39,25 @@ NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 MAX_HASHTAGS = 10
 
 
-def webfinger_host(base_url: str) -> str:
-    """The WebFinger host of a site: its host, with its port when not the default one."""
+def site_netloc(base_url: str) -> str:
+    """The site's host with its port when not the default one, as a ``Host`` header has it."""
     return base_url.split("://", 1)[1].split("/", 1)[0].lower()
+
+
+def webfinger_host(base_url: str) -> str:
+    """The WebFinger host of a site: its host alone, without a port.
+
+    Mastodon takes an actor's domain as its id's host without the port
+    (``Addressable::URI#normalized_host`` in FetchRemoteActorService), asks
+    ``acct:NAME@HOST`` of ``https://HOST/.well-known/webfinger`` and accepts
+    the actor only if the answer's ``subject`` names that same host; a
+    ``subject`` with the port sends it on a second lookup and leaves the
+    account's domain with a port in it.
+    """
+    netloc = site_netloc(base_url)
+    if netloc.startswith("["):  # an IPv6 literal: the port follows the bracket
+        return netloc.split("]", 1)[0] + "]"
+    return netloc.rsplit(":", 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +76,13 @@ class Actor:
 
     @property
     def host(self) -> str:
+        """The host of the actor's handle (``acct:NAME@HOST``): no port."""
         return webfinger_host(self.base_url)
+
+    @property
+    def netloc(self) -> str:
+        """The host and non-default port the site is served on."""
+        return site_netloc(self.base_url)
 
     @property
     def id(self) -> str:

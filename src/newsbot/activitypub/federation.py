@@ -111,10 +111,17 @@ class Federation:
             clock,
             allow_private=ap.allow_private_addresses,
             limiter=HostLimiter(ap.inbox_requests_per_minute),
+            owner=owner,
+            max_tries=ap.max_tries,
+            lease=self._inbox_lease(),
             on_queued=self.deliver,
         )
         self._routes = ActivityPubRoutes(self)
         self._syncing = threading.Lock()
+
+    def _inbox_lease(self) -> timedelta:
+        """How long a claimed inbox row is held: its fetches' timeouts, with room to spare."""
+        return timedelta(seconds=max(60.0, self.settings.timeout * 4))
 
     def _client(self, max_connections: int) -> httpx.AsyncClient:
         return guarded_client(
@@ -190,11 +197,11 @@ class Federation:
         await self.inbox.process()
 
     def process_leftovers(self) -> int:
-        """Handle stored activities that a crash left unprocessed (from a scheduler thread).
+        """Handle stored activities that are due (from a scheduler thread): those a crash left
+        unprocessed, and those waiting to be tried again after a transient failure.
 
-        Processing is idempotent (a follower is stored once, an Accept has a
-        stable id), so a row that the web server handles at the same time
-        does no harm.
+        Each row is claimed, so the web server's own processing and other
+        replicas take other rows.
         """
 
         async def run() -> int:
@@ -206,7 +213,9 @@ class Federation:
                 inbox = Inbox(
                     self.engine, remote, self.outbox, self.clock,
                     allow_private=self.settings.allow_private_addresses,
-                    limiter=self.inbox.limiter, on_queued=self.deliver,
+                    limiter=self.inbox.limiter, owner=self._owner,
+                    max_tries=self.settings.max_tries, lease=self._inbox_lease(),
+                    on_queued=self.deliver,
                 )  # fmt: skip
                 return await inbox.process()
 

@@ -9,26 +9,38 @@ bounded number of requests a minute. A verified activity is stored in
 ``ap_inbox`` before the 202, so processing survives a crash; processing then
 handles Follow (store, queue a signed Accept), Undo{Follow}, Delete of an
 actor, Block and Reject (the follower is removed), and ignores the rest.
+
+The sender never sends a stored activity again, so one that cannot be
+handled for a transient reason (the follower's actor document cannot be
+fetched: no connection, a timeout, 408, 429, 5xx) is tried again later, on
+the deliveries' schedule and bound (``retry_delay``, ``max_tries``); one whose
+actor is missing, gone or not an actor is dropped at once. Each row is
+claimed by one process at a time (:mod:`newsbot.state.inbox`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from newsbot.activitypub.addresses import BlockedAddress, check_literal
+from newsbot.activitypub.deliveries import next_try
 from newsbot.activitypub.followers import Follower, Followers, host_of
 from newsbot.activitypub.outbox import Outbox
 from newsbot.activitypub.remote import FetchFailed, RemoteActors
 from newsbot.activitypub.signatures import Incoming, SignatureRejected, key_id_of, verify
 from newsbot.state.database import Engine
-from newsbot.state.inbox import InboxRows
+from newsbot.state.inbox import InboxRows, Received
 
 log = logging.getLogger(__name__)
+
+BATCH = 100
+"""The most rows one call of `Inbox.process` handles (the rest wait for the next call)."""
 
 
 class Rejected(Exception):
@@ -80,9 +92,16 @@ class Inbox:
         *,
         allow_private: bool,
         limiter: HostLimiter,
+        owner: str,
+        max_tries: int = 16,
+        lease: timedelta = timedelta(minutes=1),
         on_queued: Callable[[], None] = lambda: None,
+        rng: random.Random | None = None,
     ) -> None:
-        self.rows = InboxRows(engine)
+        self.rows = InboxRows(engine, max_tries=max_tries)
+        self.owner = owner
+        self.lease = lease
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self.remote = remote
         self.outbox = outbox
         self.followers = Followers(engine)
@@ -150,15 +169,45 @@ class Inbox:
                         int(self.clock().timestamp()))  # fmt: skip
 
     async def process(self) -> int:
-        """Act on every stored, unprocessed activity; returns how many were handled."""
-        rows = self.rows.unprocessed(100)
-        for row in rows:
+        """Act on the stored activities that are due, one claimed at a time; returns how many.
+
+        A row is claimed under a lease (``lease`` covers the handling of one),
+        so another process or task calling this at the same time takes other
+        rows.
+        """
+        tried = 0
+        while tried < BATCH:
+            claimed = self.rows.claim(self.owner, self.clock(), 1, self.lease)
+            if not claimed:
+                break
+            row = claimed[0]
+            tried += 1
+            if row.tries > self.rows.max_tries:  # each claim so far ended without a finish
+                log.warning("inbox: gave up on an activity from %s: never handled in %d tries",
+                            host_of(row.actor), row.tries - 1)  # fmt: skip
+                self.rows.processed(row, self.clock(), "its handling never finished")
+                continue
             try:
                 await self._handle(row.actor, json.loads(row.body))
             except FetchFailed as exc:
-                log.warning("inbox: cannot handle an activity from %s: %s", host_of(row.actor), exc)
-            self.rows.processed(row.id, int(self.clock().timestamp()))
-        return len(rows)
+                self._failed(row, exc)
+            else:
+                self.rows.processed(row, self.clock())
+        return tried
+
+    def _failed(self, row: Received, exc: FetchFailed) -> None:
+        """Try a transient failure again later (a bounded number of times); drop any other."""
+        host, now = host_of(row.actor), self.clock()
+        later = next_try(row.tries, now, self.rng, exc.retry_after)
+        if not exc.transient:
+            log.warning("inbox: dropped an activity from %s: %s", host, exc)
+            self.rows.processed(row, now, str(exc))
+        elif self.rows.retry(row, now, str(exc), later):
+            log.info("inbox: will try an activity from %s again (try %d failed): %s",
+                     host, row.tries, exc)  # fmt: skip
+        else:
+            log.warning("inbox: gave up on an activity from %s after %d tries: %s",
+                        host, row.tries, exc)  # fmt: skip
 
     async def _handle(self, actor: str, activity: dict[str, Any]) -> None:
         kind = activity.get("type")

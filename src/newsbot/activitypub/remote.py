@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from newsbot.activitypub.addresses import BlockedAddress, check_literal
+from newsbot.activitypub.deliveries import retry_after
 from newsbot.activitypub.documents import ACTIVITY_JSON
 from newsbot.activitypub.followers import host_of
 from newsbot.errors import NewsbotError
@@ -31,12 +32,32 @@ CACHE_SIZE = 10_000
 CACHE_TTL = timedelta(hours=12)
 
 
-class FetchFailed(NewsbotError):
-    """A remote document could not be fetched or read (``gone`` when it answered 410)."""
+RETRIED_STATUSES = frozenset({408, 429})
+"""Answers below 500 that say "later", not "never" (what deliveries retry, but 401: a GET
+refused for want of a signature stays refused)."""
 
-    def __init__(self, message: str, *, gone: bool = False) -> None:
+
+class FetchFailed(NewsbotError):
+    """A remote document could not be fetched or read.
+
+    ``gone`` when it answered 410; ``transient`` when trying later may work
+    (no connection, a timeout, 408, 429, 5xx; ``retry_after`` is when the
+    server asked to be tried again), not when the document is missing, gone
+    or not what was asked for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        gone: bool = False,
+        transient: bool = False,
+        retry_after: datetime | None = None,
+    ) -> None:
         super().__init__(message)
         self.gone = gone
+        self.transient = transient
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +156,15 @@ class RemoteActors:
             async with self._http.stream(
                 "GET", url, headers={"Accept": ACCEPT}, auth=self._sign or httpx.USE_CLIENT_DEFAULT
             ) as response:
-                if response.status_code == 410:
+                status = response.status_code
+                if status == 410:
                     raise FetchFailed(f"{url} is gone", gone=True)
-                if response.status_code != 200:
-                    raise FetchFailed(f"{url} answered {response.status_code}")
+                if status in RETRIED_STATUSES or status >= 500:
+                    later = retry_after(response.headers.get("retry-after"), self._clock())
+                    raise FetchFailed(f"{url} answered {status}", transient=True,
+                                      retry_after=later)  # fmt: skip
+                if status != 200:
+                    raise FetchFailed(f"{url} answered {status}")
                 body = b""
                 async for chunk in response.aiter_bytes():
                     body += chunk
@@ -146,8 +172,10 @@ class RemoteActors:
                         raise FetchFailed(f"{url} is too large")
         except BlockedAddress as exc:
             raise FetchFailed(str(exc)) from None
-        except httpx.HTTPError as exc:
+        except httpx.UnsupportedProtocol as exc:
             raise FetchFailed(f"cannot fetch {url}: {type(exc).__name__}") from None
+        except httpx.HTTPError as exc:  # no connection, a timeout, a broken answer: later
+            raise FetchFailed(f"cannot fetch {url}: {type(exc).__name__}", transient=True) from None
         try:
             doc = json.loads(body)
         except ValueError:

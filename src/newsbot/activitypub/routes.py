@@ -77,7 +77,9 @@ class ActivityPubRoutes:
             name, _, host = resource[5:].lstrip("@").partition("@")
             if not name or not host:
                 return PlainTextResponse("resource: acct:NAME@HOST", status_code=400)
-            if name.lower() != self.actor.username.lower() or host.lower() != self.actor.host:
+            # Mastodon asks with the host alone; a person may type the port too.
+            hosts = (self.actor.host, self.actor.netloc)
+            if name.lower() != self.actor.username.lower() or host.lower() not in hosts:
                 return PlainTextResponse("no such account", status_code=404)
         elif resource.startswith(("https://", "http://")):
             if resource not in (self.actor.id, self.actor.base_url):
@@ -184,7 +186,7 @@ class ActivityPubRoutes:
 
     def _incoming(self, request: Request, body: bytes) -> Incoming:
         scheme = self.actor.base_url.split(":", 1)[0]
-        host = request.headers.get("host", self.actor.host)
+        host = request.headers.get("host", self.actor.netloc)
         target = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
         query = request.scope.get("query_string", b"").decode("latin-1")
         url = f"{scheme}://{host}{target}" + (f"?{query}" if query else "")

@@ -188,6 +188,11 @@ def _verify_cavage(request: Incoming, key: rsa.RSAPublicKey, now: datetime) -> S
     if algorithm not in ("rsa-sha256", "hs2019"):
         raise SignatureRejected(f"unsupported signature algorithm {algorithm!r}")
     names = params.get("headers", "date").lower().split()
+    for pseudo in ("(created)", "(expires)"):
+        if pseudo in names and algorithm != "hs2019":
+            # Mastodon refuses these for rsa-sha256 (draft-cavage ties them to hs2019); a
+            # request it would refuse must not pass here.
+            raise SignatureRejected(f"Invalid pseudo-header {pseudo} for {algorithm}")
     required = {"(request-target)", "host"} | ({"digest"} if request.method != "GET" else set())
     if missing := required - set(names):
         raise SignatureRejected(f"the signature does not cover {', '.join(sorted(missing))}")

@@ -28,14 +28,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 import aiohttp
 from yarl import URL
 
 from newsbot.activitypub.addresses import BlockedAddress
-from newsbot.activitypub.deliveries import Claimed, DeliveryStore, Outcome
+from newsbot.activitypub.deliveries import Claimed, DeliveryStore, Outcome, retry_after
 from newsbot.activitypub.documents import ACTIVITY_JSON
 from newsbot.activitypub.signatures import Signer, digest_header
 
@@ -50,18 +49,6 @@ MAX_ANSWER_BYTES = 64 * 1024
 """What is read of an inbox's answer (its body is not used; a longer one closes the connection)."""
 
 Clock = Callable[[], datetime]
-
-
-def retry_after(value: str | None, now: datetime) -> datetime | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return now + timedelta(seconds=int(value.strip()))
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Headers(Protocol):

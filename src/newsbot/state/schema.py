@@ -294,7 +294,9 @@ ap_hosts = Table(
     Column("last_success", BigInteger),
 )
 
-# Activities received at the inbox, verified and stored before the 202, processed after.
+# Activities received at the inbox, verified and stored before the 202, processed after:
+# claimed under a lease (owner, lease_until), retried at next_try after a transient failure,
+# processed once handled, dropped (last_error) or given up after too many tries.
 ap_inbox = Table(
     "ap_inbox",
     metadata,
@@ -307,5 +309,10 @@ ap_inbox = Table(
     Column("body", Text, nullable=False),
     Column("received", BigInteger, nullable=False),
     Column("processed", BigInteger),
+    Column("tries", Integer, nullable=False, default=0),
+    Column("next_try", BigInteger, nullable=False, default=0),
+    Column("owner", String(200)),
+    Column("lease_until", BigInteger),
+    Column("last_error", Text),
     Index("ap_inbox_pending", "processed"),
 )

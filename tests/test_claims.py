@@ -126,6 +126,22 @@ def test_a_withdrawn_article_gives_its_page_to_a_live_one(desk: Desk) -> None:
     assert [(p.path, p.field) for p in report.problems] == [("old.md", "id")]
 
 
+def test_an_article_withdrawn_after_it_was_live_keeps_its_id(desk: Desk) -> None:
+    """Its posts were made, and deleted, under that id: a newer file taking the id up would
+    be taken for it by every target (its post 'deleted') and never posted. It is left out
+    with a problem instead, as before."""
+    desk.write("old.md", "First story", NOW - timedelta(days=3), id="cafe")
+    desk.build(NOW - timedelta(days=2))
+    assert "First story" in desk.page()
+    desk.write("old.md", "First story", NOW - timedelta(days=3), id="cafe", withdrawn=True)
+    desk.build(NOW - timedelta(days=1))
+    desk.write("new.md", "Another story", NOW - timedelta(hours=1), id="cafe")
+    report = desk.build()
+    assert [(p.path, p.field) for p in report.problems] == [("new.md", "id")]
+    assert desk.titles() == {}
+    assert [(p.path, p.field) for p in desk.check()] == [("new.md", "id")]
+
+
 def test_the_first_of_two_live_articles_keeps_its_page_as_before(desk: Desk) -> None:
     """Among live articles nothing changes: the one stored (live) first keeps the page,
     edits included; the other takes it over when the owner goes."""

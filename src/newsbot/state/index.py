@@ -475,7 +475,8 @@ class StoreIndex:
 
 Rank = tuple[int, int]
 """How strong a file's claim to an id or a page is, lowest first: ``(0, live since)`` for
-a live article, ``(1, first stored)`` for a draft, a scheduled or a withdrawn one.
+an article that is or has been live (withdrawn since, say), ``(1, first stored)`` for a
+draft or a scheduled article never live.
 
 A live article wins over one readers cannot see, whatever their ages: a draft kept in
 the store must not keep a published story off its page. Among live articles the one
@@ -508,13 +509,18 @@ def is_live(article: Article, now: datetime) -> bool:
 
 
 def age_of(article: Article, before: Age | None, now: datetime, generation: int) -> Age:
-    """The age of ``article`` stored by build ``generation`` (``before``: its last one)."""
-    if not is_live(article, now):
-        live_since = None
-    elif before is not None and before.live_since is not None:
-        live_since = before.live_since
-    else:
+    """The age of ``article`` stored by build ``generation`` (``before``: its last one).
+
+    Once live, always ranked as live: an article withdrawn (or turned back into a
+    draft) keeps its id and page. Its posts were made, and are deleted, under that
+    id; a newer file taking the id up would be taken for it and never posted.
+    """
+    if before is not None and before.live_since is not None:
+        live_since: int | None = before.live_since
+    elif is_live(article, now):
         live_since = generation
+    else:
+        live_since = None
     return Age(generation if before is None else before.added, live_since)
 
 

@@ -4,8 +4,8 @@ Ids and pages went to the file stored first, drafts, scheduled and withdrawn
 articles included: a draft kept in the store kept a newer published article
 off its page. Now a live article wins, and among live ones the one live first
 (`newsbot.state.index.Rank`); each row needs the build since which it has been
-live. Rows live now take the build they were first stored in, so every owner
-among live articles stays the owner.
+live. Rows live now, and rows posted once (withdrawn since), take the build they
+were first stored in, so every owner among live articles stays the owner.
 
 Pages are also compared case folded and in NFC (`newsbot.state.index.page_key`):
 ``articles/Cafe/`` and ``articles/cafe/`` are one file where the file system
@@ -40,8 +40,12 @@ def upgrade() -> None:
     with op.batch_alter_table("articles") as batch:
         batch.add_column(sa.Column("live_since", sa.Integer))
     conn = op.get_bind()
+    # Live now, or posted once (withdrawn since): either keeps its claim (`index.age_of`).
     conn.execute(
-        sa.text("UPDATE articles SET live_since = added" " WHERE visible AND published <= :now"),
+        sa.text(
+            "UPDATE articles SET live_since = added WHERE (visible AND published <= :now)"
+            " OR id IN (SELECT article_id FROM deliveries)"
+        ),
         {"now": int(time.time())},
     )
     for key in STALE_META:

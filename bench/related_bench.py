@@ -212,7 +212,7 @@ def fill(engine: Engine, count: int, copies: bool) -> dict[str, float]:
 def _store(index: StoreIndex, batch: list[Parsed]) -> float:
     started = time.perf_counter()
     with index.engine.begin() as conn:
-        index.store(conn, batch, 1)
+        index.store(conn, batch, 1, now=datetime.now(UTC))
     return time.perf_counter() - started
 
 
@@ -290,7 +290,7 @@ def new_articles(engine: Engine, count: int, copies: bool) -> dict[str, float]:
     for article in newcomers:
         parsed = Parsed(FileStat(article.path, len(article.body), 1), article.id, article, "", ())
         with engine.begin() as conn:
-            index.store(conn, [parsed], 2)
+            index.store(conn, [parsed], 2, now=datetime.now(UTC))
             started, cpu_started = time.perf_counter(), time.process_time()
             changed.append(len(lists.refresh(conn, [article.path], [])))
             step.append(time.perf_counter() - started)

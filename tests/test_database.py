@@ -70,7 +70,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0011"
+        assert current_revision(upgraded) == HEAD == "0012"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -204,11 +204,18 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
             assert conn.exec_driver_sql("SELECT article_id FROM post_related").scalar() == "北京"
 
 
-def _back_to_0009(db: sqlite3.Connection) -> None:
-    """Make a head state file what 0009 left: no page of each article (migration 0010), no
-    retries of inbox rows (0011)."""
+def _back_to_0010(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0010 left: no retries of inbox rows (migration 0011), no
+    build since which each article is live (0012)."""
     for column in ("tries", "next_try", "owner", "lease_until", "last_error"):
         db.execute(f"ALTER TABLE ap_inbox DROP COLUMN {column}")
+    db.execute("ALTER TABLE articles DROP COLUMN live_since")
+    db.execute("UPDATE alembic_version SET version_num = '0010'")
+
+
+def _back_to_0009(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0009 left: no page of each article (migration 0010)."""
+    _back_to_0010(db)
     db.execute("DROP INDEX articles_page")
     db.execute("ALTER TABLE articles DROP COLUMN page")
     db.execute("ALTER TABLE articles DROP COLUMN page_field")
@@ -254,3 +261,47 @@ def test_two_posted_articles_with_one_page_are_told_apart_after_the_upgrade(
         assert [(p.path, p.field) for p in report.problems] == [("b.md", "id")]
         assert [d.article_id for d in deliveries.withdrawn("main", 10)] == ["cafe"]
         assert deliveries.new_articles("main", now, None) == []
+
+
+def test_drafts_give_way_and_pages_compare_without_case_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """A state file of 0010: a draft stored first owns the page of a live article, and two
+    live articles whose pages differ only in case are both published. The upgrade marks
+    the live rows live since they were stored; the next build gives the page to the live
+    article and leaves the second of the two pages out, a problem naming each."""
+    import hashlib
+    from datetime import UTC, datetime, timedelta
+
+    from support.posting import write_article
+    from support.stores import BASE_URL, make_settings, opened
+
+    now = datetime.now(UTC)
+    content = tmp_path / "content"
+    write_article(content, "draft.md", "Draft", now - timedelta(hours=3), id="Cafe", draft=True)
+    write_article(content, "live.md", "Published", now - timedelta(hours=2), id="cafe")
+    write_article(content, "x.md", "Upper", now - timedelta(hours=2), url=BASE_URL + "a/Up/")
+    write_article(content, "y.md", "Lower", now - timedelta(hours=1), url=BASE_URL + "a/up/")
+    settings = make_settings(tmp_path, content)
+    with opened(settings) as app:
+        app.builder.build(now)
+        file = app.engine.url.database
+    assert file is not None
+    with sqlite3.connect(file) as db:  # what 0010 left: the draft first, exact page keys
+        db.execute("UPDATE articles SET shadowed = (path = 'live.md')")
+        exact = hashlib.sha256(b"a/Up/index.html").hexdigest()
+        db.execute("UPDATE articles SET page = ? WHERE path = 'x.md'", (exact,))
+        _back_to_0010(db)
+
+    out = settings.feeds.output_dir
+    with opened(settings) as app:
+        with app.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT path, live_since, added FROM articles").all()
+        assert {path: since for path, since, _ in rows} == {
+            "draft.md": None,
+            **{path: added for path, _, added in rows if path != "draft.md"},
+        }
+        report = app.builder.build(now)
+    assert [(p.path, p.field) for p in report.problems] == [("draft.md", "id"), ("y.md", "url")]
+    assert "Published" in (out / "articles/cafe/index.html").read_text(encoding="utf-8")
+    assert "Upper" in (out / "a/Up/index.html").read_text(encoding="utf-8")

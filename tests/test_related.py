@@ -87,7 +87,10 @@ class Store:
         with self.index.engine.begin() as conn:
             for start in range(0, len(articles), 500):
                 self.index.store(
-                    conn, [_parsed(a) for a in articles[start : start + 500]], self.generation
+                    conn,
+                    [_parsed(a) for a in articles[start : start + 500]],
+                    self.generation,
+                    now=NOW,
                 )
 
     def remove(self, *articles: Article) -> None:

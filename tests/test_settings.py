@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from newsbot.cli import main
 from newsbot.errors import SettingsError
-from newsbot.settings import Settings, load_settings
+from newsbot.settings import TAG_AUTHORITY, Settings, load_settings
 from newsbot.state.database import database_url
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "newsbot.toml"
@@ -265,6 +265,8 @@ def test_loaded_settings_pickle_with_their_values_and_secrets(
         ("NEWSBOT_SITE__LANGUAGE", "English (UK)", "site.language"),
         ("NEWSBOT_SITE__LANGUAGE", "en_GB", "site.language"),
         ("NEWSBOT_SITE__LANGUAGE", "", "site.language"),
+        ("NEWSBOT_SITE__LANGUAGE", "xx", "site.language"),  # no language of ISO 639
+        ("NEWSBOT_SITE__LANGUAGE", "xx-GB", "site.language"),
         ("NEWSBOT_SITE__ID_AUTHORITY", "News Example", "site.id_authority"),
         ("NEWSBOT_SITE__ID_AUTHORITY", "news.example.org", "site.id_authority"),  # no date
         ("NEWSBOT_SITE__ID_AUTHORITY", "news.example.org,26", "site.id_authority"),
@@ -293,6 +295,8 @@ def test_a_language_or_id_authority_feeds_cannot_carry_is_refused_by_name(
         ("pt-BR", "news.example.org,2026-01"),
         ("fil", "editor@news.example.org,2026-01-31"),
         ("zh-Hant-TW", "127.0.0.1,2015"),
+        ("tlh", "news.example.org,2026"),  # three letters: ISO 639-2/3
+        ("qaa", "news.example.org,2026"),  # the registry's range for local use
     ],
 )
 def test_language_tags_and_tag_authorities_are_accepted(language: str, authority: str) -> None:
@@ -342,3 +346,22 @@ def test_a_secret_file_in_the_output_folder_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["config", "show"], env=env)
     assert result.exit_code == 2, result.output
     assert "targets.main.token_file" in result.output
+
+
+@pytest.mark.parametrize(
+    ("base_url", "prefix"),
+    [
+        ("https://news.example.org/", "tag:news.example.org,2015:"),
+        ("http://127.0.0.1:8080/", "tag:127.0.0.1,2015:"),  # ids made so far stay
+        ("https://news.example.org./", "tag:news.example.org,2015:"),
+        ("http://[::1]:8080/", "tag:localhost,2015:"),
+        ("http://[2001:db8::1]/", "tag:localhost,2015:"),
+        ("http://news_desk.example/", "tag:localhost,2015:"),
+    ],
+)
+def test_the_default_item_ids_are_tag_uris_whatever_the_host(base_url: str, prefix: str) -> None:
+    """A tag URI names a DNS name or e-mail address (RFC 4151): an IPv6 ``base_url`` made
+    ``tag:[::1],2015:`` ids, which every validator refuses; such a host takes ``localhost``."""
+    site = Settings.model_validate({"site": {"base_url": base_url}}).site
+    assert site.id_prefix == prefix
+    assert TAG_AUTHORITY.fullmatch(site.id_prefix.removeprefix("tag:").removesuffix(":"))

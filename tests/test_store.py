@@ -120,7 +120,8 @@ EXPECTED = [
     Expect("control-escaped.md", 8, "image", CONTROL),
     Expect("control-escaped.md", 9, "content_warning", CONTROL),
     Expect("control-escaped.md", 13, "body", "control characters removed from the body"),
-    Expect("bad-lang.md", 4, "lang", "must be a language tag"),
+    Expect("bad-lang.md", 4, "lang", "must be a language tag like 'en' or 'pt-BR', got 'english"),
+    Expect("made-up-lang.md", 4, "lang", "'xx' is no language of the ISO 639 registry"),
     Expect("relative-url.md", 4, "url", "must be an absolute http(s) URL"),
     Expect("bad-idn-url.md", 4, "url", "host 'b\u00fccher..example' is not a valid"),
     Expect("bad-idn-image.md", 4, "image", f"host '{'a' * 60}b\u00fccher.example' is not a valid"),
@@ -207,6 +208,18 @@ def test_every_good_article_is_in_the_feed(run: Run) -> None:
     titles = {item.guid: item.title for item in items}
     assert titles[ID_PREFIX + "shared-id"] == "First article using the shared id"
     assert " ".join(titles[ID_PREFIX + "control-escaped"].split()) == "Control characters"
+
+
+def test_an_article_in_a_language_feeds_cannot_carry_is_in_the_sites(run: Run) -> None:
+    """The feed validator refuses a made-up language (``xx``) as it refuses a malformed
+    one: the article is kept, in the site's language, and the problem says so."""
+    feed = json.loads((run.settings.feeds.output_dir / "feed.json").read_text(encoding="utf-8"))
+    languages = {item["id"]: item.get("language") for item in feed["items"]}
+    assert languages[ID_PREFIX + "made-up-lang"] is None  # the feed's own: the site's
+    assert languages[ID_PREFIX + "bad-lang"] is None
+    assert feed["language"] == run.settings.site.language
+    [problem] = [p for p in run.report.problems if p.path == "made-up-lang.md"]
+    assert problem.message.endswith("got 'xx-GB'; the site's language is used")
 
 
 def test_every_good_article_has_its_page(run: Run) -> None:

@@ -59,12 +59,44 @@ LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 """A language tag in the form feeds carry (``en``, ``pt-BR``, ``zh-Hant-TW``): an article's
 ``lang`` and the site's ``language`` end up in ``xml:lang`` and ``<language>``."""
 
+
+def language_problem(tag: str) -> str | None:
+    """Why feeds cannot carry ``tag`` as a language, if they cannot: it is not in the form
+    of a tag, or its primary subtag is none of the IANA registry's (the ISO 639 codes),
+    as in ``xx``: the feed validator refuses both.
+
+    ``langcodes`` (which ships the registry) loads here, at the first check: its tables
+    cost tens of milliseconds, which only a process that checks a language pays.
+    """
+    if not LANGUAGE_TAG.match(tag):
+        return "must be a language tag like 'en' or 'pt-BR'"
+    import langcodes
+
+    primary = tag.split("-", 1)[0].lower()
+    if not langcodes.tag_is_valid(primary):
+        return f"{primary!r} is no language of the ISO 639 registry (like 'en' or 'pt-BR')"
+    return None
+
+
 _DNS_NAME = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
 TAG_AUTHORITY = re.compile(
     rf"(?:[a-z0-9._-]+@)?{_DNS_NAME},(?P<year>\d{{4}})(?:-(?P<month>\d\d)(?:-(?P<day>\d\d))?)?"
 )
 """The tagging entity of an RFC 4151 tag URI: a domain name or e-mail address and a date
 (lower case: tags compare character by character, and the feed validator wants it so)."""
+
+
+def default_authority(host: str | None) -> str:
+    """The tagging entity's name item ids take when ``site.id_authority`` is not set: the
+    host of ``site.base_url`` (a trailing dot dropped), as ids have always been made.
+
+    A host that is no DNS name (an IPv6 address such as ``[::1]``, a name with ``_``)
+    would make ids that are no tag URI, which every feed validator refuses: those take
+    ``localhost``, the name no one owns and that such a local site stands for. A site
+    that keeps such a host sets ``site.id_authority``.
+    """
+    name = (host or "").removesuffix(".")
+    return name if TAG_AUTHORITY.fullmatch(f"{name},2015") else "localhost"
 
 
 def template_problem(template: str, fields: Sequence[str]) -> str | None:
@@ -117,8 +149,8 @@ class SiteSettings(_Group):
     @classmethod
     def _language_tag(cls, value: str) -> str:
         """Every feed carries it (``<language>``, ``xml:lang``, ``language``)."""
-        if not LANGUAGE_TAG.match(value):
-            raise ValueError("must be a language tag like 'en' or 'pt-BR'")
+        if (problem := language_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("id_authority")
@@ -181,8 +213,7 @@ class SiteSettings(_Group):
         """The prefix of every item id: a tag URI (RFC 4151) that survives a move of the site."""
         if self.id_authority:
             return f"tag:{self.id_authority}:"
-        host = self.base_url.host or "localhost"
-        return f"tag:{host},2015:"
+        return f"tag:{default_authority(self.base_url.host)},2015:"
 
 
 class StoreSettings(_Group):

@@ -180,7 +180,7 @@ class Builder:
         report.read, report.removed = len(to_read), len(removed)
         generation = int(self.index.get_meta("generation") or "0") + 1
         changes = self.indexer.update(
-            to_read, removed, known, generation, progress, backlog=backlog, full=full
+            to_read, removed, known, generation, progress, now=now, backlog=backlog, full=full
         )
         # What the scan found, a few objects per file of the store, is not needed past the
         # index step: freed here, the pages and navigation steps reuse its memory.

@@ -10,6 +10,7 @@ no article.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from newsbot.articles import Article
 from newsbot.build.indexing import changed
@@ -17,14 +18,26 @@ from newsbot.build.stamp import fingerprint
 from newsbot.errors import Problem
 from newsbot.related.references import TitleIndex, resolve_all
 from newsbot.settings import Settings
-from newsbot.state.index import StoreIndex, duplicate, owners, taken_page
+from newsbot.state.index import (
+    Age,
+    StoreIndex,
+    age_of,
+    duplicate,
+    owners,
+    page_key,
+    rank_of,
+    taken_page,
+)
 from newsbot.store.fields import Site, page_of
 from newsbot.store.reader import read
 from newsbot.store.scan import walk
 
 
-def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
-    """All problems of the store as it is on disk now, sorted by path and line."""
+def check_store(
+    settings: Settings, index: StoreIndex, now: datetime | None = None
+) -> list[Problem]:
+    """All problems of the store as it is on disk ``now`` (default: the clock's), sorted by
+    path and line."""
     root = settings.store.content_dir
     site = Site(str(settings.site.base_url), settings.site.permalink, settings.site.zone)
     files, problems = walk(root)
@@ -47,9 +60,11 @@ def check_store(settings: Settings, index: StoreIndex) -> list[Problem]:
             found.append(parsed.article)
     # Who owns an id is decided as the build decides it (new files after stored ones, a
     # full build too); titles resolve in that order too.
-    added = index.added()
-    found.sort(key=lambda article: (added.get(article.path, _NEW), article.path))
-    problems.extend(_duplicates(found, added, site))
+    before = index.ages()
+    found.sort(key=lambda article: (_age(before, article.path).added, article.path))
+    moment = now or datetime.now(UTC)
+    ages = {a.path: age_of(a, before.get(a.path), moment, _NEW) for a in found}
+    problems.extend(_duplicates(found, ages, site))
     problems.extend(_unresolved(found))
     return sorted(problems, key=lambda p: (p.path, p.line or 0, p.field or ""))
 
@@ -58,25 +73,31 @@ _NEW = 2**63
 """Sorts files the index has no article of after every stored one."""
 
 
-def _duplicates(found: list[Article], added: dict[str, int], site: Site) -> Iterator[Problem]:
+def _age(ages: dict[str, Age], path: str) -> Age:
+    return ages.get(path) or Age(_NEW, None)
+
+
+def _duplicates(found: list[Article], ages: dict[str, Age], site: Site) -> Iterator[Problem]:
     """Files whose id another owns, then files whose page another owns (among id owners)."""
-    owner = owners((article.id, added.get(article.path, _NEW), article.path) for article in found)
+    ranks = {path: rank_of(age) for path, age in ages.items()}
+    owner = owners((article.id, ranks[article.path], article.path) for article in found)
     pages = {
-        article.path: page
+        article.path: (page, page_key(page.file))
         for article in found
         if owner[article.id] == article.path and (page := page_of(article, site)) is not None
     }
     page_owner = owners(
-        (pages[article.path].file, added.get(article.path, _NEW), article.path)
+        (pages[article.path][1], ranks[article.path], article.path)
         for article in found
         if article.path in pages
     )
     for article in found:
-        page = pages.get(article.path)
         if owner[article.id] != article.path:
             yield duplicate(article.path, article.id, owner[article.id])
-        elif page is not None and (holder := page_owner[page.file]) != article.path:
-            yield taken_page(article.path, article.url, page.field, holder)
+        elif article.path in pages:
+            page, key = pages[article.path]
+            if (holder := page_owner[key]) != article.path:
+                yield taken_page(article.path, article.url, page.field, holder)
 
 
 def _unresolved(found: list[Article]) -> Iterator[Problem]:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -86,11 +87,12 @@ class Indexer:
         generation: int,
         progress: Progress | None = None,
         *,
+        now: datetime,
         backlog: bool = True,
         full: bool = False,
     ) -> Changes:
         """Parse and store ``to_read``, drop ``removed``, then settle ids, pages and related
-        lists.
+        lists as they are ``now`` (scheduled articles due by then are live).
 
         ``backlog``: spend up to ``site.related_seconds`` on lists still missing too.
         ``full``: every file is read again over a dropped term index (`StoreIndex.forget_terms`).
@@ -101,7 +103,7 @@ class Indexer:
         stored: list[str] = []
         done = 0
         for batch in self._parse(to_read):
-            fresh = self._store(batch, known, generation, changes, ids, pages, full)
+            fresh = self._store(batch, known, generation, changes, ids, pages, full, now)
             stored.extend(p.stat.path for p in fresh)
             for parsed in fresh:
                 if parsed.article is not None:
@@ -122,7 +124,8 @@ class Indexer:
             if full:  # rows kept as last read (their file now refused) are indexed again
                 unread = sorted({f.path for f in to_read} - set(stored))
                 self.index.reindex(conn, sorted(self.index.with_article(conn, unread)))
-            flipped = self.index.settle(conn, ids, pages)
+            due_ids, due_pages = self.index.go_live(conn, now, generation)
+            flipped = self.index.settle(conn, ids | due_ids, pages | due_pages)
         changes.feeds |= self.feeds_of_paths(flipped)
         changes.pages |= flipped
         started = time.perf_counter()
@@ -150,6 +153,7 @@ class Indexer:
         ids: set[str],
         pages: set[str],
         full: bool,
+        now: datetime,
     ) -> list[Parsed]:
         """Store one batch in one transaction; returns the files whose rows were replaced."""
         fresh = [p for p in batch if p.digest != known.get(p.stat.path, _NONE).digest]
@@ -172,7 +176,7 @@ class Indexer:
                 self.index.remove(conn, paths, indexed=not full)
             else:
                 added = {}
-            self.index.store(conn, fresh, generation, added)
+            self.index.store(conn, fresh, generation, added, now=now)
         return fresh
 
     def _parse(self, stats: Sequence[FileStat]) -> Iterator[list[Parsed]]:
@@ -228,11 +232,11 @@ class Indexer:
         with self.index.engine.connect() as conn:
             return self.index.affected_by(conn, sorted(paths))
 
-    def _note_pages(self, links: Iterable[tuple[str, str | None]], changes: Changes) -> None:
+    def _note_pages(self, links: Iterable[tuple[str | None, str | None]], changes: Changes) -> None:
         """Note the page files and images of ``links`` (see `StoreIndex.links`), as stored
         before this build changes them."""
         for url, image in links:
-            name = page_file(self.base_url, url)
+            name = url and page_file(self.base_url, url)
             if name:
                 changes.gone_pages.add(name)
             if image:

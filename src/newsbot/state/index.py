@@ -2,15 +2,20 @@
 
 A build asks it which files changed since last time, hands it the freshly
 parsed ones, and asks it for the newest articles of each feed. Rows are keyed
-by path; an article id used by two files belongs to the file seen first, the
-other is reported and kept out of the feeds. So does a page two ids make (or a
-``url`` that names another article's page): one file would overwrite the other's.
+by path; an article id used by two files belongs to one of them, the other is
+reported and kept out of the feeds. So does a page two ids make (or a ``url``
+that names another article's page): one file would overwrite the other's.
+
+Who owns an id or a page is what an editor expects (see `Rank`): a live article
+before a draft, a scheduled or a withdrawn one, and among live ones the one live
+first; a draft that goes live later does not take a published article's page.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
@@ -42,6 +47,13 @@ FeedKey = tuple[str, str]
 """Which feed: ``("site", "")``, ``("tag", slug)`` or ``("section", slug)``."""
 
 SITE: FeedKey = ("site", "")
+
+
+class Age(NamedTuple):
+    """When a file was first stored, and since when it has been live (None: it is not)."""
+
+    added: int
+    live_since: int | None
 
 
 class Known(NamedTuple):
@@ -139,12 +151,14 @@ class StoreIndex:
             found.update(conn.execute(query).scalars())
         return found
 
-    def added_of(self, conn: Connection, paths: Sequence[str]) -> dict[str, int]:
-        """The build that first stored each of ``paths`` (kept when a file is stored again)."""
-        found: dict[str, int] = {}
+    def added_of(self, conn: Connection, paths: Sequence[str]) -> dict[str, Age]:
+        """The age of each of ``paths`` (kept when a file is stored again, see `Age`)."""
+        found: dict[str, Age] = {}
         for chunk in chunks(paths, 500):
-            query = select(articles.c.path, articles.c.added).where(articles.c.path.in_(chunk))
-            found.update({row.path: row.added for row in conn.execute(query)})
+            query = select(articles.c.path, articles.c.added, articles.c.live_since).where(
+                articles.c.path.in_(chunk)
+            )
+            found.update({row.path: Age(row.added, row.live_since) for row in conn.execute(query)})
         return found
 
     def forget_terms(self) -> None:
@@ -181,19 +195,22 @@ class StoreIndex:
         conn: Connection,
         batch: Sequence[Parsed],
         generation: int,
-        added: Mapping[str, int] | None = None,
+        ages: Mapping[str, Age] | None = None,
+        *,
+        now: datetime,
     ) -> None:
         """Insert freshly parsed files (their old rows must have been removed).
 
-        ``added`` gives the generation of files stored before (see `added_of`): an
-        edited file stays as old as it was, so it keeps an id a newer file also uses.
+        ``ages`` gives the age of files stored before (see `added_of`): an edited file
+        stays as old as it was, and as long live, so it keeps an id or a page a newer
+        file also claims. A file live at ``now`` that was not is live from ``generation``.
         """
         if not batch:  # executemany with no rows would insert one row of defaults
             return
-        first = added or {}
+        before = ages or {}
         self.store_sources(conn, batch)
         rows = [
-            _article_row(p, first.get(p.stat.path, generation))
+            _article_row(p, age_of(p.article, before.get(p.stat.path), now, generation))
             for p in batch
             if p.article is not None
         ]
@@ -241,9 +258,32 @@ class StoreIndex:
             found.update(conn.execute(query).scalars())
         return found
 
+    def go_live(
+        self, conn: Connection, now: datetime, generation: int
+    ) -> tuple[set[str], set[str]]:
+        """Mark the scheduled articles whose time has come by ``now`` live from
+        ``generation``; returns their ids and pages, to settle again (see `settle`)."""
+        query = select(articles.c.id, articles.c.page).where(
+            articles.c.visible,
+            articles.c.live_since.is_(None),
+            articles.c.published <= epoch_seconds(now),
+        )
+        due = conn.execute(query).all()
+        if due:
+            conn.execute(
+                update(articles)
+                .where(
+                    articles.c.visible,
+                    articles.c.live_since.is_(None),
+                    articles.c.published <= epoch_seconds(now),
+                )
+                .values(live_since=generation)
+            )
+        return {row.id for row in due}, {row.page for row in due if row.page is not None}
+
     def settle(self, conn: Connection, ids: Iterable[str], pages: Iterable[str]) -> set[str]:
         """Decide who owns each of ``ids`` and each page of ``pages`` (see `page_key`): the
-        file seen first; returns the paths that changed.
+        file that ranks first (see `Rank`); returns the paths that changed.
 
         A changed path was left out and now owns its id and page (its page must be
         written), or the reverse (its page belongs to another file now). Only files
@@ -255,9 +295,9 @@ class StoreIndex:
         affected = by_id | _claims(conn, articles.c.page, pages)
         more = {row.id for row in affected.values()} - ids  # rivals of a page's claimants
         every = affected | _claims(conn, articles.c.id, more)
-        id_owner = owners((row.id, row.added, row.path) for row in every.values())
+        id_owner = owners((row.id, _rank(row), row.path) for row in every.values())
         page_owner = owners(
-            (row.page, row.added, row.path)
+            (row.page, _rank(row), row.path)
             for row in affected.values()
             if row.page is not None and id_owner[row.id] == row.path
         )
@@ -338,11 +378,11 @@ class StoreIndex:
                 found.append(_left_out(conn, row))
         return sorted(found, key=lambda p: (p.path, p.line or 0))
 
-    def added(self) -> dict[str, int]:
-        """The build that first stored each article of the index (see `owners`)."""
+    def ages(self) -> dict[str, Age]:
+        """The age of each article of the index (see `owners`)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(articles.c.path, articles.c.added))
-            return {row.path: row.added for row in rows}
+            rows = conn.execute(select(articles.c.path, articles.c.added, articles.c.live_since))
+            return {row.path: Age(row.added, row.live_since) for row in rows}
 
     def recorded(self, paths: set[str]) -> Iterator[tuple[Article | None, list[Problem]]]:
         """The stored article (None if unreadable) and problems of each of ``paths``."""
@@ -358,16 +398,17 @@ class StoreIndex:
                 stored = [Problem(**item) for item in json.loads(row.problems)]
                 yield (decode_article(row.data) if row.data else None), stored
 
-    def links(self, conn: Connection, paths: Sequence[str]) -> Iterator[tuple[str, str | None]]:
-        """(page URL, image URL or None) of the stored articles of ``paths``."""
+    def links(
+        self, conn: Connection, paths: Sequence[str]
+    ) -> Iterator[tuple[str | None, str | None]]:
+        """(page URL, image URL) of the stored articles of ``paths``; the page is None for a
+        file left out, whose page (if any) is another file's."""
         for chunk in chunks(paths, 500):
-            rows: Iterable[str] = conn.execute(
-                select(articles.c.data).where(articles.c.path.in_(chunk))
-            ).scalars()
-            for data in rows:
-                fields = json.loads(data)
+            query = select(articles.c.data, articles.c.shadowed).where(articles.c.path.in_(chunk))
+            for row in conn.execute(query):
+                fields = json.loads(row.data)
                 image = fields.get("image")
-                yield fields["url"], image["url"] if image else None
+                yield None if row.shadowed else fields["url"], image["url"] if image else None
 
     def stored(self, paths: Iterable[str]) -> Iterator[Stored]:
         """The articles of ``paths`` that are visible and own their id, with their bodies."""
@@ -432,23 +473,60 @@ class StoreIndex:
             return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
 
 
-Claim = tuple[str, int, str]
-"""(article id, build that first stored the file, path): one file's claim to an id."""
+Rank = tuple[int, int]
+"""How strong a file's claim to an id or a page is, lowest first: ``(0, live since)`` for
+an article that is or has been live (withdrawn since, say), ``(1, first stored)`` for a
+draft or a scheduled article never live.
+
+A live article wins over one readers cannot see, whatever their ages: a draft kept in
+the store must not keep a published story off its page. Among live articles the one
+live first wins, so a draft (or a scheduled article) that goes live does not take the
+page of one already published; among the others, the file stored first, as for ids.
+"""
+
+Claim = tuple[str, Rank, str]
+"""(article id or page key, rank, path): one file's claim to an id or a page."""
 
 
 def owners(claims: Iterable[Claim]) -> dict[str, str]:
-    """Who owns each id: the file stored first, edits included, then by path.
+    """Who owns each id (or page): the file of the first rank (see `Rank`), then by path.
 
-    An edited file keeps the build it was first stored in, so an older article
-    keeps its id when a newer file takes it up too. The build settles ownership
-    with it, and ``newsbot check`` predicts it with it.
+    An edited file keeps its age, so an older article keeps its id when a newer
+    file takes it up too. The build settles ownership with it, and ``newsbot
+    check`` predicts it with it.
     """
-    found: dict[str, tuple[int, str]] = {}
-    for article_id, added, path in claims:
-        held = found.get(article_id)
-        if held is None or (added, path) < held:
-            found[article_id] = (added, path)
-    return {article_id: path for article_id, (_, path) in found.items()}
+    found: dict[str, tuple[Rank, str]] = {}
+    for key, rank, path in claims:
+        held = found.get(key)
+        if held is None or (rank, path) < held:
+            found[key] = (rank, path)
+    return {key: path for key, (_, path) in found.items()}
+
+
+def is_live(article: Article, now: datetime) -> bool:
+    """Whether readers may see ``article`` at ``now``: not a draft, not withdrawn, due."""
+    return not article.draft and not article.withdrawn and article.published <= now
+
+
+def age_of(article: Article, before: Age | None, now: datetime, generation: int) -> Age:
+    """The age of ``article`` stored by build ``generation`` (``before``: its last one).
+
+    Once live, always ranked as live: an article withdrawn (or turned back into a
+    draft) keeps its id and page. Its posts were made, and are deleted, under that
+    id; a newer file taking the id up would be taken for it and never posted.
+    """
+    if before is not None and before.live_since is not None:
+        live_since: int | None = before.live_since
+    elif is_live(article, now):
+        live_since = generation
+    else:
+        live_since = None
+    return Age(generation if before is None else before.added, live_since)
+
+
+def rank_of(age: Age) -> Rank:
+    """The rank of a claim of that age (see `Rank`)."""
+    return (1, age.added) if age.live_since is None else (0, age.live_since)
 
 
 def duplicate(path: str, article_id: str, owner: str | None) -> Problem:
@@ -462,28 +540,43 @@ def taken_page(path: str, url: str, field: str, owner: str | None) -> Problem:
 
 
 def page_key(page_file: str) -> str:
-    """How the index stores a page: a digest of its output file (a link may be long)."""
-    return hashlib.sha256(page_file.encode()).hexdigest()
+    """How the index stores a page: a digest of its output file (a link may be long),
+    case folded and in NFC, as file systems that ignore case or normalisation (macOS,
+    Windows) compare names: there ``articles/Cafe/`` and ``articles/cafe/`` are one file.
+    """
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFD", page_file).casefold())
+    return hashlib.sha256(folded.encode()).hexdigest()
 
 
 def _claims(conn: Connection, column: Column[str], values: set[str]) -> dict[str, Row[Any]]:
-    """The claims (path, id, page, added, shadowed) of the rows whose ``column`` is in
+    """The claims (path, id, page, added, live_since, shadowed) of the rows whose ``column`` is in
     ``values``, by path."""
     found: dict[str, Row[Any]] = {}
     for chunk in chunks(sorted(values), 500):
         query = select(
-            articles.c.path, articles.c.id, articles.c.page, articles.c.added, articles.c.shadowed
+            articles.c.path,
+            articles.c.id,
+            articles.c.page,
+            articles.c.added,
+            articles.c.live_since,
+            articles.c.shadowed,
         ).where(column.in_(chunk))
         found.update((row.path, row) for row in conn.execute(query))
     return found
 
 
+def _rank(row: Row[Any]) -> Rank:
+    return rank_of(Age(row.added, row.live_since))
+
+
 def _left_out(conn: Connection, row: Row[Any]) -> Problem:
     """Why the file of a left-out row is: its id is another's, or its page is."""
     rivals = conn.execute(
-        select(articles.c.id, articles.c.added, articles.c.path).where(articles.c.id == row.id)
+        select(articles.c.id, articles.c.added, articles.c.live_since, articles.c.path).where(
+            articles.c.id == row.id
+        )
     ).all()
-    owner = owners((rival.id, rival.added, rival.path) for rival in rivals)[row.id]
+    owner = owners((rival.id, _rank(rival), rival.path) for rival in rivals)[row.id]
     if owner != row.path or row.page is None:
         return duplicate(row.path, row.id, owner)
     holder = conn.execute(
@@ -495,14 +588,15 @@ def _left_out(conn: Connection, row: Row[Any]) -> Problem:
     return taken_page(row.path, json.loads(data)["url"], row.page_field, holder)
 
 
-def _article_row(parsed: Parsed, generation: int) -> dict[str, Any]:
+def _article_row(parsed: Parsed, age: Age) -> dict[str, Any]:
     article = parsed.article
     assert article is not None
     page = parsed.page
     return {
         "path": parsed.stat.path,
         "id": article.id,
-        "added": generation,
+        "added": age.added,
+        "live_since": age.live_since,
         "shadowed": False,
         "published": epoch_seconds(article.published),
         "section": tag_slug(article.section) if article.section else None,

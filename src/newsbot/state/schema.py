@@ -40,6 +40,9 @@ articles = Table(
     Column("path", String(1024), primary_key=True),
     Column("id", String(200), nullable=False),
     Column("added", Integer, nullable=False),
+    # The build since which the article has been live (not a draft, withdrawn or
+    # scheduled); NULL while it is not. Who owns an id or a page follows it.
+    Column("live_since", Integer),
     Column("shadowed", Boolean, nullable=False, default=False),
     Column("published", BigInteger, nullable=False),
     Column("section", String(200)),

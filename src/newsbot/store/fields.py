@@ -30,7 +30,7 @@ from newsbot.articles import (
 from newsbot.bidi import balance, is_balanced
 from newsbot.errors import ArticleError, Problem
 from newsbot.layout import page_file, page_problem
-from newsbot.settings import LANGUAGE_TAG
+from newsbot.settings import language_problem
 from newsbot.store.assets import AssetRefused, media_url, store_path
 
 FIELDS = (
@@ -109,8 +109,9 @@ def build(
         field = "url" if url else "id"
         warnings.append(source_problem(source, line_of, field, f"no page is written: {no_page}"))
     lang = _text(values, "lang", fail)
-    if lang and not LANGUAGE_TAG.match(lang):
-        raise fail("lang", f"must be a language tag like 'en' or 'pt-BR', got {lang!r}")
+    if lang and (bad_lang := language_problem(lang)) is not None:
+        warn("lang", f"{bad_lang}, got {lang!r}; the site's language is used")
+        lang = ""
     for name in FIELDS:
         if _has_forbidden(values.get(name)):
             warn(name, "control characters removed")

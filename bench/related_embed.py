@@ -189,11 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         return rescaled(float(cosines[index[a], index[b]]), mean)
 
     with tempfile.TemporaryDirectory(prefix="newsbot-related-embed-") as work:
-        root = Path(work) / "content"
-        ev.write_store(rows, root)
-        engine, articles, _ = ev.build(root, Path(work))
-        ordered = sorted(articles, key=lambda a: (a.published, a.id))
-        halves = [[a for a in ordered if ev.half(a.id, truth) == n] for n in (0, 1)]
+        engine, ordered, halves = fit.built(rows, truth, Path(work))
         pairs = fit.collect(engine, ordered, truth)
         by_query: dict[str, list[fit.Pair]] = {}
         for p in pairs:

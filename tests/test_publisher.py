@@ -43,6 +43,8 @@ from newsbot.publish.create import MAX_TRIES
 from newsbot.publish.publisher import PassReport, Publisher, links_as_its_own
 from newsbot.publish.report import StopReason
 from newsbot.publish.targets import targets
+from newsbot.service.health import Status
+from newsbot.service.status import StatusPage
 from newsbot.settings import Settings, TargetSettings
 from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import Attempt, DeliveryStore
@@ -744,6 +746,105 @@ def test_a_refused_delete_is_recorded_as_failed_and_not_tried_every_pass(
     row = room.rows()["a"]
     assert row["state"] == "failed" and "delete failed" in row["last_error"]
     assert len(requests_of(server, "delete_status")) == 1
+
+
+def test_a_delete_the_server_keeps_failing_is_given_up_and_the_post_shown_still_up(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    room.write("a.md", "Harbour reopens", 1)
+    room.write("b.md", "Council votes", 0.5)  # the store is not empty: a removal, not a lost mount
+    room.publish()
+    posted = room.rows()["a"]
+    server.set_fault_rates("delete_status", {"500": 1.0})
+    (room.content / "a.md").unlink()
+    room.build()
+    moment = datetime.now(UTC)
+
+    with caplog.at_level(logging.WARNING, logger="newsbot"):
+        for hours in range(1, MAX_TRIES + 9):  # passes hours apart: every retry is due
+            later = moment + timedelta(hours=hours)
+            room.publish(build=False, clock=lambda later=later: later)
+
+    assert len(requests_of(server, "delete_status")) == MAX_TRIES
+    assert not server.statuses[0]["deleted"]
+    row = room.rows()["a"]
+    assert (row["state"], row["action"], row["status_url"]) == (
+        "failed", "delete", posted["status_url"],
+    )  # fmt: skip
+    assert row["last_error"].startswith(f"delete failed: gave up after {MAX_TRIES} tries")
+    assert "500" in row["last_error"]
+    given_up = [r for r in caplog.records if "delete failed" in r.getMessage()]
+    assert len(given_up) == 1 and getattr(given_up[0], "article", None) == "a"
+    assert getattr(given_up[0], "status_url", None) == posted["status_url"]
+    # Where an operator looks: `newsbot state` and the status page, with the post's link.
+    state = room.cli("state")
+    assert state.exit_code == 0, state.output
+    line = next(line for line in state.stdout.splitlines() if line.startswith("  failed   a "))
+    assert "gave up" in line and f"the post is still up: {posted['status_url']}" in line
+    with opened(room.settings) as app:
+        page = StatusPage(app.index, DeliveryStore(app.engine), Status(), targets(room.settings))
+        status = page.compose()
+        html = page.render(status)
+    failed = status["targets"][0]["failed"]
+    assert [(f["article"], f["action"], f["status_url"]) for f in failed] == [
+        ("a", "delete", posted["status_url"])
+    ]
+    assert f'<a href="{posted["status_url"]}"' in html
+
+
+def test_a_delete_gets_all_its_tries_after_an_edit_used_some(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
+    room.write("b.md", "Council votes", 0.5)
+    room.publish()
+    room.write("a.md", "Harbour reopens", 1, summary="Ferries too.")
+    room.build()
+    server.set_fault_rates("edit_status", {"500": 1.0})
+    server.set_fault_rates("delete_status", {"500": 1.0})
+    moment = datetime.now(UTC)
+    hours = 0
+    for _ in range(MAX_TRIES - 1):  # one try short of giving the edit up
+        hours += 1
+        later = moment + timedelta(hours=hours)
+        room.publish(build=False, clock=lambda later=later: later)
+    assert room.rows()["a"]["state"] == "retry"
+    (room.content / "a.md").unlink()
+    room.build()
+
+    for _ in range(MAX_TRIES + 3):
+        hours += 1
+        later = moment + timedelta(hours=hours)
+        room.publish(build=False, clock=lambda later=later: later)
+
+    assert len(requests_of(server, "edit_status")) == MAX_TRIES - 1
+    assert len(requests_of(server, "delete_status")) == MAX_TRIES
+    row = room.rows()["a"]
+    assert row["state"] == "failed"
+    assert row["last_error"].startswith(f"delete failed: gave up after {MAX_TRIES} tries")
+
+
+def test_a_delete_retried_after_server_errors_is_done_when_the_status_is_gone(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 1)
+    room.write("b.md", "Council votes", 0.5)
+    room.publish()
+    server.inject("delete_status", "500", "503")
+    server.statuses[0]["deleted"] = True  # by hand on the server: the third try is answered 404
+    (room.content / "a.md").unlink()
+    room.build()
+    moment = datetime.now(UTC)
+
+    reports = [
+        room.publish(build=False, clock=lambda later=later: later)
+        for later in (moment + timedelta(hours=hours) for hours in (1, 2, 3, 4))
+    ]
+
+    assert [r.retries for r in reports] == [1, 1, 0, 0]
+    assert [r.deleted for r in reports] == [0, 0, 1, 0]
+    assert room.rows()["a"]["state"] == "deleted"
+    assert len(requests_of(server, "delete_status")) == 3
 
 
 def test_an_edit_the_server_keeps_failing_is_given_up_and_the_post_kept(

@@ -850,9 +850,7 @@ def test_a_delete_retried_after_server_errors_is_done_when_the_status_is_gone(
 def test_an_edit_the_server_keeps_failing_is_given_up_and_the_post_kept(
     room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Akkoma answers every failure of an edit's pipeline (StatusController.update) with a
-    # server error: a transient answer that never changes for that edit.
-    server.configure(software="pleroma")
+    # A server error that lasts (a transient answer that never changes for that edit).
     url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
     room.publish()
     posted = room.rows()["a"]
@@ -882,6 +880,39 @@ def test_an_edit_the_server_keeps_failing_is_given_up_and_the_post_kept(
     room.write("a.md", "Harbour reopens", 1, summary="Ferries and buses too.")
     last = moment + timedelta(hours=MAX_TRIES + 9)
     assert room.publish(clock=lambda: last).edited == 1  # a later revision is edited again
+
+
+def test_an_edit_akkoma_refuses_is_given_up_at_once_and_the_post_kept(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Pleroma and Akkoma answer any failure of an edit (here: over a limit lowered since the
+    # limits were read) with 400 {"error": "internal_server_error"}: a refusal, not a fault.
+    server.configure(software="pleroma")
+    url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
+    room.build()
+    moment = datetime.now(UTC)
+    with room.runners(clock=lambda: moment) as runners:
+        assert runners["main"].run().posted == 1
+        longer = "Ferries, buses and the night trains are all back in the harbour."
+        room.write("a.md", "Harbour reopens", 1, summary=longer)
+        room.build()
+        server.configure(max_characters=60)
+        with caplog.at_level(logging.WARNING, logger="newsbot"):
+            report = runners["main"].run()
+    for hours in (1, 2, 3):  # later passes, every retry long due: none is made
+        later = moment + timedelta(hours=hours)
+        assert room.publish(build=False, clock=lambda later=later: later).failed == 0
+
+    edits = requests_of(server, "edit_status")
+    assert [edit["status"] for edit in edits] == [400]
+    assert (report.failed, report.retries, report.edited, report.length_errors) == (1, 0, 0, 0)
+    row = room.rows()["a"]
+    assert row["state"] == "posted"
+    assert row["last_error"].startswith("edit failed: PUT /api/v1/statuses/")
+    assert "HTTP 400" in row["last_error"] and "internal_server_error" in row["last_error"]
+    failed = [r for r in caplog.records if "edit failed" in r.getMessage()]
+    assert len(failed) == 1 and getattr(failed[0], "article", None) == "a"
+    assert "Boats are back." in status_of(server, url)["text"]
 
 
 def test_an_edit_left_pending_when_the_article_is_withdrawn_becomes_a_delete(

@@ -161,6 +161,14 @@ class Newsroom:
         with self.runners(pacing, clock) as runners:
             return runners[name].run()
 
+    def hourly(self, start: datetime, hours: range | tuple[int, ...]) -> list[PassReport]:
+        """Passes without a build, each at ``start`` plus one of ``hours``: hours apart, every
+        retry (its backoff capped at minutes) is due at each."""
+        return [
+            self.publish(build=False, clock=lambda at=start + timedelta(hours=hour): at)
+            for hour in hours
+        ]
+
     def rows(self, name: str = "main") -> dict[str, dict[str, Any]]:
         engine = open_database(database_url(self.settings.state))
         try:
@@ -761,9 +769,7 @@ def test_a_delete_the_server_keeps_failing_is_given_up_and_the_post_shown_still_
     moment = datetime.now(UTC)
 
     with caplog.at_level(logging.WARNING, logger="newsbot"):
-        for hours in range(1, MAX_TRIES + 9):  # passes hours apart: every retry is due
-            later = moment + timedelta(hours=hours)
-            room.publish(build=False, clock=lambda later=later: later)
+        room.hourly(moment, range(1, MAX_TRIES + 9))
 
     assert len(requests_of(server, "delete_status")) == MAX_TRIES
     assert not server.statuses[0]["deleted"]
@@ -803,19 +809,12 @@ def test_a_delete_gets_all_its_tries_after_an_edit_used_some(
     server.set_fault_rates("edit_status", {"500": 1.0})
     server.set_fault_rates("delete_status", {"500": 1.0})
     moment = datetime.now(UTC)
-    hours = 0
-    for _ in range(MAX_TRIES - 1):  # one try short of giving the edit up
-        hours += 1
-        later = moment + timedelta(hours=hours)
-        room.publish(build=False, clock=lambda later=later: later)
+    room.hourly(moment, range(1, MAX_TRIES))  # one try short of giving the edit up
     assert room.rows()["a"]["state"] == "retry"
     (room.content / "a.md").unlink()
     room.build()
 
-    for _ in range(MAX_TRIES + 3):
-        hours += 1
-        later = moment + timedelta(hours=hours)
-        room.publish(build=False, clock=lambda later=later: later)
+    room.hourly(moment, range(MAX_TRIES, 2 * MAX_TRIES + 3))
 
     assert len(requests_of(server, "edit_status")) == MAX_TRIES - 1
     assert len(requests_of(server, "delete_status")) == MAX_TRIES
@@ -836,10 +835,7 @@ def test_a_delete_retried_after_server_errors_is_done_when_the_status_is_gone(
     room.build()
     moment = datetime.now(UTC)
 
-    reports = [
-        room.publish(build=False, clock=lambda later=later: later)
-        for later in (moment + timedelta(hours=hours) for hours in (1, 2, 3, 4))
-    ]
+    reports = room.hourly(moment, (1, 2, 3, 4))
 
     assert [r.retries for r in reports] == [1, 1, 0, 0]
     assert [r.deleted for r in reports] == [0, 0, 1, 0]
@@ -860,9 +856,7 @@ def test_an_edit_the_server_keeps_failing_is_given_up_and_the_post_kept(
     moment = datetime.now(UTC)
 
     with caplog.at_level(logging.WARNING, logger="newsbot"):
-        for hours in range(1, MAX_TRIES + 9):  # passes hours apart: every retry is due
-            later = moment + timedelta(hours=hours)
-            room.publish(build=False, clock=lambda later=later: later)
+        room.hourly(moment, range(1, MAX_TRIES + 9))
 
     assert len(requests_of(server, "edit_status")) == MAX_TRIES
     row = room.rows()["a"]
@@ -899,9 +893,8 @@ def test_an_edit_akkoma_refuses_is_given_up_at_once_and_the_post_kept(
         server.configure(max_characters=60)
         with caplog.at_level(logging.WARNING, logger="newsbot"):
             report = runners["main"].run()
-    for hours in (1, 2, 3):  # later passes, every retry long due: none is made
-        later = moment + timedelta(hours=hours)
-        assert room.publish(build=False, clock=lambda later=later: later).failed == 0
+    later = room.hourly(moment, (1, 2, 3))  # every retry long due: none is made
+    assert [r.failed for r in later] == [0, 0, 0]
 
     edits = requests_of(server, "edit_status")
     assert [edit["status"] for edit in edits] == [400]

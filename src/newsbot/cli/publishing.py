@@ -257,6 +257,8 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
                 for row in store.listing(target.name, states, limit):
                     shown = row.status_url if states == (DeliveryState.POSTED,) else row.last_error
                     detail = shown or ""
+                    if row.state == DeliveryState.FAILED and row.status_url:
+                        detail += f"; the post is still up: {row.status_url}"  # to delete by hand
                     click.echo(f"  {title:8} {row.article_id}  {detail}")
 
 

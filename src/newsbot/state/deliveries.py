@@ -26,7 +26,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from newsbot.articles import RelatedLink
 from newsbot.state.delivery_states import (
@@ -67,7 +78,10 @@ _DELIVERY = and_(
     deliveries.c.article_id == bindparam("row_article"),
 )
 _SET_DELIVERY = update(deliveries).where(_DELIVERY)
-_TRY_DELIVERY = _SET_DELIVERY.values(tries=deliveries.c.tries + 1)
+# A row's tries count the tries of its current action: an edit's tries are not a delete's.
+_TRY_DELIVERY = _SET_DELIVERY.values(
+    tries=case((deliveries.c.action == bindparam("tried_action"), deliveries.c.tries + 1), else_=1)
+)
 _RELATED = and_(
     post_related.c.target == bindparam("row_target"),
     post_related.c.article_id == bindparam("row_article"),
@@ -283,7 +297,7 @@ class DeliveryStore:
         with self.engine.begin() as conn:
             if kept is not None:
                 keep_related_set(conn, attempt.target, attempt.article_id, kept)
-            done = conn.execute(_TRY_DELIVERY, row | values)
+            done = conn.execute(_TRY_DELIVERY, row | values | {"tried_action": attempt.action})
             if done.rowcount == 0:
                 conn.execute(
                     insert(deliveries),

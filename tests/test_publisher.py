@@ -690,8 +690,10 @@ def test_a_command_with_nothing_due_sends_no_request_until_there_is_work(
 
 
 def test_nothing_due_sees_articles_come_due_and_replies_to_retry(
-    room: Newsroom, server: FakeMastodon
+    core: Newsroom, server: FakeMastodon
 ) -> None:
+    """On SQLite and PostgreSQL: the mark is kept with the pass's record."""
+    room = core
     room.write("a.md", "Harbour reopens", 2)
     room.write("c.md", "Ferry resumes", -0.5)  # scheduled: due in half an hour
     moment = datetime.now(UTC)

@@ -665,6 +665,87 @@ def test_the_cli_paces_unless_told_not_to(room: Newsroom, server: FakeMastodon) 
     assert len(server.live_statuses()) == 3
 
 
+def test_a_command_with_nothing_due_sends_no_request_until_there_is_work(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    """After a pass that did everything, a command finds from the database alone that
+    nothing is due; a new article, a retry come due or other settings make a real pass."""
+    room.write("a.md", "Harbour reopens", 2)
+    assert "main: 1 posted" in room.cli("publish", "--no-pacing").stdout
+    asked = len(server.requests)
+
+    quiet = room.cli("publish", "--no-pacing")
+
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout.startswith("main: 0 posted, 0 edited, 0 deleted, 0 skipped, 0 failed")
+    assert len(server.requests) == asked  # not even the token was checked
+
+    room.write("b.md", "Council votes", 1)  # a new article: the build changes the store
+    assert "main: 1 posted" in room.cli("publish", "--no-pacing").stdout
+    room.configure(edit_on_update=False)
+    room.write("a.md", "Harbour reopens after the storm", 2)
+    assert "main: 0 posted, 0 edited" in room.cli("publish", "--no-pacing").stdout
+    asked = len(server.requests)
+    room.cli("publish", "--no-pacing")
+    assert len(server.requests) == asked
+    room.configure(edit_on_update=True)  # the revision is now an edit to make
+    assert "main: 0 posted, 1 edited" in room.cli("publish", "--no-pacing").stdout
+
+    asked = len(server.requests)
+    with opened(room.settings) as app:  # a retry come due (the post was made after all)
+        app.deliveries().resolve_not_posted("main", "b", datetime.now(UTC))
+    assert "main: 1 posted" in room.cli("publish", "--no-pacing").stdout
+    assert len(server.requests) > asked
+    assert len(server.live_statuses()) == 2  # found on the server, not posted again
+
+
+def test_nothing_due_sees_articles_come_due_and_replies_to_retry(
+    core: Newsroom, server: FakeMastodon
+) -> None:
+    """On SQLite and PostgreSQL: the mark is kept with the pass's record."""
+    room = core
+    room.write("a.md", "Harbour reopens", 2)
+    room.write("c.md", "Ferry resumes", -0.5)  # scheduled: due in half an hour
+    moment = datetime.now(UTC)
+    assert room.publish(clock=lambda: moment).posted == 1
+    (main,) = targets(room.settings)
+    with opened(room.settings) as app:
+        assert app.nothing_due(main, moment)
+        assert not app.nothing_due(main, moment + timedelta(hours=1))
+        related = RelatedStore(app.engine)
+        related.keep("main", "a", (), (), in_reply=True, reply_key="k")
+        assert not app.nothing_due(main, moment)  # a reply waiting for a post that was made
+        related.release_posted("main")
+        assert not app.nothing_due(main, moment)  # and now due
+    room.configure(template="{headline}\n\n{link}")
+    with opened(room.settings) as app:
+        assert not app.nothing_due(targets(room.settings)[0], moment)
+
+
+def test_a_command_with_nothing_due_loads_no_posting_code(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 2)
+    assert "main: 1 posted" in room.cli("publish", "--no-pacing").stdout
+    script = (
+        "import sys\n"
+        "from newsbot.cli import main\n"
+        "try:\n"
+        "    main(['publish', '--no-build', '--no-pacing'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "loaded = ('httpx', 'newsbot.publish.publisher', 'newsbot.publish.compose')\n"
+        "print(sorted(set(loaded) & set(sys.modules)))\n"
+    )
+    env = {**os.environ, **environment(room.settings)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == ["main: 0 posted, 0 edited, 0 deleted, 0 skipped, "
+                                        "0 failed, 0 to retry, 0 waiting for pacing, 0 replies, "
+                                        "0 length errors, 0 uncertain", "[]"]  # fmt: skip
+
+
 # -- revisions and withdrawals -----------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ Read from the settings only; :mod:`newsbot.app` wires a publisher to each.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,3 +52,9 @@ def targets(settings: Settings, only: Sequence[str] = ()) -> list[Target]:
             problem = f"cannot read targets.{name}.token_file: {exc.strerror}"
         found.append(Target(name, target, problem))
     return found
+
+
+def fingerprint(settings: TargetSettings) -> str:
+    """A digest of a target's settings (its token masked, as in every dump): a pass's mark
+    (`newsbot.state.pass_marks`) holds only under the settings it was made with."""
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:32]

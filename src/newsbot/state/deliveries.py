@@ -50,6 +50,7 @@ from newsbot.state.delivery_states import (
     ReplyState,
 )
 from newsbot.state.index import CHANGES, Stored, decode_article
+from newsbot.state.pass_marks import PassMark, write_mark
 from newsbot.state.schema import articles, deliveries, meta, post_related, targets
 from newsbot.times import epoch_seconds as ts
 from newsbot.times import from_epoch
@@ -497,9 +498,16 @@ class DeliveryStore:
                 conn.execute(insert(targets).values(name=target, **values))
 
     def record_pass(
-        self, target: str, now: datetime, *, account_id: str | None = None, error: str | None = None
+        self,
+        target: str,
+        now: datetime,
+        *,
+        account_id: str | None = None,
+        error: str | None = None,
+        mark: PassMark | None = None,
     ) -> None:
-        """Remember the end of a pass (and the account id once known)."""
+        """Remember the end of a pass (and the account id once known), and its mark: where a
+        pass that did everything left off (`newsbot.state.pass_marks`), or None."""
         values: dict[str, Any] = {"last_pass": ts(now), "last_error": error}
         if error is None:
             values["last_success"] = ts(now)
@@ -509,6 +517,7 @@ class DeliveryStore:
             done = conn.execute(update(targets).where(targets.c.name == target).values(**values))
             if done.rowcount == 0:
                 conn.execute(insert(targets).values(name=target, **values))
+            write_mark(conn, target, mark)
 
     def last_pass_error(self, target: str) -> str | None:
         """Why the target's last pass stopped, if it did."""

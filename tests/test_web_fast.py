@@ -253,6 +253,25 @@ def test_a_client_that_asks_and_never_reads_is_dropped(tmp_path: Path) -> None:
         _wait_for(lambda: served.protocols() == [], 10)
 
 
+def test_requests_pipelined_in_one_write_wait_for_the_client_to_read(tmp_path: Path) -> None:
+    """2,000 requests for a 60 kB file in one write, from a client that reads nothing yet:
+    past what the sockets hold, the server keeps a few answers, not 120 MB, and the client
+    gets every one as it reads."""
+    limits = Limits(head_timeout_seconds=30, keep_alive_seconds=30, write_stall_seconds=30)
+    with serving(tmp_path / "public", limits) as served:
+        _cache(served, b"/big.xml")
+        with served.connect() as sock:
+            sock.sendall(b"GET /big.xml HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)
+            _wait_for(lambda: served.protocols() == ["_BoundedHttp"])
+            time.sleep(1)
+            state = served.server._server.server_state
+            buffered = [c.transport.get_write_buffer_size() for c in state.connections]
+            assert max(buffered) < 1_000_000
+            sock.settimeout(30)
+            bodies = [_response(sock) for _ in range(2000)]
+        assert {(status, body) for status, _, body in bodies} == {(200, BIG)}
+
+
 def test_stop_closes_idle_fast_connections(tmp_path: Path) -> None:
     with serving(tmp_path / "public") as served:
         _cache(served)

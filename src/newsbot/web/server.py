@@ -227,6 +227,11 @@ class _BoundedHttp(HttpToolsProtocol):
         started = fast.timer()
         if self.pipeline or not (self.cycle is None or self.cycle.response_complete):
             return False
+        if self.flow.write_paused:
+            # The client takes no answers: requests it pipelined in one write would each be
+            # answered into the buffer here, all of them in this one read (2,000 requests of
+            # a 60 kB feed, 120 MB). uvicorn's own path queues them and waits for the buffer.
+            return False
         if self.expect_100_continue or self.parser.should_upgrade():
             return False
         if self.parser.get_http_version() != "1.1":

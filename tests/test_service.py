@@ -372,6 +372,59 @@ def test_serves_at_once_and_posts_a_dropped_article_within_seconds(
     assert_no_token(service, tmp_path / "public")
 
 
+IDLE_PASSES = 6
+
+
+def test_idle_passes_log_nothing_and_a_stopped_target_is_said_once(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    """At rest the log stays quiet: passes with nothing to post log nothing, and a
+    target that stops at every pass (a refused token) is said once, not at each pass."""
+    content = tmp_path / "content"
+    write_article(content, "news.md", "Fresh news for the quiet test", datetime.now(UTC))
+    refused_token = "tok-refused-Qx81-NEVER-SHOWN"
+    with FakeMastodon(token=TOKEN) as server:
+        env = service_env(tmp_path, content, {"main": server})
+        env |= {
+            "NEWSBOT_TARGETS__REFUSED__SERVER": server.base_url,
+            "NEWSBOT_TARGETS__REFUSED__TOKEN": refused_token,
+        }
+        service = services(env, tmp_path / "run")
+        base = service.url()
+
+        def passes() -> tuple[float, float]:
+            with http() as client:
+                text = client.get(base + "/metrics").text
+            return tuple(  # type: ignore[return-value]
+                metric(text, "newsbot_publish_passes_total", target=name) or 0
+                for name in ("main", "refused")
+            )
+
+        def service_lines() -> list[dict[str, Any]]:
+            return [e for e in service.lines() if e.get("logger") != "newsbot.access"]
+
+        eventually(lambda: posted(server), 20, "the article was not posted")
+        eventually(lambda: min(passes()) >= 2, 20, "no second pass")
+        settled = len(service_lines())
+        start = passes()
+        eventually(
+            lambda: min(now - then for now, then in zip(passes(), start, strict=True))
+            >= IDLE_PASSES,
+            IDLE_PASSES * 5,
+            "the passes did not run",
+        )
+        idle = service_lines()[settled:]
+        assert idle == [], f"{IDLE_PASSES} idle passes logged {len(idle)} lines: {idle}"
+        service.stop()
+
+    lines = service_lines()
+    stops = [e for e in lines if e["message"].startswith("target stopped")]
+    assert len(stops) == 1 and stops[0]["target"] == "refused", stops
+    assert "access token was refused" in stops[0]["message"]
+    assert refused_token not in service.output()
+    assert_no_token(service)
+
+
 def test_probes_answer_while_the_first_build_runs(
     tmp_path: Path, services: Callable[..., Service]
 ) -> None:

@@ -26,7 +26,7 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 ACTIVITYPUB_EVERY_SECONDS = 30.0
 """How often scheduled articles are checked for the outbox and delivery health is measured."""
 BUILD_LEASE_POLL_SECONDS = 0.5
+STOP_REMINDER = timedelta(hours=1)
+"""How often a target stopped for the same reason is said again (each pass would be noise)."""
 Clock = Callable[[], datetime]
 
 
@@ -113,6 +115,8 @@ class Service:
         self._budget = ShutdownBudget(self.settings.service.shutdown_timeout_seconds)
         self._build_lease = app.build_lease(self.clock)
         self._build_child: Child[BuildOutcome] = Child("build")
+        self._stops_said: dict[str, tuple[str, datetime]] = {}
+        """Per stopped target: why, as last logged, and when (see `_log_stop`)."""
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -410,9 +414,29 @@ class Service:
         self.metrics.observe_pass(report)
         if report.posted or report.edited or report.deleted or report.skipped:
             memory.release()
-        if report.stopped:
-            log.error("target stopped: %s", report.stopped, extra={"target": name})
+        self._log_stop(name, report)
         return report
+
+    def _log_stop(self, name: str, report: PassReport) -> None:
+        """Say a target stopped once, not at every pass; again when why changes, hourly, or cured.
+
+        A refused token or an unreachable server stops every pass until someone
+        acts, and a pass runs every minute: an error line each time buries the
+        rest of the log. `/healthz/publishing`, `/status` and the metrics show
+        the state at any time.
+        """
+        said = self._stops_said.get(name)
+        if report.stopped is None:
+            if said is not None and report.busy is None and not report.interrupted:
+                del self._stops_said[name]
+                log.info("target publishing again", extra={"target": name})
+            return
+        now = self.clock()
+        if said is not None and said[0] == report.stopped and now - said[1] < STOP_REMINDER:
+            log.debug("target still stopped: %s", report.stopped, extra={"target": name})
+            return
+        self._stops_said[name] = (report.stopped, now)
+        log.error("target stopped: %s", report.stopped, extra={"target": name})
 
     def preview(self) -> None:
         """Without a target: log exactly what would be posted, and how to configure one."""

@@ -40,7 +40,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -554,7 +556,11 @@ def _target_without_scheme(tmp: Path) -> dict[str, str]:
     ("breakage", "code", "expected"),
     [
         pytest.param(
-            _missing_store, 3, "the article store .*nowhere does not exist", id="missing-store"
+            _missing_store,
+            3,
+            "the article store .*nowhere does not exist or is not a folder: "
+            "set store.content_dir",
+            id="missing-store",
         ),
         pytest.param(
             _store_is_a_file, 3, "store.md does not exist or is not a folder", id="store-is-a-file"
@@ -614,6 +620,109 @@ def test_startup_check_fails_with_one_clear_line(
     assert lines[0].startswith("newsbot: "), result.stderr
     assert re.search(expected, message), message
     assert "pw-Secret-77" not in result.stderr and TOKEN not in result.stderr
+
+
+def test_a_state_folder_the_service_cannot_write_is_named_with_its_setting(
+    tmp_path: Path,
+) -> None:
+    """SQLite says only "unable to open database file"; the operator is told which folder
+    and which setting (the usual cause: a volume owned by another user)."""
+    content = tmp_path / "content"
+    write_article(content, "a.md", "An article", datetime.now(UTC))
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o555)
+    command = [str(NEWSBOT), "run"]
+    if os.geteuid() == 0:  # root writes past permission bits unless it drops these
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: permissions cannot be held to")
+        command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
+    env = service_env(tmp_path, content)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("newsbot: cannot open the state database")
+    assert f"the folder {data} is not writable" in lines[0]
+    assert "set state.data_dir" in lines[0]
+
+
+def test_unusable_targets_are_each_named_once_and_the_others_go_on(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    """A refused token, a closed port, a web page and an address with a path: one line each,
+    naming the setting to change, no traceback; the working target posts, the feeds are served."""
+    content = tmp_path / "content"
+    write_article(content, "news.md", "News despite broken targets", datetime.now(UTC))
+    with FakeMastodon(token=TOKEN) as server, _html_site() as site:
+        env = service_env(tmp_path, content, {"main": server})
+        broken = {
+            "refused": (server.base_url, "tok-refused-NEVER-SHOWN-1"),
+            "closed": (f"http://127.0.0.1:{closed_port()}", TOKEN),
+            "webpage": (site, TOKEN),
+            "withpath": (server.base_url + "/api/v1/", TOKEN),
+        }
+        for name, (address, token) in broken.items():
+            env[f"NEWSBOT_TARGETS__{name.upper()}__SERVER"] = address
+            env[f"NEWSBOT_TARGETS__{name.upper()}__TOKEN"] = token
+        service = services(env, tmp_path / "run")
+        base = service.url()
+        eventually(lambda: posted(server), 20, "the working target did not post")
+
+        def said() -> dict[str, list[str]]:
+            found: dict[str, list[str]] = {}
+            for entry in service.lines():
+                if entry["level"] == "error" and "target" in entry:
+                    found.setdefault(entry["target"], []).append(entry["message"])
+            return found
+
+        eventually(lambda: set(said()) == set(broken), 20, lambda: f"said: {said()}")
+        with http() as client:
+            assert client.get(base + "/rss.xml").status_code == 200
+        service.stop()
+    errors = said()
+    assert {name: len(lines) for name, lines in errors.items()} == dict.fromkeys(broken, 1)
+    assert "set a new token in targets.refused.token" in errors["refused"][0]
+    assert "Connection refused" in errors["closed"][0]
+    assert "check targets.closed.server" in errors["closed"][0]
+    assert "a web page, not a Mastodon-compatible API" in errors["webpage"][0]
+    assert "check targets.webpage.server" in errors["webpage"][0]
+    assert errors["withpath"][0].startswith("target not usable: targets.withpath.server has a path")
+    assert f"set it to {server.base_url}/" in errors["withpath"][0]
+    start = next(e for e in service.lines() if e["message"] == "newsbot is running")
+    assert start["store"] == str(content) and start["state"] == str(tmp_path / "data/newsbot.db")
+    assert f"main={server.base_url}/" in start["targets"]
+    assert "Traceback" not in service.output() and "NEVER-SHOWN-1" not in service.output()
+    assert_no_token(service)
+
+
+@contextmanager
+def _html_site() -> Iterator[str]:
+    """A web server that answers every request with a web page: a blog's address, say."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><title>A blog</title><p>Welcome"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 # -- without a target ---------------------------------------------------------------------------

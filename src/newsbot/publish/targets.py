@@ -40,14 +40,37 @@ def targets(settings: Settings, only: Sequence[str] = ()) -> list[Target]:
     for name, target in sorted(settings.targets.items()):
         if (only and name not in only) or (not only and not target.enabled):
             continue
-        problem = None
+        problem = _server_problem(name, target)
         try:
-            if target.access_token() is None:
+            if problem is None and target.access_token() is None:
                 problem = (
                     f"no access token: set NEWSBOT_TARGETS__{name.upper()}__TOKEN "
                     f"or targets.{name}.token_file"
                 )
         except OSError as exc:
-            problem = f"cannot read targets.{name}.token_file: {exc.strerror}"
+            problem = problem or f"cannot read targets.{name}.token_file: {exc.strerror}"
         found.append(Target(name, target, problem))
     return found
+
+
+def _server_problem(name: str, target: TargetSettings) -> str | None:
+    """A server address with a path: every API request would go under it and get a 404.
+
+    Mastodon-compatible servers answer their API at the root of their host, so
+    ``https://mastodon.example/api/v1/`` or a profile's address is a mistake.
+    """
+    server = target.server
+    if server.path in (None, "", "/"):
+        return None
+    root = f"{server.scheme}://{server.host}" + (
+        f":{server.port}" if _explicit_port(target) else ""
+    )
+    return (
+        f"targets.{name}.server has a path ({server.path}): API requests go to the root "
+        f"of the server, so set it to {root}/"
+    )
+
+
+def _explicit_port(target: TargetSettings) -> bool:
+    default = {"http": 80, "https": 443}.get(target.server.scheme)
+    return target.server.port is not None and target.server.port != default

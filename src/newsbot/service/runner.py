@@ -37,6 +37,7 @@ from newsbot.build.builder import BuildReport
 from newsbot.forked import Child, ChildEnded
 from newsbot.mastodon.client import make_http_client
 from newsbot.publish.publisher import PassReport, Publisher
+from newsbot.publish.report import StopReason
 from newsbot.publish.targets import Target, targets
 from newsbot.service import jobs, memory
 from newsbot.service.build_job import BuildJob, BuildOutcome
@@ -75,6 +76,24 @@ def _wants_activity(headers: list[tuple[bytes, bytes]]) -> bool:
     from newsbot.activitypub.routes import wants_activity
 
     return any(wants_activity(value.decode("latin-1")) for value in accepts)
+
+
+def _server_of(target: Target) -> str:
+    """A target's server as the start line shows it: scheme, host and port only."""
+    server = target.settings.server
+    port = f":{server.port}" if server.port not in (None, 80, 443) else ""
+    return f"{server.scheme}://{server.host}{port}/"
+
+
+def _what_to_do(name: str, reason: StopReason | None) -> str:
+    """The setting to look at for a stopped target, so that the operator's next step is plain."""
+    match reason:
+        case StopReason.TOKEN_REFUSED:
+            return f" (set a new token in targets.{name}.token or token_file, then restart)"
+        case StopReason.SERVER_UNAVAILABLE | StopReason.SERVER_ERROR:
+            return f" (check targets.{name}.server; each pass tries again)"
+        case _:
+            return ""
 
 
 class Service:
@@ -145,10 +164,7 @@ class Service:
                 watcher = Watcher(self.settings.store.content_dir, self._store_changed)
                 watcher.start()
                 stack.callback(lambda: watcher.stop(self._time_left()))
-            log.info(
-                "newsbot is running",
-                extra={"url": web.url, "store": str(self.settings.store.content_dir)},
-            )
+            log.info("newsbot is running", extra={"url": web.url, **self._where()})
             if on_ready:
                 on_ready()
             self.stopping.wait()
@@ -160,6 +176,23 @@ class Service:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _where(self) -> dict[str, str]:
+        """What the start line names besides the address: the store, the state, the targets.
+
+        No secret: the database URL without its password, each server without
+        any user or password in its address.
+        """
+        from newsbot.state.database import shown_url
+
+        state = self.settings.state
+        return {
+            "store": str(self.settings.store.content_dir),
+            "output": str(self.settings.feeds.output_dir),
+            "state": shown_url(state),
+            "targets": ", ".join(f"{target.name}={_server_of(target)}" for target in self.targets)
+            or "none",
+        }
 
     def _start_web(self) -> WebServer:
         page = status_page(
@@ -436,7 +469,8 @@ class Service:
             log.debug("target still stopped: %s", report.stopped, extra={"target": name})
             return
         self._stops_said[name] = (report.stopped, now)
-        log.error("target stopped: %s", report.stopped, extra={"target": name})
+        hint = _what_to_do(name, report.stop)
+        log.error("target stopped: %s%s", report.stopped, hint, extra={"target": name})
 
     def preview(self) -> None:
         """Without a target: log exactly what would be posted, and how to configure one."""

@@ -491,6 +491,16 @@ def test_sigterm_during_a_post_then_restart_posts_each_article_once(
         assert code == 0, first.output()
         assert seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK, f"exit took {seconds:.1f} s"
         assert any("did not finish within" in m for m in first.messages()) == abandoned
+        # Between the two runs the operator sees what became of the post in flight.
+        state = subprocess.run(
+            [str(NEWSBOT), "state"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert state.returncode == 0, state.stderr
+        in_flight = [line for line in state.stdout.splitlines() if "pending" in line]
+        if abandoned:
+            assert len(in_flight) == 1 and "no answer recorded" in in_flight[0], state.stdout
+            assert "the next pass looks for it on the account" in in_flight[0]
+        assert all(line.split()[-1] != "pending" for line in in_flight), state.stdout
 
         second = services(env, tmp_path / "second")
         second.url()

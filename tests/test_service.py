@@ -578,11 +578,15 @@ def _target_without_scheme(tmp: Path) -> dict[str, str]:
         pytest.param(
             _output_under_a_file,
             3,
-            "the output folder .*public is not writable: Not a directory",
+            "the output folder .*public is not writable: Not a directory "
+            r"\(set feeds\.output_dir",
             id="output-under-a-file",
         ),
         pytest.param(
-            _data_under_a_file, 3, "plain-file/data: Not a directory", id="data-under-a-file"
+            _data_under_a_file,
+            3,
+            r"plain-file/data: Not a directory \(set state\.data_dir",
+            id="data-under-a-file",
         ),
         pytest.param(
             _database_down,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -59,18 +60,16 @@ def _server_problem(name: str, target: TargetSettings) -> str | None:
     Mastodon-compatible servers answer their API at the root of their host, so
     ``https://mastodon.example/api/v1/`` or a profile's address is a mistake.
     """
-    server = target.server
-    if server.path in (None, "", "/"):
+    parts = urlsplit(str(target.server))
+    if parts.path in ("", "/"):
         return None
-    root = f"{server.scheme}://{server.host}" + (
-        f":{server.port}" if _explicit_port(target) else ""
-    )
     return (
-        f"targets.{name}.server has a path ({server.path}): API requests go to the root "
-        f"of the server, so set it to {root}/"
+        f"targets.{name}.server has a path ({parts.path}): API requests go to the root "
+        f"of the server, so set it to {server_root(target)}"
     )
 
 
-def _explicit_port(target: TargetSettings) -> bool:
-    default = {"http": 80, "https": 443}.get(target.server.scheme)
-    return target.server.port is not None and target.server.port != default
+def server_root(target: TargetSettings) -> str:
+    """The target's server as logs show it: scheme, host and port, never a user or password."""
+    parts = urlsplit(str(target.server))
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"

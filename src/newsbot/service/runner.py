@@ -38,7 +38,7 @@ from newsbot.forked import Child, ChildEnded
 from newsbot.mastodon.client import make_http_client
 from newsbot.publish.publisher import PassReport, Publisher
 from newsbot.publish.report import StopReason
-from newsbot.publish.targets import Target, targets
+from newsbot.publish.targets import Target, server_root, targets
 from newsbot.service import jobs, memory
 from newsbot.service.build_job import BuildJob, BuildOutcome
 from newsbot.service.health import Status
@@ -76,13 +76,6 @@ def _wants_activity(headers: list[tuple[bytes, bytes]]) -> bool:
     from newsbot.activitypub.routes import wants_activity
 
     return any(wants_activity(value.decode("latin-1")) for value in accepts)
-
-
-def _server_of(target: Target) -> str:
-    """A target's server as the start line shows it: scheme, host and port only."""
-    server = target.settings.server
-    port = f":{server.port}" if server.port not in (None, 80, 443) else ""
-    return f"{server.scheme}://{server.host}{port}/"
 
 
 def _what_to_do(name: str, reason: StopReason | None) -> str:
@@ -190,7 +183,9 @@ class Service:
             "store": str(self.settings.store.content_dir),
             "output": str(self.settings.feeds.output_dir),
             "state": shown_url(state),
-            "targets": ", ".join(f"{target.name}={_server_of(target)}" for target in self.targets)
+            "targets": ", ".join(
+                f"{target.name}={server_root(target.settings)}" for target in self.targets
+            )
             or "none",
         }
 

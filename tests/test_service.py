@@ -40,9 +40,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,6 +55,7 @@ from support.fakemastodon import FakeMastodon
 from support.posting import TOKEN, environment, posts_by_url, settings_for, url_of, write_article
 from support.posting import target as target_settings
 from support.processes import children, comm, mapped, running
+from support.readers import Resource, loopback_server
 
 VENV_BIN = Path(sys.executable).parent
 NEWSBOT = VENV_BIN / "newsbot"
@@ -669,12 +668,13 @@ def test_unusable_targets_are_each_named_once_and_the_others_go_on(
     naming the setting to change, no traceback; the working target posts, the feeds are served."""
     content = tmp_path / "content"
     write_article(content, "news.md", "News despite broken targets", datetime.now(UTC))
-    with FakeMastodon(token=TOKEN) as server, _html_site() as site:
+    pages = dict.fromkeys((*ASKED_FIRST, "/api/v1/accounts/verify_credentials"), WEB_PAGE)
+    with FakeMastodon(token=TOKEN) as server, loopback_server(pages) as site:
         env = service_env(tmp_path, content, {"main": server})
         broken = {
             "refused": (server.base_url, "tok-refused-NEVER-SHOWN-1"),
             "closed": (f"http://127.0.0.1:{closed_port()}", TOKEN),
-            "webpage": (site, TOKEN),
+            "webpage": (site.base_url, TOKEN),
             "withpath": (server.base_url + "/api/v1/", TOKEN),
         }
         for name, (address, token) in broken.items():
@@ -711,32 +711,9 @@ def test_unusable_targets_are_each_named_once_and_the_others_go_on(
     assert_no_token(service)
 
 
-@contextmanager
-def _html_site() -> Iterator[str]:
-    """A web server that answers every request with a web page: a blog's address, say."""
-
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"<!doctype html><title>A blog</title><p>Welcome"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_POST = do_GET
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+WEB_PAGE = Resource(b"<!doctype html><title>A blog</title><p>Welcome", "text/html; charset=utf-8")
+"""What a blog or a landing page answers: a target's server set to such an address."""
+ASKED_FIRST = ("/", "/.well-known/nodeinfo", "/api/v2/instance", "/api/v1/instance")
 
 
 # -- without a target ---------------------------------------------------------------------------

@@ -711,6 +711,32 @@ def test_unusable_targets_are_each_named_once_and_the_others_go_on(
     assert_no_token(service)
 
 
+def test_a_target_whose_server_comes_back_is_said_once_down_and_once_back(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    """The server is down at start (nothing listens on its port), then comes up there."""
+    content = tmp_path / "content"
+    write_article(content, "news.md", "News while the server was down", datetime.now(UTC))
+    port = closed_port()
+    env = service_env(tmp_path, content)
+    env["NEWSBOT_TARGETS__MAIN__SERVER"] = f"http://127.0.0.1:{port}"
+    env["NEWSBOT_TARGETS__MAIN__TOKEN"] = TOKEN
+    service = services(env, tmp_path / "run")
+    service.url()
+
+    def said(text: str) -> list[str]:
+        return [m for m in service.messages() if m.startswith(text)]
+
+    eventually(lambda: said("target stopped"), 20, "the stop was not logged")
+    time.sleep(3)  # a few more passes, each stopped the same way
+    with FakeMastodon(token=TOKEN, port=port) as server:
+        eventually(lambda: posted(server), 20, "nothing was posted once the server was up")
+        service.stop()
+    assert len(said("target stopped")) == 1, service.messages()
+    assert "check targets.main.server" in said("target stopped")[0]
+    assert said("target publishing again") == ["target publishing again"]
+
+
 WEB_PAGE = Resource(b"<!doctype html><title>A blog</title><p>Welcome", "text/html; charset=utf-8")
 """What a blog or a landing page answers: a target's server set to such an address."""
 ASKED_FIRST = ("/", "/.well-known/nodeinfo", "/api/v2/instance", "/api/v1/instance")

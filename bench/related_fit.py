@@ -122,6 +122,18 @@ def features(article: Article, c: Candidate, ranking: Ranking) -> tuple[float, .
     )
 
 
+def built(
+    rows: Sequence[dict[str, str]], truth: ev.Truth, work: Path
+) -> tuple[Engine, list[Article], list[list[Article]]]:
+    """The labelled store built in ``work`` as ``related_eval.py`` builds it: the engine,
+    the articles by date, and the two halves of ``--cross-validate``."""
+    root = work / "content"
+    ev.write_store(rows, root)
+    engine, articles, _ = ev.build(root, work)
+    ordered = sorted(articles, key=lambda a: (a.published, a.id))
+    return engine, ordered, [[a for a in ordered if ev.half(a.id, truth) == n] for n in (0, 1)]
+
+
 def masked(values: tuple[float, ...], keep: Sequence[bool]) -> tuple[float, ...]:
     """``values`` with the features not kept set to 0 (their coefficient stays 0)."""
     return tuple(v if k else 0.0 for v, k in zip(values, keep, strict=True))
@@ -276,11 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = ev.load_corpus(args.corpus)
     truth = ev.load_truth(args.truth, {row["id"] for row in rows})
     with tempfile.TemporaryDirectory(prefix="newsbot-related-fit-") as work:
-        root = Path(work) / "content"
-        ev.write_store(rows, root)
-        engine, articles, _ = ev.build(root, Path(work))
-        ordered = sorted(articles, key=lambda a: (a.published, a.id))
-        halves = [[a for a in ordered if ev.half(a.id, truth) == n] for n in (0, 1)]
+        engine, ordered, halves = built(rows, truth, Path(work))
         pairs = collect(engine, ordered, truth)
         if args.only:
             keep = [name in args.only.split(",") for name in FEATURES]

@@ -123,6 +123,35 @@ def test_an_empty_store_deletes_no_post_and_keeps_the_output_until_confirmed(
     assert server.live_statuses() == []
 
 
+def test_the_confirmed_removal_s_summary_counts_each_kind_of_file_it_removed(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    for n in range(4):
+        room.write(f"h{n}.md", f"Harbour story {n}", 5 - n * 0.01, tags=["Harbour"])
+    for n in range(6):
+        room.write(f"f{n}.md", f"Ferry story {n}", 4 - n * 0.01, tags=["Ferry"])
+    assert room.cli("build").exit_code == 0
+    public = room.settings.feeds.output_dir
+    before = set(snapshot(public))
+    for n in range(6):
+        (room.content / f"f{n}.md").unlink()  # every article of the tag Ferry
+    room.write("h3.md", "Harbour story 3", 5 - 3 * 0.01, tags=["Harbour"], withdrawn=True)
+    assert room.cli("build").exit_code == 3  # 6 of 10 gone at once: suspect
+
+    confirmed = room.cli("build", "--confirm-removals")
+
+    assert confirmed.exit_code == 0, confirmed.output
+    gone = before - set(snapshot(public))
+    pages = {name for name in gone if name.startswith("articles/")}
+    assert len(pages) == 7  # the six removed and the withdrawn one
+    assert gone - pages == {f"tags/ferry/{name}" for name in
+                            ("rss.xml", "atom.xml", "feed.json", "index.html")}  # fmt: skip
+    assert "4 articles in the store, 1 read, 6 gone from it; " in confirmed.stdout
+    assert "7 pages of removed or withdrawn articles and 4 stale files removed" in (
+        confirmed.stdout
+    )
+
+
 def test_a_missing_store_cannot_be_confirmed(room: Newsroom, server: FakeMastodon) -> None:
     _stories(room, 2)
     room.publish()

@@ -43,6 +43,8 @@ from newsbot.publish.create import MAX_TRIES
 from newsbot.publish.publisher import PassReport, Publisher, links_as_its_own
 from newsbot.publish.report import StopReason
 from newsbot.publish.targets import targets
+from newsbot.service.health import Status
+from newsbot.service.status import StatusPage
 from newsbot.settings import Settings, TargetSettings
 from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import Attempt, DeliveryStore
@@ -158,6 +160,14 @@ class Newsroom:
             self.build()
         with self.runners(pacing, clock) as runners:
             return runners[name].run()
+
+    def hourly(self, start: datetime, hours: range | tuple[int, ...]) -> list[PassReport]:
+        """Passes without a build, each at ``start`` plus one of ``hours``: hours apart, every
+        retry (its backoff capped at minutes) is due at each."""
+        return [
+            self.publish(build=False, clock=lambda at=start + timedelta(hours=hour): at)
+            for hour in hours
+        ]
 
     def rows(self, name: str = "main") -> dict[str, dict[str, Any]]:
         engine = open_database(database_url(self.settings.state))
@@ -655,6 +665,87 @@ def test_the_cli_paces_unless_told_not_to(room: Newsroom, server: FakeMastodon) 
     assert len(server.live_statuses()) == 3
 
 
+def test_a_command_with_nothing_due_sends_no_request_until_there_is_work(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    """After a pass that did everything, a command finds from the database alone that
+    nothing is due; a new article, a retry come due or other settings make a real pass."""
+    room.write("a.md", "Harbour reopens", 2)
+    assert "main: 1 posted" in room.cli("publish", "--no-pacing").stdout
+    asked = len(server.requests)
+
+    quiet = room.cli("publish", "--no-pacing")
+
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout.startswith("main: 0 posted, 0 edited, 0 deleted, 0 skipped, 0 failed")
+    assert len(server.requests) == asked  # not even the token was checked
+
+    room.write("b.md", "Council votes", 1)  # a new article: the build changes the store
+    assert "main: 1 posted" in room.cli("publish", "--no-pacing").stdout
+    room.configure(edit_on_update=False)
+    room.write("a.md", "Harbour reopens after the storm", 2)
+    assert "main: 0 posted, 0 edited" in room.cli("publish", "--no-pacing").stdout
+    asked = len(server.requests)
+    room.cli("publish", "--no-pacing")
+    assert len(server.requests) == asked
+    room.configure(edit_on_update=True)  # the revision is now an edit to make
+    assert "main: 0 posted, 1 edited" in room.cli("publish", "--no-pacing").stdout
+
+    asked = len(server.requests)
+    with opened(room.settings) as app:  # a retry come due (the post was made after all)
+        app.deliveries().resolve_not_posted("main", "b", datetime.now(UTC))
+    assert "main: 1 posted" in room.cli("publish", "--no-pacing").stdout
+    assert len(server.requests) > asked
+    assert len(server.live_statuses()) == 2  # found on the server, not posted again
+
+
+def test_nothing_due_sees_articles_come_due_and_replies_to_retry(
+    core: Newsroom, server: FakeMastodon
+) -> None:
+    """On SQLite and PostgreSQL: the mark is kept with the pass's record."""
+    room = core
+    room.write("a.md", "Harbour reopens", 2)
+    room.write("c.md", "Ferry resumes", -0.5)  # scheduled: due in half an hour
+    moment = datetime.now(UTC)
+    assert room.publish(clock=lambda: moment).posted == 1
+    (main,) = targets(room.settings)
+    with opened(room.settings) as app:
+        assert app.nothing_due(main, moment)
+        assert not app.nothing_due(main, moment + timedelta(hours=1))
+        related = RelatedStore(app.engine)
+        related.keep("main", "a", (), (), in_reply=True, reply_key="k")
+        assert not app.nothing_due(main, moment)  # a reply waiting for a post that was made
+        related.release_posted("main")
+        assert not app.nothing_due(main, moment)  # and now due
+    room.configure(template="{headline}\n\n{link}")
+    with opened(room.settings) as app:
+        assert not app.nothing_due(targets(room.settings)[0], moment)
+
+
+def test_a_command_with_nothing_due_loads_no_posting_code(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 2)
+    assert "main: 1 posted" in room.cli("publish", "--no-pacing").stdout
+    script = (
+        "import sys\n"
+        "from newsbot.cli import main\n"
+        "try:\n"
+        "    main(['publish', '--no-build', '--no-pacing'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "loaded = ('httpx', 'newsbot.publish.publisher', 'newsbot.publish.compose')\n"
+        "print(sorted(set(loaded) & set(sys.modules)))\n"
+    )
+    env = {**os.environ, **environment(room.settings)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines() == ["main: 0 posted, 0 edited, 0 deleted, 0 skipped, "
+                                        "0 failed, 0 to retry, 0 waiting for pacing, 0 replies, "
+                                        "0 length errors, 0 uncertain", "[]"]  # fmt: skip
+
+
 # -- revisions and withdrawals -----------------------------------------------------------------
 
 
@@ -746,12 +837,97 @@ def test_a_refused_delete_is_recorded_as_failed_and_not_tried_every_pass(
     assert len(requests_of(server, "delete_status")) == 1
 
 
+def test_a_delete_the_server_keeps_failing_is_given_up_and_the_post_shown_still_up(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    room.write("a.md", "Harbour reopens", 1)
+    room.write("b.md", "Council votes", 0.5)  # the store is not empty: a removal, not a lost mount
+    room.publish()
+    posted = room.rows()["a"]
+    server.set_fault_rates("delete_status", {"500": 1.0})
+    (room.content / "a.md").unlink()
+    room.build()
+    moment = datetime.now(UTC)
+
+    with caplog.at_level(logging.WARNING, logger="newsbot"):
+        room.hourly(moment, range(1, MAX_TRIES + 9))
+
+    assert len(requests_of(server, "delete_status")) == MAX_TRIES
+    assert not server.statuses[0]["deleted"]
+    row = room.rows()["a"]
+    assert (row["state"], row["action"], row["status_url"]) == (
+        "failed", "delete", posted["status_url"],
+    )  # fmt: skip
+    assert row["last_error"].startswith(f"delete failed: gave up after {MAX_TRIES} tries")
+    assert "500" in row["last_error"]
+    given_up = [r for r in caplog.records if "delete failed" in r.getMessage()]
+    assert len(given_up) == 1 and getattr(given_up[0], "article", None) == "a"
+    assert getattr(given_up[0], "status_url", None) == posted["status_url"]
+    # Where an operator looks: `newsbot state` and the status page, with the post's link.
+    state = room.cli("state")
+    assert state.exit_code == 0, state.output
+    line = next(line for line in state.stdout.splitlines() if line.startswith("  failed   a "))
+    assert "gave up" in line and f"the post is still up: {posted['status_url']}" in line
+    with opened(room.settings) as app:
+        page = StatusPage(app.index, DeliveryStore(app.engine), Status(), targets(room.settings))
+        status = page.compose()
+        html = page.render(status)
+    failed = status["targets"][0]["failed"]
+    assert [(f["article"], f["action"], f["status_url"]) for f in failed] == [
+        ("a", "delete", posted["status_url"])
+    ]
+    assert f'<a href="{posted["status_url"]}"' in html
+
+
+def test_a_delete_gets_all_its_tries_after_an_edit_used_some(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
+    room.write("b.md", "Council votes", 0.5)
+    room.publish()
+    room.write("a.md", "Harbour reopens", 1, summary="Ferries too.")
+    room.build()
+    server.set_fault_rates("edit_status", {"500": 1.0})
+    server.set_fault_rates("delete_status", {"500": 1.0})
+    moment = datetime.now(UTC)
+    room.hourly(moment, range(1, MAX_TRIES))  # one try short of giving the edit up
+    assert room.rows()["a"]["state"] == "retry"
+    (room.content / "a.md").unlink()
+    room.build()
+
+    room.hourly(moment, range(MAX_TRIES, 2 * MAX_TRIES + 3))
+
+    assert len(requests_of(server, "edit_status")) == MAX_TRIES - 1
+    assert len(requests_of(server, "delete_status")) == MAX_TRIES
+    row = room.rows()["a"]
+    assert row["state"] == "failed"
+    assert row["last_error"].startswith(f"delete failed: gave up after {MAX_TRIES} tries")
+
+
+def test_a_delete_retried_after_server_errors_is_done_when_the_status_is_gone(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    room.write("a.md", "Harbour reopens", 1)
+    room.write("b.md", "Council votes", 0.5)
+    room.publish()
+    server.inject("delete_status", "500", "503")
+    server.statuses[0]["deleted"] = True  # by hand on the server: the third try is answered 404
+    (room.content / "a.md").unlink()
+    room.build()
+    moment = datetime.now(UTC)
+
+    reports = room.hourly(moment, (1, 2, 3, 4))
+
+    assert [r.retries for r in reports] == [1, 1, 0, 0]
+    assert [r.deleted for r in reports] == [0, 0, 1, 0]
+    assert room.rows()["a"]["state"] == "deleted"
+    assert len(requests_of(server, "delete_status")) == 3
+
+
 def test_an_edit_the_server_keeps_failing_is_given_up_and_the_post_kept(
     room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Akkoma answers every failure of an edit's pipeline (StatusController.update) with a
-    # server error: a transient answer that never changes for that edit.
-    server.configure(software="pleroma")
+    # A server error that lasts (a transient answer that never changes for that edit).
     url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
     room.publish()
     posted = room.rows()["a"]
@@ -761,9 +937,7 @@ def test_an_edit_the_server_keeps_failing_is_given_up_and_the_post_kept(
     moment = datetime.now(UTC)
 
     with caplog.at_level(logging.WARNING, logger="newsbot"):
-        for hours in range(1, MAX_TRIES + 9):  # passes hours apart: every retry is due
-            later = moment + timedelta(hours=hours)
-            room.publish(build=False, clock=lambda later=later: later)
+        room.hourly(moment, range(1, MAX_TRIES + 9))
 
     assert len(requests_of(server, "edit_status")) == MAX_TRIES
     row = room.rows()["a"]
@@ -781,6 +955,38 @@ def test_an_edit_the_server_keeps_failing_is_given_up_and_the_post_kept(
     room.write("a.md", "Harbour reopens", 1, summary="Ferries and buses too.")
     last = moment + timedelta(hours=MAX_TRIES + 9)
     assert room.publish(clock=lambda: last).edited == 1  # a later revision is edited again
+
+
+def test_an_edit_akkoma_refuses_is_given_up_at_once_and_the_post_kept(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Pleroma and Akkoma answer any failure of an edit (here: over a limit lowered since the
+    # limits were read) with 400 {"error": "internal_server_error"}: a refusal, not a fault.
+    server.configure(software="pleroma")
+    url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
+    room.build()
+    moment = datetime.now(UTC)
+    with room.runners(clock=lambda: moment) as runners:
+        assert runners["main"].run().posted == 1
+        longer = "Ferries, buses and the night trains are all back in the harbour."
+        room.write("a.md", "Harbour reopens", 1, summary=longer)
+        room.build()
+        server.configure(max_characters=60)
+        with caplog.at_level(logging.WARNING, logger="newsbot"):
+            report = runners["main"].run()
+    later = room.hourly(moment, (1, 2, 3))  # every retry long due: none is made
+    assert [r.failed for r in later] == [0, 0, 0]
+
+    edits = requests_of(server, "edit_status")
+    assert [edit["status"] for edit in edits] == [400]
+    assert (report.failed, report.retries, report.edited, report.length_errors) == (1, 0, 0, 0)
+    row = room.rows()["a"]
+    assert row["state"] == "posted"
+    assert row["last_error"].startswith("edit failed: PUT /api/v1/statuses/")
+    assert "HTTP 400" in row["last_error"] and "internal_server_error" in row["last_error"]
+    failed = [r for r in caplog.records if "edit failed" in r.getMessage()]
+    assert len(failed) == 1 and getattr(failed[0], "article", None) == "a"
+    assert "Boats are back." in status_of(server, url)["text"]
 
 
 def test_an_edit_left_pending_when_the_article_is_withdrawn_becomes_a_delete(

@@ -30,6 +30,8 @@ from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import DeliveryStore
 from newsbot.state.index import StoreIndex
 from newsbot.state.leases import Lease, Leases, process_owner
+from newsbot.state.pass_marks import nothing_due
+from newsbot.state.replies import RelatedStore
 from newsbot.store.scan import walk
 
 if TYPE_CHECKING:
@@ -82,6 +84,16 @@ class App:
 
     def deliveries(self) -> DeliveryStore:
         return DeliveryStore(self.engine)
+
+    def nothing_due(self, target: Target, now: datetime) -> bool:
+        """Whether a pass over ``target`` would find nothing to do (`pass_marks.nothing_due`):
+        a command then needs no publisher, no HTTP client and no word with the server."""
+        from newsbot.publish.targets import fingerprint
+
+        store = self.deliveries()
+        return nothing_due(
+            store, RelatedStore(self.engine), target.name, fingerprint(target.settings), now
+        )
 
     def leases(self, owner: str | None = None) -> Leases:
         """The leases, held in this process's name (default: `process_owner`)."""
@@ -143,8 +155,13 @@ def publishers(
     time. ``stop``, once set, makes every pass end before its next request;
     ``owner`` names this process in the leases (default: `process_owner`);
     ``offline_profile`` makes dry runs that never ask the server (a profile
-    name, or "learned"), for which a target needs no token.
+    name, or "learned"), for which a target needs no token. With no usable
+    target, none of the posting code is loaded.
     """
+    usable = [t for t in chosen if t.problem is None or offline_profile is not None]
+    if not usable:
+        yield []
+        return
     from pydantic import SecretStr
 
     from newsbot.mastodon.client import MastodonClient, make_http_client
@@ -195,11 +212,7 @@ def publishers(
         )
 
     try:
-        yield [
-            publisher(target)
-            for target in chosen
-            if target.problem is None or offline_profile is not None
-        ]
+        yield [publisher(target) for target in usable]
     finally:
         for http in clients:
             http.close()

@@ -187,6 +187,12 @@ class FakeConfig:
     """"any": ``language`` is taken as sent (Mastodon falls back silently on a code it does
     not know); "iso639-1": anything but a two-letter code is refused with 422 "Invalid
     language" (Akkoma, ``Pleroma.ISO639.valid_alpha2?`` in ActivityDraft)."""
+    edit_errors: str = "as_create"
+    """How an edit the server refuses is answered: "as_create" (what a create with the same
+    fields gets: Mastodon) or "pipeline" (Pleroma and Akkoma: whatever failed in the edit's
+    pipeline, too long, a bad language or media, ``StatusController.update`` gives
+    ``{:error, :internal_server_error}``, which its ``FallbackController`` answers 400
+    ``{"error": "internal_server_error"}``)."""
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply ``changes``, refusing unknown names and bad choices.
@@ -213,6 +219,7 @@ class FakeConfig:
         _check_choice("count_units", self.count_units, ("graphemes", "code_points", "utf16"))
         _check_choice("bad_token", self.bad_token, ("json401", "text400"))
         _check_choice("languages", self.languages, ("any", "iso639-1"))
+        _check_choice("edit_errors", self.edit_errors, ("as_create", "pipeline"))
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -241,6 +248,7 @@ _MASTODON_LIKE: dict[str, Any] = {
     "characters_reserved_per_url": 23,
     "direct_supported": True,
     "languages": "any",
+    "edit_errors": "as_create",
 }
 SOFTWARE: dict[str, dict[str, Any]] = {
     "mastodon": {**_MASTODON_LIKE, "software_version": "4.3.0", "instance_version": "4.5.0"},
@@ -269,6 +277,7 @@ SOFTWARE: dict[str, dict[str, Any]] = {
         "too_long_message": "The status is over the character limit",
         "rate_limit_headers": False,
         "languages": "iso639-1",
+        "edit_errors": "pipeline",
     },
     "gotosocial": {
         **_MASTODON_LIKE,
@@ -773,7 +782,12 @@ class FakeMastodon:
         with self._lock:
             status = self._own_status(request.params["id"])
             self._count_status_write()
-            fields_ = self._status_fields(form, current=status)
+            try:
+                fields_ = self._status_fields(form, current=status)
+            except _ApiError:
+                if self.config.edit_errors == "pipeline":
+                    raise _ApiError(400, "internal_server_error") from None
+                raise
             status.update(fields_)
             status["content"] = render_content(status["text"], self.base_url)
             status["edited"] = True

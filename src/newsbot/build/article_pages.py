@@ -44,14 +44,14 @@ class ArticlePages:
         self.pages = pages
         self.root = root
 
-    def write(self, paths: Iterable[str], gone: set[str], now: datetime) -> int:
+    def write(self, paths: Iterable[str], gone: set[str], now: datetime) -> tuple[int, int]:
         """Write the page of each live article in ``paths``; delete ``gone`` pages not
-        written again. Returns how many files changed.
+        written again. Returns how many files changed, and how many pages were deleted.
 
         Many pages are written by several processes (`newsbot.build.parallel`).
         """
         if not self.site.settings.feeds.pages:
-            return 0
+            return 0, 0
         shares = parallel.split(
             partial(self._write_share, now=now),
             sorted(paths),
@@ -62,9 +62,8 @@ class ArticlePages:
         for changed, written, failed in shares:
             count += changed
             self.output.adopt(written, failed=failed)
-        for name in gone - self.output.written:
-            self.output.remove(name)
-        return count
+        deleted = sum(self.output.remove(name) for name in gone - self.output.written)
+        return count, deleted
 
     def _write_share(self, paths: Sequence[str], now: datetime) -> tuple[int, set[str], set[str]]:
         """Write the pages of ``paths`` (one process's share); returns how many files changed,

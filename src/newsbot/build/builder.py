@@ -59,13 +59,18 @@ class BuildReport:
     files: int = 0
     read: int = 0
     removed: int = 0
+    """Files of the store gone since the last build (their articles are removed)."""
     feeds_written: int = 0
     pages_written: int = 0
     changed_feeds: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    pages_removed: int = 0
+    """Pages of removed or withdrawn articles deleted from the output."""
     stale_removed: int = 0
-    """Files of earlier builds that no longer belong to the output, removed."""
+    """Other files of earlier builds that no longer belong to the output (the feeds of a tag
+    or section left without articles, or of a kind turned off; images no article uses),
+    removed."""
     suspect: Suspect | None = None
     """Why the store was not trusted; then nothing was read, written or removed."""
     related_seconds: float = 0.0
@@ -199,9 +204,14 @@ class Builder:
         # Each step (and its rendering modules) is loaded only when it has work: a build
         # with nothing changed is mostly interpreter start-up and imports.
         if touched_pages or gone_pages:
-            report.pages_written = self.article_pages.write(touched_pages, gone_pages, now)
+            report.pages_written, report.pages_removed = self.article_pages.write(
+                touched_pages, gone_pages, now
+            )
         if affected:
-            report.feeds_written, report.changed_feeds = self.feed_files.write(affected, now)
+            report.feeds_written, report.changed_feeds, emptied = self.feed_files.write(
+                affected, now
+            )
+            report.stale_removed += emptied
         if affected or touched_pages or gone_pages:
             from newsbot.build import navigation
 
@@ -212,9 +222,9 @@ class Builder:
         report.unwritten = len(self.output.failed)
         # While a file is missing, nothing is stale: the last output stays until it is written.
         if everything and not report.unwritten:
-            report.stale_removed = self._remove_stale()
+            report.stale_removed += self._remove_stale()
         elif changes.old_media and not report.unwritten:
-            report.stale_removed = self.article_pages.remove_unused_media(
+            report.stale_removed += self.article_pages.remove_unused_media(
                 changes.old_media, self.manifest
             )
         report.problems = sorted(walk_problems + self.index.problems(), key=lambda p: p.path)

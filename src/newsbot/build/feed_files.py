@@ -36,9 +36,9 @@ class FeedFiles:
         self.output = output
         self.pages = pages
 
-    def write(self, keys: set[FeedKey], now: datetime) -> tuple[int, list[str]]:
-        """Render every feed set in ``keys``; returns how many files changed, and the URLs
-        of the feeds that changed.
+    def write(self, keys: set[FeedKey], now: datetime) -> tuple[int, list[str], int]:
+        """Render every feed set in ``keys``; returns how many files changed, the URLs of
+        the feeds that changed, and how many files of feed sets left empty were removed.
 
         Many feed sets are rendered by several processes (`newsbot.build.parallel`).
         """
@@ -50,23 +50,28 @@ class FeedFiles:
             in_child=self.site.in_child,
         )
         done: list[tuple[FeedKey, int, list[str]]] = []
-        for results, written, removed in shares:
+        emptied = 0
+        for results, written, removed, deleted in shares:
             done.extend(results)
             self.output.adopt(written, removed)
+            emptied += deleted
         done.sort()
-        return sum(count for _, count, _ in done), [url for *_, urls in done for url in urls]
+        urls = [url for *_, changed in done for url in changed]
+        return sum(count for _, count, _ in done), urls, emptied
 
     def _write_share(
         self, keys: Sequence[FeedKey], now: datetime
-    ) -> tuple[list[tuple[FeedKey, int, list[str]]], set[str], set[str]]:
+    ) -> tuple[list[tuple[FeedKey, int, list[str]]], set[str], set[str], int]:
         """Render the feed sets of ``keys`` (one process's share): for each, how many files
         changed and the URLs of the feeds that changed; then the names of the files
-        written (or found as they should be) and removed."""
+        written (or found as they should be) and removed, and how many files were there
+        to remove."""
         from newsbot.render import feeds
         from newsbot.render.pages import ListPage
 
         written, removed = set(self.output.written), set(self.output.removed)
         results: list[tuple[FeedKey, int, list[str]]] = []
+        deleted = 0
         settings = self.site.settings
         base_url = self.site.base_url
         for key in keys:
@@ -75,9 +80,8 @@ class FeedFiles:
             place = FeedPlace(*key)
             stored = self.site.index.newest(key, now, settings.feeds.items)
             if not stored and key != SITE:
-                for fmt in FILES:
-                    self.output.remove(place.file(fmt))
-                self.output.remove(place.index)
+                names = [*(place.file(fmt) for fmt in FILES), place.index]
+                deleted += sum(self.output.remove(name) for name in names)
                 continue
             info = self._feed_info(place, stored)
             self.site.prefetch((s.article for s in stored), now)
@@ -109,7 +113,7 @@ class FeedFiles:
             )
             count += self.output.write(place.index, self.pages.list_page(page))
             results.append((key, count, changed))
-        return results, self.output.written - written, self.output.removed - removed
+        return results, self.output.written - written, self.output.removed - removed, deleted
 
     def _feed_info(self, place: FeedPlace, stored: Sequence[Stored]) -> feeds.FeedInfo:
         from newsbot.render import feeds

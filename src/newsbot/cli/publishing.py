@@ -76,7 +76,7 @@ def publish(
     and its reply, and every article it would not post with why. Without a
     reachable server it counts by the last profile detected (or --profile).
     """
-    from newsbot.publish.dryrun import dry_run_json, dry_run_text
+    from newsbot.publish.report import PassReport
     from newsbot.publish.targets import targets
 
     if (profile or as_json) and not dry_run:
@@ -97,10 +97,18 @@ def publish(
             if target.problem and profile is None:
                 click.echo(f"{target.name}: {target.problem}", err=True)
                 failed = True
+        if not dry_run:
+            now = utc_now()
+            quiet = [t for t in chosen if not t.problem and app.nothing_due(t, now)]
+            for target in quiet:
+                click.echo(_done(PassReport(target.name)))
+            chosen = [t for t in chosen if t not in quiet]
         with app.publishers(chosen, pacing=not no_pacing, offline_profile=profile) as runners:
             for runner in runners:
                 report = _passes(runner, dry_run)
                 if dry_run:
+                    from newsbot.publish.dryrun import dry_run_json, dry_run_text
+
                     if as_json:
                         for line in dry_run_json(runner, report):
                             click.echo(line)
@@ -112,19 +120,24 @@ def publish(
                 if report.busy:
                     click.echo(f"{runner.name}: skipped, another process is publishing to it")
                 elif not dry_run:
-                    click.echo(
-                        f"{runner.name}: {report.posted} posted, {report.edited} edited, "
-                        f"{report.deleted} deleted, {report.skipped} skipped, "
-                        f"{report.failed} failed, {report.retries} to retry, "
-                        f"{report.waiting} waiting for pacing, {report.replies} replies, "
-                        f"{report.length_errors} length errors, {report.uncertain} uncertain"
-                        + (f", {report.held} edits or deletions held" if report.held else "")
-                    )
+                    click.echo(_done(report))
                 if report.stopped:
                     click.echo(f"{runner.name}: stopped: {report.stopped}", err=True)
                     failed = True
     if failed:
         sys.exit(EXIT_PROBLEMS)
+
+
+def _done(report: PassReport) -> str:
+    """The line a command prints for what a target's passes did."""
+    return (
+        f"{report.target}: {report.posted} posted, {report.edited} edited, "
+        f"{report.deleted} deleted, {report.skipped} skipped, "
+        f"{report.failed} failed, {report.retries} to retry, "
+        f"{report.waiting} waiting for pacing, {report.replies} replies, "
+        f"{report.length_errors} length errors, {report.uncertain} uncertain"
+        + (f", {report.held} edits or deletions held" if report.held else "")
+    )
 
 
 def _passes(runner: Publisher, dry_run: bool) -> PassReport:
@@ -258,6 +271,8 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
                 for row in store.listing(target.name, states, limit):
                     shown = row.status_url if states == (DeliveryState.POSTED,) else row.last_error
                     detail = shown or _in_flight(row) or ""
+                    if row.state == DeliveryState.FAILED and row.status_url:
+                        detail += f"; the post is still up: {row.status_url}"  # to delete by hand
                     click.echo(f"  {title:8} {row.article_id}  {detail}")
 
 

@@ -54,8 +54,10 @@ def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
         click.echo(f"problem: {problem}", err=True)
     if not quiet:
         click.echo(
-            f"{report.files} articles in the store, {report.read} read, {report.removed} removed; "
+            f"{report.files} articles in the store, {report.read} read, "
+            f"{report.removed} gone from it; "
             f"{report.feeds_written} feed files and {report.pages_written} pages written, "
+            f"{report.pages_removed} pages of removed or withdrawn articles and "
             f"{report.stale_removed} stale files removed "
             f"in {report.seconds:.2f} s -> {app.settings.feeds.output_dir}/"
         )

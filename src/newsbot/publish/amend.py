@@ -125,11 +125,9 @@ class Amends:
             )  # fmt: skip
             return
         except TransientError as exc:
-            tries = delivery.tries + 1  # this one included
-            if tries >= MAX_TRIES and not isinstance(exc, RateLimited):
-                # Akkoma answers every failure of an edit with a server error: one that
-                # lasts would otherwise be sent again every pass, for ever.
-                self._edit_failed(article.id, revision, f"gave up after {tries} tries: {exc}",
+            last = _last_try(delivery, Action.EDIT, exc)
+            if last is not None:
+                self._edit_failed(article.id, revision, f"gave up after {last} tries: {exc}",
                                   report)  # fmt: skip
                 return
             self._retry_later(delivery, exc, report)
@@ -210,16 +208,17 @@ class Amends:
                 with contextlib.suppress(Gone):  # already deleted: as good
                     p.client.delete_status(status_id)
         except TransientError as exc:
+            last = _last_try(delivery, Action.DELETE, exc)
+            if last is not None:
+                self._delete_failed(delivery, f"gave up after {last} tries: {exc}", report)
+                return
             self._retry_later(delivery, exc, report)
             return
         except AuthError as exc:
             self._retry_later(delivery, exc, report)
             raise StopTarget(StopReason.TOKEN_REFUSED, refused(exc)) from None
         except PermanentError as exc:
-            # Recorded as failed, not posted: a posted row would be deleted again every pass.
-            p.store.failed(p.name, delivery.article_id, error=f"delete failed: {exc}",
-                           retry_at=None, uncertain=False)  # fmt: skip
-            report.failed += 1
+            self._delete_failed(delivery, str(exc), report)
             return
         p.store.succeeded(
             p.name, delivery.article_id, state=DeliveryState.DELETED,
@@ -235,3 +234,32 @@ class Amends:
             extra={"target": p.name, "article": delivery.article_id,
                    "status_url": delivery.status_url},
         )  # fmt: skip
+
+    def _delete_failed(self, delivery: Delivery, reason: str, report: PassReport) -> None:
+        """The post stays on the server: said once, and kept (with its link) among the failed.
+
+        Failed, not posted: a posted row of a withdrawn article would be deleted
+        again every pass. The status page and ``newsbot state`` list it with its
+        link, for someone to delete it by hand.
+        """
+        p = self.p
+        log.warning(
+            "delete failed, the post stays on the server: %s", reason,
+            extra={"target": p.name, "article": delivery.article_id,
+                   "status_url": delivery.status_url},
+        )  # fmt: skip
+        p.store.failed(p.name, delivery.article_id, error=f"delete failed: {reason}",
+                       retry_at=None, uncertain=False)  # fmt: skip
+        report.failed += 1
+
+
+def _last_try(delivery: Delivery, action: Action, exc: TransientError) -> int | None:
+    """The number of this try of an edit or delete if no other may follow, else None.
+
+    A server error that lasts would otherwise have the request sent again every
+    pass, for ever; after `MAX_TRIES` it is given up. A rate limit is not a
+    failure of the request (it says when to come back), so it is never the last.
+    ``delivery`` is the row as read before this try, whose tries count its own action's.
+    """
+    tries = (delivery.tries if delivery.action == action else 0) + 1  # this one included
+    return tries if tries >= MAX_TRIES and not isinstance(exc, RateLimited) else None

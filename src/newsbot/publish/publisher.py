@@ -47,12 +47,14 @@ from newsbot.publish.reconcile import links_as_its_own
 from newsbot.publish.replies import Replies
 from newsbot.publish.report import Interrupted, PassReport, StopReason, StopTarget
 from newsbot.publish.serverrules import ServerRules, choose_profile
+from newsbot.publish.targets import fingerprint
 from newsbot.render import bodies as html
 from newsbot.settings import TargetSettings
 from newsbot.state import suspect
 from newsbot.state.deliveries import Action, Attempt, DeliveryStore, KeptSet, KnownAccount
 from newsbot.state.learning import Learned, TargetKnowledge
 from newsbot.state.leases import Lease
+from newsbot.state.pass_marks import PassMark
 from newsbot.state.replies import RelatedSet, RelatedStore
 
 __all__ = ["PassReport", "Publisher", "StopReason", "account_changed", "links_as_its_own"]
@@ -188,8 +190,9 @@ class Publisher:
         elif not (report.waiting or report.held or self.saturated):
             self._mark = (changes, started)
         report.rules = self.server.describe()
+        kept = None if self._mark is None else PassMark(changes, started, fingerprint(self.target))
         self.store.record_pass(
-            self.name, self.clock(), account_id=self.account_id, error=report.stopped
+            self.name, self.clock(), account_id=self.account_id, error=report.stopped, mark=kept
         )
         self._note_stop_or_recovery(report)
 

@@ -5,6 +5,7 @@ Read from the settings only; :mod:`newsbot.app` wires a publisher to each.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -73,3 +74,9 @@ def server_root(target: TargetSettings) -> str:
     """The target's server as logs show it: scheme, host and port, never a user or password."""
     parts = urlsplit(str(target.server))
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
+
+
+def fingerprint(settings: TargetSettings) -> str:
+    """A digest of a target's settings (its token masked, as in every dump): a pass's mark
+    (`newsbot.state.pass_marks`) holds only under the settings it was made with."""
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()[:32]

@@ -424,6 +424,7 @@ class Service:
                 extra={
                     "read": report.read,
                     "removed": report.removed,
+                    "pages_removed": report.pages_removed,
                     "seconds": round(report.seconds, 3),
                 },
             )

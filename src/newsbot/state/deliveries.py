@@ -26,7 +26,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from newsbot.articles import RelatedLink
 from newsbot.state.delivery_states import (
@@ -39,6 +50,7 @@ from newsbot.state.delivery_states import (
     ReplyState,
 )
 from newsbot.state.index import CHANGES, Stored, decode_article
+from newsbot.state.pass_marks import PassMark, write_mark
 from newsbot.state.schema import articles, deliveries, meta, post_related, targets
 from newsbot.times import epoch_seconds as ts
 from newsbot.times import from_epoch
@@ -67,7 +79,10 @@ _DELIVERY = and_(
     deliveries.c.article_id == bindparam("row_article"),
 )
 _SET_DELIVERY = update(deliveries).where(_DELIVERY)
-_TRY_DELIVERY = _SET_DELIVERY.values(tries=deliveries.c.tries + 1)
+# A row's tries count the tries of its current action: an edit's tries are not a delete's.
+_TRY_DELIVERY = _SET_DELIVERY.values(
+    tries=case((deliveries.c.action == bindparam("tried_action"), deliveries.c.tries + 1), else_=1)
+)
 _RELATED = and_(
     post_related.c.target == bindparam("row_target"),
     post_related.c.article_id == bindparam("row_article"),
@@ -283,7 +298,7 @@ class DeliveryStore:
         with self.engine.begin() as conn:
             if kept is not None:
                 keep_related_set(conn, attempt.target, attempt.article_id, kept)
-            done = conn.execute(_TRY_DELIVERY, row | values)
+            done = conn.execute(_TRY_DELIVERY, row | values | {"tried_action": attempt.action})
             if done.rowcount == 0:
                 conn.execute(
                     insert(deliveries),
@@ -483,9 +498,16 @@ class DeliveryStore:
                 conn.execute(insert(targets).values(name=target, **values))
 
     def record_pass(
-        self, target: str, now: datetime, *, account_id: str | None = None, error: str | None = None
+        self,
+        target: str,
+        now: datetime,
+        *,
+        account_id: str | None = None,
+        error: str | None = None,
+        mark: PassMark | None = None,
     ) -> None:
-        """Remember the end of a pass (and the account id once known)."""
+        """Remember the end of a pass (and the account id once known), and its mark: where a
+        pass that did everything left off (`newsbot.state.pass_marks`), or None."""
         values: dict[str, Any] = {"last_pass": ts(now), "last_error": error}
         if error is None:
             values["last_success"] = ts(now)
@@ -495,6 +517,7 @@ class DeliveryStore:
             done = conn.execute(update(targets).where(targets.c.name == target).values(**values))
             if done.rowcount == 0:
                 conn.execute(insert(targets).values(name=target, **values))
+            write_mark(conn, target, mark)
 
     def last_pass_error(self, target: str) -> str | None:
         """Why the target's last pass stopped, if it did."""

@@ -36,7 +36,17 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Select, and_, bindparam, delete, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    select,
+)
 
 from newsbot.articles import Article
 from newsbot.related.scoring import Candidate
@@ -45,7 +55,7 @@ from newsbot.state.database import chunks
 from newsbot.state.index import decode_article
 from newsbot.state.related import RelatedFinder
 from newsbot.state.schema import articles, related_links
-from newsbot.state.terms import live
+from newsbot.state.terms import live, live_at
 from newsbot.state.titles import title_key
 
 STORED = 6
@@ -392,7 +402,7 @@ class RelatedLists:
 
     def stored(self, conn: Connection, path: str) -> bool:
         """Whether ``path`` has a stored list (possibly empty)."""
-        return bool(self._marked(conn, [path]))
+        return conn.execute(_STORED, {"owner": path}).first() is not None
 
     def links(
         self, conn: Connection, path: str, now: datetime, policy: RelatedPolicy, k: int
@@ -404,8 +414,8 @@ class RelatedLists:
         """
         if k <= 0:
             return []
-        query = _links_query([path], now, policy)
-        return _best(conn.execute(query), k, {})
+        rows = conn.execute(_ONE_LIST[policy], {"owner": path, "until": int(now.timestamp())})
+        return _best(rows, k, {})
 
     def lookup_many(
         self, paths: Iterable[str], k: int, now: datetime, policy: RelatedPolicy = "both"
@@ -479,6 +489,12 @@ def _best(rows: Iterable[Any], k: int, decoded: dict[str, Article]) -> list[Link
 
 def _links_query(owners: Sequence[str], now: datetime, policy: RelatedPolicy) -> Select[Any]:
     """The stored links of ``owners`` under ``policy`` to articles readers can open at ``now``."""
+    return _links_select(related_links.c.path.in_(owners), policy, live(now))
+
+
+def _links_select(
+    owners: ColumnElement[bool], policy: str, live: tuple[ColumnElement[bool], ...]
+) -> Select[Any]:
     return (
         select(
             related_links.c.path.label("owner"),
@@ -489,9 +505,28 @@ def _links_query(owners: Sequence[str], now: datetime, policy: RelatedPolicy) ->
             articles.c.data,
         )
         .join(articles, articles.c.path == related_links.c.target)
-        .where(related_links.c.path.in_(owners), related_links.c.kind.in_(KINDS[policy]))
-        .where(*live(now), articles.c.path != related_links.c.path)
+        .where(owners, related_links.c.kind.in_(KINDS[policy]))
+        .where(*live, articles.c.path != related_links.c.path)
     )
+
+
+# One article's list, read for every post: statements built once, bound to ``owner`` (and
+# ``until``, the moment as epoch seconds); building them per post cost more than running them.
+_ONE_LIST = {
+    policy: _links_select(
+        related_links.c.path == bindparam("owner"), policy, live_at(bindparam("until"))
+    )
+    for policy in KINDS
+}
+_STORED = (
+    select(related_links.c.path)
+    .where(
+        related_links.c.path == bindparam("owner"),
+        related_links.c.position == MARK_POSITION,
+        related_links.c.kind == MARK,
+    )
+    .limit(1)
+)
 
 
 def _row(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, exists, select, update
+from sqlalchemy import ColumnElement, Engine, exists, select, update
 
 from newsbot.articles import RelatedLink
 from newsbot.state.deliveries import (
@@ -96,21 +96,18 @@ class RelatedStore:
     def release_posted(self, target: str) -> None:
         """Release the replies whose post was recorded as made but not released: a crash
         between the two writes would otherwise leave them waiting for ever."""
-        posted = exists().where(
-            deliveries.c.target == post_related.c.target,
-            deliveries.c.article_id == post_related.c.article_id,
-            deliveries.c.state == DeliveryState.POSTED,
-        )
         with self.engine.begin() as conn:
             conn.execute(
                 update(post_related)
-                .where(
-                    post_related.c.target == target,
-                    post_related.c.reply_state == ReplyState.WAITING,
-                )
-                .where(posted)
+                .where(*_waiting_on_posted(target))
                 .values(reply_state=ReplyState.RETRY, next_try=0)
             )
+
+    def waiting_on_posted(self, target: str) -> bool:
+        """Whether `release_posted` has a reply to release."""
+        query = select(exists().where(*_waiting_on_posted(target)))
+        with self.engine.connect() as conn:
+            return bool(conn.execute(query).scalar())
 
     def due_replies(self, target: str, now: datetime) -> list[RelatedSet]:
         """Replies in flight after a crash, or to try again now."""
@@ -196,4 +193,18 @@ def _related_set(row: Any) -> RelatedSet:
         next_try=int(row["next_try"]),
         first_attempt=row["first_attempt"],
         last_error=row["last_error"],
+    )
+
+
+def _waiting_on_posted(target: str) -> tuple[ColumnElement[bool], ...]:
+    """Replies of ``target`` still waiting for a post that was recorded as made."""
+    posted = exists().where(
+        deliveries.c.target == post_related.c.target,
+        deliveries.c.article_id == post_related.c.article_id,
+        deliveries.c.state == DeliveryState.POSTED,
+    )
+    return (
+        post_related.c.target == target,
+        post_related.c.reply_state == ReplyState.WAITING,
+        posted,
     )

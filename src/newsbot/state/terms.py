@@ -310,7 +310,7 @@ def _articles_query(dialect: Dialect, paths: int, other_headline: bool) -> _Prep
     query = select(
         articles.c.path, articles.c.id, articles.c.published, articles.c.title_key
     ).add_columns(articles.c.section)
-    query = query.where(articles.c.path.in_(_binds("p", paths)), *_live(bindparam("now")))
+    query = query.where(articles.c.path.in_(_binds("p", paths)), *live_at(bindparam("now")))
     query = query.where(articles.c.id != bindparam("id"))
     if other_headline:
         query = query.where(articles.c.title_key != bindparam("title_key"))
@@ -421,10 +421,10 @@ def _weights_query(dialect: Dialect, paths: int, terms: int) -> _Prepared:
 
 def live(now: datetime) -> tuple[ColumnElement[bool], ...]:
     """Conditions on ``articles`` for what readers may see now and can follow a link to."""
-    return _live(int(now.timestamp()))
+    return live_at(int(now.timestamp()))
 
 
-def _live(until: Any) -> tuple[ColumnElement[bool], ...]:
+def live_at(until: Any) -> tuple[ColumnElement[bool], ...]:
     """`live` at the epoch ``until``: a value, or a parameter of a statement compiled once."""
     return (
         articles.c.visible,

@@ -1,0 +1,88 @@
+"""The mark a publish pass leaves when it did all there was to do, kept in ``meta``.
+
+A pass that ended with nothing waiting, held back or left unread (no stop, no
+pacing, no per-pass cap reached) leaves the store's change count
+(`newsbot.state.index.CHANGES`), the moment it began and a fingerprint of the
+target's settings. Until the store changes, the only new work a later pass can
+find is what came due since: articles published after that moment, retries and
+replies whose time came, and posts an operator resolved. `nothing_due` looks for
+exactly those in the database, so that a ``publish`` command with nothing to do
+needs neither the posting code nor the server. Any other pass (one that
+stopped, waited or held something back) removes the mark.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, delete, insert, select
+
+from newsbot.state import suspect
+from newsbot.state.schema import meta
+from newsbot.times import epoch_seconds, from_epoch
+
+if TYPE_CHECKING:
+    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.replies import RelatedStore
+
+KEY_PREFIX = "publish-mark:"
+
+
+@dataclass(frozen=True, slots=True)
+class PassMark:
+    """Where a pass that did everything left off: the store's change count then, when it
+    began (articles published after it may have come due since) and the settings it ran with
+    (changed settings, such as edits turned on, may make work of what is there)."""
+
+    changes: str | None
+    started: datetime
+    settings: str
+
+
+def write_mark(conn: Connection, target: str, mark: PassMark | None) -> None:
+    """Keep ``mark`` as the target's (or remove the target's mark), within ``conn``'s
+    transaction: the pass's own record, written with it."""
+    key = KEY_PREFIX + target
+    conn.execute(delete(meta).where(meta.c.key == key))
+    if mark is not None:
+        value = {
+            "changes": mark.changes,
+            "started": epoch_seconds(mark.started),
+            "settings": mark.settings,
+        }
+        conn.execute(insert(meta).values(key=key, value=json.dumps(value)))
+
+
+def read_mark(conn: Connection, target: str) -> PassMark | None:
+    """The target's mark, if its last pass left one."""
+    text = conn.execute(select(meta.c.value).where(meta.c.key == KEY_PREFIX + target)).scalar()
+    if not text:
+        return None
+    value = json.loads(text)
+    return PassMark(value["changes"], from_epoch(value["started"]), value["settings"])
+
+
+def nothing_due(
+    store: DeliveryStore, related: RelatedStore, target: str, settings: str, now: datetime
+) -> bool:
+    """Whether a pass over ``target`` now would find nothing to do (see the module).
+
+    False whenever it is not sure: no mark, the store changed, other settings, a
+    suspect store (whose passes warn of what they hold back), or any work come due.
+    The account and the token are not checked: nothing is sent.
+    """
+    with store.engine.connect() as conn:
+        mark = read_mark(conn, target)
+    if mark is None or mark.settings != settings or mark.changes != store.store_changes():
+        return False
+    return not (
+        suspect.load(store.engine) is not None
+        or store.unfinished(target, now)
+        or store.resolved_posted(target)
+        or related.waiting_on_posted(target)
+        or related.due_replies(target, now)
+        or store.new_articles(target, now, 1, since=mark.started)
+    )

@@ -56,17 +56,20 @@ def targets(settings: Settings, only: Sequence[str] = ()) -> list[Target]:
 
 
 def _server_problem(name: str, target: TargetSettings) -> str | None:
-    """A server address with a path: every API request would go under it and get a 404.
+    """A server address that is an API or profile address: every request would get a 404.
 
-    Mastodon-compatible servers answer their API at the root of their host, so
-    ``https://mastodon.example/api/v1/`` or a profile's address is a mistake.
+    ``https://mastodon.example/api/v1/`` or ``https://mastodon.example/@news`` is
+    a mistake: the API's paths are added to the server's address. Any other path
+    stays allowed: Friendica, for one, may be installed in a subfolder, and its
+    API is then under it.
     """
     parts = urlsplit(str(target.server))
-    if parts.path in ("", "/"):
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if not any(segment == "api" or segment.startswith("@") for segment in segments):
         return None
     return (
-        f"targets.{name}.server has a path ({parts.path}): API requests go to the root "
-        f"of the server, so set it to {server_root(target)}"
+        f"targets.{name}.server has a path ({parts.path}) that is an API or profile address: "
+        f"the API's paths are added to the server's, so set it to {server_root(target)}"
     )
 
 

@@ -157,3 +157,23 @@ def _requests(registry: CollectorRegistry) -> float:
         for sample in family.samples
         if sample.name == "newsbot_http_requests_total"
     )
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_probes_answered_well_are_logged_only_at_debug_and_always_counted(level: str) -> None:
+    """The image's health check asks /healthz every second: at INFO those lines would be
+    most of the log of a service at rest. A failing probe is logged like any request."""
+    stream = io.StringIO()
+    configure(LogSettings(format="json", level=level), (), stream=stream)  # type: ignore[arg-type]
+    registry = CollectorRegistry()
+    log = AccessLog(None, HttpMetrics(registry), lines=access_lines())  # type: ignore[arg-type]
+    for _ in range(60):
+        log.record("GET", "/healthz", 200, 2, 0.0001, "127.0.0.1")
+    log.record("GET", "/readyz", 503, 40, 0.0001, "127.0.0.1")
+    log.record("GET", "/rss.xml", 200, 900, 0.0001, "127.0.0.1")
+    lines = [json.loads(line) for line in _lines(stream)]
+    info = [(e["message"], e["level"]) for e in lines if e["level"] == "info"]
+    assert info == [("GET /readyz 503", "info"), ("GET /rss.xml 200", "info")]
+    debug = [e for e in lines if e["level"] == "debug"]
+    assert len(debug) == (60 if level == "DEBUG" else 0)
+    assert _requests(registry) == 62

@@ -1655,3 +1655,25 @@ def test_one_process_between_passes_notices_revisions_withdrawals_and_articles_c
         assert (quiet.posted, quiet.edited, quiet.deleted) == (0, 0, 0)
     assert len(requests_of(server, "edit_status")) == 1
     assert len(server.live_statuses()) == 2
+
+
+@pytest.mark.parametrize(
+    ("server", "refused"),
+    [
+        ("https://mastodon.example/", False),
+        ("https://mastodon.example", False),
+        ("https://example.org/friendica/", False),  # installed in a subfolder: its API is there
+        ("https://mastodon.example/api/v1/", True),
+        ("https://mastodon.example/api/", True),
+        ("https://mastodon.example/@news", True),
+        ("https://example.org/friendica/api/v1", True),
+    ],
+)
+def test_a_server_address_that_is_an_api_or_profile_address_is_refused(
+    server: str, refused: bool
+) -> None:
+    settings = Settings(targets={"main": {"server": server, "token": "t"}})  # type: ignore[dict-item]
+    [target] = targets(settings)
+    assert (target.problem is not None) == refused
+    if refused:
+        assert target.problem is not None and "targets.main.server has a path" in target.problem

@@ -55,6 +55,7 @@ from support.fakemastodon import FakeMastodon
 from support.posting import TOKEN, environment, posts_by_url, settings_for, url_of, write_article
 from support.posting import target as target_settings
 from support.processes import children, comm, mapped, running
+from support.readers import Resource, loopback_server
 
 VENV_BIN = Path(sys.executable).parent
 NEWSBOT = VENV_BIN / "newsbot"
@@ -372,6 +373,59 @@ def test_serves_at_once_and_posts_a_dropped_article_within_seconds(
     assert_no_token(service, tmp_path / "public")
 
 
+IDLE_PASSES = 6
+
+
+def test_idle_passes_log_nothing_and_a_stopped_target_is_said_once(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    """At rest the log stays quiet: passes with nothing to post log nothing, and a
+    target that stops at every pass (a refused token) is said once, not at each pass."""
+    content = tmp_path / "content"
+    write_article(content, "news.md", "Fresh news for the quiet test", datetime.now(UTC))
+    refused_token = "tok-refused-Qx81-NEVER-SHOWN"
+    with FakeMastodon(token=TOKEN) as server:
+        env = service_env(tmp_path, content, {"main": server})
+        env |= {
+            "NEWSBOT_TARGETS__REFUSED__SERVER": server.base_url,
+            "NEWSBOT_TARGETS__REFUSED__TOKEN": refused_token,
+        }
+        service = services(env, tmp_path / "run")
+        base = service.url()
+
+        def passes() -> tuple[float, float]:
+            with http() as client:
+                text = client.get(base + "/metrics").text
+            return tuple(  # type: ignore[return-value]
+                metric(text, "newsbot_publish_passes_total", target=name) or 0
+                for name in ("main", "refused")
+            )
+
+        def service_lines() -> list[dict[str, Any]]:
+            return [e for e in service.lines() if e.get("logger") != "newsbot.access"]
+
+        eventually(lambda: posted(server), 20, "the article was not posted")
+        eventually(lambda: min(passes()) >= 2, 20, "no second pass")
+        settled = len(service_lines())
+        start = passes()
+        eventually(
+            lambda: min(now - then for now, then in zip(passes(), start, strict=True))
+            >= IDLE_PASSES,
+            IDLE_PASSES * 5,
+            "the passes did not run",
+        )
+        idle = service_lines()[settled:]
+        assert idle == [], f"{IDLE_PASSES} idle passes logged {len(idle)} lines: {idle}"
+        service.stop()
+
+    lines = service_lines()
+    stops = [e for e in lines if e["message"].startswith("target stopped")]
+    assert len(stops) == 1 and stops[0]["target"] == "refused", stops
+    assert "access token was refused" in stops[0]["message"]
+    assert refused_token not in service.output()
+    assert_no_token(service)
+
+
 def test_probes_answer_while_the_first_build_runs(
     tmp_path: Path, services: Callable[..., Service]
 ) -> None:
@@ -436,6 +490,16 @@ def test_sigterm_during_a_post_then_restart_posts_each_article_once(
         assert code == 0, first.output()
         assert seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK, f"exit took {seconds:.1f} s"
         assert any("did not finish within" in m for m in first.messages()) == abandoned
+        # Between the two runs the operator sees what became of the post in flight.
+        state = subprocess.run(
+            [str(NEWSBOT), "state"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert state.returncode == 0, state.stderr
+        in_flight = [line for line in state.stdout.splitlines() if "pending" in line]
+        if abandoned:
+            assert len(in_flight) == 1 and "no answer recorded" in in_flight[0], state.stdout
+            assert "the next pass looks for it on the account" in in_flight[0]
+        assert all(line.split()[-1] != "pending" for line in in_flight), state.stdout
 
         second = services(env, tmp_path / "second")
         second.url()
@@ -501,7 +565,11 @@ def _target_without_scheme(tmp: Path) -> dict[str, str]:
     ("breakage", "code", "expected"),
     [
         pytest.param(
-            _missing_store, 3, "the article store .*nowhere does not exist", id="missing-store"
+            _missing_store,
+            3,
+            "the article store .*nowhere does not exist or is not a folder: "
+            "set store.content_dir",
+            id="missing-store",
         ),
         pytest.param(
             _store_is_a_file, 3, "store.md does not exist or is not a folder", id="store-is-a-file"
@@ -509,11 +577,15 @@ def _target_without_scheme(tmp: Path) -> dict[str, str]:
         pytest.param(
             _output_under_a_file,
             3,
-            "the output folder .*public is not writable: Not a directory",
+            "the output folder .*public is not writable: Not a directory "
+            r"\(set feeds\.output_dir",
             id="output-under-a-file",
         ),
         pytest.param(
-            _data_under_a_file, 3, "plain-file/data: Not a directory", id="data-under-a-file"
+            _data_under_a_file,
+            3,
+            r"plain-file/data: Not a directory \(set state\.data_dir",
+            id="data-under-a-file",
         ),
         pytest.param(
             _database_down,
@@ -561,6 +633,113 @@ def test_startup_check_fails_with_one_clear_line(
     assert lines[0].startswith("newsbot: "), result.stderr
     assert re.search(expected, message), message
     assert "pw-Secret-77" not in result.stderr and TOKEN not in result.stderr
+
+
+def test_a_state_folder_the_service_cannot_write_is_named_with_its_setting(
+    tmp_path: Path,
+) -> None:
+    """SQLite says only "unable to open database file"; the operator is told which folder
+    and which setting (the usual cause: a volume owned by another user)."""
+    content = tmp_path / "content"
+    write_article(content, "a.md", "An article", datetime.now(UTC))
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o555)
+    command = [str(NEWSBOT), "run"]
+    if os.geteuid() == 0:  # root writes past permission bits unless it drops these
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: permissions cannot be held to")
+        command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
+    env = service_env(tmp_path, content)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("newsbot: cannot open the state database")
+    assert f"the folder {data} is not writable" in lines[0]
+    assert "set state.data_dir" in lines[0]
+
+
+def test_unusable_targets_are_each_named_once_and_the_others_go_on(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    """A refused token, a closed port, a web page and an address with a path: one line each,
+    naming the setting to change, no traceback; the working target posts, the feeds are served."""
+    content = tmp_path / "content"
+    write_article(content, "news.md", "News despite broken targets", datetime.now(UTC))
+    pages = dict.fromkeys((*ASKED_FIRST, "/api/v1/accounts/verify_credentials"), WEB_PAGE)
+    with FakeMastodon(token=TOKEN) as server, loopback_server(pages) as site:
+        env = service_env(tmp_path, content, {"main": server})
+        broken = {
+            "refused": (server.base_url, "tok-refused-NEVER-SHOWN-1"),
+            "closed": (f"http://127.0.0.1:{closed_port()}", TOKEN),
+            "webpage": (site.base_url, TOKEN),
+            "withpath": (server.base_url + "/api/v1/", TOKEN),
+        }
+        for name, (address, token) in broken.items():
+            env[f"NEWSBOT_TARGETS__{name.upper()}__SERVER"] = address
+            env[f"NEWSBOT_TARGETS__{name.upper()}__TOKEN"] = token
+        service = services(env, tmp_path / "run")
+        base = service.url()
+        eventually(lambda: posted(server), 20, "the working target did not post")
+
+        def said() -> dict[str, list[str]]:
+            found: dict[str, list[str]] = {}
+            for entry in service.lines():
+                if entry["level"] == "error" and "target" in entry:
+                    found.setdefault(entry["target"], []).append(entry["message"])
+            return found
+
+        eventually(lambda: set(said()) == set(broken), 20, lambda: f"said: {said()}")
+        with http() as client:
+            assert client.get(base + "/rss.xml").status_code == 200
+        service.stop()
+    errors = said()
+    assert {name: len(lines) for name, lines in errors.items()} == dict.fromkeys(broken, 1)
+    assert "set a new token in targets.refused.token" in errors["refused"][0]
+    assert "Connection refused" in errors["closed"][0]
+    assert "check targets.closed.server" in errors["closed"][0]
+    assert "a web page, not a Mastodon-compatible API" in errors["webpage"][0]
+    assert "check targets.webpage.server" in errors["webpage"][0]
+    assert errors["withpath"][0].startswith("target not usable: targets.withpath.server has a path")
+    assert f"set it to {server.base_url}/" in errors["withpath"][0]
+    start = next(e for e in service.lines() if e["message"] == "newsbot is running")
+    assert start["store"] == str(content) and start["state"] == str(tmp_path / "data/newsbot.db")
+    assert f"main={server.base_url}/" in start["targets"]
+    assert "Traceback" not in service.output() and "NEVER-SHOWN-1" not in service.output()
+    assert_no_token(service)
+
+
+def test_a_target_whose_server_comes_back_is_said_once_down_and_once_back(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    """The server is down at start (nothing listens on its port), then comes up there."""
+    content = tmp_path / "content"
+    write_article(content, "news.md", "News while the server was down", datetime.now(UTC))
+    port = closed_port()
+    env = service_env(tmp_path, content)
+    env["NEWSBOT_TARGETS__MAIN__SERVER"] = f"http://127.0.0.1:{port}"
+    env["NEWSBOT_TARGETS__MAIN__TOKEN"] = TOKEN
+    service = services(env, tmp_path / "run")
+    service.url()
+
+    def said(text: str) -> list[str]:
+        return [m for m in service.messages() if m.startswith(text)]
+
+    eventually(lambda: said("target stopped"), 20, "the stop was not logged")
+    time.sleep(3)  # a few more passes, each stopped the same way
+    with FakeMastodon(token=TOKEN, port=port) as server:
+        eventually(lambda: posted(server), 20, "nothing was posted once the server was up")
+        service.stop()
+    assert len(said("target stopped")) == 1, service.messages()
+    assert "check targets.main.server" in said("target stopped")[0]
+    assert said("target publishing again") == ["target publishing again"]
+
+
+WEB_PAGE = Resource(b"<!doctype html><title>A blog</title><p>Welcome", "text/html; charset=utf-8")
+"""What a blog or a landing page answers: a target's server set to such an address."""
+ASKED_FIRST = ("/", "/.well-known/nodeinfo", "/api/v2/instance", "/api/v1/instance")
 
 
 # -- without a target ---------------------------------------------------------------------------

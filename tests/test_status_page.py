@@ -131,6 +131,8 @@ def test_status_page_access_log_and_http_metrics(
     missing = [entry for entry in access if entry["path"] == "/no-such-file"]
     assert [(e["status"], e["route"]) for e in missing] == [(404, "other")]
     assert "query-secret" not in service.output()
+    # The health checks answered 200 are counted, not logged (the image asks every second).
+    assert not [e for e in access if e["route"] == "probe" and e["status"] == 200]
     assert TOKEN not in service.output()
 
     # HTTP metrics by route class and status, latency histogram, process metrics.

@@ -10,6 +10,7 @@ the probes of the running command during its first build.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -151,9 +152,12 @@ def test_newsbot_run_on_a_port_in_use_exits_3_before_loading_the_service(tmp_pat
             "NEWSBOT_SERVICE__HOST": "127.0.0.1",
             "NEWSBOT_SERVICE__PORT": str(port),
         }
+        if "PYTHONPATH" in os.environ:  # the sources under test, when not the installed ones
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         done = subprocess.run(
             [str(newsbot), "run"], env=env, capture_output=True, text=True, timeout=60
         )
     assert done.returncode == 3, done.stderr
-    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "set service.port to a free port" in done.stderr  # what to do about it
     assert not (tmp_path / "data").exists()  # nothing opened before the port was bound

@@ -80,7 +80,8 @@ class Output:
                 pass
         except OSError as exc:
             raise OutputError(
-                f"the output folder {self.root} is not writable: {exc.strerror}"
+                f"the output folder {self.root} is not writable: {exc.strerror} "
+                "(set feeds.output_dir to a folder the service's user can write to)"
             ) from None
 
     def write(self, rel: str, data: bytes) -> bool:

@@ -62,7 +62,12 @@ def open_app(settings: Settings) -> Iterator[App]:
     except NewsbotError as exc:
         fail(one_line(str(exc)), EXIT_UNUSABLE)
     except OSError as exc:  # the state folder cannot be made (under a file, no permission)
-        fail(f"cannot use {exc.filename or 'the state folder'}: {exc.strerror}", EXIT_UNUSABLE)
+        setting = "state.data_dir" if settings.state.database_url is None else "state.database_url"
+        fail(
+            f"cannot use {exc.filename or 'the state folder'}: {exc.strerror} "
+            f"(set {setting} to a folder the service's user can create and write to)",
+            EXIT_UNUSABLE,
+        )
     try:
         yield app
     except SettingsError as exc:

@@ -17,12 +17,13 @@ from newsbot.cli.common import (
     fail,
     open_app,
 )
-from newsbot.times import utc_now
+from newsbot.state.delivery_states import DeliveryState
+from newsbot.times import from_epoch, utc_now
 
 if TYPE_CHECKING:
     from newsbot.publish.publisher import PassReport, Publisher
     from newsbot.publish.targets import Target
-    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.deliveries import Delivery, DeliveryStore
 
 
 @click.command()
@@ -269,10 +270,26 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
             ):
                 for row in store.listing(target.name, states, limit):
                     shown = row.status_url if states == (DeliveryState.POSTED,) else row.last_error
-                    detail = shown or ""
+                    detail = shown or _in_flight(row) or ""
                     if row.state == DeliveryState.FAILED and row.status_url:
                         detail += f"; the post is still up: {row.status_url}"  # to delete by hand
                     click.echo(f"  {title:8} {row.article_id}  {detail}")
+
+
+def _in_flight(row: Delivery) -> str | None:
+    """Why a delivery is "sending" with no error: its request got no answer recorded.
+
+    A stop that did not wait for the server, or a crash, leaves it so; the
+    operator is told that nothing needs doing, since the next pass looks for
+    the post on the account before it sends again.
+    """
+    if row.state != DeliveryState.SENDING or row.last_attempt is None:
+        return None
+    sent = from_epoch(row.last_attempt).isoformat(timespec="seconds")
+    return (
+        f"sent {sent}, no answer recorded (stopped or crashed meanwhile): "
+        "the next pass looks for it on the account before sending again"
+    )
 
 
 def _waiting(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -53,7 +54,7 @@ def run(obj: Context, strict: bool) -> None:
     try:
         early = EarlyProbes(bind(host, port))  # the probes answer before the heavy imports
     except OSError as exc:
-        fail(f"cannot listen on {host}:{port}: {exc.strerror}", EXIT_UNUSABLE)
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}{_listen_hint(exc)}", EXIT_UNUSABLE)
     early.start()
     from newsbot.service.runner import Service
 
@@ -76,6 +77,17 @@ def run(obj: Context, strict: bool) -> None:
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def _listen_hint(exc: OSError) -> str:
+    """What the operator can do about a port that cannot be bound."""
+    if exc.errno == errno.EADDRINUSE:
+        return " (another process listens there: stop it, or set service.port to a free port)"
+    if exc.errno == errno.EACCES:
+        return " (a port below 1024 needs privileges: set service.port to 1024 or above)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return " (no interface of this machine has that address: check service.host)"
+    return " (check service.host and service.port)"
 
 
 def _stop_on_signals() -> threading.Event:

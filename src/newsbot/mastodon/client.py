@@ -354,7 +354,11 @@ class MastodonClient:
         try:
             return response.json()
         except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
-            raise self._errors.unexpected(method, path, "the answer is not JSON") from None
+            kind = response.headers.get("content-type", "no type").split(";")[0].strip()
+            why = f"the answer is not JSON but {kind}"
+            if kind == "text/html":
+                why += ": a web page, not a Mastodon-compatible API at this address"
+            raise self._errors.unexpected(method, path, why) from None
 
     def _json_object(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
         data = self._json(response, method, path)

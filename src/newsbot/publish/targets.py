@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -41,17 +42,41 @@ def targets(settings: Settings, only: Sequence[str] = ()) -> list[Target]:
     for name, target in sorted(settings.targets.items()):
         if (only and name not in only) or (not only and not target.enabled):
             continue
-        problem = None
+        problem = _server_problem(name, target)
         try:
-            if target.access_token() is None:
+            if problem is None and target.access_token() is None:
                 problem = (
                     f"no access token: set NEWSBOT_TARGETS__{name.upper()}__TOKEN "
                     f"or targets.{name}.token_file"
                 )
         except OSError as exc:
-            problem = f"cannot read targets.{name}.token_file: {exc.strerror}"
+            problem = problem or f"cannot read targets.{name}.token_file: {exc.strerror}"
         found.append(Target(name, target, problem))
     return found
+
+
+def _server_problem(name: str, target: TargetSettings) -> str | None:
+    """A server address that is an API or profile address: every request would get a 404.
+
+    ``https://mastodon.example/api/v1/`` or ``https://mastodon.example/@news`` is
+    a mistake: the API's paths are added to the server's address. Any other path
+    stays allowed: Friendica, for one, may be installed in a subfolder, and its
+    API is then under it.
+    """
+    parts = urlsplit(str(target.server))
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if not any(segment == "api" or segment.startswith("@") for segment in segments):
+        return None
+    return (
+        f"targets.{name}.server has a path ({parts.path}) that is an API or profile address: "
+        f"the API's paths are added to the server's, so set it to {server_root(target)}"
+    )
+
+
+def server_root(target: TargetSettings) -> str:
+    """The target's server as logs show it: scheme, host and port, never a user or password."""
+    parts = urlsplit(str(target.server))
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
 
 
 def fingerprint(settings: TargetSettings) -> str:

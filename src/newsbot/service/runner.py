@@ -26,7 +26,7 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,8 @@ from newsbot.build.builder import BuildReport
 from newsbot.forked import Child, ChildEnded
 from newsbot.mastodon.client import make_http_client
 from newsbot.publish.publisher import PassReport, Publisher
-from newsbot.publish.targets import Target, targets
+from newsbot.publish.report import StopReason
+from newsbot.publish.targets import Target, server_root, targets
 from newsbot.service import jobs, memory
 from newsbot.service.build_job import BuildJob, BuildOutcome
 from newsbot.service.health import Status
@@ -62,6 +63,8 @@ log = logging.getLogger(__name__)
 ACTIVITYPUB_EVERY_SECONDS = 30.0
 """How often scheduled articles are checked for the outbox and delivery health is measured."""
 BUILD_LEASE_POLL_SECONDS = 0.5
+STOP_REMINDER = timedelta(hours=1)
+"""How often a target stopped for the same reason is said again (each pass would be noise)."""
 Clock = Callable[[], datetime]
 
 
@@ -73,6 +76,17 @@ def _wants_activity(headers: list[tuple[bytes, bytes]]) -> bool:
     from newsbot.activitypub.routes import wants_activity
 
     return any(wants_activity(value.decode("latin-1")) for value in accepts)
+
+
+def _what_to_do(name: str, reason: StopReason | None) -> str:
+    """The setting to look at for a stopped target, so that the operator's next step is plain."""
+    match reason:
+        case StopReason.TOKEN_REFUSED:
+            return f" (set a new token in targets.{name}.token or token_file, then restart)"
+        case StopReason.SERVER_UNAVAILABLE | StopReason.SERVER_ERROR:
+            return f" (check targets.{name}.server; each pass tries again)"
+        case _:
+            return ""
 
 
 class Service:
@@ -113,6 +127,8 @@ class Service:
         self._budget = ShutdownBudget(self.settings.service.shutdown_timeout_seconds)
         self._build_lease = app.build_lease(self.clock)
         self._build_child: Child[BuildOutcome] = Child("build")
+        self._stops_said: dict[str, tuple[str, datetime]] = {}
+        """Per stopped target: why, as last logged, and when (see `_log_stop`)."""
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -141,10 +157,7 @@ class Service:
                 watcher = Watcher(self.settings.store.content_dir, self._store_changed)
                 watcher.start()
                 stack.callback(lambda: watcher.stop(self._time_left()))
-            log.info(
-                "newsbot is running",
-                extra={"url": web.url, "store": str(self.settings.store.content_dir)},
-            )
+            log.info("newsbot is running", extra={"url": web.url, **self._where()})
             if on_ready:
                 on_ready()
             self.stopping.wait()
@@ -156,6 +169,25 @@ class Service:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _where(self) -> dict[str, str]:
+        """What the start line names besides the address: the store, the state, the targets.
+
+        No secret: the database URL without its password, each server without
+        any user or password in its address.
+        """
+        from newsbot.state.database import shown_url
+
+        state = self.settings.state
+        return {
+            "store": str(self.settings.store.content_dir),
+            "output": str(self.settings.feeds.output_dir),
+            "state": shown_url(state),
+            "targets": ", ".join(
+                f"{target.name}={server_root(target.settings)}" for target in self.targets
+            )
+            or "none",
+        }
 
     def _start_web(self) -> WebServer:
         page = status_page(
@@ -411,9 +443,30 @@ class Service:
         self.metrics.observe_pass(report)
         if report.posted or report.edited or report.deleted or report.skipped:
             memory.release()
-        if report.stopped:
-            log.error("target stopped: %s", report.stopped, extra={"target": name})
+        self._log_stop(name, report)
         return report
+
+    def _log_stop(self, name: str, report: PassReport) -> None:
+        """Say a target stopped once, not at every pass; again when why changes, hourly, or cured.
+
+        A refused token or an unreachable server stops every pass until someone
+        acts, and a pass runs every minute: an error line each time buries the
+        rest of the log. `/healthz/publishing`, `/status` and the metrics show
+        the state at any time.
+        """
+        said = self._stops_said.get(name)
+        if report.stopped is None:
+            if said is not None and report.busy is None and not report.interrupted:
+                del self._stops_said[name]
+                log.info("target publishing again", extra={"target": name})
+            return
+        now = self.clock()
+        if said is not None and said[0] == report.stopped and now - said[1] < STOP_REMINDER:
+            log.debug("target still stopped: %s", report.stopped, extra={"target": name})
+            return
+        self._stops_said[name] = (report.stopped, now)
+        hint = _what_to_do(name, report.stop)
+        log.error("target stopped: %s%s", report.stopped, hint, extra={"target": name})
 
     def preview(self) -> None:
         """Without a target: log exactly what would be posted, and how to configure one."""

@@ -7,6 +7,7 @@ Alembic's version table, so an old database upgrades itself.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -57,6 +58,16 @@ def database_url(state: StateSettings) -> str:
     return _parse(url).set(password=password).render_as_string(hide_password=False)
 
 
+def shown_url(state: StateSettings) -> str:
+    """The state database as logs may show it: the SQLite file, or the URL without its password."""
+    if state.database_url is None:
+        return str(state.sqlite_file)
+    try:
+        return _parse(state.database_url.get_secret_value()).render_as_string(hide_password=True)
+    except DatabaseError:
+        return "state.database_url (not a valid URL)"
+
+
 def _parse(url: str) -> URL:
     """``url`` parsed; a malformed one is refused without a word of it.
 
@@ -84,8 +95,28 @@ def open_database(url: str) -> Engine:
         engine.dispose()
         where = parsed.render_as_string(hide_password=True)
         reason = getattr(exc, "orig", None) or exc
-        raise DatabaseError(f"cannot open the state database {where}: {reason}") from None
+        raise DatabaseError(
+            f"cannot open the state database {where}: {reason}{_hint(parsed)}"
+        ) from None
     return engine
+
+
+def _hint(url: URL) -> str:
+    """What to do when a SQLite file cannot be opened because its folder is not writable.
+
+    SQLite says only "unable to open database file"; the usual cause is a data
+    folder the service's user cannot write to (a volume owned by root, say).
+    SQLite writes its journal beside the file, so the folder must be writable.
+    """
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return ""
+    folder = Path(url.database).parent
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f" (the folder {folder} is not writable: let the service's user write to it, "
+            "or set state.data_dir to a folder it can write to)"
+        )
+    return ""
 
 
 def failure_of(exc: BaseException) -> str | None:

@@ -36,9 +36,15 @@ class FileStat(NamedTuple):
 def walk(root: Path) -> tuple[list[FileStat], list[Problem]]:
     """Every article file under ``root`` (hidden files skipped), and the ones refused."""
     if not root.is_dir():
-        raise StoreError(f"the article store {root} does not exist or is not a folder")
+        raise StoreError(
+            f"the article store {root} does not exist or is not a folder: "
+            "set store.content_dir to the articles' folder"
+        )
     if not os.access(root, os.R_OK | os.X_OK):
-        raise StoreError(f"the article store {root} is not readable")
+        raise StoreError(
+            f"the article store {root} is not readable: let the service's user read it "
+            "(store.content_dir)"
+        )
     real_root = root.resolve()
     files: list[FileStat] = []
     problems: list[Problem] = []

@@ -1,7 +1,8 @@
 """The access log and the HTTP metrics: one ASGI middleware around the whole web app.
 
 Every request gives one log line (``newsbot.access``, INFO: method, path,
-status, bytes, milliseconds, client, route class) — JSON when the log is not
+status, bytes, milliseconds, client, route class; a probe answered well only
+at DEBUG) — JSON when the log is not
 a terminal, like every other line — and one observation in
 ``newsbot_http_requests_total{route, status}`` and
 ``newsbot_http_request_duration_seconds{route}``. Routes are counted by
@@ -187,6 +188,9 @@ class AccessLog:
             self.metrics.observe(route, status, seconds)
             if not self.log:
                 continue
+            if route == "probe" and status < 400:
+                self._probe_answered(method, path, status)
+                continue
             fields = {
                 "method": method,
                 "path": path,
@@ -202,3 +206,13 @@ class AccessLog:
                 self.logger.info("%s %s %d", method, path, status, extra=fields)
         if lines is not None:
             lines.flush()
+
+    def _probe_answered(self, method: str, path: str, status: int) -> None:
+        """A probe answered well is logged at DEBUG only, so that the service at rest is quiet.
+
+        The image's health check asks every second and an orchestrator's probes
+        as often: 86,400 lines a day saying nothing. A failing probe (503) is
+        logged like any request; every probe is counted in the metrics.
+        """
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("%s %s %d", method, path, status, extra={"route": "probe"})

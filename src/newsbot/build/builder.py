@@ -176,6 +176,9 @@ class Builder:
         del files, present, to_read, known
         report.related_seconds = changes.related_seconds
         affected, touched_pages, gone_pages = changes.feeds, changes.pages, changes.gone_pages
+        # An article whose related list changed is one entry of the feeds that show it; of
+        # the others it belongs to (most, in a large store), not a byte changes.
+        affected |= self.index.showing(sorted(changes.relinked), now, self.settings.feeds.items)
         last = self.index.get_meta("last_build")
         if last is not None:
             due = self.index.due_between(datetime.fromisoformat(last), now)

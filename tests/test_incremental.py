@@ -19,7 +19,7 @@ import pytest
 import newsbot.store.reader
 from newsbot.build.builder import BuildReport
 from newsbot.build.check import check_store
-from newsbot.settings import Settings
+from newsbot.settings import Settings, StateSettings
 from newsbot.state.index import StoreIndex
 from newsbot.store.reader import Parsed
 from support.stores import (
@@ -495,13 +495,15 @@ def test_a_broken_edit_keeps_the_last_readable_version_published(newsroom: Newsr
 
 
 def test_a_changed_related_list_renders_only_the_feeds_that_show_its_article(
-    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
     """An arrival enters an older article's related list: that article is one entry of the
     feeds that show it among their newest items, and only those (and the arrival's own) are
-    rendered again; writing every feed set again afterwards changes none of their bytes."""
+    rendered again; writing every feed set again afterwards changes none of their bytes.
+    On SQLite and PostgreSQL."""
     feeds = newsroom.settings.feeds.model_copy(update={"items": 1})
-    settings = newsroom.settings.model_copy(update={"feeds": feeds})
+    state = StateSettings(data_dir=newsroom.settings.state.data_dir, database_url=database_url)
+    settings = newsroom.settings.model_copy(update={"feeds": feeds, "state": state})
     story = "Ferry operators in Calais and Dover signed the Channel migrants agreement."
     calais = STORE["2015/calais.md"].replace("Body.", story)
     newsroom.write("2015/calais.md", calais)

@@ -17,14 +17,20 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import newsbot
+import newsbot.build.builder
+import newsbot.build.stamp
 from newsbot.build.feed_files import FeedFiles
 from newsbot.build.stamp import Stamp, unchanged
+from newsbot.cli import main
 from newsbot.settings import Settings
 from newsbot.state.stamp import STAMP, read_stamp
+from newsbot.store.scan import walk
 from support.stores import ID_PREFIX, make_settings, opened, rss_items, settings_env
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -256,3 +262,25 @@ def test_other_code_means_a_full_build(settings: Settings, tmp_path: Path) -> No
     pages = sorted((settings.feeds.output_dir / "articles").rglob("index.html"))
     assert len(pages) == len(STORE)
     assert all("<!-- upgraded -->" in page.read_text() for page in pages)
+
+
+def test_a_build_after_a_change_scans_the_store_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``newsbot build`` takes the scan the stamp check made: one scan per build, where a
+    second cost as much as the first."""
+    build(settings)
+    write(settings.store.content_dir / "2025/flood.md", _article("flood", "Flood", "2025-09-09"))
+    scans: list[Path] = []
+
+    def counted(root: Path) -> Any:
+        scans.append(root)
+        return walk(root)
+
+    monkeypatch.setattr(newsbot.build.stamp, "walk", counted)
+    monkeypatch.setattr(newsbot.build.builder, "walk", counted)
+    result = CliRunner().invoke(main, ["build", "--quiet"], env=settings_env(settings))
+    assert result.exit_code == 0, result.output
+    assert scans == [settings.store.content_dir]
+    assert "flood" in ids(settings)
+    assert unchanged(settings, NOW) == len(STORE) + 1

@@ -19,7 +19,8 @@ import pytest
 import newsbot.store.reader
 from newsbot.build.builder import BuildReport
 from newsbot.build.check import check_store
-from newsbot.settings import Settings
+from newsbot.settings import Settings, StateSettings
+from newsbot.state.index import StoreIndex
 from newsbot.store.reader import Parsed
 from support.stores import (
     ID_PREFIX,
@@ -491,3 +492,63 @@ def test_a_broken_edit_keeps_the_last_readable_version_published(newsroom: Newsr
     assert [p for p in report.problems if p.path == "2016/budget.md"] == []
     page = (newsroom.out / "articles/budget/index.html").read_text(encoding="utf-8")
     assert "Fixed body." in page
+
+
+def test_a_changed_related_list_renders_only_the_feeds_that_show_its_article(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    """An arrival enters an older article's related list: that article is one entry of the
+    feeds that show it among their newest items, and only those (and the arrival's own) are
+    rendered again; writing every feed set again afterwards changes none of their bytes.
+    On SQLite and PostgreSQL."""
+    feeds = newsroom.settings.feeds.model_copy(update={"items": 1})
+    state = StateSettings(data_dir=newsroom.settings.state.data_dir, database_url=database_url)
+    settings = newsroom.settings.model_copy(update={"feeds": feeds, "state": state})
+    story = "Ferry operators in Calais and Dover signed the Channel migrants agreement."
+    calais = STORE["2015/calais.md"].replace("Body.", story)
+    newsroom.write("2015/calais.md", calais)
+    newsroom.build(settings=settings)
+    rendered: list[tuple[str, str]] = []
+    real_newest = StoreIndex.newest
+
+    def newest_spy(self: StoreIndex, key: tuple[str, str], *args: Any) -> Any:
+        rendered.append(key)
+        return real_newest(self, key, *args)
+
+    monkeypatch.setattr(StoreIndex, "newest", newest_spy)
+    newsroom.write(
+        "2019/calais-again.md",
+        _article(
+            "calais-again",
+            "Calais agreement signed again",
+            "2019-02-01",
+            "Ports",
+            "Trade",
+            "Dover port expects fewer migrants in Calais after the Channel agreement.",
+        ),
+    )
+    report = newsroom.build(settings=settings)
+    assert report.read == 1
+    assert "/articles/calais-again/" in _page_text(newsroom, "calais")  # in its list now
+    # Calais is the newest (the only) article of its tags, not of its section nor the site.
+    assert {("tag", "france"), ("tag", "migration")} <= set(rendered)
+    assert ("section", "europe") not in rendered
+    assert set(rendered) <= {
+        ("site", ""), ("section", "trade"), ("tag", "ports"), ("tag", "france"),
+        ("tag", "migration"),
+    }  # fmt: skip
+    monkeypatch.setattr(StoreIndex, "newest", real_newest)
+    before = newsroom.snapshot()
+    (newsroom.out / "index.html").unlink()  # the next build writes every feed and page again
+    newsroom.build(settings=settings)
+    after = newsroom.snapshot()
+    feed_sets = {name for name in after if name.rpartition("/")[2] in FEED_FILES}
+    feed_sets -= {name for name in feed_sets if name.startswith("archive/")}
+    assert {("tags/france/rss.xml"), "sections/europe/rss.xml", "rss.xml"} <= feed_sets
+    assert {name: after[name].data for name in feed_sets} == {
+        name: before[name].data for name in feed_sets
+    }
+
+
+def _page_text(newsroom: Newsroom, article_id: str) -> str:
+    return (newsroom.out / "articles" / article_id / "index.html").read_text(encoding="utf-8")

@@ -18,6 +18,11 @@ from hypothesis import strategies as st
 
 from newsbot.summaries import (
     ELLIPSIS,
+    EXCERPT_LIMIT,
+    _plain_text,
+    clean_text,
+    excerpt,
+    excerpt_of_text,
     grapheme_length,
     lead,
     segmenter_language,
@@ -485,3 +490,36 @@ def test_lead_property(sentences_: list[str], budget: int) -> None:
     assert text.startswith(kept)
     if result.endswith(ELLIPSIS) and grapheme_length(text.split()[0]) < budget:
         assert re.match(r"[.]?\s", text[len(kept) :]), "cut inside a word"
+
+
+# Pieces of bodies: what the sanitiser writes, and what it never writes but a caller may
+# pass (comments, raw-text elements, upper-case tags, a "<" or ">" inside an attribute).
+_BODY_PIECES = [
+    "<p>", "</p>", "<blockquote>", "</blockquote>", "<b>", "</b>", " ", "\n", "Hello. ",
+    "World! ", "x" * 40, "A sentence that is fairly long and keeps on going. ", "<ul><li>",
+    "</li></ul>", "<br>", "<pre>", "</pre>", '<a href="http://x/?a>b">', "</a>",
+    "<a title='it\"s'>", "<!-- </p> -->", "<script>", "</script>", "&amp;", "&lt;/p&gt;",
+    "<table><tr><td>", "</td></tr></table>", "<h2>", "</h2>", "\u200f", "\x00", "<P>",
+    "</P>", '<p class="x">', "…", '<img src="a.png" alt="x>y">', "<textarea>", "</textarea>",
+]  # fmt: skip
+
+
+@given(
+    st.lists(st.sampled_from(_BODY_PIECES), max_size=80),
+    st.sampled_from([EXCERPT_LIMIT, 40, 120]),
+)
+def test_excerpt_is_that_of_the_whole_body(pieces: list[str], limit: int) -> None:
+    """The excerpt reads only the first paragraphs of a body: it is the same as the one
+    cut from the text of the whole body."""
+    body = "".join(pieces)
+    whole = excerpt_of_text(_plain_text(clean_text(body)), limit)
+    assert excerpt.__wrapped__(body, limit) == whole
+
+
+@pytest.mark.parametrize("path", sorted(CONTENT.rglob("*.md")), ids=lambda p: p.name)
+def test_excerpt_of_sample_articles_is_that_of_the_whole_body(path: Path) -> None:
+    from newsbot.render.bodies import render
+
+    body = render(path.read_text(encoding="utf-8").split("\n---\n", 1)[-1], "https://x.test/")
+    whole = excerpt_of_text(_plain_text(clean_text(body)))
+    assert excerpt.__wrapped__(body) == whole

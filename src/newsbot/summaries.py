@@ -97,6 +97,14 @@ _BLOCK_TAGS = frozenset(
     "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 "
     "h6 header hr li main nav ol p pre section table td th tr ul".split()
 )
+_TEXT_TAGS = _BLOCK_TAGS | frozenset(
+    "a abbr b caption cite code del em i img ins kbd mark q s small span strong sub sup tbody "
+    "tfoot thead time u".split()
+)
+"""Elements whose content the HTML parser reads as text and markup (no raw text, such as a
+script's), and whose end tag it takes as written: a body of these can be cut after a tag."""
+_TAG = re.compile(r"<(/?)([a-z][a-z0-9]*)\b([^<>]*)>|<")
+_PARAGRAPH_END = "</p>"
 
 
 class _Processor(Protocol):
@@ -205,9 +213,14 @@ def excerpt(content_html: str, limit: int = EXCERPT_LIMIT) -> str:
     """The first sentences of the body (HTML) that fit in ``limit`` characters.
 
     Cached: one article appears in the site feed, its section's and its tags',
-    in three formats each, and on its page.
+    in three formats each, and on its page. Only the text of the body's first
+    paragraphs is made (`_leading_text`): the excerpt never reads further.
     """
-    text = _plain_text(clean_text(content_html))
+    return excerpt_of_text(_leading_text(content_html, limit + 2), limit)
+
+
+def excerpt_of_text(text: str, limit: int = EXCERPT_LIMIT) -> str:
+    """`excerpt` of the body's plain text (or of its first ``limit + 2`` characters or more)."""
     if len(text) <= limit:
         return balance(text)
     kept = ""
@@ -217,6 +230,43 @@ def excerpt(content_html: str, limit: int = EXCERPT_LIMIT) -> str:
             break
         kept = longer
     return balance(kept or _cut_words(text, limit))
+
+
+def _leading_text(content_html: str, wanted: int) -> str:
+    """`_plain_text` of the cleaned body, or its start when that has ``wanted`` characters.
+
+    An excerpt of ``limit`` characters depends on the first ``limit + 2`` of the
+    text only: within them are its sentences and the cut of a long one, and a
+    sentence running past them is too long whatever its true end. The text of
+    the body up to the end of a paragraph is the start of the whole body's
+    text, when that part is plain markup (`_plain_markup`): the parser has read
+    nothing of what follows when it closes the paragraph. The rest of the body
+    (most of it) is then neither parsed nor scanned.
+    """
+    cut = content_html.find(_PARAGRAPH_END, wanted)
+    if cut >= 0:
+        head = clean_text(content_html[: cut + len(_PARAGRAPH_END)])
+        if _plain_markup(head):
+            text = _plain_text(head)
+            if len(text) >= wanted:
+                return text
+    return _plain_text(clean_text(content_html))
+
+
+def _plain_markup(html: str) -> bool:
+    """Whether every ``<`` of ``html`` opens a whole tag of `_TEXT_TAGS` with its quotes paired.
+
+    No comment, declaration or raw-text element, and no ``>`` or ``<`` inside an
+    attribute value, so the tag the text ends with is a tag (the sanitiser
+    writes bodies so; other HTML takes the long way).
+    """
+    for tag in _TAG.finditer(html):
+        name, attributes = tag.group(2), tag.group(3)
+        if name not in _TEXT_TAGS:  # None: a "<" that opens no tag
+            return False
+        if attributes and (attributes.count('"') % 2 or attributes.count("'") % 2):
+            return False
+    return True
 
 
 def _plain_text(content_html: str) -> str:

@@ -29,7 +29,7 @@ from newsbot.state.related import RelatedFinder
 from newsbot.state.related_lists import Computed, RelatedLists, Work
 from newsbot.state.stamp import STAMP
 from newsbot.state.suspect import Suspect
-from newsbot.store.scan import UNREADABLE, walk
+from newsbot.store.scan import UNREADABLE, Scanned, walk
 
 if TYPE_CHECKING:  # rendering modules load only when something is rendered
     from newsbot.build.article_pages import ArticlePages
@@ -111,6 +111,7 @@ class Builder:
         *,
         confirm_removals: bool = False,
         backlog: bool = True,
+        scanned: Scanned | None = None,
     ) -> BuildReport:
         """Bring the output up to date with the store as it is ``now``.
 
@@ -118,14 +119,16 @@ class Builder:
         index nor the output; ``report.suspect`` says why. ``confirm_removals``
         accepts an empty store or a large loss as intended. ``backlog=False``
         leaves the related lists still missing to a later build (the build a
-        dropped file asks for then does only what that file needs).
+        dropped file asks for then does only what that file needs). ``scanned``: the
+        store as a scan just found it (`newsbot.build.stamp.compare`), taken instead of
+        scanning again.
 
         What the build looked up (related lists, the files written, the cached
         excerpts) is forgotten when it ends: a service would otherwise hold it
         until its next build.
         """
         try:
-            return self._build(now, progress, confirm_removals, backlog)
+            return self._build(now, progress, confirm_removals, backlog, scanned)
         finally:
             self.view.begin()
             self.output.begin()
@@ -137,6 +140,7 @@ class Builder:
         progress: Progress | None,
         confirm_removals: bool,
         backlog: bool,
+        scanned: Scanned | None,
     ) -> BuildReport:
         started = time.perf_counter()
         report = BuildReport()
@@ -146,7 +150,7 @@ class Builder:
         since = self._suspect_since(stamp)
         known = self.index.known()
         try:
-            files, walk_problems = walk(self.root)
+            files, walk_problems = scanned if scanned is not None else walk(self.root)
         except StoreError as exc:
             live = self.index.live_count()
             if not live:
@@ -192,6 +196,9 @@ class Builder:
         del files, present, to_read, known
         report.related_seconds = changes.related_seconds
         affected, touched_pages, gone_pages = changes.feeds, changes.pages, changes.gone_pages
+        # An article whose related list changed is one entry of the feeds that show it; of
+        # the others it belongs to (most, in a large store), not a byte changes.
+        affected |= self.index.showing(sorted(changes.relinked), now, self.settings.feeds.items)
         last = self.index.get_meta("last_build")
         if last is not None:
             due = self.index.due_between(datetime.fromisoformat(last), now)

@@ -51,6 +51,9 @@ class Changes:
     """Output files of pages as they were before this build (deleted unless written again)."""
     old_media: set[str] = field(default_factory=set)
     """Image URLs the replaced and removed versions referred to."""
+    relinked: set[str] = field(default_factory=set)
+    """Stored articles whose related list changed (their pages are in ``pages``): the feeds
+    that show them as entries change too (`StoreIndex.showing`)."""
     related_seconds: float = 0.0
     lists_complete: bool = False
     """Every visible article has its related list stored (none left for a later build)."""
@@ -138,10 +141,9 @@ class Indexer:
             drained = self.related.drain(self.index.engine, left)
             relinked |= drained.changed
             changes.lists_complete = drained.finished
-        with self.index.engine.connect() as conn:
-            changes.feeds |= self.index.affected_by(conn, sorted(relinked))
         changes.related_seconds = time.perf_counter() - started
         changes.pages |= relinked
+        changes.relinked = relinked
         return changes
 
     def _store(

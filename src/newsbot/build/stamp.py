@@ -34,7 +34,7 @@ from newsbot.errors import StoreError
 from newsbot.layout import INDEX
 from newsbot.settings import Settings
 from newsbot.state.stamp import read_stamp
-from newsbot.store.scan import FileStat, walk
+from newsbot.store.scan import FileStat, Scanned, walk
 from newsbot.times import epoch_seconds
 
 __all__ = ["Stamp", "fingerprint", "listing", "unchanged"]
@@ -122,20 +122,31 @@ def unchanged(settings: Settings, now: datetime) -> int | None:
     None means: build. Reads the stamp and scans the store; imports nothing of
     the state layer beyond `newsbot.state.stamp`.
     """
+    return compare(settings, now)[0]
+
+
+def compare(settings: Settings, now: datetime) -> tuple[int | None, Scanned | None]:
+    """`unchanged`, and the scan of the store it made (None when it made none).
+
+    The build that follows a "build" answer takes that scan rather than
+    scanning again: a second scan cost as much as the first (50-100 ms for
+    10,000 files), a tenth of a build that adds one article.
+    """
     if settings.state.database_url is not None:
-        return None
+        return None, None
     text = read_stamp(settings.state.sqlite_file)
     stamp = None if text is None else Stamp.loads(text)
     if stamp is None or stamp.fingerprint != fingerprint(settings):
-        return None
+        return None, None
     if stamp.output != output_folder(settings) or not (Path(stamp.output) / INDEX).is_file():
-        return None
+        return None, None
     if stamp.due is not None and epoch_seconds(now) >= stamp.due:
-        return None
+        return None, None
     try:
-        files, problems = walk(settings.store.content_dir)
+        scanned = walk(settings.store.content_dir)
     except StoreError:
-        return None
+        return None, None
+    files, problems = scanned
     if problems or listing(files) != stamp.store:
-        return None
-    return len(files)
+        return None, scanned
+    return len(files), scanned

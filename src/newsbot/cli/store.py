@@ -7,6 +7,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +24,9 @@ from newsbot.cli.common import (
 from newsbot.errors import NewsbotError
 from newsbot.settings import Settings
 from newsbot.times import utc_now
+
+if TYPE_CHECKING:
+    from newsbot.store.scan import Scanned
 
 
 @click.command()
@@ -42,12 +46,17 @@ def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
     or lost more than store.removals_allowed_share of its live articles) changes
     nothing, and exits 3.
     """
-    if not confirm_removals and _unchanged(obj.settings, quiet):
-        return
+    scanned: Scanned | None = None
+    if not confirm_removals:
+        done, scanned = _unchanged(obj.settings, quiet)
+        if done:
+            return
     with open_app(obj.settings) as app:
         app.output.check_writable()
         with progress_bar("Reading articles", quiet) as progress:
-            report = app.builder.build(utc_now(), progress, confirm_removals=confirm_removals)
+            report = app.builder.build(
+                utc_now(), progress, confirm_removals=confirm_removals, scanned=scanned
+            )
     if report.suspect is not None:
         fail(f"error: {report.suspect.message()}", EXIT_UNUSABLE)
     for problem in report.problems:
@@ -71,24 +80,24 @@ def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
         sys.exit(EXIT_PROBLEMS)
 
 
-def _unchanged(settings: Settings, quiet: bool) -> bool:
+def _unchanged(settings: Settings, quiet: bool) -> tuple[bool, Scanned | None]:
     """Whether the last build's stamp shows nothing to do (`newsbot.build.stamp`), said
-    unless quiet.
+    unless quiet; and the scan of the store it made, for the build to take.
 
     Checked before the app is made: that costs more than the check.
     """
-    from newsbot.build.stamp import unchanged
+    from newsbot.build.stamp import compare
 
     started = time.perf_counter()
-    files = unchanged(settings, utc_now())
+    files, scanned = compare(settings, utc_now())
     if files is None:
-        return False
+        return False, scanned
     if not quiet:
         click.echo(
             f"{files} articles in the store, nothing changed since the last build "
             f"(checked in {time.perf_counter() - started:.2f} s) -> {settings.feeds.output_dir}/"
         )
-    return True
+    return True, scanned
 
 
 @click.command()

@@ -171,6 +171,8 @@ def _name_runs(text: str) -> list[list[str]]:
 
     A capitalised word that starts a sentence says nothing by itself; it
     counts only when the next word continues a run ("United States ...").
+    The gap before a word is looked at only for a capitalised one: most words
+    are not, and this loop runs over the first characters of every article.
     """
     runs: list[list[str]] = []
     current: list[str] = []
@@ -178,12 +180,18 @@ def _name_runs(text: str) -> list[list[str]]:
     end = 0
     for match in _WORD.finditer(text):
         word = match.group()
+        if not word[:1].isupper():  # not a proper noun (nor a number): ends any run
+            end = match.end()
+            if current:
+                runs.append(current)
+                current = []
+            pending = ""
+            continue
         gap = text[end : match.start()]
         starts = end == 0 or bool(_SENTENCE_END.search(gap))
         end = match.end()
-        proper = word[:1].isupper() and not word.isdigit()
         joined = gap in (" ", "-", "\u00a0")
-        if proper and (not starts or (len(word) > 1 and word.isupper())):
+        if not starts or (len(word) > 1 and word.isupper()):
             if current and not joined:
                 runs.append(current)
                 current = []
@@ -195,20 +203,24 @@ def _name_runs(text: str) -> list[list[str]]:
         if current:
             runs.append(current)
             current = []
-        pending = word if proper and starts else ""
+        pending = word if starts else ""
     if current:
         runs.append(current)
     return runs
 
 
 def _counted(text: str, language: str, stem: bool) -> Counter[str]:
-    """Term counts of ``text``: each distinct word is looked at once."""
-    counts: Counter[str] = Counter()
+    """Term counts of ``text``: each distinct word is looked at once.
+
+    Summed in a plain dict, then made a `Counter` (same order): adding to a
+    `Counter` one word at a time goes through its Python-level ``__missing__``.
+    """
+    counts: dict[str, int] = {}
     for word, n in Counter(_WORD.findall(_fold(_plain(text)))).items():
         term = _term(word, language, stem)
         if term:
-            counts[term] += n
-    return counts
+            counts[term] = counts.get(term, 0) + n
+    return Counter(counts)
 
 
 @functools.lru_cache(maxsize=TERM_CACHE)

@@ -51,6 +51,9 @@ class Pages:
             autoescape=select_autoescape(["html"]),
             keep_trailing_newline=True,
             finalize=_finalize,
+            # The templates are files of the package: looked up on disk again before each
+            # page (a stat per page of a build) they could only have changed by a reinstall.
+            auto_reload=False,
         )
         self.env.globals["moment"] = self.moment
 

@@ -336,6 +336,39 @@ class StoreIndex:
         with self.engine.connect() as conn:
             return [Stored(decode_article(row.data), row.html) for row in conn.execute(query)]
 
+    def showing(self, paths: Sequence[str], now: datetime, limit: int) -> set[FeedKey]:
+        """The feeds that show one of ``paths`` among their ``limit`` newest live articles at
+        ``now`` (see `newest`): the only feeds that change when nothing but these articles'
+        related lists does.
+
+        A few indexed queries per article, each reading at most ``limit`` rows, where
+        rendering a feed set takes tens of milliseconds.
+        """
+        found: set[FeedKey] = set()
+        until = epoch_seconds(now)
+        with self.engine.connect() as conn:
+            for path in paths:
+                row = conn.execute(
+                    select(articles.c.published, articles.c.id, articles.c.section).where(
+                        articles.c.path == path,
+                        articles.c.visible,
+                        ~articles.c.shadowed,
+                        articles.c.published <= until,
+                    )
+                ).first()
+                if row is None:
+                    continue  # in no feed now
+                keys: list[FeedKey] = [SITE]
+                if row.section:
+                    keys.append(("section", row.section))
+                query = select(article_tags.c.tag).where(article_tags.c.path == path)
+                tags: Iterable[str] = conn.execute(query).scalars()
+                keys.extend(("tag", tag) for tag in tags)
+                for key in keys:
+                    if key not in found and _ahead(conn, key, row, until, limit) < limit:
+                        found.add(key)
+        return found
+
     def feed_keys(self) -> set[FeedKey]:
         """Every feed that has at least one article behind it."""
         with self.engine.connect() as conn:
@@ -634,3 +667,23 @@ def decode_article(text: str) -> Article:
     for name in ("authors", "tags", "related"):
         data[name] = tuple(data[name])
     return Article(**data)
+
+
+def _ahead(conn: Connection, key: FeedKey, row: Row[Any], until: int, limit: int) -> int:
+    """How many live articles come before ``row`` in the feed ``key`` (in `StoreIndex.newest`'s
+    order), counted up to ``limit``."""
+    before = (articles.c.published > row.published) | and_(
+        articles.c.published == row.published, articles.c.id < row.id
+    )
+    query = select(articles.c.path).where(
+        articles.c.visible, ~articles.c.shadowed, articles.c.published <= until, before
+    )
+    kind, slug = key
+    if kind == "section":
+        query = query.where(articles.c.section == slug)
+    elif kind == "tag":
+        query = query.join(
+            article_tags, and_(article_tags.c.path == articles.c.path, article_tags.c.tag == slug)
+        )
+    counted = select(func.count()).select_from(query.limit(limit).subquery())
+    return int(conn.execute(counted).scalar_one())

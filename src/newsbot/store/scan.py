@@ -33,7 +33,11 @@ class FileStat(NamedTuple):
     mtime_ns: int
 
 
-def walk(root: Path) -> tuple[list[FileStat], list[Problem]]:
+Scanned = tuple[list[FileStat], list[Problem]]
+"""What `walk` returns: the article files, and the ones refused."""
+
+
+def walk(root: Path) -> Scanned:
     """Every article file under ``root`` (hidden files skipped), and the ones refused."""
     if not root.is_dir():
         raise StoreError(

@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
-from newsbot.build.navigation import SITEMAP_LIMIT, Site, sitemaps
+from newsbot.build.navigation import SITEMAP_LIMIT, Site, neighbours, sitemaps
 from newsbot.settings import StateSettings
-from newsbot.state.navigation import feed_names
+from newsbot.state.navigation import Month, feed_names
 from support.stores import make_settings, opened
 
 BASE = "https://news.example/"
 SITE = Site(BASE, "News", "All the news", "en", {})
 NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _locs(data: bytes) -> list[str]:
@@ -78,3 +80,54 @@ def test_a_feed_is_named_as_its_first_visible_article_writes_it(
         ("section", "world-news"): "world news",
         ("tag", "none"): "none",
     }
+
+
+@pytest.mark.parametrize(
+    ("months", "ordered", "written"),
+    [
+        ([(2018, 2)], [(2018, 1), (2018, 2), (2018, 3)], {(2018, 1), (2018, 2), (2018, 3)}),
+        ([(2018, 1)], [(2018, 1), (2018, 2)], {(2018, 1), (2018, 2)}),
+        ([(2018, 2)], [(2018, 1), (2018, 3), (2018, 4)], {(2018, 1), (2018, 3)}),  # emptied
+        ([(2019, 1)], [(2018, 1)], {(2018, 1)}),
+        ([], [(2018, 1)], set()),
+    ],
+)
+def test_a_month_is_written_with_the_months_beside_it(
+    months: list[Month], ordered: list[Month], written: set[Month]
+) -> None:
+    assert neighbours(months, ordered) == written
+
+
+def test_an_archive_built_step_by_step_is_the_archive_built_at_once(tmp_path: Path) -> None:
+    """A new article in a month of its own changes the links of the months beside it."""
+    content = tmp_path / "content"
+    for name, day in (("jan", "2018-01-10"), ("mar", "2018-03-10")):
+        _dated(content / f"{name}.md", day)  # unrelated to each other: no list changes
+    settings = make_settings(tmp_path / "steps", content)
+    with opened(settings) as app:
+        app.builder.build(NOW)
+    _dated(content / "feb.md", "2018-02-10")
+    with opened(settings) as app:
+        app.builder.build(NOW)
+    at_once = make_settings(tmp_path / "once", content)
+    with opened(at_once) as app:
+        app.builder.build(NOW)
+    for month in ("01", "02", "03"):
+        step = (settings.feeds.output_dir / f"archive/2018/{month}/index.html").read_bytes()
+        once = (at_once.feeds.output_dir / f"archive/2018/{month}/index.html").read_bytes()
+        assert step == once, month
+    january = (settings.feeds.output_dir / "archive/2018/01/index.html").read_text()
+    assert "archive/2018/02/" in january and "archive/2018/03/" not in january
+
+
+TOPICS = {
+    "jan": ("Harbour dredging finished", "Tugboats cleared silt from the quay."),
+    "feb": ("Orchestra tours abroad", "Violinists performed symphonies nightly."),
+    "mar": ("Glacier measurements published", "Researchers drilled cores through ice."),
+}
+
+
+def _dated(path: Path, day: str) -> None:
+    title, body = TOPICS[path.stem]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"---\nid: {path.stem}\ntitle: {title}\ndate: {day}\n---\n\n{body}\n")

@@ -2,8 +2,9 @@
 
 - ``archive/`` lists every live article by month, newest first: an index of
   the months, and one page per month (``archive/2019/08/``) with links to the
-  newer and older months. A new article changes only its month's page and the
-  index, so a build rewrites those, not the whole archive.
+  newer and older months. A new article changes only its month's page, the
+  index, and the pages of the months beside its month (whose links change when
+  the month is new), so a build rewrites those, not the whole archive.
 - ``sitemap.xml`` (sitemaps.org 0.9) lists the site's pages; past 50,000 URLs,
   the protocol's limit per file, it becomes a sitemap index of
   ``sitemap-N.xml`` files. It is made from indexed columns (links and dates),
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -62,7 +64,10 @@ def write(
     )
     with view.index.engine.connect() as conn:
         counts = indexed.months(conn, now)
-        wanted = set(counts) if everything else indexed.months_of(conn, touched) & set(counts)
+        ordered = sorted(counts)
+        wanted = (
+            set(counts) if everything else neighbours(indexed.months_of(conn, touched), ordered)
+        )
         count = int(output.write("archive/index.html", archive_index(pages, site, counts)))
         for month in sorted(wanted):
             items = indexed.month_articles(conn, month, now)
@@ -79,6 +84,18 @@ def write(
     count += output.write("robots.txt", robots(site))
     count += output.write("feeds.opml", opml(site, places))
     return count
+
+
+def neighbours(months: Iterable[Month], ordered: Sequence[Month]) -> set[Month]:
+    """The pages to write for changes in ``months``: each that has articles (of ``ordered``,
+    the months that do), and the months before and after it, whose links to their newer and
+    older month change when a month appears or empties."""
+    found: set[Month] = set()
+    for month in months:
+        at = bisect.bisect_left(ordered, month)
+        has_articles = at < len(ordered) and ordered[at] == month
+        found.update(ordered[max(at - 1, 0) : at + (2 if has_articles else 1)])
+    return found
 
 
 def month_file(month: Month) -> str:

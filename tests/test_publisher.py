@@ -36,6 +36,7 @@ from newsbot.app import publishers
 from newsbot.articles import revision_of
 from newsbot.build.builder import BuildReport
 from newsbot.cli import main
+from newsbot.errors import OutputError
 from newsbot.mastodon.client import MastodonClient, make_http_client
 from newsbot.mastodon.documents import StatusRequest
 from newsbot.publish.compose import RELATED_MARK, idempotency_key
@@ -209,6 +210,29 @@ def room(tmp_path: Path, server: FakeMastodon) -> Newsroom:
 
 
 # -- new articles ----------------------------------------------------------------------------
+
+
+def test_an_article_is_posted_once_its_build_has_written_the_site(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    """A build stores an article before it writes its page and feeds; a pass meanwhile (the
+    service's run beside its builds) or after the build failed half-way must not post a
+    link to a page that is not there yet."""
+    room.write("a.md", "Council votes the budget", 2)
+    assert room.publish().posted == 1
+    link = room.write("b.md", "Harbour reopens after the storm", 1, tags=["Harbour"])
+    blocked = room.settings.feeds.output_dir / "tags/harbour"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("in the way")  # a file where the tag's folder is due: the build fails
+    with pytest.raises(OutputError):
+        room.build()
+    with room.runners() as runners:  # one process's publisher, as the service keeps it
+        assert runners["main"].run().posted == 0
+        assert link not in posts_by_url(server.live_statuses())
+        blocked.unlink()
+        room.build()  # stores nothing new, yet tells the publisher to read the store again
+        assert runners["main"].run().posted == 1
+    assert posts_by_url(server.live_statuses())[link] == 1
 
 
 def test_each_new_article_is_posted_once_with_headline_summary_link_language_visibility(

@@ -23,7 +23,7 @@ from newsbot.build.stamp import Stamp, fingerprint, listing
 from newsbot.errors import Problem, StoreError
 from newsbot.settings import Settings
 from newsbot.state import suspect
-from newsbot.state.index import Known, StoreIndex
+from newsbot.state.index import CHANGES, GENERATION, UNFINISHED, Known, StoreIndex
 from newsbot.state.manifest import OutputManifest
 from newsbot.state.related import RelatedFinder
 from newsbot.state.related_lists import Computed, RelatedLists, Work
@@ -40,13 +40,6 @@ __all__ = ["BuildReport", "Builder", "Progress"]
 
 _FORGOTTEN = Known(size=-1, mtime_ns=-1, digest="")
 """What a full build takes each stored file for: changed, whatever it holds."""
-
-UNFINISHED = "output_unfinished"
-"""Meta key set while a build's output may lag behind its index: from the first transaction
-that can change the index to the end of a build that wrote every file it had to. A build
-that finds it set writes every feed and page (unchanged bytes are left alone), so what a
-failed or interrupted build did not write is not lost: its index already says the files
-are up to date, and nothing else would ever write them."""
 
 RELATED_PARALLEL_FROM = 16
 """Below this many related lists (~10 ms each), a second process costs more than it saves."""
@@ -172,6 +165,7 @@ class Builder:
             return self._held(report, verdict, started)
         self.output.begin()
         unfinished = self.index.get_meta(UNFINISHED) is not None
+        count_before = self.index.get_meta(CHANGES)
         with self.index.engine.begin() as conn:
             self.manifest.belongs_to(conn, str(self.output.root.resolve()))
             self.index.drop_meta(conn, STAMP)  # until this build ends complete
@@ -187,7 +181,7 @@ class Builder:
         to_read = [f for f in files if changed(known.get(f.path), f)]
         removed = sorted(set(known) - present)
         report.read, report.removed = len(to_read), len(removed)
-        generation = int(self.index.get_meta("generation") or "0") + 1
+        generation = int(self.index.get_meta(GENERATION) or "0") + 1
         changes = self.indexer.update(
             to_read, removed, known, generation, progress, now=now, backlog=backlog, full=full
         )
@@ -239,7 +233,12 @@ class Builder:
             self.manifest.add(conn, self.output.written)
             self.manifest.discard(conn, self.output.removed)
             self.index.set_meta(conn, "fingerprint", self._fingerprint())
-            self.index.set_meta(conn, "generation", str(generation))
+            self.index.set_meta(conn, GENERATION, str(generation))
+            if unfinished or self.index.change_count(conn) != count_before:
+                # Passes during this build (or after one that stopped half-way) saw its
+                # articles stored but not yet posted (`DeliveryStore.new_articles` waits for
+                # the build): one more change tells them to read the store again.
+                self.index.changed(conn)
             self.index.set_meta(conn, "last_build", stamp)
             suspect.save(conn, None)
             if not report.unwritten:

@@ -29,9 +29,11 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     and_,
     bindparam,
     case,
+    cast,
     exists,
     func,
     insert,
@@ -49,7 +51,7 @@ from newsbot.state.delivery_states import (
     DeliveryState,
     ReplyState,
 )
-from newsbot.state.index import CHANGES, Stored, decode_article
+from newsbot.state.index import CHANGES, GENERATION, Stored, decode_article
 from newsbot.state.pass_marks import PassMark, write_mark
 from newsbot.state.schema import articles, deliveries, meta, post_related, targets
 from newsbot.times import epoch_seconds as ts
@@ -180,9 +182,18 @@ class DeliveryStore:
         self, target: str, now: datetime, limit: int | None, since: datetime | None = None
     ) -> list[Stored]:
         """Live articles this target has never seen, oldest first; with ``since``, only those
-        published after it (read through the index on ``published``: nothing older)."""
+        published after it (read through the index on ``published``: nothing older).
+
+        Only articles of a build that finished: one still writing its output (the
+        service's build runs beside its passes) or failed half-way has stored the
+        article before its page and feeds exist, and a post would link to a page
+        that is not there yet.
+        """
         seen = exists().where(
             and_(deliveries.c.target == target, deliveries.c.article_id == articles.c.id)
+        )
+        finished = cast(
+            select(meta.c.value).where(meta.c.key == GENERATION).scalar_subquery(), Integer
         )
         query = (
             select(articles.c.data, articles.c.html)
@@ -191,6 +202,7 @@ class DeliveryStore:
                 ~articles.c.shadowed,
                 articles.c.published <= ts(now),
                 articles.c.published > (-(2**62) if since is None else ts(since)),
+                articles.c.added <= finished,
                 ~seen,
             )
             .order_by(articles.c.published, articles.c.id)

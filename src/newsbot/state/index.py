@@ -73,6 +73,18 @@ class Stored:
     html: str
 
 
+GENERATION = "generation"
+"""The meta key of the last build that finished: set in its last transaction, once its
+output was written. An article first stored by a later build is not on the site yet (its
+build is still writing, or failed half-way), so no pass posts it (`DeliveryStore`)."""
+UNFINISHED = "output_unfinished"
+"""Meta key set while a build's output may lag behind its index: from the first transaction
+that can change the index to the end of a build that wrote every file it had to. A build
+that finds it set writes every feed and page (unchanged bytes are left alone), so what a
+failed or interrupted build did not write is not lost: its index already says the files
+are up to date, and nothing else would ever write them. No publish pass leaves its mark
+meanwhile (`newsbot.state.pass_marks`)."""
+
 CHANGES = "changes"
 """The meta key counting changes of the articles table: a row stored, removed or
 (un)shadowed. A publish pass that saw this count needs to read no old article
@@ -105,8 +117,12 @@ class StoreIndex:
 
     def changed(self, conn: Connection) -> None:
         """Count one more change of the stored articles (see `changes`)."""
-        before = conn.execute(select(meta.c.value).where(meta.c.key == CHANGES)).scalar()
-        self.set_meta(conn, CHANGES, str(int(before or "0") + 1))
+        self.set_meta(conn, CHANGES, str(int(self.change_count(conn) or "0") + 1))
+
+    def change_count(self, conn: Connection) -> str | None:
+        """The count of changes of the stored articles (see `CHANGES`)."""
+        value = conn.execute(select(meta.c.value).where(meta.c.key == CHANGES)).scalar()
+        return None if value is None else str(value)
 
     def touch(self, conn: Connection, stats: Iterable[FileStat]) -> None:
         """Remember new stat values of files whose contents did not change."""

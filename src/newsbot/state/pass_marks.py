@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, delete, insert, select
 
 from newsbot.state import suspect
+from newsbot.state.index import UNFINISHED
 from newsbot.state.schema import meta
 from newsbot.times import epoch_seconds, from_epoch
 
@@ -47,7 +48,10 @@ def write_mark(conn: Connection, target: str, mark: PassMark | None) -> None:
     transaction: the pass's own record, written with it."""
     key = KEY_PREFIX + target
     conn.execute(delete(meta).where(meta.c.key == key))
-    if mark is not None:
+    # While a build is unfinished, articles it stored wait for it (`DeliveryStore.new_articles`):
+    # a pass that did "everything" then did not do them, and no change count would say so.
+    building = conn.execute(select(meta.c.key).where(meta.c.key == UNFINISHED)).first()
+    if mark is not None and building is None:
         value = {
             "changes": mark.changes,
             "started": epoch_seconds(mark.started),

@@ -407,3 +407,17 @@ def test_the_composer_fits_or_names_why_not(
     assert balanced(status.text) and balanced(status.spoiler_text)
     if status.reply_text is not None:
         assert balanced(status.reply_text)
+
+
+def test_a_summary_whose_cut_balancing_lengthens_is_still_fitted() -> None:
+    """Balancing closes the controls a cut leaves open, so the cut counts for more than its
+    budget; lowering the budget by the overshoot gave the same budget again, for ever (one
+    summary hung the pass). Found by the composer's fuzz test above."""
+    summary = "\u061c\u2067`<br/>&#xffff;\u061c\u202b" + "x " * 80
+    article = Article(
+        id="a", path="a.md", title="T", published=NOW, updated=NOW, body="",
+        url="https://a.com/x", summary=summary,
+    )  # fmt: skip
+    status = posts.compose(article, summary, [], posts.PostPolicy(related_in="post"), 150, None)
+    assert status.length <= 150
+    assert balanced(status.text)

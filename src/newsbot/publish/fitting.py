@@ -190,7 +190,10 @@ def _fitted(
         length = grapheme_length(short)
         if overshoot <= 0:
             return short if length >= minimum else None
-        budget = length - overshoot if overshoot < length else length - 1
+        # Strictly less each time: balancing may add closing controls after the cut, so the
+        # cut counts for more than its budget, and "length - overshoot" can be the budget
+        # again (a loop for ever: one headline hung the pass).
+        budget = min(budget - 1, length - overshoot if overshoot < length else length - 1)
     return None
 
 

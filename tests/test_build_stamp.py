@@ -26,7 +26,7 @@ import newsbot
 import newsbot.build.builder
 import newsbot.build.stamp
 from newsbot.build.feed_files import FeedFiles
-from newsbot.build.stamp import Stamp, unchanged
+from newsbot.build.stamp import Stamp, compare
 from newsbot.cli import main
 from newsbot.settings import Settings
 from newsbot.state.stamp import STAMP, read_stamp
@@ -34,6 +34,13 @@ from newsbot.store.scan import walk
 from support.stores import ID_PREFIX, make_settings, opened, rss_items, settings_env
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def unchanged(settings: Settings, now: datetime) -> int | None:
+    """What ``newsbot build`` asks before opening the app: how many files, or None (build)."""
+    return compare(settings, now)[0]
+
+
 LATER = datetime(2026, 6, 1, tzinfo=UTC)
 
 

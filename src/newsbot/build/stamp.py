@@ -8,7 +8,7 @@ problem in the store, every related list stored) stores a `Stamp` of what
 its output was made from: the settings' fingerprint, the output folder, a
 digest of the store's listing (each file's path, size and modification time,
 the same facts a build compares) and the moment the next scheduled article
-comes due. `unchanged` compares a fresh scan with it, reading it with the
+comes due. `compare` checks a fresh scan with it, reading it with the
 standard library (`newsbot.state.stamp`); when everything matches, the output
 is already what a build would write, and the build ends there.
 
@@ -37,7 +37,7 @@ from newsbot.state.stamp import read_stamp
 from newsbot.store.scan import FileStat, Scanned, walk
 from newsbot.times import epoch_seconds
 
-__all__ = ["Stamp", "fingerprint", "listing", "unchanged"]
+__all__ = ["Stamp", "compare", "fingerprint", "listing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +116,12 @@ def output_folder(settings: Settings) -> str:
     return str(settings.feeds.output_dir.resolve())
 
 
-def unchanged(settings: Settings, now: datetime) -> int | None:
-    """How many files the store holds, when the output is already what a build would write ``now``.
-
-    None means: build. Reads the stamp and scans the store; imports nothing of
-    the state layer beyond `newsbot.state.stamp`.
-    """
-    return compare(settings, now)[0]
-
-
 def compare(settings: Settings, now: datetime) -> tuple[int | None, Scanned | None]:
-    """`unchanged`, and the scan of the store it made (None when it made none).
+    """How many files the store holds, when the output is already what a build would write
+    ``now`` (None means: build), and the scan of the store it made (None when it made none).
+
+    Reads the stamp and scans the store; imports nothing of the state layer
+    beyond `newsbot.state.stamp`.
 
     The build that follows a "build" answer takes that scan rather than
     scanning again: a second scan cost as much as the first (50-100 ms for

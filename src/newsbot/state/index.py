@@ -552,11 +552,6 @@ def owners(claims: Iterable[Claim]) -> dict[str, str]:
     return {key: path for key, (_, path) in found.items()}
 
 
-def is_live(article: Article, now: datetime) -> bool:
-    """Whether readers may see ``article`` at ``now``: not a draft, not withdrawn, due."""
-    return not article.draft and not article.withdrawn and article.published <= now
-
-
 def age_of(article: Article, before: Age | None, now: datetime, generation: int) -> Age:
     """The age of ``article`` stored by build ``generation`` (``before``: its last one).
 
@@ -566,7 +561,7 @@ def age_of(article: Article, before: Age | None, now: datetime, generation: int)
     """
     if before is not None and before.live_since is not None:
         live_since: int | None = before.live_since
-    elif is_live(article, now):
+    elif article.is_live(now):
         live_since = generation
     else:
         live_since = None

@@ -19,6 +19,7 @@ import pytest
 import newsbot.build.article_pages
 import newsbot.build.feed_files
 from newsbot.build import parallel
+from newsbot.build.stamp import read_mark
 from newsbot.errors import OutputError
 from newsbot.state.manifest import OutputManifest
 from support.stores import make_settings, opened, snapshot
@@ -77,7 +78,9 @@ def _build(tmp: Path, content: Path) -> tuple[dict[str, bytes], set[str]]:
     settings = make_settings(tmp, content)
     with opened(settings) as app:
         report = app.builder.build(NOW)
-        manifest = OutputManifest(app.builder.index.engine).paths()
+        mark = read_mark(settings.feeds.output_dir)
+        assert mark is not None
+        manifest = OutputManifest(app.builder.index.engine, mark.folder).paths()
     assert report.pages_written > ARTICLES
     files = snapshot(settings.feeds.output_dir)
     return {name: written.data for name, written in files.items()}, manifest

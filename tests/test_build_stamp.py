@@ -31,7 +31,14 @@ from newsbot.cli import main
 from newsbot.settings import Settings
 from newsbot.state.stamp import STAMP, read_stamp
 from newsbot.store.scan import walk
-from support.stores import ID_PREFIX, make_settings, opened, rss_items, settings_env
+from support.stores import (
+    ID_PREFIX,
+    make_settings,
+    opened,
+    rss_items,
+    settings_env,
+    write_later,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -59,17 +66,8 @@ STORE = {
 def settings(tmp_path: Path) -> Settings:
     content = tmp_path / "content"
     for rel, text in STORE.items():
-        write(content / rel, text)
+        write_later(content / rel, text)
     return make_settings(tmp_path, content)
-
-
-def write(path: Path, text: str) -> None:
-    """Write ``path`` and move its mtime past any earlier one (coarse clocks tie otherwise)."""
-    before = path.stat().st_mtime_ns if path.exists() else 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    moment = max(path.stat().st_mtime_ns, before) + 5_000_000_000
-    os.utime(path, ns=(moment, moment))
 
 
 def build(settings: Settings, now: datetime = NOW) -> None:
@@ -96,12 +94,14 @@ def test_a_complete_build_leaves_a_stamp_a_scan_matches(settings: Settings) -> N
 
 def _touched(settings: Settings) -> Callable[[], object]:
     path = settings.store.content_dir / "2025/storm.md"
-    write(path, STORE["2025/storm.md"].replace("Storm hits", "Storm batters"))
+    write_later(path, STORE["2025/storm.md"].replace("Storm hits", "Storm batters"))
     return lambda: "Storm batters the coast" in (settings.feeds.output_dir / "rss.xml").read_text()
 
 
 def _added(settings: Settings) -> Callable[[], object]:
-    write(settings.store.content_dir / "2025/flood.md", _article("flood", "Flood", "2025-09-09"))
+    write_later(
+        settings.store.content_dir / "2025/flood.md", _article("flood", "Flood", "2025-09-09")
+    )
     return lambda: "flood" in ids(settings)
 
 
@@ -145,7 +145,9 @@ def test_other_settings_or_another_output_folder_mean_build(
 
 
 def test_a_scheduled_article_means_build_once_its_time_comes(settings: Settings) -> None:
-    write(settings.store.content_dir / "2026/later.md", _article("later", "Later", "2026-06-01"))
+    write_later(
+        settings.store.content_dir / "2026/later.md", _article("later", "Later", "2026-06-01")
+    )
     build(settings)
     assert "later" not in ids(settings)
     assert unchanged(settings, NOW) == len(STORE) + 1
@@ -156,7 +158,9 @@ def test_a_scheduled_article_means_build_once_its_time_comes(settings: Settings)
 
 
 def test_a_store_with_a_problem_leaves_no_stamp(settings: Settings) -> None:
-    write(settings.store.content_dir / "2025/broken.md", "---\ntitle: [unclosed\n---\n\nBody.\n")
+    write_later(
+        settings.store.content_dir / "2025/broken.md", "---\ntitle: [unclosed\n---\n\nBody.\n"
+    )
     build(settings)
     assert read_stamp(settings.state.sqlite_file) is None
     assert unchanged(settings, NOW) is None
@@ -240,7 +244,9 @@ def test_the_command_ends_without_importing_the_state_layer(settings: Settings) 
     second = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     assert "nothing changed since the last build" in second.stdout
     assert " sqlalchemy" not in second.stderr
-    write(settings.store.content_dir / "2025/flood.md", _article("flood", "Flood", "2025-09-09"))
+    write_later(
+        settings.store.content_dir / "2025/flood.md", _article("flood", "Flood", "2025-09-09")
+    )
     third = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     assert "1 read" in third.stdout
 
@@ -277,7 +283,9 @@ def test_a_build_after_a_change_scans_the_store_once(
     """``newsbot build`` takes the scan the stamp check made: one scan per build, where a
     second cost as much as the first."""
     build(settings)
-    write(settings.store.content_dir / "2025/flood.md", _article("flood", "Flood", "2025-09-09"))
+    write_later(
+        settings.store.content_dir / "2025/flood.md", _article("flood", "Flood", "2025-09-09")
+    )
     scans: list[Path] = []
 
     def counted(root: Path) -> Any:

@@ -70,7 +70,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0012"
+        assert current_revision(upgraded) == HEAD == "0013"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -204,9 +204,21 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
             assert conn.exec_driver_sql("SELECT article_id FROM post_related").scalar() == "北京"
 
 
+def _back_to_0012(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0012 left: one list of output files, of the folder the
+    ``output_root`` meta key names (migration 0013)."""
+    db.execute("DROP TABLE output_folders")
+    db.execute("CREATE TABLE output_files_one (path VARCHAR(1024) PRIMARY KEY)")
+    db.execute("INSERT INTO output_files_one SELECT DISTINCT path FROM output_files")
+    db.execute("DROP TABLE output_files")
+    db.execute("ALTER TABLE output_files_one RENAME TO output_files")
+    db.execute("UPDATE alembic_version SET version_num = '0012'")
+
+
 def _back_to_0010(db: sqlite3.Connection) -> None:
     """Make a head state file what 0010 left: no retries of inbox rows (migration 0011), no
     build since which each article is live (0012)."""
+    _back_to_0012(db)
     for column in ("tries", "next_try", "owner", "lease_until", "last_error"):
         db.execute(f"ALTER TABLE ap_inbox DROP COLUMN {column}")
     db.execute("ALTER TABLE articles DROP COLUMN live_since")
@@ -305,3 +317,46 @@ def test_drafts_give_way_and_pages_compare_without_case_after_the_upgrade(
     assert [(p.path, p.field) for p in report.problems] == [("draft.md", "id"), ("y.md", "url")]
     assert "Published" in (out / "articles/cafe/index.html").read_text(encoding="utf-8")
     assert "Upper" in (out / "a/Up/index.html").read_text(encoding="utf-8")
+
+
+def test_the_list_of_output_files_of_before_goes_to_its_folder_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    """A state file of a version with one list of output files (0012), for the folder the
+    ``output_root`` meta key names: after the upgrade that folder's first build still knows
+    its files as newsbot's, and removes the tag feeds turned off; the operator's stay."""
+    from datetime import UTC, datetime
+
+    from newsbot.build.stamp import MARK
+    from support.posting import write_article
+    from support.stores import make_settings, opened
+
+    now = datetime.now(UTC)
+    content = tmp_path / "content"
+    write_article(content, "a.md", "Harbour reopens", now, tags=["Harbour"])
+    settings = make_settings(tmp_path, content)
+    public = settings.feeds.output_dir
+    with opened(settings) as app:
+        app.builder.build(now)
+        file = app.engine.url.database
+    assert file is not None and (public / "tags/harbour/rss.xml").is_file()
+    with sqlite3.connect(file) as db:  # what the older version left
+        _back_to_0012(db)
+        db.execute("INSERT INTO meta (key, value) VALUES ('output_root', ?)", (str(public),))
+    (public / MARK).unlink()
+    (public / "mine.txt").write_text("the operator's", encoding="utf-8")
+
+    off = settings.model_copy(
+        update={"feeds": settings.feeds.model_copy(update={"per_tag": False})}
+    )
+    with opened(off) as app:
+        report = app.builder.build(now)
+        with app.engine.connect() as conn:
+            left = conn.exec_driver_sql(
+                "SELECT count(*) FROM output_files WHERE folder = ''"
+            ).scalar()
+            root = conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'output_root'")
+            assert (left, root.first()) == (0, None)
+    assert report.stale_removed == 4  # rss, atom, json and the page of the tag
+    assert not (public / "tags").exists()
+    assert (public / "mine.txt").is_file()

@@ -17,6 +17,7 @@ import pytest
 from lxml import etree
 
 from newsbot.app import App, create_app
+from newsbot.build.stamp import MARK
 from newsbot.settings import FeedSettings, Settings, SiteSettings, StateSettings, StoreSettings
 
 BASE_URL = "https://news.example.org/"
@@ -100,10 +101,12 @@ class Written:
 
 
 def snapshot(root: Path) -> dict[str, Written]:
-    """Every file under ``root`` by relative path."""
+    """Every file under ``root`` by relative path, but its mark: newsbot's own note of the
+    build that last wrote the folder (`newsbot.build.stamp.MARK`), hidden and never served,
+    and rewritten by every build that gets to its end."""
     found: dict[str, Written] = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file():
+        if path.is_file() and path.relative_to(root).as_posix() != MARK:
             info = path.stat()
             found[path.relative_to(root).as_posix()] = Written(
                 info.st_ino, info.st_mtime_ns, path.read_bytes()
@@ -114,3 +117,12 @@ def snapshot(root: Path) -> dict[str, Written]:
 def changed(before: dict[str, Written], after: dict[str, Written]) -> set[str]:
     """Files added, removed, rewritten or touched between two snapshots."""
     return {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+
+
+def write_later(path: Path, text: str) -> None:
+    """Write ``path`` and move its mtime past any earlier one (coarse clocks tie otherwise)."""
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    moment = max(path.stat().st_mtime_ns, before) + 5_000_000_000
+    os.utime(path, ns=(moment, moment))

@@ -8,6 +8,8 @@ again. A change of the settings that shape the output rebuilds everything.
 
 from __future__ import annotations
 
+import logging
+import secrets
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 from newsbot.build.indexing import Indexer, Progress, changed
 from newsbot.build.output import Output
 from newsbot.build.site import SITE_PLACE, SiteView
-from newsbot.build.stamp import Stamp, fingerprint, listing
+from newsbot.build.stamp import Mark, Stamp, fingerprint, listing, read_mark, write_mark
 from newsbot.errors import Problem, StoreError
 from newsbot.settings import Settings
 from newsbot.state import suspect
@@ -30,6 +32,7 @@ from newsbot.state.related_lists import Computed, RelatedLists, Work
 from newsbot.state.stamp import STAMP
 from newsbot.state.suspect import Suspect
 from newsbot.store.scan import UNREADABLE, Scanned, walk
+from newsbot.times import epoch_seconds
 
 if TYPE_CHECKING:  # rendering modules load only when something is rendered
     from newsbot.build.article_pages import ArticlePages
@@ -37,6 +40,8 @@ if TYPE_CHECKING:  # rendering modules load only when something is rendered
     from newsbot.render.pages import Pages
 
 __all__ = ["BuildReport", "Builder", "Progress"]
+
+log = logging.getLogger(__name__)
 
 _FORGOTTEN = Known(size=-1, mtime_ns=-1, digest="")
 """What a full build takes each stored file for: changed, whatever it holds."""
@@ -166,8 +171,12 @@ class Builder:
         self.output.begin()
         unfinished = self.index.get_meta(UNFINISHED) is not None
         count_before = self.index.get_meta(CHANGES)
+        generation = int(self.index.get_meta(GENERATION) or "0") + 1
+        mark = self._folder_mark()
+        manifest = OutputManifest(self.index.engine, mark.folder)
         with self.index.engine.begin() as conn:
-            self.manifest.belongs_to(conn, str(self.output.root.resolve()))
+            identity = self.index.identity(conn)
+            manifest.belongs_to(conn, str(self.output.root.resolve()), epoch_seconds(now))
             self.index.drop_meta(conn, STAMP)  # until this build ends complete
             self.index.set_meta(conn, UNFINISHED, stamp)
         if full:
@@ -181,7 +190,6 @@ class Builder:
         to_read = [f for f in files if changed(known.get(f.path), f)]
         removed = sorted(set(known) - present)
         report.read, report.removed = len(to_read), len(removed)
-        generation = int(self.index.get_meta(GENERATION) or "0") + 1
         changes = self.indexer.update(
             to_read, removed, known, generation, progress, now=now, backlog=backlog, full=full
         )
@@ -198,7 +206,11 @@ class Builder:
             due = self.index.due_between(datetime.fromisoformat(last), now)
             affected |= self.indexer.feeds_of_paths(due)
             touched_pages |= set(due)
-        everything = full or unfinished or not self.output.exists(SITE_PLACE.index)
+        # A folder whose mark is not this database's last build lags behind what the index
+        # knows (another copy of newsbot, with a folder of its own, read the changes; or
+        # this folder was emptied, restored or never written whole): all of it is written.
+        in_step = mark.built == f"{identity} {generation - 1}"
+        everything = full or unfinished or not in_step or not self.output.exists(SITE_PLACE.index)
         if everything:
             affected = self.index.feed_keys() | affected
             touched_pages = self.index.paths()
@@ -223,15 +235,16 @@ class Builder:
         report.unwritten = len(self.output.failed)
         # While a file is missing, nothing is stale: the last output stays until it is written.
         if everything and not report.unwritten:
-            report.stale_removed += self._remove_stale()
+            report.stale_removed += self._remove_stale(manifest)
         elif changes.old_media and not report.unwritten:
             report.stale_removed += self.article_pages.remove_unused_media(
-                changes.old_media, self.manifest
+                changes.old_media, manifest
             )
         report.problems = sorted(walk_problems + self.index.problems(), key=lambda p: p.path)
+        done_mark = Mark(mark.folder, f"{identity} {generation}")
         with self.index.engine.begin() as conn:
-            self.manifest.add(conn, self.output.written)
-            self.manifest.discard(conn, self.output.removed)
+            manifest.add(conn, self.output.written)
+            manifest.discard(conn, self.output.removed)
             self.index.set_meta(conn, "fingerprint", self._fingerprint())
             self.index.set_meta(conn, GENERATION, str(generation))
             if unfinished or self.index.change_count(conn) != count_before:
@@ -245,10 +258,40 @@ class Builder:
                 self.index.drop_meta(conn, UNFINISHED)
             if not report.problems and changes.lists_complete and not report.unwritten:
                 done = Stamp(self._fingerprint(), str(self.output.root.resolve()), store_listing,
-                             self.index.next_due(conn, now))  # fmt: skip
+                             self.index.next_due(conn, now), done_mark.dumps())  # fmt: skip
                 self.index.set_meta(conn, STAMP, done.dumps())
+        if not report.unwritten:
+            self._mark(done_mark, report)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _folder_mark(self) -> Mark:
+        """The output folder's mark; a folder without one is given its id at once, before
+        anything is written into it or listed as written (`newsbot.state.manifest`)."""
+        found = read_mark(self.output.root)
+        if found is not None:
+            return found
+        made = Mark(secrets.token_hex(16), None)
+        try:
+            self.output.root.mkdir(parents=True, exist_ok=True)
+            write_mark(self.output.root, made)
+        except OSError as exc:  # the writes that follow fail and say so; this build goes on
+            log.error("output folder %s not marked: %s", self.output.root, exc.strerror)
+        return made
+
+    def _mark(self, mark: Mark, report: BuildReport) -> None:
+        """Mark the folder as written whole from this build, once the index says so.
+
+        After the index's last transaction: a crash between the two leaves the old mark,
+        and the next build writes everything again rather than trusting a folder that
+        may lag behind.
+        """
+        try:
+            write_mark(self.output.root, mark)
+        except OSError as exc:
+            log.error("output folder %s not marked as written: %s (the next build writes "
+                      "every file again)", self.output.root, exc.strerror)  # fmt: skip
+            report.unwritten += 1
 
     def _held(self, report: BuildReport, verdict: suspect.Suspect, started: float) -> BuildReport:
         """A suspect store: remember why, touch neither the index nor the output."""
@@ -264,17 +307,13 @@ class Builder:
         before = suspect.load(self.index.engine)
         return stamp if before is None else before.since
 
-    def _remove_stale(self) -> int:
+    def _remove_stale(self, manifest: OutputManifest) -> int:
         """After a build that wrote everything: remove the files of the manifest it did not write.
 
         Only files in the manifest are candidates, so files newsbot never wrote stay.
         """
-        stale = sorted(self.manifest.paths() - self.output.written)
+        stale = sorted(manifest.paths() - self.output.written)
         return sum(self.output.remove(name) for name in stale)
-
-    @cached_property
-    def manifest(self) -> OutputManifest:
-        return OutputManifest(self.index.engine)
 
     @cached_property
     def pages(self) -> Pages:

@@ -14,9 +14,17 @@ is already what a build would write, and the build ends there.
 
 Any doubt takes the full path: no stamp, a stamp of other settings or another
 output folder, a problem in the scan, a changed listing, a missing site index,
-a PostgreSQL state. A full build drops the stamp in its first transaction and
-stores a new one in its last, only if it ended complete; so a build that fails
-half-way leaves none.
+an output folder whose `mark` is not the stamp's, a PostgreSQL state.
+
+The output folder carries a `Mark` of its own: its id, and the state and the
+build it was last written from completely. Several copies of newsbot may share one
+database, each with its own output folder (a volume per container, often at
+the same path): the database then knows an article that another copy read,
+and only the mark tells a folder that it has not been written since.
+
+A full build drops the stamp in its first transaction and stores a new one in
+its last, only if it ended complete; so a build that fails half-way leaves
+none.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -37,7 +47,10 @@ from newsbot.state.stamp import read_stamp
 from newsbot.store.scan import FileStat, Scanned, walk
 from newsbot.times import epoch_seconds
 
-__all__ = ["Stamp", "compare", "fingerprint", "listing"]
+__all__ = ["MARK", "Mark", "Stamp", "compare", "fingerprint", "listing", "read_mark", "write_mark"]
+
+MARK = ".newsbot-build"
+"""The output folder's mark (`read_mark`): hidden, so the web server never serves it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +65,8 @@ class Stamp:
     """Digest of the store's listing (`listing`)."""
     due: int | None
     """Epoch seconds at which the next scheduled article appears; None when none waits."""
+    mark: str
+    """The output folder's mark once that build ended (`Mark.dumps`)."""
 
     def dumps(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -133,7 +148,11 @@ def compare(settings: Settings, now: datetime) -> tuple[int | None, Scanned | No
     stamp = None if text is None else Stamp.loads(text)
     if stamp is None or stamp.fingerprint != fingerprint(settings):
         return None, None
-    if stamp.output != output_folder(settings) or not (Path(stamp.output) / INDEX).is_file():
+    root = Path(stamp.output)
+    if stamp.output != output_folder(settings) or not (root / INDEX).is_file():
+        return None, None
+    mark = read_mark(root)
+    if mark is None or mark.dumps() != stamp.mark:
         return None, None
     if stamp.due is not None and epoch_seconds(now) >= stamp.due:
         return None, None
@@ -145,3 +164,55 @@ def compare(settings: Settings, now: datetime) -> tuple[int | None, Scanned | No
     if problems or listing(files) != stamp.store:
         return None, scanned
     return len(files), scanned
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """The output folder's mark: which folder it is, and what it was last written from."""
+
+    folder: str
+    """The folder's own id, made when newsbot first writes it: its list of files in the
+    state (`newsbot.state.manifest`) goes by it, whatever path the folder is mounted at."""
+    built: str | None
+    """``"<state id> <generation>"``: the database and the build that last wrote the
+    folder whole; None before any build did."""
+
+    def dumps(self) -> str:
+        return self.folder if self.built is None else f"{self.folder} {self.built}"
+
+    @classmethod
+    def loads(cls, text: str) -> Mark | None:
+        """The mark in ``text``; None for anything else (damaged, or not newsbot's)."""
+        folder, _, built = text.strip().partition(" ")
+        if not folder.isalnum() or not folder.isascii() or len(folder) > 32:
+            return None
+        return cls(folder, built or None)
+
+
+def read_mark(root: Path) -> Mark | None:
+    """The mark of the output folder ``root`` (`write_mark`); None when it has none (never
+    written by this version) or it cannot be read.
+
+    A build compares it with its database: a folder whose mark names another database
+    or an older build may lag behind what the database knows, and the build writes all
+    of it (unchanged bytes are left alone).
+    """
+    try:
+        return Mark.loads((root / MARK).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def write_mark(root: Path, mark: Mark) -> None:
+    """Replace the folder's mark atomically (a copy reading it meanwhile sees the old one).
+
+    Raises OSError: the caller counts the folder as unfinished.
+    """
+    fd, temp = tempfile.mkstemp(dir=root, prefix=f"{MARK}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"{mark.dumps()}\n")
+        Path(temp).replace(root / MARK)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -85,6 +86,11 @@ failed or interrupted build did not write is not lost: its index already says th
 are up to date, and nothing else would ever write them. No publish pass leaves its mark
 meanwhile (`newsbot.state.pass_marks`)."""
 
+IDENTITY = "state_id"
+"""The meta key of the database's identity: a random value made once, which each output
+folder's mark names (`newsbot.build.stamp.read_mark`), so that a folder written from another
+database is never taken for one written from this one."""
+
 CHANGES = "changes"
 """The meta key counting changes of the articles table: a row stored, removed or
 (un)shadowed. A publish pass that saw this count needs to read no old article
@@ -111,6 +117,15 @@ class StoreIndex:
     def set_meta(self, conn: Connection, key: str, value: str) -> None:
         conn.execute(delete(meta).where(meta.c.key == key))
         conn.execute(insert(meta).values(key=key, value=value))
+
+    def identity(self, conn: Connection) -> str:
+        """The database's identity (`IDENTITY`), made on first use."""
+        known = conn.execute(select(meta.c.value).where(meta.c.key == IDENTITY)).scalar()
+        if known is not None:
+            return str(known)
+        made = secrets.token_hex(16)
+        self.set_meta(conn, IDENTITY, made)
+        return made
 
     def drop_meta(self, conn: Connection, key: str) -> None:
         conn.execute(delete(meta).where(meta.c.key == key))

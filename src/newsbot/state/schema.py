@@ -191,12 +191,24 @@ post_related = Table(
     Index("post_related_due", "target", "reply_state", "next_try"),
 )
 
-# Every file the build wrote into the output folder: only these are ever removed
-# as stale, so files an operator put there stay.
+# Every file the build wrote into each output folder: only these are ever removed
+# as stale, so files an operator put there stay. A folder is known by the id its
+# mark carries (`newsbot.build.stamp.Mark`), not by its path: copies of newsbot on
+# one database each write a folder of their own, often at one path.
 output_files = Table(
     "output_files",
     metadata,
+    Column("folder", String(32), primary_key=True),
     Column("path", String(1024), primary_key=True),
+)
+
+# Each output folder and when a build last wrote it (epoch seconds): the list of a
+# folder no build writes any more is dropped after a while (`newsbot.state.manifest`).
+output_folders = Table(
+    "output_folders",
+    metadata,
+    Column("folder", String(32), primary_key=True),
+    Column("built", BigInteger, nullable=False),
 )
 
 # Named leases: one holder at a time across every process sharing the database.

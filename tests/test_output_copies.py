@@ -1,0 +1,125 @@
+"""Several copies of newsbot on one database, each writing an output folder of its own.
+
+Replicas share the state database (PostgreSQL, or one SQLite file) but often
+not a volume: each container writes its own ``/srv/public``. The database
+then knows what any copy read, and an incremental build of another copy
+found nothing to read and wrote nothing: its folder kept the old headline
+for good. Each test builds with the real `Builder` on a real database and
+reads the files a reader would be served.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from newsbot.build.stamp import MARK, compare
+from newsbot.settings import Settings, StateSettings
+from support.stores import make_settings, opened, write_later
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+STORY = "---\nid: {id}\ntitle: {title}\ndate: 2025-03-0{day}\ntags: Politics\n---\n\nBody.\n"
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    for day, (id, title) in enumerate([("budget", "Budget passes"), ("storm", "Storm hits")], 1):
+        write_later(tmp_path / "content" / f"{id}.md", STORY.format(id=id, title=title, day=day))
+    return tmp_path / "content"
+
+
+def copy_settings(tmp_path: Path, content: Path, name: str, database_url: str) -> Settings:
+    """A copy's settings: the shared store and database, an output folder of its own."""
+    base = make_settings(tmp_path / name, content)
+    state = StateSettings(data_dir=tmp_path / name / "data", database_url=database_url)
+    return base.model_copy(update={"state": state})
+
+
+def build(settings: Settings) -> None:
+    with opened(settings) as app:
+        report = app.builder.build(NOW)
+    assert report.suspect is None and not report.unwritten
+
+
+def shown(settings: Settings) -> str:
+    return (settings.feeds.output_dir / "rss.xml").read_text(encoding="utf-8")
+
+
+def test_a_copy_writes_what_another_copy_read(
+    tmp_path: Path, content: Path, database_url: str
+) -> None:
+    first = copy_settings(tmp_path, content, "first", database_url)
+    second = copy_settings(tmp_path, content, "second", database_url)
+    build(first)
+    build(second)
+    write_later(
+        content / "storm.md", STORY.format(id="storm", title="Storm batters the coast", day=2)
+    )
+    write_later(content / "flood.md", STORY.format(id="flood", title="Flood warning", day=5))
+    build(first)
+    build(second)
+    for copy in (first, second):
+        assert "Storm batters the coast" in shown(copy)
+        assert "Flood warning" in shown(copy)
+        assert (copy.feeds.output_dir / "articles/flood/index.html").is_file()
+    (content / "flood.md").unlink()
+    build(second)
+    build(first)
+    for copy in (first, second):
+        assert "Flood warning" not in shown(copy)
+        assert not (copy.feeds.output_dir / "articles/flood/index.html").exists()
+
+
+def test_a_folder_at_the_same_path_from_another_volume_is_brought_up_to_date(
+    tmp_path: Path, content: Path
+) -> None:
+    """Two containers, one SQLite file on a shared volume, ``/srv/public`` each: one path,
+    two folders. Swapping the folder's contents under the path is what the second sees."""
+    settings = make_settings(tmp_path, content)
+    out = settings.feeds.output_dir
+    build(settings)
+    shutil.copytree(out, tmp_path / "other-volume")
+    write_later(
+        content / "storm.md", STORY.format(id="storm", title="Storm batters the coast", day=2)
+    )
+    build(settings)
+    assert compare(settings, NOW)[0] is not None  # nothing changed, for the folder built
+    shutil.rmtree(out)
+    (tmp_path / "other-volume").rename(out)
+    assert compare(settings, NOW)[0] is None  # the stamp is not this folder's
+    build(settings)
+    assert "Storm batters the coast" in shown(settings)
+
+
+def test_a_folder_restored_from_an_old_backup_is_written_whole(
+    tmp_path: Path, content: Path
+) -> None:
+    """An operator puts back a copy of the folder taken before the last builds: the index
+    says every article is written, and only the mark says this folder has not seen them."""
+    settings = make_settings(tmp_path, content)
+    out = settings.feeds.output_dir
+    build(settings)
+    shutil.copytree(out, tmp_path / "backup")
+    write_later(content / "flood.md", STORY.format(id="flood", title="Flood warning", day=5))
+    build(settings)
+    shutil.rmtree(out)
+    shutil.copytree(tmp_path / "backup", out)
+    build(settings)
+    assert "Flood warning" in shown(settings)
+    assert (out / "articles/flood/index.html").is_file()
+
+
+def test_the_mark_is_hidden_and_names_the_last_build(tmp_path: Path, content: Path) -> None:
+    settings = make_settings(tmp_path, content)
+    build(settings)
+    first = (settings.feeds.output_dir / MARK).read_text(encoding="utf-8").split()
+    write_later(content / "flood.md", STORY.format(id="flood", title="Flood warning", day=5))
+    build(settings)
+    second = (settings.feeds.output_dir / MARK).read_text(encoding="utf-8").split()
+    assert MARK.startswith(".")  # never served (`newsbot.web.paths`)
+    # The folder's id, the database's, the build's generation.
+    assert first[:2] == second[:2] and int(second[2]) == int(first[2]) + 1

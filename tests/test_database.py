@@ -70,7 +70,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0012"
+        assert current_revision(upgraded) == HEAD == "0013"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -204,9 +204,17 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
             assert conn.exec_driver_sql("SELECT article_id FROM post_related").scalar() == "北京"
 
 
+def _back_to_0012(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0012 left: no revision date of each article (0013)."""
+    db.execute("DROP INDEX articles_updated")
+    db.execute("ALTER TABLE articles DROP COLUMN updated")
+    db.execute("UPDATE alembic_version SET version_num = '0012'")
+
+
 def _back_to_0010(db: sqlite3.Connection) -> None:
     """Make a head state file what 0010 left: no retries of inbox rows (migration 0011), no
     build since which each article is live (0012)."""
+    _back_to_0012(db)
     for column in ("tries", "next_try", "owner", "lease_until", "last_error"):
         db.execute(f"ALTER TABLE ap_inbox DROP COLUMN {column}")
     db.execute("ALTER TABLE articles DROP COLUMN live_since")
@@ -305,3 +313,36 @@ def test_drafts_give_way_and_pages_compare_without_case_after_the_upgrade(
     assert [(p.path, p.field) for p in report.problems] == [("draft.md", "id"), ("y.md", "url")]
     assert "Published" in (out / "articles/cafe/index.html").read_text(encoding="utf-8")
     assert "Upper" in (out / "a/Up/index.html").read_text(encoding="utf-8")
+
+
+def test_a_revision_date_to_come_is_scheduled_after_the_upgrade(tmp_path: Path) -> None:
+    """A state file of 0012, which kept no revision date per article, holding one whose
+    ``updated`` is still to come: the next build reads every file again (the fingerprint is
+    dropped) and stores it, so the build after that date shows it."""
+    from datetime import UTC, datetime, timedelta
+
+    from support.posting import write_article
+    from support.stores import make_settings, opened
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    revised = now + timedelta(days=1)
+    content = tmp_path / "content"
+    write_article(content, "a.md", "Revised", now - timedelta(days=2), updated=revised.isoformat())
+    settings = make_settings(tmp_path, content)
+    with opened(settings) as app:
+        app.builder.build(now)
+        file = app.engine.url.database
+    assert file is not None
+    with sqlite3.connect(file) as db:
+        _back_to_0012(db)
+
+    atom = settings.feeds.output_dir / "atom.xml"
+    with opened(settings) as app:
+        with app.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT updated FROM articles").scalar() is None
+            fingerprint = "SELECT value FROM meta WHERE key = 'fingerprint'"
+            assert conn.exec_driver_sql(fingerprint).first() is None
+        assert app.builder.build(now).read == 1
+        assert "2026-03-02" not in atom.read_text(encoding="utf-8")
+        assert app.builder.build(revised).read == 0
+    assert "<updated>2026-03-02T00:00:00+00:00</updated>" in atom.read_text(encoding="utf-8")

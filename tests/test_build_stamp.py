@@ -157,6 +157,19 @@ def test_a_scheduled_article_means_build_once_its_time_comes(settings: Settings)
     assert unchanged(settings, LATER) == len(STORE) + 1
 
 
+def test_a_revision_date_to_come_means_build_once_its_time_comes(settings: Settings) -> None:
+    storm = settings.store.content_dir / "2025/storm.md"
+    write_later(storm, STORE["2025/storm.md"].replace("tags:", "updated: 2026-06-01\ntags:"))
+    build(settings)
+    atom = settings.feeds.output_dir / "atom.xml"
+    assert "2026-06-01" not in atom.read_text(encoding="utf-8")
+    assert unchanged(settings, NOW) == len(STORE)
+    assert unchanged(settings, LATER) is None
+    build(settings, LATER)
+    assert "<updated>2026-06-01T00:00:00+00:00</updated>" in atom.read_text(encoding="utf-8")
+    assert unchanged(settings, LATER) == len(STORE)
+
+
 def test_a_store_with_a_problem_leaves_no_stamp(settings: Settings) -> None:
     write_later(
         settings.store.content_dir / "2025/broken.md", "---\ntitle: [unclosed\n---\n\nBody.\n"

@@ -70,7 +70,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0013"
+        assert current_revision(upgraded) == HEAD == "0014"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -204,9 +204,17 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
             assert conn.exec_driver_sql("SELECT article_id FROM post_related").scalar() == "北京"
 
 
+def _back_to_0013(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0013 left: no revision date of each article (0014)."""
+    db.execute("DROP INDEX articles_updated")
+    db.execute("ALTER TABLE articles DROP COLUMN updated")
+    db.execute("UPDATE alembic_version SET version_num = '0013'")
+
+
 def _back_to_0012(db: sqlite3.Connection) -> None:
     """Make a head state file what 0012 left: one list of output files, of the folder the
     ``output_root`` meta key names (migration 0013)."""
+    _back_to_0013(db)
     db.execute("DROP TABLE output_folders")
     db.execute("CREATE TABLE output_files_one (path VARCHAR(1024) PRIMARY KEY)")
     db.execute("INSERT INTO output_files_one SELECT DISTINCT path FROM output_files")
@@ -360,3 +368,36 @@ def test_the_list_of_output_files_of_before_goes_to_its_folder_after_the_upgrade
     assert report.stale_removed == 4  # rss, atom, json and the page of the tag
     assert not (public / "tags").exists()
     assert (public / "mine.txt").is_file()
+
+
+def test_a_revision_date_to_come_is_scheduled_after_the_upgrade(tmp_path: Path) -> None:
+    """A state file of 0013, which kept no revision date per article, holding one whose
+    ``updated`` is still to come: the next build reads every file again (the fingerprint is
+    dropped) and stores it, so the build after that date shows it."""
+    from datetime import UTC, datetime, timedelta
+
+    from support.posting import write_article
+    from support.stores import make_settings, opened
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    revised = now + timedelta(days=1)
+    content = tmp_path / "content"
+    write_article(content, "a.md", "Revised", now - timedelta(days=2), updated=revised.isoformat())
+    settings = make_settings(tmp_path, content)
+    with opened(settings) as app:
+        app.builder.build(now)
+        file = app.engine.url.database
+    assert file is not None
+    with sqlite3.connect(file) as db:
+        _back_to_0013(db)
+
+    atom = settings.feeds.output_dir / "atom.xml"
+    with opened(settings) as app:
+        with app.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT updated FROM articles").scalar() is None
+            fingerprint = "SELECT value FROM meta WHERE key = 'fingerprint'"
+            assert conn.exec_driver_sql(fingerprint).first() is None
+        assert app.builder.build(now).read == 1
+        assert "2026-03-02" not in atom.read_text(encoding="utf-8")
+        assert app.builder.build(revised).read == 0
+    assert "<updated>2026-03-02T00:00:00+00:00</updated>" in atom.read_text(encoding="utf-8")

@@ -263,6 +263,37 @@ def test_feed_dates_come_from_the_articles_not_the_clock() -> None:
     assert _xml(render_atom(INFO, entries)).findtext(f"{ATOM}updated") == newest.isoformat()
 
 
+@pytest.mark.parametrize("kind", ["rss", "atom", "json"])
+def test_a_revision_date_to_come_is_shown_from_that_moment_on(
+    kind: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Entries as a build sees them (`Article.as_seen`): before the newest entry's revision
+    date the feed carries none of it and is valid then (the validator's clock says the
+    build's time), whenever between two dates it is made; from that moment it carries it."""
+    _needs_schema(kind, request)
+    entries = tricky_entries()
+    revision = entries[0].article.updated
+
+    def seen(now: datetime) -> bytes:
+        return render(kind, [replace(e, article=e.article.as_seen(now)) for e in entries])
+
+    others = max(e.article.updated for e in entries[1:])  # the date passed before it
+    early, late = others + timedelta(seconds=1), revision - timedelta(seconds=1)
+    monkeypatch.setattr(feedcheck, "_now", lambda: early)
+    assert seen(early) == seen(late)
+    assert CHECKERS[kind](seen(early), INFO.urls[kind]) == []
+    assert _date_text(revision, kind) not in seen(early).decode()
+    assert seen(revision) == seen(revision + timedelta(days=900)) == render(kind, entries)
+    assert _date_text(revision, kind) in seen(revision).decode()
+
+
+def _date_text(moment: datetime, kind: str) -> str:
+    """How a feed of ``kind`` writes ``moment``."""
+    if kind == "rss":
+        return moment.strftime("%a, %d %b %Y %H:%M:%S +0000")
+    return moment.isoformat() if kind == "atom" else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_empty_feed_has_the_fixed_date() -> None:
     assert _xml(render_rss(INFO, [])).findtext("channel/lastBuildDate") == (
         "Sat, 01 Jan 2000 00:00:00 +0000"

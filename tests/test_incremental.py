@@ -474,6 +474,45 @@ def test_a_future_article_appears_once_its_date_has_passed(newsroom: Newsroom, s
     assert (newsroom.out / "articles/future/index.html").is_file()
 
 
+def test_a_revision_date_to_come_is_shown_once_it_has_passed(
+    newsroom: Newsroom, spy: Spy, database_url: str
+) -> None:
+    """An ``updated`` later than the build: feeds and page give the article's date, and
+    builds before the revision date write nothing new, whenever they run; the first build
+    after it shows it without reading a file. ``newsbot check`` warns meanwhile, naming the
+    line. On SQLite and PostgreSQL."""
+    state = StateSettings(data_dir=newsroom.settings.state.data_dir, database_url=database_url)
+    settings = newsroom.settings.model_copy(update={"state": state})
+    revised = STORE["2018/storm.md"].replace(
+        "date: 2018-01-03", "date: 2018-01-03\nupdated: 2026-01-02T06:00:00Z"
+    )
+    newsroom.write("2018/storm.md", revised)
+    newsroom.build(settings=settings)
+    before = newsroom.snapshot()
+    for name in ("atom.xml", "feed.json", "sections/europe/atom.xml", "articles/storm/index.html"):
+        assert "2026-01-02" not in (newsroom.out / name).read_text(encoding="utf-8"), name
+    with opened(settings) as app:
+        warned = [p for p in check_store(settings, app.index, NOW) if p.field == "updated"]
+        assert [(p.path, p.line, p.warning) for p in warned] == [("2018/storm.md", 5, True)]
+        assert "2026-01-02T06:00:00+00:00 is still to come" in warned[0].message
+    spy.reset()
+    report = newsroom.build(datetime(2026, 1, 2, 5, 59, 59, tzinfo=UTC), settings)
+    assert (report.read, report.feeds_written, report.pages_written) == (0, 0, 0)
+    assert changed(before, newsroom.snapshot()) == set()
+    report = newsroom.build(datetime(2026, 1, 2, 6, 0, 1, tzinfo=UTC), settings)
+    assert report.read == 0
+    assert spy.opened == []
+    atom = (newsroom.out / "atom.xml").read_text(encoding="utf-8")
+    assert "<updated>2026-01-02T06:00:00+00:00</updated>" in atom
+    json_feed = (newsroom.out / "sections/europe/feed.json").read_text(encoding="utf-8")
+    assert '"date_modified":"2026-01-02T06:00:00Z"' in json_feed.replace(" ", "")
+    page = (newsroom.out / "articles/storm/index.html").read_text(encoding="utf-8")
+    assert 'content="2026-01-02T06:00:00+00:00"' in page
+    with opened(settings) as app:
+        later = datetime(2026, 1, 2, 6, 0, 1, tzinfo=UTC)
+        assert [p for p in check_store(settings, app.index, later) if p.field == "updated"] == []
+
+
 # -- a published article whose file breaks -------------------------------------------------
 
 

@@ -8,9 +8,11 @@ build meant; sfeed and feedparser must agree with it.
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,50 @@ def test_article_pages_describe_articles_as_the_feed_does(sample: Built) -> None
         page = html.parse(str(sample.out / link.removeprefix(BASE_URL) / "index.html"))
         described = page.getroot().xpath("string(//meta[@property='og:description']/@content)")
         assert described == item.findtext("description"), link
+
+
+# -- a revision date still to come -----------------------------------------------------------
+
+
+def _problems(out: Path) -> dict[str, list[str]]:
+    """The validator's complaints about every feed file under ``out``."""
+    found = {}
+    for path in sorted(out.rglob("*")):
+        if path.name in FILES.values():
+            name = path.relative_to(out).as_posix()
+            if problems := CHECKS[_format(name)](path.read_bytes(), BASE_URL + name):
+                found[name] = problems
+    return found
+
+
+def test_a_revision_date_to_come_is_in_no_feed_until_it_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store whose newest article gives an ``updated`` a day after the build: every feed is
+    valid when checked at that build's time (the validator calls future dates implausible),
+    and the build after the revision date gives it, valid at its own time."""
+    from support import feedcheck
+    from support.posting import write_article
+
+    content = tmp_path / "content"
+    shutil.copytree(SAMPLE / "2015", content / "2015")
+    revised = NOW + timedelta(days=1)
+    write_article(
+        content, "2026/revised.md", "Revised tomorrow", NOW - timedelta(hours=1),
+        updated=revised.isoformat(), tags=["Calais"], section="Europe",
+    )  # fmt: skip
+    settings = make_settings(tmp_path, content)
+    out = settings.feeds.output_dir
+    with opened(settings) as app:
+        app.builder.build(NOW)
+        monkeypatch.setattr(feedcheck, "_now", lambda: NOW)
+        assert _problems(out) == {}
+        feed = json.loads((out / "feed.json").read_text(encoding="utf-8"))
+        assert feed["items"][0]["date_modified"] == feed["items"][0]["date_published"]
+        app.builder.build(revised)
+        monkeypatch.setattr(feedcheck, "_now", lambda: revised)
+        assert _problems(out) == {}
+    feed = json.loads((out / "feed.json").read_text(encoding="utf-8"))
+    assert feed["items"][0]["date_modified"] == "2026-11-29T00:00:00Z"
+    for name in ("tags/calais/atom.xml", "sections/europe/atom.xml"):
+        assert "<updated>2026-11-29T00:00:00+00:00</updated>" in (out / name).read_text()

@@ -797,6 +797,24 @@ def test_a_revised_article_edits_its_post(
     assert len(requests_of(server, "edit_status")) == (1 if edit_on_update else 0)
 
 
+def test_a_revision_date_that_comes_edits_no_post(room: Newsroom, server: FakeMastodon) -> None:
+    """A post shows no date: once an ``updated`` still to come passes, feeds and the page
+    show it, and the post stays as it is (a revised text is edited when the file changes)."""
+    room.configure(edit_on_update=True)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    url = room.write("a.md", "Harbour reopens", 1, updated=(later - timedelta(hours=1)).isoformat())
+    room.publish()
+    with opened(room.settings) as app:
+        app.builder.build(later)
+    report = room.publish(build=False, clock=lambda: later)
+
+    assert report.edited == 0
+    assert requests_of(server, "edit_status") == []
+    assert status_of(server, url)["edits"] == 0
+    atom = (room.settings.feeds.output_dir / "atom.xml").read_text(encoding="utf-8")
+    assert f"<updated>{(later - timedelta(hours=1)).replace(microsecond=0).isoformat()}" in atom
+
+
 @pytest.mark.parametrize("how", ["flag", "file removed"])
 @pytest.mark.parametrize("delete_on_withdraw", [True, False])
 def test_a_withdrawn_article_deletes_its_post(

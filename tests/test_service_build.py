@@ -104,3 +104,33 @@ def test_the_lease_keeper_tries_again_after_an_error_and_says_once_that_it_ran_o
         "the build lease not renewed (OperationalError); trying again",
         "the build lease ran out; another process may build at the same time",
     ]
+
+
+def test_a_revision_date_to_come_is_shown_by_the_first_build_after_it(app: App) -> None:
+    """The service builds on its schedule with its clock: a build before an article's
+    ``updated`` gives its date in the feeds and on its page; the first build after it
+    gives the revision date, as it makes a scheduled article appear."""
+    revised = NEW.replace(
+        "date: 2025-12-31 08:00", "date: 2025-12-31 08:00\nupdated: 2026-01-01 12:00"
+    )
+    (app.settings.store.content_dir / "harbour.md").write_text(revised, encoding="utf-8")
+    clock = [NOW]
+    service = Service(app, clock=lambda: clock[0])
+    out = app.output.root
+    shown = "2026-01-01T12:00:00+00:00"
+    try:
+        first = service.build()
+        assert shown not in (out / "atom.xml").read_text(encoding="utf-8")
+        assert shown not in (out / "articles/harbour/index.html").read_text(encoding="utf-8")
+        clock[0] = NOW + timedelta(hours=11)
+        second = service.build()
+        clock[0] = NOW + timedelta(hours=12, seconds=1)
+        third = service.build()
+    finally:
+        service.http.close()
+    assert first is not None and second is not None and third is not None
+    assert (second.read, second.feeds_written, second.pages_written) == (0, 0, 0)
+    assert third.read == 0 and third.feeds_written > 0
+    assert f"<updated>{shown}</updated>" in (out / "atom.xml").read_text(encoding="utf-8")
+    page = (out / "articles/harbour/index.html").read_text(encoding="utf-8")
+    assert f'content="{shown}"' in page

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -61,6 +61,17 @@ class Article:
     def is_live(self, now: datetime) -> bool:
         """Whether readers may see it: not a draft, not withdrawn, not scheduled for later."""
         return not self.draft and not self.withdrawn and self.published <= now
+
+    def as_seen(self, now: datetime) -> Article:
+        """The article as feeds and pages show it at ``now``: a revision date still to come
+        is not shown yet, its date (``published``) is.
+
+        A future ``updated`` would be a future date in every feed (the validator warns,
+        readers sort by it), and clamping it to ``now`` would make the bytes depend on
+        when a build ran. So until it comes the article shows as never revised, and the
+        build that passes it shows it (the index schedules one then, as for ``published``).
+        """
+        return self if self.updated <= now else replace(self, updated=self.published)
 
 
 def id_from_path(path: str) -> str:

@@ -76,7 +76,7 @@ class ArticlePages:
         base_url = self.site.base_url
         feeds_links = self.site.feed_links(SITE_PLACE)
         for stored in self._stored(paths, now):
-            article = stored.article
+            article = stored.article.as_seen(now)
             name = page_file(base_url, article.url)
             if name is None or not article.is_live(now):
                 continue

@@ -78,7 +78,10 @@ class FeedFiles:
             count = 0
             changed: list[str] = []
             place = FeedPlace(*key)
-            stored = self.site.index.newest(key, now, settings.feeds.items)
+            stored = [
+                Stored(s.article.as_seen(now), s.html)
+                for s in self.site.index.newest(key, now, settings.feeds.items)
+            ]
             if not stored and key != SITE:
                 names = [*(place.file(fmt) for fmt in FILES), place.index]
                 deleted += sum(self.output.remove(name) for name in names)

@@ -8,9 +8,10 @@ problem in the store, every related list stored) stores a `Stamp` of what
 its output was made from: the settings' fingerprint, the output folder, a
 digest of the store's listing (each file's path, size and modification time,
 the same facts a build compares) and the moment the next scheduled article
-comes due. `compare` checks a fresh scan with it, reading it with the
-standard library (`newsbot.state.stamp`); when everything matches, the output
-is already what a build would write, and the build ends there.
+comes due (or a revision date still to come passes). `compare` checks a fresh
+scan with it, reading it with the standard library (`newsbot.state.stamp`);
+when everything matches, the output is already what a build would write, and
+the build ends there.
 
 Any doubt takes the full path: no stamp, a stamp of other settings or another
 output folder, a problem in the scan, a changed listing, a missing site index,
@@ -64,7 +65,8 @@ class Stamp:
     store: str
     """Digest of the store's listing (`listing`)."""
     due: int | None
-    """Epoch seconds at which the next scheduled article appears; None when none waits."""
+    """Epoch seconds at which the next scheduled article appears or revision date passes;
+    None when none waits."""
     mark: str
     """The output folder's mark once that build ended (`Mark.dumps`)."""
 

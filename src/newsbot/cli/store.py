@@ -115,7 +115,8 @@ def check(obj: Context, as_json: bool, check_targets: bool, strict: bool) -> Non
 
     Errors: broken files (with line and field), ids used twice, links outside
     the store. Warnings: related headlines that match no article (they are
-    left out, never guessed); --strict makes them fail too. With --targets:
+    left out, never guessed), ``updated`` dates still to come (shown once they
+    pass); --strict makes them fail too. With --targets:
     whether each target's server answers, what it runs, whether the token is
     accepted and has the scopes newsbot needs, asked with GET requests only.
     """

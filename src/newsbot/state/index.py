@@ -412,20 +412,26 @@ class StoreIndex:
         return keys | {SITE}
 
     def due_between(self, start: datetime, end: datetime) -> list[str]:
-        """Paths of articles scheduled for a moment in ``(start, end]``: their feeds change now."""
+        """Paths of articles whose date or revision date is a moment in ``(start, end]``: their
+        feeds and pages change now (the article appears, or shows its revision date: see
+        `Article.as_seen`)."""
+        low, high = epoch_seconds(start), epoch_seconds(end)
         query = select(articles.c.path).where(
-            articles.c.published > epoch_seconds(start), articles.c.published <= epoch_seconds(end)
+            (articles.c.published > low) & (articles.c.published <= high)
+            | (articles.c.updated > low) & (articles.c.updated <= high)
         )
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
 
     def next_due(self, conn: Connection, after: datetime) -> int | None:
-        """Epoch seconds of the first article scheduled after ``after`` (see `due_between`)."""
-        query = select(func.min(articles.c.published)).where(
-            articles.c.published > epoch_seconds(after)
-        )
-        found = conn.execute(query).scalar()
-        return None if found is None else int(found)
+        """Epoch seconds of the first date or revision date after ``after`` (see
+        `due_between`)."""
+        moment = epoch_seconds(after)
+        found = [
+            conn.execute(select(func.min(column)).where(column > moment)).scalar()
+            for column in (articles.c.published, articles.c.updated)
+        ]
+        return min((int(value) for value in found if value is not None), default=None)
 
     def problems(self) -> list[Problem]:
         """Every problem recorded by the last scan, plus ids and pages used twice."""
@@ -658,6 +664,7 @@ def _article_row(parsed: Parsed, age: Age) -> dict[str, Any]:
         "live_since": age.live_since,
         "shadowed": False,
         "published": epoch_seconds(article.published),
+        "updated": epoch_seconds(article.updated),
         "section": tag_slug(article.section) if article.section else None,
         "visible": not article.draft and not article.withdrawn,
         "data": encode_article(article),

@@ -45,6 +45,10 @@ articles = Table(
     Column("live_since", Integer),
     Column("shadowed", Boolean, nullable=False, default=False),
     Column("published", BigInteger, nullable=False),
+    # The article's last revision date (``updated``): a date still to come is shown once
+    # it passes, so a build then renders the article's feeds and page again (as for
+    # ``published``). NULL for a row stored before 0014, until it is read again.
+    Column("updated", BigInteger),
     Column("section", String(200)),
     Column("visible", Boolean, nullable=False),
     Column("data", Text, nullable=False),
@@ -59,6 +63,7 @@ articles = Table(
     Index("articles_id", "id"),
     Index("articles_page", "page"),
     Index("articles_published", "published"),
+    Index("articles_updated", "updated"),
     Index("articles_title_key", "title_key"),
     Index("articles_url_key", "url_key"),
     # What scans for live articles read, so that they skip the rows' large values

@@ -55,11 +55,16 @@ class Site:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where an article came from: its path in the store and a way to stat its neighbours."""
+    """Where an article came from: its path in the store and a way to stat its neighbours;
+    and, for ``newsbot check``, when it is read."""
 
     path: str
     asset_size: Callable[[str], int | None]
     """The size of a store file an image names; raises `AssetRefused` (None: not there)."""
+    now: datetime | None = None
+    """When the check reads it: a revision date still to come is then worth a warning
+    (`revision_to_come`). A build gives none: the date is only held back, nothing is wrong
+    with what is published, and a build reports (and exits 1 on) errors only."""
 
 
 def build(
@@ -92,6 +97,8 @@ def build(
     if updated < published:
         warnings.append(source_problem(source, line_of, "updated", "is before date; using date"))
         updated = published
+    if source.now is not None and updated > source.now:
+        warnings.append(revision_to_come(source.path, updated, line_of.get("updated")))
     article_id = given_id(_text(values, "id", fail)) or id_from_path(source.path)
     bad_id = id_problem(article_id)
     if bad_id:
@@ -178,6 +185,19 @@ def page_of(article: Article, site: Site) -> Page | None:
         return None
     made = permalink(site.base_url, site.permalink, article.id, article.published)
     return Page(name, "id" if article.url == made else "url")
+
+
+def revision_to_come(path: str, updated: datetime, line: int | None) -> Problem:
+    """The warning of an ``updated`` later than the check: feeds and pages leave it out until
+    it passes (`newsbot.articles.Article.as_seen`)."""
+    return Problem(
+        path,
+        f"{updated.isoformat()} is still to come; feeds and pages show the article's date"
+        " until then, and this one from then on",
+        line=line,
+        field="updated",
+        warning=True,
+    )
 
 
 def source_problem(source: Source, line_of: Mapping[str, int], field: str, message: str) -> Problem:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -45,8 +46,12 @@ class Parsed:
     """The page the article is written to, if it has one on the site."""
 
 
-def read(root: Path, stat: FileStat, site: Site, max_bytes: int) -> Parsed:
-    """Read and parse the file ``stat`` describes; a broken file gives problems, never raises."""
+def read(
+    root: Path, stat: FileStat, site: Site, max_bytes: int, now: datetime | None = None
+) -> Parsed:
+    """Read and parse the file ``stat`` describes; a broken file gives problems, never raises.
+
+    ``now``: when ``newsbot check`` reads it (see `Source.now`)."""
     # A file left unread still needs a digest: an empty one would read as "not indexed yet"
     # and its problem would never be recorded.
     unread = f"unread-{stat.size}-{stat.mtime_ns}"
@@ -66,7 +71,7 @@ def read(root: Path, stat: FileStat, site: Site, max_bytes: int) -> Parsed:
         problem = Problem(stat.path, f"file is over the {max_bytes:,} byte limit")
         return Parsed(stat, unread, None, "", (problem,))
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    return parse_bytes(root, stat, digest, data, site)
+    return parse_bytes(root, stat, digest, data, site, now)
 
 
 def _unopened(stat: FileStat, digest: str, message: str) -> Parsed:
@@ -82,9 +87,11 @@ def _unopened(stat: FileStat, digest: str, message: str) -> Parsed:
     )
 
 
-def parse_bytes(root: Path, stat: FileStat, digest: str, data: bytes, site: Site) -> Parsed:
+def parse_bytes(
+    root: Path, stat: FileStat, digest: str, data: bytes, site: Site, now: datetime | None = None
+) -> Parsed:
     """Parse file contents already read; ``digest`` identifies the contents."""
-    source = Source(path=stat.path, asset_size=partial(asset_size, root))
+    source = Source(path=stat.path, asset_size=partial(asset_size, root), now=now)
     parser = _PARSERS[Path(stat.path).suffix.lower()]
     try:
         article, warnings = parser(decode(data), source, site)

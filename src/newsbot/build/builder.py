@@ -22,7 +22,7 @@ from newsbot.build.site import SITE_PLACE, SiteView
 from newsbot.build.stamp import Stamp, fingerprint, listing
 from newsbot.errors import Problem, StoreError
 from newsbot.settings import Settings
-from newsbot.state import suspect
+from newsbot.state import suspect, unwritten
 from newsbot.state.index import CHANGES, GENERATION, UNFINISHED, Known, StoreIndex
 from newsbot.state.manifest import OutputManifest
 from newsbot.state.related import RelatedFinder
@@ -70,6 +70,9 @@ class BuildReport:
     """Of ``seconds``, the time spent computing and refreshing stored related lists."""
     unwritten: int = 0
     """Output files that could not be written (logged each); the next build tries again."""
+    pages_unwritten: dict[str, str] = field(default_factory=dict)
+    """Store path -> why, of each article whose page could not be written: no target posts
+    it until a build writes the page (`newsbot.state.unwritten`)."""
 
 
 class Builder:
@@ -165,6 +168,7 @@ class Builder:
             return self._held(report, verdict, started)
         self.output.begin()
         unfinished = self.index.get_meta(UNFINISHED) is not None
+        retried = unwritten.paths(self.index.engine)
         count_before = self.index.get_meta(CHANGES)
         with self.index.engine.begin() as conn:
             self.manifest.belongs_to(conn, str(self.output.root.resolve()))
@@ -190,6 +194,7 @@ class Builder:
         del files, present, to_read, known
         report.related_seconds = changes.related_seconds
         affected, touched_pages, gone_pages = changes.feeds, changes.pages, changes.gone_pages
+        touched_pages |= retried  # the pages the last build could not write, and only those
         # An article whose related list changed is one entry of the feeds that show it; of
         # the others it belongs to (most, in a large store), not a byte changes.
         affected |= self.index.showing(sorted(changes.relinked), now, self.settings.feeds.items)
@@ -205,9 +210,9 @@ class Builder:
         # Each step (and its rendering modules) is loaded only when it has work: a build
         # with nothing changed is mostly interpreter start-up and imports.
         if touched_pages or gone_pages:
-            report.pages_written, report.pages_removed = self.article_pages.write(
-                touched_pages, gone_pages, now
-            )
+            pages = self.article_pages.write(touched_pages, gone_pages, now)
+            report.pages_written, report.pages_removed = pages.changed, pages.deleted
+            report.pages_unwritten = pages.unwritten
         if affected:
             report.feeds_written, report.changed_feeds, emptied = self.feed_files.write(
                 affected, now
@@ -221,10 +226,11 @@ class Builder:
                 self.view, self.output, self.pages, touched_pages, all_months, now
             )
         report.unwritten = len(self.output.failed)
-        # While a file is missing, nothing is stale: the last output stays until it is written.
-        if everything and not report.unwritten:
+        # A page that could not be written counts as written here, and so does its image:
+        # what the last build left of them stays until a build writes them.
+        if everything:
             report.stale_removed += self._remove_stale()
-        elif changes.old_media and not report.unwritten:
+        elif changes.old_media:
             report.stale_removed += self.article_pages.remove_unused_media(
                 changes.old_media, self.manifest
             )
@@ -234,15 +240,16 @@ class Builder:
             self.manifest.discard(conn, self.output.removed)
             self.index.set_meta(conn, "fingerprint", self._fingerprint())
             self.index.set_meta(conn, GENERATION, str(generation))
-            if unfinished or self.index.change_count(conn) != count_before:
-                # Passes during this build (or after one that stopped half-way) saw its
-                # articles stored but not yet posted (`DeliveryStore.new_articles` waits for
-                # the build): one more change tells them to read the store again.
+            # Passes during this build (or after one that stopped half-way) saw its articles
+            # stored but not yet posted (`DeliveryStore.new_articles` waits for the build),
+            # or articles held for their page that is written now: one more change tells
+            # them to read the store again.
+            pages_done = unwritten.replace(conn, report.pages_unwritten)
+            if unfinished or pages_done or self.index.change_count(conn) != count_before:
                 self.index.changed(conn)
             self.index.set_meta(conn, "last_build", stamp)
             suspect.save(conn, None)
-            if not report.unwritten:
-                self.index.drop_meta(conn, UNFINISHED)
+            self.index.drop_meta(conn, UNFINISHED)  # what is left unwritten is listed
             if not report.problems and changes.lists_complete and not report.unwritten:
                 done = Stamp(self._fingerprint(), str(self.output.root.resolve()), store_listing,
                              self.index.next_due(conn, now))  # fmt: skip
@@ -269,7 +276,7 @@ class Builder:
 
         Only files in the manifest are candidates, so files newsbot never wrote stay.
         """
-        stale = sorted(self.manifest.paths() - self.output.written)
+        stale = sorted(self.manifest.paths() - self.output.written - self.output.failed)
         return sum(self.output.remove(name) for name in stale)
 
     @cached_property

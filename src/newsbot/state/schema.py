@@ -199,6 +199,15 @@ output_files = Table(
     Column("path", String(1024), primary_key=True),
 )
 
+# Articles whose page the last build could not write, with why (`newsbot.state.unwritten`):
+# no target posts them until a build writes the page.
+unwritten_pages = Table(
+    "unwritten_pages",
+    metadata,
+    Column("path", String(1024), primary_key=True),
+    Column("error", Text, nullable=False),
+)
+
 # Named leases: one holder at a time across every process sharing the database.
 leases = Table(
     "leases",

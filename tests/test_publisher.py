@@ -1363,6 +1363,25 @@ def test_core_an_article_whose_page_cannot_be_written_is_posted_once_it_is(
     assert "its page is not written" not in core.cli("state").output
 
 
+def test_a_posted_article_whose_page_then_cannot_be_written_keeps_its_post(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    """Its link still holds the page written before: the post is neither deleted nor made
+    again, whatever the build could not write."""
+    link = room.write("a.md", "Council votes the budget", 2)
+    assert room.publish().posted == 1
+    room.write("a.md", "Council votes the budget at last", 2)
+    page = room.settings.feeds.output_dir / "articles/a"
+    page.chmod(0o555)  # the page's file cannot be replaced
+    try:
+        assert _build_held_to_permissions(room).returncode == 3
+    finally:
+        page.chmod(0o755)
+    report = room.publish(build=False)
+    assert (report.posted, report.deleted) == (0, 0)
+    assert posts_by_url(server.live_statuses()) == {link: 1}
+
+
 class _Crash(BaseException):
     """The process dies here (nothing catches it, as nothing catches SIGKILL)."""
 

@@ -70,7 +70,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0014"
+        assert current_revision(upgraded) == HEAD == "0015"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -83,6 +83,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
             connection.exec_driver_sql("SELECT reply_state FROM post_related")
             connection.exec_driver_sql("SELECT path FROM related_links")
             connection.exec_driver_sql("SELECT name FROM ap_keys")
+            connection.exec_driver_sql("SELECT path, error FROM unwritten_pages")
     finally:
         upgraded.dispose()
 
@@ -204,8 +205,15 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
             assert conn.exec_driver_sql("SELECT article_id FROM post_related").scalar() == "北京"
 
 
+def _back_to_0014(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0014 left: no list of unwritten pages (migration 0015)."""
+    db.execute("DROP TABLE unwritten_pages")
+    db.execute("UPDATE alembic_version SET version_num = '0014'")
+
+
 def _back_to_0013(db: sqlite3.Connection) -> None:
     """Make a head state file what 0013 left: no revision date of each article (0014)."""
+    _back_to_0014(db)
     db.execute("DROP INDEX articles_updated")
     db.execute("ALTER TABLE articles DROP COLUMN updated")
     db.execute("UPDATE alembic_version SET version_num = '0013'")
@@ -231,6 +239,41 @@ def _back_to_0010(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE ap_inbox DROP COLUMN {column}")
     db.execute("ALTER TABLE articles DROP COLUMN live_since")
     db.execute("UPDATE alembic_version SET version_num = '0010'")
+
+
+def test_the_last_articles_of_an_output_0012_left_unfinished_wait_for_the_next_build(
+    tmp_path: Path,
+) -> None:
+    """A state file of 0012 whose last build could not write a page: it kept no list of which,
+    only its output marked unfinished. After the upgrade, the articles that build stored
+    wait; the next build lists the page it still cannot write, and the others are posted."""
+    from datetime import UTC, datetime, timedelta
+
+    from support.posting import write_article
+    from support.stores import make_settings, opened
+
+    now = datetime.now(UTC)
+    content = tmp_path / "content"
+    write_article(content, "a.md", "First", now - timedelta(hours=3))
+    settings = make_settings(tmp_path, content)
+    with opened(settings) as app:
+        app.builder.build(now)
+    write_article(content, "b.md", "Second", now - timedelta(hours=2))
+    write_article(content, "c.md", "Third", now - timedelta(hours=1))
+    (settings.feeds.output_dir / "articles/c").write_text("in the way")
+    with opened(settings) as app:
+        assert list(app.builder.build(now).pages_unwritten) == ["c.md"]
+        file = app.engine.url.database
+    assert file is not None
+    with sqlite3.connect(file) as db:  # what 0012 left: the output unfinished, no list
+        _back_to_0012(db)
+        db.execute("INSERT INTO meta (key, value) VALUES ('output_unfinished', 'x')")
+
+    with opened(settings) as app:
+        deliveries = app.deliveries()
+        assert [s.article.id for s in deliveries.new_articles("main", now, None)] == ["a"]
+        assert list(app.builder.build(now).pages_unwritten) == ["c.md"]
+        assert [s.article.id for s in deliveries.new_articles("main", now, None)] == ["a", "b"]
 
 
 def _back_to_0009(db: sqlite3.Connection) -> None:

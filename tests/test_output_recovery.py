@@ -17,12 +17,16 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from newsbot.settings import Settings
+from newsbot.state.index import StoreIndex
+from support.processes import held_to_permissions
 from support.stores import make_settings, opened, rss_items, settings_env
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -50,18 +54,8 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path, content)
 
 
-def _held_to_permissions() -> list[str]:
-    """The prefix that runs a command bound by permission bits, as an editor's would be."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv: permissions cannot be held to")
-    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
-
-
 def _newsbot(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [*_held_to_permissions(), sys.executable, "-m", "newsbot", *args]
+    command = [*held_to_permissions(), sys.executable, "-m", "newsbot", *args]
     env = {**os.environ, **settings_env(settings)}
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
@@ -110,6 +104,38 @@ def test_a_page_that_could_not_be_written_is_written_by_the_next_build(
         settings.feeds.output_dir / "articles/storm/index.html"
     ).read_text(encoding="utf-8")
     assert "nothing changed" in _newsbot(settings, "build").stdout
+
+
+def test_a_page_that_stays_unwritable_costs_later_builds_only_itself(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each build tries the page again (and says it could not), but renders no feed, and no
+    other page, that nothing changed: the failed build listed what it left unwritten."""
+    blocker = settings.feeds.output_dir / "articles" / "storm"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("in the way")
+    rendered: list[str] = []
+    real_newest, real_stored = StoreIndex.newest, StoreIndex.stored
+
+    def newest_spy(self: StoreIndex, key: tuple[str, str], *args: Any) -> Any:
+        rendered.append("/".join(key))
+        return real_newest(self, key, *args)
+
+    def stored_spy(self: StoreIndex, paths: Iterable[str]) -> Any:
+        paths = list(paths)
+        rendered.extend(paths)
+        return real_stored(self, paths)
+
+    with opened(settings) as app:
+        first = app.builder.build(NOW)
+        assert list(first.pages_unwritten) == ["2025/storm.md"]
+        assert "Storm hits the coast" in _titles(settings.feeds.output_dir / "rss.xml")
+        monkeypatch.setattr(StoreIndex, "newest", newest_spy)
+        monkeypatch.setattr(StoreIndex, "stored", stored_spy)
+        again = app.builder.build(NOW)
+    assert again.unwritten == 1
+    assert "File exists" in again.pages_unwritten["2025/storm.md"]
+    assert rendered == ["2025/storm.md"]
 
 
 def test_feeds_a_failed_build_left_behind_are_written_by_the_next_build(

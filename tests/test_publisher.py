@@ -65,6 +65,7 @@ from support.posting import (
     url_of,
     write_article,
 )
+from support.processes import held_to_permissions
 from support.stores import opened
 
 SEED_PATH = "2015/france-uk-calais-agreement.txt"
@@ -1333,6 +1334,70 @@ def test_core_each_article_is_posted_once(core: Newsroom, server: FakeMastodon) 
     assert core.publish().posted == 0
     assert posts_by_url(server.live_statuses()) == dict.fromkeys(urls, 1)
     assert {row["state"] for row in core.rows().values()} == {"posted"}
+
+
+def _build_held_to_permissions(room: Newsroom) -> subprocess.CompletedProcess[str]:
+    """``newsbot build`` as a process the kernel holds to permission bits."""
+    command = [*held_to_permissions(), sys.executable, "-m", "newsbot", "build"]
+    env = {**os.environ, **environment(room.settings)}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_core_an_article_whose_page_cannot_be_written_is_posted_once_it_is(
+    core: Newsroom, server: FakeMastodon
+) -> None:
+    """Its feeds are written and the build ends, but a post would link to a page that is not
+    there: no pass posts it, ``newsbot state`` says why, and the pass after the build that
+    writes the page posts it (a pass that found nothing to do meanwhile does not hide it)."""
+    core.write("a.md", "Council votes the budget", 3)
+    assert core.publish().posted == 1
+    link = core.write("b.md", "Harbour reopens after the storm", 2)
+    pages = core.settings.feeds.output_dir / "articles"
+    pages.chmod(0o555)  # no folder for a new page can be made
+    try:
+        failed = _build_held_to_permissions(core)
+    finally:
+        pages.chmod(0o755)
+    assert failed.returncode == 3, failed.stderr
+    assert "Harbour reopens" in (core.settings.feeds.output_dir / "rss.xml").read_text()
+    assert not (pages / "b/index.html").exists()
+    with core.runners() as runners:  # one process's publisher, as the service keeps it
+        assert runners["main"].run().posted == 0
+        assert runners["main"].run().posted == 0  # after a pass that left its mark
+        assert link not in posts_by_url(server.live_statuses())
+        shown = core.cli("state").output
+        assert "b  its page is not written yet: cannot write" in shown, shown
+        assert "Permission denied" in shown
+        with opened(core.settings) as app:
+            page = StatusPage(
+                app.index, DeliveryStore(app.engine), Status(), targets(core.settings)
+            )
+            held = page.compose()["unwritten"]
+        assert [u["article"] for u in held] == ["b"] and "Permission denied" in held[0]["why"]
+        again = _build_held_to_permissions(core)
+        assert again.returncode == 0, again.stderr
+        assert runners["main"].run().posted == 1
+    assert posts_by_url(server.live_statuses())[link] == 1
+    assert "its page is not written" not in core.cli("state").output
+
+
+def test_a_posted_article_whose_page_then_cannot_be_written_keeps_its_post(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    """Its link still holds the page written before: the post is neither deleted nor made
+    again, whatever the build could not write."""
+    link = room.write("a.md", "Council votes the budget", 2)
+    assert room.publish().posted == 1
+    room.write("a.md", "Council votes the budget at last", 2)
+    page = room.settings.feeds.output_dir / "articles/a"
+    page.chmod(0o555)  # the page's file cannot be replaced
+    try:
+        assert _build_held_to_permissions(room).returncode == 3
+    finally:
+        page.chmod(0o755)
+    report = room.publish(build=False)
+    assert (report.posted, report.deleted) == (0, 0)
+    assert posts_by_url(server.live_statuses()) == {link: 1}
 
 
 class _Crash(BaseException):

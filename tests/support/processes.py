@@ -1,8 +1,28 @@
-"""Processes as Linux's ``/proc`` shows them: children, names, liveness, mapped files."""
+"""Processes as Linux's ``/proc`` shows them: children, names, liveness, mapped files; and
+commands run bound by permission bits."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
+
+import pytest
+
+
+def held_to_permissions() -> list[str]:
+    """The prefix that runs a command bound by permission bits, as an editor's would be.
+
+    The tests run as root here (and in CI): the command runs under ``setpriv`` without
+    the two capabilities that let root read and write past permission bits; as any
+    other user it runs as it is.
+    """
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: permissions cannot be held to")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
 
 
 def children(pid: int) -> list[int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -35,6 +36,18 @@ CHUNK = 500
 """Pages whose articles are read, and related lists looked up, together."""
 
 
+@dataclass
+class PagesWritten:
+    """What the pages step did."""
+
+    changed: int = 0
+    """Files whose bytes changed."""
+    deleted: int = 0
+    """Pages of removed or withdrawn articles deleted."""
+    unwritten: dict[str, str] = field(default_factory=dict)
+    """Store path -> why, of each article whose page could not be written."""
+
+
 class ArticlePages:
     """Writes article pages and copies their images into the output folder."""
 
@@ -44,33 +57,36 @@ class ArticlePages:
         self.pages = pages
         self.root = root
 
-    def write(self, paths: Iterable[str], gone: set[str], now: datetime) -> tuple[int, int]:
+    def write(self, paths: Iterable[str], gone: set[str], now: datetime) -> PagesWritten:
         """Write the page of each live article in ``paths``; delete ``gone`` pages not
-        written again. Returns how many files changed, and how many pages were deleted.
+        written again.
 
         Many pages are written by several processes (`newsbot.build.parallel`).
         """
+        done = PagesWritten()
         if not self.site.settings.feeds.pages:
-            return 0, 0
+            return done
         shares = parallel.split(
             partial(self._write_share, now=now),
             sorted(paths),
             minimum=PARALLEL_FROM,
             in_child=self.site.in_child,
         )
-        count = 0
         for changed, written, failed in shares:
-            count += changed
+            done.changed += changed
             self.output.adopt(written, failed=failed)
-        deleted = sum(self.output.remove(name) for name in gone - self.output.written)
-        return count, deleted
+            done.unwritten.update(failed.values())
+        done.deleted = sum(self.output.remove(name) for name in gone - self.output.written)
+        return done
 
-    def _write_share(self, paths: Sequence[str], now: datetime) -> tuple[int, set[str], set[str]]:
+    def _write_share(
+        self, paths: Sequence[str], now: datetime
+    ) -> tuple[int, set[str], dict[str, tuple[str, str]]]:
         """Write the pages of ``paths`` (one process's share); returns how many files changed,
         the names of the files written or found as they should be, and of those that could
-        not be written."""
+        not be written, each with its article's path and why."""
         before = set(self.output.written)
-        failed: set[str] = set()
+        failed: dict[str, tuple[str, str]] = {}
         count = 0
         settings = self.site.settings.site
         base_url = self.site.base_url
@@ -92,16 +108,16 @@ class ArticlePages:
                 section=self.site.place_link("section", article.section),
                 tags=[link for tag in article.tags if (link := self.site.place_link("tag", tag))],
             )
+            # The image first: the page shows it, and a page that cannot be written keeps
+            # it in the output (it is the build's still, not stale).
+            self.copy_media(article)
             try:
                 count += self.output.write(name, data)
             except OutputError as exc:
                 # This page's name only (a file where a folder is due, no permission): the
-                # others are written, and the build is left unfinished so the next one
-                # writes it again (`Builder`).
+                # others are written; its article waits for it (`newsbot.state.unwritten`).
                 log.error("article page not written: %s", exc, extra={"path": article.path})
-                failed.add(name)
-                continue
-            self.copy_media(article)
+                failed[name] = (article.path, str(exc))
         return count, self.output.written - before, failed
 
     def _stored(self, paths: Sequence[str], now: datetime) -> Iterator[Stored]:

@@ -24,7 +24,7 @@ from newsbot.build.site import SITE_PLACE, SiteView
 from newsbot.build.stamp import Mark, Stamp, fingerprint, listing, read_mark, write_mark
 from newsbot.errors import Problem, StoreError
 from newsbot.settings import Settings
-from newsbot.state import suspect
+from newsbot.state import suspect, unwritten
 from newsbot.state.index import CHANGES, GENERATION, UNFINISHED, Known, StoreIndex
 from newsbot.state.manifest import OutputManifest
 from newsbot.state.related import RelatedFinder
@@ -75,6 +75,9 @@ class BuildReport:
     """Of ``seconds``, the time spent computing and refreshing stored related lists."""
     unwritten: int = 0
     """Output files that could not be written (logged each); the next build tries again."""
+    pages_unwritten: dict[str, str] = field(default_factory=dict)
+    """Store path -> why, of each article whose page could not be written: no target posts
+    it until a build writes the page (`newsbot.state.unwritten`)."""
 
 
 class Builder:
@@ -173,6 +176,7 @@ class Builder:
         count_before = self.index.get_meta(CHANGES)
         generation = int(self.index.get_meta(GENERATION) or "0") + 1
         mark = self._folder_mark()
+        retried = unwritten.paths(self.index.engine, mark.folder)
         manifest = OutputManifest(self.index.engine, mark.folder)
         with self.index.engine.begin() as conn:
             identity = self.index.identity(conn)
@@ -198,6 +202,7 @@ class Builder:
         del files, present, to_read, known
         report.related_seconds = changes.related_seconds
         affected, touched_pages, gone_pages = changes.feeds, changes.pages, changes.gone_pages
+        touched_pages |= retried  # the pages the last build could not write, and only those
         # An article whose related list changed is one entry of the feeds that show it; of
         # the others it belongs to (most, in a large store), not a byte changes.
         affected |= self.index.showing(sorted(changes.relinked), now, self.settings.feeds.items)
@@ -217,9 +222,9 @@ class Builder:
         # Each step (and its rendering modules) is loaded only when it has work: a build
         # with nothing changed is mostly interpreter start-up and imports.
         if touched_pages or gone_pages:
-            report.pages_written, report.pages_removed = self.article_pages.write(
-                touched_pages, gone_pages, now
-            )
+            pages = self.article_pages.write(touched_pages, gone_pages, now)
+            report.pages_written, report.pages_removed = pages.changed, pages.deleted
+            report.pages_unwritten = pages.unwritten
         if affected:
             report.feeds_written, report.changed_feeds, emptied = self.feed_files.write(
                 affected, now
@@ -233,10 +238,11 @@ class Builder:
                 self.view, self.output, self.pages, touched_pages, all_months, now
             )
         report.unwritten = len(self.output.failed)
-        # While a file is missing, nothing is stale: the last output stays until it is written.
-        if everything and not report.unwritten:
+        # A page that could not be written counts as written here, and so does its image:
+        # what the last build left of them stays until a build writes them.
+        if everything:
             report.stale_removed += self._remove_stale(manifest)
-        elif changes.old_media and not report.unwritten:
+        elif changes.old_media:
             report.stale_removed += self.article_pages.remove_unused_media(
                 changes.old_media, manifest
             )
@@ -247,20 +253,21 @@ class Builder:
             manifest.discard(conn, self.output.removed)
             self.index.set_meta(conn, "fingerprint", self._fingerprint())
             self.index.set_meta(conn, GENERATION, str(generation))
-            if unfinished or self.index.change_count(conn) != count_before:
-                # Passes during this build (or after one that stopped half-way) saw its
-                # articles stored but not yet posted (`DeliveryStore.new_articles` waits for
-                # the build): one more change tells them to read the store again.
+            # Passes during this build (or after one that stopped half-way) saw its articles
+            # stored but not yet posted (`DeliveryStore.new_articles` waits for the build),
+            # or articles held for their page that is written now: one more change tells
+            # them to read the store again.
+            pages_done = unwritten.replace(conn, mark.folder, report.pages_unwritten)
+            if unfinished or pages_done or self.index.change_count(conn) != count_before:
                 self.index.changed(conn)
             self.index.set_meta(conn, "last_build", stamp)
             suspect.save(conn, None)
-            if not report.unwritten:
-                self.index.drop_meta(conn, UNFINISHED)
+            self.index.drop_meta(conn, UNFINISHED)  # what is left unwritten is listed
             if not report.problems and changes.lists_complete and not report.unwritten:
                 done = Stamp(self._fingerprint(), str(self.output.root.resolve()), store_listing,
                              self.index.next_due(conn, now), done_mark.dumps())  # fmt: skip
                 self.index.set_meta(conn, STAMP, done.dumps())
-        if not report.unwritten:
+        if report.unwritten == len(report.pages_unwritten):  # those the next build retries
             self._mark(done_mark, report)
         report.seconds = time.perf_counter() - started
         return report
@@ -312,7 +319,7 @@ class Builder:
 
         Only files in the manifest are candidates, so files newsbot never wrote stay.
         """
-        stale = sorted(manifest.paths() - self.output.written)
+        stale = sorted(manifest.paths() - self.output.written - self.output.failed)
         return sum(self.output.remove(name) for name in stale)
 
     @cached_property

@@ -211,12 +211,13 @@ def catch_up(obj: Context, only: tuple[str, ...]) -> None:
 def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
     """Show per target what was posted, waiting, pending, uncertain or failed, and why.
 
-    Also the server profile and counting rule in force (and whether a length
-    error taught it), the replies holding related links, and the posts that
-    pacing holds back, with when each is due.
+    Also the articles no target posts until a build writes their page, the
+    server profile and counting rule in force (and whether a length error
+    taught it), the replies holding related links, and the posts that pacing
+    holds back, with when each is due.
     """
     from newsbot.publish.targets import targets
-    from newsbot.state import suspect
+    from newsbot.state import suspect, unwritten
     from newsbot.state.deliveries import ACTIVE, DeliveryState, DeliveryStore, ReplyState
     from newsbot.state.learning import TargetKnowledge
     from newsbot.state.replies import RelatedStore
@@ -230,6 +231,11 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
             click.echo(f"store: SUSPECT since {verdict.since}: {verdict.message()}")
         else:
             click.echo(f"store: healthy, {app.index.live_count()} live articles")
+        for article_id, error in unwritten.listing(app.engine)[:limit]:
+            click.echo(
+                f"  held     {article_id}  its page is not written yet: {error}; "
+                "posted once a build writes it"
+            )
         knowledge = TargetKnowledge(app.engine)
         related = RelatedStore(app.engine)
         for target in targets(settings, only):

@@ -1,4 +1,5 @@
-"""The status page's content: the last build with its problems, and each target's deliveries.
+"""The status page's content: the last build with its problems and the pages it could not
+write, and each target's deliveries.
 
 One read-only view for operators, composed on request from what the service
 already keeps: the :class:`~newsbot.service.health.Status` of its jobs, the problems
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from newsbot.logs import MASK
 from newsbot.publish.targets import Target
 from newsbot.service.health import Clock, Status, utc_now
+from newsbot.state import unwritten
 from newsbot.state.deliveries import ACTIVE, Delivery, DeliveryState, DeliveryStore
 from newsbot.state.index import StoreIndex
 
@@ -80,6 +82,11 @@ class StatusPage:
                     for problem in problems[:PROBLEMS_SHOWN]
                 ],
             },
+            # Articles no target posts until a build writes their page.
+            "unwritten": [
+                {"article": article_id, "why": self._clean(error)}
+                for article_id, error in unwritten.listing(self.index.engine)[:PROBLEMS_SHOWN]
+            ],
             "targets": [
                 self._target(target, snapshot.passes.get(target.name)) for target in self.targets
             ],

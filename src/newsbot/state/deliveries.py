@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 
 from newsbot.articles import RelatedLink
+from newsbot.state import unwritten
 from newsbot.state.delivery_states import (
     ACTIVE,
     ENDED,
@@ -53,7 +54,13 @@ from newsbot.state.delivery_states import (
 )
 from newsbot.state.index import CHANGES, GENERATION, Stored, decode_article
 from newsbot.state.pass_marks import PassMark, write_mark
-from newsbot.state.schema import articles, deliveries, meta, post_related, targets
+from newsbot.state.schema import (
+    articles,
+    deliveries,
+    meta,
+    post_related,
+    targets,
+)
 from newsbot.times import epoch_seconds as ts
 from newsbot.times import from_epoch
 
@@ -187,7 +194,9 @@ class DeliveryStore:
         Only articles of a build that finished: one still writing its output (the
         service's build runs beside its passes) or failed half-way has stored the
         article before its page and feeds exist, and a post would link to a page
-        that is not there yet.
+        that is not there yet. Nor one whose page that build could not write
+        (`newsbot.state.unwritten`), until a build writes it. One statement reads
+        both, as the build's last transaction left them.
         """
         seen = exists().where(
             and_(deliveries.c.target == target, deliveries.c.article_id == articles.c.id)
@@ -204,6 +213,7 @@ class DeliveryStore:
                 articles.c.published > (-(2**62) if since is None else ts(since)),
                 articles.c.added <= finished,
                 ~seen,
+                ~unwritten.holds(now),
             )
             .order_by(articles.c.published, articles.c.id)
             .limit(limit)

@@ -216,6 +216,17 @@ output_folders = Table(
     Column("built", BigInteger, nullable=False),
 )
 
+# Articles whose page a folder's last build could not write, with why
+# (`newsbot.state.unwritten`): no target posts them until a build writes the page.
+# Folder "" (an older version's unfinished output): whichever folder builds next.
+unwritten_pages = Table(
+    "unwritten_pages",
+    metadata,
+    Column("folder", String(32), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("error", Text, nullable=False),
+)
+
 # Named leases: one holder at a time across every process sharing the database.
 leases = Table(
     "leases",

@@ -23,6 +23,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from newsbot.settings import Settings, TargetSettings
 from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import Attempt, DeliveryStore
 from newsbot.state.leases import Leases, is_alive, process_owner
+from newsbot.state.pass_marks import SERVER_RECHECK, read_mark, write_mark
 from newsbot.state.replies import RelatedStore
 from newsbot.state.schema import deliveries
 from support.fakemastodon import FakeMastodon, countable_length
@@ -735,7 +737,7 @@ def test_nothing_due_sees_articles_come_due_and_replies_to_retry(
     (main,) = targets(room.settings)
     with opened(room.settings) as app:
         assert app.nothing_due(main, moment)
-        assert not app.nothing_due(main, moment + timedelta(hours=1))
+        assert not app.nothing_due(main, moment + timedelta(minutes=45))  # c came due
         related = RelatedStore(app.engine)
         related.keep("main", "a", (), (), in_reply=True, reply_key="k")
         assert not app.nothing_due(main, moment)  # a reply waiting for a post that was made
@@ -744,6 +746,51 @@ def test_nothing_due_sees_articles_come_due_and_replies_to_retry(
     room.configure(template="{headline}\n\n{link}")
     with opened(room.settings) as app:
         assert not app.nothing_due(targets(room.settings)[0], moment)
+
+
+def test_a_mark_is_trusted_for_an_hour_then_the_server_is_asked_again(
+    core: Newsroom, server: FakeMastodon
+) -> None:
+    """On SQLite and PostgreSQL: a command with nothing due asks the server again (its token)
+    once the pass that left the mark is an hour old, or the clock went back before it."""
+    room = core
+    room.write("a.md", "Harbour reopens", 2)
+    moment = datetime.now(UTC)
+    assert room.publish(clock=lambda: moment).posted == 1
+    (main,) = targets(room.settings)
+    with opened(room.settings) as app:
+        assert app.nothing_due(main, moment + SERVER_RECHECK - timedelta(seconds=1))
+        assert not app.nothing_due(main, moment + SERVER_RECHECK)
+        assert not app.nothing_due(main, moment - timedelta(minutes=5))
+    later = moment + SERVER_RECHECK
+    assert room.publish(clock=lambda: later).posted == 0  # a real pass: a fresh mark
+    with opened(room.settings) as app:
+        assert app.nothing_due(main, later + timedelta(minutes=59))
+
+
+def test_a_revoked_token_is_reported_within_the_hour_though_nothing_is_due(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    """A cron-driven ``publish`` with a revoked token and nothing to post exits 0 for at
+    most an hour; then it fails and says why, and goes on failing until the token works."""
+    room.write("a.md", "Harbour reopens", 2)
+    assert "main: 1 posted" in room.cli("publish", "--no-pacing").stdout
+    server.token = "another"  # revoked: the bot's token is refused from now on
+    asked, checks = len(server.requests), len(requests_of(server, "verify_credentials"))
+
+    quiet = room.cli("publish", "--no-pacing")  # the mark is fresh: nothing is asked
+    assert quiet.exit_code == 0 and len(server.requests) == asked
+
+    with opened(room.settings) as app, app.engine.begin() as conn:  # an hour goes by
+        mark = read_mark(conn, "main")
+        assert mark is not None
+        write_mark(conn, "main", replace(mark, started=mark.started - SERVER_RECHECK))
+    for _ in range(2):
+        stopped = room.cli("publish", "--no-pacing")
+        assert stopped.exit_code != 0
+        assert "main: stopped:" in stopped.stderr and "token" in stopped.stderr
+    assert len(requests_of(server, "verify_credentials")) == checks + 2
+    assert len(requests_of(server, "post_status")) == 1
 
 
 def test_a_command_with_nothing_due_loads_no_posting_code(

@@ -1028,23 +1028,33 @@ def test_an_edit_the_server_keeps_failing_is_given_up_and_the_post_kept(
     assert room.publish(clock=lambda: last).edited == 1  # a later revision is edited again
 
 
+@contextmanager
+def revised_in_one_process(
+    room: Newsroom, summary: str
+) -> Iterator[tuple[str, datetime, Publisher]]:
+    """An article posted by a publisher, then revised, with that publisher (which still holds
+    what it read of the server) ready for the edit: the article's URL, the clock, the publisher."""
+    url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
+    room.build()
+    moment = datetime.now(UTC)
+    with room.runners(clock=lambda: moment) as runners:
+        assert runners["main"].run().posted == 1
+        room.write("a.md", "Harbour reopens", 1, summary=summary)
+        room.build()
+        yield url, moment, runners["main"]
+
+
 def test_an_edit_akkoma_refuses_is_given_up_at_once_and_the_post_kept(
     room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Pleroma and Akkoma answer any failure of an edit (here: one that is not its length)
     # with 400 {"error": "internal_server_error"}: a refusal, not a fault.
     server.configure(software="akkoma")
-    url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
-    room.build()
-    moment = datetime.now(UTC)
-    with room.runners(clock=lambda: moment) as runners:
-        assert runners["main"].run().posted == 1
-        room.write("a.md", "Harbour reopens", 1, summary="Ferries are back too.")
-        room.build()
+    with revised_in_one_process(room, "Ferries are back too.") as (url, moment, runner):
         server.inject("edit_status", "422")
         asked = len(requests_of(server, "instance"))
         with caplog.at_level(logging.WARNING, logger="newsbot"):
-            report = runners["main"].run()
+            report = runner.run()
         assert len(requests_of(server, "instance")) == asked + 1  # the limit read again: as it was
     later = room.hourly(moment, (1, 2, 3))  # every retry long due: none is made
     assert [r.failed for r in later] == [0, 0, 0]
@@ -1067,16 +1077,10 @@ def test_an_edit_over_a_limit_lowered_since_it_was_read_is_recomposed_once(
     # A process trusts the limits it read for a while; Pleroma's 400 does not say "too long",
     # so the limit is read again, and only because the edit is over it is a shorter one sent.
     server.configure(software="pleroma")
-    url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
-    room.build()
-    moment = datetime.now(UTC)
-    with room.runners(clock=lambda: moment) as runners:
-        assert runners["main"].run().posted == 1
-        longer = "Ferries, buses and the night trains are all back in the harbour."
-        room.write("a.md", "Harbour reopens", 1, summary=longer)
-        room.build()
+    longer = "Ferries, buses and the night trains are all back in the harbour."
+    with revised_in_one_process(room, longer) as (url, _, runner):
         server.configure(max_characters=len(url) + 30)
-        report = runners["main"].run()
+        report = runner.run()
 
     assert [edit["status"] for edit in requests_of(server, "edit_status")] == [400, 200]
     assert (report.edited, report.recomposed, report.failed, report.length_errors) == (1, 1, 0, 0)

@@ -88,6 +88,7 @@ LONG_URL = "https://example.com/" + "a/" * 100 + "article.html"
         pytest.param("xhttps://example.com/a", "", 23, 22, id="glued to a word: in full"),
         pytest.param("https://localhost/a", "", 23, 19, id="no TLD: in full"),
         pytest.param("@user@mastodon.social hi", "", 23, 8, id="remote mention as @user"),
+        pytest.param("@user@mastodon.social hi", "", None, 24, id="as written: mention whole"),
         pytest.param("@user hi", "", 23, 8, id="local mention"),
         pytest.param("Hi @Gargron@mastodon.social!", "", 23, 12, id="mention then !"),
         pytest.param("mail bob@example.com", "", 23, 20, id="e-mail is not a mention"),

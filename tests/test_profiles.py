@@ -78,7 +78,8 @@ def test_fake_profiles_are_detected_and_count_as_their_profile(
     limits = client.instance_limits()
     rule = CountingRule.of(profile, limits.max_characters, limits.characters_reserved_per_url)
     url = "https://example.org/" + "b" * 60
-    for text in (f"{HINDI} {url}", "x" * 100, f"{'🇫🇷' * 30} {url}"):
+    credit = "y" * 80 + " @desk@news.example.org"  # 86 for Mastodon, 103 as written
+    for text in (f"{HINDI} {url}", "x" * 100, f"{'🇫🇷' * 30} {url}", credit):
         fits = rule.count(text, "") <= rule.limit
         try:
             client.post_status(StatusRequest(text), f"k{len(text)}-{text.isascii()}")

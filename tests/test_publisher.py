@@ -23,6 +23,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from newsbot.settings import Settings, TargetSettings
 from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import Attempt, DeliveryStore
 from newsbot.state.leases import Leases, is_alive, process_owner
+from newsbot.state.pass_marks import SERVER_RECHECK, read_mark, write_mark
 from newsbot.state.replies import RelatedStore
 from newsbot.state.schema import deliveries
 from support.fakemastodon import FakeMastodon, countable_length
@@ -736,7 +738,7 @@ def test_nothing_due_sees_articles_come_due_and_replies_to_retry(
     (main,) = targets(room.settings)
     with opened(room.settings) as app:
         assert app.nothing_due(main, moment)
-        assert not app.nothing_due(main, moment + timedelta(hours=1))
+        assert not app.nothing_due(main, moment + timedelta(minutes=45))  # c came due
         related = RelatedStore(app.engine)
         related.keep("main", "a", (), (), in_reply=True, reply_key="k")
         assert not app.nothing_due(main, moment)  # a reply waiting for a post that was made
@@ -745,6 +747,51 @@ def test_nothing_due_sees_articles_come_due_and_replies_to_retry(
     room.configure(template="{headline}\n\n{link}")
     with opened(room.settings) as app:
         assert not app.nothing_due(targets(room.settings)[0], moment)
+
+
+def test_a_mark_is_trusted_for_an_hour_then_the_server_is_asked_again(
+    core: Newsroom, server: FakeMastodon
+) -> None:
+    """On SQLite and PostgreSQL: a command with nothing due asks the server again (its token)
+    once the pass that left the mark is an hour old, or the clock went back before it."""
+    room = core
+    room.write("a.md", "Harbour reopens", 2)
+    moment = datetime.now(UTC)
+    assert room.publish(clock=lambda: moment).posted == 1
+    (main,) = targets(room.settings)
+    with opened(room.settings) as app:
+        assert app.nothing_due(main, moment + SERVER_RECHECK - timedelta(seconds=1))
+        assert not app.nothing_due(main, moment + SERVER_RECHECK)
+        assert not app.nothing_due(main, moment - timedelta(minutes=5))
+    later = moment + SERVER_RECHECK
+    assert room.publish(clock=lambda: later).posted == 0  # a real pass: a fresh mark
+    with opened(room.settings) as app:
+        assert app.nothing_due(main, later + timedelta(minutes=59))
+
+
+def test_a_revoked_token_is_reported_within_the_hour_though_nothing_is_due(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    """A cron-driven ``publish`` with a revoked token and nothing to post exits 0 for at
+    most an hour; then it fails and says why, and goes on failing until the token works."""
+    room.write("a.md", "Harbour reopens", 2)
+    assert "main: 1 posted" in room.cli("publish", "--no-pacing").stdout
+    server.token = "another"  # revoked: the bot's token is refused from now on
+    asked, checks = len(server.requests), len(requests_of(server, "verify_credentials"))
+
+    quiet = room.cli("publish", "--no-pacing")  # the mark is fresh: nothing is asked
+    assert quiet.exit_code == 0 and len(server.requests) == asked
+
+    with opened(room.settings) as app, app.engine.begin() as conn:  # an hour goes by
+        mark = read_mark(conn, "main")
+        assert mark is not None
+        write_mark(conn, "main", replace(mark, started=mark.started - SERVER_RECHECK))
+    for _ in range(2):
+        stopped = room.cli("publish", "--no-pacing")
+        assert stopped.exit_code != 0
+        assert "main: stopped:" in stopped.stderr and "token" in stopped.stderr
+    assert len(requests_of(server, "verify_credentials")) == checks + 2
+    assert len(requests_of(server, "post_status")) == 1
 
 
 def test_a_command_with_nothing_due_loads_no_posting_code(
@@ -1000,23 +1047,34 @@ def test_an_edit_the_server_keeps_failing_is_given_up_and_the_post_kept(
     assert room.publish(clock=lambda: last).edited == 1  # a later revision is edited again
 
 
-def test_an_edit_akkoma_refuses_is_given_up_at_once_and_the_post_kept(
-    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Pleroma and Akkoma answer any failure of an edit (here: over a limit lowered since the
-    # limits were read) with 400 {"error": "internal_server_error"}: a refusal, not a fault.
-    server.configure(software="pleroma")
+@contextmanager
+def revised_in_one_process(
+    room: Newsroom, summary: str
+) -> Iterator[tuple[str, datetime, Publisher]]:
+    """An article posted by a publisher, then revised, with that publisher (which still holds
+    what it read of the server) ready for the edit: the article's URL, the clock, the publisher."""
     url = room.write("a.md", "Harbour reopens", 1, summary="Boats are back.")
     room.build()
     moment = datetime.now(UTC)
     with room.runners(clock=lambda: moment) as runners:
         assert runners["main"].run().posted == 1
-        longer = "Ferries, buses and the night trains are all back in the harbour."
-        room.write("a.md", "Harbour reopens", 1, summary=longer)
+        room.write("a.md", "Harbour reopens", 1, summary=summary)
         room.build()
-        server.configure(max_characters=60)
+        yield url, moment, runners["main"]
+
+
+def test_an_edit_akkoma_refuses_is_given_up_at_once_and_the_post_kept(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Pleroma and Akkoma answer any failure of an edit (here: one that is not its length)
+    # with 400 {"error": "internal_server_error"}: a refusal, not a fault.
+    server.configure(software="akkoma")
+    with revised_in_one_process(room, "Ferries are back too.") as (url, moment, runner):
+        server.inject("edit_status", "422")
+        asked = len(requests_of(server, "instance"))
         with caplog.at_level(logging.WARNING, logger="newsbot"):
-            report = runners["main"].run()
+            report = runner.run()
+        assert len(requests_of(server, "instance")) == asked + 1  # the limit read again: as it was
     later = room.hourly(moment, (1, 2, 3))  # every retry long due: none is made
     assert [r.failed for r in later] == [0, 0, 0]
 
@@ -1030,6 +1088,47 @@ def test_an_edit_akkoma_refuses_is_given_up_at_once_and_the_post_kept(
     failed = [r for r in caplog.records if "edit failed" in r.getMessage()]
     assert len(failed) == 1 and getattr(failed[0], "article", None) == "a"
     assert "Boats are back." in status_of(server, url)["text"]
+
+
+def test_an_edit_over_a_limit_lowered_since_it_was_read_is_recomposed_once(
+    room: Newsroom, server: FakeMastodon
+) -> None:
+    # A process trusts the limits it read for a while; Pleroma's 400 does not say "too long",
+    # so the limit is read again, and only because the edit is over it is a shorter one sent.
+    server.configure(software="pleroma")
+    longer = "Ferries, buses and the night trains are all back in the harbour."
+    with revised_in_one_process(room, longer) as (url, _, runner):
+        server.configure(max_characters=len(url) + 30)
+        report = runner.run()
+
+    assert [edit["status"] for edit in requests_of(server, "edit_status")] == [400, 200]
+    assert (report.edited, report.recomposed, report.failed, report.length_errors) == (1, 1, 0, 0)
+    text = status_of(server, url)["text"]
+    assert "Boats" not in text and server.counted_length(text, "") <= len(url) + 30
+    assert room.rows()["a"]["last_error"] is None
+
+
+@pytest.mark.parametrize("software", ["pleroma", "akkoma"])
+def test_a_template_crediting_a_remote_account_fits_pleroma_at_once(
+    room: Newsroom, server: FakeMastodon, software: str
+) -> None:
+    # Pleroma and Akkoma count the text as sent (ActivityDraft.full_payload): the remote
+    # mention in full, where Mastodon counts "@desk". Creates and edits fit the first time.
+    server.configure(software=software, max_characters=160)
+    room.configure(template="{headline}\n\n{summary}\n\n{link}\n\nvia @desk@news.example.org")
+    summary = "Boats are back in the harbour after the storm, and ferries will follow. " * 3
+    url = room.write("a.md", "Harbour reopens", 1, summary=summary)
+    assert room.publish().posted == 1
+    room.write("a.md", "Harbour reopens today", 1, summary="Ferries too. " + summary)
+
+    report = room.publish()
+
+    assert (report.edited, report.failed, report.length_errors) == (1, 0, 0)
+    assert [r["status"] for r in requests_of(server, "post_status")] == [200]
+    assert [r["status"] for r in requests_of(server, "edit_status")] == [200]
+    text = status_of(server, url)["text"]
+    assert text.startswith("Harbour reopens today") and text.endswith("@desk@news.example.org")
+    assert server.counted_length(text, "") <= 160
 
 
 def test_an_edit_left_pending_when_the_article_is_withdrawn_becomes_a_delete(

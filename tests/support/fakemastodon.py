@@ -83,7 +83,8 @@ FAULTS = (
 """What can go wrong with one request.
 
 - "500" … "504": that error, before anything is done (no status is created);
-- "422": refused as invalid ("Unprocessable Entity"), nothing is done: a permanent refusal;
+- "422": refused as invalid ("Unprocessable Entity"), nothing is done: a permanent refusal
+  (an edit on a server whose ``edit_errors`` is "pipeline" gets that server's one answer);
 - "429": rate limited (X-RateLimit-* headers, Retry-After if configured);
 - "timeout": the request is carried out, then the answer comes only after
   ``timeout_delay`` seconds (longer than the client waits) on a closed connection;
@@ -167,6 +168,10 @@ class FakeConfig:
     count_units: str = "graphemes"
     """"graphemes", "code_points" or "utf16" (JavaScript's String.length)."""
     count_spoiler: bool = True
+    raw_payload: str = "spoiler_text+status"
+    """What is measured when URLs count in full: "spoiler_text+status" as sent, or "pleroma":
+    ``String.trim(String.trim(status) <> spoiler_text)`` (``ActivityDraft.full_payload``). Both
+    count the text as written: URLs and remote mentions whole."""
     too_long_status: int = 422
     too_long_message: str = "Validation failed: Text character limit of {limit} exceeded"
     edit_checks_length: bool = True
@@ -220,6 +225,7 @@ class FakeConfig:
         _check_choice("bad_token", self.bad_token, ("json401", "text400"))
         _check_choice("languages", self.languages, ("any", "iso639-1"))
         _check_choice("edit_errors", self.edit_errors, ("as_create", "pipeline"))
+        _check_choice("raw_payload", self.raw_payload, ("spoiler_text+status", "pleroma"))
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -249,6 +255,18 @@ _MASTODON_LIKE: dict[str, Any] = {
     "direct_supported": True,
     "languages": "any",
     "edit_errors": "as_create",
+    "raw_payload": "spoiler_text+status",
+}
+# Pleroma and Akkoma (lib/pleroma/web/common_api/activity_draft.ex, utils.ex, and
+# mastodon_api/controllers/status_controller.ex `update`).
+_PLEROMA_LIKE: dict[str, Any] = {
+    **_MASTODON_LIKE,
+    "count_urls_in_full": True,
+    "raw_payload": "pleroma",
+    "too_long_message": "The status is over the character limit",
+    "rate_limit_headers": False,
+    "languages": "iso639-1",
+    "edit_errors": "pipeline",
 }
 SOFTWARE: dict[str, dict[str, Any]] = {
     "mastodon": {**_MASTODON_LIKE, "software_version": "4.3.0", "instance_version": "4.5.0"},
@@ -270,14 +288,14 @@ SOFTWARE: dict[str, dict[str, Any]] = {
         "ignore_idempotency_key": True,
     },
     "pleroma": {
-        **_MASTODON_LIKE,
+        **_PLEROMA_LIKE,
         "software_version": "2.6.0",
         "instance_version": "2.7.2 (compatible; Pleroma 2.6.0)",
-        "count_urls_in_full": True,
-        "too_long_message": "The status is over the character limit",
-        "rate_limit_headers": False,
-        "languages": "iso639-1",
-        "edit_errors": "pipeline",
+    },
+    "akkoma": {
+        **_PLEROMA_LIKE,
+        "software_version": "3.13.2",
+        "instance_version": "2.7.2 (compatible; Akkoma 3.13.2)",
     },
     "gotosocial": {
         **_MASTODON_LIKE,
@@ -763,7 +781,10 @@ class FakeMastodon:
         counted = spoiler if config.count_spoiler else ""
         if not config.count_urls_in_full:  # Mastodon's validator
             return countable_length(text, counted, config.characters_reserved_per_url)
-        counted += text
+        if config.raw_payload == "pleroma":  # Elixir's String.trim takes Unicode spaces too
+            counted = (text.strip() + counted).strip()
+        else:
+            counted += text
         if config.count_units == "code_points":
             return len(counted)
         if config.count_units == "utf16":
@@ -785,8 +806,7 @@ class FakeMastodon:
             try:
                 fields_ = self._status_fields(form, current=status)
             except _ApiError:
-                if self.config.edit_errors == "pipeline":
-                    raise _ApiError(400, "internal_server_error") from None
+                self._edit_refused()
                 raise
             status.update(fields_)
             status["content"] = render_content(status["text"], self.base_url)
@@ -794,6 +814,12 @@ class FakeMastodon:
             status["edited_at"] = _iso(self.clock())
             status["edits"] += 1
             return _Reply(200, self._status_json(status))
+
+    def _edit_refused(self) -> None:
+        """Where every refused edit gets one answer (Pleroma, Akkoma: see `edit_errors`),
+        raise it; otherwise the refusal's own answer stands."""
+        if self.config.edit_errors == "pipeline":
+            raise _ApiError(400, "internal_server_error") from None
 
     def _delete_status(self, request: _Request) -> _Reply:
         with self._lock:
@@ -1381,6 +1407,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fault is not None and fault.isdigit():
                 if fault == "429":
                     raise fake._rate_limited()
+                if route is not None and route.kind == "edit_status" and fault.startswith("4"):
+                    fake._edit_refused()
                 raise _ApiError(int(fault), HTTPStatus(int(fault)).phrase)
             if route is None:
                 raise _ApiError(404, "Not Found")

@@ -66,12 +66,20 @@ _NOT_A_MENTION_AFTER = regex.compile(rf"@|＠|[{_LATIN_ACCENTS}]|://")
 
 
 def countable(text: str, url_length: int | None) -> str:
-    """``text`` as Mastodon measures it: each URL as ``url_length`` x's (``None``: in full)."""
+    """``text`` as Mastodon measures it: each URL as ``url_length`` x's.
+
+    ``url_length=None`` is the text as written, stripped: URLs and remote
+    mentions whole. Servers that do not apply the URL reservation measure the
+    raw text, so they count ``@user@domain`` in full too: Pleroma and Akkoma
+    (``String.length`` of the trimmed ``status <> spoiler_text``,
+    ``lib/pleroma/web/common_api/activity_draft.ex`` ``full_payload``),
+    GoToSocial, Takahē and the Misskey family.
+    """
     return _countable(text, url_length)
 
 
 def count(text: str, spoiler_text: str, url_length: int | None) -> int:
-    """The length of a status as Mastodon counts it; ``url_length=None`` counts URLs in full.
+    """The length of a status as Mastodon counts it; ``url_length=None``: as written (`countable`).
 
     The content warning counts too, in full (the server does not look for URLs
     in it). Leading and trailing whitespace is not counted: the server strips it.
@@ -95,10 +103,17 @@ def graphemes(text: str) -> int:
 
 
 def _countable(text: str, url_length: int | None) -> str:
-    """``text`` as Mastodon measures it: URLs as placeholders, remote mentions as local ones."""
+    """``text`` as Mastodon measures it: URLs as placeholders, remote mentions as local ones.
+
+    With ``url_length=None``, as written: the servers that count URLs in full
+    count the raw text, so "@desk@example.social" (in a template that credits
+    an account) is 20 characters there, not Mastodon's 5.
+    """
     text = text.strip(RUBY_STRIP)
     if not text or text.isspace():
         return ""
+    if url_length is None:
+        return text
     pieces: list[str] = []
     cursor = 0
     for start, end, replacement in _entities(text, url_length):
@@ -108,7 +123,7 @@ def _countable(text: str, url_length: int | None) -> str:
     return "".join(pieces)
 
 
-def _entities(text: str, url_length: int | None) -> Iterator[tuple[int, int, str]]:
+def _entities(text: str, url_length: int) -> Iterator[tuple[int, int, str]]:
     """URLs and mentions as (start, end, counted as), in order, without overlaps (as Mastodon)."""
     found = sorted([*_url_entities(text, url_length), *_mention_entities(text)])
     end = 0
@@ -118,12 +133,11 @@ def _entities(text: str, url_length: int | None) -> Iterator[tuple[int, int, str
             end = entity[1]
 
 
-def _url_entities(text: str, url_length: int | None) -> Iterator[tuple[int, int, str]]:
+def _url_entities(text: str, url_length: int) -> Iterator[tuple[int, int, str]]:
     position = 0
     while head := _URL_HEAD.search(text, position):
         end = _url_end(text, head.end())
-        url = text[head.start() : end]
-        yield head.start(), end, url if url_length is None else "x" * url_length
+        yield head.start(), end, "x" * url_length
         position = end
 
 

@@ -32,10 +32,12 @@ class Profile:
     """What newsbot must assume about one server software; see the module docstring.
 
     ``units`` and ``urls`` name every way the server may count (the largest
-    result is the one that matters); ``limit_margin`` is subtracted from the
-    limit for servers that refuse a status of exactly the limit.
-    ``public_listing`` finds public and unlisted posts; ``private_listing``
-    also finds followers-only and direct ones (``None``: no endpoint does).
+    result is the one that matters); ``urls`` "full" is the text as written,
+    remote mentions whole too (`newsbot.mastodon.length.countable`).
+    ``limit_margin`` is subtracted from the limit for servers that refuse a
+    status of exactly the limit. ``public_listing`` finds public and unlisted
+    posts; ``private_listing`` also finds followers-only and direct ones
+    (``None``: no endpoint does).
     """
 
     name: str
@@ -53,6 +55,9 @@ class Profile:
     source: str
     visibilities: tuple[str, ...] = ("public", "unlisted", "private", "direct")
     """Visibilities the server can post (Friendica answers direct with an internal error)."""
+    opaque_edit_errors: bool = False
+    """A refused edit is answered with one error whatever the cause (too long, a bad language,
+    media): the answer cannot say that the edit was too long."""
 
     def listing_for(self, visibility: str) -> Listing | None:
         """The endpoint that shows this account's own posts of ``visibility``, if any."""
@@ -106,20 +111,34 @@ PROFILES: dict[str, Profile] = {
         errors="JSON for API errors, HTML for 404, plain text for a bad token",
         source="api/views/statuses.py post_status; api/views/timelines.py home",
     ),
+    # Pleroma and Akkoma measure String.length (grapheme clusters) of the trimmed
+    # `String.trim(status) <> spoiler_text`: the text as sent, URLs and remote mentions whole,
+    # never the HTML made of it. Older releases refuse a status of exactly the limit
+    # (`length < limit` in validate_character_limit/3): one in hand. An edit runs the same
+    # ActivityDraft (common_api.ex update -> make_update_data), but any failure of it is
+    # answered 400 "internal_server_error" (status_controller.ex update).
     "pleroma": Profile(
         name="pleroma",
         units=("graphemes",),
         urls=("full",),
         spoiler_counts=True,
         limit_margin=1,
-        too_long='422 {"error": "The status is over the character limit"}',
+        too_long=(
+            '422 {"error": "The status is over the character limit"}; an edit, '
+            '400 {"error": "internal_server_error"}'
+        ),
         edit_checks_length=True,
         public_listing="account_statuses",
         private_listing="account_statuses",
         scopes=("read:accounts", "read:statuses", "write:statuses", "write:media"),
         idempotency_key=True,
         errors="JSON",
-        source="lib/pleroma/web/common_api/utils.ex validate_character_limit",
+        source=(
+            "lib/pleroma/web/common_api/activity_draft.ex full_payload; "
+            "lib/pleroma/web/common_api/utils.ex validate_character_limit; "
+            "lib/pleroma/web/mastodon_api/controllers/status_controller.ex update"
+        ),
+        opaque_edit_errors=True,
     ),
     "gotosocial": Profile(
         name="gotosocial",

@@ -24,7 +24,7 @@ from newsbot.mastodon.errors import (
     TransientError,
 )
 from newsbot.mastodon.retry import backoff
-from newsbot.publish.compose import ComposeError
+from newsbot.publish.compose import Composed, ComposeError
 from newsbot.publish.create import MAX_TRIES, NEW_PER_PASS, refused
 from newsbot.publish.report import PassReport, StopReason, StopTarget
 from newsbot.state import suspect
@@ -114,6 +114,17 @@ class Amends:
                 composed = p.compose(article, stored.html, kept=kept)
                 report.recomposed += 1
                 p.client.edit_status(delivery.status_id, p.request(composed, media_ids))
+            except PermanentError as exc:
+                if not self._over_new_limit(exc, composed):
+                    raise
+                composed = p.compose(article, stored.html, kept=kept)
+                report.recomposed += 1
+                log.info(
+                    "edit refused over a limit lowered since it was read; recomposed: %d/%d "
+                    "characters", composed.length, composed.limit,
+                    extra={"target": p.name, "article": article.id},
+                )  # fmt: skip
+                p.client.edit_status(delivery.status_id, p.request(composed, media_ids))
         except Gone:
             p.store.succeeded(
                 p.name, article.id, state=DeliveryState.GONE, revision=revision, now=p.clock()
@@ -146,6 +157,23 @@ class Amends:
             "edited",
             extra={"target": p.name, "article": article.id, "status_url": delivery.status_url},
         )
+
+    def _over_new_limit(self, exc: PermanentError, composed: Composed) -> bool:
+        """Whether a refused edit is too long for the server's limit as it is now.
+
+        Pleroma and Akkoma answer every refused edit alike (`Profile.opaque_edit_errors`),
+        so a length error cannot be told from a bad language or media. Their counting is
+        the profile's own (`newsbot.mastodon.profiles`): a well-fitted edit is too long
+        there only if the limit was lowered since it was read (a process trusts what it
+        read for `SERVER_TTL`). The limit is read again, once: only if the edit is over
+        it is one shorter edit sent. Any other cause would refuse that one too, and no
+        counting is learned from an answer that does not say it was the length.
+        """
+        p = self.p
+        if not (p.server.profile.opaque_edit_errors and exc.status_code == 400):
+            return False
+        rule = p.reread_limits().rule
+        return rule.count(composed.text, composed.spoiler_text) > rule.limit
 
     def _edit_failed(self, article_id: str, revision: str, reason: str, report: PassReport) -> None:
         """The post stays as it was; the revision is remembered so the edit is not retried."""

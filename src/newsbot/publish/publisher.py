@@ -360,6 +360,12 @@ class Publisher:
         self._paused_until = until
         raise StopTarget(StopReason.RATE_LIMITED, _rate_limited(until))
 
+    def reread_limits(self) -> ServerRules:
+        """The rules with the server's limits read again now (they are kept `SERVER_TTL`)."""
+        self.limits = self.client.instance_limits()
+        self.server = replace(self.server, limits=self.limits)
+        return self.server
+
     def learn_length(self, article_id: str, exc: TooLong, report: PassReport) -> None:
         report.length_errors += 1
         self.server = self.server.after_length_error()

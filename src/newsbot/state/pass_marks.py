@@ -9,13 +9,21 @@ replies whose time came, and posts an operator resolved. `nothing_due` looks for
 exactly those in the database, so that a ``publish`` command with nothing to do
 needs neither the posting code nor the server. Any other pass (one that
 stopped, waited or held something back) removes the mark.
+
+A mark is trusted for `SERVER_RECHECK` only. Without a word with the server, a
+revoked token would go unseen until an article came due: a cron-driven
+``publish`` would exit 0 for days while the account could no longer post, and
+the first article would then be late by however long it takes someone to act.
+Once the mark is older, the command makes a real pass, which checks the token
+and the account before anything else (and leaves a fresh mark if all is well):
+a few GET requests an hour, and the posting code loaded once an hour.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, delete, insert, select
@@ -30,6 +38,9 @@ if TYPE_CHECKING:
     from newsbot.state.replies import RelatedStore
 
 KEY_PREFIX = "publish-mark:"
+SERVER_RECHECK = timedelta(hours=1)
+"""After this long since the pass that left a mark, a command asks the server again (see the
+module): the longest a refused token goes unreported while nothing is due."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +85,16 @@ def nothing_due(
 ) -> bool:
     """Whether a pass over ``target`` now would find nothing to do (see the module).
 
-    False whenever it is not sure: no mark, the store changed, other settings, a
+    False whenever it is not sure: no mark, one older than `SERVER_RECHECK` (or
+    from the future: a clock set back), the store changed, other settings, a
     suspect store (whose passes warn of what they hold back), or any work come due.
-    The account and the token are not checked: nothing is sent.
     """
     with store.engine.connect() as conn:
         mark = read_mark(conn, target)
     if mark is None or mark.settings != settings or mark.changes != store.store_changes():
         return False
+    if not timedelta(0) <= now - mark.started < SERVER_RECHECK:
+        return False  # time to ask the server whether the token still works
     return not (
         suspect.load(store.engine) is not None
         or store.unfinished(target, now)

@@ -420,7 +420,9 @@ class DeliveryRows:
             types: dict[str, str] = {}
             for chunk in chunks({r.activity_id for r in taken}):
                 query = select(ap_activities.c.id, ap_activities.c.type)
-                types.update(conn.execute(query.where(ap_activities.c.id.in_(chunk))).tuples())
+                types.update(
+                    (r.id, r.type) for r in conn.execute(query.where(ap_activities.c.id.in_(chunk)))
+                )
             hosts = sorted({r.host for r in taken})
             dead: list[str] = []
             for chunk in chunks(hosts):

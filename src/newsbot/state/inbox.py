@@ -102,13 +102,20 @@ class InboxRows:
             ap_inbox.c.next_try <= t,
             or_(ap_inbox.c.lease_until.is_(None), ap_inbox.c.lease_until < t),
         )
-        candidates = select(ap_inbox.c.id).where(due).order_by(ap_inbox.c.id).limit(limit)
+        candidates: Any = select(ap_inbox.c.id).where(due).order_by(ap_inbox.c.id).limit(limit)
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
+                # Locked and read first: as a subquery of the UPDATE, PostgreSQL may run it
+                # again per row, each run skipping the rows the last one locked, and the
+                # update took every due row instead of ``limit`` (held unhandled under the
+                # lease, a try spent each).
+                query = candidates.with_for_update(skip_locked=True)
+                candidates = list(conn.execute(query).scalars())
+            else:
+                candidates = candidates.scalar_subquery()
             taken = conn.execute(
                 update(ap_inbox)
-                .where(ap_inbox.c.id.in_(candidates.scalar_subquery()), due)
+                .where(ap_inbox.c.id.in_(candidates), due)
                 .values(owner=token, lease_until=_ts(now + lease), tries=ap_inbox.c.tries + 1)
                 .returning(ap_inbox.c.id, ap_inbox.c.actor, ap_inbox.c.body, ap_inbox.c.tries)
             ).all()

@@ -12,8 +12,8 @@ row by the two errors a give-up wrote; a failed delivery by its last answer
 (401, 408, 429, 5xx), or by no answer at all with an error that is a
 connection error's name (a refused address says so in words).
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -28,7 +28,6 @@ from newsbot.activitypub.federation import Federation
 from newsbot.cli import main
 from newsbot.service.health import Snapshot
 from newsbot.service.metrics import Metrics
-from newsbot.service.status import Fediverse, StatusPage
 from newsbot.state.ap_deliveries import DeliveryRows
 from newsbot.state.database import open_database
 from newsbot.state.inbox import InboxRows
@@ -164,6 +163,7 @@ def test_the_status_page_lists_what_waits_and_what_was_given_up(
     tmp_path: Path, remote: RemoteServer
 ) -> None:
     from newsbot.service.health import Status
+    from newsbot.service.status import Fediverse, StatusPage
     from newsbot.state.index import StoreIndex
 
     engine = open_database(f"sqlite:///{tmp_path / 's.db'}")

@@ -214,6 +214,21 @@ def test_claimers_sharing_a_database_never_take_one_row_twice(database_url: str)
     engine.dispose()
 
 
+def test_a_claim_takes_no_more_rows_than_asked(database_url: str) -> None:
+    """Processing claims one row at a time and handles the one it gets: a row taken beyond
+    the limit would wait out the lease unhandled, a try spent."""
+    engine = open_database(database_url)
+    rows = InboxRows(engine)
+    for i in range(5):
+        rows.store(None, f"https://h{i}.example/u", "Follow", "{}", 0)
+    (first,) = rows.claim("one", NOW, 1, timedelta(minutes=1))
+    with engine.connect() as conn:
+        held = conn.execute(select(ap_inbox.c.id).where(ap_inbox.c.owner.is_not(None))).all()
+    assert [r.id for r in held] == [first.id]
+    assert len(rows.claim("one", NOW, 3, timedelta(minutes=1))) == 3
+    engine.dispose()
+
+
 def test_a_claim_whose_lease_ran_out_is_taken_over_and_its_late_finish_ignored(
     tmp_path: Any,
 ) -> None:

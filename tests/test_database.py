@@ -70,7 +70,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0015"
+        assert current_revision(upgraded) == HEAD == "0016"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -84,6 +84,46 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
             connection.exec_driver_sql("SELECT path FROM related_links")
             connection.exec_driver_sql("SELECT name FROM ap_keys")
             connection.exec_driver_sql("SELECT path, error FROM unwritten_pages")
+    finally:
+        upgraded.dispose()
+
+
+def test_work_given_up_before_0016_is_found_by_what_it_recorded(database_url: str) -> None:
+    """Rows given up by a version that marked them as handled or refused are told apart at the
+    upgrade, so the operator sees and re-queues them; rows refused for good stay so."""
+    from newsbot.state.ap_deliveries import DeliveryRows
+    from newsbot.state.inbox import InboxRows
+
+    engine = _at_revision(database_url, "0015")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO ap_inbox (actor, type, body, received, processed, tries, next_try,"
+            " last_error) VALUES"
+            " ('https://a.example/u', 'Follow', '{}', 1, 2, 16, 0, 'gave up after 16 tries: 503'),"
+            " ('https://b.example/u', 'Follow', '{}', 1, 2, 17, 0, 'its handling never finished'),"
+            " ('https://c.example/u', 'Follow', '{}', 1, 2, 1, 0, 'answered 410'),"
+            " ('https://d.example/u', 'Follow', '{}', 1, 2, 1, 0, NULL)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO ap_activities (id, seq, type, public, body, created)"
+            " VALUES ('a', 1, 'Create', true, '{}', 0)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO ap_deliveries (activity_id, inbox, host, state, tries, next_try,"
+            " created, last_status, last_error) VALUES"
+            " ('a', 'https://e1/i', 'e1', 'failed', 16, 0, 0, 503, '503 Service Unavailable'),"
+            " ('a', 'https://e2/i', 'e2', 'failed', 16, 0, 0, 429, '429 Too Many Requests'),"
+            " ('a', 'https://e3/i', 'e3', 'failed', 16, 0, 0, NULL, 'ClientConnectorError'),"
+            " ('a', 'https://e4/i', 'e4', 'failed', 1, 0, 0, 410, '410 Gone'),"
+            " ('a', 'https://e5/i', 'e5', 'failed', 1, 0, 0, NULL, 'e5 is a loopback name'),"
+            " ('a', 'https://e6/i', 'e6', 'done', 1, 0, 0, 202, NULL)"
+        )
+    engine.dispose()
+
+    upgraded = open_database(database_url)
+    try:
+        assert InboxRows(upgraded).counts() == {"given_up": 2, "dropped": 1, "handled": 1}
+        assert DeliveryRows(upgraded).counts() == {"given_up": 3, "failed": 2, "done": 1}
     finally:
         upgraded.dispose()
 
@@ -205,8 +245,16 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
             assert conn.exec_driver_sql("SELECT article_id FROM post_related").scalar() == "北京"
 
 
+def _back_to_0015(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0015 left: given-up rows not told apart (migration 0016)."""
+    db.execute("ALTER TABLE ap_inbox DROP COLUMN given_up")
+    db.execute("UPDATE ap_deliveries SET state = 'failed' WHERE state = 'given_up'")
+    db.execute("UPDATE alembic_version SET version_num = '0015'")
+
+
 def _back_to_0014(db: sqlite3.Connection) -> None:
     """Make a head state file what 0014 left: no list of unwritten pages (migration 0015)."""
+    _back_to_0015(db)
     db.execute("DROP TABLE unwritten_pages")
     db.execute("UPDATE alembic_version SET version_num = '0014'")
 

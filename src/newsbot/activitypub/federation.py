@@ -30,7 +30,10 @@ from newsbot.activitypub.routes import ActivityPubRoutes, NegotiatedNotes
 from newsbot.activitypub.signatures import Signer
 from newsbot.articles import Article
 from newsbot.settings import RelatedPolicy, Settings
+from newsbot.state.ap_deliveries import GIVEN_UP
 from newsbot.state.database import Engine
+from newsbot.state.inbox import GIVEN_UP as GIVEN_UP_INBOX
+from newsbot.state.inbox import WAITING
 
 if TYPE_CHECKING:
     from newsbot.activitypub.worker import DeliveryWorker
@@ -274,8 +277,14 @@ class Federation:
             worker.stop(timeout)
 
     def health(self) -> dict[str, Any]:
-        """Delivery health for ``/readyz`` and ``newsbot followers``."""
+        """Delivery and inbox health for ``/readyz``, ``/metrics`` and the status page.
+
+        What waits for a retry and what was given up (deliveries, and received
+        activities such as a Follow whose sender could not be reached) are
+        counted apart: those given up wait for the operator (``newsbot requeue``).
+        """
         counts = self.deliveries.counts()
+        inbox = self.inbox.rows.counts()
         oldest = self.deliveries.oldest_pending()
         now = self.clock()
         return {
@@ -283,6 +292,10 @@ class Federation:
             "followers": self.followers.count(),
             "deliveries": counts,
             "pending": counts.get("pending", 0) + counts.get("sending", 0),
+            "given_up": sum(counts.get(state, 0) for state in GIVEN_UP),
+            "inbox": inbox,
+            "inbox_waiting": inbox.get(WAITING, 0),
+            "inbox_given_up": inbox.get(GIVEN_UP_INBOX, 0),
             "oldest_pending_seconds": None if oldest is None else int(now.timestamp()) - oldest,
             "paused_hosts": len(self.deliveries.paused_hosts(now)),
             "dead_hosts": self.deliveries.dead_hosts(),

@@ -185,7 +185,7 @@ class Inbox:
             if row.tries > self.rows.max_tries:  # each claim so far ended without a finish
                 log.warning("inbox: gave up on an activity from %s: never handled in %d tries",
                             host_of(row.actor), row.tries - 1)  # fmt: skip
-                self.rows.processed(row, self.clock(), "its handling never finished")
+                self.rows.give_up(row, self.clock(), "its handling never finished")
                 continue
             try:
                 await self._handle(row.actor, json.loads(row.body))

@@ -1,4 +1,5 @@
-"""The command line: ``newsbot build | check | new | import | publish | state | run | config``.
+"""The command line: ``newsbot build | check | new | import | publish | state | requeue | run |
+config``.
 
 Library errors become messages and exit codes here, and only here:
 
@@ -18,6 +19,7 @@ import click
 from newsbot import __version__
 from newsbot.cli.common import EXIT_PROBLEMS, EXIT_SETTINGS, EXIT_UNUSABLE, Context
 from newsbot.cli.config import config
+from newsbot.cli.federation import requeue
 from newsbot.cli.publishing import catch_up, publish, resolve, state
 from newsbot.cli.service import followers, healthcheck, run
 from newsbot.cli.store import build, check, import_, new
@@ -27,8 +29,8 @@ __all__ = ["EXIT_PROBLEMS", "EXIT_SETTINGS", "EXIT_UNUSABLE", "main"]
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
-    commands=[build, check, new, import_, publish, catch_up, state, resolve, followers, run,
-              healthcheck, config],
+    commands=[build, check, new, import_, publish, catch_up, state, resolve, followers, requeue,
+              run, healthcheck, config],
 )  # fmt: skip
 @click.option(
     "--config",

@@ -23,6 +23,7 @@ from newsbot.times import from_epoch, utc_now
 if TYPE_CHECKING:
     from newsbot.publish.publisher import PassReport, Publisher
     from newsbot.publish.targets import Target
+    from newsbot.state.database import Engine
     from newsbot.state.deliveries import Delivery, DeliveryStore
 
 
@@ -214,7 +215,9 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
     Also the articles no target posts until a build writes their page, the
     server profile and counting rule in force (and whether a length error
     taught it), the replies holding related links, and the posts that pacing
-    holds back, with when each is due.
+    holds back, with when each is due. With the ActivityPub actor on, its
+    deliveries and received activities by state, and those waiting for a
+    retry or given up (`newsbot requeue` tries these again).
     """
     from newsbot.publish.targets import targets
     from newsbot.state import suspect, unwritten
@@ -280,6 +283,33 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
                     if row.state == DeliveryState.FAILED and row.status_url:
                         detail += f"; the post is still up: {row.status_url}"  # to delete by hand
                     click.echo(f"  {title:8} {row.article_id}  {detail}")
+        if settings.activitypub.enabled and not only:
+            _activitypub_state(app.engine, limit)
+
+
+def _activitypub_state(engine: Engine, limit: int) -> None:
+    """The actor's work by state; what waits for a retry, and what was given up and why."""
+    from newsbot.state.ap_deliveries import DeliveryRows
+    from newsbot.state.inbox import GIVEN_UP, WAITING, InboxRows
+
+    deliveries, inbox = DeliveryRows(engine), InboxRows(engine)
+    sent = ", ".join(f"{n} {s}" for s, n in sorted(deliveries.counts().items())) or "none yet"
+    received = ", ".join(f"{n} {s}" for s, n in sorted(inbox.counts().items())) or "none yet"
+    click.echo(f"activitypub: deliveries: {sent}; received: {received}")
+    for entry in inbox.listing(WAITING, limit):
+        due = from_epoch(entry.next_try).isoformat(timespec="minutes")
+        click.echo(f"  waiting  {entry.type} from {entry.actor}  try {entry.tries + 1} due {due}: "
+                   f"{entry.last_error}")  # fmt: skip
+    given_up = inbox.listing(GIVEN_UP, limit)
+    for entry in given_up:
+        click.echo(f"  given up {entry.type} from {entry.actor}  after {entry.tries} tries: "
+                   f"{entry.last_error}")  # fmt: skip
+    rows = deliveries.given_up(limit)
+    for row in rows:
+        click.echo(f"  given up {row.type} to {row.inbox}  ({row.state}, {row.tries} tries): "
+                   f"{row.last_error}")  # fmt: skip
+    if given_up or rows:
+        click.echo("  (once the cause is fixed, `newsbot requeue` tries what was given up again)")
 
 
 def _in_flight(row: Delivery) -> str | None:

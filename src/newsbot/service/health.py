@@ -41,6 +41,20 @@ def fatal_stop(report: PassReport) -> bool:
     return report.needs_a_person
 
 
+def federation_warnings(health: Mapping[str, Any]) -> list[str]:
+    """What ActivityPub gave up, in words for ``/readyz`` (from `Federation.health`)."""
+    todo = "`newsbot state` lists them; `newsbot requeue` tries them again once the cause is fixed"
+    found = []
+    if inbox := health.get("inbox_given_up"):
+        found.append(
+            f"ActivityPub: {inbox} received activity(ies) given up (a Follow among them is a "
+            f"follower never accepted); {todo}"
+        )
+    if deliveries := health.get("given_up"):
+        found.append(f"ActivityPub: {deliveries} delivery(ies) given up; {todo}")
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class BuildRecord:
     """The last build: when it ended, how long it took, and why it failed if it did."""
@@ -162,10 +176,13 @@ class Snapshot:
 
         A suspect store is one: the last good output is still served, and
         taking the process out of service would only hide the feeds too.
+        ActivityPub work given up is another: a Follow given up is a follower
+        who never got an Accept, and nothing happens until someone re-queues it.
         """
+        found = []
         if self.build is not None and self.build.suspect is not None:
-            return [self.build.suspect.message()]
-        return []
+            found.append(self.build.suspect.message())
+        return found + federation_warnings(self.federation or {})
 
     def publishing_problems(self) -> list[str]:
         """Why publishing needs a person: a target stopped for good, or uncertain deliveries."""

@@ -9,6 +9,7 @@ nothing is registered at import time. The service calls
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -180,6 +181,22 @@ class Metrics:
         self.ap_dead_hosts = Gauge(
             "newsbot_activitypub_dead_hosts", "Hosts given up as dead.", registry=r
         )
+        self.ap_given_up = Gauge(
+            "newsbot_activitypub_deliveries_given_up",
+            "Deliveries given up (tries used up, or their host dead), until re-queued.",
+            registry=r,
+        )
+        self.ap_inbox_waiting = Gauge(
+            "newsbot_activitypub_inbox_waiting",
+            "Received activities waiting to be tried again after a transient failure.",
+            registry=r,
+        )
+        self.ap_inbox_given_up = Gauge(
+            "newsbot_activitypub_inbox_given_up",
+            "Received activities given up after their tries (a Follow never accepted), "
+            "until re-queued.",
+            registry=r,
+        )
         self.ap_latency = Histogram(
             "newsbot_activitypub_delivery_seconds",
             "Time of one delivery request, by host class (public, private).",
@@ -192,12 +209,17 @@ class Metrics:
         self.ap_deliveries.labels(result).inc()
         self.ap_latency.labels(host_class).observe(seconds)
 
-    def observe_federation(self, health: dict[str, object]) -> None:
+    def observe_federation(self, health: Mapping[str, object]) -> None:
+        """Set the ActivityPub gauges from `Federation.health`."""
         followers, pending, dead = health["followers"], health["pending"], health["dead_hosts"]
         if isinstance(followers, int) and isinstance(pending, int) and isinstance(dead, list):
             self.ap_followers.set(followers)
             self.ap_pending.set(pending)
             self.ap_dead_hosts.set(len(dead))
+        for gauge, key in ((self.ap_given_up, "given_up"), (self.ap_inbox_waiting, "inbox_waiting"),
+                           (self.ap_inbox_given_up, "inbox_given_up")):  # fmt: skip
+            if isinstance(value := health.get(key), int):
+                gauge.set(value)
 
     def observe_build(
         self, report: BuildReport | None, error: str | None = None, *, articles: int | None = None

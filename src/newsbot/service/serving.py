@@ -23,7 +23,9 @@ from newsbot.publish.publisher import Publisher
 from newsbot.publish.targets import Target
 from newsbot.service.health import Status
 from newsbot.service.metrics import Metrics
-from newsbot.service.status import StatusPage
+from newsbot.service.status import Fediverse, StatusPage
+from newsbot.state.ap_deliveries import DeliveryRows
+from newsbot.state.inbox import InboxRows
 from newsbot.web.access import AccessLog, HttpMetrics
 from newsbot.web.asgi import web_app
 from newsbot.web.early import EarlyProbes
@@ -79,6 +81,9 @@ def status_page(
         profile=profile,
         next_pass=next_pass,
         clock=clock,
+        fediverse=Fediverse(InboxRows(app.engine), DeliveryRows(app.engine))
+        if app.settings.activitypub.enabled
+        else None,
     )
 
 

@@ -1,9 +1,10 @@
 """The status page's content: the last build with its problems and the pages it could not
-write, and each target's deliveries.
+write, each target's deliveries, and the ActivityPub actor's work that waits or was given up.
 
 One read-only view for operators, composed on request from what the service
 already keeps: the :class:`~newsbot.service.health.Status` of its jobs, the problems
-the store index recorded per file, and the deliveries table. Nothing here
+the store index recorded per file, the deliveries table, and the actor's
+inbox and delivery rows (when the actor is on). Nothing here
 writes, and nothing secret leaves: tokens and the database URL are not part
 of the view, and every text that came from a server (an error message) is
 passed through the same masking as the logs, should a server echo a token.
@@ -12,7 +13,7 @@ passed through the same masking as the logs, should a server echo a token.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,9 @@ from newsbot.logs import MASK
 from newsbot.publish.targets import Target
 from newsbot.service.health import Clock, Status, utc_now
 from newsbot.state import unwritten
+from newsbot.state.ap_deliveries import DeliveryRows, GivenUp
 from newsbot.state.deliveries import ACTIVE, Delivery, DeliveryState, DeliveryStore
+from newsbot.state.inbox import GIVEN_UP, WAITING, Entry, InboxRows
 from newsbot.state.index import StoreIndex
 
 if TYPE_CHECKING:
@@ -39,6 +42,14 @@ NextPass = Callable[[str], datetime | None]
 """When a target's next scheduled pass is due, None when none is scheduled."""
 
 
+@dataclass(frozen=True, slots=True)
+class Fediverse:
+    """Where the actor's work is kept: the activities received, the deliveries."""
+
+    inbox: InboxRows
+    deliveries: DeliveryRows
+
+
 class StatusPage:
     """Composes the status as plain data (the JSON of ``/status.json``, the HTML's model)."""
 
@@ -53,6 +64,7 @@ class StatusPage:
         profile: Profile = lambda _name: None,
         next_pass: NextPass = lambda _name: None,
         clock: Clock = utc_now,
+        fediverse: Fediverse | None = None,
     ) -> None:
         self.index = index
         self.deliveries = deliveries
@@ -62,6 +74,7 @@ class StatusPage:
         self.profile = profile
         self.next_pass = next_pass
         self.clock = clock
+        self.fediverse = fediverse
         self._template: Template | None = None
 
     def compose(self) -> dict[str, Any]:
@@ -90,6 +103,7 @@ class StatusPage:
             "targets": [
                 self._target(target, snapshot.passes.get(target.name)) for target in self.targets
             ],
+            "activitypub": None if self.fediverse is None else self._activitypub(self.fediverse),
         }
 
     def render(self, status: dict[str, Any]) -> str:
@@ -125,6 +139,45 @@ class StatusPage:
             "last_post": None if not posted else self._row(posted[0]),
             "waiting": [self._row(row) for row in waiting],
             "failed": [self._row(row) for row in failed],
+        }
+
+    def _activitypub(self, fediverse: Fediverse) -> dict[str, Any]:
+        """The actor's deliveries and received activities by state; those that wait for a
+        retry and those given up (a Follow given up is a follower never accepted), each with why.
+        """
+        inbox = fediverse.inbox
+        return {
+            "deliveries": fediverse.deliveries.counts(),
+            "inbox": inbox.counts(),
+            "inbox_waiting": [self._received(e, True) for e in inbox.listing(WAITING, ROWS_SHOWN)],
+            "inbox_given_up": [
+                self._received(e, False) for e in inbox.listing(GIVEN_UP, ROWS_SHOWN)
+            ],
+            "deliveries_given_up": [
+                self._given_up(row) for row in fediverse.deliveries.given_up(ROWS_SHOWN)
+            ],
+        }
+
+    def _received(self, entry: Entry, waiting: bool) -> dict[str, Any]:
+        return {
+            "type": entry.type,
+            "actor": entry.actor,
+            "received_at": _when(entry.received),
+            "tries": entry.tries,
+            "due_at": _when(entry.next_try) if waiting else None,
+            "why": self._clean(entry.last_error),
+        }
+
+    def _given_up(self, row: GivenUp) -> dict[str, Any]:
+        return {
+            "activity": row.activity_id,
+            "type": row.type,
+            "inbox": row.inbox,
+            "state": row.state,
+            "tries": row.tries,
+            "finished_at": _when(row.finished),
+            "status": row.last_status,
+            "why": self._clean(row.last_error),
         }
 
     def _row(self, row: Delivery) -> dict[str, Any]:

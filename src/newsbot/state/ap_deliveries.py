@@ -6,12 +6,18 @@ PostgreSQL the candidates are taken ``FOR UPDATE SKIP LOCKED``, so replicas
 never wait on each other's rows; SQLite runs one writer at a time). After the request the
 row becomes ``done``, or ``pending`` again with a later ``next_try`` (the
 caller's retry schedule decides when), or ``failed`` (a permanent refusal),
-or ``dead`` (its host is dead). A worker killed mid-flight leaves rows
-``sending`` whose lease runs out; they are claimed again.
+``given_up`` (``max_tries`` tries failed) or ``dead`` (its host is dead). A
+worker killed mid-flight leaves rows ``sending`` whose lease runs out; they
+are claimed again.
 
 Hosts have a breaker: after ``breaker_failures`` failures in a row their
 rows wait (paused), and a host failing without a single success for
 ``dead_after`` is dead.
+
+Rows given up or dead wait for the operator: once the cause is fixed,
+`DeliveryRows.requeue` makes them due again (and their hosts alive), except a
+row a later activity of its article already reached that inbox past (sent
+now, an old Create would bring back a note deleted since).
 """
 
 from __future__ import annotations
@@ -22,14 +28,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
+from newsbot.state.database import chunks
 from newsbot.state.leases import is_alive
 from newsbot.state.schema import ap_activities, ap_deliveries, ap_hosts
 
 MAX_BACKOFF_PAUSE = 3600
 """The longest a host's breaker stays open before one more try."""
+
+GIVEN_UP = ("given_up", "dead")
+"""The states of rows no worker tries any more, which the operator may queue again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +52,36 @@ class Claimed:
     tries: int
     """Including this one."""
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GivenUp:
+    """A given-up row as the operator sees it."""
+
+    id: int
+    activity_id: str
+    type: str
+    inbox: str
+    state: str
+    tries: int
+    finished: int | None
+    last_status: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    """What a re-queue takes (or took): rows by activity type, rows left, hosts revived."""
+
+    by_type: dict[str, int]
+    superseded: int
+    """Rows left given up: a later activity of their article already reached that inbox."""
+    hosts: list[str]
+    """Dead hosts of the rows taken, alive again."""
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_type.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +222,7 @@ class DeliveryRows:
                     ),
                     [{"b_id": o.claimed.id, "b_status": o.status} for o in done],
                 )  # fmt: skip
-            final = [(o, "failed") for o in failed + given_up]
+            final = [(o, "failed") for o in failed] + [(o, "given_up") for o in given_up]
             if final:
                 conn.execute(
                     update(ap_deliveries).where(row).values(
@@ -307,3 +348,112 @@ class DeliveryRows:
         with self.engine.connect() as conn:
             value = conn.execute(query).scalar()
             return None if value is None else int(value)
+
+    # -- the operator's view ----------------------------------------------------------
+
+    def given_up(self, limit: int) -> list[GivenUp]:
+        """Up to ``limit`` rows given up or dead, latest first, with their activity's type."""
+        query = (
+            select(
+                ap_deliveries.c.id,
+                ap_deliveries.c.activity_id,
+                ap_activities.c.type,
+                ap_deliveries.c.inbox,
+                ap_deliveries.c.state,
+                ap_deliveries.c.tries,
+                ap_deliveries.c.finished,
+                ap_deliveries.c.last_status,
+                ap_deliveries.c.last_error,
+            )  # fmt: skip
+            .join(ap_activities, ap_activities.c.id == ap_deliveries.c.activity_id)
+            .where(ap_deliveries.c.state.in_(GIVEN_UP))
+            .order_by(ap_deliveries.c.finished.desc(), ap_deliveries.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [GivenUp(**r._mapping) for r in conn.execute(query)]
+
+    def requeue_preview(self) -> Requeue:
+        """What `requeue` would take now, without changing anything."""
+        superseded = _superseded()
+        query = (
+            select(ap_activities.c.type, ap_deliveries.c.host, superseded.label("superseded"))
+            .join(ap_activities, ap_activities.c.id == ap_deliveries.c.activity_id)
+            .where(ap_deliveries.c.state.in_(GIVEN_UP))
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            dead: set[str] = set(
+                conn.execute(select(ap_hosts.c.host).where(ap_hosts.c.dead)).scalars()
+            )
+        taken = [r for r in rows if not r.superseded]
+        by_type: dict[str, int] = {}
+        for r in taken:
+            by_type[r.type] = by_type.get(r.type, 0) + 1
+        hosts = sorted({r.host for r in taken} & dead)
+        return Requeue(by_type, len(rows) - len(taken), hosts)
+
+    def requeue(self, now: datetime) -> Requeue:
+        """Make the given-up and dead rows due at ``now`` with all their tries again.
+
+        One ``UPDATE`` takes the rows still given up (so a row is re-queued once
+        however many copies run this at once, a second run finds nothing, and
+        rows claimed by a worker are never touched), leaving those a later
+        activity of their article already reached. Their hosts start afresh:
+        alive, breaker closed, no failures counted.
+        """
+        t = _ts(now)
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(ap_deliveries)
+                .where(ap_deliveries.c.state.in_(GIVEN_UP), ~_superseded())
+                .values(
+                    state="pending",
+                    tries=0,
+                    next_try=t,
+                    finished=None,
+                    owner=None,
+                    lease_until=None,
+                )  # fmt: skip
+                .returning(ap_deliveries.c.activity_id, ap_deliveries.c.host)
+            ).all()
+            types: dict[str, str] = {}
+            for chunk in chunks({r.activity_id for r in taken}):
+                query = select(ap_activities.c.id, ap_activities.c.type)
+                types.update(
+                    (r.id, r.type) for r in conn.execute(query.where(ap_activities.c.id.in_(chunk)))
+                )
+            hosts = sorted({r.host for r in taken})
+            dead: list[str] = []
+            for chunk in chunks(hosts):
+                known = ap_hosts.c.host.in_(chunk)
+                was_dead = select(ap_hosts.c.host).where(known, ap_hosts.c.dead)
+                dead += conn.execute(was_dead).scalars()
+                conn.execute(
+                    update(ap_hosts)
+                    .where(known, or_(ap_hosts.c.dead, ap_hosts.c.failures > 0))
+                    .values(dead=False, failures=0, failing_since=None, paused_until=None)
+                )
+            left = conn.execute(
+                select(func.count())
+                .select_from(ap_deliveries)
+                .where(ap_deliveries.c.state.in_(GIVEN_UP))
+            ).scalar_one()
+        by_type: dict[str, int] = {}
+        for r in taken:
+            kind = types.get(r.activity_id, "?")
+            by_type[kind] = by_type.get(kind, 0) + 1
+        return Requeue(by_type, int(left), sorted(dead))
+
+
+def _superseded() -> Any:
+    """In SQL, of an ``ap_deliveries`` row: a later activity of its article reached its inbox."""
+    mine, later, other = aliased(ap_activities), aliased(ap_activities), aliased(ap_deliveries)
+    return exists().where(
+        mine.c.id == ap_deliveries.c.activity_id,
+        later.c.article_id == mine.c.article_id,
+        later.c.seq > mine.c.seq,
+        other.c.activity_id == later.c.id,
+        other.c.inbox == ap_deliveries.c.inbox,
+        other.c.state == "done",
+    )

@@ -9,15 +9,23 @@ database (a replica, the web server's task and the scheduler's pass) never
 handle one row at once; a claimer killed mid-way leaves a lease that runs
 out, and the row is claimed again. A transient failure puts the row back with
 a later ``next_try``.
+
+A row given up (``max_tries`` failures, or as many claims that never
+finished) is flagged ``given_up``, apart from rows handled or refused for
+good: the operator sees them (`counts`, `listing`) and, once the cause is
+fixed, queues them again (`requeue`).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, case, func, insert, or_, select, update
 
 from newsbot.state.schema import ap_inbox
 
@@ -31,6 +39,36 @@ class Received:
     """Including the one under way."""
     owner: str = ""
     """The claim token: only its holder finishes the row."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A row as the operator sees it: what came from whom, how often it failed, and why."""
+
+    id: int
+    type: str
+    actor: str
+    received: int
+    tries: int
+    next_try: int
+    last_error: str | None
+
+
+WAITING = "waiting"
+"""A try failed for a transient reason; the row is due again at its ``next_try``."""
+GIVEN_UP = "given_up"
+"""Tried ``max_tries`` times without being handled: nothing more happens until it is re-queued."""
+
+
+def _state() -> Any:
+    """Each row's state, in SQL: new, waiting, handled, dropped (refused for good), given_up."""
+    return case(
+        (ap_inbox.c.given_up, GIVEN_UP),
+        (and_(ap_inbox.c.processed.is_not(None), ap_inbox.c.last_error.is_not(None)), "dropped"),
+        (ap_inbox.c.processed.is_not(None), "handled"),
+        (ap_inbox.c.last_error.is_not(None), WAITING),
+        else_="new",
+    )
 
 
 def _ts(moment: datetime) -> int:
@@ -64,13 +102,20 @@ class InboxRows:
             ap_inbox.c.next_try <= t,
             or_(ap_inbox.c.lease_until.is_(None), ap_inbox.c.lease_until < t),
         )
-        candidates = select(ap_inbox.c.id).where(due).order_by(ap_inbox.c.id).limit(limit)
+        candidates: Any = select(ap_inbox.c.id).where(due).order_by(ap_inbox.c.id).limit(limit)
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
+                # Locked and read first: as a subquery of the UPDATE, PostgreSQL may run it
+                # again per row, each run skipping the rows the last one locked, and the
+                # update took every due row instead of ``limit`` (held unhandled under the
+                # lease, a try spent each).
+                query = candidates.with_for_update(skip_locked=True)
+                candidates = list(conn.execute(query).scalars())
+            else:
+                candidates = candidates.scalar_subquery()
             taken = conn.execute(
                 update(ap_inbox)
-                .where(ap_inbox.c.id.in_(candidates.scalar_subquery()), due)
+                .where(ap_inbox.c.id.in_(candidates), due)
                 .values(owner=token, lease_until=_ts(now + lease), tries=ap_inbox.c.tries + 1)
                 .returning(ap_inbox.c.id, ap_inbox.c.actor, ap_inbox.c.body, ap_inbox.c.tries)
             ).all()
@@ -86,11 +131,14 @@ class InboxRows:
         Returns whether it will be tried again.
         """
         if row.tries >= self.max_tries:
-            self._finish(row, processed=_ts(at), last_error=f"gave up after {row.tries} tries: "
-                         + error)  # fmt: skip
+            self.give_up(row, at, f"gave up after {row.tries} tries: {error}")
             return False
         self._finish(row, next_try=_ts(next_try), last_error=error)
         return True
+
+    def give_up(self, row: Received, at: datetime, error: str) -> None:
+        """No more tries: the row waits for the operator (`requeue`)."""
+        self._finish(row, processed=_ts(at), last_error=error, given_up=True)
 
     def _finish(self, row: Received, **values: object) -> None:
         with self.engine.begin() as conn:
@@ -99,3 +147,54 @@ class InboxRows:
                 .where(ap_inbox.c.id == row.id, ap_inbox.c.owner == row.owner)
                 .values(owner=None, lease_until=None, **values)
             )
+
+    # -- the operator's view ----------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Rows by state (new, waiting, handled, dropped, given_up); states with none left out."""
+        state = _state()
+        query = select(state, func.count()).group_by(state)
+        with self.engine.connect() as conn:
+            return {str(r[0]): int(r[1]) for r in conn.execute(query)}
+
+    def listing(self, state: str, limit: int) -> list[Entry]:
+        """Up to ``limit`` rows ``waiting`` (soonest due first) or ``given_up`` (latest first)."""
+        if state == WAITING:
+            where = and_(ap_inbox.c.processed.is_(None), ap_inbox.c.last_error.is_not(None))
+            order: Sequence[Any] = (ap_inbox.c.next_try, ap_inbox.c.id)
+        else:
+            where, order = ap_inbox.c.given_up, (ap_inbox.c.processed.desc(), ap_inbox.c.id)
+        query = select(
+            ap_inbox.c.id, ap_inbox.c.type, ap_inbox.c.actor, ap_inbox.c.received,
+            ap_inbox.c.tries, ap_inbox.c.next_try, ap_inbox.c.last_error,
+        ).where(where).order_by(*order).limit(limit)  # fmt: skip
+        with self.engine.connect() as conn:
+            return [Entry(**r._mapping) for r in conn.execute(query)]
+
+    def given_up(self) -> dict[str, int]:
+        """The given-up rows by activity type: what `requeue` would queue again now."""
+        query = (
+            select(ap_inbox.c.type, func.count())
+            .where(ap_inbox.c.given_up)
+            .group_by(ap_inbox.c.type)
+        )
+        with self.engine.connect() as conn:
+            return {str(r[0]): int(r[1]) for r in conn.execute(query)}
+
+    def requeue(self, now: datetime) -> dict[str, int]:
+        """Make every given-up row due at ``now`` with all its tries again; how many, by type.
+
+        One ``UPDATE`` that takes only rows still given up: a row is re-queued
+        once however many copies run this at once, and a second run finds
+        nothing. Rows being handled are never touched (they are not given up).
+        The last error stays, shown with the row until it is handled.
+        """
+        with self.engine.begin() as conn:
+            kinds: Sequence[str] = conn.execute(
+                update(ap_inbox)
+                .where(ap_inbox.c.given_up)
+                .values(given_up=False, processed=None, tries=0, next_try=_ts(now), owner=None,
+                        lease_until=None)  # fmt: skip
+                .returning(ap_inbox.c.type)
+            ).scalars().all()  # fmt: skip
+        return dict(Counter(str(kind) for kind in kinds))

@@ -289,7 +289,8 @@ ap_activities = Table(
 )
 
 # One row per (activity, inbox): pending -> sending (claimed under a lease) -> done,
-# or back to pending with a later next_try, or failed (permanent) / dead (host dead).
+# or back to pending with a later next_try, or failed (permanent), given_up (after max_tries)
+# or dead (its host dead); the last two can be queued again by the operator.
 ap_deliveries = Table(
     "ap_deliveries",
     metadata,
@@ -327,7 +328,8 @@ ap_hosts = Table(
 
 # Activities received at the inbox, verified and stored before the 202, processed after:
 # claimed under a lease (owner, lease_until), retried at next_try after a transient failure,
-# processed once handled, dropped (last_error) or given up after too many tries.
+# processed once handled, dropped (last_error) or given up after too many tries (given_up: the
+# operator may queue it again).
 ap_inbox = Table(
     "ap_inbox",
     metadata,
@@ -345,5 +347,6 @@ ap_inbox = Table(
     Column("owner", String(200)),
     Column("lease_until", BigInteger),
     Column("last_error", Text),
+    Column("given_up", Boolean, nullable=False, default=False),
     Index("ap_inbox_pending", "processed"),
 )

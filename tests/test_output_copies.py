@@ -11,11 +11,12 @@ reads the files a reader would be served.
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from newsbot.app import BUILD_LEASE, BUILD_LEASE_TTL
 from newsbot.build.stamp import MARK, compare
 from newsbot.settings import Settings, StateSettings
 from support.stores import make_settings, opened, write_later
@@ -123,3 +124,17 @@ def test_the_mark_is_hidden_and_names_the_last_build(tmp_path: Path, content: Pa
     assert MARK.startswith(".")  # never served (`newsbot.web.paths`)
     # The folder's id, the database's, the build's generation.
     assert first[:2] == second[:2] and int(second[2]) == int(first[2]) + 1
+
+
+def test_a_copy_that_died_in_another_container_holds_builds_back_two_minutes_at_most(
+    tmp_path: Path, content: Path, database_url: str
+) -> None:
+    """A copy killed mid-build (the kernel's out-of-memory killer, ``docker kill``) in a
+    container of its own cannot be seen to be gone: only the lease's expiry frees it, and
+    until then the other copies build nothing and post nothing new."""
+    settings = copy_settings(tmp_path, content, "live", database_url)
+    with opened(settings) as app:
+        killed = datetime.now(UTC) - timedelta(seconds=121)
+        gone = app.leases("another-container/1/1/elsewhere/y")
+        assert gone.acquire(BUILD_LEASE, killed, BUILD_LEASE_TTL)
+        assert app.build_lease(lambda: datetime.now(UTC)).acquire()

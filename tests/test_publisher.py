@@ -20,6 +20,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from click.testing import CliRunner, Result
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from newsbot.app import publishers
+from newsbot.app import PASS_LEASE_TTL, publishers
 from newsbot.articles import revision_of
 from newsbot.build.builder import BuildReport
 from newsbot.cli import main
@@ -1671,6 +1672,55 @@ def test_core_a_pass_is_skipped_while_another_process_holds_the_lease(
         assert Leases(engine, "x").holder("publish:main") is None  # released after the pass
     finally:
         engine.dispose()
+
+
+def test_core_a_copy_that_died_in_another_container_holds_posting_back_a_minute_at_most(
+    core: Newsroom, server: FakeMastodon
+) -> None:
+    """Copies in containers cannot see each other's processes: a copy killed while it held
+    the lease is judged by the lease's expiry alone, and the live copy waits that long."""
+    core.write("a.md", "Harbour reopens", 1)
+    core.build()
+    engine = open_database(database_url(core.settings.state))
+    try:
+        killed = datetime.now(UTC) - timedelta(seconds=61)
+        gone = Leases(engine, "another-container/1/1/elsewhere/y")
+        assert gone.acquire("publish:main", killed, PASS_LEASE_TTL)
+        report = core.publish(build=False)
+        assert (report.busy, report.posted) == (None, 1)
+    finally:
+        engine.dispose()
+
+
+def test_core_a_pass_keeps_its_lease_while_a_post_waits_for_the_server(
+    core: Newsroom, server: FakeMastodon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short lease must not run out under a pass that waits on a slow server: another copy
+    would take it and pass over the same articles meanwhile."""
+    ttl = timedelta(seconds=2)
+    monkeypatch.setattr("newsbot.app.PASS_LEASE_TTL", ttl)
+    core.write("a.md", "Harbour reopens", 1)
+    core.build()
+    server.configure(slow_delay=4.0)
+    server.inject("post_status", "slow")
+    reports: list[PassReport] = []
+    passing = threading.Thread(target=lambda: reports.append(core.publish(build=False)))
+    engine = open_database(database_url(core.settings.state))
+    try:
+        passing.start()
+        deadline = time.monotonic() + 30
+        while not requests_of(server, "post_status") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        arrived = datetime.now(UTC)
+        # The lease as taken before the post has run out by now, unless it was renewed.
+        time.sleep((ttl + timedelta(seconds=1.1)).total_seconds())
+        assert passing.is_alive(), "the post was answered before the lease was put to the test"
+        other = Leases(engine, "another-container/1/1/elsewhere/y")
+        assert not other.acquire("publish:main", datetime.now(UTC), ttl), arrived
+    finally:
+        passing.join()
+        engine.dispose()
+    assert (reports[0].posted, reports[0].stopped) == (1, None)
 
 
 # -- dry run, state, resolve, by profile ------------------------------------------------------

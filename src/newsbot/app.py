@@ -43,11 +43,13 @@ if TYPE_CHECKING:
     from newsbot.publish.targets import Target
     from newsbot.settings import TargetSettings
 
-PASS_LEASE_TTL = timedelta(minutes=10)
-"""A pass renews its lease as it goes; a holder that vanished frees it after this long."""
+PASS_LEASE_TTL = timedelta(minutes=1)
+"""A pass renews its lease every few seconds (`Lease.renewed`); a holder that vanished
+(a container killed: other copies cannot see that it is gone) frees it after this long."""
 BUILD_LEASE = "build"
-BUILD_LEASE_TTL = timedelta(minutes=15)
-"""Renewed while files are read; a holder that vanished frees it after this long."""
+BUILD_LEASE_TTL = timedelta(minutes=2)
+"""Renewed every 10 s while a build runs, by the service (its child writes the database
+meanwhile, which may keep a renewal waiting); a holder that vanished frees it after this long."""
 Clock = Callable[[], datetime]
 
 

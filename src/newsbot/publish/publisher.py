@@ -17,6 +17,7 @@ is unknown (`newsbot.publish.reconcile`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -151,7 +152,8 @@ class Publisher:
             )
             return report
         try:
-            self._pass(report)
+            with self.lease.renewed() if self.lease is not None else contextlib.nullcontext():
+                self._pass(report)
         finally:
             if self.lease is not None:
                 self.lease.release()

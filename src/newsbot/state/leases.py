@@ -15,11 +15,14 @@ expiry). Owners on other machines are only ever judged by the expiry.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +33,8 @@ from newsbot.state.schema import leases
 from newsbot.times import epoch_seconds
 
 _PROC = Path("/proc")
+
+log = logging.getLogger(__name__)
 
 
 class Leases:
@@ -106,6 +111,7 @@ class Lease:
         self.ttl = ttl
         self.clock = clock
         self._renewed: datetime | None = None
+        self._lock = threading.Lock()
 
     def acquire(self) -> bool:
         now = self.clock()
@@ -116,24 +122,58 @@ class Lease:
 
     def keep(self) -> bool:
         """Whether we still hold the lease, renewing it when a tenth of its time has passed."""
-        if self._renewed is None:
-            return False
-        now = self.clock()
-        if now - self._renewed < self.ttl / 10:
+        with self._lock:
+            if self._renewed is None:
+                return False
+            now = self.clock()
+            if now - self._renewed < self.ttl / 10:
+                return True
+            if not self.leases.renew(self.name, now, self.ttl):
+                self._renewed = None
+                return False
+            self._renewed = now
             return True
-        if not self.leases.renew(self.name, now, self.ttl):
-            self._renewed = None
-            return False
-        self._renewed = now
-        return True
+
+    @contextlib.contextmanager
+    def renewed(self) -> Iterator[None]:
+        """Keep the lease from a thread of its own, every tenth of its time, while the job runs.
+
+        The job's own `keep` calls come between its steps, and one step can
+        outlast a short lease (a slow server's answer, a rate limit waited
+        out): another process would take the lease meanwhile. Renewing apart
+        from the job lets the lease be short, so that a holder that died is
+        waited for briefly. The thread stops when the lease is lost; the job
+        learns it at its next `keep`.
+        """
+        done = threading.Event()
+
+        def beat() -> None:
+            warned = False
+            while not done.wait(self.ttl.total_seconds() / 10):
+                try:
+                    if not self.keep():
+                        return
+                except Exception as exc:  # the database away for a moment: the next beat tries
+                    if not warned:
+                        log.warning("lease %s not renewed (%s); trying again", self.name, exc)
+                        warned = True
+
+        thread = threading.Thread(target=beat, name=f"lease {self.name}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def holder(self) -> str | None:
         return self.leases.holder(self.name)
 
     def release(self) -> None:
-        if self._renewed is not None:
-            self.leases.release(self.name)
-            self._renewed = None
+        with self._lock:
+            if self._renewed is not None:
+                self.leases.release(self.name)
+                self._renewed = None
 
 
 def process_owner() -> str:

@@ -138,3 +138,38 @@ def test_a_copy_that_died_in_another_container_holds_builds_back_two_minutes_at_
         gone = app.leases("another-container/1/1/elsewhere/y")
         assert gone.acquire(BUILD_LEASE, killed, BUILD_LEASE_TTL)
         assert app.build_lease(lambda: datetime.now(UTC)).acquire()
+
+
+def test_a_copy_builds_behind_writes_what_those_builds_changed_and_nothing_else(
+    tmp_path: Path, content: Path, database_url: str
+) -> None:
+    """Two copies running take turns: after each change one reads it and the other builds
+    next with nothing to read. Writing the whole folder each time made every build of both
+    a full one. The page of an article no build touched is the witness: a copy catching up
+    leaves it as it is (here, altered by hand), and writes everything the others changed."""
+    write_later(content / "harbour.md", STORY.format(id="harbour", title="Harbour opens", day=3))
+    first = copy_settings(tmp_path, content, "first", database_url)
+    second = copy_settings(tmp_path, content, "second", database_url)
+    build(first)
+    build(second)
+    witness = second.feeds.output_dir / "articles/harbour/index.html"
+    witness.write_text("left as it was", encoding="utf-8")
+    write_later(content / "flood.md", STORY.format(id="flood", title="Flood warning", day=5))
+    build(first)
+    write_later(
+        content / "storm.md", STORY.format(id="storm", title="Storm batters the coast", day=2)
+    )
+    build(first)
+    (content / "budget.md").unlink()
+    build(first)
+    build(second)
+    for copy in (first, second):
+        out = copy.feeds.output_dir
+        assert "Storm batters the coast" in shown(copy)
+        assert "Flood warning" in shown(copy) and (out / "articles/flood/index.html").is_file()
+        assert "Budget passes" not in shown(copy)
+        assert not (out / "articles/budget").exists()
+        assert "Storm batters the coast" in (out / "tags/politics/rss.xml").read_text("utf-8")
+    assert witness.read_text(encoding="utf-8") == "left as it was"
+    build(first)  # a step behind the second now: the same again
+    assert "Storm batters the coast" in shown(first)

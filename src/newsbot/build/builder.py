@@ -24,7 +24,8 @@ from newsbot.build.site import SITE_PLACE, SiteView
 from newsbot.build.stamp import Mark, Stamp, fingerprint, listing, read_mark, write_mark
 from newsbot.errors import Problem, StoreError
 from newsbot.settings import Settings
-from newsbot.state import suspect, unwritten
+from newsbot.state import build_changes, suspect, unwritten
+from newsbot.state.build_changes import BuildChanges
 from newsbot.state.index import CHANGES, GENERATION, UNFINISHED, Known, StoreIndex
 from newsbot.state.manifest import OutputManifest
 from newsbot.state.related import RelatedFinder
@@ -211,11 +212,27 @@ class Builder:
             due = self.index.due_between(datetime.fromisoformat(last), now)
             affected |= self.indexer.feeds_of_paths(due)
             touched_pages |= set(due)
+        # What this build changes, whatever folder it writes, for folders that lag behind.
+        own = None
+        if not (full or unfinished):
+            own = BuildChanges(
+                set(affected), set(touched_pages), set(gone_pages), set(changes.old_media),
+                bool(removed) or bool(gone_pages),
+            )  # fmt: skip
         # A folder whose mark is not this database's last build lags behind what the index
         # knows (another copy of newsbot, with a folder of its own, read the changes; or
-        # this folder was emptied, restored or never written whole): all of it is written.
+        # this folder was emptied, restored or never written whole): it gets what the
+        # builds since its mark changed, or all of it when they are not all known.
         in_step = mark.built == f"{identity} {generation - 1}"
-        everything = full or unfinished or not in_step or not self.output.exists(SITE_PLACE.index)
+        behind = None if in_step or own is None else self._behind(mark, identity, generation)
+        old_media = set(changes.old_media)
+        if behind is not None:
+            affected |= behind.feeds
+            touched_pages |= behind.pages
+            gone_pages |= behind.gone
+            old_media |= behind.media
+        caught_up = in_step or behind is not None
+        everything = full or unfinished or not caught_up or not self.output.exists(SITE_PLACE.index)
         if everything:
             affected = self.index.feed_keys() | affected
             touched_pages = self.index.paths()
@@ -234,6 +251,7 @@ class Builder:
             from newsbot.build import navigation
 
             all_months = everything or bool(removed) or bool(gone_pages)
+            all_months = all_months or (behind is not None and behind.months)
             report.pages_written += navigation.write(
                 self.view, self.output, self.pages, touched_pages, all_months, now
             )
@@ -242,10 +260,8 @@ class Builder:
         # what the last build left of them stays until a build writes them.
         if everything:
             report.stale_removed += self._remove_stale(manifest)
-        elif changes.old_media:
-            report.stale_removed += self.article_pages.remove_unused_media(
-                changes.old_media, manifest
-            )
+        elif old_media:
+            report.stale_removed += self.article_pages.remove_unused_media(old_media, manifest)
         report.problems = sorted(walk_problems + self.index.problems(), key=lambda p: p.path)
         done_mark = Mark(mark.folder, f"{identity} {generation}")
         with self.index.engine.begin() as conn:
@@ -253,6 +269,7 @@ class Builder:
             manifest.discard(conn, self.output.removed)
             self.index.set_meta(conn, "fingerprint", self._fingerprint())
             self.index.set_meta(conn, GENERATION, str(generation))
+            build_changes.record(conn, generation, own)
             # Passes during this build (or after one that stopped half-way) saw its articles
             # stored but not yet posted (`DeliveryStore.new_articles` waits for the build),
             # or articles held for their page that is written now: one more change tells
@@ -271,6 +288,14 @@ class Builder:
             self._mark(done_mark, report)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _behind(self, mark: Mark, identity: str, generation: int) -> BuildChanges | None:
+        """What the builds since the folder was last written whole changed, when every one
+        of them is known (`newsbot.state.build_changes`); None: write it all."""
+        database, _, built = (mark.built or "").partition(" ")
+        if database != identity or not built.isdigit():
+            return None
+        return build_changes.since(self.index.engine, int(built), generation - 1)
 
     def _folder_mark(self) -> Mark:
         """The output folder's mark; a folder without one is given its id at once, before

@@ -10,15 +10,23 @@ reads the files a reader would be served.
 
 from __future__ import annotations
 
+import logging
 import shutil
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
+from newsbot.activitypub.federation import SYNC_LEASE, SYNC_LEASE_TTL, Federation
+from newsbot.activitypub.outbox import SyncReport
 from newsbot.app import BUILD_LEASE, BUILD_LEASE_TTL
 from newsbot.build.stamp import MARK, compare
 from newsbot.settings import Settings, StateSettings
+from newsbot.state.leases import process_owner
+from newsbot.state.schema import ap_notes
 from support.stores import make_settings, opened, write_later
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -173,3 +181,35 @@ def test_a_copy_builds_behind_writes_what_those_builds_changed_and_nothing_else(
     assert witness.read_text(encoding="utf-8") == "left as it was"
     build(first)  # a step behind the second now: the same again
     assert "Storm batters the coast" in shown(first)
+
+
+def test_copies_queue_the_fediverse_activities_one_at_a_time(
+    tmp_path: Path, content: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Copies sync their outbox after each build, mostly at the same moment: each found the
+    same articles new, one of them failed on the other's notes (an error with a traceback
+    in its log), and an article published again after a deletion got a Create from each.
+    A sync waits while another copy's runs, then queues what is left."""
+    settings = copy_settings(tmp_path, content, "first", database_url)
+    build(settings)
+    with opened(settings) as app:
+        elsewhere = app.leases("another-container/1/1/elsewhere/y")
+        assert elsewhere.acquire(SYNC_LEASE, datetime.now(UTC), SYNC_LEASE_TTL)
+        federation = Federation(settings, app.engine, owner=process_owner())
+        reports: list[SyncReport] = []
+        syncing = threading.Thread(target=lambda: reports.append(federation.sync()))
+        with caplog.at_level(logging.DEBUG, "newsbot.activitypub.federation"):
+            syncing.start()
+            deadline = time.monotonic() + 10
+            while syncing.is_alive() and "ActivityPub sync" not in caplog.text:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        try:
+            with app.engine.connect() as conn:
+                assert conn.execute(select(func.count()).select_from(ap_notes)).scalar() == 0
+            assert syncing.is_alive()
+        finally:
+            elsewhere.release(SYNC_LEASE)
+            syncing.join(30)
+            federation.stop()
+    assert reports[0].created == 2

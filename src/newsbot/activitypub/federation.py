@@ -34,6 +34,7 @@ from newsbot.state.ap_deliveries import GIVEN_UP
 from newsbot.state.database import Engine
 from newsbot.state.inbox import GIVEN_UP as GIVEN_UP_INBOX
 from newsbot.state.inbox import WAITING
+from newsbot.state.leases import Lease, Leases
 
 if TYPE_CHECKING:
     from newsbot.activitypub.worker import DeliveryWorker
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 RELATED_LINKS = 3
+SYNC_LEASE = "activitypub:sync"
+SYNC_LEASE_TTL = timedelta(minutes=1)
+"""Renewed every few seconds while a sync runs; a holder that vanished frees it after this long."""
+SYNC_LEASE_POLL_SECONDS = 0.5
 
 
 def store_trusted(engine: Engine) -> Callable[[], bool]:
@@ -121,6 +126,8 @@ class Federation:
         )
         self._routes = ActivityPubRoutes(self)
         self._syncing = threading.Lock()
+        self._sync_lease = Lease(Leases(engine, owner), SYNC_LEASE, SYNC_LEASE_TTL, clock)
+        self._stopping = threading.Event()
 
     def _inbox_lease(self) -> timedelta:
         """How long a claimed inbox row is held: its fetches' timeouts, with room to spare."""
@@ -177,12 +184,21 @@ class Federation:
     def sync(self) -> SyncReport:
         """Queue the activities of what changed in the store; wake the worker.
 
-        One sync at a time in a process (after a build and on the schedule);
-        replicas that sync at once collide on the activities' stable ids, and
-        the loser's transaction changes nothing.
+        One sync at a time, in a process (after a build and on the schedule)
+        and across the copies sharing the database (a lease; a sync waits for
+        another copy's to end, then queues what that one left): copies syncing
+        at once each found the same articles new and collided on their notes,
+        and the loser logged its failure; an article published again after a
+        deletion got a Create from each.
         """
         with self._syncing:
-            report = self.outbox.sync(self.clock())
+            if not self._hold_sync_lease():
+                return SyncReport()
+            try:
+                with self._sync_lease.renewed():
+                    report = self.outbox.sync(self.clock())
+            finally:
+                self._sync_lease.release()
         for kind, count in (("Create", report.created), ("Update", report.updated),
                             ("Delete", report.deleted)):  # fmt: skip
             if count:
@@ -269,7 +285,22 @@ class Federation:
             observe=self._observe,
         )
 
+    def _hold_sync_lease(self) -> bool:
+        """Wait for the sync lease; False if the service stops meanwhile."""
+        waiting = False
+        while not self._sync_lease.acquire():
+            if not waiting:
+                log.debug(
+                    "waiting for another process to finish its ActivityPub sync",
+                    extra={"holder": self._sync_lease.holder()},
+                )
+                waiting = True
+            if self._stopping.wait(SYNC_LEASE_POLL_SECONDS):
+                return False
+        return True
+
     def stop(self, timeout: float | None = None) -> None:
+        self._stopping.set()
         with self._worker_lock:
             self._started = False
             worker = self._worker

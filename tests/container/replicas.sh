@@ -9,12 +9,12 @@
 # the lease runs out (within 90 s: a minute's lease, a pass). Checked at the
 # end: each article posted exactly once, the edit made once, the withdrawn
 # post deleted once, both output folders byte-identical (but for their
-# `.newsbot-build` mark), no error or warning repeated in the logs, `/readyz`
-# 200 on both. Prints its figures and writes them to
+# `.newsbot-build` mark), no error and no warning repeated in the logs,
+# `/readyz` 200 on both. Then a thousand old articles at once and one more. Prints its figures and writes them to
 # .cache/container/replicas.json. Exit 0: passed; 77: skipped (no engine can
 # run here); anything else: failed.
 #
-#   tests/container/replicas.sh                  # ~2.5 min with the images cached
+#   tests/container/replicas.sh                  # ~4 min with the images cached
 #   REPLICAS_KEEP=1 tests/container/replicas.sh  # leaves everything for a look
 #
 # Its own names (newsbot-replicas-<pid>-*) for containers, volumes and the
@@ -229,12 +229,39 @@ ready "$survivor" || fail "/readyz of copy $survivor while alone: $(curl -s "htt
 docker start "$name-$victim" >/dev/null
 wait_for 60 "ready $victim" "copy $victim ready again"
 
+# -- a thousand articles at once, then one more ---------------------------------------------------
+# Old news (not posted: older than the backlog horizon), but a build and an outbox sync of
+# a thousand articles on both copies at once; then one article, which each copy's folder
+# gets with the pages that article changes, not the whole site again.
+mkdir "$work/bulk"
+python3 - "$work/bulk" <<'PY'
+import sys
+for n in range(1000):
+    with open(f"{sys.argv[1]}/bulk-{n:04d}.md", "w", encoding="utf-8") as file:
+        file.write(f"---\ntitle: Archive item {n} on the tram network\ndate: 2024-05-{1 + n % 28:02d}\n"
+                   f"tags: [Archive{n % 7}]\n---\n" + "A paragraph of the archive. " * 40 + "\n")
+PY
+chmod -R a+rX "$work/bulk"
+started=$(now)
+mv "$work/bulk" "$store/bulk"
+bulk_built() { docker exec "$name-$1" test -f /srv/public/articles/bulk/bulk-0999/index.html; }
+wait_for 240 "bulk_built a && bulk_built b" "the thousand articles in both folders"
+say "a thousand articles in both folders $(since "$started") s after they arrived"
+build_seconds() {  # the copy's last build: when, and how long it took
+  curl -sf "http://127.0.0.1:${port[$1]}/readyz" | python3 -c 'import json, sys; b = json.load(sys.stdin)["build"]; print(b["at"], round(b["seconds"], 2))'
+}
+sleep 5
+article seven "Seventh rehearsal article on a night bus"
+wait_for 120 "posted seven" "the seventh article posted"
+sleep 5
+say "one article after the thousand: last builds (at, seconds): a $(build_seconds a); b $(build_seconds b)"
+
 # -- both folders: the same files, the same bytes ------------------------------------------------
 same_output() {
   rm -rf "$work/out-a" "$work/out-b"
   docker cp "$name-a:/srv/public" "$work/out-a" 2>/dev/null && docker cp "$name-b:/srv/public" "$work/out-b" 2>/dev/null \
     && grep -q 'revised' "$work/out-a/articles/one/index.html" "$work/out-b/articles/one/index.html" 2>/dev/null \
-    && [ -f "$work/out-a/articles/six/index.html" ] && [ -f "$work/out-b/articles/six/index.html" ] \
+    && [ -f "$work/out-a/articles/seven/index.html" ] && [ -f "$work/out-b/articles/seven/index.html" ] \
     && diff -r -q -x .newsbot-build "$work/out-a" "$work/out-b" >"$work/diff.txt" 2>&1
 }
 started=$(now)
@@ -251,7 +278,7 @@ verdict=$(python3 - "$settled" <<'PY'
 import json, sys
 counts = json.loads(sys.argv[1])
 want = {"one": [1, 1, 0], "two": [1, 0, 1], "three": [1, 0, 0], "four": [1, 0, 0],
-        "five": [1, 0, 0], "six": [1, 0, 0]}
+        "five": [1, 0, 0], "six": [1, 0, 0], "seven": [1, 0, 0]}
 wrong = {k: counts.get(k) for k, v in want.items() if counts.get(k) != v}
 extra = sorted(set(counts) - set(want))
 print(json.dumps({"wrong": wrong, "extra": extra}))
@@ -285,8 +312,9 @@ for path in sys.argv[1:]:
 print(json.dumps(result))
 PY
 say "warnings and errors logged (level, message, times): $(cat "$work/logs.json")"
-repeated=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(sum(1 for v in r.values() for l, m, n in v if n > 1))' "$work/logs.json")
-[ "$repeated" = 0 ] || fail "a warning or error repeated in the logs: $(cat "$work/logs.json")"
+bad=$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))
+print(sum(1 for v in r.values() for level, m, n in v if level != "warning" or n > 1))' "$work/logs.json")
+[ "$bad" = 0 ] || fail "an error, or a warning repeated, in the logs: $(cat "$work/logs.json")"
 
 python3 - "$report" "$first_post" "$all_posted" "$alone" "$files" "$settled" "$work/logs.json" <<'PY'
 import json, sys

@@ -287,17 +287,14 @@ class Federation:
 
     def _hold_sync_lease(self) -> bool:
         """Wait for the sync lease; False if the service stops meanwhile."""
-        waiting = False
-        while not self._sync_lease.acquire():
-            if not waiting:
-                log.debug(
-                    "waiting for another process to finish its ActivityPub sync",
-                    extra={"holder": self._sync_lease.holder()},
-                )
-                waiting = True
-            if self._stopping.wait(SYNC_LEASE_POLL_SECONDS):
-                return False
-        return True
+        return self._sync_lease.wait(
+            self._stopping,
+            SYNC_LEASE_POLL_SECONDS,
+            lambda holder: log.debug(
+                "waiting for another process to finish its ActivityPub sync",
+                extra={"holder": holder},
+            ),
+        )
 
     def stop(self, timeout: float | None = None) -> None:
         self._stopping.set()

@@ -378,17 +378,13 @@ class Service:
         output folder and build it one at a time: two builders at once would
         both insert the same files into the index.
         """
-        waiting = False
-        while not self._build_lease.acquire():
-            if not waiting:
-                log.info(
-                    "waiting for another process to finish its build",
-                    extra={"holder": self._build_lease.holder()},
-                )
-                waiting = True
-            if self.stopping.wait(BUILD_LEASE_POLL_SECONDS):
-                return False
-        return True
+        return self._build_lease.wait(
+            self.stopping,
+            BUILD_LEASE_POLL_SECONDS,
+            lambda holder: log.info(
+                "waiting for another process to finish its build", extra={"holder": holder}
+            ),
+        )
 
     def _lease_keeper(self) -> Callable[[], None]:
         """Renews the build lease while a build runs; says once if it was lost."""

@@ -169,6 +169,20 @@ class Lease:
     def holder(self) -> str | None:
         return self.leases.holder(self.name)
 
+    def wait(
+        self, stopping: threading.Event, poll: float, waiting: Callable[[str | None], None]
+    ) -> bool:
+        """Take the lease, waiting while another process holds it; False if ``stopping`` is
+        set meanwhile. ``waiting(holder)`` is called once, when it has to wait."""
+        said = False
+        while not self.acquire():
+            if not said:
+                waiting(self.holder())
+                said = True
+            if stopping.wait(poll):
+                return False
+        return True
+
     def release(self) -> None:
         with self._lock:
             if self._renewed is not None:

@@ -213,3 +213,21 @@ def test_copies_queue_the_fediverse_activities_one_at_a_time(
             syncing.join(30)
             federation.stop()
     assert reports[0].created == 2
+
+
+def test_a_copy_further_behind_than_the_builds_kept_is_written_whole(
+    tmp_path: Path, content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("newsbot.state.build_changes.KEPT", 2)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    first, second = (copy_settings(tmp_path, content, name, url) for name in ("first", "second"))
+    build(first)
+    build(second)
+    witness = second.feeds.output_dir / "articles/budget/index.html"
+    witness.write_text("left as it was", encoding="utf-8")
+    for day, title in enumerate(["Storm nears", "Storm hits the coast", "Storm passes"], 2):
+        write_later(content / "storm.md", STORY.format(id="storm", title=title, day=day))
+        build(first)
+    build(second)
+    assert "Storm passes" in shown(second)
+    assert "Budget passes" in witness.read_text(encoding="utf-8")  # written again

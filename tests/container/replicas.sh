@@ -14,7 +14,7 @@
 # .cache/container/replicas.json. Exit 0: passed; 77: skipped (no engine can
 # run here); anything else: failed.
 #
-#   tests/container/replicas.sh                  # ~4 min with the images cached
+#   tests/container/replicas.sh                  # ~3.5 min with the images cached
 #   REPLICAS_KEEP=1 tests/container/replicas.sh  # leaves everything for a look
 #
 # Its own names (newsbot-replicas-<pid>-*) for containers, volumes and the

@@ -11,7 +11,7 @@ reads the files a reader would be served.
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,3 +123,55 @@ def test_the_mark_is_hidden_and_names_the_last_build(tmp_path: Path, content: Pa
     assert MARK.startswith(".")  # never served (`newsbot.web.paths`)
     # The folder's id, the database's, the build's generation.
     assert first[:2] == second[:2] and int(second[2]) == int(first[2]) + 1
+
+
+def held(settings: Settings, now: datetime) -> set[str]:
+    """Ids of live articles not yet posted that a pass would leave for later (page unwritten)."""
+    with opened(settings) as app:
+        posted = {s.article.id for s in app.deliveries().new_articles("main", now, None)}
+        live = {s.article.id for s in app.deliveries().new_articles("main", LATE, None)}
+    return live - posted
+
+
+LATE = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_a_page_one_copy_cannot_write_holds_its_post_until_that_copy_writes_it(
+    tmp_path: Path, content: Path, database_url: str
+) -> None:
+    first = copy_settings(tmp_path, content, "first", database_url)
+    second = copy_settings(tmp_path, content, "second", database_url)
+    build(first)
+    build(second)
+    write_later(content / "flood.md", STORY.format(id="flood", title="Flood warning", day=5))
+    in_the_way = first.feeds.output_dir / "articles/flood"
+    in_the_way.write_text("a file where the page's folder goes", encoding="utf-8")
+    with opened(first) as app:
+        assert list(app.builder.build(NOW).pages_unwritten) == ["flood.md"]
+    assert held(first, NOW) == {"flood"}
+    build(second)  # the other copy's folder has the page: the first's still lacks it
+    assert (second.feeds.output_dir / "articles/flood/index.html").is_file()
+    assert held(first, NOW) == {"flood"}
+    in_the_way.unlink()
+    build(first)
+    assert (first.feeds.output_dir / "articles/flood/index.html").is_file()
+    assert held(first, NOW) == set()
+
+
+def test_a_folder_no_copy_builds_any_more_holds_no_post_for_good(
+    tmp_path: Path, content: Path, database_url: str
+) -> None:
+    """A replaced container's volume listed a page it could not write: once no build has
+    written that folder for a day, the post goes ahead (the other copies have the page)."""
+    gone = copy_settings(tmp_path, content, "gone", database_url)
+    kept = copy_settings(tmp_path, content, "kept", database_url)
+    write_later(content / "flood.md", STORY.format(id="flood", title="Flood warning", day=5))
+    (gone.feeds.output_dir / "articles").mkdir(parents=True)
+    (gone.feeds.output_dir / "articles/flood").write_text("in the way", encoding="utf-8")
+    with opened(gone) as app:
+        assert list(app.builder.build(NOW).pages_unwritten) == ["flood.md"]
+    later = NOW + timedelta(days=2)
+    with opened(kept) as app:
+        assert not app.builder.build(later).pages_unwritten
+    assert held(kept, NOW + timedelta(hours=1)) == {"flood"}
+    assert held(kept, later) == set()

@@ -39,6 +39,15 @@ def copy_settings(tmp_path: Path, content: Path, name: str, database_url: str) -
     return base.model_copy(update={"state": state})
 
 
+def built_copies(tmp_path: Path, content: Path, database_url: str) -> tuple[Settings, Settings]:
+    """Two copies on one database, each having built its folder once."""
+    first = copy_settings(tmp_path, content, "first", database_url)
+    second = copy_settings(tmp_path, content, "second", database_url)
+    build(first)
+    build(second)
+    return first, second
+
+
 def build(settings: Settings) -> None:
     with opened(settings) as app:
         report = app.builder.build(NOW)
@@ -52,10 +61,7 @@ def shown(settings: Settings) -> str:
 def test_a_copy_writes_what_another_copy_read(
     tmp_path: Path, content: Path, database_url: str
 ) -> None:
-    first = copy_settings(tmp_path, content, "first", database_url)
-    second = copy_settings(tmp_path, content, "second", database_url)
-    build(first)
-    build(second)
+    first, second = built_copies(tmp_path, content, database_url)
     write_later(
         content / "storm.md", STORY.format(id="storm", title="Storm batters the coast", day=2)
     )
@@ -139,10 +145,7 @@ LATE = datetime(2030, 1, 1, tzinfo=UTC)
 def test_a_page_one_copy_cannot_write_holds_its_post_until_that_copy_writes_it(
     tmp_path: Path, content: Path, database_url: str
 ) -> None:
-    first = copy_settings(tmp_path, content, "first", database_url)
-    second = copy_settings(tmp_path, content, "second", database_url)
-    build(first)
-    build(second)
+    first, second = built_copies(tmp_path, content, database_url)
     write_later(content / "flood.md", STORY.format(id="flood", title="Flood warning", day=5))
     in_the_way = first.feeds.output_dir / "articles/flood"
     in_the_way.write_text("a file where the page's folder goes", encoding="utf-8")

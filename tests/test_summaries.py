@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from newsbot.summaries import (
+    _JOINING,
     ELLIPSIS,
     EXCERPT_LIMIT,
     _plain_text,
@@ -353,6 +354,11 @@ _PIECES = st.sampled_from(
 @given(st.lists(_PIECES, max_size=12).map("".join))
 def test_grapheme_length_counts_as_splitting_does(text: str) -> None:
     assert grapheme_length(text) == len(regex.findall(r"\X", text))
+
+
+def test_no_ascii_character_joins_a_cluster() -> None:
+    """`grapheme_length` looks for joining characters among the text's non-ASCII ones only."""
+    assert [chr(c) for c in range(128) if _JOINING.match(chr(c))] == []
 
 
 # -- lead ----------------------------------------------------------------------------------

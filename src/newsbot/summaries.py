@@ -50,13 +50,16 @@ FALLBACK_LANGUAGE = "en"
 _GRAPHEME = regex.compile(r"\X")
 # What can join code points into one cluster (UAX #29): CR LF, and the break properties
 # of every rule that does not break. Text without any is one cluster per code point.
+# None of these properties has an ASCII character, so only the text's other characters
+# are looked at (`_ASCII_RUNS` removed): the property test costs ~50 ns a character.
 _JOINING = regex.compile(
-    r"\r\n|[\p{Grapheme_Cluster_Break=Extend}\p{Grapheme_Cluster_Break=ZWJ}"
+    r"[\p{Grapheme_Cluster_Break=Extend}\p{Grapheme_Cluster_Break=ZWJ}"
     r"\p{Grapheme_Cluster_Break=Regional_Indicator}\p{Grapheme_Cluster_Break=Prepend}"
     r"\p{Grapheme_Cluster_Break=SpacingMark}\p{Grapheme_Cluster_Break=L}"
     r"\p{Grapheme_Cluster_Break=V}\p{Grapheme_Cluster_Break=T}"
     r"\p{Grapheme_Cluster_Break=LV}\p{Grapheme_Cluster_Break=LVT}]"
 )
+_ASCII_RUNS = re.compile(r"[\x00-\x7f]+")
 _PARAGRAPH_BREAK = regex.compile(r"\n[ \t\r\f\v]*\n")
 # Only ASCII whitespace is collapsed: the no-break spaces of French typography
 # ("fini !") must keep the punctuation on the same line.
@@ -123,7 +126,7 @@ def grapheme_length(text: str) -> int:
     """
     if text.isascii():
         return len(text) - text.count("\r\n")
-    if _JOINING.search(text) is None:
+    if "\r\n" not in text and _JOINING.search(_ASCII_RUNS.sub("", text)) is None:
         return len(text)
     return len(_graphemes(text))
 

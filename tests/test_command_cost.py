@@ -27,3 +27,19 @@ def test_the_command_leaves_what_is_alive_at_exit_to_the_system() -> None:
     )
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert "collected at exit" not in ran.stdout
+
+
+def test_what_the_command_line_imports_is_not_walked_again_by_the_collector() -> None:
+    """Modules, classes and settings models live as long as the process: each full
+    collection walked them again while the command imported and worked (~30 ms of a
+    one-article build of 10,000). They are frozen once the command line is imported."""
+    script = (
+        "import gc\n"
+        "before = gc.get_freeze_count()\n"
+        "import newsbot.cli\n"
+        "print(before, gc.get_freeze_count())\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    before, after = ran.stdout.split()
+    assert int(before) == 0
+    assert int(after) > 10_000

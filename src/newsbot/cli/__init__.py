@@ -26,6 +26,10 @@ from newsbot.cli.store import build, check, import_, new
 
 __all__ = ["EXIT_PROBLEMS", "EXIT_SETTINGS", "EXIT_UNUSABLE", "main"]
 
+# What the imports above made (modules, classes, settings models) lives as long as the
+# process: frozen, the collector no longer walks it again at each full collection while
+# the command imports and works (~30 ms of a build of one article in 10,000).
+gc.freeze()
 # At exit the interpreter collects every object still alive, module by module: after a
 # build of one article in 10,000, that walk cost ~80 ms, a tenth of the command, for
 # memory the process hands back anyway. Frozen objects are left out of it; registered

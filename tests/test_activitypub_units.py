@@ -11,6 +11,7 @@ import base64
 import hashlib
 import random
 import re
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -416,6 +417,44 @@ def test_updates_and_deletes_wait_while_the_store_is_suspect(tmp_path: Path) -> 
     with app.engine.begin() as conn:
         suspect.save(conn, None)
     assert outbox.sync(now).updated == 1
+    app.close()
+
+
+def test_a_note_waits_for_its_article_s_page(tmp_path: Path) -> None:
+    """A build stores an article before it writes its page; a sync meanwhile (the service's
+    syncs run beside its builds), after a build that failed half-way, or while the page
+    cannot be written, must not send followers a note linking to a page that is not there.
+    A note already sent is neither deleted nor sent again meanwhile."""
+    from newsbot.activitypub.outbox import Outbox
+    from newsbot.errors import OutputError
+    from support.posting import write_article
+
+    content = tmp_path / "content"
+    now = datetime.now(UTC).replace(microsecond=0)
+    write_article(content, "a.md", "Council votes", now - timedelta(hours=2))
+    app, actor = _built(tmp_path, content, now)
+    outbox = Outbox(app.engine, actor)
+    assert outbox.sync(now).created == 1
+    write_article(content, "b.md", "Harbour reopens", now - timedelta(hours=1), tags=["Harbour"])
+    blocked = tmp_path / "public/tags/harbour"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("in the way", encoding="utf-8")  # a file where a folder is due
+    with pytest.raises(OutputError):
+        app.builder.build(now)
+    report = outbox.sync(now)
+    assert (report.created, report.deleted) == (0, 0)
+    blocked.unlink()
+    page = tmp_path / "public/articles/b"
+    shutil.rmtree(page)  # the build that failed wrote it; gone again, and something in its way
+    page.write_text("in the way", encoding="utf-8")  # now the page alone cannot be written
+    assert list(app.builder.build(now).pages_unwritten) == ["b.md"]
+    write_article(content, "a.md", "Council votes the budget", now - timedelta(hours=2))
+    assert list(app.builder.build(now).pages_unwritten) == ["b.md"]
+    report = outbox.sync(now)
+    assert (report.created, report.updated, report.deleted) == (0, 1, 0)
+    page.unlink()
+    assert not app.builder.build(now).pages_unwritten
+    assert outbox.sync(now).created == 1
     app.close()
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import Engine
@@ -16,6 +18,9 @@ from sqlalchemy import Engine
 from newsbot.forked import Child
 from newsbot.state import database
 from newsbot.state.database import DatabaseError, open_database
+
+if TYPE_CHECKING:
+    from newsbot.settings import Settings
 
 
 def test_the_known_head_is_alembics_head() -> None:
@@ -70,7 +75,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0016"
+        assert current_revision(upgraded) == HEAD == "0017"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -245,8 +250,34 @@ def test_posts_keep_their_articles_when_the_id_rule_changes(tmp_path: Path) -> N
             assert conn.exec_driver_sql("SELECT article_id FROM post_related").scalar() == "北京"
 
 
+FINGERPRINT = "SELECT value FROM meta WHERE key = 'fingerprint'"
+"""The build fingerprint: dropped by a migration, the next build reads every file again."""
+
+
+def _built_then_back(
+    settings: Settings, now: datetime, back: Callable[[sqlite3.Connection], None]
+) -> None:
+    """Build the store of ``settings`` at ``now``, then make its state file what an older
+    version left (``back``)."""
+    from support.stores import opened
+
+    with opened(settings) as app:
+        app.builder.build(now)
+        file = app.engine.url.database
+    assert file is not None
+    with sqlite3.connect(file) as db:
+        back(db)
+
+
+def _back_to_0016(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0016 left: no leads split by the build (migration 0017)."""
+    db.execute("ALTER TABLE articles DROP COLUMN leads")
+    db.execute("UPDATE alembic_version SET version_num = '0016'")
+
+
 def _back_to_0015(db: sqlite3.Connection) -> None:
     """Make a head state file what 0015 left: given-up rows not told apart (migration 0016)."""
+    _back_to_0016(db)
     db.execute("ALTER TABLE ap_inbox DROP COLUMN given_up")
     db.execute("UPDATE ap_deliveries SET state = 'failed' WHERE state = 'given_up'")
     db.execute("UPDATE alembic_version SET version_num = '0015'")
@@ -475,20 +506,38 @@ def test_a_revision_date_to_come_is_scheduled_after_the_upgrade(tmp_path: Path) 
     content = tmp_path / "content"
     write_article(content, "a.md", "Revised", now - timedelta(days=2), updated=revised.isoformat())
     settings = make_settings(tmp_path, content)
-    with opened(settings) as app:
-        app.builder.build(now)
-        file = app.engine.url.database
-    assert file is not None
-    with sqlite3.connect(file) as db:
-        _back_to_0013(db)
+    _built_then_back(settings, now, _back_to_0013)
 
     atom = settings.feeds.output_dir / "atom.xml"
     with opened(settings) as app:
         with app.engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT updated FROM articles").scalar() is None
-            fingerprint = "SELECT value FROM meta WHERE key = 'fingerprint'"
-            assert conn.exec_driver_sql(fingerprint).first() is None
+            assert conn.exec_driver_sql(FINGERPRINT).first() is None
         assert app.builder.build(now).read == 1
         assert "2026-03-02" not in atom.read_text(encoding="utf-8")
         assert app.builder.build(revised).read == 0
     assert "<updated>2026-03-02T00:00:00+00:00</updated>" in atom.read_text(encoding="utf-8")
+
+
+def test_articles_stored_before_0017_get_their_leads_from_the_next_build(tmp_path: Path) -> None:
+    """A state file of 0016 kept no leads: the next build reads every file again (the
+    fingerprint is dropped) and stores the leads of the articles a target may post."""
+    from datetime import UTC, datetime, timedelta
+
+    from support.posting import settings_for, target, write_article
+    from support.stores import opened
+
+    now = datetime.now(UTC)
+    content = tmp_path / "content"
+    write_article(content, "a.md", "Budget", now - timedelta(hours=1), body="One. Two.")
+    settings = settings_for(tmp_path, content, {"main": target("https://social.example")})
+    _built_then_back(settings, now, _back_to_0016)
+
+    with opened(settings) as app:
+        with app.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT leads FROM articles").scalar() is None
+            assert conn.exec_driver_sql(FINGERPRINT).first() is None
+        assert app.builder.build(now).read == 1
+        with app.engine.connect() as conn:
+            leads = conn.exec_driver_sql("SELECT leads FROM articles").scalar()
+    assert json.loads(leads) == {"budget": 240, "sentences": {"en": ["One.", "Two."]}}

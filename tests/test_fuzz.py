@@ -39,13 +39,15 @@ from newsbot.render import feeds
 from newsbot.render.pages import Pages
 from newsbot.store import frontmatter
 from newsbot.store.fields import FIELDS, Site
-from newsbot.store.reader import Parsed, parse_bytes
+from newsbot.store.reader import LeadPlan, Parsed, parse_bytes
 from newsbot.store.scan import FileStat
-from newsbot.summaries import summary_text
+from newsbot.summaries import LEAD_LENGTH, summary_text
 from support.outputcheck import balanced, forbidden, html_problems, problems, text_problems
 from support.stores import BASE_URL, ID_PREFIX
 
 SITE = Site(BASE_URL, "articles/{slug}/", ZoneInfo("Europe/Paris"))
+LEADS = LeadPlan(LEAD_LENGTH, ("en",), datetime.min.replace(tzinfo=UTC))
+"""Every article's lead is split as a build splits those a target may post."""
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 INFO = feeds.FeedInfo(
     title="Fuzz news",
@@ -218,7 +220,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def read(root: Path, name: str, text: str | bytes) -> Parsed:
     """``text`` read as the store file ``name``; the reader must not raise."""
     data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    return parse_bytes(root, FileStat(name, len(data), 0), "digest", data, SITE)
+    return parse_bytes(root, FileStat(name, len(data), 0), "digest", data, SITE, leads=LEADS)
 
 
 def article_texts(article: Article) -> Iterator[tuple[str, str]]:
@@ -289,6 +291,8 @@ def assert_outputs_are_safe(parsed: Parsed, out: Path) -> None:
         return
     assert status.length <= 500
     assert article.url in status.text
+    kept = posts.compose(article, lead_text, [], posts.PostPolicy(), 500, 23, leads=parsed.leads)
+    assert kept == status  # the leads a build keeps are the ones a post would split
     assert text_problems(status.text, "status") == []
     assert text_problems(status.spoiler_text, "spoiler") == []
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+import newsbot.build.site
+import newsbot.state.navigation
 import newsbot.store.reader
 from newsbot.build.builder import BuildReport
 from newsbot.build.check import check_store
@@ -201,6 +203,31 @@ def test_a_changed_file_costs_only_itself(newsroom: Newsroom, spy: Spy) -> None:
     assert rewritten <= its_feeds | {"articles/budget/index.html"}
     assert {"rss.xml", "tags/economy/rss.xml", "articles/budget/index.html"} <= rewritten
     assert "tags/france/rss.xml" in before  # a feed the change must leave alone
+
+
+def test_the_names_of_every_section_and_tag_are_looked_up_once_per_build(
+    newsroom: Newsroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site's index page and the navigation files (OPML) both list every section and
+    tag by name; a build looked the names up for each (hundreds of feed sets, each named
+    from an article), now once, and both still show them."""
+    newsroom.build()
+    newsroom.write("2019/flood.md", _article("flood", "Flood", "2019-02-02", "Weather", "Europe"))
+    calls: list[int] = []
+    real = newsbot.state.navigation.feed_names
+
+    def counted(conn: Any, keys: Any) -> dict[tuple[str, str], str]:
+        calls.append(1)
+        return real(conn, keys)
+
+    monkeypatch.setattr(newsbot.state.navigation, "feed_names", counted)
+    monkeypatch.setattr(newsbot.build.site, "feed_names", counted, raising=False)
+    newsroom.build()
+    assert len(calls) == 1
+    assert ">Weather<" in (newsroom.out / "index.html").read_text(encoding="utf-8")
+    assert ': Weather"' in (newsroom.out / "feeds.opml").read_text(encoding="utf-8")
+    newsroom.build()  # nothing changed: nothing listed
+    assert len(calls) == 1
 
 
 def test_a_touched_but_identical_file_changes_no_output(newsroom: Newsroom, spy: Spy) -> None:

@@ -48,6 +48,15 @@ def copy_settings(tmp_path: Path, content: Path, name: str, database_url: str) -
     return base.model_copy(update={"state": state})
 
 
+def built_copies(tmp_path: Path, content: Path, database_url: str) -> tuple[Settings, Settings]:
+    """Two copies on one database, each having built its folder once."""
+    first = copy_settings(tmp_path, content, "first", database_url)
+    second = copy_settings(tmp_path, content, "second", database_url)
+    build(first)
+    build(second)
+    return first, second
+
+
 def build(settings: Settings) -> None:
     with opened(settings) as app:
         report = app.builder.build(NOW)
@@ -61,10 +70,7 @@ def shown(settings: Settings) -> str:
 def test_a_copy_writes_what_another_copy_read(
     tmp_path: Path, content: Path, database_url: str
 ) -> None:
-    first = copy_settings(tmp_path, content, "first", database_url)
-    second = copy_settings(tmp_path, content, "second", database_url)
-    build(first)
-    build(second)
+    first, second = built_copies(tmp_path, content, database_url)
     write_later(
         content / "storm.md", STORY.format(id="storm", title="Storm batters the coast", day=2)
     )
@@ -156,10 +162,7 @@ def test_a_copy_builds_behind_writes_what_those_builds_changed_and_nothing_else(
     a full one. The page of an article no build touched is the witness: a copy catching up
     leaves it as it is (here, altered by hand), and writes everything the others changed."""
     write_later(content / "harbour.md", STORY.format(id="harbour", title="Harbour opens", day=3))
-    first = copy_settings(tmp_path, content, "first", database_url)
-    second = copy_settings(tmp_path, content, "second", database_url)
-    build(first)
-    build(second)
+    first, second = built_copies(tmp_path, content, database_url)
     witness = second.feeds.output_dir / "articles/harbour/index.html"
     witness.write_text("left as it was", encoding="utf-8")
     write_later(content / "flood.md", STORY.format(id="flood", title="Flood warning", day=5))
@@ -219,10 +222,7 @@ def test_a_copy_further_behind_than_the_builds_kept_is_written_whole(
     tmp_path: Path, content: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("newsbot.state.build_changes.KEPT", 2)
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    first, second = (copy_settings(tmp_path, content, name, url) for name in ("first", "second"))
-    build(first)
-    build(second)
+    first, second = built_copies(tmp_path, content, f"sqlite:///{tmp_path / 'state.db'}")
     witness = second.feeds.output_dir / "articles/budget/index.html"
     witness.write_text("left as it was", encoding="utf-8")
     for day, title in enumerate(["Storm nears", "Storm hits the coast", "Storm passes"], 2):
@@ -231,3 +231,52 @@ def test_a_copy_further_behind_than_the_builds_kept_is_written_whole(
     build(second)
     assert "Storm passes" in shown(second)
     assert "Budget passes" in witness.read_text(encoding="utf-8")  # written again
+
+
+def held(settings: Settings, now: datetime) -> set[str]:
+    """Ids of live articles not yet posted that a pass would leave for later (page unwritten)."""
+    with opened(settings) as app:
+        posted = {s.article.id for s in app.deliveries().new_articles("main", now, None)}
+        live = {s.article.id for s in app.deliveries().new_articles("main", LATE, None)}
+    return live - posted
+
+
+LATE = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_a_page_one_copy_cannot_write_holds_its_post_until_that_copy_writes_it(
+    tmp_path: Path, content: Path, database_url: str
+) -> None:
+    first, second = built_copies(tmp_path, content, database_url)
+    write_later(content / "flood.md", STORY.format(id="flood", title="Flood warning", day=5))
+    in_the_way = first.feeds.output_dir / "articles/flood"
+    in_the_way.write_text("a file where the page's folder goes", encoding="utf-8")
+    with opened(first) as app:
+        assert list(app.builder.build(NOW).pages_unwritten) == ["flood.md"]
+    assert held(first, NOW) == {"flood"}
+    build(second)  # the other copy's folder has the page: the first's still lacks it
+    assert (second.feeds.output_dir / "articles/flood/index.html").is_file()
+    assert held(first, NOW) == {"flood"}
+    in_the_way.unlink()
+    build(first)
+    assert (first.feeds.output_dir / "articles/flood/index.html").is_file()
+    assert held(first, NOW) == set()
+
+
+def test_a_folder_no_copy_builds_any_more_holds_no_post_for_good(
+    tmp_path: Path, content: Path, database_url: str
+) -> None:
+    """A replaced container's volume listed a page it could not write: once no build has
+    written that folder for a day, the post goes ahead (the other copies have the page)."""
+    gone = copy_settings(tmp_path, content, "gone", database_url)
+    kept = copy_settings(tmp_path, content, "kept", database_url)
+    write_later(content / "flood.md", STORY.format(id="flood", title="Flood warning", day=5))
+    (gone.feeds.output_dir / "articles").mkdir(parents=True)
+    (gone.feeds.output_dir / "articles/flood").write_text("in the way", encoding="utf-8")
+    with opened(gone) as app:
+        assert list(app.builder.build(NOW).pages_unwritten) == ["flood.md"]
+    later = NOW + timedelta(days=2)
+    with opened(kept) as app:
+        assert not app.builder.build(later).pages_unwritten
+    assert held(kept, NOW + timedelta(hours=1)) == {"flood"}
+    assert held(kept, later) == set()

@@ -26,7 +26,7 @@ from newsbot.publish.compose import (
     hashtags,
     idempotency_key,
 )
-from newsbot.summaries import ELLIPSIS, grapheme_length
+from newsbot.summaries import ELLIPSIS, Leads, grapheme_length
 
 WHEN = datetime(2015, 8, 20, 12, tzinfo=UTC)
 LINK = "https://www.france24.com/en/20150820-france-uk-calais-cooperation-agreement-migrants"
@@ -143,6 +143,30 @@ def test_lead_when_the_article_has_no_summary() -> None:
     text = SUMMARY + " Under the agreement, a second facility will also be built."
     composed = compose(make_article(summary=""), text, [], PostPolicy(lead_length=200), 500, 23)
     assert f"\n\n{SUMMARY}\n\n" in composed.text
+
+
+def _unread() -> str:
+    raise AssertionError("the text was made although its leads were kept")
+
+
+@pytest.mark.parametrize(
+    ("leads", "language", "expected"),
+    [
+        pytest.param(Leads(200, {"en": ("Kept.",)}), "en-GB", "Kept.", id="kept: text unread"),
+        pytest.param(Leads(200, {"fr": ("Gardé.",)}), "en", SUMMARY, id="other language"),
+        pytest.param(Leads(100, {"en": ("Kept.",)}), "en", SUMMARY, id="other budget"),
+        pytest.param(None, "en", SUMMARY, id="none kept"),
+    ],
+)
+def test_a_lead_kept_by_the_build_is_taken_as_it_is(
+    leads: Leads | None, language: str, expected: str
+) -> None:
+    text = SUMMARY + " Under the agreement, a second facility will also be built."
+    lead_text = _unread if expected == "Kept." else (lambda: text)
+    article = make_article(summary="", lang=language)
+    policy = PostPolicy(lead_length=200)
+    composed = compose(article, lead_text, [], policy, 500, 23, leads=leads)
+    assert f"\n\n{expected}\n\n" in composed.text
 
 
 def test_own_summary_wins_over_lead() -> None:

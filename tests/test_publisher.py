@@ -281,6 +281,53 @@ def test_each_new_article_is_posted_once_with_headline_summary_link_language_vis
     assert len(requests_of(server, "post_status")) == posts_before == 3
 
 
+def _stored_leads(room: Newsroom) -> dict[str, Any]:
+    """Each article's stored leads (``articles.leads``, decoded), by id."""
+    engine = open_database(database_url(room.settings.state))
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT id, leads FROM articles").all()
+    finally:
+        engine.dispose()
+    return {row.id: row.leads and json.loads(row.leads) for row in rows}
+
+
+def _store_leads(room: Newsroom, article_id: str, leads: dict[str, Any]) -> None:
+    engine = open_database(database_url(room.settings.state))
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "UPDATE articles SET leads = ? WHERE id = ?", (json.dumps(leads), article_id)
+            )
+    finally:
+        engine.dispose()
+
+
+def test_a_post_takes_its_lead_as_the_build_split_it(room: Newsroom, server: FakeMastodon) -> None:
+    """The build splits the lead of each article a target may post, and the post takes it
+    from there instead of splitting the text again; a post by rules the build did not split
+    for (another budget) splits the text itself."""
+    room.configure(language="de")
+    body = "The council voted the budget on Monday. It takes effect in May."
+    room.write("a.md", "Council votes the budget", 2, body=body)
+    room.write("b.md", "Harbour reopens", 1, body="Boats are back. The storm is over.")
+    room.write("c.md", "Le port rouvre", 1, body="Les bateaux reviennent.", lang="fr")
+    room.write("d.md", "Budget vote", 1, summary="Its own summary.")
+    room.write("e.md", "Old news", 24 * 400, body="Long ago.")
+    room.build()
+    stored = _stored_leads(room)
+    split = ["The council voted the budget on Monday.", "It takes effect in May."]
+    assert stored["a"] == {"budget": 240, "sentences": {"de": split}}
+    assert stored["c"] == {"budget": 240, "sentences": {"fr": ["Les bateaux reviennent."]}}
+    assert stored["d"] is None and stored["e"] is None  # its own summary; never posted
+    _store_leads(room, "a", {"budget": 240, "sentences": {"de": ["As the build split it."]}})
+    _store_leads(room, "b", {"budget": 120, "sentences": {"de": ["Another budget's."]}})
+    assert room.publish(build=False).posted == 4
+    texts = {s["text"].split("\n\n")[0]: s["text"] for s in server.live_statuses()}
+    assert texts["Council votes the budget"].split("\n\n")[1] == "As the build split it."
+    assert texts["Harbour reopens"].split("\n\n")[1] == "Boats are back. The storm is over."
+
+
 def test_the_target_language_serves_articles_without_one(
     room: Newsroom, server: FakeMastodon
 ) -> None:

@@ -17,14 +17,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from newsbot.summaries import (
+    _JOINING,
     ELLIPSIS,
     EXCERPT_LIMIT,
+    Leads,
     _plain_text,
     clean_text,
     excerpt,
     excerpt_of_text,
     grapheme_length,
     lead,
+    lead_sentences,
     segmenter_language,
     sentences,
     shorten,
@@ -355,6 +358,11 @@ def test_grapheme_length_counts_as_splitting_does(text: str) -> None:
     assert grapheme_length(text) == len(regex.findall(r"\X", text))
 
 
+def test_no_ascii_character_joins_a_cluster() -> None:
+    """`grapheme_length` looks for joining characters among the text's non-ASCII ones only."""
+    assert [chr(c) for c in range(128) if _JOINING.match(chr(c))] == []
+
+
 # -- lead ----------------------------------------------------------------------------------
 
 ARTICLE = (
@@ -523,3 +531,34 @@ def test_excerpt_of_sample_articles_is_that_of_the_whole_body(path: Path) -> Non
     body = render(path.read_text(encoding="utf-8").split("\n---\n", 1)[-1], "https://x.test/")
     whole = excerpt_of_text(_plain_text(clean_text(body)))
     assert excerpt.__wrapped__(body) == whole
+
+
+# -- leads kept by the build ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(CONTENT.rglob("*.md")), ids=lambda p: p.name)
+@pytest.mark.parametrize("budget", [240, 60])
+def test_kept_leads_are_the_leads(path: Path, budget: int) -> None:
+    body = path.read_text(encoding="utf-8").split("\n---\n", 1)[1]
+    kept = Leads.decode(Leads.of(body, budget, ["en", "fr-CA", None]).encode())
+    assert kept is not None
+    for language in ("en", "EN-GB", None, "xx", "fr", "fr_BE"):
+        assert kept.sentences(budget, language) == lead_sentences(body, budget, language)
+
+
+@pytest.mark.parametrize(
+    ("budget", "language"), [(241, "en"), (240, "de"), (240, "de-AT")]
+)  # fmt: skip
+def test_kept_leads_of_another_budget_or_language_are_none(budget: int, language: str) -> None:
+    """A post by other rules splits the text itself."""
+    assert Leads.of(ARTICLE, 240, ["en", "fr"]).sentences(budget, language) is None
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [None, "", "not json", "[]", '{"budget": 240}', '{"budget": "240", "sentences": {}}',
+     '{"budget": 240, "sentences": []}', '{"budget": 240, "sentences": {"en": "One."}}',
+     '{"budget": 240, "sentences": {"en": [1]}}'],
+)  # fmt: skip
+def test_kept_leads_not_understood_are_none(stored: str | None) -> None:
+    assert Leads.decode(stored) is None

@@ -81,6 +81,14 @@ class Outbox:
             for article_id, revision in live.items()
             if not _current(notes.get(article_id), revision)
         ]
+        if changed:
+            # A new note links to the article's page: none before the page is written.
+            waiting = self.rows.not_on_site(_ts(now))
+            changed = [
+                article_id
+                for article_id in changed
+                if article_id not in waiting or _published(notes.get(article_id))
+            ]
         for article_id, row in self.rows.read(changed, _ts(now)):
             known = notes.get(article_id)
             article = row.article()
@@ -189,3 +197,8 @@ class Outbox:
 def _current(known: KnownNote | None, revision: str | None) -> bool:
     """Whether followers have the article's revision already (as far as the row says)."""
     return known is not None and known.state == "published" and known.revision == revision
+
+
+def _published(known: KnownNote | None) -> bool:
+    """Whether followers have a note of the article (an update, not a new note, is due)."""
+    return known is not None and known.state == "published"

@@ -17,7 +17,6 @@ from newsbot.build import parallel
 from newsbot.build.output import Output
 from newsbot.build.site import SiteView
 from newsbot.layout import FILES, FeedPlace
-from newsbot.state import navigation as indexed
 from newsbot.state.index import SITE, FeedKey, Stored
 
 if TYPE_CHECKING:
@@ -142,11 +141,8 @@ class FeedFiles:
 
     def _nav_lists(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """(name, URL) of every section and tag page, for the index page's navigation."""
-        index = self.site.index
-        keys = sorted(k for k in index.feed_keys() if k[0] != "site" and self.site.wanted(k))
-        with index.engine.connect() as conn:
-            names = indexed.feed_names(conn, keys)
-        links = [(k[0], names[k], FeedPlace(*k).url(self.site.base_url)) for k in keys]
+        base_url = self.site.base_url
+        links = [(k[0], name, FeedPlace(*k).url(base_url)) for k, name in self.site.feeds()]
         sections = sorted((n, u) for kind, n, u in links if kind == "section")
         tags = sorted((n, u) for kind, n, u in links if kind == "tag")
         return sections, tags

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ from newsbot.state.related_lists import RelatedLists
 from newsbot.store.scan import FileStat
 
 if TYPE_CHECKING:  # the parsers load only when there is something to read
-    from newsbot.store.reader import Parsed
+    from newsbot.store.reader import LeadPlan, Parsed
 
 BATCH = 500
 """Files stored per transaction."""
@@ -105,7 +105,7 @@ class Indexer:
         pages: set[str] = set()
         stored: list[str] = []
         done = 0
-        for batch in self._parse(to_read):
+        for batch in self._parse(to_read, now):
             fresh = self._store(batch, known, generation, changes, ids, pages, full, now)
             stored.extend(p.stat.path for p in fresh)
             for parsed in fresh:
@@ -181,7 +181,7 @@ class Indexer:
             self.index.store(conn, fresh, generation, added, now=now)
         return fresh
 
-    def _parse(self, stats: Sequence[FileStat]) -> Iterator[list[Parsed]]:
+    def _parse(self, stats: Sequence[FileStat], now: datetime) -> Iterator[list[Parsed]]:
         """Parsed files in batches, in the order of ``stats``; several processes when many.
 
         The workers parse the next batches while this process stores the last one;
@@ -198,6 +198,7 @@ class Indexer:
             self.settings.store.content_dir,
             site=Site(self.base_url, site.permalink, site.zone),
             max_bytes=self.settings.store.max_file_bytes,
+            leads=lead_plan(self.settings, now),
         )
         workers = parallel.processes()
         if len(stats) < PARALLEL_FROM or workers < 2:
@@ -243,6 +244,19 @@ class Indexer:
                 changes.gone_pages.add(name)
             if image:
                 changes.old_media.add(image)
+
+
+def lead_plan(settings: Settings, now: datetime) -> LeadPlan | None:
+    """Which leads a build splits for the targets' posts (None: no target, none)."""
+    from newsbot.store.reader import LeadPlan
+    from newsbot.summaries import LEAD_LENGTH
+
+    targets = settings.targets.values()
+    if not targets:
+        return None
+    hours = max(target.backlog_max_age_hours for target in targets)
+    languages = tuple(dict.fromkeys(t.language or settings.site.language for t in targets))
+    return LeadPlan(LEAD_LENGTH, languages, now - timedelta(hours=hours))
 
 
 def _read_all(work: Callable[[FileStat], Parsed], stats: Sequence[FileStat]) -> list[Parsed]:

@@ -74,9 +74,7 @@ def write(
             count += output.write(
                 month_file(month), archive_month(pages, site, month, items, counts)
             )
-        keys = sorted(k for k in view.index.feed_keys() if view.wanted(k))
-        names = indexed.feed_names(conn, keys)
-        places = [(FeedPlace(*k), names.get(k, k[1])) for k in keys]
+        places = [(FeedPlace(*key), name) for key, name in view.feeds()]
         listed = [place.url(base_url) for place, _ in places]
         listed.append(base_url + "archive/")
         for name, data in sitemaps(site, listed, indexed.page_dates(conn, now)).items():

@@ -14,6 +14,7 @@ from newsbot.articles import Article, tag_slug
 from newsbot.layout import MEDIA_TYPES, FeedPlace
 from newsbot.settings import Settings
 from newsbot.state.index import FeedKey, StoreIndex
+from newsbot.state.navigation import feed_names
 from newsbot.state.related_lists import RelatedLists
 
 SITE_PLACE = FeedPlace("site", "")
@@ -28,9 +29,11 @@ class SiteView:
         self.related_lists = related
         self.base_url = str(settings.site.base_url)
         self._related: dict[str, Sequence[Article]] = {}
+        self._feeds: list[tuple[FeedKey, str]] | None = None
 
     def begin(self) -> None:
         self._related = {}
+        self._feeds = None
 
     def in_child(self) -> None:
         """In a process forked from the build: open database connections of its own (the
@@ -46,6 +49,21 @@ class SiteView:
             or (kind == "tag" and feeds.per_tag)
             or (kind == "section" and feeds.per_section)
         )
+
+    def feeds(self) -> list[tuple[FeedKey, str]]:
+        """Every feed set that gets files, in order, with the name it is shown under
+        (`newsbot.state.navigation.feed_names`).
+
+        Looked up once per build: the site's index page and the navigation files both list
+        every section and tag, and in a build of one article the lookup (hundreds of feed
+        sets, each named from an article) cost as much as rendering one feed set.
+        """
+        if self._feeds is None:
+            keys = sorted(key for key in self.index.feed_keys() if self.wanted(key))
+            with self.index.engine.connect() as conn:
+                names = feed_names(conn, keys)
+            self._feeds = [(key, names.get(key, key[1])) for key in keys]
+        return self._feeds
 
     def feed_links(self, place: FeedPlace) -> dict[str, tuple[str, str]]:
         """Format -> (URL, media type) of the feeds of ``place``."""

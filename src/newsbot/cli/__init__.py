@@ -12,6 +12,8 @@ Library errors become messages and exit codes here, and only here:
 
 from __future__ import annotations
 
+import atexit
+import gc
 from pathlib import Path
 
 import click
@@ -25,6 +27,16 @@ from newsbot.cli.service import followers, healthcheck, run
 from newsbot.cli.store import build, check, import_, new
 
 __all__ = ["EXIT_PROBLEMS", "EXIT_SETTINGS", "EXIT_UNUSABLE", "main"]
+
+# What the imports above made (modules, classes, settings models) lives as long as the
+# process: frozen, the collector no longer walks it again at each full collection while
+# the command imports and works (~30 ms of a build of one article in 10,000).
+gc.freeze()
+# At exit the interpreter collects every object still alive, module by module: after a
+# build of one article in 10,000, that walk cost ~80 ms, a tenth of the command, for
+# memory the process hands back anyway. Frozen objects are left out of it; registered
+# first, this runs after every other exit handler (logging's flush, multiprocessing's).
+atexit.register(gc.freeze)
 
 
 @click.group(

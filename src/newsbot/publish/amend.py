@@ -96,7 +96,7 @@ class Amends:
             return
         kept = p.related_sets.get(p.name, article.id)
         try:
-            composed = p.compose(article, stored.html, kept=kept)
+            composed = p.compose(stored, kept=kept)
         except ComposeError as exc:
             self._edit_failed(article.id, revision, f"cannot compose a status: {exc}", report)
             return
@@ -111,13 +111,13 @@ class Amends:
                 p.client.edit_status(delivery.status_id, p.request(composed, media_ids))
             except TooLong as exc:
                 p.learn_length(article.id, exc, report)
-                composed = p.compose(article, stored.html, kept=kept)
+                composed = p.compose(stored, kept=kept)
                 report.recomposed += 1
                 p.client.edit_status(delivery.status_id, p.request(composed, media_ids))
             except PermanentError as exc:
                 if not self._over_new_limit(exc, composed):
                     raise
-                composed = p.compose(article, stored.html, kept=kept)
+                composed = p.compose(stored, kept=kept)
                 report.recomposed += 1
                 log.info(
                     "edit refused over a limit lowered since it was read; recomposed: %d/%d "

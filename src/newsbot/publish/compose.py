@@ -53,7 +53,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from string import Formatter
 from typing import TYPE_CHECKING, Literal
@@ -70,7 +70,14 @@ from newsbot.publish.fitting import MIN_SUMMARY as MIN_SUMMARY
 from newsbot.publish.fitting import RELATED_MARK as RELATED_MARK
 from newsbot.publish.fitting import Draft, NoRoom, Rules, fit, fit_reply
 from newsbot.publish.fitting import related_text as related_text
-from newsbot.summaries import grapheme_length, lead_sentences, sentences, shorten
+from newsbot.summaries import (
+    LEAD_LENGTH,
+    Leads,
+    grapheme_length,
+    lead_sentences,
+    sentences,
+    shorten,
+)
 
 if TYPE_CHECKING:
     from newsbot.mastodon.counting import CountingRule
@@ -121,7 +128,7 @@ class PostPolicy:
     related_in: Literal["auto", "post", "reply"] = "auto"
     language: str | None = None
     related_label: str = "Related:"
-    lead_length: int = 240
+    lead_length: int = LEAD_LENGTH
     summary_floor: int = 0
     """The summary is not shortened below this for related links (0: its first sentence)."""
 
@@ -164,12 +171,13 @@ class Composed:
 
 def compose(
     article: Article,
-    lead_text: str,
+    lead_text: str | Callable[[], str],
     related: Sequence[RelatedLink],
     policy: PostPolicy,
     max_characters: int,
     url_length: int | None,
     rule: CountingRule | None = None,
+    leads: Leads | None = None,
 ) -> Composed:
     """The status for ``article`` within ``max_characters`` as the server counts them.
 
@@ -190,7 +198,9 @@ def compose(
     least ``AUTO_MIN_RELATED`` of them fit there (or all, when fewer exist);
     otherwise they go, whole, in a reply under the post. ``rule`` (a server
     profile's counting, see `newsbot.mastodon.counting`) replaces ``max_characters``
-    and ``url_length`` when given.
+    and ``url_length`` when given. ``leads``, what the build kept of ``lead_text``'s
+    leads, saves splitting it into sentences again (and making it, when it is given as a
+    function: a post whose lead was kept reads nothing of the body).
 
     The link is never touched and neither is the content warning (a cut
     warning may hide what it warns about); when those two alone are over the
@@ -213,7 +223,7 @@ def compose(
     links = tuple(
         _quiet_link(link) for link in related if link.url.strip() not in ("", article.url.strip())
     )
-    summary, first = _summary(article, lead_text, policy, language)
+    summary, first = _summary(article, lead_text, policy, language, leads)
     summary = _quiet(summary)
     draft = Draft(
         headline=_quiet(_one_line(article.title)),
@@ -334,13 +344,20 @@ def _summary_floor(
 
 
 def _summary(
-    article: Article, lead_text: str, policy: PostPolicy, language: str | None
+    article: Article,
+    lead_text: str | Callable[[], str],
+    policy: PostPolicy,
+    language: str | None,
+    leads: Leads | None,
 ) -> tuple[str, str | None]:
     """The summary, and its first sentence when it is the lead (see `_summary_floor`)."""
     own = _one_line(article.summary)
     if own:
         return own, None
-    chosen = lead_sentences(lead_text, policy.lead_length, language)
+    chosen = leads.sentences(policy.lead_length, language) if leads is not None else None
+    if chosen is None:
+        text = lead_text() if callable(lead_text) else lead_text
+        chosen = lead_sentences(text, policy.lead_length, language)
     return balance(" ".join(chosen)), _quiet(balance(chosen[0])) if chosen else ""
 
 

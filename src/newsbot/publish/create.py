@@ -23,6 +23,7 @@ from newsbot.publish import rules
 from newsbot.publish.compose import Composed, ComposeError, idempotency_key
 from newsbot.publish.report import PassReport, StopReason, StopTarget
 from newsbot.state.deliveries import Action, Attempt, Delivery, DeliveryState, KeptSet
+from newsbot.state.index import Stored
 
 if TYPE_CHECKING:
     from newsbot.publish.publisher import Publisher
@@ -43,8 +44,7 @@ NEW_PER_PASS = 200
 class _Post:
     """One article's post across the tries of one pass."""
 
-    article: Article
-    body_html: str
+    stored: Stored
     revision: str
     key: str
     composed: Composed
@@ -58,6 +58,10 @@ class _Post:
     tries: int
     media_ids: tuple[str, ...] | None = None
     shortened: bool = False
+
+    @property
+    def article(self) -> Article:
+        return self.stored.article
 
 
 class Creates:
@@ -82,15 +86,14 @@ class Creates:
             if not p.readable(stored.article) or not p.may_post_now():
                 report.waiting += 1
                 continue
-            self.create(stored.article, stored.html, report, delivery=None)
+            self.create(stored, report, delivery=None)
 
-    def create(
-        self, article: Article, body_html: str, report: PassReport, delivery: Delivery | None
-    ) -> None:
-        """Post ``article`` once: reconcile an unknown outcome first, retry transient failures."""
-        post = self._first(article, body_html, report, delivery)
+    def create(self, stored: Stored, report: PassReport, delivery: Delivery | None) -> None:
+        """Post the article once: reconcile an unknown outcome first, retry transient failures."""
+        post = self._first(stored, report, delivery)
         if post is None:
             return
+        article = stored.article
         for _ in range(IN_PASS_TRIES):
             if post.uncertain and self._settled_without_sending(post, report):
                 return
@@ -119,20 +122,18 @@ class Creates:
 
     # -- the steps of one post ------------------------------------------------------
 
-    def _first(
-        self, article: Article, body_html: str, report: PassReport, delivery: Delivery | None
-    ) -> _Post | None:
+    def _first(self, stored: Stored, report: PassReport, delivery: Delivery | None) -> _Post | None:
         """The post as first composed, carrying over what an earlier pass tried; None when
         the article cannot make a status (recorded as failed)."""
+        article = stored.article
         revision = revision_of(article)
         try:
-            composed = self.p.compose(article, body_html)
+            composed = self.p.compose(stored)
         except ComposeError as exc:
             self._give_up(article.id, f"cannot compose a status: {exc}", report)
             return None
         return _Post(
-            article=article,
-            body_html=body_html,
+            stored=stored,
             revision=revision,
             key=idempotency_key(self.p.name, article.id, revision),
             composed=composed,
@@ -175,7 +176,7 @@ class Creates:
             return False
         self.p.learn_length(post.article.id, exc, report)
         try:
-            post.composed = self.p.compose(post.article, post.body_html)
+            post.composed = self.p.compose(post.stored)
         except ComposeError:
             self._give_up(post.article.id, f"too long for this server: {exc}", report)
             return False
@@ -318,7 +319,7 @@ class Creates:
             stored = p.store.article(delivery.article_id)
             if stored is not None and p.related_sets.get(p.name, delivery.article_id) is None:
                 try:
-                    composed: Composed | None = p.compose(stored.article, stored.html)
+                    composed: Composed | None = p.compose(stored)
                 except ComposeError:
                     composed = None
                 if composed is not None:

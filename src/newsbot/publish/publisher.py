@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
@@ -53,10 +54,12 @@ from newsbot.render import bodies as html
 from newsbot.settings import TargetSettings
 from newsbot.state import suspect
 from newsbot.state.deliveries import Action, Attempt, DeliveryStore, KeptSet, KnownAccount
+from newsbot.state.index import Stored
 from newsbot.state.learning import Learned, TargetKnowledge
 from newsbot.state.leases import Lease
 from newsbot.state.pass_marks import PassMark
 from newsbot.state.replies import RelatedSet, RelatedStore
+from newsbot.summaries import Leads
 
 __all__ = ["PassReport", "Publisher", "StopReason", "account_changed", "links_as_its_own"]
 
@@ -208,7 +211,7 @@ class Publisher:
                 elif not self.readable(stored.article) or not self.may_post_now():
                     report.waiting += 1
                 else:
-                    self.creates.create(stored.article, stored.html, report, delivery)
+                    self.creates.create(stored, report, delivery)
             elif delivery.action == Action.EDIT:
                 stored = self.store.article(delivery.article_id)
                 if stored is not None:
@@ -414,7 +417,7 @@ class Publisher:
                     report.dry_run_skipped.append((article, str(skip)))
                     continue
                 try:
-                    composed = self.compose(article, stored.html)
+                    composed = self.compose(stored)
                 except ComposeError as exc:
                     report.dry_run_skipped.append((article, f"cannot compose a status: {exc}"))
                     continue
@@ -424,12 +427,14 @@ class Publisher:
         except MastodonError as exc:
             report.stopped_by(StopReason.SERVER_ERROR, str(exc))
 
-    def compose(self, article: Article, body_html: str, kept: RelatedSet | None = None) -> Composed:
+    def compose(self, stored: Stored, kept: RelatedSet | None = None) -> Composed:
         """The status by the target's rules; `ComposeError` when there is none to make.
 
         ``kept`` is the related set a post was made with: an edit keeps it, in
-        the same place, unless the editors changed their picks since.
+        the same place, unless the editors changed their picks since. The lead's
+        sentences are the ones the build stored, when it stored them for this target.
         """
+        article = stored.article
         policy = self.policy
         if kept is not None and tuple(kept.editors) == tuple(article.related):
             links = list(kept.links)
@@ -443,12 +448,13 @@ class Publisher:
             links = []
         return compose(
             article,
-            "\n\n".join(html.paragraphs(body_html)),
+            partial(html.lead_text, stored.html),
             links,
             policy,
             self.limits.max_characters,
             None,
             rule=self.server.rule,
+            leads=Leads.decode(stored.leads),
         )
 
     def request(self, composed: Composed, media_ids: Sequence[str]) -> StatusRequest:

@@ -110,6 +110,11 @@ def paragraphs(html: str) -> list[str]:
     return [text for match in _PARAGRAPH.finditer(html) if (text := to_text(match.group(1)))]
 
 
+def lead_text(html: str) -> str:
+    """The text a post's lead is cut from: the `paragraphs`, a blank line apart."""
+    return "\n\n".join(paragraphs(html))
+
+
 def to_text(html: str) -> str:
     """Plain text of sanitised HTML: tags dropped, entities decoded, spaces collapsed."""
     # Inline tags vanish without a trace ("<em>a</em>." stays "a."); line breaks and

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Integer, cast, func, insert, or_, select, update
 
 from newsbot.articles import Article
+from newsbot.state import unwritten
 from newsbot.state.database import chunks
 from newsbot.state.followers import delivery_inboxes
-from newsbot.state.index import decode_article
-from newsbot.state.schema import ap_activities, ap_notes, articles
+from newsbot.state.index import GENERATION, decode_article
+from newsbot.state.schema import ap_activities, ap_notes, articles, meta
+from newsbot.times import from_epoch
 
 Enqueue = Callable[[Connection, str, Iterable[str], datetime], int]
 """Add the delivery rows of an activity to some inboxes, in the caller's transaction."""
@@ -76,6 +78,24 @@ class Activities:
         query = select(articles.c.id, articles.c.revision).where(*_live(now))
         with self.engine.connect() as conn:
             return {r.id: r.revision for r in conn.execute(query)}
+
+    def not_on_site(self, now: int) -> set[str]:
+        """Live articles whose page may not be on the site yet: stored by a build still
+        writing its output (the service's builds run beside its syncs) or one that failed
+        half-way, or whose page a folder could not write (`newsbot.state.unwritten`).
+
+        A note for one of them would link followers to a page that is not there; it is
+        made once the page is. (Notes already made stay: their pages were written.)
+        """
+        finished = cast(
+            select(meta.c.value).where(meta.c.key == GENERATION).scalar_subquery(), Integer
+        )
+        waiting = or_(
+            articles.c.added > func.coalesce(finished, 0), unwritten.holds(from_epoch(now))
+        )
+        query = select(articles.c.id).where(*_live(now), waiting)
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def read(self, ids: Sequence[str], now: int) -> Iterator[tuple[str, LiveArticle]]:
         """The live articles among ``ids``, a chunk at a time."""

@@ -205,7 +205,7 @@ class DeliveryStore:
             select(meta.c.value).where(meta.c.key == GENERATION).scalar_subquery(), Integer
         )
         query = (
-            select(articles.c.data, articles.c.html)
+            select(articles.c.data, articles.c.html, articles.c.leads)
             .where(
                 articles.c.visible,
                 ~articles.c.shadowed,
@@ -219,12 +219,12 @@ class DeliveryStore:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [Stored(decode_article(r.data), r.html) for r in conn.execute(query)]
+            return [Stored(decode_article(r.data), r.html, r.leads) for r in conn.execute(query)]
 
     def revised(self, target: str, limit: int) -> list[tuple[Delivery, Stored]]:
         """Posted articles whose content changed since (candidates for an edit)."""
         query = (
-            select(deliveries, articles.c.data, articles.c.html)
+            select(deliveries, articles.c.data, articles.c.html, articles.c.leads)
             .join(articles, articles.c.id == deliveries.c.article_id)
             .where(
                 deliveries.c.target == target,
@@ -237,7 +237,7 @@ class DeliveryStore:
         )
         with self.engine.connect() as conn:
             return [
-                (_delivery(row._mapping), Stored(decode_article(row.data), row.html))
+                (_delivery(row._mapping), Stored(decode_article(row.data), row.html, row.leads))
                 for row in conn.execute(query)
             ]
 
@@ -270,12 +270,12 @@ class DeliveryStore:
 
     def article(self, article_id: str) -> Stored | None:
         """The live article with this id, if the store still has it."""
-        query = select(articles.c.data, articles.c.html).where(
+        query = select(articles.c.data, articles.c.html, articles.c.leads).where(
             articles.c.id == article_id, articles.c.visible, ~articles.c.shadowed
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
-        return None if row is None else Stored(decode_article(row.data), row.html)
+        return None if row is None else Stored(decode_article(row.data), row.html, row.leads)
 
     def get(self, target: str, article_id: str) -> Delivery | None:
         query = select(deliveries).where(

@@ -72,6 +72,8 @@ class Stored:
 
     article: Article
     html: str
+    leads: str | None = None
+    """Its posts' lead sentences as the build stored them (`newsbot.summaries.Leads`)."""
 
 
 GENERATION = "generation"
@@ -670,6 +672,7 @@ def _article_row(parsed: Parsed, age: Age) -> dict[str, Any]:
         "visible": not article.draft and not article.withdrawn,
         "data": encode_article(article),
         "html": parsed.html,
+        "leads": None if parsed.leads is None else parsed.leads.encode(),
         "title_key": title_key(article.title),
         "url_key": url_key(article.url),
         "revision": revision_of(article),

@@ -53,6 +53,9 @@ articles = Table(
     Column("visible", Boolean, nullable=False),
     Column("data", Text, nullable=False),
     Column("html", Text, nullable=False),
+    # The lead sentences of its posts, as the build split them (`newsbot.summaries.Leads`,
+    # JSON); NULL when not worked out (an article too old to post, or stored before 0017).
+    Column("leads", Text),
     Column("revision", String(64), nullable=False, default=""),
     Column("title_key", String(200)),
     Column("url_key", String(500)),

@@ -22,6 +22,7 @@ from newsbot.store.assets import AssetRefused, asset_size, open_asset
 from newsbot.store.fields import Page, Site, Source, page_of
 from newsbot.store.scan import FileStat
 from newsbot.store.text import decode
+from newsbot.summaries import Leads
 
 RETRY_MTIME = -1
 """The modification time stored for a file that could not be read (see `_unopened`)."""
@@ -44,14 +45,51 @@ class Parsed:
     """The article's term counts for related articles, counted here to run in parallel."""
     page: Page | None = None
     """The page the article is written to, if it has one on the site."""
+    leads: Leads | None = None
+    """Its posts' lead sentences, split here to run in parallel (see `LeadPlan`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeadPlan:
+    """Which articles' leads a build splits (`newsbot.summaries.Leads`), and how.
+
+    Only those a target may post: published since ``since`` (the longest backlog
+    age of the targets before the build), with no summary of their own (a post
+    then shows that), neither draft nor withdrawn. An article without a language
+    gets a lead in each of ``languages``, the targets' own or the site's, as a
+    post takes them. Splitting costs about 1 ms an article: a cold build of an
+    archive splits nothing.
+    """
+
+    budget: int
+    languages: tuple[str | None, ...]
+    since: datetime
+
+    def leads(self, article: Article, body_html: str) -> Leads | None:
+        """The leads of ``article`` if it is one of those a target may post."""
+        if article.summary.strip() or article.draft or article.withdrawn:
+            return None
+        if article.published < self.since:
+            return None
+        languages = [article.lang or language for language in self.languages]
+        try:
+            return Leads.of(html.lead_text(body_html), self.budget, languages)
+        except Exception:  # a text pysbd fails on: its post splits it again, and says so there
+            return None
 
 
 def read(
-    root: Path, stat: FileStat, site: Site, max_bytes: int, now: datetime | None = None
+    root: Path,
+    stat: FileStat,
+    site: Site,
+    max_bytes: int,
+    now: datetime | None = None,
+    leads: LeadPlan | None = None,
 ) -> Parsed:
     """Read and parse the file ``stat`` describes; a broken file gives problems, never raises.
 
-    ``now``: when ``newsbot check`` reads it (see `Source.now`)."""
+    ``now``: when ``newsbot check`` reads it (see `Source.now`); ``leads``: which leads
+    to split, for a build."""
     # A file left unread still needs a digest: an empty one would read as "not indexed yet"
     # and its problem would never be recorded.
     unread = f"unread-{stat.size}-{stat.mtime_ns}"
@@ -71,7 +109,7 @@ def read(
         problem = Problem(stat.path, f"file is over the {max_bytes:,} byte limit")
         return Parsed(stat, unread, None, "", (problem,))
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    return parse_bytes(root, stat, digest, data, site, now)
+    return parse_bytes(root, stat, digest, data, site, now, leads)
 
 
 def _unopened(stat: FileStat, digest: str, message: str) -> Parsed:
@@ -88,7 +126,13 @@ def _unopened(stat: FileStat, digest: str, message: str) -> Parsed:
 
 
 def parse_bytes(
-    root: Path, stat: FileStat, digest: str, data: bytes, site: Site, now: datetime | None = None
+    root: Path,
+    stat: FileStat,
+    digest: str,
+    data: bytes,
+    site: Site,
+    now: datetime | None = None,
+    leads: LeadPlan | None = None,
 ) -> Parsed:
     """Parse file contents already read; ``digest`` identifies the contents."""
     source = Source(path=stat.path, asset_size=partial(asset_size, root), now=now)
@@ -103,4 +147,5 @@ def parse_bytes(
     counts = tokens.count(article.title, article.body, article.lang, tokens.WEIGHTING)
     body_html = html.render(article.body, article.url)
     page = page_of(article, site)
-    return Parsed(stat, digest, article, body_html, tuple(warnings), counts, page)
+    kept = None if leads is None else leads.leads(article, body_html)
+    return Parsed(stat, digest, article, body_html, tuple(warnings), counts, page, kept)

@@ -1980,3 +1980,35 @@ def test_a_server_address_that_is_an_api_or_profile_address_is_refused(
     assert (target.problem is not None) == refused
     if refused:
         assert target.problem is not None and "targets.main.server has a path" in target.problem
+
+
+def test_a_pass_skipped_for_another_copy_is_said_once_when_it_lasts(
+    room: Newsroom, server: FakeMastodon, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Copies sharing a database meet now and then, which is worth no line; a holder that
+    keeps the lease for pass after pass (one that died in another container) is said once,
+    at INFO, until a pass runs again."""
+    room.write("a.md", "Harbour reopens", 1)
+    room.build()
+    engine = open_database(database_url(room.settings.state))
+    other = Leases(engine, "another-container/1/1/elsewhere/y")
+    caplog.set_level(logging.DEBUG, logger="newsbot.publish.publisher")
+
+    def said() -> list[int]:
+        levels = [r.levelno for r in caplog.records if r.message.startswith("pass skipped")]
+        caplog.clear()
+        return levels
+
+    try:
+        with room.runners() as runners:
+            assert other.acquire("publish:main", datetime.now(UTC), PASS_LEASE_TTL)
+            for _ in range(4):
+                assert runners["main"].run().busy
+            assert said() == [logging.DEBUG, logging.INFO, logging.DEBUG, logging.DEBUG]
+            other.release("publish:main")
+            assert runners["main"].run().posted == 1
+            assert other.acquire("publish:main", datetime.now(UTC), PASS_LEASE_TTL)
+            assert runners["main"].run().busy
+            assert said() == [logging.DEBUG]  # a new streak, not yet worth a line
+    finally:
+        engine.dispose()

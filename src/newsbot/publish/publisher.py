@@ -73,6 +73,9 @@ SERVER_TTL = 600.0
 """Seconds a process trusts what it read of the server (limits, software, the scopes its
 listing and media checks proved); the token and its account are checked every pass."""
 
+SKIPS_SAID = 2
+"""Passes skipped in a row for another process's lease before it is said at INFO (once)."""
+
 Related = Callable[[Article, int, datetime], Sequence[Article]]
 """Finds up to k related articles (editors' first) for an article, as of a moment."""
 
@@ -129,6 +132,8 @@ class Publisher:
         self._mark: tuple[str | None, datetime] | None = None
         self.saturated = False
         """A step of this pass read as many rows as it may: there may be more."""
+        self._skipped = 0
+        """Passes skipped in a row because another process held the lease."""
 
     @property
     def suspect(self) -> suspect.Suspect | None:
@@ -149,11 +154,17 @@ class Publisher:
             return report
         if self.lease is not None and not self.lease.acquire():
             report.busy = self.lease.holder() or "another process"
-            log.info(
+            self._skipped += 1
+            # Copies sharing a database meet now and then: that is their normal way, and
+            # worth no line. Twice in a row, a holder may have died (in another container
+            # it is waited out, up to the lease's time): said once, until a pass runs.
+            log.log(
+                logging.INFO if self._skipped == SKIPS_SAID else logging.DEBUG,
                 "pass skipped: another process is publishing to this target",
                 extra={"target": self.name, "holder": report.busy},
             )
             return report
+        self._skipped = 0
         try:
             with self.lease.renewed() if self.lease is not None else contextlib.nullcontext():
                 self._pass(report)

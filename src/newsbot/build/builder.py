@@ -148,7 +148,8 @@ class Builder:
         report = BuildReport()
         stamp = now.astimezone(UTC).isoformat()
         self.view.begin()
-        full = self._fingerprint() != self.index.get_meta("fingerprint")
+        shape = self._fingerprint()
+        full = shape != self.index.get_meta("fingerprint")
         since = self._suspect_since(stamp)
         known = self.index.known()
         try:
@@ -177,11 +178,12 @@ class Builder:
         count_before = self.index.get_meta(CHANGES)
         generation = int(self.index.get_meta(GENERATION) or "0") + 1
         mark = self._folder_mark()
+        root = str(self.output.root.resolve())
         retried = unwritten.paths(self.index.engine, mark.folder)
         manifest = OutputManifest(self.index.engine, mark.folder)
         with self.index.engine.begin() as conn:
             identity = self.index.identity(conn)
-            manifest.belongs_to(conn, str(self.output.root.resolve()), epoch_seconds(now))
+            manifest.belongs_to(conn, root, epoch_seconds(now))
             self.index.drop_meta(conn, STAMP)  # until this build ends complete
             self.index.set_meta(conn, UNFINISHED, stamp)
         if full:
@@ -223,8 +225,10 @@ class Builder:
         # knows (another copy of newsbot, with a folder of its own, read the changes; or
         # this folder was emptied, restored or never written whole): it gets what the
         # builds since its mark changed, or all of it when they are not all known.
-        in_step = mark.built == f"{identity} {generation - 1}"
-        behind = None if in_step or own is None else self._behind(mark, identity, generation)
+        in_step = mark.built_by(identity, generation - 1)
+        behind = None
+        if not in_step and own is not None and mark.state == identity:
+            behind = build_changes.since(self.index.engine, mark.generation, generation - 1)
         old_media = set(changes.old_media)
         if behind is not None:
             affected |= behind.feeds
@@ -263,11 +267,11 @@ class Builder:
         elif old_media:
             report.stale_removed += self.article_pages.remove_unused_media(old_media, manifest)
         report.problems = sorted(walk_problems + self.index.problems(), key=lambda p: p.path)
-        done_mark = Mark(mark.folder, f"{identity} {generation}")
+        done_mark = Mark(mark.folder, identity, generation)
         with self.index.engine.begin() as conn:
             manifest.add(conn, self.output.written)
             manifest.discard(conn, self.output.removed)
-            self.index.set_meta(conn, "fingerprint", self._fingerprint())
+            self.index.set_meta(conn, "fingerprint", shape)
             self.index.set_meta(conn, GENERATION, str(generation))
             build_changes.record(conn, generation, own)
             # Passes during this build (or after one that stopped half-way) saw its articles
@@ -281,21 +285,13 @@ class Builder:
             suspect.save(conn, None)
             self.index.drop_meta(conn, UNFINISHED)  # what is left unwritten is listed
             if not report.problems and changes.lists_complete and not report.unwritten:
-                done = Stamp(self._fingerprint(), str(self.output.root.resolve()), store_listing,
-                             self.index.next_due(conn, now), done_mark.dumps())  # fmt: skip
+                next_due = self.index.next_due(conn, now)
+                done = Stamp(shape, root, store_listing, next_due, done_mark.dumps())
                 self.index.set_meta(conn, STAMP, done.dumps())
         if report.unwritten == len(report.pages_unwritten):  # those the next build retries
             self._mark(done_mark, report)
         report.seconds = time.perf_counter() - started
         return report
-
-    def _behind(self, mark: Mark, identity: str, generation: int) -> BuildChanges | None:
-        """What the builds since the folder was last written whole changed, when every one
-        of them is known (`newsbot.state.build_changes`); None: write it all."""
-        database, _, built = (mark.built or "").partition(" ")
-        if database != identity or not built.isdigit():
-            return None
-        return build_changes.since(self.index.engine, int(built), generation - 1)
 
     def _folder_mark(self) -> Mark:
         """The output folder's mark; a folder without one is given its id at once, before
@@ -303,7 +299,7 @@ class Builder:
         found = read_mark(self.output.root)
         if found is not None:
             return found
-        made = Mark(secrets.token_hex(16), None)
+        made = Mark(secrets.token_hex(16))
         try:
             self.output.root.mkdir(parents=True, exist_ok=True)
             write_mark(self.output.root, made)

@@ -175,20 +175,30 @@ class Mark:
     folder: str
     """The folder's own id, made when newsbot first writes it: its list of files in the
     state (`newsbot.state.manifest`) goes by it, whatever path the folder is mounted at."""
-    built: str | None
-    """``"<state id> <generation>"``: the database and the build that last wrote the
-    folder whole; None before any build did."""
+    state: str | None = None
+    """The database that last wrote the folder whole (`newsbot.state.index.IDENTITY`);
+    None before any build did."""
+    generation: int = 0
+    """That build (the ``generation`` meta key it left)."""
+
+    def built_by(self, state: str, generation: int) -> bool:
+        """Whether build ``generation`` of database ``state`` wrote the folder last."""
+        return self.state == state and self.generation == generation
 
     def dumps(self) -> str:
-        return self.folder if self.built is None else f"{self.folder} {self.built}"
+        return (
+            self.folder if self.state is None else f"{self.folder} {self.state} {self.generation}"
+        )
 
     @classmethod
     def loads(cls, text: str) -> Mark | None:
         """The mark in ``text``; None for anything else (damaged, or not newsbot's)."""
-        folder, _, built = text.strip().partition(" ")
+        folder, *built = text.split()
         if not folder.isalnum() or not folder.isascii() or len(folder) > 32:
             return None
-        return cls(folder, built or None)
+        if len(built) != 2 or not built[1].isdigit():
+            return cls(folder)  # the folder is known; what wrote it is not
+        return cls(folder, built[0], int(built[1]))
 
 
 def read_mark(root: Path) -> Mark | None:

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, cast, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from newsbot.articles import Article
 from newsbot.state import unwritten
 from newsbot.state.database import chunks
 from newsbot.state.followers import delivery_inboxes
-from newsbot.state.index import GENERATION, decode_article
-from newsbot.state.schema import ap_activities, ap_notes, articles, meta
+from newsbot.state.index import decode_article
+from newsbot.state.schema import ap_activities, ap_notes, articles
 from newsbot.times import from_epoch
 
 Enqueue = Callable[[Connection, str, Iterable[str], datetime], int]
@@ -87,13 +87,7 @@ class Activities:
         A note for one of them would link followers to a page that is not there; it is
         made once the page is. (Notes already made stay: their pages were written.)
         """
-        finished = cast(
-            select(meta.c.value).where(meta.c.key == GENERATION).scalar_subquery(), Integer
-        )
-        waiting = or_(
-            articles.c.added > func.coalesce(finished, 0), unwritten.holds(from_epoch(now))
-        )
-        query = select(articles.c.id).where(*_live(now), waiting)
+        query = select(articles.c.id).where(*_live(now), ~unwritten.on_site(from_epoch(now)))
         with self.engine.connect() as conn:
             return set(conn.execute(query).scalars())
 

@@ -29,11 +29,9 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
-    Integer,
     and_,
     bindparam,
     case,
-    cast,
     exists,
     func,
     insert,
@@ -52,7 +50,7 @@ from newsbot.state.delivery_states import (
     DeliveryState,
     ReplyState,
 )
-from newsbot.state.index import CHANGES, GENERATION, Stored, decode_article
+from newsbot.state.index import CHANGES, Stored, decode_article
 from newsbot.state.pass_marks import PassMark, write_mark
 from newsbot.state.schema import (
     articles,
@@ -201,9 +199,6 @@ class DeliveryStore:
         seen = exists().where(
             and_(deliveries.c.target == target, deliveries.c.article_id == articles.c.id)
         )
-        finished = cast(
-            select(meta.c.value).where(meta.c.key == GENERATION).scalar_subquery(), Integer
-        )
         query = (
             select(articles.c.data, articles.c.html, articles.c.leads)
             .where(
@@ -211,9 +206,8 @@ class DeliveryStore:
                 ~articles.c.shadowed,
                 articles.c.published <= ts(now),
                 articles.c.published > (-(2**62) if since is None else ts(since)),
-                articles.c.added <= finished,
                 ~seen,
-                ~unwritten.holds(now),
+                unwritten.on_site(now),
             )
             .order_by(articles.c.published, articles.c.id)
             .limit(limit)

@@ -31,6 +31,9 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Integer,
+    and_,
+    cast,
     delete,
     exists,
     func,
@@ -39,11 +42,25 @@ from sqlalchemy import (
     select,
 )
 
-from newsbot.state.schema import articles, output_folders, unwritten_pages
+from newsbot.state.index import GENERATION
+from newsbot.state.schema import articles, meta, output_folders, unwritten_pages
 from newsbot.times import epoch_seconds
 
 HOLDING_SECONDS = 24 * 3600
 """How long after its last build a folder's list still holds posts back."""
+
+
+def on_site(now: datetime) -> ColumnElement[bool]:
+    """Whether the page of the enclosing query's ``articles`` row is on the site: stored by a
+    build that finished (one still writing its output, or one that failed half-way, stored
+    it before writing its page), and not held by a folder that could not write it (`holds`).
+
+    Posts (`newsbot.state.deliveries.DeliveryStore.new_articles`) and the actor's new notes
+    (`newsbot.state.activities.Activities.not_on_site`) link to that page: neither is made
+    before it. One expression, read in one statement as the build's last transaction left it.
+    """
+    finished = select(meta.c.value).where(meta.c.key == GENERATION).scalar_subquery()
+    return and_(articles.c.added <= func.coalesce(cast(finished, Integer), 0), ~holds(now))
 
 
 def holds(now: datetime) -> ColumnElement[bool]:

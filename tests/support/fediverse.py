@@ -139,8 +139,9 @@ class RemoteServer:
         of a note it has, or deleted, is ignored; a ``Delete`` leaves a tombstone
         that refuses a later ``Create``; an ``Update`` replaces a note it has when
         the ``updated`` is later, and one of a note it never had is dropped
-        (before 4.5 always; since, when the note was published over a day ago,
-        as any note is whose ``Create`` was given up after the days of tries).
+        (before 4.4.5 always; from 4.5.1 when the note was published over a day
+        ago, as any note is whose ``Create`` was given up after the days of tries;
+        4.4.5 to 4.5.0 take it as the ``Create``, at any age).
         """
         shown: dict[str, dict[str, Any]] = {}
         tombstones: set[str] = set()
@@ -163,7 +164,7 @@ class RemoteServer:
                 if _when(obj, "updated") > _when(shown[note_id], "updated"):
                     shown[note_id] = obj
             elif kind == "Update" and _when(obj, "published") > now - timedelta(days=1):
-                shown[note_id] = obj  # out of order: taken as its Create (Mastodon 4.5+)
+                shown[note_id] = obj  # out of order: taken as its Create (Mastodon 4.5.1+)
         return {note_id: str(obj.get("content")) for note_id, obj in shown.items()}
 
 

@@ -474,8 +474,8 @@ def _superseded() -> Any:
     Either a later activity reached its inbox (an old ``Create`` sent after the
     ``Delete`` that reached it would bring the note back), except an ``Update``
     for a ``Create``: a server drops the ``Update`` of a note it never had
-    (Mastodon before 4.5 always, and since when the note is over a day old, as
-    a ``Create`` given up after days of tries is), so the ``Create`` is still
+    (Mastodon before 4.4.5 always, and from 4.5.1 when the note is over a day
+    old, as a ``Create`` given up after days of tries is), so the ``Create`` is still
     due, carrying the note as it is now (`_bodies`). Or it is a ``Create``
     whose note was deleted since: the server has nothing to show, and the
     ``Delete`` (delivered, due, or re-queued with it) removes whatever an

@@ -12,6 +12,7 @@ servers on loopback (the fake fediverse server), real state databases
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,11 +29,12 @@ from newsbot.activitypub.federation import Federation
 from newsbot.cli import main
 from newsbot.service.health import Snapshot
 from newsbot.service.metrics import Metrics
-from newsbot.state.ap_deliveries import DeliveryRows
+from newsbot.state.ap_deliveries import DeliveryRows, Requeue
 from newsbot.state.database import open_database
 from newsbot.state.inbox import InboxRows
 from newsbot.state.schema import ap_activities, ap_deliveries, ap_hosts, ap_inbox
 from support.fediverse import RemoteServer
+from support.posting import write_article
 from test_activitypub import eventually, make_settings
 from test_activitypub_inbox import NOW, Handling
 
@@ -304,15 +306,16 @@ def test_a_delivery_a_later_activity_of_its_article_reached_is_left_given_up(
             ap_deliveries.c.activity_id == "delete", ap_deliveries.c.inbox == reached
         ).values(state="done"))  # fmt: skip
     store = DeliveryStore(engine)
-    assert store.requeue_preview().superseded == 1
+    assert store.requeue_preview().superseded == 2
     done = store.requeue(NOW)
-    assert (done.by_type, done.superseded) == ({"Create": 2, "Delete": 1}, 1)
+    # The Create to the inbox the Delete missed is left too: its note is deleted.
+    assert (done.by_type, done.superseded) == ({"Create": 1, "Delete": 1}, 2)
     with engine.connect() as conn:
         left = conn.execute(
             select(ap_deliveries.c.activity_id, ap_deliveries.c.inbox)
-            .where(ap_deliveries.c.state == "given_up")
+            .where(ap_deliveries.c.state == "given_up").order_by(ap_deliveries.c.id)
         ).all()  # fmt: skip
-    assert [tuple(r) for r in left] == [("create", reached)]
+    assert [tuple(r) for r in left] == [("create", reached), ("create", missed)]
     engine.dispose()
 
 
@@ -369,3 +372,112 @@ def test_a_delivery_given_up_reaches_its_inbox_once_requeued(
         fed.stop(5)
     assert [r.activity["type"] for r in remote.received] == ["Accept", "Accept"]
     engine.dispose()
+
+
+# -- what a follower's server ends up with -------------------------------------------------
+
+
+class Followed:
+    """A built store, the actor and one follower on the fake fediverse server; deliveries are
+    made by the real worker (which verifies signatures and digests), given up after one try."""
+
+    def __init__(self, tmp_path: Path, database_url: str, remote: RemoteServer) -> None:
+        from newsbot.activitypub.followers import Follower, Followers
+        from newsbot.app import create_app
+
+        self.content, self.remote = tmp_path / "content", remote
+        self.published = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
+        self.settings = make_settings(tmp_path, self.content, database_url, max_tries=1)
+        self.write("Ferry strike ends")
+        self.app = create_app(self.settings)
+        self.fed = Federation(self.settings, self.app.engine, owner="test")
+        remote.public_keys[self.fed.actor.key_id] = self.fed.actor.public_pem
+        actor = remote.actor_id("bob")
+        Followers(self.app.engine).add(Follower(actor, actor + "/inbox", None, None),
+                                       datetime.now(UTC))  # fmt: skip
+        self.note = self.fed.actor.note_id("ferry")
+        self.worker = self.fed._make_worker()  # one worker throughout, as in the service
+
+    def write(self, title: str, **fields: Any) -> None:
+        write_article(self.content, "ferry.md", title, self.published, **fields)
+
+    def sync(self) -> None:
+        """Build the store as it is now and queue its activities."""
+        self.app.builder.build(datetime.now(UTC))
+        self.fed.outbox.sync(datetime.now(UTC))
+
+    def deliver(self, status: int) -> None:
+        """Send what is due, the server answering ``status``; until nothing is due."""
+        self.remote.status = status
+        asyncio.run(self.worker.run(until_idle=True))
+
+    def requeue(self) -> Requeue:
+        return self.fed.deliveries.requeue(datetime.now(UTC))
+
+    def accepted(self, kind: str) -> list[dict[str, Any]]:
+        """The activities of type ``kind`` the server took (answered 202)."""
+        return [r.activity for r in self.remote.of_type(kind) if r.status == 202]
+
+    def shown(self) -> dict[str, str]:
+        """The notes the follower's server shows (Mastodon's rules), by id: their text."""
+        return self.remote.notes(datetime.now(UTC))
+
+    def close(self) -> None:
+        self.app.close()
+
+
+@pytest.fixture
+def followed(tmp_path: Path, database_url: str, remote: RemoteServer) -> Iterator[Followed]:
+    scene = Followed(tmp_path, database_url, remote)
+    yield scene
+    scene.close()
+
+
+def test_a_create_given_up_whose_update_reached_the_server_is_requeued_with_the_new_text(
+    followed: Followed,
+) -> None:
+    """The server dropped the Update of a note it never had: without the Create it shows
+    nothing, and the Create as it was made would show the old text for good."""
+    followed.sync()
+    followed.deliver(503)  # the Create is given up
+    followed.write("Ferry strike ends after a week")
+    followed.sync()
+    followed.deliver(202)  # the Update reaches the server, which drops it
+    assert followed.shown() == {}
+    assert followed.fed.deliveries.requeue_preview().by_type == {"Create": 1}
+    assert followed.requeue().by_type == {"Create": 1}
+    followed.deliver(202)
+    (create,) = followed.accepted("Create")
+    assert "after a week" in create["object"]["content"] and create["object"]["updated"]
+    assert "after a week" in followed.shown()[followed.note]
+
+
+def test_a_requeued_create_carries_the_note_as_it_is_now(followed: Followed) -> None:
+    """Create and Update both given up, then re-queued: in whichever order they arrive,
+    the server ends with the latest text (an Update first is dropped)."""
+    followed.sync()
+    followed.deliver(503)
+    followed.write("Ferry strike ends after a week")
+    followed.sync()
+    followed.deliver(503)
+    assert followed.requeue().by_type == {"Create": 1, "Update": 1}
+    followed.deliver(202)
+    for kind in ("Create", "Update"):
+        (sent,) = followed.accepted(kind)
+        assert "after a week" in sent["object"]["content"], kind
+    assert "after a week" in followed.shown()[followed.note]
+
+
+def test_a_create_given_up_whose_note_was_deleted_since_is_left(followed: Followed) -> None:
+    """The server has nothing to show: the Delete alone goes (it removes whatever an
+    Update may have brought), not an old text shown to followers and then taken back."""
+    followed.sync()
+    followed.deliver(503)
+    followed.write("Ferry strike ends", withdrawn=True)
+    followed.sync()
+    followed.deliver(503)
+    done = followed.requeue()
+    assert (done.by_type, done.superseded) == ({"Delete": 1}, 1)
+    followed.deliver(202)
+    assert [r.activity["type"] for r in followed.remote.received if r.status == 202] == ["Delete"]
+    assert followed.shown() == {}

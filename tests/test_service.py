@@ -448,22 +448,44 @@ def test_probes_answer_while_the_first_build_runs(
 # -- SIGTERM in the middle of a pass ----------------------------------------------------------
 
 
+def stopped_during_a_post(
+    services: Callable[..., Service],
+    env: dict[str, str],
+    folder: Path,
+    server: FakeMastodon,
+    timeout: float = 30,
+) -> tuple[Service, int, float]:
+    """A service started, then sent SIGTERM while its first post is with ``server``: the
+    service, its exit code and the seconds it took to exit."""
+    service = services(env, folder)
+    service.url()
+    eventually(
+        lambda: any(r["kind"] == "post_status" for r in server.requests) or None,
+        15,
+        "no post was sent",
+    )
+    time.sleep(0.2)  # the request is with the server, which takes its time
+    code, seconds = service.stop(signal.SIGTERM, timeout)
+    return service, code, seconds
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("fault", "delay", "abandoned"),
+    ("fault", "delay", "unanswered"),
     [("slow", 2.0, False), ("timeout", 3 * SHUTDOWN_TIMEOUT, True), ("429", 10.0, False)],
     ids=["answered-in-time", "answered-too-late", "waiting-out-a-rate-limit"],
 )
 def test_sigterm_during_a_post_then_restart_posts_each_article_once(
-    tmp_path: Path, services: Callable[..., Service], fault: str, delay: float, abandoned: bool
+    tmp_path: Path, services: Callable[..., Service], fault: str, delay: float, unanswered: bool
 ) -> None:
     """The first post takes its time; SIGTERM arrives meanwhile.
 
-    - "slow": the server answers (and posts) before the shutdown time is up: the
-      pass records the post, and the process exits;
+    - "slow": the server answers (and posts) within the grace a request in
+      flight gets: the pass records the post, and the process exits;
     - "timeout": the server posts at once but answers long after the shutdown
-      time: the process exits on time without the answer (the request stays
-      recorded), and the restart finds the post on the account;
+      time: the pass stops waiting after the grace and the process exits on
+      time without the answer (the request stays recorded, nothing is left
+      running), and the restart finds the post on the account;
     - "429": the server asks to wait ``delay`` s before trying again: the wait
       ends at once, nothing is abandoned, and the restart posts when allowed.
 
@@ -478,25 +500,19 @@ def test_sigterm_during_a_post_then_restart_posts_each_article_once(
         server.configure(slow_delay=delay, timeout_delay=delay, retry_after=delay)
         server.inject("post_status", fault)
         env = service_env(tmp_path, content, {"main": server})
-        first = services(env, tmp_path / "first")
-        first.url()
-        eventually(
-            lambda: any(r["kind"] == "post_status" for r in server.requests) or None,
-            15,
-            "no post was sent",
-        )
-        time.sleep(0.2)  # the request is with the server, which takes its time
-        code, seconds = first.stop(signal.SIGTERM)
+        first, code, seconds = stopped_during_a_post(services, env, tmp_path / "first", server)
         assert code == 0, first.output()
         assert seconds < SHUTDOWN_TIMEOUT + EXIT_SLACK, f"exit took {seconds:.1f} s"
-        assert any("did not finish within" in m for m in first.messages()) == abandoned
+        messages = first.messages()
+        assert not any("did not finish within" in m for m in messages), first.output()
+        assert any("stopped waiting for an answer" in m for m in messages) == unanswered
         # Between the two runs the operator sees what became of the post in flight.
         state = subprocess.run(
             [str(NEWSBOT), "state"], env=env, capture_output=True, text=True, timeout=60
         )
         assert state.returncode == 0, state.stderr
         in_flight = [line for line in state.stdout.splitlines() if "pending" in line]
-        if abandoned:
+        if unanswered:
             assert len(in_flight) == 1 and "no answer recorded" in in_flight[0], state.stdout
             assert "the next pass looks for it on the account" in in_flight[0]
         assert all(line.split()[-1] != "pending" for line in in_flight), state.stdout
@@ -515,6 +531,47 @@ def test_sigterm_during_a_post_then_restart_posts_each_article_once(
     counts = posted(server)
     assert counts == dict.fromkeys(urls, 1), counts
     assert len(server.statuses) == len(paths), "a status was posted (and deleted) twice"
+    assert_no_token(first)
+    assert_no_token(second)
+
+
+@pytest.mark.slow
+def test_sigterm_does_not_wait_for_an_answer_that_never_comes(
+    tmp_path: Path, services: Callable[..., Service]
+) -> None:
+    """A server takes a post and never answers; SIGTERM arrives meanwhile.
+
+    With the default shutdown time (20 s, less than a target's 30 s timeout) the
+    service waited it out whole, past ``docker stop``'s 10 s before it kills.
+    Now the wait for the answer ends after a short grace and the service exits
+    well within 10 s; the restart finds the post on the account (the server
+    ignores Idempotency-Key: only the state keeps the post single).
+    """
+    content = tmp_path / "content"
+    path = "2026/story.md"
+    write_article(content, path, "Story of the day", datetime.now(UTC) - timedelta(minutes=5))
+    with FakeMastodon(token=TOKEN, ignore_idempotency_key=True) as server:
+        server.configure(timeout_delay=600)
+        server.inject("post_status", "timeout")
+        env = service_env(tmp_path, content, {"main": server}, shutdown_timeout_seconds=20)
+        first, code, seconds = stopped_during_a_post(
+            services, env, tmp_path / "first", server, timeout=40
+        )
+        assert code == 0, first.output()
+        assert seconds < 10, f"exit took {seconds:.1f} s"
+        second = services(env, tmp_path / "second")
+        second.url()
+        eventually(
+            lambda: posted(server) == {url_of(path): 1} and server.statuses,
+            30,
+            lambda: f"the post was not found: {posted(server)}",
+        )
+        time.sleep(2)  # a few more passes: nothing more may go out
+        code, _ = second.stop(signal.SIGTERM)
+        assert code == 0, second.output()
+        assert any("an earlier attempt had been posted" in m for m in second.messages())
+    assert posted(server) == {url_of(path): 1}
+    assert len(server.statuses) == 1
     assert_no_token(first)
     assert_no_token(second)
 

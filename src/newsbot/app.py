@@ -154,7 +154,8 @@ def publishers(
 
     Each pass holds the target's lease (``publish:<target>``), so that several
     processes sharing one database never publish to one target at the same
-    time. ``stop``, once set, makes every pass end before its next request;
+    time. ``stop``, once set, makes every pass end before its next request, and
+    a request in flight end after a short grace for its answer (`InterruptibleTransport`);
     ``owner`` names this process in the leases (default: `process_owner`);
     ``offline_profile`` makes dry runs that never ask the server (a profile
     name, or "learned"), for which a target needs no token. With no usable
@@ -167,6 +168,7 @@ def publishers(
     from pydantic import SecretStr
 
     from newsbot.mastodon.client import MastodonClient, make_http_client
+    from newsbot.publish.interruptible import InterruptibleTransport
     from newsbot.publish.publisher import Publisher
     from newsbot.state.related import RelatedFinder
     from newsbot.state.related_lists import RelatedLists
@@ -189,7 +191,9 @@ def publishers(
         return related
 
     def publisher(target: Target) -> Publisher:
-        http = make_http_client(target.settings.timeout)
+        # A shutdown ends the wait for an answer soon (the request is recorded before it goes).
+        transport = None if stop is None else InterruptibleTransport(stop)
+        http = make_http_client(target.settings.timeout, transport)
         clients.append(http)
         return Publisher(
             name=target.name,

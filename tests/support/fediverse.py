@@ -12,7 +12,7 @@ import asyncio
 import json
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,6 +32,8 @@ class Received:
     activity: dict[str, Any]
     key_id: str
     headers: dict[str, str]
+    status: int = 202
+    """What the inbox answered: a server answering an error keeps nothing."""
 
 
 @dataclass
@@ -118,11 +120,55 @@ class RemoteServer:
                 self.rejected.append(str(exc))
             return Response(status_code=401)
         with self.lock:
-            self.received.append(Received(request.url.path, json.loads(body), key_id, headers))
+            status = self.status
+            self.received.append(
+                Received(request.url.path, json.loads(body), key_id, headers, status)
+            )
         if self.delay:
             await asyncio.sleep(self.delay)
-        return Response(status_code=self.status)
+        return Response(status_code=status)
 
     def of_type(self, kind: str) -> list[Received]:
         with self.lock:
             return [r for r in self.received if r.activity.get("type") == kind]
+
+    def notes(self, now: datetime) -> dict[str, str]:
+        """What a Mastodon server that received ``received`` shows: each note's content, by id.
+
+        Its rules, from Mastodon's ``ActivityPub::Activity`` classes: a ``Create``
+        of a note it has, or deleted, is ignored; a ``Delete`` leaves a tombstone
+        that refuses a later ``Create``; an ``Update`` replaces a note it has when
+        the ``updated`` is later, and one of a note it never had is dropped
+        (before 4.4.5 always; from 4.5.1 when the note was published over a day
+        ago, as any note is whose ``Create`` was given up after the days of tries;
+        4.4.5 to 4.5.0 take it as the ``Create``, at any age).
+        """
+        shown: dict[str, dict[str, Any]] = {}
+        tombstones: set[str] = set()
+        with self.lock:
+            activities = [r.activity for r in self.received if 200 <= r.status < 300]
+        for activity in activities:
+            obj = activity.get("object")
+            note_id = obj.get("id") if isinstance(obj, dict) else obj
+            if not isinstance(note_id, str):
+                continue
+            kind = activity.get("type")
+            if kind == "Delete":
+                tombstones.add(note_id)
+                shown.pop(note_id, None)
+            elif not isinstance(obj, dict) or note_id in tombstones:
+                continue
+            elif kind == "Create" and note_id not in shown:
+                shown[note_id] = obj
+            elif kind == "Update" and note_id in shown:
+                if _when(obj, "updated") > _when(shown[note_id], "updated"):
+                    shown[note_id] = obj
+            elif kind == "Update" and _when(obj, "published") > now - timedelta(days=1):
+                shown[note_id] = obj  # out of order: taken as its Create (Mastodon 4.5.1+)
+        return {note_id: str(obj.get("content")) for note_id, obj in shown.items()}
+
+
+def _when(obj: dict[str, Any], key: str) -> datetime:
+    """A note's ``updated`` (or ``published``) time; its ``published`` when it has no such key."""
+    value = obj.get(key) or obj.get("published")
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))

@@ -148,7 +148,7 @@ class DeliveryWorker:
         self._wake: asyncio.Event | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._digests: dict[str, str] = {}
+        self._digests: dict[bytes, str] = {}
         self.sent = 0
 
     # -- thread ---------------------------------------------------------------------
@@ -263,12 +263,16 @@ class DeliveryWorker:
             await recorder
 
     def _digest(self, claimed: Claimed) -> str:
-        """The body's ``Digest``, made once per activity (every inbox gets the same bytes)."""
-        digest = self._digests.get(claimed.activity_id)
+        """The body's ``Digest``, made once per body (every inbox gets the same bytes).
+
+        Kept by body, not by activity: a ``Create`` sent again after its note
+        was edited has another body (see `newsbot.state.ap_deliveries`).
+        """
+        digest = self._digests.get(claimed.body)
         if digest is None:
             if len(self._digests) > 256:
                 self._digests.clear()
-            digest = self._digests[claimed.activity_id] = digest_header(claimed.body)
+            digest = self._digests[claimed.body] = digest_header(claimed.body)
         return digest
 
     async def _send(

@@ -22,7 +22,10 @@ def requeue(obj: Context, confirm: bool) -> None:
     reached: a follower never accepted) and each delivery given up or left to
     a dead host becomes due again with all its tries, and those hosts are
     alive again; nothing else is touched. A delivery is left given up when a
-    later activity of its article already reached that inbox. Without
+    later activity of its article already reached that inbox (an Update
+    excepted: a server drops the Update of a note it never had), or when it is
+    the Create of an article withdrawn since. A Create carries the note as it
+    is now. Without
     --confirm nothing changes: deliveries go out to other servers again, so
     it first says what it would re-queue. Run twice, or on several machines
     at once, each row is re-queued once. The running service takes them up
@@ -46,7 +49,7 @@ def requeue(obj: Context, confirm: bool) -> None:
     click.echo(f"{verb} {sent.total} delivery(ies){_kinds(sent.by_type)}{hosts}")
     if sent.superseded:
         click.echo(f"{sent.superseded} delivery(ies) left given up: a later activity of their "
-                   "article already reached that inbox")  # fmt: skip
+                   "article reached that inbox, or their article was withdrawn")  # fmt: skip
     if not confirm and (received or sent.by_type):
         click.echo("nothing changed: run `newsbot requeue --confirm` to re-queue them")
 

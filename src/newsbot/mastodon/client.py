@@ -66,12 +66,16 @@ log = logging.getLogger(__name__)
 USER_AGENT: Final = f"newsbot/{__version__} (+https://github.com/newsbot/newsbot)"
 
 
-def make_http_client(timeout: float = 30) -> httpx.Client:
-    """An ``httpx.Client`` for :class:`MastodonClient`: a timeout on every phase, our User-Agent."""
+def make_http_client(
+    timeout: float = 30, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """An ``httpx.Client`` for :class:`MastodonClient`: a timeout on every phase, our User-Agent
+    (and ``transport`` in place of httpx's own, wrapping it)."""
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
+        transport=transport,
     )
 
 

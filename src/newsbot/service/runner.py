@@ -8,12 +8,13 @@ on a schedule and right after a build that changed articles. Services that
 share one database share its store index: they take turns to build (a lease
 in the database) and must serve one shared output folder.
 
-SIGTERM or SIGINT stop it: no new work is taken, a pass in flight finishes its
-current request (each request is recorded before and after, so an interrupted
-one is reconciled on the next start), and everything is given at most
+SIGTERM or SIGINT stop it: no new work is taken, a pass in flight ends after its
+current request, whose answer it waits for a few seconds more at most (each
+request is recorded before and after, so an unanswered one is reconciled on the
+next start: `newsbot.publish.interruptible`), and everything is given at most
 ``service.shutdown_timeout_seconds`` in all. A job still running after that
-(a server that does not answer) is abandoned, as a crash would leave it, and
-:attr:`Service.abandoned` tells the command line to exit without waiting for it.
+is abandoned, as a crash would leave it, and :attr:`Service.abandoned` tells
+the command line to exit without waiting for it.
 
 This module holds what the service does and when; the scheduling helpers
 are in :mod:`~newsbot.service.jobs`, stopping in :mod:`~newsbot.service.signals`,

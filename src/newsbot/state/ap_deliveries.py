@@ -16,25 +16,30 @@ rows wait (paused), and a host failing without a single success for
 
 Rows given up or dead wait for the operator: once the cause is fixed,
 `DeliveryRows.requeue` makes them due again (and their hosts alive), except a
-row a later activity of its article already reached that inbox past (sent
-now, an old Create would bring back a note deleted since).
+row that a later activity of its article makes useless (`_superseded`).
+
+A ``Create`` sent after its note was edited carries the note as it is now
+(`_bodies`): a server that missed the ``Create`` until then (given up and
+re-queued, or retried while the edit's ``Update`` went ahead) drops the
+``Update`` of a note it never had, and would keep the old text for good.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, case, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from newsbot.state.database import chunks
 from newsbot.state.leases import is_alive
-from newsbot.state.schema import ap_activities, ap_deliveries, ap_hosts
+from newsbot.state.schema import ap_activities, ap_deliveries, ap_hosts, ap_notes
 
 MAX_BACKOFF_PAUSE = 3600
 """The longest a host's breaker stays open before one more try."""
@@ -75,7 +80,7 @@ class Requeue:
 
     by_type: dict[str, int]
     superseded: int
-    """Rows left given up: a later activity of their article already reached that inbox."""
+    """Rows left given up: a later activity of their article makes them useless (`_superseded`)."""
     hosts: list[str]
     """Dead hosts of the rows taken, alive again."""
 
@@ -154,15 +159,7 @@ class DeliveryRows:
             if not taken:
                 return []
             # One body per activity, shared by its rows: every inbox gets the same bytes.
-            wanted = {r.activity_id for r in taken}
-            bodies = {
-                r.id: str(r.body).encode()
-                for r in conn.execute(
-                    select(ap_activities.c.id, ap_activities.c.body).where(
-                        ap_activities.c.id.in_(wanted)
-                    )
-                )
-            }
+            bodies = _bodies(conn, {r.activity_id for r in taken})
         return [
             Claimed(r.id, r.activity_id, r.inbox, r.host, r.tries, bodies[r.activity_id])
             for r in sorted(taken, key=lambda r: r.id)  # the order they were queued in
@@ -446,14 +443,60 @@ class DeliveryRows:
         return Requeue(by_type, int(left), sorted(dead))
 
 
+def _bodies(conn: Any, ids: set[str]) -> dict[str, bytes]:
+    """The bodies of activities ``ids``; a ``Create`` whose note was edited since (its
+    ``Update`` made at or after it) carries the note as it is now.
+
+    The outbox keeps the ``Create`` as it was made; only what is sent changes.
+    A server that has the note already ignores a second ``Create`` of it.
+    """
+    edited = and_(
+        ap_activities.c.type == "Create",
+        ap_notes.c.state == "published",
+        ap_notes.c.updated >= ap_activities.c.created,
+    )
+    query = (
+        select(ap_activities.c.id, ap_activities.c.body, case((edited, ap_notes.c.document)))
+        .outerjoin(ap_notes, ap_notes.c.article_id == ap_activities.c.article_id)
+        .where(ap_activities.c.id.in_(ids))
+    )
+    bodies: dict[str, bytes] = {}
+    for activity_id, body, note in conn.execute(query):
+        if note is not None:
+            body = json.dumps({**json.loads(body), "object": json.loads(note)}, ensure_ascii=False)
+        bodies[activity_id] = str(body).encode()
+    return bodies
+
+
 def _superseded() -> Any:
-    """In SQL, of an ``ap_deliveries`` row: a later activity of its article reached its inbox."""
+    """In SQL, of an ``ap_deliveries`` row: a later activity of its article makes it useless.
+
+    Either a later activity reached its inbox (an old ``Create`` sent after the
+    ``Delete`` that reached it would bring the note back), except an ``Update``
+    for a ``Create``: a server drops the ``Update`` of a note it never had
+    (Mastodon before 4.4.5 always, and from 4.5.1 when the note is over a day
+    old, as a ``Create`` given up after days of tries is), so the ``Create`` is still
+    due, carrying the note as it is now (`_bodies`). Or it is a ``Create``
+    whose note was deleted since: the server has nothing to show, and the
+    ``Delete`` (delivered, due, or re-queued with it) removes whatever an
+    ``Update`` may have brought.
+    """
     mine, later, other = aliased(ap_activities), aliased(ap_activities), aliased(ap_deliveries)
-    return exists().where(
+    reached = exists().where(
         mine.c.id == ap_deliveries.c.activity_id,
         later.c.article_id == mine.c.article_id,
         later.c.seq > mine.c.seq,
+        or_(mine.c.type != "Create", later.c.type != "Update"),
         other.c.activity_id == later.c.id,
         other.c.inbox == ap_deliveries.c.inbox,
         other.c.state == "done",
     )
+    created, deletion = aliased(ap_activities), aliased(ap_activities)
+    deleted_since = exists().where(
+        created.c.id == ap_deliveries.c.activity_id,
+        created.c.type == "Create",
+        deletion.c.article_id == created.c.article_id,
+        deletion.c.seq > created.c.seq,
+        deletion.c.type == "Delete",
+    )
+    return or_(reached, deleted_since)

@@ -55,12 +55,13 @@ class Ran:
 class Room:
     """A store, its settings as environment variables, a cache folder and the fake server."""
 
-    def __init__(self, tmp: Path, server: FakeMastodon) -> None:
+    def __init__(self, tmp: Path, server: FakeMastodon, database_url: str | None = None) -> None:
         self.tmp = tmp
         self.content = tmp / "content"
         self.content.mkdir()
         self.server = server
-        self.settings = settings_for(tmp, self.content, {"main": target(server.base_url)})
+        targets = {"main": target(server.base_url)}
+        self.settings = settings_for(tmp, self.content, targets, database_url)
         kept = {k: v for k, v in os.environ.items() if not k.upper().startswith("NEWSBOT_")}
         self.env = {
             **kept,
@@ -114,34 +115,28 @@ class Room:
 
 
 @pytest.fixture
-def server() -> Iterator[FakeMastodon]:
-    with FakeMastodon(token=TOKEN) as fake:
-        yield fake
+def room(tmp_path: Path) -> Iterator[Room]:
+    """A room whose one article is posted: the next command has nothing due."""
+    with FakeMastodon(token=TOKEN) as server:
+        room = Room(tmp_path, server)
+        room.write("a.md", "Harbour reopens", datetime.now(UTC) - timedelta(hours=2))
+        posted = room.run("publish", "--no-pacing")
+        assert posted.code == 0 and "main: 1 posted" in posted.stdout
+        time.sleep(0.05)  # past the file system clock's tick of the last write (newsbot.quiet)
+        yield room
 
 
-@pytest.fixture
-def room(tmp_path: Path, server: FakeMastodon) -> Room:
-    room = Room(tmp_path, server)
-    room.write("a.md", "Harbour reopens", datetime.now(UTC) - timedelta(hours=2))
-    posted = room.run("publish", "--no-pacing")
-    assert posted.code == 0 and "main: 1 posted" in posted.stdout
-    time.sleep(0.05)  # past the file system clock's tick of the last write (see newsbot.quiet)
-    return room
-
-
-def test_a_quiet_command_answers_again_without_loading_the_command_line(
-    room: Room, server: FakeMastodon
-) -> None:
+def test_a_quiet_command_answers_again_without_loading_the_command_line(room: Room) -> None:
     """The old code loaded click, pydantic-settings and SQLAlchemy for every command."""
     full = room.recorded()
-    asked = len(server.requests)
+    asked = len(room.server.requests)
 
     again = room.run(*QUIET, watch=True)
 
     assert (again.code, again.stdout, again.stderr) == (full.code, full.stdout, full.stderr)
     assert not again.loaded & HEAVY
     assert "newsbot" in again.loaded
-    assert len(server.requests) == asked
+    assert len(room.server.requests) == asked
     [ticket] = room.tickets()
     assert stat.S_IMODE(ticket.stat().st_mode) == 0o600
     assert TOKEN not in ticket.read_text(encoding="utf-8")
@@ -220,6 +215,21 @@ def test_a_write_to_the_state_kept_open_elsewhere_takes_the_full_command(room: R
         assert not room.recalled()
     finally:
         held.close()
+
+
+def test_a_state_named_by_url_takes_the_full_command_every_time(
+    tmp_path: Path, database_url: str
+) -> None:
+    """PostgreSQL has no file whose identity tells a write (and a SQLite URL is not looked
+    into): no ticket is left, each command reads the database."""
+    with FakeMastodon(token=TOKEN) as server:
+        room = Room(tmp_path, server, database_url)
+        room.write("a.md", "Harbour reopens", datetime.now(UTC) - timedelta(hours=2))
+        assert "main: 1 posted" in room.run("publish", "--no-pacing").stdout
+        for _ in range(2):
+            ran = room.run(*QUIET, watch=True)
+            assert ran.code == 0 and ran.stdout == NOTHING and ran.loaded & HEAVY
+        assert room.tickets() == []
 
 
 def test_a_damaged_shared_or_spent_ticket_is_not_trusted(room: Room) -> None:

@@ -17,7 +17,7 @@ scheduled article or hourly server check to come), and a `Snapshot` of what the
 answer was read from. A later command gives the same answer only when all of these
 match:
 
-- its `Key`: a digest of everything the settings can come from (the arguments, the
+- its key (`key`): a digest of everything the settings can come from (the arguments, the
   whole environment, the working folder, the config file's bytes, the secrets
   folder's files), of the code (the package's files, by content, as the build stamp
   counts them; the interpreter; the library folders on ``sys.path``) and of the user;
@@ -39,27 +39,31 @@ command, which then leaves a fresh ticket if its answer qualifies. Tickets live 
 the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``, ``newsbot/quiet``),
 named by the key: a key is known before the settings are, and the state folder is
 not. A ticket holds no secret: digests, paths, times and report lines only.
+
+Everything here is on the path of a command that should cost little more than the
+interpreter's start (~10 ms of CPU): so no pathlib, dataclasses or typing at run time
+(together ~15 ms), only ``os``, ``hashlib`` and ``json``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import stat
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import IO, Any, cast
 
-SECRETS_DIR = Path("/run/secrets")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any, TextIO
+
+SECRETS_DIR = "/run/secrets"
 """Where the settings read container secrets from (one file per value)."""
 CONFIG_VARIABLE = "NEWSBOT_CONFIG"
 """The environment variable naming the config file when ``--config`` is not given."""
-PACKAGE = Path(__file__).parent
+PACKAGE = os.path.dirname(os.path.abspath(__file__))
 """The installed code, which shapes every answer as much as the settings do."""
 FORM = 1
 """Of the ticket; a ticket of another form is not read."""
@@ -96,17 +100,25 @@ def answers(argv: Sequence[str]) -> bool:
     return "--no-build" in flags
 
 
-def code_digest(root: Path) -> str:
+def code_digest(root: str | os.PathLike[str]) -> str:
     """Digest of the package's files under ``root`` (code and templates, no byte-code).
 
-    About 160 files, read in ~10 ms. An upgrade changes it, whatever its version number.
+    About 160 files, read in ~5 ms. An upgrade changes it, whatever its version number.
+    Files go in the order of their paths' parts (``a/x`` before ``a-b/x``).
     """
+    top = os.fspath(root)
+    found = []
+    for folder, folders, files in os.walk(top):
+        folders[:] = [name for name in folders if name != "__pycache__"]
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                found.append(os.path.relpath(path, top).split(os.sep))
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if "__pycache__" in path.parts or not path.is_file():
-            continue
-        digest.update(f"{path.relative_to(root).as_posix()}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for parts in sorted(found):
+        digest.update(f"{'/'.join(parts)}\0".encode())
+        with open(os.path.join(top, *parts), "rb") as handle:
+            digest.update(hashlib.sha256(handle.read()).digest())
     return digest.hexdigest()
 
 
@@ -125,10 +137,11 @@ def _config_files(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
     return [name for name in found if name]
 
 
-def _file_part(digest: Any, path: Path) -> None:
+def _file_part(digest: Any, path: str) -> None:
     """Add ``path``'s bytes to ``digest``, or why it has none (missing, unreadable)."""
     try:
-        digest.update(b"file\0" + hashlib.sha256(path.read_bytes()).digest())
+        with open(path, "rb") as handle:
+            digest.update(b"file\0" + hashlib.sha256(handle.read()).digest())
     except OSError as exc:
         digest.update(f"unreadable\0{type(exc).__name__}\0{exc.errno}".encode())
 
@@ -142,14 +155,14 @@ def key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
     facts = {
         "argv": list(argv),
         "environ": sorted(environ.items()),
-        "cwd": str(Path.cwd()),
+        "cwd": os.getcwd(),
         "user": [os.getuid(), os.getgid(), sorted(os.getgroups())],
         "python": [sys.executable, sys.version, list(sys.path)],
     }
     digest.update(json.dumps(facts, sort_keys=True).encode())
     for entry in sys.path:  # a library installed, upgraded or removed changes its folder
         try:
-            info = Path(entry or ".").stat()
+            info = os.stat(entry or ".")
         except OSError:
             digest.update(b"no path\0")
             continue
@@ -157,44 +170,56 @@ def key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
     digest.update(code_digest(PACKAGE).encode())
     for name in _config_files(argv, environ):
         digest.update(f"config\0{name}\0".encode())
-        _file_part(digest, Path(name))
-    if SECRETS_DIR.is_dir():
-        for path in sorted(SECRETS_DIR.rglob("*")):
-            info = path.stat()
-            digest.update(f"secret\0{path}\0{info.st_mode} {info.st_uid} {info.st_gid}\0".encode())
-            if path.is_file():
-                _file_part(digest, path)
+        _file_part(digest, name)
+    if os.path.isdir(SECRETS_DIR):
+        for folder, folders, files in os.walk(SECRETS_DIR):
+            folders.sort()
+            for name in sorted([*folders, *files]):
+                path = os.path.join(folder, name)
+                info = os.stat(path)
+                owner = f"{info.st_mode} {info.st_uid} {info.st_gid}"
+                digest.update(f"secret\0{path}\0{owner}\0".encode())
+                if stat.S_ISREG(info.st_mode):
+                    _file_part(digest, path)
     return digest.hexdigest()
 
 
-def ticket_folder(environ: Mapping[str, str]) -> Path | None:
+def ticket_folder(environ: Mapping[str, str]) -> str | None:
     """Where tickets live: the user's cache folder (None without a home to find it in)."""
-    cache = Path(environ.get("XDG_CACHE_HOME", ""))
-    if not cache.is_absolute():
-        home = Path(environ.get("HOME", ""))
-        if not home.is_absolute():
+    cache = environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(cache):
+        home = environ.get("HOME", "")
+        if not os.path.isabs(home):
             return None
-        cache = home / ".cache"
-    return cache / "newsbot" / "quiet"
+        cache = os.path.join(home, ".cache")
+    return os.path.join(cache, "newsbot", "quiet")
 
 
-@dataclass(frozen=True, slots=True)
 class Watched:
     """What the answer was read from besides the key's inputs, as the settings name it."""
 
-    database: str
-    """The SQLite file."""
-    paths: tuple[str, ...]
-    """Every path whose resolved place the settings check (output, store and state
-    folders, token and key files)."""
-    tokens: tuple[str, ...]
-    """Token files: their bytes decide whether a target can post."""
-    files: tuple[str, ...]
-    """Files the settings require to exist (the actor's key file)."""
+    __slots__ = ("database", "files", "paths", "tokens")
+
+    def __init__(
+        self,
+        database: str,
+        paths: Sequence[str] = (),
+        tokens: Sequence[str] = (),
+        files: Sequence[str] = (),
+    ) -> None:
+        self.database = database
+        """The SQLite file."""
+        self.paths = list(paths)
+        """Every path whose resolved place the settings check (output, store and state
+        folders, token and key files)."""
+        self.tokens = list(tokens)
+        """Token files: their bytes decide whether a target can post."""
+        self.files = list(files)
+        """Files the settings require to exist (the actor's key file)."""
 
     def dump(self) -> dict[str, Any]:
-        return {"database": self.database, "paths": list(self.paths),
-                "tokens": list(self.tokens), "files": list(self.files)}  # fmt: skip
+        return {"database": self.database, "paths": self.paths, "tokens": self.tokens,
+                "files": self.files}  # fmt: skip
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Watched:
@@ -202,7 +227,11 @@ class Watched:
         database, paths, tokens, files = (data[k] for k in ("database", "paths", "tokens", "files"))
         if not all(isinstance(n, str) for n in (database, *paths, *tokens, *files)):
             raise TypeError("names are text")
-        return cls(database, tuple(paths), tuple(tokens), tuple(files))
+        return cls(database, paths, tokens, files)
+
+    @property
+    def folder(self) -> str:
+        return os.path.dirname(os.path.abspath(self.database))
 
 
 def _identity(path: str, times: bool = True) -> list[int] | None:
@@ -213,7 +242,7 @@ def _identity(path: str, times: bool = True) -> list[int] | None:
     owner each time it opens it, a change of nothing that moves the change time.
     """
     try:
-        info = Path(path).stat()
+        info = os.stat(path)
     except FileNotFoundError:
         return None
     if not times:
@@ -225,7 +254,7 @@ def _identity(path: str, times: bool = True) -> list[int] | None:
 
 
 def snapshot(watched: Watched, key: str) -> dict[str, Any]:
-    """The state of what ``watched`` names, as plain data (compared as JSON).
+    """The state of what ``watched`` names, as plain data (lists, as JSON reads them back).
 
     The token files' bytes count through a digest salted with ``key``: never the
     bytes themselves. Raises OSError when something cannot be looked at.
@@ -233,47 +262,27 @@ def snapshot(watched: Watched, key: str) -> dict[str, Any]:
     tokens = hashlib.sha256(key.encode())
     for name in watched.tokens:
         tokens.update(f"{name}\0".encode())
-        _file_part(tokens, Path(name))
-    folder = str(Path(watched.database).parent)
+        _file_part(tokens, name)
     return {
-        "places": {name: str(Path(name).resolve()) for name in watched.paths},
+        "places": {name: os.path.realpath(name) for name in watched.paths},
         "tokens": tokens.hexdigest(),
-        "files": {name: Path(name).is_file() for name in watched.files},
+        "files": {name: os.path.isfile(name) for name in watched.files},
         "database": _identity(watched.database),
         "wal": _identity(watched.database + "-wal"),
         "shm": _identity(watched.database + "-shm", times=False),
-        "folder": _identity(folder, times=False),
+        "folder": _identity(watched.folder, times=False),
     }
 
 
 def _usable(watched: Watched) -> bool:
     """Whether SQLite could open the database for writing, as the full command does."""
-    if not os.access(Path(watched.database).parent, os.W_OK | os.X_OK):
+    if not os.access(watched.folder, os.W_OK | os.X_OK):
         return False
     return all(
         os.access(name, os.R_OK | os.W_OK)
         for name in (watched.database, watched.database + "-wal", watched.database + "-shm")
-        if Path(name).exists()
+        if os.path.exists(name)
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """A command's answer and what it holds for (see the module)."""
-
-    form: int
-    key: str
-    since: float
-    """The moment the command that left it read its state (epoch seconds): a clock set
-    back before it takes the full command (a pass mark newer than the clock is no mark)."""
-    until: int
-    """Epoch seconds from which the answer may no longer hold."""
-    lines: list[str]
-    watched: dict[str, Any]
-    snapshot: dict[str, Any]
-
-    def dumps(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def _own(info: os.stat_result) -> bool:
@@ -283,7 +292,13 @@ def _own(info: os.stat_result) -> bool:
 
 
 def recall(argv: Sequence[str], environ: Mapping[str, str], now: float) -> list[str] | None:
-    """The lines the full command would print, when a ticket proves it; else None."""
+    """The lines the full command would print, when a ticket proves it; else None.
+
+    A ticket is a JSON object: ``form``, ``key``, ``since`` (when the command that
+    left it read its state: a clock set back before it takes the full command),
+    ``until`` (epoch seconds from which the answer may no longer hold), ``lines``,
+    ``watched`` (`Watched.dump`) and ``snapshot`` (`snapshot` once it was read).
+    """
     folder = ticket_folder(environ)
     if folder is None:
         return None
@@ -291,33 +306,30 @@ def recall(argv: Sequence[str], environ: Mapping[str, str], now: float) -> list[
         digest = key(argv, environ)
         if not _own(os.lstat(folder)):
             return None
-        fd = os.open(folder / f"{digest}.json", os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, encoding="utf-8") as handle:
+        fd = os.open(os.path.join(folder, f"{digest}.json"), os.O_RDONLY | os.O_NOFOLLOW)
+        with open(fd, encoding="utf-8") as handle:
             if not _own(os.fstat(handle.fileno())):
                 return None
-            ticket = Ticket(**json.loads(handle.read()))
-        if ticket.form != FORM or ticket.key != digest:
+            ticket = json.loads(handle.read())
+        if ticket["form"] != FORM or ticket["key"] != digest:
             return None
-        if not ticket.since <= now < ticket.until:
+        if not ticket["since"] <= now < ticket["until"]:
             return None
-        watched = Watched.load(ticket.watched)
-        if not _same(snapshot(watched, digest), ticket.snapshot) or not _usable(watched):
+        watched = Watched.load(ticket["watched"])
+        if snapshot(watched, digest) != ticket["snapshot"] or not _usable(watched):
             return None
+        lines = ticket["lines"]
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    if not all(isinstance(line, str) for line in ticket.lines):
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
         return None
-    return ticket.lines
-
-
-def _same(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:
-    return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
+    return lines
 
 
 class _Tee:
     """A text stream that keeps what is written to it as well as writing it on."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self.written: list[str] = []
 
@@ -329,6 +341,14 @@ class _Tee:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _key_or_none(argv: Sequence[str], environ: Mapping[str, str]) -> str | None:
+    """`key`, or None without a working folder (the command says what is wrong)."""
+    try:
+        return key(argv, environ)
+    except OSError:
+        return None
 
 
 class Recorder:
@@ -344,13 +364,11 @@ class Recorder:
     def __init__(self, argv: Sequence[str], environ: Mapping[str, str]) -> None:
         self.argv = list(argv)
         self.environ = dict(environ)
-        self.key: str | None = None
-        with contextlib.suppress(OSError):  # no working folder: the command says what is wrong
-            self.key = key(argv, environ)
+        self.key = _key_or_none(argv, environ)
         self.stdout = _Tee(sys.stdout)
         self.stderr = _Tee(sys.stderr)
-        sys.stdout = cast(IO[str], self.stdout)
-        sys.stderr = cast(IO[str], self.stderr)
+        sys.stdout = self.stdout
+        sys.stderr = self.stderr
         self.watched: Watched | None = None
         self.before: dict[str, Any] | None = None
         self.probe: int | None = None
@@ -366,13 +384,12 @@ class Recorder:
         import tempfile  # only a command that records pays for it
 
         try:
-            folder = Path(watched.database).parent
-            fd, probe = tempfile.mkstemp(dir=folder, prefix=".newsbot-probe-")
+            fd, probe = tempfile.mkstemp(dir=watched.folder, prefix=".newsbot-probe-")
             try:
                 self.probe = os.fstat(fd).st_mtime_ns
             finally:
                 os.close(fd)
-                Path(probe).unlink()
+                os.unlink(probe)
             self.before = snapshot(watched, self.key)
         except OSError:
             return
@@ -393,7 +410,7 @@ class Recorder:
         except (OSError, ValueError):
             return
 
-    def _ticket(self, code: object) -> Ticket | None:
+    def _ticket(self, code: object) -> dict[str, Any] | None:
         if code not in (0, None) or self.lines is None:
             return None
         if self.since is None or self.until is None or self.since >= self.until:
@@ -405,7 +422,7 @@ class Recorder:
         ):
             return None
         after = snapshot(self.watched, self.key)
-        if not _same(after, self.before) or key(self.argv, self.environ) != self.key:
+        if after != self.before or key(self.argv, self.environ) != self.key:
             return None
         for name in ("database", "wal"):
             found = after[name]
@@ -413,31 +430,34 @@ class Recorder:
                 return None  # written in the probe's tick: a later write could look the same
         if after["database"] is None or not _usable(self.watched):
             return None
-        return Ticket(
-            FORM, self.key, self.since, self.until, self.lines, self.watched.dump(), after
-        )
+        return {
+            "form": FORM, "key": self.key, "since": self.since, "until": self.until,
+            "lines": self.lines, "watched": self.watched.dump(), "snapshot": after,
+        }  # fmt: skip
 
 
-def _write(folder: Path, ticket: Ticket) -> None:
+def _write(folder: str, ticket: dict[str, Any]) -> None:
     """Store ``ticket`` atomically, readable by this user only; remove old ones."""
     import tempfile
 
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
     if not _own(os.lstat(folder)):
         return
     now = time.time()
-    for old in folder.glob("*.json"):
+    for name in os.listdir(folder):
+        old = os.path.join(folder, name)
         try:
-            if old.lstat().st_mtime < now - KEEP_SECONDS:
-                old.unlink()
+            if name.endswith(".json") and os.lstat(old).st_mtime < now - KEEP_SECONDS:
+                os.unlink(old)
         except OSError:
             pass
     fd, temp = tempfile.mkstemp(dir=folder, prefix=".ticket-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with open(fd, "w", encoding="utf-8") as handle:
             os.fchmod(handle.fileno(), 0o600)
-            handle.write(ticket.dumps())
-        Path(temp).replace(folder / f"{ticket.key}.json")
+            handle.write(json.dumps(ticket, sort_keys=True))
+        os.replace(temp, os.path.join(folder, f"{ticket['key']}.json"))
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        if os.path.exists(temp):
+            os.unlink(temp)
         raise

@@ -42,7 +42,7 @@ from pydantic_settings import (
 from newsbot.errors import SettingsError
 from newsbot.quiet import SECRETS_DIR
 
-DEFAULT_SECRETS_DIR = SECRETS_DIR
+DEFAULT_SECRETS_DIR = Path(SECRETS_DIR)
 ENV_PREFIX = "NEWSBOT_"
 NESTED = "__"
 

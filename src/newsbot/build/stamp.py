@@ -82,7 +82,7 @@ class Stamp:
             return None
 
 
-PACKAGE = quiet.PACKAGE
+PACKAGE = Path(quiet.PACKAGE)
 """The installed code, which shapes the output as much as the settings do."""
 
 

@@ -161,6 +161,21 @@ def test_a_config_file_edit_takes_the_full_command(room: Room) -> None:
     assert ran.code == 2 and "no target configured" in ran.stderr
 
 
+def test_a_token_file_changed_or_gone_takes_the_full_command(room: Room) -> None:
+    token = room.tmp / "token"
+    token.write_text(TOKEN, encoding="utf-8")
+    env = {"NEWSBOT_TARGETS__MAIN__TOKEN": "", "NEWSBOT_TARGETS__MAIN__TOKEN_FILE": str(token)}
+    room.env = {k: v for k, v in {**room.env, **env}.items() if v}
+    room.recorded()
+    assert room.recalled()
+
+    token.write_text("tok-another-one", encoding="utf-8")
+    assert not room.recalled()
+    token.unlink()
+    ran = room.run(*QUIET)
+    assert ran.code == 2 and "token_file" in ran.stderr
+
+
 def test_a_new_article_built_into_the_state_takes_the_full_command(room: Room) -> None:
     room.recorded()
     room.write("b.md", "Ferry strike ends", datetime.now(UTC) - timedelta(minutes=5))

@@ -30,8 +30,9 @@ match:
   the WAL), provided the write came in a later tick of the file system's clock than
   the ticket's recorded times: so a ticket is only left when both files were last
   written before a probe file made in their folder before the command read anything;
-- every path the settings check, resolved again to the same place, and the token
-  files read again to the same bytes.
+- every path the settings check, resolved again to the same place; the token files
+  and the system's time zone files read again to the same bytes; the places where
+  the site's time zone may be found holding a file or not, as before.
 
 Anything else (no ticket, a damaged one, one not owned by this user or readable by
 others, any other argument, PostgreSQL, a change to any input) takes the full
@@ -198,13 +199,13 @@ def ticket_folder(environ: Mapping[str, str]) -> str | None:
 class Watched:
     """What the answer was read from besides the key's inputs, as the settings name it."""
 
-    __slots__ = ("database", "files", "paths", "tokens")
+    __slots__ = ("contents", "database", "files", "paths")
 
     def __init__(
         self,
         database: str,
         paths: Sequence[str] = (),
-        tokens: Sequence[str] = (),
+        contents: Sequence[str] = (),
         files: Sequence[str] = (),
     ) -> None:
         self.database = database
@@ -212,22 +213,25 @@ class Watched:
         self.paths = list(paths)
         """Every path whose resolved place the settings check (output, store and state
         folders, token and key files)."""
-        self.tokens = list(tokens)
-        """Token files: their bytes decide whether a target can post."""
+        self.contents = list(contents)
+        """Files whose bytes count: token files (whether a target can post), the system's
+        time zone files (whether a crontab setting is valid)."""
         self.files = list(files)
-        """Files the settings require to exist (the actor's key file)."""
+        """Files whose existence counts: the actor's key file, where the site's time zone
+        may be found."""
 
     def dump(self) -> dict[str, Any]:
-        return {"database": self.database, "paths": self.paths, "tokens": self.tokens,
+        return {"database": self.database, "paths": self.paths, "contents": self.contents,
                 "files": self.files}  # fmt: skip
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Watched:
         """From `dump`; raises TypeError or KeyError on anything else."""
-        database, paths, tokens, files = (data[k] for k in ("database", "paths", "tokens", "files"))
-        if not all(isinstance(n, str) for n in (database, *paths, *tokens, *files)):
+        names = ("database", "paths", "contents", "files")
+        database, paths, contents, files = (data[name] for name in names)
+        if not all(isinstance(n, str) for n in (database, *paths, *contents, *files)):
             raise TypeError("names are text")
-        return cls(database, paths, tokens, files)
+        return cls(database, paths, contents, files)
 
     @property
     def folder(self) -> str:
@@ -256,16 +260,16 @@ def _identity(path: str, times: bool = True) -> list[int] | None:
 def snapshot(watched: Watched, key: str) -> dict[str, Any]:
     """The state of what ``watched`` names, as plain data (lists, as JSON reads them back).
 
-    The token files' bytes count through a digest salted with ``key``: never the
-    bytes themselves. Raises OSError when something cannot be looked at.
+    The bytes of the files in ``contents`` (tokens) count through a digest salted with
+    ``key``: never the bytes themselves. Raises OSError when something cannot be looked at.
     """
-    tokens = hashlib.sha256(key.encode())
-    for name in watched.tokens:
-        tokens.update(f"{name}\0".encode())
-        _file_part(tokens, name)
+    contents = hashlib.sha256(key.encode())
+    for name in watched.contents:
+        contents.update(f"{name}\0".encode())
+        _file_part(contents, name)
     return {
         "places": {name: os.path.realpath(name) for name in watched.paths},
-        "tokens": tokens.hexdigest(),
+        "contents": contents.hexdigest(),
         "files": {name: os.path.isfile(name) for name in watched.files},
         "database": _identity(watched.database),
         "wal": _identity(watched.database + "-wal"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import zoneinfo
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -138,18 +140,24 @@ def publish(
         sys.exit(EXIT_PROBLEMS)
 
 
+SYSTEM_ZONE = ("/etc/localtime", "/etc/timezone")
+"""Where a crontab setting's validation (apscheduler, through tzlocal) finds the local zone."""
+
+
 def _watched(settings: Settings) -> Watched:
     """What a publish command's answer depends on besides the settings' sources
-    (`newsbot.quiet`): the SQLite file, the paths the settings resolve, the token files."""
+    (`newsbot.quiet`): the SQLite file, and what the settings' validation looks at on
+    disk (the paths it resolves, the token and key files, the time zone files)."""
     tokens = [str(t.token_file) for t in settings.targets.values() if t.token_file is not None]
     key = settings.activitypub.key_file
-    files = [] if key is None else [str(key)]
+    keys = [] if key is None else [str(key)]
+    zones = [str(Path(folder) / settings.site.timezone) for folder in zoneinfo.TZPATH]
     folders = (settings.feeds.output_dir, settings.store.content_dir, settings.state.data_dir)
     return Watched(
         str(settings.state.sqlite_file),
-        (*(str(folder) for folder in folders), *tokens, *files),
-        tuple(tokens),
-        tuple(files),
+        paths=[*(str(folder) for folder in folders), *tokens, *keys, *SYSTEM_ZONE],
+        contents=[*tokens, *SYSTEM_ZONE],
+        files=[*keys, *zones],
     )
 
 

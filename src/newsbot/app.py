@@ -30,7 +30,7 @@ from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import DeliveryStore
 from newsbot.state.index import StoreIndex
 from newsbot.state.leases import Lease, Leases, process_owner
-from newsbot.state.pass_marks import nothing_due
+from newsbot.state.pass_marks import nothing_due, quiet_until
 from newsbot.state.replies import RelatedStore
 from newsbot.store.scan import walk
 
@@ -96,6 +96,11 @@ class App:
         return nothing_due(
             store, RelatedStore(self.engine), target.name, fingerprint(target.settings), now
         )
+
+    def quiet_until(self, quiet: Sequence[Target], now: datetime) -> datetime:
+        """Until when ``quiet``, targets with nothing due ``now``, stay so while the database
+        does not change (`pass_marks.quiet_until`)."""
+        return quiet_until(self.engine, [target.name for target in quiet], now)
 
     def leases(self, owner: str | None = None) -> Leases:
         """The leases, held in this process's name (default: `process_owner`)."""

@@ -40,8 +40,9 @@ from pydantic_settings import (
 )
 
 from newsbot.errors import SettingsError
+from newsbot.quiet import SECRETS_DIR
 
-DEFAULT_SECRETS_DIR = Path("/run/secrets")
+DEFAULT_SECRETS_DIR = Path(SECRETS_DIR)
 ENV_PREFIX = "NEWSBOT_"
 NESTED = "__"
 

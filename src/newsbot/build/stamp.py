@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-import newsbot
+from newsbot import quiet
 from newsbot.errors import StoreError
 from newsbot.layout import INDEX
 from newsbot.settings import Settings
@@ -82,7 +82,7 @@ class Stamp:
             return None
 
 
-PACKAGE = Path(newsbot.__file__).parent
+PACKAGE = Path(quiet.PACKAGE)
 """The installed code, which shapes the output as much as the settings do."""
 
 
@@ -104,20 +104,9 @@ def fingerprint(settings: Settings, code: Path = PACKAGE) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
 
 
-@functools.cache
-def code_digest(root: Path) -> str:
-    """Digest of the package's files under ``root`` (code and templates, no byte-code).
-
-    About 160 files, read in ~10 ms: small beside a build with nothing to do.
-    Kept for the process: installed code does not change under a running one.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if "__pycache__" in path.parts or not path.is_file():
-            continue
-        digest.update(f"{path.relative_to(root).as_posix()}\0".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+code_digest = functools.cache(quiet.code_digest)
+"""`newsbot.quiet.code_digest`, kept for the process: installed code does not change under
+a running one."""
 
 
 def listing(files: Sequence[FileStat]) -> str:

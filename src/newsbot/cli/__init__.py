@@ -25,6 +25,7 @@ from newsbot.cli.federation import requeue
 from newsbot.cli.publishing import catch_up, publish, resolve, state
 from newsbot.cli.service import followers, healthcheck, run
 from newsbot.cli.store import build, check, import_, new
+from newsbot.quiet import Recorder
 
 __all__ = ["EXIT_PROBLEMS", "EXIT_SETTINGS", "EXIT_UNUSABLE", "main"]
 
@@ -59,4 +60,5 @@ def main(ctx: click.Context, config: Path | None) -> None:
     Exit codes: 0 success, 1 problems in the store, 2 bad usage or settings,
     3 store, output folder or database unusable.
     """
-    ctx.obj = Context(config)
+    # `newsbot.__main__` hands a command it may answer next time its recorder as ``obj``.
+    ctx.obj = Context(config, ctx.obj if isinstance(ctx.obj, Recorder) else None)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from newsbot.errors import NewsbotError, SettingsError
+from newsbot.quiet import Recorder
 from newsbot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -28,10 +29,12 @@ NO_TARGET = (
 
 
 class Context:
-    """What the group hands its commands: the config file given, settings loaded lazily."""
+    """What the group hands its commands: the config file given, settings loaded lazily, and
+    for a command whose answer may be recalled next time, what records it (`newsbot.quiet`)."""
 
-    def __init__(self, config: Path | None) -> None:
+    def __init__(self, config: Path | None, quiet: Recorder | None = None) -> None:
         self.config = config
+        self.quiet = quiet
         self._settings: Settings | None = None
 
     @property

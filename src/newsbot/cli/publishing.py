@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import zoneinfo
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -17,12 +19,14 @@ from newsbot.cli.common import (
     fail,
     open_app,
 )
+from newsbot.quiet import Watched
 from newsbot.state.delivery_states import DeliveryState
-from newsbot.times import from_epoch, utc_now
+from newsbot.times import epoch_seconds, from_epoch, utc_now
 
 if TYPE_CHECKING:
     from newsbot.publish.publisher import PassReport, Publisher
     from newsbot.publish.targets import Target
+    from newsbot.settings import Settings
     from newsbot.state.database import Engine
     from newsbot.state.deliveries import Delivery, DeliveryStore
 
@@ -83,6 +87,9 @@ def publish(
     if (profile or as_json) and not dry_run:
         fail("--profile and --json go with --dry-run", EXIT_SETTINGS)
     settings = obj.settings
+    recorder = obj.quiet if no_build and not dry_run else None
+    if recorder is not None and settings.state.database_url is None:
+        recorder.watch(_watched(settings))  # before anything of the state is read
     chosen = targets(settings, only)
     if not chosen:
         fail(NO_TARGET, EXIT_SETTINGS)
@@ -101,9 +108,13 @@ def publish(
         if not dry_run:
             now = utc_now()
             quiet = [t for t in chosen if not t.problem and app.nothing_due(t, now)]
-            for target in quiet:
-                click.echo(_done(PassReport(target.name)))
+            lines = [_done(PassReport(target.name)) for target in quiet]
+            for line in lines:
+                click.echo(line)
             chosen = [t for t in chosen if t not in quiet]
+            if recorder is not None and quiet and not chosen and not failed:
+                until = epoch_seconds(app.quiet_until(quiet, now))
+                recorder.answer(lines, now.timestamp(), until)
         with app.publishers(chosen, pacing=not no_pacing, offline_profile=profile) as runners:
             for runner in runners:
                 report = _passes(runner, dry_run)
@@ -127,6 +138,27 @@ def publish(
                     failed = True
     if failed:
         sys.exit(EXIT_PROBLEMS)
+
+
+SYSTEM_ZONE = ("/etc/localtime", "/etc/timezone")
+"""Where a crontab setting's validation (apscheduler, through tzlocal) finds the local zone."""
+
+
+def _watched(settings: Settings) -> Watched:
+    """What a publish command's answer depends on besides the settings' sources
+    (`newsbot.quiet`): the SQLite file, and what the settings' validation looks at on
+    disk (the paths it resolves, the token and key files, the time zone files)."""
+    tokens = [str(t.token_file) for t in settings.targets.values() if t.token_file is not None]
+    key = settings.activitypub.key_file
+    keys = [] if key is None else [str(key)]
+    zones = [str(Path(folder) / settings.site.timezone) for folder in zoneinfo.TZPATH]
+    folders = (settings.feeds.output_dir, settings.store.content_dir, settings.state.data_dir)
+    return Watched(
+        str(settings.state.sqlite_file),
+        paths=[*(str(folder) for folder in folders), *tokens, *keys, *SYSTEM_ZONE],
+        contents=[*tokens, *SYSTEM_ZONE],
+        files=[*keys, *zones],
+    )
 
 
 def _done(report: PassReport) -> str:

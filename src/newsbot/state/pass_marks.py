@@ -22,15 +22,18 @@ a few GET requests an hour, and the posting code loaded once an hour.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from newsbot.state import suspect
+from newsbot.state.delivery_states import ACTIVE, ReplyState
 from newsbot.state.index import UNFINISHED
-from newsbot.state.schema import meta
+from newsbot.state.schema import articles, deliveries, meta, output_folders, post_related
+from newsbot.state.unwritten import HOLDING_SECONDS
 from newsbot.times import epoch_seconds, from_epoch
 
 if TYPE_CHECKING:
@@ -103,3 +106,43 @@ def nothing_due(
         or related.due_replies(target, now)
         or store.new_articles(target, now, 1, since=mark.started)
     )
+
+
+def quiet_until(engine: Engine, targets: Sequence[str], now: datetime) -> datetime:
+    """Until when `nothing_due` stays true for each of ``targets``, all of which had nothing
+    due ``now``, if the database does not change: a ``publish`` command's answer holds
+    until then (`newsbot.quiet`).
+
+    Each time `nothing_due` compares with ``now`` flips it only one way, once ``now``
+    reaches a value stored in the database: a mark's age reaching `SERVER_RECHECK`, a
+    retry's or a reply's ``next_try``, an article's ``published``, the end of a folder's
+    hold on unwritten pages. The earliest of these still to come, over every row
+    (whatever its target or other conditions: earlier only means sooner checked), is
+    the bound.
+    """
+    moment = epoch_seconds(now)
+    with engine.connect() as conn:
+        moments = [
+            epoch_seconds(mark.started + SERVER_RECHECK)
+            for target in targets
+            if (mark := read_mark(conn, target)) is not None
+        ]
+        if len(moments) != len(targets):
+            return now  # no mark: nothing says how long the answer holds
+        for query in (
+            select(func.min(deliveries.c.next_try)).where(
+                deliveries.c.state.in_(ACTIVE), deliveries.c.next_try > moment
+            ),
+            select(func.min(post_related.c.next_try)).where(
+                post_related.c.reply_state.in_((ReplyState.SENDING, ReplyState.RETRY)),
+                post_related.c.next_try > moment,
+            ),
+            select(func.min(articles.c.published)).where(articles.c.published > moment),
+            select(func.min(output_folders.c.built + HOLDING_SECONDS)).where(
+                output_folders.c.built + HOLDING_SECONDS >= moment
+            ),
+        ):
+            found = conn.execute(query).scalar()
+            if found is not None:
+                moments.append(int(found))
+    return from_epoch(min(moments))

@@ -34,6 +34,15 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_of_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Commands the tests run leave what they cache (`newsbot.quiet`'s tickets) in a folder
+    of the run, never in the user's own cache folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 @pytest.fixture
 def fake_mastodon() -> Iterator[FakeMastodon]:
     """A fresh fake Mastodon server on loopback (``.base_url``, ``.token``, ``.statuses``)."""

@@ -192,6 +192,17 @@ def files(engine: Engine, folder: str) -> Retries:
     return found
 
 
+def file_listing(engine: Engine) -> list[tuple[str, str]]:
+    """(output file, error) of each listed file, by name: what an operator is shown."""
+    query = (
+        select(unwritten_files.c.name, func.min(unwritten_files.c.error).label("error"))
+        .group_by(unwritten_files.c.name)
+        .order_by(unwritten_files.c.name)
+    )
+    with engine.connect() as conn:
+        return [(row.name, row.error) for row in conn.execute(query)]
+
+
 def replace_files(conn: Connection, folder: str, failed: Mapping[str, tuple[Retry, str]]) -> None:
     """Make ``failed`` (output file -> what brings it, and why it was not written) the list of
     ``folder``'s other files, within the build's last transaction."""

@@ -293,8 +293,8 @@ def test_a_file_that_could_not_be_written_removes_nothing_as_stale(
 def test_feeds_a_failed_build_left_behind_are_written_by_the_next_build(
     settings: Settings,
 ) -> None:
-    """A build that stops half-way has already stored the articles it read: the next build
-    must not take the feeds it did not write for up to date."""
+    """A build that could not write a feed set has already stored the articles it read: the
+    next build must not take the feeds it did not write for up to date."""
     assert _newsbot(settings, "build").returncode == 0
     tag_feed = settings.feeds.output_dir / "tags/weather/rss.xml"
     assert "Storm hits the coast" in _titles(tag_feed)

@@ -271,8 +271,9 @@ class Builder:
             )
         report.unwritten = len(self.output.failed)
         report.files_unwritten = {name: why for name, (_, why) in self.output.unwritten.items()}
-        # A page that could not be written counts as written here, and so does its image:
-        # what the last build left of them stays until a build writes them.
+        # A file that could not be written (a page, an image, a feed, a navigation file)
+        # counts as written here: what the last build left of it stays until a build
+        # writes it, and is never removed as stale.
         if everything:
             report.stale_removed += self._remove_stale(manifest)
         elif old_media:

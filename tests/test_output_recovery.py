@@ -186,6 +186,7 @@ UNWRITABLE = [
     #  what the build still broken renders: the feed set, or nothing beyond navigation)
     pytest.param("tags/weather/atom.xml", True, ["tag/weather"], id="tag-feed"),
     pytest.param("atom.xml", True, ["site/"], id="site-feed"),
+    pytest.param("index.html", True, ["site/"], id="site-index"),
     pytest.param("archive/2025/05/index.html", False, [], id="archive-month"),
     pytest.param("robots.txt", True, [], id="robots"),
 ]

@@ -222,18 +222,19 @@ def test_an_article_is_posted_once_its_build_has_written_the_site(
     """A build stores an article before it writes its page and feeds; a pass meanwhile (the
     service's run beside its builds) or after the build failed half-way must not post a
     link to a page that is not there yet."""
-    room.write("a.md", "Council votes the budget", 2)
+    room.write("a.md", "Council votes the budget", 2, tags=["Budget"])
     assert room.publish().posted == 1
-    link = room.write("b.md", "Harbour reopens after the storm", 1, tags=["Harbour"])
-    blocked = room.settings.feeds.output_dir / "tags/harbour"
-    blocked.parent.mkdir(parents=True, exist_ok=True)
-    blocked.write_text("in the way")  # a file where the tag's folder is due: the build fails
+    link = room.write("b.md", "Harbour reopens after the storm", 1)
+    room.write("a.md", "Council votes the budget", 2)  # the tag's feeds are to be removed
+    blocked = room.settings.feeds.output_dir / "tags/budget/rss.xml"
+    blocked.unlink()
+    (blocked / "kept").mkdir(parents=True)  # a folder that cannot be removed: the build fails
     with pytest.raises(OutputError):
         room.build()
     with room.runners() as runners:  # one process's publisher, as the service keeps it
         assert runners["main"].run().posted == 0
         assert link not in posts_by_url(server.live_statuses())
-        blocked.unlink()
+        shutil.rmtree(blocked)
         room.build()  # stores nothing new, yet tells the publisher to read the store again
         assert runners["main"].run().posted == 1
     assert posts_by_url(server.live_statuses())[link] == 1

@@ -431,19 +431,20 @@ def test_a_note_waits_for_its_article_s_page(tmp_path: Path) -> None:
 
     content = tmp_path / "content"
     now = datetime.now(UTC).replace(microsecond=0)
-    write_article(content, "a.md", "Council votes", now - timedelta(hours=2))
+    write_article(content, "a.md", "Council votes", now - timedelta(hours=2), tags=["Council"])
     app, actor = _built(tmp_path, content, now)
     outbox = Outbox(app.engine, actor)
     assert outbox.sync(now).created == 1
-    write_article(content, "b.md", "Harbour reopens", now - timedelta(hours=1), tags=["Harbour"])
-    blocked = tmp_path / "public/tags/harbour"
-    blocked.parent.mkdir(parents=True, exist_ok=True)
-    blocked.write_text("in the way", encoding="utf-8")  # a file where a folder is due
+    write_article(content, "b.md", "Harbour reopens", now - timedelta(hours=1))
+    write_article(content, "a.md", "Council votes", now - timedelta(hours=2))  # tag's feeds go
+    blocked = tmp_path / "public/tags/council/rss.xml"
+    blocked.unlink()
+    (blocked / "kept").mkdir(parents=True)  # a folder that cannot be removed: the build fails
     with pytest.raises(OutputError):
         app.builder.build(now)
     report = outbox.sync(now)
     assert (report.created, report.deleted) == (0, 0)
-    blocked.unlink()
+    shutil.rmtree(blocked)
     page = tmp_path / "public/articles/b"
     shutil.rmtree(page)  # the build that failed wrote it; gone again, and something in its way
     page.write_text("in the way", encoding="utf-8")  # now the page alone cannot be written

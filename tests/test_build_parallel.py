@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ import newsbot.build.feed_files
 from newsbot.build import parallel
 from newsbot.build.stamp import read_mark
 from newsbot.errors import OutputError
+from newsbot.state.index import FeedKey, StoreIndex
 from newsbot.state.manifest import OutputManifest
 from support.stores import make_settings, opened, snapshot
 
@@ -107,3 +109,36 @@ def test_a_split_build_writes_what_one_process_writes(
     assert len(pages) == ARTICLES
     assert len(feeds) > 40 * 4
     assert pages | feeds <= split_manifest
+
+
+@needs_two
+def test_files_a_child_could_not_write_come_back_to_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feed sets side by side go to different processes: each file that could not be written
+    is listed by the build, which marks the folder and retries just those feed sets."""
+    content = tmp_path / "content"
+    _store(content)
+    settings = make_settings(tmp_path, content)
+    blocked = ["tags/topic-0/atom.xml", "tags/topic-1/atom.xml"]  # one in each share
+    for name in blocked:
+        (settings.feeds.output_dir / name / "kept").mkdir(parents=True)
+    with opened(settings) as app:
+        first = app.builder.build(NOW)
+        assert sorted(first.files_unwritten) == blocked
+        assert first.unwritten == 2 and first.pages_written > ARTICLES
+        mark = read_mark(settings.feeds.output_dir)
+        assert mark is not None and mark.generation == 1
+        rendered: list[FeedKey] = []
+        real_newest = StoreIndex.newest
+
+        def newest_spy(self: StoreIndex, key: FeedKey, *args: Any) -> Any:
+            rendered.append(key)
+            return real_newest(self, key, *args)
+
+        monkeypatch.setattr(StoreIndex, "newest", newest_spy)
+        again = app.builder.build(NOW)
+    assert sorted(again.files_unwritten) == blocked
+    assert rendered == [("tag", "topic-0"), ("tag", "topic-1")]
+    assert again.pages_written == 0 and again.stale_removed == 0
+    assert (settings.feeds.output_dir / "tags/topic-0/rss.xml").is_file()

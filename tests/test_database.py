@@ -75,7 +75,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0017"
+        assert current_revision(upgraded) == HEAD == "0018"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
         with upgraded.begin() as connection:
@@ -89,6 +89,7 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
             connection.exec_driver_sql("SELECT path FROM related_links")
             connection.exec_driver_sql("SELECT name FROM ap_keys")
             connection.exec_driver_sql("SELECT path, error FROM unwritten_pages")
+            connection.exec_driver_sql("SELECT name, kind, source, error FROM unwritten_files")
     finally:
         upgraded.dispose()
 
@@ -269,8 +270,15 @@ def _built_then_back(
         back(db)
 
 
+def _back_to_0017(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0017 left: no list of unwritten files (migration 0018)."""
+    db.execute("DROP TABLE unwritten_files")
+    db.execute("UPDATE alembic_version SET version_num = '0017'")
+
+
 def _back_to_0016(db: sqlite3.Connection) -> None:
     """Make a head state file what 0016 left: no leads split by the build (migration 0017)."""
+    _back_to_0017(db)
     db.execute("ALTER TABLE articles DROP COLUMN leads")
     db.execute("UPDATE alembic_version SET version_num = '0016'")
 

@@ -222,18 +222,19 @@ def test_an_article_is_posted_once_its_build_has_written_the_site(
     """A build stores an article before it writes its page and feeds; a pass meanwhile (the
     service's run beside its builds) or after the build failed half-way must not post a
     link to a page that is not there yet."""
-    room.write("a.md", "Council votes the budget", 2)
+    room.write("a.md", "Council votes the budget", 2, tags=["Budget"])
     assert room.publish().posted == 1
-    link = room.write("b.md", "Harbour reopens after the storm", 1, tags=["Harbour"])
-    blocked = room.settings.feeds.output_dir / "tags/harbour"
-    blocked.parent.mkdir(parents=True, exist_ok=True)
-    blocked.write_text("in the way")  # a file where the tag's folder is due: the build fails
+    link = room.write("b.md", "Harbour reopens after the storm", 1)
+    room.write("a.md", "Council votes the budget", 2)  # the tag's feeds are to be removed
+    blocked = room.settings.feeds.output_dir / "tags/budget/rss.xml"
+    blocked.unlink()
+    (blocked / "kept").mkdir(parents=True)  # a folder that cannot be removed: the build fails
     with pytest.raises(OutputError):
         room.build()
     with room.runners() as runners:  # one process's publisher, as the service keeps it
         assert runners["main"].run().posted == 0
         assert link not in posts_by_url(server.live_statuses())
-        blocked.unlink()
+        shutil.rmtree(blocked)
         room.build()  # stores nothing new, yet tells the publisher to read the store again
         assert runners["main"].run().posted == 1
     assert posts_by_url(server.live_statuses())[link] == 1
@@ -1526,6 +1527,43 @@ def test_core_an_article_whose_page_cannot_be_written_is_posted_once_it_is(
         assert runners["main"].run().posted == 1
     assert posts_by_url(server.live_statuses())[link] == 1
     assert "its page is not written" not in core.cli("state").output
+
+
+def test_core_an_article_whose_tag_feed_cannot_be_written_is_posted_without_waiting(
+    core: Newsroom, server: FakeMastodon
+) -> None:
+    """A post links to the article's page, which is written: a feed the build could not write
+    holds nothing back. ``newsbot state`` and the status page list the feed's files until
+    a build writes them."""
+    core.write("a.md", "Council votes the budget", 3, tags=["Harbour"])
+    assert core.publish().posted == 1
+    link = core.write("b.md", "Harbour reopens after the storm", 2, tags=["Harbour"])
+    tag = core.settings.feeds.output_dir / "tags/harbour"
+    tag.chmod(0o555)  # the tag's feeds cannot be replaced
+    try:
+        failed = _build_held_to_permissions(core)
+    finally:
+        tag.chmod(0o755)
+    assert failed.returncode == 3, failed.stderr
+    assert f"cannot write {tag}/rss.xml: Permission denied" in failed.stderr
+    assert "Harbour reopens" not in (tag / "rss.xml").read_text()
+    assert "Harbour reopens" in (core.settings.feeds.output_dir / "rss.xml").read_text()
+    with core.runners() as runners:
+        assert runners["main"].run().posted == 1
+    assert posts_by_url(server.live_statuses())[link] == 1
+    shown = core.cli("state").output
+    assert "unwritten  tags/harbour/rss.xml  cannot write" in shown, shown
+    with opened(core.settings) as app:
+        page = StatusPage(app.index, DeliveryStore(app.engine), Status(), targets(core.settings))
+        listed = page.compose()["unwritten_files"]
+    assert [u["file"] for u in listed] == [
+        "tags/harbour/atom.xml", "tags/harbour/feed.json", "tags/harbour/index.html",
+        "tags/harbour/rss.xml",
+    ]  # fmt: skip
+    again = _build_held_to_permissions(core)
+    assert again.returncode == 0, again.stderr
+    assert "Harbour reopens" in (tag / "rss.xml").read_text()
+    assert "unwritten" not in core.cli("state").output
 
 
 def test_a_posted_article_whose_page_then_cannot_be_written_keeps_its_post(

@@ -1,7 +1,10 @@
 """The pages step of a build: one HTML page per live article, and its copied image.
 
 Pages of articles that were replaced or removed are deleted unless written
-again, and copied images no article uses any more are removed.
+again, and copied images no article uses any more are removed. An image that
+cannot be copied is noted with its article, whose page the next build writes
+again (`newsbot.state.unwritten.Retry`); the page itself is written, and the
+article posted, without waiting for it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from newsbot.errors import OutputError
 from newsbot.layout import page_file
 from newsbot.state.index import Stored
 from newsbot.state.manifest import OutputManifest
+from newsbot.state.unwritten import Retry
 from newsbot.store.assets import AssetRefused, open_asset, store_path
 from newsbot.summaries import summary_text
 
@@ -72,20 +76,22 @@ class ArticlePages:
             minimum=PARALLEL_FROM,
             in_child=self.site.in_child,
         )
-        for changed, written, failed in shares:
+        for changed, written, failed, unwritten in shares:
             done.changed += changed
-            self.output.adopt(written, failed=failed)
+            self.output.adopt(written, failed=failed, unwritten=unwritten)
             done.unwritten.update(failed.values())
         done.deleted = sum(self.output.remove(name) for name in gone - self.output.written)
         return done
 
     def _write_share(
         self, paths: Sequence[str], now: datetime
-    ) -> tuple[int, set[str], dict[str, tuple[str, str]]]:
+    ) -> tuple[int, set[str], dict[str, tuple[str, str]], dict[str, tuple[Retry, str]]]:
         """Write the pages of ``paths`` (one process's share); returns how many files changed,
-        the names of the files written or found as they should be, and of those that could
-        not be written, each with its article's path and why."""
+        the names of the files written or found as they should be, and of the pages that
+        could not be written, each with its article's path and why; then the images that
+        could not be copied."""
         before = set(self.output.written)
+        unwritten = dict(self.output.unwritten)
         failed: dict[str, tuple[str, str]] = {}
         count = 0
         settings = self.site.settings.site
@@ -118,7 +124,7 @@ class ArticlePages:
                 # others are written; its article waits for it (`newsbot.state.unwritten`).
                 log.error("article page not written: %s", exc, extra={"path": article.path})
                 failed[name] = (article.path, str(exc))
-        return count, self.output.written - before, failed
+        return count, self.output.written - before, failed, self.output.unwritten_since(unwritten)
 
     def _stored(self, paths: Sequence[str], now: datetime) -> Iterator[Stored]:
         """The stored articles of ``paths``, a chunk at a time (memory stays bounded), with
@@ -143,8 +149,8 @@ class ArticlePages:
             if self.output.exists("media/" + rel):
                 self.output.keep("media/" + rel)  # copied before: still this build's
                 return
-            with open_asset(self.root, rel) as (_, handle):
-                self.output.copy("media/" + rel, handle)  # a block at a time: any size
+            with open_asset(self.root, rel) as (_, handle):  # copied a block at a time
+                self.output.copy("media/" + rel, handle, Retry.media(article.path))
         except AssetRefused as refused:
             log.warning(
                 "image not copied: %s %s", article.image.url, refused, extra={"path": article.path}
@@ -156,10 +162,9 @@ class ArticlePages:
         Only images in the manifest (copied by a build) are candidates; one still
         referred to by a readable article stays.
         """
+        kept = self.output.written | self.output.failed
         candidates = {
-            name: url
-            for url in urls
-            if (name := self._media_name(url)) and name not in self.output.written
+            name: url for url in urls if (name := self._media_name(url)) and name not in kept
         }
         if not candidates:
             return 0

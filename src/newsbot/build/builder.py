@@ -79,6 +79,10 @@ class BuildReport:
     pages_unwritten: dict[str, str] = field(default_factory=dict)
     """Store path -> why, of each article whose page could not be written: no target posts
     it until a build writes the page (`newsbot.state.unwritten`)."""
+    files_unwritten: dict[str, str] = field(default_factory=dict)
+    """Output file -> why, of each other file (a feed, a navigation file, a copied image)
+    that could not be written: the next build writes it again (`newsbot.state.unwritten.files`),
+    and nothing waits for it."""
 
 
 class Builder:
@@ -180,6 +184,7 @@ class Builder:
         mark = self._folder_mark()
         root = str(self.output.root.resolve())
         retried = unwritten.paths(self.index.engine, mark.folder)
+        again = unwritten.files(self.index.engine, mark.folder)
         manifest = OutputManifest(self.index.engine, mark.folder)
         with self.index.engine.begin() as conn:
             identity = self.index.identity(conn)
@@ -205,7 +210,10 @@ class Builder:
         del files, present, to_read, known
         report.related_seconds = changes.related_seconds
         affected, touched_pages, gone_pages = changes.feeds, changes.pages, changes.gone_pages
-        touched_pages |= retried  # the pages the last build could not write, and only those
+        # The files the last build could not write, and only those: the pages, the feed sets
+        # and pages of the other files (images), and navigation below.
+        touched_pages |= retried | again.pages
+        affected |= again.feeds
         # An article whose related list changed is one entry of the feeds that show it; of
         # the others it belongs to (most, in a large store), not a byte changes.
         affected |= self.index.showing(sorted(changes.relinked), now, self.settings.feeds.items)
@@ -236,7 +244,9 @@ class Builder:
             gone_pages |= behind.gone
             old_media |= behind.media
         caught_up = in_step or behind is not None
-        everything = full or unfinished or not caught_up or not self.output.exists(SITE_PLACE.index)
+        # A site index the last build could not write is listed, not a folder to write whole.
+        no_index = SITE_PLACE.index not in again.names and not self.output.exists(SITE_PLACE.index)
+        everything = full or unfinished or not caught_up or no_index
         if everything:
             affected = self.index.feed_keys() | affected
             touched_pages = self.index.paths()
@@ -251,17 +261,19 @@ class Builder:
                 affected, now
             )
             report.stale_removed += emptied
-        if affected or touched_pages or gone_pages:
+        if affected or touched_pages or gone_pages or again.navigation:
             from newsbot.build import navigation
 
             all_months = everything or bool(removed) or bool(gone_pages)
             all_months = all_months or (behind is not None and behind.months)
             report.pages_written += navigation.write(
-                self.view, self.output, self.pages, touched_pages, all_months, now
+                self.view, self.output, self.pages, touched_pages, all_months, now, again.months
             )
         report.unwritten = len(self.output.failed)
-        # A page that could not be written counts as written here, and so does its image:
-        # what the last build left of them stays until a build writes them.
+        report.files_unwritten = {name: why for name, (_, why) in self.output.unwritten.items()}
+        # A file that could not be written (a page, an image, a feed, a navigation file)
+        # counts as written here: what the last build left of it stays until a build
+        # writes it, and is never removed as stale.
         if everything:
             report.stale_removed += self._remove_stale(manifest)
         elif old_media:
@@ -279,6 +291,7 @@ class Builder:
             # or articles held for their page that is written now: one more change tells
             # them to read the store again.
             pages_done = unwritten.replace(conn, mark.folder, report.pages_unwritten)
+            unwritten.replace_files(conn, mark.folder, self.output.unwritten)
             if unfinished or pages_done or self.index.change_count(conn) != count_before:
                 self.index.changed(conn)
             self.index.set_meta(conn, "last_build", stamp)
@@ -288,7 +301,8 @@ class Builder:
                 next_due = self.index.next_due(conn, now)
                 done = Stamp(shape, root, store_listing, next_due, done_mark.dumps())
                 self.index.set_meta(conn, STAMP, done.dumps())
-        if report.unwritten == len(report.pages_unwritten):  # those the next build retries
+        listed = len(report.pages_unwritten) + len(report.files_unwritten)
+        if report.unwritten == listed:  # every file not written is one the next build retries
             self._mark(done_mark, report)
         report.seconds = time.perf_counter() - started
         return report

@@ -2,7 +2,8 @@
 
 Only the feed sets an added, changed or removed article belongs to are
 rendered again; a feed set left without articles loses its files (the
-site's keeps an empty feed).
+site's keeps an empty feed). A file that cannot be written is noted with its
+feed set, which the next build renders again (`newsbot.state.unwritten.Retry`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from newsbot.build.output import Output
 from newsbot.build.site import SiteView
 from newsbot.layout import FILES, FeedPlace
 from newsbot.state.index import SITE, FeedKey, Stored
+from newsbot.state.unwritten import Retry
 
 if TYPE_CHECKING:
     from newsbot.render import feeds
@@ -50,9 +52,9 @@ class FeedFiles:
         )
         done: list[tuple[FeedKey, int, list[str]]] = []
         emptied = 0
-        for results, written, removed, deleted in shares:
+        for results, written, removed, deleted, unwritten in shares:
             done.extend(results)
-            self.output.adopt(written, removed)
+            self.output.adopt(written, removed, unwritten=unwritten)
             emptied += deleted
         done.sort()
         urls = [url for *_, changed in done for url in changed]
@@ -60,15 +62,18 @@ class FeedFiles:
 
     def _write_share(
         self, keys: Sequence[FeedKey], now: datetime
-    ) -> tuple[list[tuple[FeedKey, int, list[str]]], set[str], set[str], int]:
+    ) -> tuple[
+        list[tuple[FeedKey, int, list[str]]], set[str], set[str], int, dict[str, tuple[Retry, str]]
+    ]:
         """Render the feed sets of ``keys`` (one process's share): for each, how many files
         changed and the URLs of the feeds that changed; then the names of the files
-        written (or found as they should be) and removed, and how many files were there
-        to remove."""
+        written (or found as they should be) and removed, how many files were there
+        to remove, and the files that could not be written."""
         from newsbot.render import feeds
         from newsbot.render.pages import ListPage
 
         written, removed = set(self.output.written), set(self.output.removed)
+        unwritten = dict(self.output.unwritten)
         results: list[tuple[FeedKey, int, list[str]]] = []
         deleted = 0
         settings = self.site.settings
@@ -96,8 +101,9 @@ class FeedFiles:
                 )
                 for s in stored
             ]
+            retry = Retry.feed(key)
             for fmt, render in feeds.RENDERERS.items():
-                if self.output.write(place.file(fmt), render(info, entries)):
+                if self.output.write(place.file(fmt), render(info, entries), retry):
                     count += 1
                     changed.append(place.url(base_url, fmt))
             sections, tags = self._nav_lists() if key == SITE else ((), ())
@@ -113,9 +119,15 @@ class FeedFiles:
                 home=None if key == SITE else base_url,
                 site_title=settings.site.title,
             )
-            count += self.output.write(place.index, self.pages.list_page(page))
+            count += self.output.write(place.index, self.pages.list_page(page), retry)
             results.append((key, count, changed))
-        return results, self.output.written - written, self.output.removed - removed, deleted
+        return (
+            results,
+            self.output.written - written,
+            self.output.removed - removed,
+            deleted,
+            self.output.unwritten_since(unwritten),
+        )
 
     def _feed_info(self, place: FeedPlace, stored: Sequence[Stored]) -> feeds.FeedInfo:
         from newsbot.render import feeds

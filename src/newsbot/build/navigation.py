@@ -12,6 +12,9 @@
 - ``robots.txt`` allows everything and names the sitemap.
 - ``feeds.opml`` (OPML 2.0) lists every feed of the site, each tag and each
   section, in every format, for readers that subscribe to a list at once.
+
+A file that cannot be written is noted (`newsbot.state.unwritten.Retry`): the
+next build runs this step, and writes that month's page, again.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from newsbot.layout import FILES, FeedPlace
 from newsbot.render.pages import ListPage, Pages
 from newsbot.state import navigation as indexed
 from newsbot.state.navigation import DAY, Month
+from newsbot.state.unwritten import Retry
 
 SITEMAP_LIMIT = 50_000
 """URLs per sitemap file (sitemaps.org)."""
@@ -49,10 +53,17 @@ class Site:
 
 
 def write(
-    view: SiteView, output: Output, pages: Pages, touched: set[str], everything: bool, now: datetime
+    view: SiteView,
+    output: Output,
+    pages: Pages,
+    touched: set[str],
+    everything: bool,
+    now: datetime,
+    again: Iterable[Month] = (),
 ) -> int:
-    """Write the archive (the months ``touched`` articles are in, or all), sitemap, robots.txt
-    and OPML; returns how many files changed."""
+    """Write the archive (the months ``touched`` articles are in, or all; and the months
+    ``again``, whose page the last build could not write), sitemap, robots.txt and OPML;
+    returns how many files changed."""
     base_url = view.base_url
     settings = view.settings.site
     site = Site(
@@ -68,19 +79,20 @@ def write(
         wanted = (
             set(counts) if everything else neighbours(indexed.months_of(conn, touched), ordered)
         )
-        count = int(output.write("archive/index.html", archive_index(pages, site, counts)))
+        wanted |= set(again) & set(counts)  # a month since emptied has no page to write
+        retry = Retry.navigation()
+        count = int(output.write("archive/index.html", archive_index(pages, site, counts), retry))
         for month in sorted(wanted):
             items = indexed.month_articles(conn, month, now)
-            count += output.write(
-                month_file(month), archive_month(pages, site, month, items, counts)
-            )
+            page = archive_month(pages, site, month, items, counts)
+            count += output.write(month_file(month), page, Retry.navigation(month))
         places = [(FeedPlace(*key), name) for key, name in view.feeds()]
         listed = [place.url(base_url) for place, _ in places]
         listed.append(base_url + "archive/")
         for name, data in sitemaps(site, listed, indexed.page_dates(conn, now)).items():
-            count += output.write(name, data)
-    count += output.write("robots.txt", robots(site))
-    count += output.write("feeds.opml", opml(site, places))
+            count += output.write(name, data, retry)
+    count += output.write("robots.txt", robots(site), retry)
+    count += output.write("feeds.opml", opml(site, places), retry)
     return count
 
 

@@ -5,18 +5,29 @@ one, never half of one (write to a temporary file in the same folder, then
 rename). Unchanged files keep their modification time, so conditional GETs
 keep answering 304. It remembers which files one build wrote (or found
 unchanged) and removed, for the build's manifest of its own files.
+
+A file written with a `Retry` (a feed, a navigation file, a copied image) that
+cannot be written is logged and noted (`Output.unwritten`) rather than raised:
+one file's permission or a stray file in its way costs that file, and the build
+lists it for the next one (`newsbot.state.unwritten.files`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from newsbot.errors import OutputError
+
+if TYPE_CHECKING:
+    from newsbot.state.unwritten import Retry
+
+log = logging.getLogger(__name__)
 
 COPY_BLOCK = 1 << 20
 """Bytes copied at a time by `Output.copy`."""
@@ -37,6 +48,9 @@ class Output:
         """Files removed since `begin`."""
         self.failed: set[str] = set()
         """Files that could not be written since `begin` (their step went on without them)."""
+        self.unwritten: dict[str, tuple[Retry, str]] = {}
+        """Of `failed`, those written with a `Retry`: what brings each, and why it was not
+        written."""
         self._folders: set[str] = set()
         """Folders known to exist (one ``mkdir`` each rather than one per file written);
         forgotten past `FOLDERS_KNOWN`."""
@@ -46,6 +60,7 @@ class Output:
         self.written = set()
         self.removed = set()
         self.failed = set()
+        self.unwritten = {}
         self._folders = set()  # an operator may have removed some between builds
 
     def keep(self, rel: str) -> None:
@@ -61,7 +76,11 @@ class Output:
         self.removed.discard(rel)
 
     def adopt(
-        self, written: Iterable[str], removed: Iterable[str] = (), failed: Iterable[str] = ()
+        self,
+        written: Iterable[str],
+        removed: Iterable[str] = (),
+        failed: Iterable[str] = (),
+        unwritten: Mapping[str, tuple[Retry, str]] | None = None,
     ) -> None:
         """Note files that another process of this build wrote, removed or failed to write
         (see `newsbot.build.parallel`)."""
@@ -71,6 +90,14 @@ class Output:
             self.written.discard(name)
             self.removed.add(name)
         self.failed.update(failed)
+        if unwritten:
+            self.failed.update(unwritten)
+            self.unwritten.update(unwritten)
+
+    def unwritten_since(self, before: Mapping[str, object]) -> dict[str, tuple[Retry, str]]:
+        """The files noted unwritten that ``before`` (an earlier copy of `unwritten`) lacks:
+        what one process's share of a step adds."""
+        return {name: why for name, why in self.unwritten.items() if name not in before}
 
     def check_writable(self) -> None:
         """Fail early, with a clear message, if the folder cannot be written."""
@@ -84,8 +111,11 @@ class Output:
                 "(set feeds.output_dir to a folder the service's user can write to)"
             ) from None
 
-    def write(self, rel: str, data: bytes) -> bool:
-        """Replace ``rel`` with ``data``; returns whether anything changed."""
+    def write(self, rel: str, data: bytes, retry: Retry | None = None) -> bool:
+        """Replace ``rel`` with ``data``; returns whether anything changed.
+
+        With ``retry``, a file that cannot be written is noted (`unwritten`), not raised.
+        """
         target = self._path(rel)
         self.written.add(rel)
         self.removed.discard(rel)
@@ -94,16 +124,35 @@ class Output:
                 return False
         except OSError:
             pass
-        self._replace(target, lambda handle: handle.write(data))
-        return True
+        return self._put(rel, target, lambda handle: handle.write(data), retry)
 
-    def copy(self, rel: str, source: BinaryIO) -> None:
+    def copy(self, rel: str, source: BinaryIO, retry: Retry | None = None) -> None:
         """Replace ``rel`` with what ``source`` holds, a block at a time: an image of the
-        store may be any size, and read whole it would be the build's memory."""
+        store may be any size, and read whole it would be the build's memory. ``retry``:
+        as for `write`."""
         target = self._path(rel)
         self.written.add(rel)
         self.removed.discard(rel)
-        self._replace(target, lambda handle: shutil.copyfileobj(source, handle, COPY_BLOCK))
+        self._put(rel, target, lambda handle: shutil.copyfileobj(source, handle, COPY_BLOCK), retry)
+
+    def _put(
+        self, rel: str, target: Path, fill: Callable[[BinaryIO], object], retry: Retry | None
+    ) -> bool:
+        """`_replace`; with ``retry``, a failure is logged and noted, and False returned.
+
+        The file stays among those written: what an earlier build left there is the
+        build's still, never stale.
+        """
+        try:
+            self._replace(target, fill)
+        except OutputError as exc:
+            if retry is None:
+                raise
+            log.error("output file not written: %s (the next build tries again)", exc)
+            self.failed.add(rel)
+            self.unwritten[rel] = (retry, str(exc))
+            return False
+        return True
 
     def _replace(self, target: Path, fill: Callable[[BinaryIO], object]) -> None:
         """Write ``target`` through a temporary file ``fill`` writes, renamed over it."""

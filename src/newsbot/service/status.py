@@ -100,6 +100,11 @@ class StatusPage:
                 {"article": article_id, "why": self._clean(error)}
                 for article_id, error in unwritten.listing(self.index.engine)[:PROBLEMS_SHOWN]
             ],
+            # Feed, navigation and image files a build could not write (nothing waits for them).
+            "unwritten_files": [
+                {"file": name, "why": self._clean(error)}
+                for name, error in unwritten.file_listing(self.index.engine)[:PROBLEMS_SHOWN]
+            ],
             "targets": [
                 self._target(target, snapshot.passes.get(target.name)) for target in self.targets
             ],

@@ -82,12 +82,12 @@ output was written. An article first stored by a later build is not on the site 
 build is still writing, or failed half-way), so no pass posts it (`DeliveryStore`)."""
 UNFINISHED = "output_unfinished"
 """Meta key set while a build's output may lag behind its index: from the first transaction
-that can change the index to the end of the build (pages it could not write are listed
-then, `newsbot.state.unwritten`, and written again by the next build). A build that finds
-it set writes every feed and page (unchanged bytes are left alone), so what a failed or
-interrupted build did not write is not lost: its index already says the files are up to
-date, and nothing else would ever write them. No publish pass leaves its mark meanwhile
-(`newsbot.state.pass_marks`)."""
+that can change the index to the end of the build (pages and other files it could not
+write are listed then, `newsbot.state.unwritten`, and written again by the next build). A
+build that finds it set writes every feed and page (unchanged bytes are left alone), so what
+a failed or interrupted build did not write is not lost: its index already says the files
+are up to date, and nothing else would ever write them. No publish pass leaves its mark
+meanwhile (`newsbot.state.pass_marks`)."""
 
 IDENTITY = "state_id"
 """The meta key of the database's identity: a random value made once, which each output

@@ -31,7 +31,13 @@ from sqlalchemy import (
 )
 
 from newsbot.state.database import chunks
-from newsbot.state.schema import meta, output_files, output_folders, unwritten_pages
+from newsbot.state.schema import (
+    meta,
+    output_files,
+    output_folders,
+    unwritten_files,
+    unwritten_pages,
+)
 
 ROOT_KEY = "output_root"
 """Meta key of the one folder whose files the list held before lists were per folder
@@ -60,6 +66,7 @@ class OutputManifest:
         old = select(output_folders.c.folder).where(output_folders.c.built < now - KEPT_SECONDS)
         conn.execute(delete(output_files).where(output_files.c.folder.in_(old)))
         conn.execute(delete(unwritten_pages).where(unwritten_pages.c.folder.in_(old)))
+        conn.execute(delete(unwritten_files).where(unwritten_files.c.folder.in_(old)))
         conn.execute(delete(output_folders).where(output_folders.c.built < now - KEPT_SECONDS))
         legacy = conn.execute(select(meta.c.value).where(meta.c.key == ROOT_KEY)).scalar()
         if legacy is None:

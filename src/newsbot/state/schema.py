@@ -230,6 +230,18 @@ unwritten_pages = Table(
     Column("error", Text, nullable=False),
 )
 
+# Other files (feeds, navigation, copied images) a folder's last build could not write, with
+# what the next build writes again to bring each (`newsbot.state.unwritten.files`).
+unwritten_files = Table(
+    "unwritten_files",
+    metadata,
+    Column("folder", String(32), primary_key=True),
+    Column("name", String(1024), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("source", String(1024), nullable=False),
+    Column("error", Text, nullable=False),
+)
+
 # Named leases: one holder at a time across every process sharing the database.
 leases = Table(
     "leases",

@@ -20,12 +20,21 @@ the last `HOLDING_SECONDS` lists it: a folder no copy builds any more (a
 replaced container's volume) must not hold a post for good. Rows of folder
 ``""`` (what an older version left unfinished) hold until the next build of
 any folder takes them up.
+
+Other files (a feed, an archive page, the sitemap, a copied image) that cannot be
+written are listed too, each with what a later build writes again to bring it
+(`Retry`, `files`): the build goes on, and later builds retry just those. No post
+waits for them: a post links to its article's page, never to a feed or the
+archive, and its image is uploaded from the store; holding posts for the site's
+feed, which every new article is in, would stop all posting for one file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,8 +51,9 @@ from sqlalchemy import (
     select,
 )
 
-from newsbot.state.index import GENERATION
-from newsbot.state.schema import articles, meta, output_folders, unwritten_pages
+from newsbot.state.index import GENERATION, FeedKey
+from newsbot.state.navigation import Month
+from newsbot.state.schema import articles, meta, output_folders, unwritten_files, unwritten_pages
 from newsbot.times import epoch_seconds
 
 HOLDING_SECONDS = 24 * 3600
@@ -113,3 +123,94 @@ def listing(engine: Engine) -> list[tuple[str, str]]:
     )
     with engine.connect() as conn:
         return [(row.id, row.error) for row in conn.execute(query)]
+
+
+FEED = "feed"
+NAVIGATION = "navigation"
+MEDIA = "media"
+
+
+class Retry(NamedTuple):
+    """What a build writes again to bring a file (not an article page) the last one could
+    not write."""
+
+    kind: str
+    """`FEED`, `NAVIGATION` or `MEDIA`."""
+    source: str
+    """Of a feed set's file, the set (``tag:weather``); of an archive month's page, the month
+    (``2025-05``), of the other navigation files ``""``; of an image, the store path of the
+    article whose page copies it."""
+
+    @classmethod
+    def feed(cls, key: FeedKey) -> Retry:
+        return cls(FEED, f"{key[0]}:{key[1]}")
+
+    @classmethod
+    def navigation(cls, month: Month | None = None) -> Retry:
+        return cls(NAVIGATION, "" if month is None else f"{month[0]:04d}-{month[1]:02d}")
+
+    @classmethod
+    def media(cls, path: str) -> Retry:
+        return cls(MEDIA, path)
+
+
+@dataclass
+class Retries:
+    """What a build writes again for the files the folder's last build could not write."""
+
+    names: set[str] = field(default_factory=set)
+    """The files themselves."""
+    feeds: set[FeedKey] = field(default_factory=set)
+    pages: set[str] = field(default_factory=set)
+    """Store paths of the articles whose page copies an image not copied."""
+    months: set[Month] = field(default_factory=set)
+    navigation: bool = False
+    """Whether any navigation file is among them (the step runs even if nothing changed)."""
+
+
+def files(engine: Engine, folder: str) -> Retries:
+    """What to write again in ``folder`` for the files its last build could not write."""
+    found = Retries()
+    query = select(unwritten_files.c.name, unwritten_files.c.kind, unwritten_files.c.source)
+    with engine.connect() as conn:
+        rows: list[tuple[str, str, str]] = [
+            (row.name, row.kind, row.source)
+            for row in conn.execute(query.where(unwritten_files.c.folder == folder))
+        ]
+    for name, kind, source in rows:
+        found.names.add(name)
+        if kind == FEED:
+            feed_kind, _, slug = source.partition(":")
+            found.feeds.add((feed_kind, slug))
+        elif kind == MEDIA:
+            found.pages.add(source)
+        elif kind == NAVIGATION:
+            found.navigation = True
+            if source:
+                year, _, month = source.partition("-")
+                found.months.add((int(year), int(month)))
+    return found
+
+
+def file_listing(engine: Engine) -> list[tuple[str, str]]:
+    """(output file, error) of each listed file, by name: what an operator is shown."""
+    query = (
+        select(unwritten_files.c.name, func.min(unwritten_files.c.error).label("error"))
+        .group_by(unwritten_files.c.name)
+        .order_by(unwritten_files.c.name)
+    )
+    with engine.connect() as conn:
+        return [(row.name, row.error) for row in conn.execute(query)]
+
+
+def replace_files(conn: Connection, folder: str, failed: Mapping[str, tuple[Retry, str]]) -> None:
+    """Make ``failed`` (output file -> what brings it, and why it was not written) the list of
+    ``folder``'s other files, within the build's last transaction."""
+    conn.execute(delete(unwritten_files).where(unwritten_files.c.folder == folder))
+    if failed:
+        rows = [
+            {"folder": folder, "name": name, "kind": retry.kind, "source": retry.source,
+             "error": error}
+            for name, (retry, error) in sorted(failed.items())
+        ]  # fmt: skip
+        conn.execute(insert(unwritten_files), rows)

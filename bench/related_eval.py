@@ -30,7 +30,8 @@ The comparisons
     at the end show the worst-served articles and where their links went.
 
 Held out
-    The floor, the agreement rule and the place factors (``related.scoring.Ranking``)
+    The floor, the agreement rule, the place factors and the headline weight
+    (``related.scoring.Ranking``)
     were chosen on these labels. ``--cross-validate`` shows what that choice is
     worth on stories it did not see: the articles are split in two halves by story
     (an article without a story by its id), the setting with the best strict
@@ -283,19 +284,27 @@ def half(article_id: str, truth: Truth) -> int:
 
 
 def cross_validate(engine: Engine, articles: Sequence[Article], truth: Truth) -> None:
-    """Choose floor, agreement and the place factors on one half of the stories, measure
-    on the other."""
+    """Choose floor, agreement, the place factors and the headline weight on one half of
+    the stories, measure on the other."""
     places = [(1.0, 1.0), (RANKING.place_disagreement, RANKING.place_only)]
     settings = [
-        replace(RANKING, floor=floor, agreeing_terms=terms, place_disagreement=d, place_only=o)
+        replace(
+            RANKING,
+            floor=floor,
+            agreeing_terms=terms,
+            place_disagreement=d,
+            place_only=o,
+            headline_weight=headline,
+        )
         for floor in (0.08, 0.10, 0.12, 0.14)
         for terms in (1, 2, 3)
         for d, o in places
+        for headline in (0.0, RANKING.headline_weight)
     ]
     halves = [[a for a in articles if half(a.id, truth) == n] for n in (0, 1)]
     scored = [[score(ranked_with(engine, r), h, truth) for h in halves] for r in settings]
     print(
-        f"\n{'chosen on':<10} {'floor':>5} {'terms':>5} {'places':>9}"
+        f"\n{'chosen on':<10} {'floor':>5} {'terms':>5} {'places':>9} {'headline':>8}"
         f"   {'held-out strict / lenient / wrong':>34}"
     )
     for n in (0, 1):
@@ -307,7 +316,7 @@ def cross_validate(engine: Engine, articles: Sequence[Article], truth: Truth) ->
         r = settings[best]
         print(
             f"half {n:<5} {r.floor:>5.2f} {r.agreeing_terms:>5} "
-            f"{r.place_disagreement:>4.1f}/{r.place_only:<4.1f}   "
+            f"{r.place_disagreement:>4.1f}/{r.place_only:<4.1f} {r.headline_weight:>8.1f}   "
             f"half {1 - n}: {held.strict:.3f} / {held.lenient:.3f} / {held.wrong_rate:.1%}"
             f" ({held.links} links)"
         )

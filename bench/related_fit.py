@@ -81,7 +81,9 @@ def pool(conn: Connection, article: Article, ranking: Ranking) -> list[Candidate
     profile = profile_of(article)
     found = terms.candidates(conn, probe, profile, HORIZON, ranking, ranking.pool, widen=False)
     shared = terms.shared(conn, [c.path for c in found], stored)
-    return scoring.rescore(found, stored, shared, profile.names, ranking.agreement_share)
+    rescored = scoring.rescore(found, stored, shared, profile.names, ranking.agreement_share)
+    idf = terms.idf_of(conn, scoring.headline_terms(profile, rescored))
+    return scoring.headlines(profile, rescored, idf)
 
 
 def features(article: Article, c: Candidate, ranking: Ranking) -> tuple[float, ...] | None:
@@ -102,11 +104,7 @@ def features(article: Article, c: Candidate, ranking: Ranking) -> tuple[float, .
     tags = (
         len(profile.tags & c.tags) / len(profile.tags | c.tags) if profile.tags and c.tags else 0.0
     )
-    rule = (c.similarity + ranking.title_weight * overlap + ranking.names_weight * c.names) * (
-        scoring.recency(c.published, profile.published, ranking)
-        * scoring.agreement(profile, c, ranking)
-        * scoring._placed(here, c, ranking)
-    )
+    rule = scoring.link_score(profile, c, overlap, here, ranking)
     return (
         c.similarity,
         overlap,

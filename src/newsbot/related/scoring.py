@@ -62,6 +62,15 @@ class Ranking:
     wrong links from 2.7 % to 1.4 % of those shown at the same strict
     precision; ``bench/related_eval.py --cross-validate`` chooses them with
     the floor on one half of the stories and measures the other.
+
+    ``headline_weight`` weighs the two headlines' own similarity (`headlines`),
+    apart from the bodies': a rare word two headlines share (a person's or an
+    event's name) says more than a common one ("new", "report"), which the
+    plain share of headline terms counts alike; the idf is the store's. On
+    the labelled stories, at the same floor, it takes strict precision from
+    0.797 to 0.822 for wrong links 1.4 % to 1.7 %; ``--cross-validate``
+    chooses it on either half, and each other half gains held out (0.833 to
+    0.869, and 0.780 to 0.785 with wrong links 10.8 % to 4.5 %).
     """
 
     half_life_days: float = 60.0
@@ -83,6 +92,7 @@ class Ranking:
     lone_score: float = 0.3
     place_disagreement: float = 0.7
     place_only: float = 0.5
+    headline_weight: float = 0.2
 
 
 RANKING = Ranking()
@@ -117,6 +127,7 @@ class Candidate:
     names: float = 0.0
     agreeing: int = 0
     places_only: bool = False
+    headline: float = 0.0
 
     def kind(self, ranking: Ranking) -> str:
         """ "story" when its score says it follows the same events, "topic" otherwise."""
@@ -150,6 +161,30 @@ def rescore(
     return rescored
 
 
+def headlines(
+    query: Profile, found: Iterable[Candidate], idf: Mapping[str, float]
+) -> list[Candidate]:
+    """``found`` with the cosine of their headline and the query's (terms weighed by ``idf``,
+    0 for a term it lacks): symmetric, as offers to other lists need."""
+    mine = _unit(words(query.title_key, query.lang), idf)
+    return [
+        replace(c, headline=similarity(mine, _unit(words(c.title_key, query.lang), idf)))
+        for c in found
+    ]
+
+
+def headline_terms(query: Profile, found: Iterable[Candidate]) -> set[str]:
+    """The terms of the query's and the candidates' headlines (whose idf `headlines` needs)."""
+    found_terms = (words(c.title_key, query.lang) for c in found)
+    return set(words(query.title_key, query.lang)).union(*found_terms)
+
+
+def _unit(terms: Iterable[str], idf: Mapping[str, float]) -> dict[str, float]:
+    weights = {term: idf.get(term, 0.0) for term in set(terms)}
+    norm = math.sqrt(sum(w * w for w in weights.values()))
+    return {term: w / norm for term, w in weights.items() if w > 0} if norm else {}
+
+
 def recency(published: datetime, reference: datetime, ranking: Ranking) -> float:
     """Between the floor and 1: halves towards the floor every ``half_life_days`` apart."""
     days = abs((reference - published).total_seconds()) / SECONDS_PER_DAY
@@ -168,10 +203,11 @@ def rank(query: Profile, found: Iterable[Candidate], ranking: Ranking) -> list[C
 
     The score is what an editor weighs: the similarity of the two texts
     (named entities, title and lead above the body), plus the share of their
-    headlines' terms, times the time proximity, raised by shared tags and
-    section, lowered when the headlines' places differ or the link rests on
-    places alone. Shown only over the floor and, below ``lone_score``, when
-    several shared terms carry the similarity (see `Ranking`).
+    headlines' terms and the similarity of the headlines alone, times the time
+    proximity, raised by shared tags and section, lowered when the headlines'
+    places differ or the link rests on places alone. Shown only over the floor
+    and, below ``lone_score``, when several shared terms carry the similarity
+    (see `Ranking`).
     """
     mine = set(words(query.title_key, query.lang))
     here = countries(query.title_key)
@@ -191,17 +227,30 @@ def rank(query: Profile, found: Iterable[Candidate], ranking: Ranking) -> list[C
             and c.similarity < ranking.strong_similarity
         ):
             continue  # no named entity, little of the headline, few words in common
-        score = (c.similarity + ranking.title_weight * overlap + ranking.names_weight * c.names) * (
-            recency(c.published, query.published, ranking)
-            * agreement(query, c, ranking)
-            * _placed(here, c, ranking)
-        )
+        score = link_score(query, c, overlap, here, ranking)
         if score < ranking.floor:
             continue
         if c.agreeing < ranking.agreeing_terms and score < ranking.lone_score:
             continue  # one or two shared words: a place name, a stock phrase
         kept.append(replace(c, score=score))
     return sorted(kept, key=lambda c: (-c.score, c.path))
+
+
+def link_score(
+    query: Profile, c: Candidate, overlap: float, here: frozenset[str], ranking: Ranking
+) -> float:
+    """The score `rank` gives ``c``, whose headline shares ``overlap`` of the query's terms
+    (``here``: the countries the query's headline names)."""
+    return (
+        c.similarity
+        + ranking.title_weight * overlap
+        + ranking.names_weight * c.names
+        + ranking.headline_weight * c.headline
+    ) * (
+        recency(c.published, query.published, ranking)
+        * agreement(query, c, ranking)
+        * _placed(here, c, ranking)
+    )
 
 
 def agreement(query: Profile, candidate: Candidate, ranking: Ranking) -> float:

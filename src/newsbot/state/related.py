@@ -115,6 +115,9 @@ class RelatedFinder:
         rescored = related.rescore(
             found, query, shared, profile.names, self.ranking.agreement_share
         )
+        if self.ranking.headline_weight:
+            idf = terms.idf_of(conn, related.headline_terms(profile, rescored))
+            rescored = related.headlines(profile, rescored, idf)
         ranked = related.rank(profile, rescored, self.ranking)
         return Ranked(ranked, conn, self.ranking)
 

@@ -72,6 +72,9 @@ WIDENING = 8
 WIDENINGS = 2
 """How much, and how many times, the preselection widens when the filters leave too few."""
 
+FREQUENCY_SHAPE = 64
+"""`frequencies` asks for a multiple of this many terms (see there)."""
+
 BATCH = 1.25
 """Articles read per candidate still missing from the pool, in a batch of a search: the
 filters seldom leave any out (in a generated 100,000-article store, 40 candidates take 40
@@ -202,14 +205,28 @@ def idf_of(conn: Connection, terms: Iterable[str]) -> dict[str, float]:
 
 
 def frequencies(conn: Connection, terms: Iterable[str]) -> dict[str, int]:
-    """Document frequencies of the known ones among ``terms``."""
+    """Document frequencies of the known ones among ``terms``.
+
+    The list is padded (its last term repeated) to a multiple of `FREQUENCY_SHAPE`, so
+    that the few shapes are compiled once: a search asks for the idf of its pool's
+    headline terms, a hundred to three hundred of them.
+    """
     found: dict[str, int] = {}
     for chunk in chunks(sorted(set(terms))):
-        rows = conn.execute(
-            select(term_stats.c.term, term_stats.c.df).where(term_stats.c.term.in_(chunk))
-        )
-        found.update((row.term, row.df) for row in rows)
+        size = min(-(-len(chunk) // FREQUENCY_SHAPE) * FREQUENCY_SHAPE, IN_LIST)
+        padded = chunk + chunk[-1:] * (size - len(chunk))
+        query = _frequencies_query(conn.dialect, size)
+        found.update((term, df) for term, df in query.rows(conn, _numbered("t", padded)))
     return found
+
+
+@functools.lru_cache(maxsize=STATEMENTS)
+def _frequencies_query(dialect: Dialect, terms: int) -> _Prepared:
+    """The query of `frequencies` for ``terms`` terms."""
+    query = select(term_stats.c.term, term_stats.c.df).where(
+        term_stats.c.term.in_(_binds("t", terms))
+    )
+    return _prepare(query, dialect)
 
 
 def candidates(

@@ -65,7 +65,7 @@ cleanup() {
     say "kept (REPLICAS_KEEP): containers, volumes and network $name*, files in $work"
     return
   fi
-  docker rm -f "$name-a" "$name-b" "$name-db" "$name-mastodon" >/dev/null 2>&1 || true
+  docker rm -f "$name-a" "$name-b" "$name-db" "$name-mastodon" "$name-spare" >/dev/null 2>&1 || true
   docker volume rm "$name-public-a" "$name-public-b" "$name-data-a" "$name-data-b" \
     "$name-db" >/dev/null 2>&1 || true
   docker network rm "$name" >/dev/null 2>&1 || true
@@ -184,13 +184,20 @@ wait_for 60 '[ "$(statuses)" -ge 1 ]' "the first new article posted"
 first_post=$(since "$started")
 victim=$(lease_holder)
 [ -n "$victim" ] || fail "no copy holds the publish lease while posting"
+pid_namespace() { docker exec "$name-$1" readlink /proc/self/ns/pid; }
+namespace_before=$(pid_namespace "$victim")
 docker kill --signal KILL "$name-$victim" >/dev/null
 killed_at=$(now)
 say "first post $first_post s after the files arrived; copy $victim (holding the publish lease) killed with SIGKILL at $(statuses) statuses"
+# Another container started meanwhile, as on a busy host, takes the namespace numbers that
+# the killed one freed: the copy started again runs in a pid namespace of another number
+# (on an idle host it would get the old number, and see its predecessor's pid is gone).
+docker run -d --name "$name-spare" --network none --entrypoint sleep "$image" 600 >/dev/null
 sleep 1
 docker start "$name-$victim" >/dev/null
 wait_for 60 "ready $victim" "copy $victim ready again"
-say "copy $victim ready again $(since "$killed_at") s after the kill"
+say "copy $victim ready again $(since "$killed_at") s after the kill, pid namespace $namespace_before -> $(pid_namespace "$victim")"
+docker rm -f "$name-spare" >/dev/null
 wait_for 900 "posted one two three" "the three articles posted after the kill"
 all_posted=$(since "$killed_at")
 say "all three posted $all_posted s after the kill: $(tally)"

@@ -26,7 +26,7 @@ import pytest
 
 from newsbot.app import BUILD_LEASE, pass_lease
 from newsbot.settings import Settings, StateSettings
-from newsbot.state.leases import Leases, is_alive, process_owner
+from newsbot.state.leases import Leases, is_alive, owner_file_ids, process_owner
 from newsbot.state.owner_files import FOLDER, OwnerFiles
 from support.processes import children
 from support.stores import make_settings, opened
@@ -79,12 +79,24 @@ class Holder:
         assert self.owner, "the holder took no lease"
 
     def kill(self) -> None:
-        """SIGKILL the holder (in a namespace, the process inside: its pid 1) and reap it."""
+        """SIGKILL the holder and wait until it has ended (its files closed).
+
+        In a namespace, the process inside (its pid 1) is killed, and ``unshare``, which
+        waits for it, ends once it has: killing ``unshare`` too would leave the holder
+        ending at its own pace.
+        """
+        if self.process.poll() is not None:
+            return
         if self.how == "pid-namespace":
             for pid in children(self.process.pid):
                 os.kill(pid, signal.SIGKILL)
-        self.process.kill()
-        self.process.wait()
+        else:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         assert self.process.stdout is not None
         self.process.stdout.close()
 
@@ -211,7 +223,7 @@ def test_files_of_dead_processes_that_no_lease_names_are_swept(
             assert left == {living.id, later.owner_files.id, named}
         assert pass_lease(app.leases(), "main").acquire()
         assert app.build_lease(lambda: datetime.now(UTC)).acquire()
-        assert app.leases().owner_ids() == {living.id}
+        assert owner_file_ids(app.engine) == {living.id}
         with opened(settings) as last:
             assert last.owner_files is not None
             left = {p.stem for p in folder.glob("*.lock")}

@@ -29,7 +29,7 @@ from newsbot.settings import Settings
 from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import DeliveryStore
 from newsbot.state.index import StoreIndex
-from newsbot.state.leases import Lease, Leases, process_owner
+from newsbot.state.leases import Lease, Leases, owner_file_ids, process_owner
 from newsbot.state.owner_files import OwnerFiles
 from newsbot.state.pass_marks import nothing_due, quiet_until
 from newsbot.state.replies import RelatedStore
@@ -111,7 +111,7 @@ class App:
         that no lease names any more are swept at the same time."""
         files = OwnerFiles.hold(self.settings.state.data_dir)
         if files is not None:
-            files.sweep(Leases(self.engine, "", files).owner_ids())
+            files.sweep(owner_file_ids(self.engine))
         return files
 
     def owner(self) -> str:

@@ -94,12 +94,6 @@ class Leases:
             ).scalar_one_or_none()
         return owner
 
-    def owner_ids(self) -> set[str]:
-        """The owner-file ids that the holders of every lease carry (`owner_files.sweep`)."""
-        with self.engine.connect() as conn:
-            owners: list[str] = list(conn.execute(select(leases.c.owner)).scalars())
-        return {i for owner in owners if (i := owner_id(owner)) is not None}
-
     def release(self, name: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(leases).where(leases.c.name == name, leases.c.owner == self.owner))
@@ -202,6 +196,14 @@ class Lease:
             if self._renewed is not None:
                 self.leases.release(self.name)
                 self._renewed = None
+
+
+def owner_file_ids(engine: Engine) -> set[str]:
+    """The owner-file ids that the holders of all leases carry (what `OwnerFiles.sweep`
+    keeps: a dead holder's file lets its leases be taken at once)."""
+    with engine.connect() as conn:
+        owners: list[str] = list(conn.execute(select(leases.c.owner)).scalars())
+    return {i for owner in owners if (i := owner_id(owner)) is not None}
 
 
 def process_owner(files: OwnerFiles | None = None) -> str:

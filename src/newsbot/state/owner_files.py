@@ -17,8 +17,10 @@ judge it, since a filesystem shared between machines (NFS mounted without
 locking, say) may keep locks to each machine. ``flock`` rather than POSIX
 ``lockf``: a POSIX lock belongs to the process, so a process could "take" its
 own lock and drop it by closing the file; ``flock`` belongs to the open file.
-(On NFS, Linux emulates ``flock`` with POSIX locks; a process never opens its
-own file twice, so that difference does not matter here.)
+(On NFS, Linux emulates ``flock`` with POSIX locks, which the server keeps
+for every client; a process never opens its own file there, so that
+difference does not matter.) Files of dead processes are swept when a
+process makes its own, once no lease names them.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class OwnerFiles:
         if owner_id == self.id or not _ID.fullmatch(owner_id):
             return False
         try:
-            fd = os.open(self.folder / f"{owner_id}.lock", os.O_RDONLY | os.O_CLOEXEC)
+            fd = _open(self.folder / f"{owner_id}.lock")
         except OSError:
             return False
         try:
@@ -144,7 +146,7 @@ def _create_locked(path: Path) -> int | None:
 def _remove_if_unlocked(path: Path) -> int:
     """Delete ``path`` if no process holds it; 1 if deleted. The lock is held while deleting,
     so its owner (if it were one) could not be starting on it."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = _open(path)
     try:
         if not _lock(fd) or not _same_file(fd, path):
             return 0
@@ -152,6 +154,15 @@ def _remove_if_unlocked(path: Path) -> int:
         return 1
     finally:
         os.close(fd)
+
+
+def _open(path: Path) -> int:
+    """Another process's file, open to be locked: for writing where we may (NFS makes
+    ``flock`` a POSIX lock, which wants it), else for reading (enough elsewhere)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
 def _lock(fd: int) -> bool:

@@ -144,7 +144,8 @@ def test_a_copy_that_died_in_another_container_holds_builds_back_two_minutes_at_
     tmp_path: Path, content: Path, database_url: str
 ) -> None:
     """A copy killed mid-build (the kernel's out-of-memory killer, ``docker kill``) in a
-    container of its own cannot be seen to be gone: only the lease's expiry frees it, and
+    container of its own (and a data volume of its own, so that its owner file is not in
+    sight) cannot be seen to be gone: only the lease's expiry frees it, and
     until then the other copies build nothing and post nothing new."""
     settings = copy_settings(tmp_path, content, "live", database_url)
     with opened(settings) as app:

@@ -1762,7 +1762,8 @@ def test_core_a_pass_is_skipped_while_another_process_holds_the_lease(
 def test_core_a_copy_that_died_in_another_container_holds_posting_back_a_minute_at_most(
     core: Newsroom, server: FakeMastodon
 ) -> None:
-    """Copies in containers cannot see each other's processes: a copy killed while it held
+    """Copies in containers cannot see each other's processes (nor, each with a data volume
+    of its own, their owner files): a copy killed while it held
     the lease is judged by the lease's expiry alone, and the live copy waits that long."""
     core.write("a.md", "Harbour reopens", 1)
     core.build()

@@ -29,7 +29,8 @@ from newsbot.settings import Settings
 from newsbot.state.database import database_url, open_database
 from newsbot.state.deliveries import DeliveryStore
 from newsbot.state.index import StoreIndex
-from newsbot.state.leases import Lease, Leases, process_owner
+from newsbot.state.leases import Lease, Leases, owner_file_ids, process_owner
+from newsbot.state.owner_files import OwnerFiles
 from newsbot.state.pass_marks import nothing_due, quiet_until
 from newsbot.state.replies import RelatedStore
 from newsbot.store.scan import walk
@@ -45,7 +46,8 @@ if TYPE_CHECKING:
 
 PASS_LEASE_TTL = timedelta(minutes=1)
 """A pass renews its lease every few seconds (`Lease.renewed`); a holder that vanished
-(a container killed: other copies cannot see that it is gone) frees it after this long."""
+(a container killed: copies that share no data folder with it cannot see that it is gone)
+frees it after this long."""
 BUILD_LEASE = "build"
 BUILD_LEASE_TTL = timedelta(minutes=2)
 """Renewed every 10 s while a build runs, by the service (its child writes the database
@@ -102,9 +104,23 @@ class App:
         does not change (`pass_marks.quiet_until`)."""
         return quiet_until(self.engine, [target.name for target in quiet], now)
 
+    @cached_property
+    def owner_files(self) -> OwnerFiles | None:
+        """This process's owner file in ``state.data_dir`` (`newsbot.state.owner_files`), made
+        on first use, so that commands taking no lease write nothing; files of dead processes
+        that no lease names any more are swept at the same time."""
+        files = OwnerFiles.hold(self.settings.state.data_dir)
+        if files is not None:
+            files.sweep(owner_file_ids(self.engine))
+        return files
+
+    def owner(self) -> str:
+        """A new owner name for this process, naming its owner file (`process_owner`)."""
+        return process_owner(self.owner_files)
+
     def leases(self, owner: str | None = None) -> Leases:
-        """The leases, held in this process's name (default: `process_owner`)."""
-        return Leases(self.engine, owner or process_owner())
+        """The leases, held in this process's name (default: `owner`)."""
+        return Leases(self.engine, owner or self.owner(), self.owner_files)
 
     def build_lease(self, clock: Clock) -> Lease:
         """The lease a build holds, so that processes sharing the database build one at a time."""
@@ -127,13 +143,17 @@ class App:
             chosen,
             pacing,
             stop=stop,
-            owner=owner,
+            owner=owner or self.owner(),
+            files=self.owner_files,
             offline_profile=offline_profile,
         ) as runners:
             yield runners
 
     def close(self) -> None:
         self.engine.dispose()
+        files = self.__dict__.get("owner_files")
+        if files is not None:
+            files.close()
 
 
 def create_app(settings: Settings) -> App:
@@ -153,6 +173,7 @@ def publishers(
     *,
     stop: threading.Event | None = None,
     owner: str | None = None,
+    files: OwnerFiles | None = None,
     offline_profile: str | None = None,
 ) -> Iterator[list[Publisher]]:
     """A publisher per usable target; the HTTP clients are closed on exit.
@@ -162,6 +183,7 @@ def publishers(
     time. ``stop``, once set, makes every pass end before its next request, and
     a request in flight end after a short grace for its answer (`InterruptibleTransport`);
     ``owner`` names this process in the leases (default: `process_owner`);
+    ``files``, its owner files, lets dead holders elsewhere be seen (`Leases`);
     ``offline_profile`` makes dry runs that never ask the server (a profile
     name, or "learned"), for which a target needs no token. With no usable
     target, none of the posting code is loaded.
@@ -180,7 +202,7 @@ def publishers(
 
     store = DeliveryStore(engine)
     lists = RelatedLists(RelatedFinder(engine))
-    leases = Leases(engine, owner or process_owner())
+    leases = Leases(engine, owner or process_owner(files), files)
     base_url = str(settings.site.base_url)
     clients: list[httpx.Client] = []
 

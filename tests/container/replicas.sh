@@ -4,7 +4,9 @@
 # crashes and several running copies". Each copy has an output volume of its
 # own and the same read-only store. New articles arrive, one is edited, one
 # withdrawn, and the copy holding the publish lease is killed with SIGKILL
-# while a post is on its way to the server, then started again; later killed
+# while a post is on its way to the server, then started again (it takes its
+# own leases over at once, within 45 s of the kill, seeing the killed process
+# gone by its owner file in the data volume); later killed
 # so again and left dead for a while: the other copy must carry on alone once
 # the lease runs out (within 90 s: a minute's lease, a pass). Checked at the
 # end: each article posted exactly once, the edit made once, the withdrawn
@@ -63,7 +65,7 @@ cleanup() {
     say "kept (REPLICAS_KEEP): containers, volumes and network $name*, files in $work"
     return
   fi
-  docker rm -f "$name-a" "$name-b" "$name-db" "$name-mastodon" >/dev/null 2>&1 || true
+  docker rm -f "$name-a" "$name-b" "$name-db" "$name-mastodon" "$name-spare" >/dev/null 2>&1 || true
   docker volume rm "$name-public-a" "$name-public-b" "$name-data-a" "$name-data-b" \
     "$name-db" >/dev/null 2>&1 || true
   docker network rm "$name" >/dev/null 2>&1 || true
@@ -182,16 +184,28 @@ wait_for 60 '[ "$(statuses)" -ge 1 ]' "the first new article posted"
 first_post=$(since "$started")
 victim=$(lease_holder)
 [ -n "$victim" ] || fail "no copy holds the publish lease while posting"
+pid_namespace() { docker exec "$name-$1" readlink /proc/self/ns/pid; }
+namespace_before=$(pid_namespace "$victim")
 docker kill --signal KILL "$name-$victim" >/dev/null
 killed_at=$(now)
 say "first post $first_post s after the files arrived; copy $victim (holding the publish lease) killed with SIGKILL at $(statuses) statuses"
+# Another container started meanwhile, as on a busy host, takes the namespace numbers that
+# the killed one freed: the copy started again runs in a pid namespace of another number
+# (on an idle host it would get the old number, and see its predecessor's pid is gone).
+docker run -d --name "$name-spare" --network none --entrypoint sleep "$image" 600 >/dev/null
 sleep 1
 docker start "$name-$victim" >/dev/null
 wait_for 60 "ready $victim" "copy $victim ready again"
-say "copy $victim ready again $(since "$killed_at") s after the kill"
+say "copy $victim ready again $(since "$killed_at") s after the kill, pid namespace $namespace_before -> $(pid_namespace "$victim")"
+docker rm -f "$name-spare" >/dev/null
 wait_for 900 "posted one two three" "the three articles posted after the kill"
 all_posted=$(since "$killed_at")
 say "all three posted $all_posted s after the kill: $(tally)"
+# The copy started again shares its data volume with the killed process: it sees, by the
+# owner file that process no longer holds locked, that its leases are free, and takes them
+# over without waiting a minute for them to run out.
+python3 -c "import sys; sys.exit(float(sys.argv[1]) > 45)" "$all_posted" \
+  || fail "the three articles waited $all_posted s: the restarted copy waited for its own lease"
 
 # -- an edit, a withdrawal and one more article --------------------------------------------
 curl -sf -X POST -H 'Content-Type: application/json' -d '{"latency": 0.2}' "$fake/config" >/dev/null
@@ -207,7 +221,8 @@ wait_for 120 changed "the edit, the deletion and the fourth post"
 say "edit, deletion and new post done $(since "$started") s after the files changed"
 
 # -- the lease holder killed for good: the other copy carries on alone ------------------------------
-# In a container of its own, the killed copy cannot be seen to be gone: the survivor
+# In a container of its own (a data volume of its own, so its owner file is out of
+# sight), the killed copy cannot be seen to be gone: the survivor
 # waits for its lease to run out, then looks for the post whose answer was lost.
 curl -sf -X POST -H 'Content-Type: application/json' -d '{"latency": 3.0}' "$fake/config" >/dev/null
 before=$(statuses)

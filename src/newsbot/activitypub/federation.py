@@ -35,6 +35,7 @@ from newsbot.state.database import Engine
 from newsbot.state.inbox import GIVEN_UP as GIVEN_UP_INBOX
 from newsbot.state.inbox import WAITING
 from newsbot.state.leases import Lease, Leases
+from newsbot.state.owner_files import OwnerFiles
 
 if TYPE_CHECKING:
     from newsbot.activitypub.worker import DeliveryWorker
@@ -67,6 +68,7 @@ class Federation:
         resolver: Resolver = system_resolver,
         may_change: Callable[[], bool] | None = None,
         observe: Callable[[Outcome], None] = lambda _outcome: None,
+        files: OwnerFiles | None = None,
     ) -> None:
         ap = settings.activitypub
         self.settings = ap
@@ -126,7 +128,7 @@ class Federation:
         )
         self._routes = ActivityPubRoutes(self)
         self._syncing = threading.Lock()
-        self._sync_lease = Lease(Leases(engine, owner), SYNC_LEASE, SYNC_LEASE_TTL, clock)
+        self._sync_lease = Lease(Leases(engine, owner, files), SYNC_LEASE, SYNC_LEASE_TTL, clock)
         self._stopping = threading.Event()
 
     def _inbox_lease(self) -> timedelta:

@@ -50,7 +50,6 @@ from newsbot.service.signals import ShutdownBudget, stop_on_signals
 from newsbot.service.watch import Watcher
 from newsbot.service.websub import ping
 from newsbot.settings import Settings
-from newsbot.state.leases import process_owner
 from newsbot.web.early import EarlyProbes
 from newsbot.web.server import WebServer
 
@@ -225,8 +224,8 @@ class Service:
             self.metrics.observe_delivery(outcome.result, outcome.seconds, host_class)
 
         return Federation(
-            self.settings, self.app.engine, owner=process_owner(), clock=self.clock,
-            observe=observe,
+            self.settings, self.app.engine, owner=self.app.owner(), clock=self.clock,
+            observe=observe, files=self.app.owner_files,
         )  # fmt: skip
 
     def _stop_federation(self) -> None:

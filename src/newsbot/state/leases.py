@@ -6,11 +6,13 @@ lease has an owner and an expiry: a crashed holder's lease simply runs out,
 and the holder renews it while it works (`Lease.keep`). Taking one is a
 single conditional write, which both SQLite and PostgreSQL make atomic.
 
-A holder that died on this very machine need not be waited for: the owner
-name records the process (boot, pid namespace, pid and start time), so a
-process on the same machine can tell that it is gone and take the lease over
-at once (after a crash, a restarted newsbot publishes without waiting for the
-expiry). Owners on other machines are only ever judged by the expiry.
+A holder that died need not be waited for when it can be seen to be gone:
+the owner name records the process (boot, pid namespace, pid and start
+time), so a process in the same pid namespace can tell; and it names the
+holder's owner file (`newsbot.state.owner_files`), whose lock the kernel
+drops when the holder dies, so a process sharing the data folder can tell too
+(a container started again, in a new pid namespace, takes over from its
+killed predecessor at once). Other owners are only ever judged by the expiry.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from newsbot.state.owner_files import OwnerFiles, owner_id
 from newsbot.state.schema import leases
 from newsbot.times import epoch_seconds
 
@@ -38,11 +41,16 @@ log = logging.getLogger(__name__)
 
 
 class Leases:
-    """Take, renew and give back named leases."""
+    """Take, renew and give back named leases.
 
-    def __init__(self, engine: Engine, owner: str) -> None:
+    ``files``, this process's owner files, lets a holder in another pid
+    namespace that shares the data folder be seen to be dead (`is_alive`).
+    """
+
+    def __init__(self, engine: Engine, owner: str, files: OwnerFiles | None = None) -> None:
         self.engine = engine
         self.owner = owner
+        self.files = files
 
     def acquire(self, name: str, now: datetime, ttl: timedelta) -> bool:
         """Take ``name`` if it is free, expired, ours, or its holder is dead; whether we hold it."""
@@ -60,7 +68,7 @@ class Leases:
                 return True
         holder = self.holder(name)
         if holder is not None:
-            return not is_alive(holder) and self._take_from(name, holder, expires)
+            return not is_alive(holder, self.files) and self._take_from(name, holder, expires)
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(leases).values(name=name, owner=self.owner, expires_at=expires))
@@ -190,25 +198,42 @@ class Lease:
                 self._renewed = None
 
 
-def process_owner() -> str:
-    """A unique owner name for this process: ``host/pid/start/machine/random``.
+def owner_file_ids(engine: Engine) -> set[str]:
+    """The owner-file ids that the holders of all leases carry (what `OwnerFiles.sweep`
+    keeps: a dead holder's file lets its leases be taken at once)."""
+    with engine.connect() as conn:
+        owners: list[str] = list(conn.execute(select(leases.c.owner)).scalars())
+    return {i for owner in owners if (i := owner_id(owner)) is not None}
+
+
+def process_owner(files: OwnerFiles | None = None) -> str:
+    """A unique owner name for this process: ``host/pid/start/machine/random[/file]``.
 
     ``machine`` (a digest of the boot id and the pid namespace) and ``start``
-    (the process's start time) let another process on the same machine tell
-    whether the owner still runs; elsewhere they are just part of the name.
+    (the process's start time) let another process in the same pid namespace
+    tell whether the owner still runs; ``file``, the id of the process's owner
+    file (when it has one), lets a process sharing its data folder tell.
+    Elsewhere they are just part of the name. At most 100 characters.
     """
     host = socket.gethostname().replace("/", "-")[:40] or "host"
     pid = os.getpid()
     start = _start_time(pid) or 0
-    return f"{host}/{pid}/{start}/{_machine()}/{secrets.token_hex(4)}"
+    name = f"{host}/{pid}/{start}/{_machine()}/{secrets.token_hex(4)}"
+    return name if files is None else f"{name}/{files.id}"
 
 
-def is_alive(owner: str) -> bool:
-    """False only if ``owner`` ran on this machine and is certainly gone; True otherwise."""
+def is_alive(owner: str, files: OwnerFiles | None = None) -> bool:
+    """False only if ``owner`` is certainly gone; True otherwise.
+
+    Gone: it ran in this pid namespace and its process is no more, or its
+    owner file is in ``files``'s folder and no longer locked.
+    """
     parts = owner.split("/")
-    machine = _machine()
-    if len(parts) != 5 or not machine or parts[3] != machine:
+    if len(parts) not in (5, 6):
         return True
+    machine = _machine()
+    if not machine or parts[3] != machine:
+        return not (files is not None and len(parts) == 6 and files.gone(parts[5]))
     try:
         pid, start = int(parts[1]), int(parts[2])
     except ValueError:

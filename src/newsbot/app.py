@@ -27,11 +27,7 @@ from newsbot.build.output import Output
 from newsbot.errors import StoreError
 from newsbot.settings import Settings
 from newsbot.state.database import database_url, open_database
-from newsbot.state.deliveries import DeliveryStore
 from newsbot.state.index import StoreIndex
-from newsbot.state.leases import Lease, Leases, process_owner
-from newsbot.state.pass_marks import nothing_due
-from newsbot.state.replies import RelatedStore
 from newsbot.store.scan import walk
 
 if TYPE_CHECKING:
@@ -42,6 +38,8 @@ if TYPE_CHECKING:
     from newsbot.publish.publisher import Publisher
     from newsbot.publish.targets import Target
     from newsbot.settings import TargetSettings
+    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.leases import Lease, Leases
 
 PASS_LEASE_TTL = timedelta(minutes=1)
 """A pass renews its lease every few seconds (`Lease.renewed`); a holder that vanished
@@ -84,13 +82,20 @@ class App:
                 raise
         self.output.check_writable()
 
+    # The posting side of the state (deliveries, leases, replies) loads when a command asks
+    # for it: a build never does, and its imports were ~1 % of a build of one new article.
+
     def deliveries(self) -> DeliveryStore:
+        from newsbot.state.deliveries import DeliveryStore
+
         return DeliveryStore(self.engine)
 
     def nothing_due(self, target: Target, now: datetime) -> bool:
         """Whether a pass over ``target`` would find nothing to do (`pass_marks.nothing_due`):
         a command then needs no publisher, no HTTP client and no word with the server."""
         from newsbot.publish.targets import fingerprint
+        from newsbot.state.pass_marks import nothing_due
+        from newsbot.state.replies import RelatedStore
 
         store = self.deliveries()
         return nothing_due(
@@ -99,10 +104,14 @@ class App:
 
     def leases(self, owner: str | None = None) -> Leases:
         """The leases, held in this process's name (default: `process_owner`)."""
+        from newsbot.state.leases import Leases, process_owner
+
         return Leases(self.engine, owner or process_owner())
 
     def build_lease(self, clock: Clock) -> Lease:
         """The lease a build holds, so that processes sharing the database build one at a time."""
+        from newsbot.state.leases import Lease
+
         return Lease(self.leases(), BUILD_LEASE, BUILD_LEASE_TTL, clock)
 
     @contextmanager
@@ -168,6 +177,8 @@ def publishers(
 
     from newsbot.mastodon.client import MastodonClient, make_http_client
     from newsbot.publish.publisher import Publisher
+    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.leases import Leases, process_owner
     from newsbot.state.related import RelatedFinder
     from newsbot.state.related_lists import RelatedLists
 
@@ -222,6 +233,8 @@ def publishers(
 
 def pass_lease(leases: Leases, target: str) -> Lease:
     """The lease that a pass (or a catch-up) over ``target`` holds."""
+    from newsbot.state.leases import Lease
+
     return Lease(leases, f"publish:{target}", PASS_LEASE_TTL, lambda: datetime.now(UTC))
 
 

@@ -27,7 +27,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 POISONED = "POISONED: compiled from another template"
 STORE = {
     "2025/budget.md": "---\nid: budget\ntitle: Budget passed\ndate: 2025-03-01\n---\n\nBody.\n",
-    "2025/storm.md": "---\nid: storm\ntitle: Storm\ndate: 2025-01-03\ntags: Weather\n---\n\nRain.\n",
+    "2025/storm.md": "---\nid: storm\ntitle: Storm\ndate: 2025-01-03\ntags: Rain\n---\n\nRain.\n",
 }
 
 

@@ -33,11 +33,11 @@ from newsbot.state.stamp import STAMP, read_stamp
 from newsbot.store.scan import walk
 from support.stores import (
     ID_PREFIX,
-    make_settings,
     opened,
     rss_items,
     settings_env,
     write_later,
+    written_store,
 )
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -64,10 +64,7 @@ STORE = {
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    content = tmp_path / "content"
-    for rel, text in STORE.items():
-        write_later(content / rel, text)
-    return make_settings(tmp_path, content)
+    return written_store(tmp_path, STORE)
 
 
 def build(settings: Settings, now: datetime = NOW) -> None:

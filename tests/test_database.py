@@ -75,9 +75,10 @@ def test_a_database_at_0003_upgrades_to_the_head(database_url: str) -> None:
 
     upgraded = open_database(database_url)
     try:
-        assert current_revision(upgraded) == HEAD == "0018"
+        assert current_revision(upgraded) == HEAD == "0019"
         indexes = {index["name"] for index in inspect(upgraded).get_indexes("articles")}
         assert ("articles_live" in indexes) == (upgraded.dialect.name == "sqlite")
+        assert "articles_not_live" in indexes
         with upgraded.begin() as connection:
             row = connection.execute(select(targets)).one()._mapping
             assert (row["account_id"], row["server"], row["moved_to"]) == ("7", None, None)
@@ -270,8 +271,15 @@ def _built_then_back(
         back(db)
 
 
+def _back_to_0018(db: sqlite3.Connection) -> None:
+    """Make a head state file what 0018 left: no index of the articles not live (0019)."""
+    db.execute("DROP INDEX articles_not_live")
+    db.execute("UPDATE alembic_version SET version_num = '0018'")
+
+
 def _back_to_0017(db: sqlite3.Connection) -> None:
     """Make a head state file what 0017 left: no list of unwritten files (migration 0018)."""
+    _back_to_0018(db)
     db.execute("DROP TABLE unwritten_files")
     db.execute("UPDATE alembic_version SET version_num = '0017'")
 
@@ -549,3 +557,39 @@ def test_articles_stored_before_0017_get_their_leads_from_the_next_build(tmp_pat
         with app.engine.connect() as conn:
             leads = conn.exec_driver_sql("SELECT leads FROM articles").scalar()
     assert json.loads(leads) == {"budget": 240, "sentences": {"en": ["One.", "Two."]}}
+
+
+def test_a_build_finds_the_articles_come_due_without_reading_the_others(tmp_path: Path) -> None:
+    """`StoreIndex.go_live` reads only the rows not live (migration 0019's partial index),
+    not every article's row: on SQLite, ``live_since`` sits after each row's text and
+    HTML, and the search read through them all in each build. A state file of 0018 gets
+    the index."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event
+
+    from support.stores import make_settings, opened, write_later
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    content = tmp_path / "content"
+    for n in range(3):
+        write_later(
+            content / f"{n}.md", f"---\nid: a{n}\ntitle: A{n}\ndate: 2025-0{n + 1}-01\n---\n\nB.\n"
+        )
+    settings = make_settings(tmp_path, content)
+    _built_then_back(settings, now, _back_to_0018)
+
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.startswith("SELECT") and "live_since IS NULL" in statement:
+            seen.append((statement, params))
+
+    with opened(settings) as app:
+        event.listen(app.engine, "before_cursor_execute", record)
+        app.builder.build(now)
+        assert seen, "the build looked for articles come due"
+        with app.engine.connect() as conn:
+            plans = [conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {q}", p).all() for q, p in seen]
+    for plan in plans:
+        assert any("articles_not_live" in str(row) for row in plan), plan

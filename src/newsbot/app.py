@@ -27,12 +27,7 @@ from newsbot.build.output import Output
 from newsbot.errors import StoreError
 from newsbot.settings import Settings
 from newsbot.state.database import database_url, open_database
-from newsbot.state.deliveries import DeliveryStore
 from newsbot.state.index import StoreIndex
-from newsbot.state.leases import Lease, Leases, owner_file_ids, process_owner
-from newsbot.state.owner_files import OwnerFiles
-from newsbot.state.pass_marks import nothing_due, quiet_until
-from newsbot.state.replies import RelatedStore
 from newsbot.store.scan import walk
 
 if TYPE_CHECKING:
@@ -43,6 +38,9 @@ if TYPE_CHECKING:
     from newsbot.publish.publisher import Publisher
     from newsbot.publish.targets import Target
     from newsbot.settings import TargetSettings
+    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.leases import Lease, Leases
+    from newsbot.state.owner_files import OwnerFiles
 
 PASS_LEASE_TTL = timedelta(minutes=1)
 """A pass renews its lease every few seconds (`Lease.renewed`); a holder that vanished
@@ -86,13 +84,20 @@ class App:
                 raise
         self.output.check_writable()
 
+    # The posting side of the state (deliveries, leases, replies) loads when a command asks
+    # for it: a build never does, and its imports were ~1 % of a build of one new article.
+
     def deliveries(self) -> DeliveryStore:
+        from newsbot.state.deliveries import DeliveryStore
+
         return DeliveryStore(self.engine)
 
     def nothing_due(self, target: Target, now: datetime) -> bool:
         """Whether a pass over ``target`` would find nothing to do (`pass_marks.nothing_due`):
         a command then needs no publisher, no HTTP client and no word with the server."""
         from newsbot.publish.targets import fingerprint
+        from newsbot.state.pass_marks import nothing_due
+        from newsbot.state.replies import RelatedStore
 
         store = self.deliveries()
         return nothing_due(
@@ -102,6 +107,8 @@ class App:
     def quiet_until(self, quiet: Sequence[Target], now: datetime) -> datetime:
         """Until when ``quiet``, targets with nothing due ``now``, stay so while the database
         does not change (`pass_marks.quiet_until`)."""
+        from newsbot.state.pass_marks import quiet_until
+
         return quiet_until(self.engine, [target.name for target in quiet], now)
 
     @cached_property
@@ -109,6 +116,9 @@ class App:
         """This process's owner file in ``state.data_dir`` (`newsbot.state.owner_files`), made
         on first use, so that commands taking no lease write nothing; files of dead processes
         that no lease names any more are swept at the same time."""
+        from newsbot.state.leases import owner_file_ids
+        from newsbot.state.owner_files import OwnerFiles
+
         files = OwnerFiles.hold(self.settings.state.data_dir)
         if files is not None:
             files.sweep(owner_file_ids(self.engine))
@@ -116,14 +126,20 @@ class App:
 
     def owner(self) -> str:
         """A new owner name for this process, naming its owner file (`process_owner`)."""
+        from newsbot.state.leases import process_owner
+
         return process_owner(self.owner_files)
 
     def leases(self, owner: str | None = None) -> Leases:
         """The leases, held in this process's name (default: `owner`)."""
+        from newsbot.state.leases import Leases
+
         return Leases(self.engine, owner or self.owner(), self.owner_files)
 
     def build_lease(self, clock: Clock) -> Lease:
         """The lease a build holds, so that processes sharing the database build one at a time."""
+        from newsbot.state.leases import Lease
+
         return Lease(self.leases(), BUILD_LEASE, BUILD_LEASE_TTL, clock)
 
     @contextmanager
@@ -197,6 +213,8 @@ def publishers(
     from newsbot.mastodon.client import MastodonClient, make_http_client
     from newsbot.publish.interruptible import InterruptibleTransport
     from newsbot.publish.publisher import Publisher
+    from newsbot.state.deliveries import DeliveryStore
+    from newsbot.state.leases import Leases, process_owner
     from newsbot.state.related import RelatedFinder
     from newsbot.state.related_lists import RelatedLists
 
@@ -253,6 +271,8 @@ def publishers(
 
 def pass_lease(leases: Leases, target: str) -> Lease:
     """The lease that a pass (or a catch-up) over ``target`` holds."""
+    from newsbot.state.leases import Lease
+
     return Lease(leases, f"publish:{target}", PASS_LEASE_TTL, lambda: datetime.now(UTC))
 
 

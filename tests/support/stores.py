@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +46,15 @@ def make_settings(
         feeds=FeedSettings(output_dir=tmp / "public"),
         state=StateSettings(data_dir=tmp / "data"),
     )
+
+
+def written_store(tmp: Path, files: Mapping[str, str]) -> Settings:
+    """``files`` (path in the store -> text) written into ``tmp/content``, and the settings
+    of `make_settings` for it."""
+    content = tmp / "content"
+    for rel, text in files.items():
+        write_later(content / rel, text)
+    return make_settings(tmp, content)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING
 from newsbot.build.indexing import Indexer, Progress, changed
 from newsbot.build.output import Output
 from newsbot.build.site import SITE_PLACE, SiteView
-from newsbot.build.stamp import Mark, Stamp, fingerprint, listing, read_mark, write_mark
+from newsbot.build.stamp import (
+    PACKAGE,
+    Mark,
+    Stamp,
+    code_digest,
+    fingerprint,
+    listing,
+    read_mark,
+    write_mark,
+)
 from newsbot.errors import Problem, StoreError
 from newsbot.settings import Settings
 from newsbot.state import build_changes, suspect, unwritten
@@ -359,9 +368,14 @@ class Builder:
 
     @cached_property
     def pages(self) -> Pages:
+        from newsbot.build.template_cache import bytecode_cache
         from newsbot.render.pages import Pages
 
-        return Pages(self.settings.site.zone)
+        state = self.settings.state
+        compiled = (
+            None if state.database_url else bytecode_cache(state.data_dir, code_digest(PACKAGE))
+        )
+        return Pages(self.settings.site.zone, compiled)
 
     @cached_property
     def article_pages(self) -> ArticlePages:

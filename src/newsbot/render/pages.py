@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import BytecodeCache, Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from newsbot.articles import Article, strip_forbidden
@@ -44,7 +44,9 @@ class ListPage:
 class Pages:
     """Renders pages from the package's Jinja templates (autoescaped), in one typography."""
 
-    def __init__(self, zone: tzinfo = UTC) -> None:
+    def __init__(self, zone: tzinfo = UTC, compiled: BytecodeCache | None = None) -> None:
+        """``compiled``: where templates compiled by an earlier process are kept
+        (`newsbot.build.template_cache`); without it, each is compiled at first use."""
         self.zone = zone
         self.env = Environment(
             loader=PackageLoader("newsbot.render", "templates"),
@@ -54,6 +56,7 @@ class Pages:
             # The templates are files of the package: looked up on disk again before each
             # page (a stat per page of a build) they could only have changed by a reinstall.
             auto_reload=False,
+            bytecode_cache=compiled,
         )
         self.env.globals["moment"] = self.moment
 

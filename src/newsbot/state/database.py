@@ -24,7 +24,7 @@ from newsbot.settings import StateSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x6E657773626F74  # "newsbot": the advisory lock key of schema upgrades
-HEAD = "0018"
+HEAD = "0019"
 """The newest revision in ``migrations/versions`` (a test checks it against Alembic's head)."""
 
 

@@ -442,13 +442,18 @@ class StoreIndex:
         with self.engine.connect() as conn:
             for row in conn.execute(select(sources.c.problems).where(sources.c.problems != "[]")):
                 found.extend(Problem(**item) for item in json.loads(row.problems))
-            shadowed = conn.execute(
-                select(
-                    articles.c.path, articles.c.id, articles.c.page, articles.c.page_field
-                ).where(articles.c.shadowed)
-            ).all()
-            for row in shadowed:
-                found.append(_left_out(conn, row))
+            # The left-out rows' paths first: on SQLite the covering index of live articles
+            # holds them, where a scan of the table read every row's page (~10 ms of a build
+            # of 10,000, for usually none); then the few rows themselves.
+            query = select(articles.c.path).where(articles.c.shadowed)
+            left_out: list[str] = list(conn.execute(query).scalars())
+            for chunk in chunks(sorted(left_out), 500):
+                shadowed = conn.execute(
+                    select(articles.c.path, articles.c.id, articles.c.page, articles.c.page_field)
+                    .where(articles.c.path.in_(chunk))
+                    .order_by(articles.c.path)
+                ).all()
+                found.extend(_left_out(conn, row) for row in shadowed)
         return sorted(found, key=lambda p: (p.path, p.line or 0))
 
     def ages(self) -> dict[str, Age]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -73,6 +74,13 @@ articles = Table(
     # (migration 0008 says why SQLite only).
     Index("articles_live", "published", "visible", "shadowed", "url_key", "path").ddl_if(
         dialect="sqlite"
+    ),
+    # The articles not live yet, for the builds' search of those come due (migration 0019).
+    Index(
+        "articles_not_live",
+        "published",
+        sqlite_where=text("live_since IS NULL"),
+        postgresql_where=text("live_since IS NULL"),
     ),
 )
 

@@ -7,6 +7,7 @@ so a cold build can run it in several processes.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -17,19 +18,30 @@ from newsbot.errors import ArticleError, Problem
 from newsbot.related import tokens
 from newsbot.related.tokens import Counts
 from newsbot.render import bodies as html
-from newsbot.store import markdown, scraped
+from newsbot.store import markdown
 from newsbot.store.assets import AssetRefused, asset_size, open_asset
 from newsbot.store.fields import Page, Site, Source, page_of
-from newsbot.store.scan import FileStat
+from newsbot.store.scan import SCRAPED_SUFFIXES, FileStat
 from newsbot.store.text import decode
 from newsbot.summaries import Leads
 
 RETRY_MTIME = -1
 """The modification time stored for a file that could not be read (see `_unopened`)."""
 
-_PARSERS = {suffix: markdown.parse for suffix in markdown.SUFFIXES} | {
-    suffix: scraped.parse for suffix in scraped.SUFFIXES
-}
+Parser = Callable[[str, Source, Site], tuple[Article, list[Problem]]]
+
+
+def _parser(suffix: str) -> Parser:
+    """The reader of a file of ``suffix`` (one the scan keeps). The scraped pages' reader
+    loads at the first such page: a store of Markdown, or a build of one new Markdown
+    article, never needs its tables."""
+    if suffix in markdown.SUFFIXES:
+        return markdown.parse
+    if suffix in SCRAPED_SUFFIXES:
+        from newsbot.store import scraped
+
+        return scraped.parse
+    raise KeyError(suffix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +148,7 @@ def parse_bytes(
 ) -> Parsed:
     """Parse file contents already read; ``digest`` identifies the contents."""
     source = Source(path=stat.path, asset_size=partial(asset_size, root), now=now)
-    parser = _PARSERS[Path(stat.path).suffix.lower()]
+    parser = _parser(Path(stat.path).suffix.lower())
     try:
         article, warnings = parser(decode(data), source, site)
     except ArticleError as exc:

@@ -333,3 +333,93 @@ def test_a_read_only_state_database_is_named_not_traced(settings: Settings) -> N
     assert "SQL" not in failed.stderr
     assert failed.stderr.startswith("newsbot: the state database cannot be written")
     assert "-wal and -shm" in failed.stderr
+
+
+# -- a file that cannot be removed costs only itself ---------------------------------------------
+
+SPY = """\
+import sys
+from newsbot.cli import main
+from newsbot.state.index import StoreIndex
+
+record = open(sys.argv[1], "a", encoding="utf-8")
+real_newest, real_stored = StoreIndex.newest, StoreIndex.stored
+
+def newest(self, key, *args):
+    record.write("/".join(key) + "\\n")
+    return real_newest(self, key, *args)
+
+def stored(self, paths):
+    paths = list(paths)
+    record.writelines(path + "\\n" for path in paths)
+    return real_stored(self, paths)
+
+StoreIndex.newest, StoreIndex.stored = newest, stored
+main(sys.argv[2:], prog_name="newsbot")
+"""
+"""`newsbot` with what its builds render noted (as `_spy_on_rendering` does), for a build
+held to permission bits: in this process root's build removes from any folder."""
+
+STUCK = [
+    # (the folder made read-only, the file of it named, the articles changed and how)
+    pytest.param(
+        "tags/weather", "tags/weather/rss.xml", ("2025/storm.md", "2025/flood.md"),
+        "tags: Politics", id="tag-feed",
+    ),
+    pytest.param(
+        "articles/storm", "articles/storm/index.html", ("2025/storm.md",),
+        "tags: Weather\nwithdrawn: true", id="withdrawn-page",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("folder", "name", "changed", "new"), STUCK)
+def test_a_file_that_could_not_be_removed_costs_only_itself(
+    settings: Settings, tmp_path: Path, folder: str, name: str, changed: tuple[str, ...], new: str
+) -> None:
+    """A file to remove (the feeds of a tag left without articles, a withdrawn article's page)
+    in a folder the service cannot write: the build writes every other file, names the file
+    and the error (no traceback) and exits 3; the operator sees it listed; while it stays,
+    builds retry its removal and render nothing else; once the folder is writable again, the
+    next build removes it and exits 0."""
+    out = settings.feeds.output_dir
+    assert _newsbot(settings, "build").returncode == 0
+    content = settings.store.content_dir
+    for rel in changed:
+        (content / rel).write_text(STORE[rel].replace("tags: Weather", new), encoding="utf-8")
+    stuck = out / folder
+    stuck.chmod(0o555)
+    try:
+        failed = _newsbot(settings, "build")
+        assert failed.returncode == 3, failed.stderr
+        assert "Traceback" not in failed.stderr
+        assert f"output file not removed: cannot remove {out / name}: Permission denied" in (
+            failed.stderr
+        )
+        assert (out / name).is_file()
+        for other in OTHERS:
+            assert other.startswith(folder) or (out / other).is_file(), other
+        if "withdrawn" in new:
+            assert "Storm hits the coast" not in _titles(out / "rss.xml")
+        else:
+            assert "Storm hits the coast" in _titles(out / "tags/politics/rss.xml")
+        state = _newsbot(settings, "state")
+        assert f"unwritten  {name}  cannot remove {out / name}: Permission denied" in state.stdout
+
+        spy, record = tmp_path / "spy.py", tmp_path / "rendered"
+        spy.write_text(SPY, encoding="utf-8")
+        record.touch()
+        command = [*held_to_permissions(), sys.executable, str(spy), str(record), "build"]
+        env = {**os.environ, **settings_env(settings)}
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 3, again.stderr
+        assert f"cannot remove {out / name}" in again.stderr
+        assert record.read_text(encoding="utf-8") == ""
+    finally:
+        stuck.chmod(0o755)
+    fixed = _newsbot(settings, "build")
+    assert fixed.returncode == 0, fixed.stderr
+    assert not (out / name).exists()
+    assert not stuck.exists()  # its folder left empty goes too
+    assert "unwritten" not in _newsbot(settings, "state").stdout
+    assert "nothing changed" in _newsbot(settings, "build").stdout

@@ -135,3 +135,14 @@ def write_later(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
     moment = max(path.stat().st_mtime_ns, before) + 5_000_000_000
     os.utime(path, ns=(moment, moment))
+
+
+class Interrupted(Exception):
+    """What `interrupted` raises: a build stopped half-way, as Ctrl-C or a killed service
+    stops one."""
+
+
+def interrupted(done: int, total: int) -> None:
+    """A build's progress callback that stops the build once its first batch of articles is
+    stored: before any page, feed or the build's last transaction is written."""
+    raise Interrupted(f"stopped after {done} of {total} articles")

@@ -84,14 +84,15 @@ class BuildReport:
     related_seconds: float = 0.0
     """Of ``seconds``, the time spent computing and refreshing stored related lists."""
     unwritten: int = 0
-    """Output files that could not be written (logged each); the next build tries again."""
+    """Output files that could not be written or removed (logged each); the next build
+    tries again."""
     pages_unwritten: dict[str, str] = field(default_factory=dict)
     """Store path -> why, of each article whose page could not be written: no target posts
     it until a build writes the page (`newsbot.state.unwritten`)."""
     files_unwritten: dict[str, str] = field(default_factory=dict)
     """Output file -> why, of each other file (a feed, a navigation file, a copied image)
-    that could not be written: the next build writes it again (`newsbot.state.unwritten.files`),
-    and nothing waits for it."""
+    that could not be written, and of each file that could not be removed: the next build
+    writes or removes it again (`newsbot.state.unwritten.files`), and nothing waits for it."""
 
 
 class Builder:
@@ -278,6 +279,10 @@ class Builder:
             report.pages_written += navigation.write(
                 self.view, self.output, self.pages, touched_pages, all_months, now, again.months
             )
+        # The files the last build could not remove, unless this build wrote them again (a
+        # tag with articles again): before the stale files, which skip those still stuck.
+        for name in sorted(again.removals - self.output.written - self.output.failed):
+            report.stale_removed += self.output.remove(name)
         report.unwritten = len(self.output.failed)
         report.files_unwritten = {name: why for name, (_, why) in self.output.unwritten.items()}
         # A file that could not be written (a page, an image, a feed, a navigation file)

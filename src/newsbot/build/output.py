@@ -10,6 +10,11 @@ A file written with a `Retry` (a feed, a navigation file, a copied image) that
 cannot be written is logged and noted (`Output.unwritten`) rather than raised:
 one file's permission or a stray file in its way costs that file, and the build
 lists it for the next one (`newsbot.state.unwritten.files`).
+
+A file that cannot be removed (a withdrawn article's page, an emptied feed set's
+file, a stale file) is contained the same way: logged, noted with
+`Retry.removal`, and removed by a later build. It stays in the folder's manifest
+(only files removed leave it), so it is still the build's own to remove.
 """
 
 from __future__ import annotations
@@ -47,10 +52,11 @@ class Output:
         self.removed: set[str] = set()
         """Files removed since `begin`."""
         self.failed: set[str] = set()
-        """Files that could not be written since `begin` (their step went on without them)."""
+        """Files that could not be written, or removed, since `begin` (their step went on
+        without them)."""
         self.unwritten: dict[str, tuple[Retry, str]] = {}
-        """Of `failed`, those written with a `Retry`: what brings each, and why it was not
-        written."""
+        """Of `failed`, those written with a `Retry`, and those not removed: what brings (or
+        removes) each, and why it was not written or removed."""
         self._folders: set[str] = set()
         """Folders known to exist (one ``mkdir`` each rather than one per file written);
         forgotten past `FOLDERS_KNOWN`."""
@@ -179,16 +185,29 @@ class Output:
             raise OutputError(f"cannot write {target}: {exc.strerror}") from None
 
     def remove(self, rel: str) -> bool:
-        """Delete ``rel`` if it exists, and its folders left empty; returns whether it did."""
+        """Delete ``rel`` if it exists, and its folders left empty; returns whether it did.
+
+        A file that cannot be removed (its folder read-only, a folder where the file was)
+        is logged and noted (`unwritten`, with `Retry.removal`), not raised: one stuck
+        file must not stop every other update. It is not noted as removed, so the
+        manifest keeps it as the build's own.
+        """
         target = self._path(rel)
         self.written.discard(rel)
-        self.removed.add(rel)
         try:
             target.unlink()
         except FileNotFoundError:
+            self.removed.add(rel)
             return False
         except OSError as exc:
-            raise OutputError(f"cannot remove {target}: {exc.strerror}") from None
+            from newsbot.state.unwritten import Retry  # only when a removal fails
+
+            why = f"cannot remove {target}: {exc.strerror}"
+            log.error("output file not removed: %s (the next build tries again)", why)
+            self.failed.add(rel)
+            self.unwritten[rel] = (Retry.removal(), why)
+            return False
+        self.removed.add(rel)
         self._drop_empty_folders(target.parent)
         return True
 

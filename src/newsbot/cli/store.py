@@ -72,8 +72,8 @@ def build(obj: Context, quiet: bool, confirm_removals: bool) -> None:
         )
     if report.unwritten:
         fail(
-            f"{report.unwritten} output file(s) could not be written (each is logged above); "
-            "the next build writes them again",
+            f"{report.unwritten} output file(s) could not be written or removed (each is "
+            "logged above); the next build tries them again",
             EXIT_UNUSABLE,
         )
     if report.problems:

@@ -128,6 +128,7 @@ def listing(engine: Engine) -> list[tuple[str, str]]:
 FEED = "feed"
 NAVIGATION = "navigation"
 MEDIA = "media"
+REMOVE = "remove"
 
 
 class Retry(NamedTuple):
@@ -135,11 +136,11 @@ class Retry(NamedTuple):
     not write."""
 
     kind: str
-    """`FEED`, `NAVIGATION` or `MEDIA`."""
+    """`FEED`, `NAVIGATION`, `MEDIA`, or `REMOVE` (a file to remove, not to write)."""
     source: str
     """Of a feed set's file, the set (``tag:weather``); of an archive month's page, the month
     (``2025-05``), of the other navigation files ``""``; of an image, the store path of the
-    article whose page copies it."""
+    article whose page copies it; of a file to remove, ``""``."""
 
     @classmethod
     def feed(cls, key: FeedKey) -> Retry:
@@ -152,6 +153,10 @@ class Retry(NamedTuple):
     @classmethod
     def media(cls, path: str) -> Retry:
         return cls(MEDIA, path)
+
+    @classmethod
+    def removal(cls) -> Retry:
+        return cls(REMOVE, "")
 
 
 @dataclass
@@ -166,10 +171,13 @@ class Retries:
     months: set[Month] = field(default_factory=set)
     navigation: bool = False
     """Whether any navigation file is among them (the step runs even if nothing changed)."""
+    removals: set[str] = field(default_factory=set)
+    """Files the last build could not remove (not among `names`): removed unless written."""
 
 
 def files(engine: Engine, folder: str) -> Retries:
-    """What to write again in ``folder`` for the files its last build could not write."""
+    """What to write again in ``folder`` for the files its last build could not write, and
+    what to remove that it could not remove."""
     found = Retries()
     query = select(unwritten_files.c.name, unwritten_files.c.kind, unwritten_files.c.source)
     with engine.connect() as conn:
@@ -178,6 +186,9 @@ def files(engine: Engine, folder: str) -> Retries:
             for row in conn.execute(query.where(unwritten_files.c.folder == folder))
         ]
     for name, kind, source in rows:
+        if kind == REMOVE:
+            found.removals.add(name)
+            continue
         found.names.add(name)
         if kind == FEED:
             feed_kind, _, slug = source.partition(":")

@@ -299,6 +299,7 @@ class Federation:
         )
 
     def stop(self, timeout: float | None = None) -> None:
+        """Stop delivering, waiting up to ``timeout`` for the worker to end (0: only tell it)."""
         self._stopping.set()
         with self._worker_lock:
             self._started = False

@@ -192,6 +192,23 @@ class DeliveryRows:
                 .values(state="pending", lease_until=None)
             ).rowcount
 
+    def release(self, owner: str, ids: Sequence[int]) -> int:
+        """Make rows ``ids`` that ``owner`` claimed and did not finish due again at once (their
+        requests were cut short by a stop); how many. The try counts, as after a crash."""
+        released = 0
+        with self.engine.begin() as conn:
+            for chunk in chunks(ids):
+                released += conn.execute(
+                    update(ap_deliveries)
+                    .where(
+                        ap_deliveries.c.id.in_(chunk),
+                        ap_deliveries.c.state == "sending",
+                        ap_deliveries.c.owner.startswith(f"{owner}|", autoescape=True),
+                    )
+                    .values(state="pending", lease_until=None)
+                ).rowcount
+        return released
+
     # -- finishing --------------------------------------------------------------------
 
     def record(

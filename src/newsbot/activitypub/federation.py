@@ -102,6 +102,7 @@ class Federation:
             breaker_failures=ap.breaker_failures,
             dead_after=timedelta(days=ap.dead_after_days),
             max_tries=ap.max_tries,
+            files=files,
         )
         self.remote = RemoteActors(
             self._client(ap.concurrency),

@@ -23,11 +23,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert, select
 
 from newsbot.app import BUILD_LEASE, pass_lease
 from newsbot.settings import Settings, StateSettings
+from newsbot.state.ap_deliveries import DeliveryRows
 from newsbot.state.leases import Leases, is_alive, owner_file_ids, process_owner
 from newsbot.state.owner_files import FOLDER, OwnerFiles
+from newsbot.state.schema import ap_deliveries
 from support.processes import children
 from support.stores import make_settings, opened
 
@@ -140,6 +143,33 @@ def test_a_live_holder_in_another_namespace_is_never_taken_over(
             assert is_alive(holder.owner, app.owner_files)
         assert app.owner_files is not None and other.owner_files is not None
         assert app.owner_files.id != other.owner_files.id
+
+
+def test_deliveries_claimed_by_a_holder_killed_in_another_namespace_are_due_at_once(
+    settings: Settings, how: str, database_url: str
+) -> None:
+    """An ActivityPub delivery row it was sending: kept while it lives, pending again once it
+    is killed (pid alone cannot tell), its owner file kept by the sweep while the row names
+    it, even once its leases are taken over."""
+    with opened(settings) as app, holding(settings, how, database_url) as holder:
+        rows = DeliveryRows(app.engine, files=app.owner_files)
+        with app.engine.begin() as conn:
+            conn.execute(insert(ap_deliveries).values(
+                activity_id="https://news.example.org/activities/1", inbox="https://a.example/inbox",
+                host="a.example", state="sending", tries=1, next_try=0, created=0,
+                owner=f"{holder.owner}|0badc0de", lease_until=int(NOW.timestamp()) + 3600,
+            ))  # fmt: skip
+        assert rows.release_orphans() == 0
+        holder.kill()
+        assert pass_lease(app.leases(), "main").acquire()
+        assert app.build_lease(lambda: datetime.now(UTC)).acquire()
+        with opened(settings) as later:  # its owner file is swept only once no row names it
+            assert later.owner_files is not None
+        assert DeliveryRows(app.engine).release_orphans() == 0
+        assert rows.release_orphans() == 1
+        with app.engine.connect() as conn:
+            assert conn.execute(select(ap_deliveries.c.state)).scalar_one() == "pending"
+        assert owner_file_ids(app.engine) == {app.owner_files.id}
 
 
 def test_two_contenders_for_a_dead_holder_s_lease_one_wins(

@@ -22,6 +22,7 @@ from typing import Any
 from newsbot.activitypub.followers import host_of
 from newsbot.state.ap_deliveries import Claimed, DeliveryRows, Outcome
 from newsbot.state.database import Engine
+from newsbot.state.owner_files import OwnerFiles
 
 __all__ = ["Claimed", "DeliveryStore", "Outcome", "next_try", "retry_after", "retry_delay"]
 
@@ -53,9 +54,10 @@ def retry_after(value: str | None, now: datetime) -> datetime | None:
 class DeliveryStore(DeliveryRows):
     def __init__(self, engine: Engine, *, breaker_failures: int = 5,
                  dead_after: timedelta = timedelta(days=7), max_tries: int = 16,
-                 rng: random.Random | None = None) -> None:  # fmt: skip
+                 rng: random.Random | None = None,
+                 files: OwnerFiles | None = None) -> None:  # fmt: skip
         super().__init__(engine, breaker_failures=breaker_failures, dead_after=dead_after,
-                         max_tries=max_tries)  # fmt: skip
+                         max_tries=max_tries, files=files)  # fmt: skip
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
 
     def finish(self, outcomes: Sequence[Outcome], now: datetime) -> None:

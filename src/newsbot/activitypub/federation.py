@@ -102,6 +102,7 @@ class Federation:
             breaker_failures=ap.breaker_failures,
             dead_after=timedelta(days=ap.dead_after_days),
             max_tries=ap.max_tries,
+            files=files,
         )
         self.remote = RemoteActors(
             self._client(ap.concurrency),
@@ -299,6 +300,7 @@ class Federation:
         )
 
     def stop(self, timeout: float | None = None) -> None:
+        """Stop delivering, waiting up to ``timeout`` for the worker to end (0: only tell it)."""
         self._stopping.set()
         with self._worker_lock:
             self._started = False

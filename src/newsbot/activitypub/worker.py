@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 RETRIED_4XX = frozenset({401, 408, 429})
 IDLE_POLL_SECONDS = 1.0
 ORPHANS_EVERY_SECONDS = 30.0
+STOP_GRACE_SECONDS = 3.0
+"""How long requests in flight when the worker stops may still take to be answered."""
 MAX_IDLE_HOSTS = 4096
 """Per-host limits kept for hosts with nothing in flight, before they are dropped."""
 MAX_ANSWER_BYTES = 64 * 1024
@@ -194,7 +196,7 @@ class DeliveryWorker:
         hosts: dict[str, asyncio.Semaphore] = {}
         outcomes: list[Outcome] = []
         have_outcomes = asyncio.Event()
-        in_flight: set[asyncio.Task[None]] = set()
+        in_flight: dict[asyncio.Task[None], Claimed] = {}
         room = self.concurrency * 4
         recording = True
 
@@ -248,19 +250,43 @@ class DeliveryWorker:
                     log.exception("claiming deliveries failed; trying again at the next poll")
                 for item in claimed:
                     task = asyncio.create_task(send(http, signer, item))
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
+                    in_flight[task] = item
+                    task.add_done_callback(lambda done: in_flight.pop(done, None))
                 if until_idle and not claimed and not in_flight and not outcomes:
                     break
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), IDLE_POLL_SECONDS)
                 forget_idle_hosts()
-            if in_flight:  # stopping: let requests in flight end and record them
-                await asyncio.wait(in_flight, timeout=10)
+            if in_flight:  # stopping: requests in flight get a short grace, then are dropped
+                await self._cut_short(dict(in_flight))
             recording = False
             have_outcomes.set()
             await recorder
+
+    async def _cut_short(self, in_flight: dict[asyncio.Task[None], Claimed]) -> None:
+        """Give requests in flight `STOP_GRACE_SECONDS` to be answered; cancel the rest and
+        make their rows due again at once.
+
+        An inbox that never answers held a stopping service for 10 s, as long
+        as a container manager waits before it kills (``docker stop``). Not
+        waiting is safe: a request cut short is sent again (by the next start,
+        or by another copy sharing the database), and receivers de-duplicate by
+        the activity's id, which never changes.
+        """
+        await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
+        for task in in_flight:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        dropped = [claimed.id for task, claimed in in_flight.items() if task.cancelled()]
+        if not dropped:
+            return
+        try:
+            await asyncio.to_thread(self.store.release, self.owner, dropped)
+        except Exception:  # the database gone: the rows wait for their claim to run out
+            log.exception("deliveries cut short by the stop were not made due again")
+            return
+        log.info("%d deliveries cut short by the stop are due again", len(dropped))
 
     def _digest(self, claimed: Claimed) -> str:
         """The body's ``Digest``, made once per body (every inbox gets the same bytes).

@@ -11,10 +11,11 @@ in the database) and must serve one shared output folder.
 SIGTERM or SIGINT stop it: no new work is taken, a pass in flight ends after its
 current request, whose answer it waits for a few seconds more at most (each
 request is recorded before and after, so an unanswered one is reconciled on the
-next start: `newsbot.publish.interruptible`), and everything is given at most
-``service.shutdown_timeout_seconds`` in all. A job still running after that
-is abandoned, as a crash would leave it, and :attr:`Service.abandoned` tells
-the command line to exit without waiting for it.
+next start: `newsbot.publish.interruptible`), ActivityPub deliveries in flight
+get as long before they are dropped and due again (`DeliveryWorker`), and
+everything is given at most ``service.shutdown_timeout_seconds`` in all. A job
+still running after that is abandoned, as a crash would leave it, and
+:attr:`Service.abandoned` tells the command line to exit without waiting for it.
 
 This module holds what the service does and when; the scheduling helpers
 are in :mod:`~newsbot.service.jobs`, stopping in :mod:`~newsbot.service.signals`,
@@ -163,6 +164,8 @@ class Service:
             self.stopping.wait()
             self._time_left()  # the shutdown budget starts now
             log.info("stopping")
+            if self.federation is not None:  # deliveries' grace runs while the rest stops
+                self.federation.stop(0)
         self.app.close()
         log.info("stopped")
         return 0

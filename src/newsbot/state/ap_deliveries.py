@@ -39,6 +39,7 @@ from sqlalchemy.orm import aliased
 
 from newsbot.state.database import chunks
 from newsbot.state.leases import is_alive
+from newsbot.state.owner_files import OwnerFiles
 from newsbot.state.schema import ap_activities, ap_deliveries, ap_hosts, ap_notes
 
 MAX_BACKOFF_PAUSE = 3600
@@ -113,11 +114,15 @@ class DeliveryRows:
         breaker_failures: int = 5,
         dead_after: timedelta = timedelta(days=7),
         max_tries: int = 16,
+        files: OwnerFiles | None = None,
     ) -> None:
         self.engine = engine
         self.breaker_failures = breaker_failures
         self.dead_after = dead_after
         self.max_tries = max_tries
+        self.files = files
+        """This process's owner files: a claimer killed in another pid namespace that shares
+        the data folder is seen to be gone (`release_orphans`)."""
 
     # -- claiming ---------------------------------------------------------------------
 
@@ -167,10 +172,12 @@ class DeliveryRows:
         ]
 
     def release_orphans(self) -> int:
-        """Free the rows of claimers on this machine that are gone (killed): due again at once.
+        """Free the rows of claimers seen to be gone (killed): due again at once.
 
-        Other rows in flight wait for their lease to run out, since their
-        claimer may still be sending them.
+        Seen: on this machine in the same pid namespace, or through their owner
+        file in the shared data folder (`newsbot.state.leases.is_alive`). Other
+        rows in flight wait for their lease to run out, since their claimer may
+        still be sending them.
         """
         dead = select(ap_hosts.c.host).where(ap_hosts.c.dead)
         with self.engine.begin() as conn:  # rows that came back pending after their host died
@@ -182,7 +189,7 @@ class DeliveryRows:
         query = select(ap_deliveries.c.owner).where(ap_deliveries.c.state == "sending").distinct()
         with self.engine.connect() as conn:
             tokens: list[str] = [str(r[0]) for r in conn.execute(query) if r[0]]
-        gone = [t for t in tokens if not is_alive(t.split("|", 1)[0])]
+        gone = [t for t in tokens if not is_alive(claimer(t), self.files)]
         if not gone:
             return 0
         with self.engine.begin() as conn:
@@ -191,6 +198,23 @@ class DeliveryRows:
                 .where(ap_deliveries.c.owner.in_(gone), ap_deliveries.c.state == "sending")
                 .values(state="pending", lease_until=None)
             ).rowcount
+
+    def release(self, owner: str, ids: Sequence[int]) -> int:
+        """Make rows ``ids`` that ``owner`` claimed and did not finish due again at once (their
+        requests were cut short by a stop); how many. The try counts, as after a crash."""
+        released = 0
+        with self.engine.begin() as conn:
+            for chunk in chunks(ids):
+                released += conn.execute(
+                    update(ap_deliveries)
+                    .where(
+                        ap_deliveries.c.id.in_(chunk),
+                        ap_deliveries.c.state == "sending",
+                        ap_deliveries.c.owner.startswith(f"{owner}|", autoescape=True),
+                    )
+                    .values(state="pending", lease_until=None)
+                ).rowcount
+        return released
 
     # -- finishing --------------------------------------------------------------------
 
@@ -441,6 +465,12 @@ class DeliveryRows:
             kind = types.get(r.activity_id, "?")
             by_type[kind] = by_type.get(kind, 0) + 1
         return Requeue(by_type, int(left), sorted(dead))
+
+
+def claimer(token: str) -> str:
+    """The owner name of the process that claimed a row, from the row's claim token
+    (``owner|random``, see `DeliveryRows.claim`)."""
+    return token.split("|", 1)[0]
 
 
 def _bodies(conn: Any, ids: set[str]) -> dict[str, bytes]:

@@ -32,7 +32,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsbot.state.owner_files import OwnerFiles, owner_id
-from newsbot.state.schema import leases
+from newsbot.state.schema import ap_deliveries, leases
 from newsbot.times import epoch_seconds
 
 _PROC = Path("/proc")
@@ -199,10 +199,15 @@ class Lease:
 
 
 def owner_file_ids(engine: Engine) -> set[str]:
-    """The owner-file ids that the holders of all leases carry (what `OwnerFiles.sweep`
-    keeps: a dead holder's file lets its leases be taken at once)."""
+    """The owner-file ids that the holders of all leases and the claimers of ActivityPub
+    deliveries in flight carry (what `OwnerFiles.sweep` keeps: a dead holder's file lets
+    its leases be taken, and its deliveries sent again, at once)."""
+    claims = select(ap_deliveries.c.owner).where(ap_deliveries.c.state == "sending").distinct()
     with engine.connect() as conn:
         owners: list[str] = list(conn.execute(select(leases.c.owner)).scalars())
+        # A claim token is ``owner|random`` (`newsbot.state.ap_deliveries.claimer`).
+        tokens: list[str | None] = list(conn.execute(claims).scalars())
+        owners += [token.split("|", 1)[0] for token in tokens if token]
     return {i for owner in owners if (i := owner_id(owner)) is not None}
 
 

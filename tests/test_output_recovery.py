@@ -404,7 +404,7 @@ def test_a_file_that_could_not_be_removed_costs_only_itself(
         else:
             assert "Storm hits the coast" in _titles(out / "tags/politics/rss.xml")
         state = _newsbot(settings, "state")
-        assert f"unwritten  {name}  cannot remove {out / name}: Permission denied" in state.stdout
+        assert f"unremoved  {name}  cannot remove {out / name}: Permission denied" in state.stdout
 
         spy, record = tmp_path / "spy.py", tmp_path / "rendered"
         spy.write_text(SPY, encoding="utf-8")

@@ -245,7 +245,7 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
     """Show per target what was posted, waiting, pending, uncertain or failed, and why.
 
     Also the articles no target posts until a build writes their page, the
-    other output files the last build could not write (which hold nothing), the
+    other output files the last build could not write or remove (which hold nothing), the
     server profile and counting rule in force (and whether a length error
     taught it), the replies holding related links, and the posts that pacing
     holds back, with when each is due. With the ActivityPub actor on, its
@@ -272,8 +272,9 @@ def state(obj: Context, only: tuple[str, ...], limit: int) -> None:
                 f"  held     {article_id}  its page is not written yet: {error}; "
                 "posted once a build writes it"
             )
-        for name, error in unwritten.file_listing(app.engine)[:limit]:
-            click.echo(f"  unwritten  {name}  {error}; each build tries again")
+        for name, removal, error in unwritten.file_listing(app.engine)[:limit]:
+            label = "unremoved" if removal else "unwritten"
+            click.echo(f"  {label}  {name}  {error}; each build tries again")
         knowledge = TargetKnowledge(app.engine)
         related = RelatedStore(app.engine)
         for target in targets(settings, only):

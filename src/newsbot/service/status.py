@@ -103,7 +103,7 @@ class StatusPage:
             # Feed, navigation and image files a build could not write (nothing waits for them).
             "unwritten_files": [
                 {"file": name, "why": self._clean(error)}
-                for name, error in unwritten.file_listing(self.index.engine)[:PROBLEMS_SHOWN]
+                for name, _, error in unwritten.file_listing(self.index.engine)[:PROBLEMS_SHOWN]
             ],
             "targets": [
                 self._target(target, snapshot.passes.get(target.name)) for target in self.targets

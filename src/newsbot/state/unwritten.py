@@ -203,15 +203,21 @@ def files(engine: Engine, folder: str) -> Retries:
     return found
 
 
-def file_listing(engine: Engine) -> list[tuple[str, str]]:
-    """(output file, error) of each listed file, by name: what an operator is shown."""
+def file_listing(engine: Engine) -> list[tuple[str, bool, str]]:
+    """(output file, whether it is one to remove, error) of each listed file, by name: what
+    an operator is shown."""
     query = (
-        select(unwritten_files.c.name, func.min(unwritten_files.c.error).label("error"))
-        .group_by(unwritten_files.c.name)
+        select(
+            unwritten_files.c.name,
+            unwritten_files.c.kind == REMOVE,
+            func.min(unwritten_files.c.error).label("error"),
+        )
+        .group_by(unwritten_files.c.name, unwritten_files.c.kind == REMOVE)
         .order_by(unwritten_files.c.name)
     )
     with engine.connect() as conn:
-        return [(row.name, row.error) for row in conn.execute(query)]
+        rows = conn.execute(query).all()
+    return [(str(name), bool(removal), str(error)) for name, removal, error in rows]
 
 
 def replace_files(conn: Connection, folder: str, failed: Mapping[str, tuple[Retry, str]]) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from newsbot.app import BUILD_LEASE, pass_lease
+from newsbot.app import BUILD_LEASE, App, pass_lease
 from newsbot.settings import Settings, StateSettings
 from newsbot.state.ap_deliveries import DeliveryRows
 from newsbot.state.inbox import InboxRows
@@ -114,6 +114,16 @@ def holding(settings: Settings, how: str, database_url: str) -> Iterator[Holder]
         holder.kill()
 
 
+def killed_and_replaced(app: App, settings: Settings, holder: Holder) -> None:
+    """``holder`` killed, ``app`` takes its leases, and a later start sweeps the owner files
+    that nothing names (a row's dead claimer's file must survive it)."""
+    holder.kill()
+    assert pass_lease(app.leases(), "main").acquire()
+    assert app.build_lease(lambda: datetime.now(UTC)).acquire()
+    with opened(settings) as later:
+        assert later.owner_files is not None
+
+
 def test_a_holder_killed_in_another_pid_namespace_is_taken_over_at_once(
     settings: Settings, how: str, database_url: str
 ) -> None:
@@ -161,11 +171,7 @@ def test_deliveries_claimed_by_a_holder_killed_in_another_namespace_are_due_at_o
                 owner=f"{holder.owner}|0badc0de", lease_until=int(NOW.timestamp()) + 3600,
             ))  # fmt: skip
         assert rows.release_orphans() == 0
-        holder.kill()
-        assert pass_lease(app.leases(), "main").acquire()
-        assert app.build_lease(lambda: datetime.now(UTC)).acquire()
-        with opened(settings) as later:  # its owner file is swept only once no row names it
-            assert later.owner_files is not None
+        killed_and_replaced(app, settings, holder)
         assert DeliveryRows(app.engine).release_orphans() == 0
         assert rows.release_orphans() == 1
         with app.engine.connect() as conn:
@@ -189,11 +195,7 @@ def test_received_activities_claimed_by_a_holder_killed_in_another_namespace_are
             ))  # fmt: skip
         assert rows.release_orphans() == 0
         assert rows.claim("next", NOW, 1, timedelta(minutes=1)) == []
-        holder.kill()
-        assert pass_lease(app.leases(), "main").acquire()
-        assert app.build_lease(lambda: datetime.now(UTC)).acquire()
-        with opened(settings) as later:  # its owner file is swept only once no row names it
-            assert later.owner_files is not None
+        killed_and_replaced(app, settings, holder)
         assert InboxRows(app.engine).release_orphans() == 0
         assert rows.release_orphans() == 1
         (row,) = rows.claim("next", NOW, 1, timedelta(minutes=1))

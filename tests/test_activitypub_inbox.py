@@ -15,6 +15,8 @@ import asyncio
 import json
 import random
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -227,6 +229,27 @@ def test_a_claim_takes_no_more_rows_than_asked(database_url: str) -> None:
     assert [r.id for r in held] == [first.id]
     assert len(rows.claim("one", NOW, 3, timedelta(minutes=1))) == 3
     engine.dispose()
+
+
+def test_a_row_whose_claimer_was_killed_is_handled_by_the_next_processing_at_once(
+    tmp_path: Any,
+) -> None:
+    """Its claimer's process is gone (same pid namespace): the row is not left to its lease."""
+    code = "from newsbot.state.leases import process_owner; print(process_owner(), flush=True)"
+    dead = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    handling = Handling(open_database(f"sqlite:///{tmp_path / 's.db'}"))
+    like = {"type": "Like", "actor": "https://a.example/u", "object": ACTOR.id}
+    with handling.engine.begin() as conn:
+        conn.execute(insert(ap_inbox).values(
+            actor=like["actor"], type="Like", body=json.dumps(like), received=0, tries=1,
+            next_try=0, owner=f"{dead}|0badc0de", lease_until=int(NOW.timestamp()) + 3600,
+        ))  # fmt: skip
+    assert handling.process() == 1
+    row = handling.row(like["actor"])
+    assert row["processed"] is not None and row["owner"] is None and row["tries"] == 2
+    handling.engine.dispose()
 
 
 def test_a_claim_whose_lease_ran_out_is_taken_over_and_its_late_finish_ignored(

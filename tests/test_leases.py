@@ -25,12 +25,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select
 
-from newsbot.app import BUILD_LEASE, pass_lease
+from newsbot.app import BUILD_LEASE, App, pass_lease
 from newsbot.settings import Settings, StateSettings
 from newsbot.state.ap_deliveries import DeliveryRows
+from newsbot.state.inbox import InboxRows
 from newsbot.state.leases import Leases, is_alive, owner_file_ids, process_owner
 from newsbot.state.owner_files import FOLDER, OwnerFiles
-from newsbot.state.schema import ap_deliveries
+from newsbot.state.schema import ap_deliveries, ap_inbox
 from support.processes import children
 from support.stores import make_settings, opened
 
@@ -113,6 +114,16 @@ def holding(settings: Settings, how: str, database_url: str) -> Iterator[Holder]
         holder.kill()
 
 
+def killed_and_replaced(app: App, settings: Settings, holder: Holder) -> None:
+    """``holder`` killed, ``app`` takes its leases, and a later start sweeps the owner files
+    that nothing names (a row's dead claimer's file must survive it)."""
+    holder.kill()
+    assert pass_lease(app.leases(), "main").acquire()
+    assert app.build_lease(lambda: datetime.now(UTC)).acquire()
+    with opened(settings) as later:
+        assert later.owner_files is not None
+
+
 def test_a_holder_killed_in_another_pid_namespace_is_taken_over_at_once(
     settings: Settings, how: str, database_url: str
 ) -> None:
@@ -160,15 +171,35 @@ def test_deliveries_claimed_by_a_holder_killed_in_another_namespace_are_due_at_o
                 owner=f"{holder.owner}|0badc0de", lease_until=int(NOW.timestamp()) + 3600,
             ))  # fmt: skip
         assert rows.release_orphans() == 0
-        holder.kill()
-        assert pass_lease(app.leases(), "main").acquire()
-        assert app.build_lease(lambda: datetime.now(UTC)).acquire()
-        with opened(settings) as later:  # its owner file is swept only once no row names it
-            assert later.owner_files is not None
+        killed_and_replaced(app, settings, holder)
         assert DeliveryRows(app.engine).release_orphans() == 0
         assert rows.release_orphans() == 1
         with app.engine.connect() as conn:
             assert conn.execute(select(ap_deliveries.c.state)).scalar_one() == "pending"
+        assert owner_file_ids(app.engine) == {app.owner_files.id}
+
+
+def test_received_activities_claimed_by_a_holder_killed_in_another_namespace_are_due_at_once(
+    settings: Settings, how: str, database_url: str
+) -> None:
+    """A received activity it was handling: kept while it lives, claimable again once it is
+    killed (pid alone cannot tell), its owner file kept by the sweep while the row names it,
+    even once its leases are taken over."""
+    with opened(settings) as app, holding(settings, how, database_url) as holder:
+        rows = InboxRows(app.engine, files=app.owner_files)
+        with app.engine.begin() as conn:
+            conn.execute(insert(ap_inbox).values(
+                actor="https://a.example/users/x", type="Follow", body="{}", received=0, tries=1,
+                next_try=0, owner=f"{holder.owner}|0badc0de",
+                lease_until=int(NOW.timestamp()) + 3600,
+            ))  # fmt: skip
+        assert rows.release_orphans() == 0
+        assert rows.claim("next", NOW, 1, timedelta(minutes=1)) == []
+        killed_and_replaced(app, settings, holder)
+        assert InboxRows(app.engine).release_orphans() == 0
+        assert rows.release_orphans() == 1
+        (row,) = rows.claim("next", NOW, 1, timedelta(minutes=1))
+        assert row.tries == 2  # the dead claimer's try counts
         assert owner_file_ids(app.engine) == {app.owner_files.id}
 
 

@@ -126,6 +126,7 @@ class Federation:
             max_tries=ap.max_tries,
             lease=self._inbox_lease(),
             on_queued=self.deliver,
+            files=files,
         )
         self._routes = ActivityPubRoutes(self)
         self._syncing = threading.Lock()
@@ -237,7 +238,7 @@ class Federation:
                     allow_private=self.settings.allow_private_addresses,
                     limiter=self.inbox.limiter, owner=self._owner,
                     max_tries=self.settings.max_tries, lease=self._inbox_lease(),
-                    on_queued=self.deliver,
+                    on_queued=self.deliver, files=self.inbox.rows.files,
                 )  # fmt: skip
                 return await inbox.process()
 

@@ -36,6 +36,7 @@ from newsbot.activitypub.remote import FetchFailed, RemoteActors
 from newsbot.activitypub.signatures import Incoming, SignatureRejected, key_id_of, verify
 from newsbot.state.database import Engine
 from newsbot.state.inbox import InboxRows, Received
+from newsbot.state.owner_files import OwnerFiles
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,9 @@ class Inbox:
         lease: timedelta = timedelta(minutes=1),
         on_queued: Callable[[], None] = lambda: None,
         rng: random.Random | None = None,
+        files: OwnerFiles | None = None,
     ) -> None:
-        self.rows = InboxRows(engine, max_tries=max_tries)
+        self.rows = InboxRows(engine, max_tries=max_tries, files=files)
         self.owner = owner
         self.lease = lease
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
@@ -173,8 +175,9 @@ class Inbox:
 
         A row is claimed under a lease (``lease`` covers the handling of one),
         so another process or task calling this at the same time takes other
-        rows.
+        rows. Rows whose claimer is seen to be gone (killed) are taken at once.
         """
+        self.rows.release_orphans()
         tried = 0
         while tried < BATCH:
             claimed = self.rows.claim(self.owner, self.clock(), 1, self.lease)

@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from newsbot.state.database import chunks
-from newsbot.state.leases import is_alive
+from newsbot.state.leases import claimer, is_alive
 from newsbot.state.owner_files import OwnerFiles
 from newsbot.state.schema import ap_activities, ap_deliveries, ap_hosts, ap_notes
 
@@ -465,12 +465,6 @@ class DeliveryRows:
             kind = types.get(r.activity_id, "?")
             by_type[kind] = by_type.get(kind, 0) + 1
         return Requeue(by_type, int(left), sorted(dead))
-
-
-def claimer(token: str) -> str:
-    """The owner name of the process that claimed a row, from the row's claim token
-    (``owner|random``, see `DeliveryRows.claim`)."""
-    return token.split("|", 1)[0]
 
 
 def _bodies(conn: Any, ids: set[str]) -> dict[str, bytes]:

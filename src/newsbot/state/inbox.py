@@ -6,9 +6,10 @@ is processed until it is handled, refused for good, or has failed
 (:mod:`newsbot.state.ap_deliveries`): one ``UPDATE ... RETURNING`` takes a due
 row under the claimer's token and a lease, so several processes sharing the
 database (a replica, the web server's task and the scheduler's pass) never
-handle one row at once; a claimer killed mid-way leaves a lease that runs
-out, and the row is claimed again. A transient failure puts the row back with
-a later ``next_try``.
+handle one row at once. A claimer killed mid-way leaves its row to the next
+one: at once when it is seen to be gone (`InboxRows.release_orphans`), after
+its lease elsewhere. A transient failure puts the row back with a later
+``next_try``.
 
 A row given up (``max_tries`` failures, or as many claims that never
 finished) is flagged ``given_up``, apart from rows handled or refused for
@@ -27,6 +28,8 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, insert, or_, select, update
 
+from newsbot.state.leases import claimer, is_alive
+from newsbot.state.owner_files import OwnerFiles
 from newsbot.state.schema import ap_inbox
 
 
@@ -76,9 +79,14 @@ def _ts(moment: datetime) -> int:
 
 
 class InboxRows:
-    def __init__(self, engine: Engine, *, max_tries: int = 16) -> None:
+    def __init__(
+        self, engine: Engine, *, max_tries: int = 16, files: OwnerFiles | None = None
+    ) -> None:
         self.engine = engine
         self.max_tries = max_tries
+        self.files = files
+        """This process's owner files: a claimer killed in another pid namespace that shares
+        the data folder is seen to be gone (`release_orphans`)."""
 
     def store(self, activity_id: str | None, actor: str, kind: str, body: str, at: int) -> None:
         with self.engine.begin() as conn:
@@ -120,6 +128,28 @@ class InboxRows:
                 .returning(ap_inbox.c.id, ap_inbox.c.actor, ap_inbox.c.body, ap_inbox.c.tries)
             ).all()
         return [Received(r.id, r.actor, r.body, r.tries, token) for r in sorted(taken)]
+
+    def release_orphans(self) -> int:
+        """Free the rows of claimers seen to be gone (killed): due again at once; how many.
+
+        Seen: on this machine in the same pid namespace, or through their owner
+        file in the shared data folder (`newsbot.state.leases.is_alive`). Other
+        claimed rows wait for their lease to run out, since their claimer may
+        still be handling them. The try the dead claimer took still counts.
+        """
+        claimed = and_(ap_inbox.c.processed.is_(None), ap_inbox.c.owner.is_not(None))
+        query = select(ap_inbox.c.owner).where(claimed).distinct()
+        with self.engine.connect() as conn:
+            tokens: list[str] = [str(r[0]) for r in conn.execute(query)]
+        gone = [t for t in tokens if not is_alive(claimer(t), self.files)]
+        if not gone:
+            return 0
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(ap_inbox)
+                .where(claimed, ap_inbox.c.owner.in_(gone))
+                .values(owner=None, lease_until=None)
+            ).rowcount
 
     def processed(self, row: Received, at: datetime, error: str | None = None) -> None:
         """The row is done with: handled, or refused for good (``error`` says why)."""

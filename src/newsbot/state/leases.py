@@ -28,11 +28,11 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from newsbot.state.owner_files import OwnerFiles, owner_id
-from newsbot.state.schema import ap_deliveries, leases
+from newsbot.state.schema import ap_deliveries, ap_inbox, leases
 from newsbot.times import epoch_seconds
 
 _PROC = Path("/proc")
@@ -200,15 +200,25 @@ class Lease:
 
 def owner_file_ids(engine: Engine) -> set[str]:
     """The owner-file ids that the holders of all leases and the claimers of ActivityPub
-    deliveries in flight carry (what `OwnerFiles.sweep` keeps: a dead holder's file lets
-    its leases be taken, and its deliveries sent again, at once)."""
-    claims = select(ap_deliveries.c.owner).where(ap_deliveries.c.state == "sending").distinct()
+    deliveries in flight and of received activities being handled carry (what
+    `OwnerFiles.sweep` keeps: a dead holder's file lets its leases be taken, its deliveries
+    sent again and its received activities handled again, at once)."""
+    sending = select(ap_deliveries.c.owner).where(ap_deliveries.c.state == "sending")
+    handling = select(ap_inbox.c.owner).where(
+        ap_inbox.c.processed.is_(None), ap_inbox.c.owner.is_not(None)
+    )
     with engine.connect() as conn:
         owners: list[str] = list(conn.execute(select(leases.c.owner)).scalars())
-        # A claim token is ``owner|random`` (`newsbot.state.ap_deliveries.claimer`).
-        tokens: list[str | None] = list(conn.execute(claims).scalars())
-        owners += [token.split("|", 1)[0] for token in tokens if token]
+        tokens: list[str | None] = list(conn.execute(union(sending, handling)).scalars())
+        owners += [claimer(token) for token in tokens if token]
     return {i for owner in owners if (i := owner_id(owner)) is not None}
+
+
+def claimer(token: str) -> str:
+    """The owner name of the process that claimed a row, from the row's claim token
+    (``owner|random``: `newsbot.state.ap_deliveries.DeliveryRows.claim`,
+    `newsbot.state.inbox.InboxRows.claim`)."""
+    return token.split("|", 1)[0]
 
 
 def process_owner(files: OwnerFiles | None = None) -> str:

@@ -209,15 +209,15 @@ def file_listing(engine: Engine) -> list[tuple[str, bool, str]]:
     query = (
         select(
             unwritten_files.c.name,
-            unwritten_files.c.kind == REMOVE,
+            unwritten_files.c.kind,
             func.min(unwritten_files.c.error).label("error"),
         )
-        .group_by(unwritten_files.c.name, unwritten_files.c.kind == REMOVE)
-        .order_by(unwritten_files.c.name)
+        .group_by(unwritten_files.c.name, unwritten_files.c.kind)
+        .order_by(unwritten_files.c.name, unwritten_files.c.kind)
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return [(str(name), bool(removal), str(error)) for name, removal, error in rows]
+    return [(str(name), kind == REMOVE, str(error)) for name, kind, error in rows]
 
 
 def replace_files(conn: Connection, folder: str, failed: Mapping[str, tuple[Retry, str]]) -> None:

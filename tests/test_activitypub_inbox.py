@@ -272,3 +272,34 @@ def test_a_claim_whose_lease_ran_out_is_taken_over_and_its_late_finish_ignored(
         row = conn.execute(select(ap_inbox)).one()
     assert row.processed is not None and row.last_error is None and row.owner is None
     engine.dispose()
+
+
+def test_processing_looks_for_rows_of_killed_claimers_at_most_every_half_minute(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web server processes the inbox after each activity it receives: a killed claimer
+    is rare, so its rows are looked for once per `ORPHANS_EVERY_SECONDS`, not per activity."""
+    from newsbot.activitypub import inbox as inbox_module
+
+    engine = open_database(f"sqlite:///{tmp_path / 's.db'}")
+    looked: list[int] = []
+    monkeypatch.setattr(InboxRows, "release_orphans", lambda rows: looked.append(1) or 0)
+    clock = [1000.0]
+    monkeypatch.setattr(inbox_module.time, "monotonic", lambda: clock[0])
+
+    async def run() -> None:
+        async with guarded_client(allow_private=True, timeout=2.0) as http:
+            inbox = Inbox(
+                engine, RemoteActors(http, lambda: NOW, allow_private=True),
+                Outbox(engine, ACTOR), lambda: NOW, allow_private=True,
+                limiter=HostLimiter(600), owner="test",
+            )  # fmt: skip
+            await inbox.process()
+            await inbox.process()
+            assert len(looked) == 1
+            clock[0] += inbox_module.ORPHANS_EVERY_SECONDS + 1
+            await inbox.process()
+            assert len(looked) == 2
+
+    asyncio.run(run())
+    engine.dispose()

@@ -40,6 +40,9 @@ from newsbot.state.owner_files import OwnerFiles
 
 log = logging.getLogger(__name__)
 
+ORPHANS_EVERY_SECONDS = 30.0
+"""How often processing looks for rows whose claimer was killed, as the delivery worker does."""
+
 BATCH = 100
 """The most rows one call of `Inbox.process` handles (the rest wait for the next call)."""
 
@@ -104,6 +107,8 @@ class Inbox:
         self.owner = owner
         self.lease = lease
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self._orphans_seen: float | None = None
+        """When rows of killed claimers were last looked for (`ORPHANS_EVERY_SECONDS`)."""
         self.remote = remote
         self.outbox = outbox
         self.followers = Followers(engine)
@@ -177,7 +182,11 @@ class Inbox:
         so another process or task calling this at the same time takes other
         rows. Rows whose claimer is seen to be gone (killed) are taken at once.
         """
-        self.rows.release_orphans()
+        seen = self._orphans_seen
+        if seen is None or time.monotonic() - seen > ORPHANS_EVERY_SECONDS:
+            # A killed claimer is rare; not a query per received activity.
+            self.rows.release_orphans()
+            self._orphans_seen = time.monotonic()
         tried = 0
         while tried < BATCH:
             claimed = self.rows.claim(self.owner, self.clock(), 1, self.lease)

@@ -31,7 +31,7 @@ from pathlib import Path
 from sqlalchemy import Engine, delete, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
-from newsbot.state.owner_files import OwnerFiles, owner_id
+from newsbot.state.owner_files import OwnerFiles, boot_id, owner_id
 from newsbot.state.schema import ap_deliveries, ap_inbox, leases
 from newsbot.times import epoch_seconds
 
@@ -258,8 +258,10 @@ def is_alive(owner: str, files: OwnerFiles | None = None) -> bool:
 
 def _machine() -> str:
     """This boot of this kernel, in this pid namespace; "" where /proc does not tell."""
+    boot = boot_id()
+    if not boot:
+        return ""
     try:
-        boot = (_PROC / "sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
         namespace = str((_PROC / "self/ns/pid").readlink())
     except OSError:
         return ""

@@ -59,7 +59,7 @@ class OwnerFiles:
         ``data_dir`` is not created (a PostgreSQL setup may have none): without
         it, or unwritable, leases are judged by their expiry alone.
         """
-        boot = _boot()
+        boot = boot_id()
         folder = data_dir / FOLDER
         if not boot or not data_dir.is_dir():
             return None
@@ -184,7 +184,7 @@ def _same_file(fd: int, path: Path) -> bool:
     return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
 
 
-def _boot() -> str:
+def boot_id() -> str:
     """This boot of this kernel; "" where /proc does not tell."""
     try:
         return _BOOT.read_text(encoding="ascii").strip()
